@@ -1,0 +1,221 @@
+"""TrainingConfig, model-type defaults, presets and the layering that records where each value came from."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+from .paths import Home, builtin_presets_dir
+
+ModelType = Literal["regime", "volatility"]
+MODEL_TYPES: tuple[str, ...] = ("regime", "volatility")
+VOLATILITY_ONLY = ("hidden_size", "min_r2", "symbols")
+FIELD_ORDER = ("days", "epochs", "patience", "batch_size", "learning_rate", "train_val_split",
+               "hidden_size", "min_r2", "symbols")
+
+# The built-in catalogue: names every install knows without a registry.
+CATALOGUE: dict[str, str] = {"btc_regime_detector": "regime", "volatility_forecaster": "volatility"}
+DEFAULT_PRESET = "full"
+CUSTOM_PRESET = "custom"
+
+
+class TrainingConfig(BaseModel):
+    """Everything a training run can be told; validated once, then trusted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    days: int = Field(ge=90, le=1825, description="days of history used as samples")
+    train_val_split: float = Field(ge=0.6, le=0.9, description="chronological train share")
+    epochs: int = Field(ge=10, le=500, description="upper bound; early stopping may end sooner")
+    patience: int = Field(ge=5, le=50, description="early-stopping patience in epochs")
+    batch_size: int = Field(ge=8, le=256)
+    learning_rate: float = Field(ge=0.0001, le=0.1)
+    hidden_size: int | None = Field(default=None, ge=32, le=256, description="volatility models only")
+    min_r2: float | None = Field(default=None, ge=0.0, le=1.0, description="volatility promotion gate")
+    symbols: list[str] | None = Field(default=None, min_length=1, description="volatility models only")
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols_upper_unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        for symbol in value:
+            if not symbol or not symbol.isalnum() or symbol != symbol.upper():
+                raise ValueError(f"symbol {symbol!r} must be upper-case letters and digits, e.g. BTC")
+        if len(set(value)) != len(value):
+            raise ValueError("symbols must be unique")
+        return value
+
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "regime": dict(days=730, epochs=100, patience=15, batch_size=32, learning_rate=0.001,
+                   train_val_split=0.8, hidden_size=None, min_r2=None, symbols=None),
+    "volatility": dict(days=365, epochs=100, patience=15, batch_size=32, learning_rate=0.001,
+                       train_val_split=0.8, hidden_size=64, min_r2=0.5, symbols=["BTC", "ETH", "SOL"]),
+}
+
+
+def bounds_text(name: str) -> str:
+    """The allowed range of a field, as users read it."""
+    info = TrainingConfig.model_fields[name]
+    lo = hi = None
+    for item in info.metadata:
+        lo = getattr(item, "ge", lo)
+        hi = getattr(item, "le", hi)
+    if lo is not None and hi is not None:
+        return f"{lo}..{hi}"
+    if name == "symbols":
+        return "a non-empty list of unique upper-case symbols, e.g. BTC,ETH"
+    return "see `mltrain defaults`"
+
+
+def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+# ---------------------------------------------------------------- YAML
+
+@dataclass
+class YamlDoc:
+    """A flat YAML mapping with the line of each top-level key."""
+
+    path: Path
+    values: dict[str, Any]
+    lines: dict[str, int]
+
+
+def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
+    """Parse with the safe loader only; no Python tags, no code."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{what} {path} does not exist") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"invalid YAML in {what} {path}{where}: {problem} (only plain YAML values are allowed)") from exc
+    if values is None:
+        return YamlDoc(path, {}, {})
+    if not isinstance(values, dict) or node is None or not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{what} {path} must be a mapping of field: value, e.g. 'days: 365'")
+    lines = {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
+    return YamlDoc(path, {str(k): v for k, v in values.items()}, lines)
+
+
+# ---------------------------------------------------------------- presets
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    values: dict[str, Any]
+    lines: dict[str, int]
+    source: Path | None  # None for the built-in "custom"
+
+
+PRESET_KEYS = set(FIELD_ORDER) | {"description"}
+
+
+def _read_preset(path: Path) -> Preset:
+    doc = load_yaml_mapping(path, "preset file")
+    for key in doc.values:
+        if key not in PRESET_KEYS:
+            raise ConfigError(f"unknown key {key!r} in preset file {path} line {doc.lines.get(key, '?')}; "
+                              f"allowed: {', '.join(sorted(PRESET_KEYS))}.{suggest(key, sorted(PRESET_KEYS))}")
+    values = {k: v for k, v in doc.values.items() if k != "description"}
+    return Preset(path.stem, str(doc.values.get("description", "")), values, doc.lines, path)
+
+
+def load_presets(home: Home) -> dict[str, Preset]:
+    """Built-in presets, then user presets that add to or override them."""
+    presets: dict[str, Preset] = {
+        CUSTOM_PRESET: Preset(CUSTOM_PRESET, "the model type's defaults, changed only by flags or --config", {}, {}, None)
+    }
+    for folder in (builtin_presets_dir(), home.user_presets):
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
+                preset = _read_preset(path)
+                presets[preset.name] = preset
+    return presets
+
+
+def get_preset(name: str, presets: dict[str, Preset]) -> Preset:
+    if name not in presets:
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(presets)}.{suggest(name, list(presets))}")
+    return presets[name]
+
+
+# ---------------------------------------------------------------- layering
+
+@dataclass
+class EffectiveConfig:
+    """The validated config plus where each value came from."""
+
+    config: TrainingConfig
+    sources: dict[str, str]
+    preset: str
+    model_type: str
+    has_custom_config: bool = field(default=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = self.config.model_dump()
+        return {name: data[name] for name in FIELD_ORDER}
+
+
+def _raise_validation(exc: ValidationError, sources: dict[str, str], raw: dict[str, Any]) -> None:
+    first = exc.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else "config"
+    if first["type"] == "extra_forbidden":
+        raise ConfigError(f"unknown field {name!r} (from {sources.get(name, '?')}); "
+                          f"allowed: {', '.join(FIELD_ORDER)}.{suggest(name, FIELD_ORDER)}")
+    value = raw.get(name, first.get("input"))
+    raise ConfigError(f"{name}={value!r} (from {sources.get(name, 'default')}) is invalid: "
+                      f"{first['msg']}; allowed: {bounds_text(name)}")
+
+
+def build_config(model_type: str, preset: Preset, config_file: YamlDoc | None,
+                 flags: dict[str, Any]) -> EffectiveConfig:
+    """Layer defaults < preset < config file < flags, validate, and keep the source of each value."""
+    raw = dict(DEFAULTS[model_type])
+    sources = {name: "default" for name in raw}
+    layers: list[tuple[dict[str, Any], Any]] = [
+        (preset.values, lambda k: f"preset {preset.name} ({preset.source}:{preset.lines.get(k, '?')})"),
+    ]
+    if config_file is not None:
+        layers.append((config_file.values, lambda k: f"config {config_file.path}:{config_file.lines.get(k, '?')}"))
+    layers.append(({k: v for k, v in flags.items() if v is not None},
+                   lambda k: f"flag --{k.replace('_', '-')}"))
+    for values, where in layers:
+        for key, value in values.items():
+            if key not in FIELD_ORDER:
+                raise ConfigError(f"unknown field {key!r} (from {where(key)}); allowed: "
+                                  f"{', '.join(FIELD_ORDER)}.{suggest(key, FIELD_ORDER)}")
+            if model_type == "regime" and key in VOLATILITY_ONLY and value is not None:
+                raise ConfigError(f"{key} is for volatility models only; {where(key)} sets it on a regime model. "
+                                  f"Remove it or train a volatility model")
+            raw[key] = value
+            sources[key] = where(key)
+    try:
+        config = TrainingConfig(**raw)
+    except ValidationError as exc:
+        _raise_validation(exc, sources, raw)
+    custom = config.model_dump() != TrainingConfig(**DEFAULTS[model_type]).model_dump()
+    return EffectiveConfig(config, sources, preset.name, model_type, custom)
+
+
+def parse_symbols(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()] or [""]

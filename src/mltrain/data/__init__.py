@@ -1,0 +1,1 @@
+"""Market data: formats, validation, the data store, the embedded history and synthetic markets."""

@@ -1,0 +1,64 @@
+"""Synthetic daily OHLCV from a four-regime Markov-switching model, with the true regime of each day."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+REGIMES = ("Bear", "Correction", "Bull", "Expansion")
+STEPS_PER_DAY = 24  # intraday steps that make each day's high and low
+
+
+@dataclass(frozen=True)
+class SwitchingParams:
+    """Daily log-return drift and volatility per regime, and the daily transition matrix."""
+
+    drift: tuple[float, ...] = (-0.006, -0.002, 0.003, 0.006)
+    vol: tuple[float, ...] = (0.050, 0.030, 0.025, 0.045)
+    transition: tuple[tuple[float, ...], ...] = (
+        (0.975, 0.005, 0.000, 0.020),  # Bear ends mostly in a recovery
+        (0.010, 0.960, 0.030, 0.000),
+        (0.003, 0.012, 0.975, 0.010),
+        (0.005, 0.000, 0.020, 0.975),
+    )
+
+
+def generate(days: int, seed: int, params: SwitchingParams = SwitchingParams(),
+             start: str = "2018-01-01", start_price: float = 10_000.0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Return daily candles and the true regime index (into REGIMES) of each day."""
+    rng = np.random.default_rng(seed)
+    trans = np.asarray(params.transition)
+    states = np.empty(days, dtype=int)
+    states[0] = 2
+    for t in range(1, days):
+        states[t] = rng.choice(4, p=trans[states[t - 1]])
+    drift = np.asarray(params.drift)[states] / STEPS_PER_DAY
+    vol = np.asarray(params.vol)[states] / np.sqrt(STEPS_PER_DAY)
+    steps = rng.standard_normal((days, STEPS_PER_DAY)) * vol[:, None] + drift[:, None]
+    log_path = np.log(start_price) + np.cumsum(steps.ravel()).reshape(days, STEPS_PER_DAY)
+    open_ = np.concatenate([[np.log(start_price)], log_path[:-1, -1]])
+    high = np.maximum(log_path.max(axis=1), open_)
+    low = np.minimum(log_path.min(axis=1), open_)
+    frame = pd.DataFrame({
+        "open": np.exp(open_), "high": np.exp(high), "low": np.exp(low), "close": np.exp(log_path[:, -1]),
+        "volume": rng.lognormal(10, 0.3, days),
+    }, index=pd.date_range(start, periods=days, freq="D", name="date"))
+    return frame, states
+
+
+def forward_filter(close: np.ndarray, params: SwitchingParams = SwitchingParams()) -> np.ndarray:
+    """Filtered regime probabilities P(state_t | returns up to t) with the true parameters (causal)."""
+    returns = np.diff(np.log(close))
+    trans = np.asarray(params.transition)
+    mu, sigma = np.asarray(params.drift), np.asarray(params.vol)
+    probs = np.zeros((len(close), 4))
+    belief = np.full(4, 0.25)
+    probs[0] = belief
+    for t, r in enumerate(returns, start=1):
+        prior = belief @ trans
+        like = np.exp(-0.5 * ((r - mu) / sigma) ** 2) / sigma
+        post = prior * like
+        belief = post / post.sum()
+        probs[t] = belief
+    return probs

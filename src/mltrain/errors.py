@@ -1,0 +1,53 @@
+"""Exit codes and the project's exception types; only the CLI turns them into exits."""
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes, documented in README.md."""
+
+    OK = 0
+    FAILURE = 1  # training failed, corrupted registry file, internal error
+    USAGE = 2  # bad flag, config, preset, data file or a busy model lock
+    NOT_PROMOTED = 3  # trained and saved, but the promotion gate refused it
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM
+
+
+class MltrainError(Exception):
+    """Base of every error the CLI reports as one line."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, message: str, exit_code: ExitCode | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(MltrainError):
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(UsageError):
+    """A bad config value, preset or config file."""
+
+
+class DataError(UsageError):
+    """A data file or series that cannot be used."""
+
+
+class RegistryError(MltrainError):
+    """A missing, corrupted or unwritable registry file (exit 1)."""
+
+
+class LockBusyError(UsageError):
+    """Another job holds the model's lock."""
+
+
+class TrainingError(MltrainError):
+    """Training itself failed."""
+
+
+class Interrupted(MltrainError):
+    exit_code = ExitCode.INTERRUPTED

@@ -1,0 +1,113 @@
+"""Time estimate: a timed probe of the real training step, or the median of past runs on this host."""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+
+from . import features as F
+from .config import TrainingConfig
+
+PROBE_STEPS = 20
+LONG_RUN_SECONDS = 20 * 60
+
+
+@dataclass(frozen=True)
+class Estimate:
+    expected_seconds: float
+    upper_seconds: float
+    basis: str
+    device: str
+
+    @property
+    def warning(self) -> str | None:
+        if self.upper_seconds > LONG_RUN_SECONDS:
+            return f"the upper bound ({format_seconds(self.upper_seconds)}) is over 20 minutes"
+        return None
+
+    def as_dict(self) -> dict:
+        return {"expected_seconds": round(self.expected_seconds, 1), "upper_seconds": round(self.upper_seconds, 1),
+                "basis": self.basis, "device": self.device, "warning": self.warning}
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def work_units(model_type: str, config: TrainingConfig) -> float:
+    """Training samples x epochs x symbols: what run time scales with."""
+    n_symbols = len(config.symbols or []) if model_type == "volatility" else 1
+    return config.days * config.train_val_split * config.epochs * max(n_symbols, 1)
+
+
+def probe_key(model_type: str, config: TrainingConfig, device: str) -> str:
+    hidden = config.hidden_size if model_type == "volatility" else "-"
+    return f"{model_type}/{device}/b{config.batch_size}/h{hidden}"
+
+
+def probe_seconds_per_sample(model_type: str, config: TrainingConfig, device: str) -> float:
+    """Time PROBE_STEPS real training steps (forward, backward, Adam) on random data of the real shape."""
+    import torch
+    from torch import nn
+
+    from .models import RegimeNet, VolatilityNet
+
+    torch.manual_seed(0)
+    b = config.batch_size
+    if model_type == "volatility":
+        model = VolatilityNet(len(F.VOL_FEATURES), config.hidden_size or 64).to(device)
+        x = torch.randn(b, F.VOL_LOOKBACK_DAYS, len(F.VOL_FEATURES), device=device)
+        y = torch.randn(b, device=device)
+        loss_fn = nn.functional.mse_loss
+    else:
+        model = RegimeNet(len(F.REGIME_FEATURES)).to(device)
+        x = torch.randn(b, len(F.REGIME_FEATURES), device=device)
+        y = torch.randint(0, 4, (b,), device=device)
+        loss_fn = nn.functional.cross_entropy
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+
+    def step() -> None:
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3):  # warm-up: first calls allocate and pick kernels
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(PROBE_STEPS):
+        step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    # a validation pass each epoch costs about one forward over 1/4 of the samples: count it as 10%
+    return (time.perf_counter() - start) / PROBE_STEPS / b * 1.1
+
+
+def from_probe(model_type: str, config: TrainingConfig, device: str, seconds_per_sample: float,
+               measured_now: bool) -> Estimate:
+    upper = seconds_per_sample * work_units(model_type, config)
+    basis = (f"probe of {PROBE_STEPS} steps on {device}" if measured_now
+             else f"earlier probe of {PROBE_STEPS} steps on {device}") + "; no past runs yet, so expected assumes all epochs"
+    return Estimate(upper, upper, basis, device)
+
+
+def from_history(model_type: str, config: TrainingConfig, device: str, runs: list[dict]) -> Estimate | None:
+    """Scale past runs of this model type on this device by samples x epochs and their early-stop fraction."""
+    runs = [r for r in runs if r.get("model_type") == model_type and r.get("device") == device
+            and r.get("status") in ("completed", "rejected") and r.get("work_units")]
+    if not runs:
+        return None
+    per_unit = statistics.median(r["fit_seconds"] / (r["work_units"] * r["epochs_run_fraction"])
+                                 if r["epochs_run_fraction"] else r["fit_seconds"] / r["work_units"] for r in runs)
+    fraction = statistics.median(r["epochs_run_fraction"] for r in runs)
+    overhead = statistics.median(max(r["total_seconds"] - r["fit_seconds"], 0.0) for r in runs)
+    upper = overhead + per_unit * work_units(model_type, config)
+    expected = overhead + per_unit * work_units(model_type, config) * fraction
+    plural = "run" if len(runs) == 1 else "runs"
+    return Estimate(expected, upper, f"median of {len(runs)} past {plural} of {model_type} models on this host ({device}); "
+                    f"early stopping ended at {math.ceil(fraction * 100)}% of the epochs", device)

@@ -1,0 +1,126 @@
+"""Job records that survive the process, the per-job log, and the run history used by estimates."""
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import secrets
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import UsageError
+from .fsutil import append_line, atomic_write_json, ensure_dir, pid_alive, read_json
+from .paths import Home
+from .registry import now_iso
+
+STATUSES = ("pending", "running", "completed", "rejected", "failed", "cancelled")
+RUNS_FILE = "runs.jsonl"
+
+
+def new_job_id() -> str:
+    """Sortable by time, unique within a second thanks to the random suffix."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+class Jobs:
+    def __init__(self, home: Home):
+        self.home = home
+        self.root = home.jobs
+
+    def path(self, job_id: str) -> Path:
+        if not job_id or "/" in job_id or job_id.startswith("."):
+            raise UsageError(f"invalid job id {job_id!r}")
+        return self.root / f"{job_id}.json"
+
+    def log_path(self, job_id: str) -> Path:
+        return self.home.logs / "jobs" / f"{job_id}.log"
+
+    def create(self, model_name: str, model_type: str, config: dict, has_custom_config: bool,
+               sources: dict, command: list[str]) -> dict:
+        job_id = new_job_id()
+        record = {
+            "job_id": job_id, "model_name": model_name, "model_type": model_type, "status": "pending",
+            "created_at": now_iso(), "started_at": None, "finished_at": None, "config": config,
+            "sources": sources, "has_custom_config": has_custom_config, "triggered_by": getpass.getuser(),
+            "host": socket.gethostname(), "pid": os.getpid(), "metrics": None, "error": None, "version": None,
+            "log_file": str(self.log_path(job_id)), "command": command,
+        }
+        self.save(record)
+        return record
+
+    def save(self, record: dict) -> None:
+        atomic_write_json(self.path(record["job_id"]), record)
+
+    def update(self, record: dict, **changes) -> dict:
+        record.update(changes)
+        self.save(record)
+        return record
+
+    def _view(self, record: dict) -> dict:
+        """A job left pending/running by a process that is gone is shown as failed (interrupted)."""
+        if record.get("status") in ("pending", "running") and record.get("host") == socket.gethostname() \
+                and not pid_alive(int(record.get("pid", 0) or 0)):
+            return {**record, "status": "failed", "error": "interrupted: the process died without finishing"}
+        return record
+
+    def get(self, job_id: str) -> dict:
+        path = self.path(job_id)
+        if not path.is_file():
+            raise UsageError(f"no job {job_id!r}; see `mltrain jobs list`")
+        return self._view(read_json(path))
+
+    def list(self, status: str | None = None, model: str | None = None) -> list[dict]:
+        if status is not None and status not in STATUSES:
+            raise UsageError(f"unknown status {status!r}; allowed: {', '.join(STATUSES)}")
+        if not self.root.is_dir():
+            return []
+        records = [self._view(read_json(p)) for p in self.root.glob("*.json") if not p.name.startswith(".")]
+        records = [r for r in records if (status is None or r["status"] == status)
+                   and (model is None or r["model_name"] == model)]
+        return sorted(records, key=lambda r: r["job_id"], reverse=True)
+
+    # ---------------------------------------------------------------- run history for estimates
+    def record_run(self, row: dict) -> None:
+        append_line(self.home.cache / RUNS_FILE, json.dumps({**row, "host": socket.gethostname()}))
+
+    def runs(self) -> list[dict]:
+        path = self.home.cache / RUNS_FILE
+        if not path.is_file():
+            return []
+        rows = []
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line from a killed process: skip it, the history is advisory
+            if row.get("host") == socket.gethostname():
+                rows.append(row)
+        return rows
+
+    def probes(self) -> dict:
+        path = self.home.cache / "probes.json"
+        return read_json(path) if path.is_file() else {}
+
+    def save_probe(self, key: str, seconds_per_sample: float) -> None:
+        probes = self.probes()
+        probes[key] = {"seconds_per_sample": seconds_per_sample, "at": now_iso(), "host": socket.gethostname()}
+        atomic_write_json(self.home.cache / "probes.json", probes)
+
+
+def app_logger(home: Home) -> logging.Logger:
+    """The application log under the mltrain home (never the working directory)."""
+    logger = logging.getLogger("mltrain")
+    target = str(home.app_log)
+    if not any(getattr(h, "baseFilename", None) == target for h in logger.handlers):
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+            handler.close()
+        ensure_dir(home.logs)
+        handler = logging.FileHandler(target)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger

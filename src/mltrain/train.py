@@ -1,0 +1,146 @@
+"""fit(): the one training loop both model types share; early stopping, seeding, device."""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import UsageError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DEFAULT_SEED = 42
+
+
+def pick_device(requested: str = "auto") -> str:
+    """auto = cuda, then mps, then cpu; an explicit device that is absent is a usage error."""
+    if requested not in DEVICES:
+        raise UsageError(f"unknown device {requested!r}; allowed: {', '.join(DEVICES)}")
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if requested == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if (requested == "cuda" and not cuda) or (requested == "mps" and not mps):
+        raise UsageError(f"device {requested} is not available on this machine; use --device cpu or auto")
+    return requested
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+class StopFlag:
+    """Set by a signal handler; the loop checks it after every batch."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self, *_: object) -> None:
+        self.requested = True
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    epochs: int
+    train_loss: float
+    val_loss: float
+    metric: float
+    improved: bool
+    samples_per_second: float
+    elapsed_seconds: float
+
+
+@dataclass
+class Split:
+    """Tensors already on the device."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+
+
+@dataclass
+class FitResult:
+    state_dict: dict[str, torch.Tensor]
+    history: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int = 0
+    epochs_run: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.history[-1].samples_per_second if self.history else 0.0
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable) -> tuple[float, torch.Tensor]:
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+        loss = float(loss_fn(out, y))
+    model.train()
+    return loss, out
+
+
+def fit(model: nn.Module, data: Split, *, epochs: int, patience: int, batch_size: int, learning_rate: float,
+        loss_fn: Callable, metric_fn: Callable[[torch.Tensor], float], seed: int,
+        on_epoch: Callable[[EpochRecord], None] | None = None, stop: StopFlag | None = None) -> FitResult:
+    """Adam on index-drawn mini-batches, early stopping on validation loss, best weights restored."""
+    device = data.x_train.device
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    n = len(data.x_train)
+    best_loss, best_state = math.inf, copy.deepcopy(model.state_dict())
+    result = FitResult(best_state)
+    start = time.perf_counter()
+    since_best = 0
+    model.train()
+    for epoch in range(1, epochs + 1):
+        epoch_start, total, seen = time.perf_counter(), 0.0, 0
+        order = torch.randperm(n, generator=generator).to(device)
+        for first in range(0, n, batch_size):
+            index = order[first:first + batch_size]
+            # forward
+            loss = loss_fn(model(data.x_train[index]), data.y_train[index])
+            # backward and step
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(index)
+            seen += len(index)
+            result.steps += 1
+            if stop is not None and stop.requested:
+                result.interrupted = True
+                break
+        if result.interrupted:
+            break
+        # evaluate
+        val_loss, val_out = evaluate(model, data.x_val, data.y_val, loss_fn)
+        improved = val_loss < best_loss - 1e-9
+        if improved:
+            best_loss, since_best, result.best_epoch = val_loss, 0, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            since_best += 1
+        # log
+        record = EpochRecord(epoch, epochs, total / max(seen, 1), val_loss, metric_fn(val_out), improved,
+                             seen / max(time.perf_counter() - epoch_start, 1e-9), time.perf_counter() - start)
+        result.history.append(record)
+        result.epochs_run = epoch
+        if on_epoch is not None:
+            on_epoch(record)
+        if since_best >= patience:
+            break
+    model.load_state_dict(best_state)
+    result.state_dict = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    result.seconds = time.perf_counter() - start
+    return result
