@@ -6,7 +6,6 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from . import features as F
 from .config import TrainingConfig
 
 PROBE_STEPS = 20
@@ -32,6 +31,8 @@ class Estimate:
 
 
 def format_seconds(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.1f} min"
@@ -53,6 +54,7 @@ def probe_seconds_per_sample(model_type: str, config: TrainingConfig, device: st
     import torch
     from torch import nn
 
+    from . import features as F
     from .models import RegimeNet, VolatilityNet
 
     torch.manual_seed(0)

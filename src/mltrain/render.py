@@ -23,7 +23,9 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]], stream: 
         t.add_column(column)
     for row in rows:
         t.add_row(*["-" if v is None else str(v) for v in row])
-    Console(file=stream or sys.stdout, soft_wrap=True).print(t)
+    stream = stream or sys.stdout
+    # pipes and cron logs get full-width rows instead of truncated cells
+    Console(file=stream, width=None if stream.isatty() else 200).print(t)
 
 
 def fmt(value: Any) -> str:

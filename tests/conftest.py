@@ -1,0 +1,64 @@
+"""Shared fixtures: a temp MLTRAIN_HOME for every test, a fixed seed, the CLI run in-process."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mltrain.cli import STATE, app
+from mltrain.errors import ExitCode
+
+QUICK = ["--days", "120", "--epochs", "10", "--patience", "5", "--yes"]
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own mltrain home; nothing touches the user's."""
+    root = tmp_path / "mltrain-home"
+    monkeypatch.setenv("MLTRAIN_HOME", str(root))
+    monkeypatch.delenv("MLTRAIN_PRESETS_DIR", raising=False)
+    STATE.update(debug=False, home=None)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def seed() -> None:
+    np.random.seed(0)
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.stdout)
+
+
+def run_cli(args: list[str], expect: int = ExitCode.OK, input: str | None = None) -> Result:
+    """Run the real CLI in-process; fail on an unexpected exit code."""
+    result = CliRunner().invoke(app, [str(a) for a in args], input=input)
+    out = Result(result.exit_code, result.stdout, result.stderr)
+    assert result.exit_code == expect, (
+        f"exit {result.exit_code} != {int(expect)}\nstdout: {result.stdout}\nstderr: {result.stderr}\n"
+        f"exception: {result.exception!r}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with one regime and one volatility version, trained once and shared read-only."""
+    root = tmp_path_factory.mktemp("trained") / "home"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLTRAIN_HOME", str(root))
+    STATE.update(debug=False, home=None)
+    run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+    run_cli(["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC,ETH", "--min-r2", "0", *QUICK])
+    mp.undo()
+    return root

@@ -1,0 +1,198 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mltrain import __version__
+from mltrain.cli import STATE
+
+from .conftest import QUICK, run_cli
+
+TRAIN_KEYS = {"job_id", "model_name", "model_type", "status", "created_at", "has_custom_config", "version",
+              "promoted", "metrics", "baselines", "duration_seconds", "estimated_seconds"}
+
+
+def test_version():
+    assert run_cli(["--version"]).stdout.strip() == f"mltrain {__version__}"
+
+
+def test_defaults_json_is_exactly_the_old_api_shape():
+    doc = run_cli(["defaults", "volatility_forecaster", "--json"]).json
+    assert doc == {"ok": True, "data": {"model_name": "volatility_forecaster", "model_type": "volatility", "config": {
+        "days": 365, "epochs": 100, "patience": 15, "batch_size": 32, "learning_rate": 0.001, "train_val_split": 0.8,
+        "hidden_size": 64, "min_r2": 0.5, "symbols": ["BTC", "ETH", "SOL"]}}}
+    regime = run_cli(["defaults", "btc_regime_detector", "--json"]).json["data"]["config"]
+    assert regime["days"] == 730 and regime["hidden_size"] is None and regime["symbols"] is None
+
+
+def test_defaults_table_and_unknown_model_suggestion():
+    assert "learning_rate" in run_cli(["defaults", "btc_regime_detector"]).stdout
+    result = run_cli(["defaults", "btc_regime_detectr"], expect=2)
+    assert "btc_regime_detector" in result.stderr and "--model-type" in result.stderr
+    assert run_cli(["defaults", "my_model", "--model-type", "volatility", "--json"]).json["data"]["model_type"] == "volatility"
+
+
+def test_presets_lists_builtins_and_user_presets(home: Path, tmp_path: Path, monkeypatch):
+    folder = tmp_path / "mypresets"
+    folder.mkdir()
+    (folder / "nightly.yaml").write_text("description: cron\ndays: 200\n")
+    (folder / "quick.yaml").write_text("days: 100\nepochs: 12\n")
+    monkeypatch.setenv("MLTRAIN_PRESETS_DIR", str(folder))
+    rows = {r["name"]: r for r in run_cli(["presets", "--json"]).json["data"]}
+    assert {"quick", "standard", "full", "deep", "custom", "nightly"} <= set(rows)
+    assert rows["nightly"]["source"] == str(folder / "nightly.yaml")
+    assert rows["quick"]["values"] == {"days": 100, "epochs": 12}
+    assert rows["full"]["default"] and rows["full"]["values"] == {"days": 730, "epochs": 100, "patience": 15}
+    assert rows["standard"]["estimates"]["regime"] is None  # nothing measured yet: no made-up number
+    measured = {r["name"]: r for r in run_cli(["presets", "--json", "--measure"]).json["data"]}
+    assert measured["standard"]["estimates"]["volatility"]["upper_seconds"] > 0
+
+
+def test_dry_run_json_contract_and_sources(tmp_path: Path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("epochs: 30\n")
+    doc = run_cli(["train", "volatility_forecaster", "--preset", "standard", "--config", cfg, "--days", "200",
+                   "--dry-run", "--json"]).json
+    assert set(doc["data"]) == {"model_name", "model_type", "preset", "config", "sources", "device", "estimate"}
+    data = doc["data"]
+    assert data["config"]["days"] == 200 and data["sources"]["days"] == "flag --days"
+    assert data["sources"]["epochs"] == f"config {cfg}:1"
+    assert data["sources"]["patience"].startswith("preset standard")
+    assert data["device"] == "cpu"
+    assert "probe of 20 steps on cpu" in data["estimate"]["basis"]
+    assert data["estimate"]["upper_seconds"] >= data["estimate"]["expected_seconds"] > 0
+
+
+def test_dry_run_text_names_sources():
+    out = run_cli(["train", "btc_regime_detector", "--dry-run"]).stdout
+    assert "preset full" in out and "estimate:" in out
+
+
+def test_unknown_preset_gets_a_suggestion():
+    result = run_cli(["train", "btc_regime_detector", "--preset", "quik", "--dry-run"], expect=2)
+    assert "did you mean 'quick'" in result.stderr.lower()
+
+
+def test_regime_model_refuses_volatility_flags():
+    result = run_cli(["train", "btc_regime_detector", "--hidden-size", "64", "--dry-run"], expect=2)
+    assert "volatility models only" in result.stderr
+
+
+def test_model_type_contradiction_is_an_error():
+    result = run_cli(["train", "btc_regime_detector", "--model-type", "volatility", "--dry-run"], expect=2)
+    assert "contradicts" in result.stderr
+
+
+def test_train_without_terminal_or_yes_exits_2_at_once():
+    result = run_cli(["train", "btc_regime_detector", "--preset", "quick"], expect=2)
+    assert "--yes" in result.stderr
+
+
+def test_json_errors_are_one_document():
+    result = run_cli(["train", "nope_model", "--json", "--dry-run"], expect=2)
+    assert result.json["ok"] is False and "nope_model" in result.json["error"]
+    assert "error:" in result.stderr
+
+
+def test_bad_yaml_file_names_line(tmp_path: Path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("days: 365\nepochs: [1, 2\n")
+    result = run_cli(["train", "btc_regime_detector", "--config", cfg, "--dry-run"], expect=2)
+    assert str(cfg) in result.stderr and "line" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_key_in_config_file_gets_suggestion(tmp_path: Path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("epoch: 30\n")
+    result = run_cli(["train", "btc_regime_detector", "--config", cfg, "--dry-run"], expect=2)
+    assert "'epochs'" in result.stderr
+
+
+def test_train_json_contract_and_app_log(home: Path):
+    doc = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:], "--json"]).json
+    assert doc["ok"] and set(doc["data"]) == TRAIN_KEYS
+    data = doc["data"]
+    assert data["status"] == "completed" and data["promoted"] and data["version"] == 1
+    assert set(data["baselines"]) == {"majority", "rule"}
+    log = (home / "logs" / "mltrain.log").read_text()
+    assert f"job {data['job_id']} created" in log and "custom_config=True" in log and "parameters: days=365" in log
+    job = run_cli(["jobs", "show", data["job_id"], "--json"]).json["data"]
+    assert job["status"] == "completed" and Path(job["log_file"]).read_text().count("epoch") >= 1
+
+
+def test_gate_rejects_exits_3_and_keeps_production():
+    first = run_cli(["train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "0", *QUICK, "--json"]).json
+    assert first["data"]["promoted"]
+    second = run_cli(["train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "1", *QUICK, "--json"], expect=3)
+    assert second.json["data"]["status"] == "rejected" and second.json["data"]["version"] == 2
+    assert "min_r2=1.0" in second.stderr and "best baseline" in second.stderr
+    models = run_cli(["models", "list", "--json"]).json["data"]
+    assert models[0]["production_version"] == 1 and models[0]["latest_status"] == "rejected"
+    assert run_cli(["jobs", "list", "--status", "rejected", "--json"]).json["data"][0]["version"] == 2
+
+
+def test_plain_progress_lines_without_terminal():
+    result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+    lines = [l for l in result.stderr.splitlines() if " epoch " in l]
+    assert lines and all("\x1b" not in l for l in lines)
+    assert "val_loss=" in lines[0] and "samples/s=" in lines[0] and "eta<=" in lines[0]
+    quiet = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:], "--quiet"])
+    assert " epoch " not in quiet.stderr
+
+
+def test_models_commands(trained_home: Path, monkeypatch):
+    monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
+    rows = {r["name"]: r for r in run_cli(["models", "list", "--json"]).json["data"]}
+    assert rows["btc_regime_detector"]["production_version"] == 1
+    show = run_cli(["models", "show", "btc_regime_detector", "--json"]).json["data"]
+    for key in ("config", "sources", "seed", "metrics", "baselines", "data_windows", "timings", "library_versions",
+                "command_line", "files", "job_id", "status", "spec"):
+        assert key in show
+    assert show["data_windows"]["BTC"]["fingerprint"]
+    assert "btc_regime_detector v1" in run_cli(["models", "show", "btc_regime_detector"]).stdout
+
+
+def test_predict_regime_and_volatility(trained_home: Path, monkeypatch):
+    monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
+    regime = run_cli(["predict", "btc_regime_detector", "--json"]).json["data"]["predictions"]
+    assert len(regime) == 1 and regime[0]["date"] == "2026-01-05"
+    assert abs(sum(regime[0]["probabilities"].values()) - 1) < 1e-3
+    vol = run_cli(["predict", "volatility_forecaster", "--symbol", "ETH", "--json"]).json["data"]["predictions"]
+    assert vol[0]["symbol"] == "ETH" and vol[0]["forecast_annualized_vol"] > 0 and vol[0]["horizon_days"] == 7
+    since = run_cli(["predict", "volatility_forecaster", "--since", "2025-12-01", "--json"]).json["data"]["predictions"]
+    assert len(since) == 2 * 36
+    csv = run_cli(["predict", "btc_regime_detector", "--since", "2025-12-30", "--csv"]).stdout.splitlines()
+    assert csv[0].startswith("date,regime") and len(csv) == 8
+    run_cli(["predict", "volatility_forecaster", "--symbol", "DOGE"], expect=2)
+
+
+def test_info_json(home: Path):
+    data = run_cli(["info", "--json"]).json["data"]
+    assert data["home"] == str(home) and data["device"] == "cpu" and data["torch"]
+
+
+def test_help_defaults_presets_do_not_import_torch_or_pandas(home: Path):
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom mltrain.cli import app\n"
+            "for args in (['--help'], ['defaults', 'btc_regime_detector'], ['presets']):\n"
+            "    r = CliRunner().invoke(app, args)\n    assert r.exit_code == 0, r.output\n"
+            "print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "MLTRAIN_HOME": str(home)}, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_python_dash_m_works(home: Path):
+    out = subprocess.run([sys.executable, "-m", "mltrain", "defaults", "btc_regime_detector", "--json"],
+                         capture_output=True, text=True, env={**os.environ, "MLTRAIN_HOME": str(home)})
+    assert out.returncode == 0 and json.loads(out.stdout)["ok"]
+
+
+def test_debug_shows_traceback_only_when_asked():
+    plain = run_cli(["train", "btc_regime_detector", "--days", "5", "--dry-run"], expect=2)
+    assert "Traceback" not in plain.stderr
+    debug = run_cli(["--debug", "train", "btc_regime_detector", "--days", "5", "--dry-run"], expect=2)
+    assert "Traceback" in debug.stderr
+    STATE["debug"] = False
