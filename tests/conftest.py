@@ -41,12 +41,13 @@ class Result:
         return json.loads(self.stdout)
 
 
-def run_cli(args: list[str], expect: int = ExitCode.OK, input: str | None = None) -> Result:
-    """Run the real CLI in-process; fail on an unexpected exit code."""
+def run_cli(args: list[str], expect: int | tuple[int, ...] = ExitCode.OK, input: str | None = None) -> Result:
+    """Run the real CLI in-process; fail on an unexpected exit code (one code, or any of a tuple)."""
     result = CliRunner().invoke(app, [str(a) for a in args], input=input)
     out = Result(result.exit_code, result.stdout, result.stderr)
-    assert result.exit_code == expect, (
-        f"exit {result.exit_code} != {int(expect)}\nstdout: {result.stdout}\nstderr: {result.stderr}\n"
+    allowed = expect if isinstance(expect, tuple) else (expect,)
+    assert result.exit_code in allowed, (
+        f"exit {result.exit_code} not in {allowed}\nstdout: {result.stdout}\nstderr: {result.stderr}\n"
         f"exception: {result.exception!r}")
     return out
 
