@@ -154,23 +154,35 @@ class RegimeData:
     majority: int
 
 
-def regime_data(series: Series, config: TrainingConfig, rule: F.LabelRule = F.LabelRule()) -> RegimeData:
-    """Samples are the last `days` days with an ex-post label; training labels use pre-split prices only."""
+def regime_data(series: Series, config: TrainingConfig, rule: F.LabelRule = F.LabelRule(),
+                end: pd.Timestamp | None = None) -> RegimeData:
+    """Samples are the `days` days up to `end` (default: the last day with an ex-post label).
+
+    Training labels use prices before the validation period only; days without a label are left out.
+    """
     frame, filled, gap = _history(series)
     feats = F.regime_features(frame)
     close = frame["close"].to_numpy()
     labels = F.regime_labels(close, rule)
     values = feats.to_numpy()
-    ok = ~np.isnan(values).any(axis=1) & (labels >= 0)
+    ok = ~np.isnan(values).any(axis=1)
     ok[:F.REGIME_WARMUP_DAYS] = False
+    labelled = np.nonzero(labels >= 0)[0]
+    if len(labelled) == 0:
+        raise DataError(f"{series.symbol}: no day has an ex-post regime label yet (no confirmed turning point)")
+    last = labelled[-1] if end is None else int(frame.index.searchsorted(end, side="right")) - 1
+    ok[last + 1:] = False
     candidates = np.nonzero(ok)[0]
     if len(candidates) < config.days:
         raise _too_short(series.symbol, len(candidates), config.days, gap, "labelled sample days")
     idx = candidates[-config.days:]
-    tail = int(len(frame) - 1 - candidates[-1])
+    tail = int(len(frame) - 1 - labelled[-1])
     n_train = int(round(config.days * config.train_val_split))
     train_all, val_idx = idx[:n_train], idx[n_train:]
-    train_labels = F.regime_labels(close[:val_idx[0]], rule)  # prices strictly before the validation period
+    val_idx = val_idx[labels[val_idx] >= 0]
+    if len(val_idx) == 0:
+        raise DataError(f"{series.symbol}: no validation day up to {frame.index[last].date()} has an ex-post label")
+    train_labels = F.regime_labels(close[:idx[n_train]], rule)  # prices strictly before the validation period
     train_idx = train_all[train_labels[train_all] >= 0]
     if len(train_idx) < MIN_TRAIN_SAMPLES:
         raise DataError(f"{series.symbol}: only {len(train_idx)} of {len(train_all)} training days have an ex-post "

@@ -1,0 +1,167 @@
+"""Causality, no train/validation overlap, determinism, and that every config field changes training."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mltrain import features as F
+from mltrain.config import DEFAULTS, TrainingConfig
+from mltrain.data.store import DataStore, Series
+from mltrain.models import RegimeNet, VolatilityNet, parameter_count
+from mltrain.paths import Home
+from mltrain.pipeline import regime_data, train_regime, train_volatility, volatility_data
+from mltrain.train import Split, fit
+
+
+@pytest.fixture(scope="module")
+def btc() -> Series:
+    return DataStore(Home(Path("/nonexistent"))).load("BTC")
+
+
+def cfg(kind: str, **changes) -> TrainingConfig:
+    return TrainingConfig(**{**DEFAULTS[kind], "epochs": 10, "patience": 5, **changes})
+
+
+def perturb_after(series: Series, day: pd.Timestamp) -> Series:
+    frame = series.frame.copy()
+    later = frame.index > day
+    rng = np.random.default_rng(3)
+    factor = np.exp(rng.normal(0, 0.2, later.sum()))
+    frame.loc[later, ["open", "high", "low", "close"]] = frame.loc[later, ["open", "high", "low", "close"]].mul(factor, axis=0)
+    return Series(series.symbol, frame, series.source, series.has_ohlc)
+
+
+def test_features_for_day_t_ignore_later_prices(btc: Series):
+    t = btc.frame.index[-400]
+    changed = perturb_after(btc, t)
+    for fn in (lambda s: F.volatility_features(s.frame, True), lambda s: F.regime_features(s.frame)):
+        a, b = fn(btc).loc[:t], fn(changed).loc[:t]
+        pd.testing.assert_frame_equal(a, b)
+        assert not fn(btc).iloc[-300:].equals(fn(changed).iloc[-300:])
+
+
+@pytest.mark.parametrize("kind", ["volatility", "regime"])
+def test_validation_prices_never_reach_training_inputs_targets_or_labels(btc: Series, kind: str):
+    config = cfg(kind, days=365)
+    build = volatility_data if kind == "volatility" else regime_data
+    base = build(btc, config)
+    val_start = base.dates_val[0]
+    fixed = {} if kind == "volatility" else {"end": pd.Timestamp(base.window.last)}
+    base = build(btc, config, **fixed)
+    changed = build(perturb_after(btc, val_start - pd.Timedelta(days=1)), config, **fixed)
+    assert np.array_equal(base.x_train, changed.x_train)
+    assert np.array_equal(base.y_train, changed.y_train)
+    assert np.array_equal(base.feature_mean, changed.feature_mean)
+    assert not np.array_equal(base.x_val, changed.x_val)
+
+
+def test_volatility_purge_and_split_sizes(btc: Series):
+    data = volatility_data(btc, cfg("volatility", days=365, train_val_split=0.8))
+    assert data.window.train_samples == 292 - F.HORIZON_DAYS and data.window.dropped_train_samples == F.HORIZON_DAYS
+    assert data.window.val_samples == 73
+    other = volatility_data(btc, cfg("volatility", days=365, train_val_split=0.6))
+    assert other.window.val_samples == 146
+
+
+def test_labels_definition_on_a_known_path():
+    up = np.linspace(100, 200, 50)
+    crash = np.linspace(200, 100, 30)[1:]  # -50%: a Bear
+    rebound = np.linspace(100, 190, 40)[1:]  # Expansion while below 0.85 * 200 = 170, then Bull
+    dip = np.linspace(190, 150, 20)[1:]  # -21%... not a turning point at 25%: still unlabeled tail
+    close = np.concatenate([up, crash, rebound, dip])
+    labels = F.regime_labels(close)
+    assert set(labels[50:79]) == {0}  # Bear days after the peak
+    rebound_labels = labels[79:118]
+    assert rebound_labels[0] == 3 and rebound_labels[-1] == 2 and 1 not in rebound_labels
+
+
+def test_same_seed_same_metrics_on_cpu():
+    store = DataStore(Home(Path("/nonexistent")))
+    a = train_regime(store, cfg("regime", days=365), "BTC", seed=5, device="cpu")
+    b = train_regime(store, cfg("regime", days=365), "BTC", seed=5, device="cpu")
+    assert a.metrics == b.metrics and all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
+
+
+def _split(n: int = 100) -> Split:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 10, generator=g)
+    y = torch.randint(0, 4, (n,), generator=g)
+    return Split(x, y, x[:20], y[:20])
+
+
+def _fit(model, split, **kw):
+    args = dict(epochs=10, patience=5, batch_size=32, learning_rate=0.001, seed=0,
+                loss_fn=torch.nn.functional.cross_entropy, metric_fn=lambda out: 0.0)
+    return fit(model, split, **{**args, **kw})
+
+
+def test_batch_size_changes_steps_per_epoch():
+    torch.manual_seed(0)
+    assert _fit(RegimeNet(10), _split(), epochs=10, batch_size=32).steps == 10 * 4
+    torch.manual_seed(0)
+    assert _fit(RegimeNet(10), _split(), epochs=10, batch_size=8).steps == 10 * 13
+
+
+def test_learning_rate_changes_weights_after_one_step():
+    out = []
+    for lr in (0.001, 0.01):
+        torch.manual_seed(0)
+        out.append(_fit(RegimeNet(10), _split(32), epochs=1, batch_size=32, learning_rate=lr).state_dict)
+    assert not torch.equal(out[0]["net.0.weight"], out[1]["net.0.weight"])
+
+
+class CannotImprove(torch.nn.Module):
+    """Its output never depends on its weight: the validation loss never improves after epoch 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return torch.zeros(len(x), 4) + 0 * self.w
+
+
+def test_patience_and_epochs_decide_when_training_stops():
+    assert _fit(CannotImprove(), _split(), epochs=50, patience=5).epochs_run == 6
+    assert _fit(CannotImprove(), _split(), epochs=50, patience=9).epochs_run == 10
+    assert _fit(RegimeNet(10), _split(), epochs=3, patience=50).epochs_run == 3
+
+
+def test_hidden_size_changes_parameter_count():
+    assert parameter_count(VolatilityNet(5, 32)) < parameter_count(VolatilityNet(5, 64))
+
+
+def test_days_and_symbols_change_what_is_trained():
+    store = DataStore(Home(Path("/nonexistent")))
+    one = train_volatility(store, cfg("volatility", days=120, symbols=["ETH"]), seed=1, device="cpu")
+    two = train_volatility(store, cfg("volatility", days=150, symbols=["BTC", "SOL"]), seed=1, device="cpu")
+    assert set(one.windows) == {"ETH"} and set(two.windows) == {"BTC", "SOL"}
+    assert one.windows["ETH"]["rows"] == 120 and two.windows["BTC"]["rows"] == 150
+    assert {k.split(".")[0] for k in two.tensors} == {"BTC", "SOL"}
+
+
+def test_volatility_metrics_sit_beside_three_baselines():
+    store = DataStore(Home(Path("/nonexistent")))
+    run = train_volatility(store, cfg("volatility", days=200, symbols=["BTC"]), seed=1, device="cpu")
+    assert set(run.baselines) == {"persistence", "ewma", "har"}
+    for scores in (run.metrics["symbols"]["BTC"], *[b["BTC"] for b in run.baselines.values()]):
+        assert set(scores) >= {"r2", "qlike", "mae"} and scores["qlike"] >= 0
+
+
+def test_min_r2_is_the_gate():
+    from mltrain.runner import gate
+    metrics = {"symbols": {"BTC": {"r2": 0.3}, "ETH": {"r2": 0.6}}}
+    baselines = {"har": {"BTC": {"r2": 0.2}, "ETH": {"r2": 0.1}}}
+    assert gate("volatility", metrics, baselines, 0.25)["passed"]
+    verdict = gate("volatility", metrics, baselines, 0.5)
+    assert not verdict["passed"] and set(verdict["failing"]) == {"BTC"}
+
+
+def test_oos_r2_and_qlike_definitions():
+    from mltrain.metrics import oos_r2, qlike
+    actual = np.array([0.0, 1.0, 2.0])
+    assert oos_r2(actual, actual, 5.0) == 1.0
+    assert oos_r2(actual, np.full(3, 1.0), 1.0) == 0.0  # the training mean itself scores 0
+    assert qlike(actual, actual) == 0.0 and qlike(actual, actual + 0.1) > 0
