@@ -37,9 +37,8 @@ class Jobs:
     def log_path(self, job_id: str) -> Path:
         return self.home.logs / "jobs" / f"{job_id}.log"
 
-    def create(self, model_name: str, model_type: str, config: dict, has_custom_config: bool,
+    def create(self, job_id: str, model_name: str, model_type: str, config: dict, has_custom_config: bool,
                sources: dict, command: list[str]) -> dict:
-        job_id = new_job_id()
         record = {
             "job_id": job_id, "model_name": model_name, "model_type": model_type, "status": "pending",
             "created_at": now_iso(), "started_at": None, "finished_at": None, "config": config,

@@ -12,7 +12,7 @@ from typing import IO, Callable
 from .config import EffectiveConfig
 from .errors import Interrupted, MltrainError, TrainingError
 from .estimate import Estimate, work_units
-from .jobs import Jobs, app_logger
+from .jobs import Jobs, app_logger, new_job_id
 from .paths import Home
 from .registry import Registry, now_iso
 
@@ -80,10 +80,10 @@ def run_training(home: Home, request: TrainRequest, stream: IO[str]) -> TrainOut
 
     eff, name = request.effective, request.model_name
     registry, jobs, log = Registry(home), Jobs(home), app_logger(home)
-    holder = {"job_id": None}
-    with registry.lock(name, holder, wait=request.wait):
-        job = jobs.create(name, eff.model_type, eff.as_dict(), eff.has_custom_config, eff.sources, request.command)
-        holder["job_id"] = job["job_id"]
+    job_id = new_job_id()
+    with registry.lock(name, {"job_id": job_id}, wait=request.wait):
+        job = jobs.create(job_id, name, eff.model_type, eff.as_dict(), eff.has_custom_config, eff.sources,
+                          request.command)
         log.info("job %s created for %s (%s) custom_config=%s", job["job_id"], name, eff.model_type,
                  eff.has_custom_config)
         log.info("job %s parameters: %s preset=%s seed=%s device=%s", job["job_id"],

@@ -1,0 +1,163 @@
+"""Reliability with real processes and real files: kill -9, concurrent trains, corruption, read-only."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mltrain.registry import validate_name
+from mltrain.errors import UsageError
+
+from .conftest import QUICK, run_cli
+
+TRAIN = [sys.executable, "-m", "mltrain", "train", "btc_regime_detector", "--preset", "quick", "--days", "365",
+         "--epochs", "10", "--patience", "5", "--yes", "--quiet"]
+
+
+def spawn(home: Path, pause: float | None = None, extra: list[str] | None = None) -> subprocess.Popen:
+    env = {**os.environ, "MLTRAIN_HOME": str(home)}
+    if pause:
+        env["MLTRAIN_TEST_PAUSE_BEFORE_COMMIT"] = str(pause)
+    return subprocess.Popen(TRAIN + (extra or []), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_staging(home: Path, timeout: float = 60) -> Path:
+    folder = home / "registry" / "btc_regime_detector"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        staged = [p for p in folder.glob(".staging-*")] if folder.is_dir() else []
+        if staged and (staged[0] / "weights.safetensors").exists():
+            return staged[0]
+        time.sleep(0.1)
+    raise AssertionError("the training process never staged a version")
+
+
+def test_kill_9_while_writing_leaves_no_version_and_next_run_succeeds(home: Path):
+    proc = spawn(home, pause=30)
+    staging = wait_for_staging(home)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert staging.exists()  # the half-written version is still on disk...
+    assert run_cli(["models", "list", "--json"]).json["data"] == []  # ...but nobody sees it
+    job = run_cli(["jobs", "list", "--json"]).json["data"][0]
+    assert job["status"] == "failed" and "interrupted" in job["error"]
+    run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+    assert not staging.exists()  # cleaned up by the next run
+    assert run_cli(["models", "list", "--json"]).json["data"][0]["latest_version"] == 1
+
+
+def test_second_concurrent_train_exits_2_naming_the_job(home: Path):
+    first = spawn(home, pause=30)
+    wait_for_staging(home)
+    result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]], expect=2)
+    running = run_cli(["jobs", "list", "--status", "running", "--json"]).json["data"][0]
+    assert running["job_id"] in result.stderr and str(first.pid) in result.stderr and "--wait" in result.stderr
+    first.send_signal(signal.SIGTERM)  # stops after the current step: cancelled, exit 130
+    first.wait(timeout=60)
+
+
+def test_sigterm_cancels_job_and_exits_130(home: Path):
+    proc = spawn(home, extra=["--epochs", "500", "--patience", "50", "--days", "1095"])
+    deadline = time.time() + 60
+    while time.time() < deadline and not run_cli(["jobs", "list", "--status", "running", "--json"]).json["data"]:
+        time.sleep(0.1)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    job = run_cli(["jobs", "list", "--json"]).json["data"][0]
+    assert job["status"] == "cancelled"
+    assert run_cli(["models", "list", "--json"]).json["data"] == []
+
+
+def test_wait_flag_queues_behind_the_running_job(home: Path):
+    first = spawn(home, pause=2)
+    wait_for_staging(home)
+    second = spawn(home, extra=["--wait"])
+    assert first.wait(timeout=120) == 0 and second.wait(timeout=120) == 0
+    assert run_cli(["models", "list", "--json"]).json["data"][0]["latest_version"] == 2
+
+
+@pytest.fixture
+def trained(home: Path) -> Path:
+    run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+    return home / "registry" / "btc_regime_detector" / "v1"
+
+
+def test_flipped_byte_in_weights_is_detected(trained: Path):
+    weights = trained / "weights.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    result = run_cli(["predict", "btc_regime_detector"], expect=1)
+    assert "weights.safetensors" in result.stderr and "corrupted" in result.stderr
+
+
+def test_missing_weights_file_is_named(trained: Path):
+    (trained / "weights.safetensors").unlink()
+    assert "missing" in run_cli(["predict", "btc_regime_detector"], expect=1).stderr
+
+
+def test_malformed_metadata_names_the_file(trained: Path):
+    (trained / "metadata.json").write_text("{not json")
+    result = run_cli(["models", "show", "btc_regime_detector", "--version", "1"], expect=1)
+    assert "metadata.json" in result.stderr and "malformed JSON" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_read_only_registry_gives_clear_error(home: Path):
+    (home / "registry").mkdir(parents=True)
+    (home / "registry").chmod(0o500)
+    try:
+        result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]], expect=1)
+        assert "registry" in result.stderr
+    finally:
+        (home / "registry").chmod(0o700)
+
+
+def test_read_only_file_system_error_is_one_line(home: Path):
+    """Root ignores permissions, so a registry path that is a file stands in for an unwritable folder."""
+    home.mkdir(parents=True)
+    (home / "registry").write_text("not a folder")
+    result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]], expect=1)
+    assert "registry" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_promote_rollback_compare_rm(home: Path):
+    for _ in range(3):
+        run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+    assert run_cli(["models", "list", "--json"]).json["data"][0]["production_version"] == 3
+    run_cli(["models", "promote", "btc_regime_detector", "1"])
+    assert run_cli(["models", "rollback", "btc_regime_detector", "--json"]).json["data"]["production"] == 3
+    log = (home / "registry" / "btc_regime_detector" / "aliases.log.jsonl").read_text().splitlines()
+    assert [json.loads(l)["to"] for l in log] == [1, 2, 3, 1, 3]
+    compare = run_cli(["models", "compare", "btc_regime_detector", "1", "2", "--json"]).json["data"]
+    assert set(compare["versions"]) == {"v1", "v2"}
+    assert "production version" in run_cli(["models", "rm", "btc_regime_detector", "3"], expect=2).stderr
+    run_cli(["models", "rm", "btc_regime_detector", "2"])
+    shown = run_cli(["models", "show", "btc_regime_detector", "--version", "1", "--json"]).json["data"]
+    assert shown["status"] == "archived"
+    run_cli(["models", "show", "btc_regime_detector", "--version", "2"], expect=2)
+
+
+def test_new_model_name_resolved_from_registry(home: Path):
+    run_cli(["train", "eth_regime_watch", "--model-type", "regime", "--days", "365", *QUICK[2:]])
+    assert run_cli(["defaults", "eth_regime_watch", "--json"]).json["data"]["model_type"] == "regime"
+    assert run_cli(["models", "show", "eth_regime_watch", "--json"]).json["data"]["data_windows"].keys() == {"ETH"}
+    assert "contradicts" in run_cli(["train", "eth_regime_watch", "--model-type", "volatility", "--dry-run"],
+                                    expect=2).stderr
+
+
+@pytest.mark.parametrize("name", ["../evil", "Bad", "a/b", ".hidden", ""])
+def test_model_names_are_validated_before_paths(name: str):
+    with pytest.raises(UsageError):
+        validate_name(name)
+
+
+def test_estimate_uses_past_runs_once_there_are_some(home: Path):
+    run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+    plan = run_cli(["train", "btc_regime_detector", "--dry-run", "--json"]).json["data"]
+    assert "median of 1 past run" in plan["estimate"]["basis"]
