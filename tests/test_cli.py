@@ -196,3 +196,25 @@ def test_debug_shows_traceback_only_when_asked():
     debug = run_cli(["--debug", "train", "btc_regime_detector", "--days", "5", "--dry-run"], expect=2)
     assert "Traceback" in debug.stderr
     STATE["debug"] = False
+
+
+def test_terminal_prompt_asks_and_a_no_trains_nothing(home: Path):
+    """In a real terminal (a pty), train shows the plan and asks; answering no exits 1 and writes nothing."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "mltrain", "train", "btc_regime_detector", "--preset", "quick"],
+                            stdin=follower, stdout=follower, stderr=follower, close_fds=True,
+                            env={**os.environ, "MLTRAIN_HOME": str(home)})
+    os.close(follower)
+    seen = b""
+    while b"Start training?" not in seen:
+        ready, _, _ = select.select([leader], [], [], 60)
+        assert ready, seen.decode(errors="replace")
+        seen += os.read(leader, 4096)
+    assert b"estimate:" in seen and b"preset quick" in seen
+    os.write(leader, b"n\n")
+    assert proc.wait(timeout=60) == 1
+    os.close(leader)
+    assert not (home / "registry").exists() or not any((home / "registry").iterdir())

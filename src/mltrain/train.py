@@ -105,7 +105,8 @@ def fit(model: nn.Module, data: Split, *, epochs: int, patience: int, batch_size
     since_best = 0
     model.train()
     for epoch in range(1, epochs + 1):
-        epoch_start, total, seen = time.perf_counter(), 0.0, 0
+        epoch_start, seen = time.perf_counter(), 0
+        total = torch.zeros((), device=device)  # summed on the device: no host sync per batch
         order = torch.randperm(n, generator=generator).to(device)
         for first in range(0, n, batch_size):
             index = order[first:first + batch_size]
@@ -115,7 +116,7 @@ def fit(model: nn.Module, data: Split, *, epochs: int, patience: int, batch_size
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss.detach()) * len(index)
+            total += loss.detach() * len(index)
             seen += len(index)
             result.steps += 1
             if stop is not None and stop.requested:
@@ -132,7 +133,7 @@ def fit(model: nn.Module, data: Split, *, epochs: int, patience: int, batch_size
         else:
             since_best += 1
         # log
-        record = EpochRecord(epoch, epochs, total / max(seen, 1), val_loss, metric_fn(val_out), improved,
+        record = EpochRecord(epoch, epochs, float(total) / max(seen, 1), val_loss, metric_fn(val_out), improved,
                              seen / max(time.perf_counter() - epoch_start, 1e-9), time.perf_counter() - start)
         result.history.append(record)
         result.epochs_run = epoch

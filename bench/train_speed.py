@@ -1,0 +1,99 @@
+"""Training speed at the full preset on CPU, for each model type.
+
+Reports, measured side by side in one run:
+- wall seconds of `mltrain train MODEL --preset full --yes` (CLI start-up and data loading included);
+- samples/s of our loop (index-drawn batches from tensors already on the device) vs a plain
+  torch.utils.data.DataLoader loop over the same model, data and batch size, as a ratio;
+- the pure compute limit: forward, backward and Adam step on pre-sliced batches with no data handling.
+
+Run: python bench/train_speed.py
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from mltrain.config import DEFAULTS, TrainingConfig
+from mltrain.data.store import DataStore
+from mltrain.models import RegimeNet, VolatilityNet
+from mltrain.paths import Home
+from mltrain.pipeline import regime_data, volatility_data
+from mltrain.train import Split, fit
+
+EPOCHS = 20
+
+
+def data_for(kind: str):
+    config = TrainingConfig(**{**DEFAULTS[kind], "days": 730, "epochs": 100, "patience": 15})
+    store = DataStore(Home(Path(tempfile.mkdtemp())))
+    if kind == "volatility":
+        d = volatility_data(store.load("BTC"), config)
+        return config, VolatilityNet(d.x_train.shape[2], 64), torch.tensor(d.x_train), torch.tensor(d.y_train, dtype=torch.float32), nn.functional.mse_loss
+    d = regime_data(store.load("BTC"), config)
+    return config, RegimeNet(d.x_train.shape[1]), torch.tensor(d.x_train), torch.tensor(d.y_train), nn.functional.cross_entropy
+
+
+def ours(model, x, y, loss_fn, batch):
+    split = Split(x, y, x[:8], y[:8])
+    start = time.perf_counter()
+    fit(model, split, epochs=EPOCHS, patience=EPOCHS, batch_size=batch, learning_rate=1e-3, loss_fn=loss_fn,
+        metric_fn=lambda out: 0.0, seed=0)
+    return len(x) * EPOCHS / (time.perf_counter() - start)
+
+
+def dataloader(model, x, y, loss_fn, batch):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
+    start = time.perf_counter()
+    for _ in range(EPOCHS):
+        for xb, yb in loader:
+            loss = loss_fn(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return len(x) * EPOCHS / (time.perf_counter() - start)
+
+
+def pure(model, x, y, loss_fn, batch):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batches = [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)]
+    start = time.perf_counter()
+    for _ in range(EPOCHS):
+        for xb, yb in batches:
+            loss = loss_fn(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return len(x) * EPOCHS / (time.perf_counter() - start)
+
+
+def main() -> None:
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    for kind, model_name in (("regime", "btc_regime_detector"), ("volatility", "volatility_forecaster")):
+        home = tempfile.mkdtemp()
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "mltrain", "train", model_name, "--preset", "full", "--yes",
+                               "--quiet", "--device", "cpu"], env={**os.environ, "MLTRAIN_HOME": home},
+                              capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        config, _, x, y, loss_fn = data_for(kind)
+        rates = {}
+        for name, loop in (("pure", pure), ("ours", ours), ("dataloader", dataloader)):
+            torch.manual_seed(0)
+            _, model, *_ = data_for(kind)
+            rates[name] = loop(model, x, y, loss_fn, config.batch_size)
+        print(f"{kind}: full preset wall {wall:.1f}s (exit {proc.returncode}); samples/s ours {rates['ours']:.0f}, "
+              f"DataLoader {rates['dataloader']:.0f} (ours/DataLoader {rates['ours'] / rates['dataloader']:.2f}x), "
+              f"pure compute {rates['pure']:.0f} (our time / pure time {rates['pure'] / rates['ours']:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
