@@ -218,3 +218,18 @@ def test_terminal_prompt_asks_and_a_no_trains_nothing(home: Path):
     assert proc.wait(timeout=60) == 1
     os.close(leader)
     assert not (home / "registry").exists() or not any((home / "registry").iterdir())
+
+
+@pytest.mark.parametrize("model,extra", [("btc_regime_detector", []), ("volatility_forecaster", ["--symbols", "BTC"])])
+def test_evaluate_walk_forward_does_not_touch_registry(home: Path, model: str, extra: list):
+    doc = run_cli(["evaluate", model, "--folds", "3", "--days", "150", "--epochs", "10", "--patience", "5", *extra,
+                   "--json"]).json["data"]
+    assert len(doc["folds"]) == 3
+    lasts = [f["end"] for f in doc["folds"]]
+    assert lasts == sorted(lasts) and len(set(lasts)) == 3
+    firsts = [next(iter(f["validation"].values()))["first"] for f in doc["folds"]]
+    ends = [next(iter(f["validation"].values()))["last"] for f in doc["folds"]]
+    assert all(ends[k] < firsts[k + 1] for k in range(2))  # validation blocks never overlap
+    assert run_cli(["models", "list", "--json"]).json["data"] == []
+    text = run_cli(["evaluate", model, "--folds", "2", "--days", "150", "--epochs", "10", "--patience", "5", *extra])
+    assert "walk-forward" in text.stdout

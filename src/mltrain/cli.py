@@ -587,6 +587,59 @@ def info(as_json: bool = JSON_OPT) -> None:
     run(as_json, body, lambda d: render.kv("mltrain info", d))
 
 
+@app.command()
+def evaluate(
+    model: str = typer.Argument(..., help="Model name."),
+    model_type: Optional[str] = typer.Option(None, "--model-type"),
+    folds: int = typer.Option(5, "--folds", help="Number of walk-forward folds (2..20)."),
+    preset: Optional[str] = typer.Option(None, "--preset"),
+    config_file: Optional[Path] = typer.Option(None, "--config"),
+    days: Optional[int] = typer.Option(None, "--days"),
+    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    patience: Optional[int] = typer.Option(None, "--patience"),
+    symbols: Optional[str] = typer.Option(None, "--symbols"),
+    seed: int = typer.Option(42, "--seed"),
+    workers: int = typer.Option(1, "--workers", help="Processes for independent folds."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Walk-forward evaluation against the baselines on the most recent history; the registry is not changed."""
+    flags = dict(days=days, epochs=epochs, patience=patience, symbols=parse_symbols(symbols))
+
+    def body() -> dict:
+        from .evaluate import walk_forward
+        if not 2 <= folds <= 20:
+            raise UsageError(f"--folds {folds} is out of range; allowed 2..20")
+        home = _home()
+        kind = resolve_model_type(model, model_type, home)
+        effective = _effective(home, kind, preset, config_file, flags)
+        result = walk_forward(home, kind, model, effective.config, folds, seed, max(workers, 1))
+        for fold in result["folds"]:
+            fold.pop("predictions")
+        return result
+
+    def show(d: dict) -> None:
+        rows = []
+        for k, fold in enumerate(d["folds"], start=1):
+            for symbol, val in fold["validation"].items():
+                if d["model_type"] == "volatility":
+                    m = fold["metrics"]["symbols"][symbol]
+                    rows.append([k, symbol, f"{val['first']}..{val['last']}", m["r2"], m["qlike"],
+                                 *(fold["baselines"][b][symbol]["qlike"] for b in ("persistence", "ewma", "har"))])
+                else:
+                    rows.append([k, symbol, f"{val['first']}..{val['last']}", fold["metrics"]["balanced_accuracy"],
+                                 fold["baselines"]["majority"]["balanced_accuracy"],
+                                 fold["baselines"]["rule"]["balanced_accuracy"]])
+        if d["model_type"] == "volatility":
+            columns = ["fold", "symbol", "validation", "model r2", "model QLIKE", "persistence QLIKE", "EWMA QLIKE",
+                       "HAR QLIKE"]
+        else:
+            columns = ["fold", "symbol", "validation", "model bal. acc", "majority", "rule"]
+        render.table(f"walk-forward: {d['model_name']} ({d['scheme']})", columns,
+                     [[render.fmt(v) for v in r] for r in rows])
+        print(json.dumps(d["summary"], indent=2))
+    run(as_json, body, show)
+
+
 def main() -> None:
     """Console entry point; Typer reports bad options and arguments itself with exit code 2."""
     app(prog_name="mltrain")

@@ -100,7 +100,7 @@ def sequences(values: np.ndarray, idx: np.ndarray, lookback: int) -> np.ndarray:
 
 
 def volatility_data(series: Series, config: TrainingConfig, horizon: int = F.HORIZON_DAYS,
-                    lookback: int = F.VOL_LOOKBACK_DAYS) -> VolData:
+                    lookback: int = F.VOL_LOOKBACK_DAYS, end: pd.Timestamp | None = None) -> VolData:
     """Samples are the last `days` days with a known target; training samples whose target window
     reaches into the validation period are purged; statistics come from the training part only."""
     frame, filled, gap = _history(series)
@@ -110,7 +110,10 @@ def volatility_data(series: Series, config: TrainingConfig, horizon: int = F.HOR
     values = feats.to_numpy()
     row_ok = ~np.isnan(values).any(axis=1)
     seq_ok = pd.Series(row_ok).rolling(lookback, min_periods=lookback).sum().to_numpy() == lookback
-    candidates = np.nonzero(seq_ok & ~np.isnan(target))[0]
+    usable = seq_ok & ~np.isnan(target)
+    if end is not None:  # the last sample day (walk-forward folds)
+        usable[int(frame.index.searchsorted(end, side="right")):] = False
+    candidates = np.nonzero(usable)[0]
     if len(candidates) < config.days:
         raise _too_short(series.symbol, len(candidates), config.days, gap, "sample days")
     idx = candidates[-config.days:]
@@ -235,14 +238,15 @@ def _history_rows(symbol: str, result: FitResult) -> list[dict]:
 
 
 def train_volatility(store: DataStore, config: TrainingConfig, *, seed: int, device: str,
-                     on_epoch: EpochCallback | None = None, stop: StopFlag | None = None) -> RunResult:
+                     on_epoch: EpochCallback | None = None, stop: StopFlag | None = None,
+                     end: pd.Timestamp | None = None) -> RunResult:
     """One GRU per symbol (not pooled): each asset's volatility dynamics are fitted on its own."""
     tensors, spec_symbols, per_symbol, baselines = {}, {}, {}, {"persistence": {}, "ewma": {}, "har": {}}
     windows, history, predictions = {}, [], {}
     timings = {"fit_seconds": 0.0, "epochs_run": {}, "best_epoch": {}, "samples_per_second": {}, "steps": 0}
     start = time.perf_counter()
     symbols = config.symbols or []
-    datasets = {symbol: volatility_data(store.load(symbol), config) for symbol in symbols}
+    datasets = {symbol: volatility_data(store.load(symbol), config, end=end) for symbol in symbols}
     for k, symbol in enumerate(symbols):
         data = datasets[symbol]
         torch.manual_seed(seed + k)
@@ -290,9 +294,10 @@ def train_volatility(store: DataStore, config: TrainingConfig, *, seed: int, dev
 
 
 def train_regime(store: DataStore, config: TrainingConfig, symbol: str, *, seed: int, device: str,
-                 on_epoch: EpochCallback | None = None, stop: StopFlag | None = None) -> RunResult:
+                 on_epoch: EpochCallback | None = None, stop: StopFlag | None = None,
+                 end: pd.Timestamp | None = None) -> RunResult:
     start = time.perf_counter()
-    data = regime_data(store.load(symbol), config)
+    data = regime_data(store.load(symbol), config, end=end)
     torch.manual_seed(seed)
     model = RegimeNet(data.x_train.shape[1]).to(device)
     x_train, x_val = _to(device, data.x_train, data.x_val)
