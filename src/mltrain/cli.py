@@ -641,5 +641,16 @@ def evaluate(
 
 
 def main() -> None:
-    """Console entry point; Typer reports bad options and arguments itself with exit code 2."""
-    app(prog_name="mltrain")
+    """Console entry point. Typer reports bad options itself (exit 2); with --json the report is JSON too."""
+    if "--json" not in sys.argv[1:]:
+        app(prog_name="mltrain")
+        return
+    try:
+        code = app(prog_name="mltrain", standalone_mode=False)
+    except Exception as exc:
+        if not (hasattr(exc, "format_message") and hasattr(exc, "show")):  # not a Click/Typer usage error
+            raise
+        print(render.error_envelope(exc.format_message()))
+        exc.show()
+        sys.exit(ExitCode.USAGE)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,27 @@
+"""Exit codes through the real console entry point (a subprocess), JSON mode included."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def mltrain(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mltrain", *args], capture_output=True, text=True,
+                          env={**os.environ, "MLTRAIN_HOME": str(home)})
+
+
+def test_unknown_option_in_json_mode_is_one_json_document_and_exit_2(home: Path):
+    out = mltrain(home, "train", "btc_regime_detector", "--bogus", "--json")
+    assert out.returncode == 2 and json.loads(out.stdout)["ok"] is False and "--bogus" in out.stderr
+
+
+def test_gate_exit_3_survives_json_mode(home: Path):
+    out = mltrain(home, "train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "1", "--days", "120",
+                  "--epochs", "10", "--patience", "5", "--yes", "--json")
+    assert out.returncode == 3 and json.loads(out.stdout)["data"]["promoted"] is False
+
+
+def test_usage_error_exit_2_without_json(home: Path):
+    out = mltrain(home, "defaults", "nope_model")
+    assert out.returncode == 2 and out.stdout == "" and out.stderr.startswith("error: unknown model")
