@@ -25,3 +25,12 @@ def test_gate_exit_3_survives_json_mode(home: Path):
 def test_usage_error_exit_2_without_json(home: Path):
     out = mltrain(home, "defaults", "nope_model")
     assert out.returncode == 2 and out.stdout == "" and out.stderr.startswith("error: unknown model")
+
+
+def test_shell_completion_script_and_completions(home: Path):
+    script = mltrain(home, "--show-completion", "bash")
+    assert script.returncode == 0 and "_mltrain_completion" in script.stdout
+    env = {**os.environ, "MLTRAIN_HOME": str(home), "_MLTRAIN_COMPLETE": "complete_bash",
+           "COMP_WORDS": "mltrain mod", "COMP_CWORD": "1"}
+    out = subprocess.run([sys.executable, "-m", "mltrain"], capture_output=True, text=True, env=env)
+    assert "models" in out.stdout
