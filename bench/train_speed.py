@@ -49,30 +49,27 @@ def ours(model, x, y, loss_fn, batch):
     return len(x) * EPOCHS / (time.perf_counter() - start)
 
 
-def dataloader(model, x, y, loss_fn, batch):
+def _timed_steps(model, x, loss_fn, epoch_batches) -> float:
+    """Forward, backward and Adam over each epoch's batches; samples per second."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
     start = time.perf_counter()
     for _ in range(EPOCHS):
-        for xb, yb in loader:
+        for xb, yb in epoch_batches():
             loss = loss_fn(model(xb), yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
     return len(x) * EPOCHS / (time.perf_counter() - start)
+
+
+def dataloader(model, x, y, loss_fn, batch):
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
+    return _timed_steps(model, x, loss_fn, lambda: loader)
 
 
 def pure(model, x, y, loss_fn, batch):
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches = [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)]
-    start = time.perf_counter()
-    for _ in range(EPOCHS):
-        for xb, yb in batches:
-            loss = loss_fn(model(xb), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return len(x) * EPOCHS / (time.perf_counter() - start)
+    return _timed_steps(model, x, loss_fn, lambda: batches)
 
 
 def main() -> None:

@@ -47,7 +47,6 @@ def test_generic_csv_any_order_any_case_unix_ms(tmp_path: Path):
     path = write_generic(tmp_path / "g.csv", frame, date_format="ms")
     data = run_cli(["data", "import", path, "--symbol", "TST", "--json"]).json["data"]
     assert data["format"] == "generic" and data["rows"] == 50 and data["first"] == "2023-01-01"
-    stored = DataStore(Home(Path.cwd())).root  # noqa: F841  (home comes from MLTRAIN_HOME)
     show = run_cli(["data", "show", "TST", "--json"]).json["data"]
     assert show["last"]["date"] == "2023-02-19" and abs(show["last"]["close"] - frame["close"].iloc[-1]) < 1e-6
 

@@ -1,6 +1,7 @@
 """The face: arguments -> core calls -> render; maps errors to exit codes. Nothing else lives here."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -153,8 +154,7 @@ def presets(as_json: bool = JSON_OPT,
             for kind, model in (("regime", "btc_regime_detector"), ("volatility", "volatility_forecaster")):
                 values = {k: v for k, v in preset.values.items() if not (kind == "regime" and k in
                                                                           ("hidden_size", "min_r2", "symbols"))}
-                effective = build_config(kind, preset.__class__(preset.name, preset.description, values,
-                                                                preset.lines, preset.source), None, {})
+                effective = build_config(kind, dataclasses.replace(preset, values=values), None, {})
                 if measure:
                     _probe(home, kind, effective, device)
                 estimates[kind] = _cached_estimate(home, kind, effective, device)

@@ -89,11 +89,9 @@ def read_yahoo(path: Path) -> pd.DataFrame:
 
 def read_cryptodatadownload(path: Path) -> pd.DataFrame:
     frame = _lower_columns(pd.read_csv(path, skiprows=1, dtype=str))
-    volume = next((c for c in frame.columns if c.startswith("volume") and c != "volume usdt"), None)
     vols = [c for c in frame.columns if c.startswith("volume")]
     if vols:  # "Volume <BASE>" comes first, then "Volume <QUOTE>"
-        volume = vols[0]
-        frame = frame.rename(columns={volume: "volume"}).drop(columns=vols[1:])
+        frame = frame.rename(columns={vols[0]: "volume"}).drop(columns=vols[1:])
     date_col = "unix" if "unix" in frame.columns else "date"
     return _ohlc_frame(path, frame, date_col, first_line=3)
 
