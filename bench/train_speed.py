@@ -5,12 +5,14 @@ Reports, measured side by side in one run:
 - samples/s of our loop (index-drawn batches from tensors already on the device) vs a plain
   torch.utils.data.DataLoader loop over the same model, data and batch size, as a ratio;
 - the pure compute limit: forward, backward and Adam step on pre-sliced batches with no data handling.
+Loop figures are medians of 5 interleaved rounds of 20 epochs.
 
 Run: python bench/train_speed.py
 """
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,7 @@ from mltrain.pipeline import regime_data, volatility_data
 from mltrain.train import Split, fit
 
 EPOCHS = 20
+ROUNDS = 5
 
 
 def data_for(kind: str):
@@ -82,11 +85,13 @@ def main() -> None:
                               capture_output=True, text=True)
         wall = time.perf_counter() - start
         config, _, x, y, loss_fn = data_for(kind)
-        rates = {}
-        for name, loop in (("pure", pure), ("ours", ours), ("dataloader", dataloader)):
-            torch.manual_seed(0)
-            _, model, *_ = data_for(kind)
-            rates[name] = loop(model, x, y, loss_fn, config.batch_size)
+        samples: dict[str, list[float]] = {"pure": [], "ours": [], "dataloader": []}
+        for _ in range(ROUNDS):  # interleaved rounds, so machine noise hits every loop alike
+            for name, loop in (("pure", pure), ("ours", ours), ("dataloader", dataloader)):
+                torch.manual_seed(0)
+                _, model, *_ = data_for(kind)
+                samples[name].append(loop(model, x, y, loss_fn, config.batch_size))
+        rates = {name: statistics.median(values) for name, values in samples.items()}
         print(f"{kind}: full preset wall {wall:.1f}s (exit {proc.returncode}); samples/s ours {rates['ours']:.0f}, "
               f"DataLoader {rates['dataloader']:.0f} (ours/DataLoader {rates['ours'] / rates['dataloader']:.2f}x), "
               f"pure compute {rates['pure']:.0f} (our time / pure time {rates['pure'] / rates['ours']:.2f}x)")

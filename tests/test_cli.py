@@ -220,6 +220,28 @@ def test_terminal_prompt_asks_and_a_no_trains_nothing(home: Path):
     assert not (home / "registry").exists() or not any((home / "registry").iterdir())
 
 
+def test_terminal_prompt_asks_and_a_no_trains_nothing(home: Path):
+    """In a real terminal (a pty), train shows the plan and asks; answering no exits 1 and writes nothing."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "mltrain", "train", "btc_regime_detector", "--preset", "quick"],
+                            stdin=follower, stdout=follower, stderr=follower, close_fds=True,
+                            env={**os.environ, "MLTRAIN_HOME": str(home)})
+    os.close(follower)
+    seen = b""
+    while b"Start training?" not in seen:
+        ready, _, _ = select.select([leader], [], [], 60)
+        assert ready, seen.decode(errors="replace")
+        seen += os.read(leader, 4096)
+    assert b"estimate:" in seen and b"preset quick" in seen
+    os.write(leader, b"n\n")
+    assert proc.wait(timeout=60) == 1
+    os.close(leader)
+    assert not (home / "registry").exists() or not any((home / "registry").iterdir())
+
+
 @pytest.mark.parametrize("model,extra", [("btc_regime_detector", []), ("volatility_forecaster", ["--symbols", "BTC"])])
 def test_evaluate_walk_forward_does_not_touch_registry(home: Path, model: str, extra: list):
     doc = run_cli(["evaluate", model, "--folds", "3", "--days", "150", "--epochs", "10", "--patience", "5", *extra,

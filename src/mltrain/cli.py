@@ -443,7 +443,9 @@ def models_show(name: str, version: Optional[int] = typer.Option(None, "--versio
         registry = _registry()
         v = registry.require_version(name, version)
         meta = registry.meta(name, v)
-        return {**meta, "status": registry.status(name, v, meta)}
+        evaluations = [{k: e.get(k) for k in ("evaluation_id", "created_at", "command", "summary")}
+                       for e in registry.evaluations(name)]
+        return {**meta, "status": registry.status(name, v, meta), "evaluations": evaluations}
 
     def show(meta: dict) -> None:
         keep = {k: v for k, v in meta.items() if k not in ("spec",)}
@@ -597,46 +599,73 @@ def evaluate(
     days: Optional[int] = typer.Option(None, "--days"),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
     patience: Optional[int] = typer.Option(None, "--patience"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate"),
+    train_val_split: Optional[float] = typer.Option(None, "--train-val-split"),
+    hidden_size: Optional[int] = typer.Option(None, "--hidden-size"),
     symbols: Optional[str] = typer.Option(None, "--symbols"),
-    seed: int = typer.Option(42, "--seed"),
-    workers: int = typer.Option(1, "--workers", help="Processes for independent folds."),
+    seed: int = typer.Option(42, "--seed", help="Training seed; with --synthetic also the market's seed."),
+    synthetic: bool = typer.Option(False, "--synthetic", help="Regime models: train and score on a generated "
+                                                               "market whose true regimes are known."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write report.md and PNG figures into DIR."),
+    workers: int = typer.Option(0, "--workers", help="Processes for the independent folds (0: every core)."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Walk-forward evaluation against the baselines on the most recent history; the registry is not changed."""
-    flags = dict(days=days, epochs=epochs, patience=patience, symbols=parse_symbols(symbols))
+    """Walk-forward evaluation against strong baselines; the registry's versions and aliases are not changed."""
+    flags = dict(days=days, epochs=epochs, patience=patience, batch_size=batch_size, learning_rate=learning_rate,
+                 train_val_split=train_val_split, hidden_size=hidden_size, symbols=parse_symbols(symbols))
 
     def body() -> dict:
         from .evaluate import walk_forward
+        from .jobs import new_job_id
+        from .registry import Registry, now_iso
         if not 2 <= folds <= 20:
             raise UsageError(f"--folds {folds} is out of range; allowed 2..20")
+        if workers < 0:
+            raise UsageError(f"--workers {workers} must be 0 (every core) or more")
         home = _home()
         kind = resolve_model_type(model, model_type, home)
+        if synthetic and kind != "regime":
+            raise UsageError("--synthetic is for regime models: only they have known true regimes to score against")
         effective = _effective(home, kind, preset, config_file, flags)
-        result = walk_forward(home, kind, model, effective.config, folds, seed, max(workers, 1))
+        result = walk_forward(home, kind, model, effective.config, folds, seed, workers,
+                              synthetic_seed=seed if synthetic else None)
+        command = " ".join(["mltrain", *sys.argv[1:]])
+        if report is not None:
+            from .report import write_report
+            result["report"] = str(write_report(result, report, command))
         for fold in result["folds"]:
             fold.pop("predictions")
+        record = {"evaluation_id": new_job_id(), "created_at": now_iso(), "command": command,
+                  "config": effective.as_dict(), "sources": effective.sources, "seed": seed, **result}
+        result["record"] = str(Registry(home).save_evaluation(model, record))
         return result
 
     def show(d: dict) -> None:
         rows = []
         for k, fold in enumerate(d["folds"], start=1):
             for symbol, val in fold["validation"].items():
+                span = f"{val['first']}..{val['last']}"
                 if d["model_type"] == "volatility":
                     m = fold["metrics"]["symbols"][symbol]
-                    rows.append([k, symbol, f"{val['first']}..{val['last']}", m["r2"], m["qlike"],
-                                 *(fold["baselines"][b][symbol]["qlike"] for b in ("persistence", "ewma", "har"))])
+                    rows.append([k, symbol, span, m["r2"], m["qlike"],
+                                 *(b[symbol]["qlike"] if isinstance(b[symbol], dict) else "not installed"
+                                   for b in fold["baselines"].values())])
                 else:
-                    rows.append([k, symbol, f"{val['first']}..{val['last']}", fold["metrics"]["balanced_accuracy"],
-                                 fold["baselines"]["majority"]["balanced_accuracy"],
-                                 fold["baselines"]["rule"]["balanced_accuracy"]])
+                    rows.append([k, symbol, span, fold["metrics"]["balanced_accuracy"],
+                                 *(b["balanced_accuracy"] if isinstance(b, dict) else "not installed"
+                                   for b in fold["baselines"].values())])
+        names = list(d["folds"][0]["baselines"])
         if d["model_type"] == "volatility":
-            columns = ["fold", "symbol", "validation", "model r2", "model QLIKE", "persistence QLIKE", "EWMA QLIKE",
-                       "HAR QLIKE"]
+            columns = ["fold", "symbol", "validation", "model r2", "model QLIKE", *[f"{n} QLIKE" for n in names]]
         else:
-            columns = ["fold", "symbol", "validation", "model bal. acc", "majority", "rule"]
+            columns = ["fold", "symbol", "validation", "model bal. acc", *[f"{n} bal. acc" for n in names]]
         render.table(f"walk-forward: {d['model_name']} ({d['scheme']})", columns,
                      [[render.fmt(v) for v in r] for r in rows])
         print(json.dumps(d["summary"], indent=2))
+        if d.get("report"):
+            print(f"report: {d['report']}")
+        print(f"stored: {d['record']}")
     run(as_json, body, show)
 
 

@@ -1,79 +1,172 @@
-"""Walk-forward evaluation: rolling windows whose validation blocks tile the most recent history."""
+"""Walk-forward evaluation: rolling windows whose validation blocks tile the most recent history.
+
+Each fold trains exactly as `train` does (same purge, label and normalisation rules) on a window that
+ends where its validation block ends, and scores the model beside the baselines on that block. The
+registry is never changed; the caller stores the result as an evaluation record.
+"""
 from __future__ import annotations
 
+import os
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
 
+from . import features as F
+from . import metrics
+from .baselines import NOT_INSTALLED, MissingExtra, garch_log_vol, hmm_regimes
 from .config import TrainingConfig
-from .data.store import DataStore
+from .data import synth
+from .data.store import DataStore, Series
+from .data.validate import fill_short_gaps
 from .paths import Home
-from .pipeline import regime_symbol, train_regime, train_volatility
+from .pipeline import regime_data, regime_symbol, train_regime, train_volatility, volatility_data
 
-VOL_FORECASTERS = ("model", "persistence", "ewma", "har")
+SCHEME = ("rolling window of `days` samples; fold k+1's validation block starts the day after fold k's ends; "
+          "the last block ends at the latest usable day")
+REGIME_SCORES = ("balanced_accuracy", "macro_f1", "detection_lag_days", "changes_per_year")
+
+
+def val_days(config: TrainingConfig) -> int:
+    return config.days - int(round(config.days * config.train_val_split))
 
 
 def fold_ends(last: pd.Timestamp, config: TrainingConfig, folds: int) -> list[pd.Timestamp]:
-    """Fold k ends one validation block before fold k+1; the newest fold ends at `last`."""
-    val_days = config.days - int(round(config.days * config.train_val_split))
-    return [last - pd.Timedelta(days=val_days * k) for k in reversed(range(folds))]
+    """Oldest first; consecutive validation blocks are adjacent and never overlap."""
+    return [last - pd.Timedelta(days=val_days(config) * k) for k in reversed(range(folds))]
+
+
+def synthetic_market(config: TrainingConfig, folds: int, seed: int) -> tuple[Series, np.ndarray]:
+    """A generated market just long enough for the folds, with its true regimes."""
+    days = F.REGIME_WARMUP_DAYS + config.days + (folds - 1) * val_days(config) + 1
+    frame, states = synth.generate(days, seed)
+    return Series("SYN", frame, f"synthetic seed={seed}", True, {}), states
+
+
+def _regime_scores(true: np.ndarray, pred: np.ndarray) -> dict:
+    scores = metrics.classification_scores(true, pred, F.REGIMES)
+    return {k: scores[k] for k in (*REGIME_SCORES, "confusion")}
+
+
+def _volatility_fold(store: DataStore, config: TrainingConfig, seed: int, end: pd.Timestamp) -> dict:
+    run = train_volatility(store, config, seed=seed, device="cpu", end=end)
+    garch: dict = {}
+    for symbol, pred in run.predictions.items():
+        frame, _, _ = fill_short_gaps(store.load(symbol).frame)
+        dates = pd.DatetimeIndex(pred["dates"])
+        try:
+            forecast = garch_log_vol(frame["close"], pd.Timestamp(run.windows[symbol]["first"]), dates)
+        except MissingExtra:
+            garch[symbol] = NOT_INSTALLED
+            continue
+        pred["garch"] = forecast.tolist()
+        garch[symbol] = metrics.volatility_scores(np.asarray(pred["actual"]), forecast, pred["train_mean"])
+    baselines = {**run.baselines, "garch": garch}
+    return {"metrics": run.metrics, "baselines": baselines, "windows": run.windows, "predictions": run.predictions}
+
+
+def _regime_fold(store: DataStore, name: str, config: TrainingConfig, seed: int, end: pd.Timestamp,
+                 synthetic_seed: int | None, folds: int) -> dict:
+    series, truth = (synthetic_market(config, folds, synthetic_seed) if synthetic_seed is not None
+                     else (store.load(regime_symbol(name)), None))
+    run = train_regime(store, config, series.symbol, seed=seed, device="cpu", end=end, series=series,
+                       true_labels=truth)
+    data = regime_data(series, config, end=end, true_labels=truth)
+    true = data.y_val
+    detectors = {"model": np.asarray(run.predictions[series.symbol]["model"]),
+                 "majority": np.full_like(true, data.majority), "rule": data.rule_val}
+    scores = {k: _regime_scores(true, v) for k, v in detectors.items()}
+    try:
+        hmm = hmm_regimes(data.close, slice(data.train_start, data.val_positions[0]), data.val_positions, seed)
+        scores["hmm"] = _regime_scores(true, hmm)
+        run.predictions[series.symbol]["hmm"] = hmm.tolist()
+    except MissingExtra:
+        scores["hmm"] = NOT_INSTALLED
+    if truth is not None:  # the best causal detector for this process: the filter with the true parameters
+        probs = synth.forward_filter(data.close[data.train_start:data.val_positions[-1] + 1])
+        best = probs.argmax(axis=1)[data.val_positions - data.train_start]
+        scores["forward_filter_true_params"] = _regime_scores(true, best)
+        run.predictions[series.symbol]["forward_filter_true_params"] = best.tolist()
+    return {"metrics": scores.pop("model"), "baselines": scores, "windows": run.windows,
+            "predictions": run.predictions}
 
 
 def _one_fold(args: tuple) -> dict:
-    home_root, kind, name, config_json, seed, end = args
+    home_root, kind, name, config_json, seed, end, synthetic_seed, folds, threads = args
+    import torch
+
+    torch.set_num_threads(threads)  # workers share the cores instead of oversubscribing them
     config = TrainingConfig.model_validate_json(config_json)
     store = DataStore(Home(home_root))
     if kind == "volatility":
-        run = train_volatility(store, config, seed=seed, device="cpu", end=end)
+        fold = _volatility_fold(store, config, seed, end)
     else:
-        run = train_regime(store, config, regime_symbol(name), seed=seed, device="cpu", end=end)
-    windows = {s: {"train_first": w["first"], "last": w["last"]} for s, w in run.windows.items()}
-    val = {s: {"first": p["dates"][0], "last": p["dates"][-1]} for s, p in run.predictions.items()}
-    return {"end": str(end.date()), "windows": windows, "validation": val, "metrics": run.metrics,
-            "baselines": run.baselines, "predictions": run.predictions}
+        fold = _regime_fold(store, name, config, seed, end, synthetic_seed, folds)
+    fold["validation"] = {s: {"first": p["dates"][0], "last": p["dates"][-1], "days": len(p["dates"])}
+                          for s, p in fold["predictions"].items()}
+    fold["end"] = str(end.date())
+    return fold
 
 
 def walk_forward(home: Home, kind: str, name: str, config: TrainingConfig, folds: int, seed: int,
-                 workers: int = 1) -> dict:
-    """Train and score each fold with the same rules as `train`; nothing touches the registry."""
+                 workers: int = 0, synthetic_seed: int | None = None) -> dict:
+    """Train and score each fold with the same rules as `train`; workers=0 uses every core."""
     store = DataStore(home)
     if kind == "volatility":
-        from .pipeline import volatility_data
         last = pd.Timestamp(volatility_data(store.load(config.symbols[0]), config).window.last)
+    elif synthetic_seed is not None:
+        series, truth = synthetic_market(config, folds, synthetic_seed)
+        last = series.frame.index[-1]
     else:
-        from .pipeline import regime_data
         last = pd.Timestamp(regime_data(store.load(regime_symbol(name)), config).window.last)
-    jobs = [(home.root, kind, name, config.model_dump_json(), seed, end) for end in fold_ends(last, config, folds)]
+    cores = os.cpu_count() or 1
+    workers = min(folds, workers or cores)
+    threads = max(1, cores // workers)
+    jobs = [(home.root, kind, name, config.model_dump_json(), seed, end, synthetic_seed, folds, threads)
+            for end in fold_ends(last, config, folds)]
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(_one_fold, jobs))
     else:
         results = [_one_fold(job) for job in jobs]
-    return {"model_name": name, "model_type": kind, "folds": results, "summary": summarize(kind, results),
-            "scheme": "rolling window of `days` samples; each fold's validation block follows the previous one"}
+    return {"model_name": name, "model_type": kind, "synthetic_seed": synthetic_seed, "scheme": SCHEME,
+            "workers": workers, "folds": results, "summary": summarize(kind, results)}
+
+
+def _numeric(value) -> bool:
+    return isinstance(value, dict)
 
 
 def summarize(kind: str, folds: list[dict]) -> dict:
+    """Means over folds; volatility adds the model's QLIKE rank and folds beating the best baseline."""
     if kind == "regime":
         out = {}
-        for who in ("model", "majority", "rule"):
+        for who in ["model", *folds[0]["baselines"]]:
             scores = [f["metrics"] if who == "model" else f["baselines"][who] for f in folds]
-            out[who] = {"balanced_accuracy": round(float(np.mean([s["balanced_accuracy"] for s in scores])), 4),
-                        "macro_f1": round(float(np.mean([s["macro_f1"] for s in scores])), 4)}
+            if not all(_numeric(s) for s in scores):
+                out[who] = NOT_INSTALLED
+                continue
+            out[who] = {}
+            for key in REGIME_SCORES:
+                values = [s[key] for s in scores if s[key] is not None]
+                out[who][key] = round(float(np.mean(values)), 4) if values else None
         return out
     per_symbol = {}
     for symbol in folds[0]["metrics"]["symbols"]:
+        names = [b for b in folds[0]["baselines"] if _numeric(folds[0]["baselines"][b].get(symbol))]
         ranks, wins = [], 0
         for f in folds:
             qlikes = {"model": f["metrics"]["symbols"][symbol]["qlike"],
-                      **{b: f["baselines"][b][symbol]["qlike"] for b in f["baselines"]}}
-            order = sorted(qlikes, key=qlikes.get)
-            ranks.append(order.index("model") + 1)
-            wins += qlikes["model"] < min(v for k, v in qlikes.items() if k != "model")
-        per_symbol[symbol] = {"mean_qlike_rank": round(float(np.mean(ranks)), 2), "folds_beating_best_baseline": wins,
-                              "folds": len(folds),
-                              "mean_r2": {k: round(float(np.mean([(f["metrics"]["symbols"] if k == "model" else
-                                                                   f["baselines"][k])[symbol]["r2"] for f in folds])), 4)
-                                          for k in VOL_FORECASTERS}}
+                      **{b: f["baselines"][b][symbol]["qlike"] for b in names}}
+            ranks.append(sorted(qlikes, key=qlikes.get).index("model") + 1)
+            wins += qlikes["model"] < min(qlikes[b] for b in names)
+        mean = {}
+        for who in ["model", *folds[0]["baselines"]]:
+            if who != "model" and who not in names:
+                mean[who] = NOT_INSTALLED
+                continue
+            rows = [(f["metrics"]["symbols"] if who == "model" else f["baselines"][who])[symbol] for f in folds]
+            mean[who] = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in ("r2", "qlike", "mae")}
+        per_symbol[symbol] = {"mean_qlike_rank": round(float(np.mean(ranks)), 2), "of": len(names) + 1,
+                              "folds_beating_best_baseline_on_qlike": wins, "folds": len(folds), "mean": mean}
     return per_symbol

@@ -155,18 +155,26 @@ class RegimeData:
     feature_std: np.ndarray
     class_weights: np.ndarray
     majority: int
+    close: np.ndarray  # the whole (gap-filled) close series
+    dates: pd.DatetimeIndex  # its dates
+    train_start: int  # position of the first training sample
+    val_positions: np.ndarray  # positions of the validation samples
 
 
 def regime_data(series: Series, config: TrainingConfig, rule: F.LabelRule = F.LabelRule(),
-                end: pd.Timestamp | None = None) -> RegimeData:
+                end: pd.Timestamp | None = None, true_labels: np.ndarray | None = None) -> RegimeData:
     """Samples are the `days` days up to `end` (default: the last day with an ex-post label).
 
     Training labels use prices before the validation period only; days without a label are left out.
+    `true_labels` (one per candle, synthetic markets only) replaces the ex-post labels: the generating
+    regimes are known, so no label is derived from prices at all.
     """
     frame, filled, gap = _history(series)
+    if true_labels is not None and filled:
+        raise DataError(f"{series.symbol}: a series with known regimes must have no missing days")
     feats = F.regime_features(frame)
     close = frame["close"].to_numpy()
-    labels = F.regime_labels(close, rule)
+    labels = F.regime_labels(close, rule) if true_labels is None else np.asarray(true_labels, dtype=int)
     values = feats.to_numpy()
     ok = ~np.isnan(values).any(axis=1)
     ok[:F.REGIME_WARMUP_DAYS] = False
@@ -185,7 +193,10 @@ def regime_data(series: Series, config: TrainingConfig, rule: F.LabelRule = F.La
     val_idx = val_idx[labels[val_idx] >= 0]
     if len(val_idx) == 0:
         raise DataError(f"{series.symbol}: no validation day up to {frame.index[last].date()} has an ex-post label")
-    train_labels = F.regime_labels(close[:idx[n_train]], rule)  # prices strictly before the validation period
+    if true_labels is None:
+        train_labels = F.regime_labels(close[:idx[n_train]], rule)  # prices strictly before the validation period
+    else:
+        train_labels = labels
     train_idx = train_all[train_labels[train_all] >= 0]
     if len(train_idx) < MIN_TRAIN_SAMPLES:
         raise DataError(f"{series.symbol}: only {len(train_idx)} of {len(train_all)} training days have an ex-post "
@@ -199,7 +210,8 @@ def regime_data(series: Series, config: TrainingConfig, rule: F.LabelRule = F.La
                      tail, F.REGIME_WARMUP_DAYS, 0)
     return RegimeData(window, ((values[train_idx] - mean) / std).astype(np.float32), y_train,
                       ((values[val_idx] - mean) / std).astype(np.float32), labels[val_idx], frame.index[val_idx],
-                      F.rule_detector(feats.iloc[val_idx]), mean, std, weights, int(np.argmax(counts)))
+                      F.rule_detector(feats.iloc[val_idx]), mean, std, weights, int(np.argmax(counts)),
+                      close, frame.index, int(train_all[0]), val_idx)
 
 
 # ---------------------------------------------------------------- runs
@@ -275,7 +287,8 @@ def train_volatility(store: DataStore, config: TrainingConfig, *, seed: int, dev
                                 "target_mean": data.target_mean, "target_std": data.target_std,
                                 "estimator": data.window.estimator}
         windows[symbol] = data.window.as_dict()
-        predictions[symbol] = {"dates": [str(d.date()) for d in data.dates_val], "actual": data.y_val.tolist(),
+        predictions[symbol] = {"dates": [str(d.date()) for d in data.dates_val], "train_mean": data.train_mean,
+                               "actual": data.y_val.tolist(),
                                "model": pred.tolist(), **{k: v.tolist() for k, v in data.baselines_val.items()}}
         timings["epochs_run"][symbol] = result.epochs_run
         timings["best_epoch"][symbol] = result.best_epoch
@@ -295,9 +308,11 @@ def train_volatility(store: DataStore, config: TrainingConfig, *, seed: int, dev
 
 def train_regime(store: DataStore, config: TrainingConfig, symbol: str, *, seed: int, device: str,
                  on_epoch: EpochCallback | None = None, stop: StopFlag | None = None,
-                 end: pd.Timestamp | None = None) -> RunResult:
+                 end: pd.Timestamp | None = None, series: Series | None = None,
+                 true_labels: np.ndarray | None = None) -> RunResult:
+    """`series` and `true_labels` let evaluation train on a synthetic market instead of the store."""
     start = time.perf_counter()
-    data = regime_data(store.load(symbol), config, end=end)
+    data = regime_data(series or store.load(symbol), config, end=end, true_labels=true_labels)
     torch.manual_seed(seed)
     model = RegimeNet(data.x_train.shape[1]).to(device)
     x_train, x_val = _to(device, data.x_train, data.x_val)
@@ -337,6 +352,8 @@ def train_regime(store: DataStore, config: TrainingConfig, symbol: str, *, seed:
             "class_weights": data.class_weights.tolist()}
     timings["total_seconds"] = round(time.perf_counter() - start, 3)
     predictions = {symbol: {"dates": [str(d.date()) for d in data.dates_val], "actual": data.y_val.tolist(),
-                            "model": pred.tolist(), "rule": data.rule_val.tolist()}}
+                            "model": pred.tolist(), "rule": data.rule_val.tolist(),
+                            "close": data.close[data.val_positions].tolist(),
+                            "train_first": str(data.dates[data.train_start].date())}}
     return RunResult("regime", {f"{symbol}.{k}": v for k, v in result.state_dict.items()}, spec, scores, baselines,
                      {symbol: data.window.as_dict()}, history, timings, predictions=predictions)

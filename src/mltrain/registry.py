@@ -204,6 +204,19 @@ class Registry:
                 return current, row["from"]
         raise UsageError(f"model {name}: no earlier production version to roll back to")
 
+    # ---------------------------------------------------------------- evaluation records
+    def save_evaluation(self, name: str, record: dict) -> Path:
+        """Evaluation results live beside the versions; they never touch versions or aliases."""
+        path = self.model_dir(name) / "evaluations" / f"{record['evaluation_id']}.json"
+        atomic_write_json(path, record)
+        return path
+
+    def evaluations(self, name: str) -> list[dict]:
+        folder = self.model_dir(name) / "evaluations"
+        if not folder.is_dir():
+            return []
+        return [read_json(p) for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")]
+
     def remove(self, name: str, version: int) -> None:
         version = self.require_version(name, version)
         if self.aliases(name).get("production") == version:

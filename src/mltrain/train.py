@@ -107,17 +107,19 @@ def fit(model: nn.Module, data: Split, *, epochs: int, patience: int, batch_size
     for epoch in range(1, epochs + 1):
         epoch_start, seen = time.perf_counter(), 0
         total = torch.zeros((), device=device)  # summed on the device: no host sync per batch
+        # one gather per epoch; the batches are then contiguous views, with no per-batch copy
         order = torch.randperm(n, generator=generator).to(device)
+        x_epoch, y_epoch = data.x_train[order], data.y_train[order]
         for first in range(0, n, batch_size):
-            index = order[first:first + batch_size]
+            xb, yb = x_epoch[first:first + batch_size], y_epoch[first:first + batch_size]
             # forward
-            loss = loss_fn(model(data.x_train[index]), data.y_train[index])
+            loss = loss_fn(model(xb), yb)
             # backward and step
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.detach() * len(index)
-            seen += len(index)
+            total += loss.detach() * len(xb)
+            seen += len(xb)
             result.steps += 1
             if stop is not None and stop.requested:
                 result.interrupted = True

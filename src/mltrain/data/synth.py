@@ -48,17 +48,20 @@ def generate(days: int, seed: int, params: SwitchingParams = SwitchingParams(),
 
 
 def forward_filter(close: np.ndarray, params: SwitchingParams = SwitchingParams()) -> np.ndarray:
-    """Filtered regime probabilities P(state_t | returns up to t) with the true parameters (causal)."""
+    """Filtered regime probabilities P(state_t | returns up to t): causal, never smoothed.
+
+    With the true parameters this is the best any causal detector can do on the process.
+    """
     returns = np.diff(np.log(close))
-    trans = np.asarray(params.transition)
+    log_trans = np.log(np.asarray(params.transition) + 1e-300)
     mu, sigma = np.asarray(params.drift), np.asarray(params.vol)
-    probs = np.zeros((len(close), 4))
-    belief = np.full(4, 0.25)
-    probs[0] = belief
+    k = len(mu)
+    probs = np.zeros((len(close), k))
+    log_belief = np.full(k, -np.log(k))
+    probs[0] = np.exp(log_belief)
     for t, r in enumerate(returns, start=1):
-        prior = belief @ trans
-        like = np.exp(-0.5 * ((r - mu) / sigma) ** 2) / sigma
-        post = prior * like
-        belief = post / post.sum()
-        probs[t] = belief
+        log_prior = np.logaddexp.reduce(log_belief[:, None] + log_trans, axis=0)
+        log_post = log_prior - 0.5 * ((r - mu) / sigma) ** 2 - np.log(sigma)
+        log_belief = log_post - np.logaddexp.reduce(log_post)
+        probs[t] = np.exp(log_belief)
     return probs

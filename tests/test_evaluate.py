@@ -1,0 +1,92 @@
+"""Walk-forward evaluation: folds, baselines (with and without the optional extras), report, records."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import QUICK, run_cli
+
+SMALL = ["--days", "150", "--epochs", "10", "--patience", "5", "--workers", "1"]
+MISSING = ("arch", "hmmlearn", "matplotlib")
+
+
+def blocked_extras(tmp_path: Path) -> str:
+    """A folder that shadows the optional packages with ones that fail to import: as if not installed."""
+    folder = tmp_path / "no-extras"
+    for name in MISSING:
+        (folder / name).mkdir(parents=True)
+        (folder / name / "__init__.py").write_text(f"raise ImportError('{name} is not installed')\n")
+    return str(folder)
+
+
+def validation_spans(doc: dict) -> list[tuple[str, str]]:
+    return [tuple(next(iter(f["validation"].values()))[k] for k in ("first", "last")) for f in doc["folds"]]
+
+
+def test_regime_folds_tile_recent_history_and_leave_registry_alone(home: Path):
+    run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+    aliases = (home / "registry" / "btc_regime_detector" / "aliases.json").read_text()
+    doc = run_cli(["evaluate", "btc_regime_detector", "--folds", "3", *SMALL, "--json"]).json["data"]
+    spans = validation_spans(doc)
+    assert all(spans[k][1] < spans[k + 1][0] for k in range(2))  # no overlap, oldest first
+    fold = doc["folds"][0]
+    assert set(fold["baselines"]) == {"majority", "rule", "hmm"}
+    assert isinstance(fold["baselines"]["hmm"]["balanced_accuracy"], float)
+    for key in ("balanced_accuracy", "macro_f1", "detection_lag_days", "changes_per_year"):
+        assert key in fold["metrics"]
+    assert (home / "registry" / "btc_regime_detector" / "aliases.json").read_text() == aliases
+    assert len(run_cli(["models", "list", "--json"]).json["data"]) == 1
+    shown = run_cli(["models", "show", "btc_regime_detector", "--json"]).json["data"]
+    assert shown["evaluations"][0]["summary"] == doc["summary"] and Path(doc["record"]).is_file()
+
+
+def test_volatility_folds_have_garch_and_a_summary(home: Path):
+    doc = run_cli(["evaluate", "volatility_forecaster", "--symbols", "BTC", "--folds", "2", *SMALL,
+                   "--json"]).json["data"]
+    fold = doc["folds"][1]
+    assert set(fold["baselines"]) == {"persistence", "ewma", "har", "garch"}
+    assert fold["baselines"]["garch"]["BTC"]["qlike"] >= 0
+    summary = doc["summary"]["BTC"]
+    assert summary["of"] == 5 and 1 <= summary["mean_qlike_rank"] <= 5
+    assert 0 <= summary["folds_beating_best_baseline_on_qlike"] <= 2
+    assert "garch QLIKE" in run_cli(["evaluate", "volatility_forecaster", "--symbols", "BTC", "--folds", "2",
+                                     *SMALL]).stdout
+
+
+def test_report_is_markdown_with_figures(tmp_path: Path):
+    out = tmp_path / "report"
+    run_cli(["evaluate", "btc_regime_detector", "--folds", "2", *SMALL, "--report", out])
+    text = (out / "report.md").read_text()
+    assert "| fold | validation |" in text and "Confusion matrix" in text and "regime_price.png" in text
+    assert (out / "regime_price.png").stat().st_size > 1000 and (out / "regime_confusion.png").is_file()
+    vol = tmp_path / "vol"
+    run_cli(["evaluate", "volatility_forecaster", "--symbols", "ETH", "--folds", "2", *SMALL, "--report", vol])
+    assert (vol / "volatility_ETH.png").is_file() and "ETH" in (vol / "report.md").read_text()
+
+
+def test_synthetic_truth_reports_the_causal_ceiling():
+    doc = run_cli(["evaluate", "btc_regime_detector", "--synthetic", "--seed", "7", "--folds", "2", "--days", "300",
+                   "--epochs", "15", "--workers", "2", "--json"]).json["data"]
+    summary = doc["summary"]
+    assert doc["synthetic_seed"] == 7 and doc["workers"] == 2
+    assert {"model", "forward_filter_true_params", "hmm", "rule", "majority"} <= set(summary)
+    assert summary["forward_filter_true_params"]["balanced_accuracy"] > 0.4  # far above chance (0.25)
+    run_cli(["evaluate", "volatility_forecaster", "--synthetic"], expect=2)
+
+
+def test_without_optional_extras_columns_say_not_installed(home: Path, tmp_path: Path):
+    env = {**os.environ, "MLTRAIN_HOME": str(home), "PYTHONPATH": blocked_extras(tmp_path)}
+    out = tmp_path / "report"
+    for args in (["btc_regime_detector"], ["volatility_forecaster", "--symbols", "BTC"]):
+        proc = subprocess.run([sys.executable, "-m", "mltrain", "evaluate", *args, "--folds", "2", *SMALL,
+                               "--report", str(out), "--json"], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)["data"]
+        baselines = doc["folds"][0]["baselines"]
+        missing = baselines["hmm"] if "hmm" in baselines else baselines["garch"]["BTC"]
+        assert missing.startswith("not installed")
+        text = (out / "report.md").read_text()
+        assert "Figures need matplotlib" in text and not list(out.glob("*.png"))
