@@ -165,3 +165,19 @@ def test_oos_r2_and_qlike_definitions():
     assert oos_r2(actual, actual, 5.0) == 1.0
     assert oos_r2(actual, np.full(3, 1.0), 1.0) == 0.0  # the training mean itself scores 0
     assert qlike(actual, actual) == 0.0 and qlike(actual, actual + 0.1) > 0
+
+
+def test_live_progress_table_shows_the_figures():
+    """The Rich live display (terminal mode) renders epoch, losses, metric, improvement, pace and ETA."""
+    import io
+
+    from mltrain.progress import Progress
+    from mltrain.train import EpochRecord
+
+    stream = io.StringIO()
+    with Progress(stream, symbols=["BTC"], epochs=10, metric_name="r2", live=True, quiet=False) as progress:
+        progress("BTC", EpochRecord(1, 10, 0.51, 0.42, 0.13, True, 1234.0, 0.2))
+        progress("BTC", EpochRecord(2, 10, 0.50, 0.43, 0.12, False, 1300.0, 0.4))
+    text = stream.getvalue()
+    for piece in ("2/10", "0.4200", "0.1300", "*", "1300", "ETA", "early stopping may end sooner"):
+        assert piece in text, piece
