@@ -90,26 +90,36 @@ def probe_seconds_per_sample(model_type: str, config: TrainingConfig, device: st
     return (time.perf_counter() - start) / PROBE_STEPS / b * 1.1
 
 
+EARLY_STOP_PRIOR_PATIENCES = 2  # with no past runs: expect the stop about 2 x patience epochs in
+
+
 def from_probe(model_type: str, config: TrainingConfig, device: str, seconds_per_sample: float,
                measured_now: bool) -> Estimate:
+    """Upper bound: every epoch at the probed pace. Expected: a stated prior that early stopping ends
+    about 2 x patience epochs in (bench/estimate_accuracy.py measures how far off that is)."""
     upper = seconds_per_sample * work_units(model_type, config)
-    basis = (f"probe of {PROBE_STEPS} steps on {device}" if measured_now
-             else f"earlier probe of {PROBE_STEPS} steps on {device}") + "; no past runs yet, so expected assumes all epochs"
-    return Estimate(upper, upper, basis, device)
+    expected_epochs = min(config.epochs, EARLY_STOP_PRIOR_PATIENCES * config.patience)
+    source = "probe" if measured_now else "earlier probe"
+    basis = (f"{source} of {PROBE_STEPS} steps on {device}; no past runs on this host yet, so expected assumes "
+             f"early stopping near epoch {expected_epochs} (2 x patience)")
+    return Estimate(upper * expected_epochs / config.epochs, upper, basis, device)
 
 
 def from_history(model_type: str, config: TrainingConfig, device: str, runs: list[dict]) -> Estimate | None:
-    """Scale past runs of this model type on this device by samples x epochs and their early-stop fraction."""
+    """Scale past runs of this model type on this device by samples x epochs, and expect early stopping to
+    end `patience` epochs after the epoch at which past runs usually peaked."""
     runs = [r for r in runs if r.get("model_type") == model_type and r.get("device") == device
-            and r.get("status") in ("completed", "rejected") and r.get("work_units")]
+            and r.get("status") in ("completed", "rejected") and r.get("work_units") and "best_epoch" in r]
     if not runs:
         return None
-    per_unit = statistics.median(r["fit_seconds"] / (r["work_units"] * r["epochs_run_fraction"])
-                                 if r["epochs_run_fraction"] else r["fit_seconds"] / r["work_units"] for r in runs)
-    fraction = statistics.median(r["epochs_run_fraction"] for r in runs)
+    # seconds per training sample and epoch actually run
+    per_unit = statistics.median(r["fit_seconds"] / (r["work_units"] * r["epochs_run_fraction"]) for r in runs)
+    best_epoch = statistics.median(r["best_epoch"] for r in runs)
+    expected_epochs = min(config.epochs, math.ceil(best_epoch) + config.patience)
     overhead = statistics.median(max(r["total_seconds"] - r["fit_seconds"], 0.0) for r in runs)
     upper = overhead + per_unit * work_units(model_type, config)
-    expected = overhead + per_unit * work_units(model_type, config) * fraction
+    expected = overhead + per_unit * work_units(model_type, config) * expected_epochs / config.epochs
     plural = "run" if len(runs) == 1 else "runs"
-    return Estimate(expected, upper, f"median of {len(runs)} past {plural} of {model_type} models on this host ({device}); "
-                    f"early stopping ended at {math.ceil(fraction * 100)}% of the epochs", device)
+    return Estimate(expected, upper, f"median of {len(runs)} past {plural} of {model_type} models on this host "
+                    f"({device}); the best epoch was usually {best_epoch:g}, so about {expected_epochs} of "
+                    f"{config.epochs} epochs are expected", device)

@@ -5,6 +5,7 @@ import csv
 import io
 import platform
 import signal
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import IO, Callable
@@ -130,11 +131,13 @@ def run_training(home: Home, request: TrainRequest, stream: IO[str]) -> TrainOut
             status = "completed" if verdict["passed"] else "rejected"
             jobs.update(job, status=status, finished_at=now_iso(), metrics=result.metrics, version=version)
             fit_seconds = result.timings["fit_seconds"]
-            epochs_run = result.timings["epochs_run"]
+            epochs_run, best = result.timings["epochs_run"], result.timings["best_epoch"]
             runs = list(epochs_run.values()) if isinstance(epochs_run, dict) else [epochs_run]
+            bests = list(best.values()) if isinstance(best, dict) else [best]
             jobs.record_run({"job_id": job["job_id"], "model_type": eff.model_type, "device": request.device,
                              "status": status, "work_units": work_units(eff.model_type, eff.config),
                              "epochs_run_fraction": sum(runs) / (len(runs) * eff.config.epochs),
+                             "best_epoch": statistics.median(bests),
                              "fit_seconds": fit_seconds, "total_seconds": total_seconds,
                              "estimated_seconds": request.estimate.expected_seconds})
             log.info("job %s %s: version %s, %s", job["job_id"], status, version, result.main_metric)
