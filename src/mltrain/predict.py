@@ -38,7 +38,7 @@ def predict_regime(meta: dict, tensors: dict, store: DataStore, since: str | Non
     model.load_state_dict(_state(tensors, symbol))
     model.eval()
     frame, _, _ = fill_short_gaps(store.load(symbol).frame)
-    feats = F.regime_features(frame).to_numpy()
+    feats = F.regime_features(frame)[spec["features"]].to_numpy()  # the columns, in the order, it was trained on
     first_ok = int(np.argmax(~np.isnan(feats).any(axis=1)))
     if np.isnan(feats[-1]).any():
         raise DataError(f"{symbol}: not enough history for regime features ({len(frame)} days)")
