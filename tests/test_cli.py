@@ -86,6 +86,15 @@ def test_model_type_contradiction_is_an_error():
     assert "contradicts" in result.stderr
 
 
+def test_missing_symbol_is_named_before_the_plan_and_no_job_is_recorded(home: Path):
+    result = run_cli(["train", "volatility_forecaster", "--symbols", "BTC,ETHH", "--yes"], expect=2)
+    assert "'ETHH'" in result.stderr and "flag --symbols" in result.stderr and "Did you mean 'ETH'" in result.stderr
+    assert "estimate:" not in result.stderr  # refused before the plan, so before any prompt
+    result = run_cli(["train", "doge2_regime", "--model-type", "regime", "--dry-run"], expect=2)
+    assert "'DOGE2'" in result.stderr and "name starts with" in result.stderr
+    assert run_cli(["jobs", "list", "--json"]).json["data"] == []
+
+
 def test_train_without_terminal_or_yes_exits_2_at_once():
     result = run_cli(["train", "btc_regime_detector", "--preset", "quick"], expect=2)
     assert "--yes" in result.stderr

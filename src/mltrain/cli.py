@@ -231,6 +231,7 @@ def train(
         home = _home()
         kind = resolve_model_type(model, model_type, home)
         effective = _effective(home, kind, preset, config_file, flags)
+        _require_data(home, model, kind, effective)
         used_device = pick_device(device)
         estimate = from_history(kind, effective.config, used_device, Jobs(home).runs()) \
             or _probe(home, kind, effective, used_device)
@@ -264,6 +265,20 @@ def train(
         else:
             _print_result(data)
     run(as_json, body, show, code=lambda d: ExitCode.OK if dry_run or d["promoted"] else ExitCode.NOT_PROMOTED)
+
+
+def _require_data(home: Home, model: str, kind: str, effective) -> None:
+    """Name a missing symbol before the plan, the prompt or a job record, not after them."""
+    from .config import regime_symbol
+    from .data.store import DataStore
+
+    if kind == "volatility":
+        symbols = list(effective.config.symbols or [])
+        why = f"symbols from {effective.sources['symbols']}"
+    else:
+        symbols = [regime_symbol(model)]
+        why = f"regime model {model!r} trains on the asset its name starts with"
+    DataStore(home).require(symbols, why)
 
 
 def _print_plan(plan: dict, to_stderr: bool) -> None:

@@ -74,6 +74,11 @@ def bounds_text(name: str) -> str:
     return "see `mltrain defaults`"
 
 
+def regime_symbol(model_name: str) -> str:
+    """A regime model trains on the asset its name starts with: btc_regime_detector -> BTC."""
+    return model_name.split("_", 1)[0].upper()
+
+
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""

@@ -12,7 +12,7 @@ from torch import nn
 
 from . import features as F
 from . import metrics
-from .config import TrainingConfig
+from .config import TrainingConfig, regime_symbol  # noqa: F401 (re-exported)
 from .data.store import DataStore, Series, fingerprint
 from .data.validate import fill_short_gaps
 from .errors import DataError
@@ -20,11 +20,6 @@ from .models import REGIME_HIDDEN, RegimeNet, VolatilityNet, parameter_count
 from .train import EpochRecord, FitResult, Split, StopFlag, fit
 
 MIN_TRAIN_SAMPLES = 20
-
-
-def regime_symbol(model_name: str) -> str:
-    """A regime model trains on the asset its name starts with: btc_regime_detector -> BTC."""
-    return model_name.split("_", 1)[0].upper()
 
 
 @dataclass

@@ -61,6 +61,15 @@ class DataStore:
     def symbols(self) -> list[str]:
         return sorted(set(self.embedded_symbols()) | set(self.imported_symbols()))
 
+    def require(self, symbols: list[str], why: str) -> None:
+        """Fail before any work when a symbol has no data; `why` says where the symbol came from."""
+        known = self.symbols()
+        for symbol in symbols:
+            if symbol not in known:
+                from ..config import suggest
+                raise DataError(f"no data for symbol {symbol!r} ({why}); available: {', '.join(known)}."
+                                f"{suggest(symbol, known)} Import some with `mltrain data import FILE --symbol {symbol}`")
+
     def load(self, symbol: str) -> Series:
         """The imported series if there is one, else the embedded one."""
         meta_path = self.root / f"{symbol}.json"
