@@ -161,7 +161,10 @@ def test_models_commands(trained_home: Path, monkeypatch):
                 "command_line", "files", "job_id", "status", "spec"):
         assert key in show
     assert show["data_windows"]["BTC"]["fingerprint"]
-    assert "btc_regime_detector v1" in run_cli(["models", "show", "btc_regime_detector"]).stdout
+    text = run_cli(["models", "show", "btc_regime_detector"]).stdout
+    for section in ("btc_regime_detector v1", "config", "validation (out of sample", "data windows", "sha256"):
+        assert section in text
+    assert "rule" in text and show["data_windows"]["BTC"]["fingerprint"] in text and "{" not in text  # no raw JSON
 
 
 def test_predict_regime_and_volatility(trained_home: Path, monkeypatch):

@@ -41,6 +41,8 @@ def test_regime_folds_tile_recent_history_and_leave_registry_alone(home: Path):
     assert len(run_cli(["models", "list", "--json"]).json["data"]) == 1
     shown = run_cli(["models", "show", "btc_regime_detector", "--json"]).json["data"]
     assert shown["evaluations"][0]["summary"] == doc["summary"] and Path(doc["record"]).is_file()
+    text = run_cli(["models", "show", "btc_regime_detector"]).stdout
+    assert "walk-forward evaluations" in text and f"rule {doc['summary']['rule']['balanced_accuracy']:.2f}" in text
 
 
 def test_volatility_folds_have_garch_and_a_summary(home: Path):

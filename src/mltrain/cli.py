@@ -299,7 +299,12 @@ def _print_result(data: dict) -> None:
     status = "promoted to production" if data["promoted"] else "NOT promoted (gate failed); production unchanged"
     print(f"{data['model_name']} v{data['version']} {status} | job {data['job_id']} | "
           f"{data['duration_seconds']:.1f}s (estimated {data['estimated_seconds']:.1f}s)")
-    if data["model_type"] == "volatility":
+    _print_scores(data["model_type"], data["metrics"], data["baselines"])
+
+
+def _print_scores(model_type: str, model_metrics: dict, baselines: dict) -> None:
+    data = {"metrics": model_metrics, "baselines": baselines}
+    if model_type == "volatility":
         rows = []
         for symbol, scores in data["metrics"]["symbols"].items():
             row = [symbol, "model", scores["r2"], scores["qlike"], scores["mae"]]
@@ -462,10 +467,48 @@ def models_show(name: str, version: Optional[int] = typer.Option(None, "--versio
                        for e in registry.evaluations(name)]
         return {**meta, "status": registry.status(name, v, meta), "evaluations": evaluations}
 
-    def show(meta: dict) -> None:
-        keep = {k: v for k, v in meta.items() if k not in ("spec",)}
-        render.kv(f"{meta['name']} v{meta['version']} ({meta['status']})", keep)
-    run(as_json, body, show)
+    run(as_json, body, _print_version)
+
+
+def _print_version(meta: dict) -> None:
+    """The metadata in sections a person reads top to bottom; --json has every field as stored."""
+    gate = meta.get("gate", {})
+    verdict = "passed" if gate.get("passed") else "failed"
+    timings = meta.get("timings", {})
+    render.kv(f"{meta['name']} v{meta['version']} ({meta['status']})", {
+        "model type": meta["model_type"], "created": meta["created_at"], "job": meta.get("job_id"),
+        "preset": meta.get("preset"), "custom config": meta.get("has_custom_config"), "seed": meta.get("seed"),
+        "device": meta.get("device"), "gate": f"{verdict}: {gate.get('rule')}"
+                                              + (f" (threshold {gate['threshold']})" if "threshold" in gate else ""),
+        "initial status": meta.get("initial_status"),
+        "duration": f"{timings.get('total_seconds')} s (estimated {timings.get('estimated_seconds')} s, "
+                    f"{timings.get('estimate_basis')})",
+        "epochs run / best": f"{timings.get('epochs_run')} / {timings.get('best_epoch')}",
+        "command": " ".join(meta.get("command_line", [])),
+        "libraries": ", ".join(f"{k} {v}" for k, v in meta.get("library_versions", {}).items()),
+    })
+    render.table("config", ["field", "value", "from"],
+                 [[k, render.fmt(v), meta.get("sources", {}).get(k, "-")] for k, v in meta["config"].items()])
+    _print_scores(meta["model_type"], meta["metrics"], meta["baselines"])
+    render.table("data windows", ["symbol", "first", "last", "rows", "train", "validation", "estimator", "source",
+                                  "fingerprint"],
+                 [[w["symbol"], w["first"], w["last"], w["rows"], w["train_samples"], w["val_samples"],
+                   w.get("estimator"), w.get("source"), w.get("fingerprint")] for w in meta["data_windows"].values()])
+    render.table("files (sha256)", ["file", "sha256"], [[f, h] for f, h in meta.get("files", {}).items()])
+    if meta.get("evaluations"):
+        render.table("walk-forward evaluations of this model (mltrain evaluate)", ["id", "created", "command", "mean"],
+                     [[e["evaluation_id"], e["created_at"], " ".join(e["command"]) if isinstance(e["command"], list)
+                       else e["command"], _evaluation_headline(meta["model_type"], e.get("summary") or {})]
+                      for e in meta["evaluations"]])
+
+
+def _evaluation_headline(model_type: str, summary: dict) -> str:
+    """One cell: regime balanced accuracy of every detector; volatility QLIKE rank and folds won per symbol."""
+    if model_type == "regime":
+        return ", ".join(f"{who} {s['balanced_accuracy']:.2f}" if isinstance(s, dict) else f"{who} {s}"
+                         for who, s in summary.items())
+    return "; ".join(f"{symbol} QLIKE rank {s['mean_qlike_rank']}/{s['of']}, beats best baseline in "
+                     f"{s['folds_beating_best_baseline_on_qlike']}/{s['folds']} folds" for symbol, s in summary.items())
 
 
 @models_app.command("promote")
