@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 
 from mltrain import __version__
+from mltrain import features as F
 from mltrain.cli import STATE
+from mltrain.data.store import DataStore
+from mltrain.paths import Home
 
 from .conftest import QUICK, run_cli
 
@@ -172,12 +175,14 @@ def test_predict_regime_and_volatility(trained_home: Path, monkeypatch):
     regime = run_cli(["predict", "btc_regime_detector", "--json"]).json["data"]["predictions"]
     assert len(regime) == 1 and regime[0]["date"] == "2026-01-05"
     assert abs(sum(regime[0]["probabilities"].values()) - 1) < 1e-3
+    features = F.regime_features(DataStore(Home(trained_home)).load("BTC").frame.loc[:"2026-01-05"])
+    assert regime[0]["rule_regime"] == F.REGIMES[F.rule_detector(features)[-1]]  # the rule's verdict, same day
     vol = run_cli(["predict", "volatility_forecaster", "--symbol", "ETH", "--json"]).json["data"]["predictions"]
     assert vol[0]["symbol"] == "ETH" and vol[0]["forecast_annualized_vol"] > 0 and vol[0]["horizon_days"] == 7
     since = run_cli(["predict", "volatility_forecaster", "--since", "2025-12-01", "--json"]).json["data"]["predictions"]
     assert len(since) == 2 * 36
     csv = run_cli(["predict", "btc_regime_detector", "--since", "2025-12-30", "--csv"]).stdout.splitlines()
-    assert csv[0].startswith("date,regime") and len(csv) == 8
+    assert csv[0].startswith("date,regime") and csv[0].endswith(",rule_regime") and len(csv) == 8
     run_cli(["predict", "volatility_forecaster", "--symbol", "DOGE"], expect=2)
 
 

@@ -614,8 +614,8 @@ def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol", h
     def show(d: dict) -> None:
         rows = d["predictions"]
         if d["model_type"] == "regime":
-            columns = ["date", "regime", "Bear", "Correction", "Bull", "Expansion"]
-            values = [[r["date"], r["regime"], *r["probabilities"].values()] for r in rows]
+            columns = ["date", "regime", "Bear", "Correction", "Bull", "Expansion", "rule_regime"]
+            values = [[r["date"], r["regime"], *r["probabilities"].values(), r["rule_regime"]] for r in rows]
         else:
             columns = ["symbol", "date", "horizon_days", "forecast_annualized_vol", "trailing_realized_vol"]
             values = [[r[c] for c in columns] for r in rows]

@@ -38,7 +38,9 @@ def predict_regime(meta: dict, tensors: dict, store: DataStore, since: str | Non
     model.load_state_dict(_state(tensors, symbol))
     model.eval()
     frame, _, _ = fill_short_gaps(store.load(symbol).frame)
-    feats = F.regime_features(frame)[spec["features"]].to_numpy()  # the columns, in the order, it was trained on
+    table = F.regime_features(frame)
+    rule = F.rule_detector(table)  # the causal rule baseline, shown beside the model for every date
+    feats = table[spec["features"]].to_numpy()  # the columns, in the order, the version was trained on
     first_ok = int(np.argmax(~np.isnan(feats).any(axis=1)))
     if np.isnan(feats[-1]).any():
         raise DataError(f"{symbol}: not enough history for regime features ({len(frame)} days)")
@@ -48,7 +50,8 @@ def predict_regime(meta: dict, tensors: dict, store: DataStore, since: str | Non
         probs = torch.softmax(model(torch.as_tensor(x, dtype=torch.float32)), dim=1).numpy()
     regimes = spec["regimes"]
     return [{"symbol": symbol, "date": str(frame.index[p].date()), "regime": regimes[int(row.argmax())],
-             "probabilities": {r: round(float(v), 4) for r, v in zip(regimes, row)}} for p, row in zip(pos, probs)]
+             "probabilities": {r: round(float(v), 4) for r, v in zip(regimes, row)},
+             "rule_regime": F.REGIMES[int(rule[p])]} for p, row in zip(pos, probs)]
 
 
 def predict_volatility(meta: dict, tensors: dict, store: DataStore, symbols: list[str] | None,
