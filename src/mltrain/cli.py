@@ -74,6 +74,7 @@ def run(as_json: bool, body: Callable[[], Any], show: Callable[[Any], None] | No
 
 
 def _fail(as_json: bool, message: str, exit_code: int) -> None:
+    message = " ".join(message.split())  # one line, even when a library's message spans several
     if STATE["debug"]:
         traceback.print_exc()
     if as_json:

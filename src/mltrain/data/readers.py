@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,8 @@ def _ohlc_frame(path: Path, frame: pd.DataFrame, date_col: str, first_line: int)
     out = pd.DataFrame({"ts": frame[date_col]})
     for column in ("open", "high", "low", "close", "volume"):
         out[column] = pd.to_numeric(frame[column], errors="coerce") if column in frame.columns else np.nan
+        if column in frame.columns:
+            out[f"raw_{column}"] = frame[column]  # the text as written, for error messages
     out["row"] = np.arange(len(frame)) + first_line
     return out
 
@@ -144,5 +147,12 @@ def read_file(path: Path, fmt: str = "auto") -> tuple[pd.DataFrame, str]:
         fmt = _sniff(path)
     try:
         return READERS[fmt](path), fmt
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, KeyError) as exc:
-        raise DataError(f"{path}: cannot read as {fmt} ({exc}); try --format") from exc
+    except pd.errors.ParserError as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found:
+            expected, line, saw = found.groups()
+            raise DataError(f"{path} line {line}: {saw} fields where the header has {expected}; a comma inside a "
+                            "value (a decimal comma?) must be quoted or written with '.'") from exc
+        raise DataError(f"{path}: cannot read as {fmt} ({' '.join(str(exc).split())}); try --format") from exc
+    except (pd.errors.EmptyDataError, UnicodeDecodeError, KeyError) as exc:
+        raise DataError(f"{path}: cannot read as {fmt} ({' '.join(str(exc).split())}); try --format") from exc

@@ -48,6 +48,14 @@ def parse_timestamps(where: str, ts: pd.Series, rows: pd.Series) -> pd.Series:
     return parsed
 
 
+def _shown(row: pd.Series, column: str) -> str:
+    """The bad value as the file wrote it: a number, the unparsable text, or 'missing'."""
+    if not pd.isna(row[column]):
+        return str(row[column])
+    text = row.get(f"raw_{column}")
+    return "missing" if text is None or pd.isna(text) or not str(text).strip() else f"{str(text)!r} (not a number)"
+
+
 def _check_prices(where: str, frame: pd.DataFrame, has_ohlc: bool) -> None:
     columns = PRICE_COLUMNS if has_ohlc else ("close",)
     for column in columns:
@@ -55,7 +63,7 @@ def _check_prices(where: str, frame: pd.DataFrame, has_ohlc: bool) -> None:
         bad = values.isna() | (values <= 0)
         if bad.any():
             row = frame.loc[bad.idxmax()]
-            raise DataError(f"{where} row {row['row']} ({row['ts'].date()}): {column} is {row[column]}; "
+            raise DataError(f"{where} row {row['row']} ({row['ts'].date()}): {column} is {_shown(row, column)}; "
                             "prices must be positive numbers. Fix or remove the row")
     if has_ohlc:
         tol = 1e-9 * frame["close"]
