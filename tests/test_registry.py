@@ -117,6 +117,26 @@ def test_malformed_metadata_names_the_file(trained: Path):
     assert "metadata.json" in result.stderr and "malformed JSON" in result.stderr
 
 
+def test_damaged_aliases_fail_before_training_and_leave_no_version(trained: Path):
+    aliases = trained.parent / "aliases.json"
+    aliases.write_text("[1, 2")
+    result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]], expect=1)
+    assert str(aliases) in result.stderr and "malformed JSON" in result.stderr
+    assert sorted(p.name for p in trained.parent.iterdir() if p.name.startswith("v")) == ["v1"]
+
+
+def test_version_files_follow_the_umask_not_tempfile_0600(home: Path):
+    previous = os.umask(0o022)
+    try:
+        run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+    finally:
+        os.umask(previous)
+    folder = home / "registry" / "btc_regime_detector"
+    assert (folder / "v1").stat().st_mode & 0o777 == 0o755
+    for path in [*(folder / "v1").iterdir(), folder / "aliases.json"]:
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
 def test_read_only_registry_gives_clear_error(home: Path):
     (home / "registry").mkdir(parents=True)

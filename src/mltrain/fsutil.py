@@ -22,6 +22,12 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set straight back
+    os.umask(mask)
+    return mask
+
+
 def ensure_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -38,6 +44,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as exc:
         raise RegistryError(f"cannot write in {path.parent}: {exc.strerror}") from exc
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a registry file gets the usual permissions
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -90,14 +97,18 @@ def make_staging_dir(parent: Path) -> Path:
     """A hidden folder on the same file system as its final place, named after this pid."""
     ensure_dir(parent)
     try:
-        return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=parent))
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=parent))
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; the committed version folder keeps this mode
+        return staging
     except OSError as exc:
         raise RegistryError(f"cannot write in {parent}: {exc.strerror}") from exc
 
 
 def commit_staging_dir(staging: Path, final: Path) -> None:
     """fsync every file, then rename the folder into place: a version appears whole or not at all."""
+    mode = 0o666 & ~_umask()
     for item in staging.iterdir():
+        item.chmod(mode)  # some writers (safetensors) create 0600 files; a version is as readable as its folder
         fsync_file(item)
     _fsync_dir(staging)
     try:

@@ -83,6 +83,7 @@ def run_training(home: Home, request: TrainRequest, stream: IO[str]) -> TrainOut
     registry, jobs, log = Registry(home), Jobs(home), app_logger(home)
     job_id = new_job_id()
     with registry.lock(name, {"job_id": job_id}, wait=request.wait):
+        registry.aliases(name)  # a damaged aliases file fails now, not after training and saving a version
         job = jobs.create(job_id, name, eff.model_type, eff.as_dict(), eff.has_custom_config, eff.sources,
                           request.command)
         log.info("job %s created for %s (%s) custom_config=%s", job["job_id"], name, eff.model_type,
