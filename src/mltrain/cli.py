@@ -31,6 +31,23 @@ STATE: dict[str, Any] = {"debug": False, "home": None}
 JSON_OPT = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
 
 
+def _field_option(name: str):
+    """A config flag whose help says what the field means and what it allows, from TrainingConfig itself."""
+    from .config import TrainingConfig, bounds_text
+
+    meaning = TrainingConfig.model_fields[name].description
+    allowed = "" if name == "symbols" else f" ({bounds_text(name)})"
+    return typer.Option(None, "--" + name.replace("_", "-"), help=f"{meaning[0].upper()}{meaning[1:]}{allowed}; beats preset and --config.")
+
+
+# shared by `train` and `evaluate`, which take the same config as each other
+OPT = {name: _field_option(name) for name in FIELD_ORDER}
+MODEL_TYPE_OPT = typer.Option(None, "--model-type", help="regime or volatility (needed for a new model name).")
+PRESET_OPT = typer.Option(None, "--preset", help=f"quick, standard, full (default), deep, {CUSTOM_PRESET} "
+                                                 "or a user preset.")
+CONFIG_OPT = typer.Option(None, "--config", help="YAML file of config fields (beats the preset).")
+
+
 def _home() -> Home:
     return resolve_home(STATE["home"])
 
@@ -198,19 +215,18 @@ def _effective(home: Home, kind: str, preset: str | None, config_file: Path | No
 @app.command()
 def train(
     model: str = typer.Argument(..., help="Model name, e.g. btc_regime_detector or volatility_forecaster."),
-    model_type: Optional[str] = typer.Option(None, "--model-type", help="regime or volatility (new models)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help=f"quick, standard, full (default), deep, {CUSTOM_PRESET} "
-                                                                "or a user preset."),
-    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file of config fields."),
-    days: Optional[int] = typer.Option(None, "--days"),
-    epochs: Optional[int] = typer.Option(None, "--epochs"),
-    patience: Optional[int] = typer.Option(None, "--patience"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    learning_rate: Optional[float] = typer.Option(None, "--learning-rate"),
-    train_val_split: Optional[float] = typer.Option(None, "--train-val-split"),
-    hidden_size: Optional[int] = typer.Option(None, "--hidden-size"),
-    min_r2: Optional[float] = typer.Option(None, "--min-r2"),
-    symbols: Optional[str] = typer.Option(None, "--symbols", help="Comma-separated, e.g. BTC,ETH."),
+    model_type: Optional[str] = MODEL_TYPE_OPT,
+    preset: Optional[str] = PRESET_OPT,
+    config_file: Optional[Path] = CONFIG_OPT,
+    days: Optional[int] = OPT["days"],
+    epochs: Optional[int] = OPT["epochs"],
+    patience: Optional[int] = OPT["patience"],
+    batch_size: Optional[int] = OPT["batch_size"],
+    learning_rate: Optional[float] = OPT["learning_rate"],
+    train_val_split: Optional[float] = OPT["train_val_split"],
+    hidden_size: Optional[int] = OPT["hidden_size"],
+    min_r2: Optional[float] = OPT["min_r2"],
+    symbols: Optional[str] = OPT["symbols"],
     seed: int = typer.Option(42, "--seed", help="Random seed (recorded with the model)."),
     device: str = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda or mps."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (required without a terminal)."),
@@ -651,18 +667,18 @@ def info(as_json: bool = JSON_OPT) -> None:
 @app.command()
 def evaluate(
     model: str = typer.Argument(..., help="Model name."),
-    model_type: Optional[str] = typer.Option(None, "--model-type"),
+    model_type: Optional[str] = MODEL_TYPE_OPT,
     folds: int = typer.Option(5, "--folds", help="Number of walk-forward folds (2..20)."),
-    preset: Optional[str] = typer.Option(None, "--preset"),
-    config_file: Optional[Path] = typer.Option(None, "--config"),
-    days: Optional[int] = typer.Option(None, "--days"),
-    epochs: Optional[int] = typer.Option(None, "--epochs"),
-    patience: Optional[int] = typer.Option(None, "--patience"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    learning_rate: Optional[float] = typer.Option(None, "--learning-rate"),
-    train_val_split: Optional[float] = typer.Option(None, "--train-val-split"),
-    hidden_size: Optional[int] = typer.Option(None, "--hidden-size"),
-    symbols: Optional[str] = typer.Option(None, "--symbols"),
+    preset: Optional[str] = PRESET_OPT,
+    config_file: Optional[Path] = CONFIG_OPT,
+    days: Optional[int] = OPT["days"],
+    epochs: Optional[int] = OPT["epochs"],
+    patience: Optional[int] = OPT["patience"],
+    batch_size: Optional[int] = OPT["batch_size"],
+    learning_rate: Optional[float] = OPT["learning_rate"],
+    train_val_split: Optional[float] = OPT["train_val_split"],
+    hidden_size: Optional[int] = OPT["hidden_size"],
+    symbols: Optional[str] = OPT["symbols"],
     seed: int = typer.Option(42, "--seed", help="Training seed; with --synthetic also the market's seed."),
     synthetic: bool = typer.Option(False, "--synthetic", help="Regime models: train and score on a generated "
                                                                "market whose true regimes are known."),

@@ -31,13 +31,15 @@ class TrainingConfig(BaseModel):
 
     days: int = Field(ge=90, le=1825, description="days of history used as samples")
     train_val_split: float = Field(ge=0.6, le=0.9, description="chronological train share")
-    epochs: int = Field(ge=10, le=500, description="upper bound; early stopping may end sooner")
+    epochs: int = Field(ge=10, le=500, description="most passes over the training data; early stopping may end sooner")
     patience: int = Field(ge=5, le=50, description="early-stopping patience in epochs")
-    batch_size: int = Field(ge=8, le=256)
-    learning_rate: float = Field(ge=0.0001, le=0.1)
-    hidden_size: int | None = Field(default=None, ge=32, le=256, description="volatility models only")
-    min_r2: float | None = Field(default=None, ge=0.0, le=1.0, description="volatility promotion gate")
-    symbols: list[str] | None = Field(default=None, min_length=1, description="volatility models only")
+    batch_size: int = Field(ge=8, le=256, description="samples per optimizer step")
+    learning_rate: float = Field(ge=0.0001, le=0.1, description="Adam step size")
+    hidden_size: int | None = Field(default=None, ge=32, le=256, description="volatility models only: GRU width")
+    min_r2: float | None = Field(default=None, ge=0.0, le=1.0,
+                                 description="volatility models only: promotion gate on every symbol's r2")
+    symbols: list[str] | None = Field(default=None, min_length=1,
+                                      description="volatility models only: comma-separated, e.g. BTC,ETH")
 
     @field_validator("symbols")
     @classmethod
