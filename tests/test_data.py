@@ -42,6 +42,19 @@ def test_embedded_data_matches_shared_and_drops_partial_candle():
         assert np.allclose(raw["close"].to_numpy(), btc["close"].to_numpy())
 
 
+def test_todays_unfinished_candle_is_dropped_and_a_future_one_refused(tmp_path: Path):
+    today = pd.Timestamp.now(tz="UTC").normalize().tz_localize(None)
+    frame = candles(30, start=str((today - pd.Timedelta(days=29)).date()))
+    assert frame.index[-1] == today
+    data = run_cli(["data", "import", write_generic(tmp_path / "live.csv", frame), "--symbol", "LIVE",
+                    "--json"]).json["data"]
+    assert data["rows"] == 29 and data["last"] == str((today - pd.Timedelta(days=1)).date())
+    assert any("has not closed yet" in note for note in data["notes"])
+    later = DataStore(Home(tmp_path / "h"), today=today - pd.Timedelta(days=2))
+    with pytest.raises(DataError, match="is after today"):
+        later.import_file(tmp_path / "live.csv", "LIVE")
+
+
 def test_generic_csv_any_order_any_case_unix_ms(tmp_path: Path):
     frame = candles(50)
     path = write_generic(tmp_path / "g.csv", frame, date_format="ms")

@@ -46,8 +46,13 @@ def _read_store_csv(path: Path) -> pd.DataFrame:
 class DataStore:
     """Imported series live in HOME/data as SYMBOL.json (meta, written last) plus a content-named CSV."""
 
-    def __init__(self, home: Home):
+    def __init__(self, home: Home, today: pd.Timestamp | None = None):
         self.root = home.data_store
+        self._today = today  # the current UTC day; injected by tests, else read from the clock
+
+    @property
+    def today(self) -> pd.Timestamp:
+        return self._today if self._today is not None else pd.Timestamp(datetime.now(timezone.utc).date())
 
     # ---------------------------------------------------------------- reading
     def embedded_symbols(self) -> list[str]:
@@ -115,6 +120,19 @@ class DataStore:
         if old_file and old_file != name:
             (self.root / old_file).unlink(missing_ok=True)
 
+    def _drop_unfinished_day(self, path: Path, frame: pd.DataFrame, report: validate.CleanReport) -> pd.DataFrame:
+        """A candle for today (UTC) is still forming: its high, low and close would change, so it is not stored."""
+        today = self.today
+        if frame.index[-1] > today:
+            raise DataError(f"{path}: candle dated {frame.index[-1].date()} is after today ({today.date()}, UTC); "
+                            "check the file's timestamps and time zone")
+        if frame.index[-1] == today:
+            frame = frame.iloc[:-1]
+            report.notes.append(f"dropped the {today.date()} candle: that UTC day has not closed yet")
+            if frame.empty:
+                raise DataError(f"{path}: the only candle is today's ({today.date()}, UTC), which has not closed yet")
+        return frame
+
     def import_file(self, path: Path, symbol: str, fmt: str = "auto", mode: str = "replace") -> dict:
         """Validate a file and store it; nothing changes unless all of it is valid."""
         if not symbol.isalnum() or symbol != symbol.upper():
@@ -123,6 +141,7 @@ class DataStore:
             raise DataError(f"unknown import mode {mode!r}; allowed: {', '.join(IMPORT_MODES)}")
         raw, used = readers.read_file(path, fmt)
         frame, has_ohlc, report = validate.clean(str(path), raw)
+        frame = self._drop_unfinished_day(path, frame, report)
         if mode == "merge" and (self.root / f"{symbol}.json").is_file():
             current = self.load(symbol)
             if current.has_ohlc != has_ohlc:
