@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mltrain import __version__
@@ -172,7 +173,11 @@ def test_models_commands(trained_home: Path, monkeypatch):
 
 def test_predict_regime_and_volatility(trained_home: Path, monkeypatch):
     monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
-    regime = run_cli(["predict", "btc_regime_detector", "--json"]).json["data"]["predictions"]
+    result = run_cli(["predict", "btc_regime_detector", "--json"])
+    age = (pd.Timestamp.now(tz="UTC").normalize().tz_localize(None) - pd.Timestamp("2026-01-05")).days
+    assert result.json["data"]["last_data_date"] == "2026-01-05" and result.json["data"]["data_age_days"] == age
+    assert f"2026-01-05, {age} days before today" in result.stderr  # embedded data is old: say so, on stderr
+    regime = result.json["data"]["predictions"]
     assert len(regime) == 1 and regime[0]["date"] == "2026-01-05"
     assert abs(sum(regime[0]["probabilities"].values()) - 1) < 1e-3
     features = F.regime_features(DataStore(Home(trained_home)).load("BTC").frame.loc[:"2026-01-05"])

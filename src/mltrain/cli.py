@@ -606,6 +606,15 @@ def jobs_show(job_id: str, as_json: bool = JSON_OPT) -> None:
 
 # ---------------------------------------------------------------- predict and info
 
+STALE_DATA_DAYS = 2  # yesterday's candle is the newest closed one; older than this, predictions are history
+
+
+def pd_timestamp(text: str):
+    import pandas as pd
+
+    return pd.Timestamp(text)
+
+
 @app.command()
 def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol", help="Volatility models: one symbol."),
             version: Optional[int] = typer.Option(None, "--version", help="Use this version instead of production."),
@@ -626,7 +635,14 @@ def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol", h
             rows = predict_regime(meta, tensors, store, since)
         else:
             rows = predict_volatility(meta, tensors, store, [symbol] if symbol else None, since)
-        return {"model_name": model, "model_type": meta["model_type"], "version": v, "predictions": rows}
+        last = max(r["date"] for r in rows)
+        age = (store.today - pd_timestamp(last)).days
+        if age > STALE_DATA_DAYS:
+            print(f"warning: the latest candle is {last}, {age} days before today (UTC); these predictions are for "
+                  "that date. Import newer candles with `mltrain data import FILE --symbol SYMBOL --merge`",
+                  file=sys.stderr)
+        return {"model_name": model, "model_type": meta["model_type"], "version": v, "last_data_date": last,
+                "data_age_days": age, "predictions": rows}
 
     def show(d: dict) -> None:
         rows = d["predictions"]
