@@ -136,6 +136,17 @@ def test_train_json_contract_and_app_log(home: Path):
     assert job["status"] == "completed" and Path(job["log_file"]).read_text().count("epoch") >= 1
 
 
+def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: Path):
+    """The quick preset's 18 validation days are one regime: a 1.0 there is not skill, and the output says so."""
+    text = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--yes", "--quiet"]).stdout
+    assert "chronological; 18 days)" in text
+    assert "note: every validation day is" in text and "says little about skill" in text
+    longer = run_cli(["train", "btc_regime_detector", "--days", "1095", "--epochs", "10", "--patience", "5", "--yes",
+                      "--quiet"]).stdout
+    confusion = run_cli(["models", "show", "btc_regime_detector", "--json"]).json["data"]["metrics"]["confusion"]
+    assert sum(1 for row in confusion if sum(row)) > 1 and "note: every validation day" not in longer
+
+
 def test_gate_rejects_exits_3_and_keeps_production():
     first = run_cli(["train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "0", *QUICK, "--json"]).json
     assert first["data"]["promoted"]

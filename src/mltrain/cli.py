@@ -240,6 +240,8 @@ def train(
                  train_val_split=train_val_split, hidden_size=hidden_size, min_r2=min_r2,
                  symbols=parse_symbols(symbols))
 
+    windows: dict = {}  # the run's data windows: shown in text, kept out of the pinned JSON result
+
     def body() -> dict:
         from .estimate import from_history
         from .jobs import Jobs
@@ -270,6 +272,7 @@ def train(
                                quiet=quiet or as_json, live=sys.stderr.isatty() and not as_json,
                                pause_hook=(lambda: time.sleep(float(pause))) if pause else None)
         outcome = run_training(home, request, sys.stderr)
+        windows.update(outcome.windows)
         for symbol, fail in outcome.gate.get("failing", {}).items():
             print(f"gate: {symbol} r2={fail['r2']:.4f} < min_r2={outcome.gate['threshold']} "
                   f"(best baseline {fail['best_baseline']} r2={fail['best_baseline_r2']:.4f}); "
@@ -280,7 +283,7 @@ def train(
         if dry_run:
             _print_plan(data, to_stderr=False)
         else:
-            _print_result(data)
+            _print_result(data, windows)
     run(as_json, body, show, code=lambda d: ExitCode.OK if dry_run or d["promoted"] else ExitCode.NOT_PROMOTED)
 
 
@@ -312,15 +315,36 @@ def _print_plan(plan: dict, to_stderr: bool) -> None:
         print(f"warning: {est['warning']}", file=stream)
 
 
-def _print_result(data: dict) -> None:
+def _print_result(data: dict, windows: dict) -> None:
     status = "promoted to production" if data["promoted"] else "NOT promoted (gate failed); production unchanged"
+    from .estimate import format_seconds
+
     print(f"{data['model_name']} v{data['version']} {status} | job {data['job_id']} | "
-          f"{data['duration_seconds']:.1f}s (estimated {data['estimated_seconds']:.1f}s)")
-    _print_scores(data["model_type"], data["metrics"], data["baselines"])
+          f"{format_seconds(data['duration_seconds'])} (estimated {format_seconds(data['estimated_seconds'])})")
+    _print_scores(data["model_type"], data["metrics"], data["baselines"], windows)
 
 
-def _print_scores(model_type: str, model_metrics: dict, baselines: dict) -> None:
+def _validation_title(windows: dict) -> str:
+    days = sorted({w["val_samples"] for w in windows.values()})
+    span = "" if not days else f"; {days[0]} days" if len(days) == 1 else f"; {days[0]}-{days[-1]} days per symbol"
+    return f"validation (out of sample, chronological{span})"
+
+
+def _single_regime_note(model_metrics: dict) -> str | None:
+    """A validation block with one true regime makes balanced accuracy that regime's recall: say so."""
+    from .features import REGIMES
+
+    present = [REGIMES[i] for i, row in enumerate(model_metrics.get("confusion", [])) if sum(row) > 0]
+    if len(present) != 1:
+        return None
+    return (f"note: every validation day is {present[0]}, so balanced accuracy is that regime's recall alone and "
+            "the majority class can score 1.0; this split says little about skill. Use more --days, or "
+            "`mltrain evaluate` for several periods")
+
+
+def _print_scores(model_type: str, model_metrics: dict, baselines: dict, windows: dict | None = None) -> None:
     data = {"metrics": model_metrics, "baselines": baselines}
+    title = _validation_title(windows or {})
     if model_type == "volatility":
         rows = []
         for symbol, scores in data["metrics"]["symbols"].items():
@@ -329,8 +353,7 @@ def _print_scores(model_type: str, model_metrics: dict, baselines: dict) -> None
             for name, per in data["baselines"].items():
                 s = per[symbol]
                 rows.append([symbol, name, s["r2"], s["qlike"], s["mae"]])
-        render.table("validation (out of sample, chronological)", ["symbol", "forecaster", "r2 (log vol)", "QLIKE",
-                                                                   "MAE (ann. vol)"],
+        render.table(title, ["symbol", "forecaster", "r2 (log vol)", "QLIKE", "MAE (ann. vol)"],
                      [[render.fmt(v) for v in r] for r in rows])
     else:
         rows = [["model", *(data["metrics"][k] for k in ("accuracy", "balanced_accuracy", "macro_f1",
@@ -338,9 +361,11 @@ def _print_scores(model_type: str, model_metrics: dict, baselines: dict) -> None
         for name, s in data["baselines"].items():
             rows.append([name, *(s[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "detection_lag_days",
                                                 "changes_per_year"))])
-        render.table("validation (out of sample, chronological)",
-                     ["detector", "accuracy", "balanced acc", "macro-F1", "lag (days)", "changes/yr"],
+        render.table(title, ["detector", "accuracy", "balanced acc", "macro-F1", "lag (days)", "changes/yr"],
                      [[render.fmt(v) for v in r] for r in rows])
+        note = _single_regime_note(data["metrics"])
+        if note:
+            print(note)
 
 
 # ---------------------------------------------------------------- data
@@ -506,7 +531,7 @@ def _print_version(meta: dict) -> None:
     })
     render.table("config", ["field", "value", "from"],
                  [[k, render.fmt(v), meta.get("sources", {}).get(k, "-")] for k, v in meta["config"].items()])
-    _print_scores(meta["model_type"], meta["metrics"], meta["baselines"])
+    _print_scores(meta["model_type"], meta["metrics"], meta["baselines"], meta["data_windows"])
     render.table("data windows", ["symbol", "first", "last", "rows", "train", "validation", "estimator", "source",
                                   "fingerprint"],
                  [[w["symbol"], w["first"], w["last"], w["rows"], w["train_samples"], w["val_samples"],

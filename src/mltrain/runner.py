@@ -37,6 +37,7 @@ class TrainOutcome:
     data: dict
     promoted: bool
     gate: dict = field(default_factory=dict)
+    windows: dict = field(default_factory=dict)  # data window per symbol, for the text summary
 
 
 def _versions() -> dict:
@@ -162,6 +163,6 @@ def run_training(home: Home, request: TrainRequest, stream: IO[str]) -> TrainOut
             "created_at": job["created_at"], "has_custom_config": eff.has_custom_config, "version": version,
             "promoted": verdict["passed"], "metrics": result.metrics, "baselines": result.baselines,
             "duration_seconds": round(total_seconds, 2),
-            "estimated_seconds": round(request.estimate.expected_seconds, 1)}
-    return TrainOutcome(data, verdict["passed"], verdict)
+            "estimated_seconds": round(request.estimate.expected_seconds, 2)}
+    return TrainOutcome(data, verdict["passed"], verdict, result.windows)
 
