@@ -145,6 +145,9 @@ def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: P
                       "--quiet"]).stdout
     confusion = run_cli(["models", "show", "btc_regime_detector", "--json"]).json["data"]["metrics"]["confusion"]
     assert sum(1 for row in confusion if sum(row)) > 1 and "note: every validation day" not in longer
+    short = run_cli(["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC", "--yes", "--quiet"],
+                    expect=(0, 3)).stdout
+    assert "note: 18 validation days hold about 2 independent 7-day targets" in short
 
 
 def test_gate_rejects_exits_3_and_keeps_production():

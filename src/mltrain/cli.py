@@ -324,6 +324,9 @@ def _print_result(data: dict, windows: dict) -> None:
     _print_scores(data["model_type"], data["metrics"], data["baselines"], windows)
 
 
+SHORT_VALIDATION_DAYS = 60  # below this a volatility split holds under nine non-overlapping weekly targets
+
+
 def _validation_title(windows: dict) -> str:
     days = sorted({w["val_samples"] for w in windows.values()})
     span = "" if not days else f"; {days[0]} days" if len(days) == 1 else f"; {days[0]}-{days[-1]} days per symbol"
@@ -355,6 +358,10 @@ def _print_scores(model_type: str, model_metrics: dict, baselines: dict, windows
                 rows.append([symbol, name, s["r2"], s["qlike"], s["mae"]])
         render.table(title, ["symbol", "forecaster", "r2 (log vol)", "QLIKE", "MAE (ann. vol)"],
                      [[render.fmt(v) for v in r] for r in rows])
+        fewest = min((w["val_samples"] for w in (windows or {}).values()), default=None)
+        if fewest is not None and fewest < SHORT_VALIDATION_DAYS:
+            print(f"note: {fewest} validation days hold about {max(fewest // 7, 1)} independent 7-day targets, so a "
+                  "few volatile days decide r2 and QLIKE; use more --days, or `mltrain evaluate` for several periods")
     else:
         rows = [["model", *(data["metrics"][k] for k in ("accuracy", "balanced_accuracy", "macro_f1",
                                                           "detection_lag_days", "changes_per_year"))]]
