@@ -7,10 +7,12 @@ Reports, measured side by side in one run:
 - the pure compute limit: forward, backward and Adam step on pre-sliced batches with no data handling.
 Loop figures are the best of 5 interleaved rounds of 20 epochs (the round least disturbed by other load).
 
-Run: python bench/train_speed.py
+Run: python bench/train_speed.py [--device cpu|cuda|mps]   (cpu by default; on a GPU machine, cuda gives the
+same figures with the data and models on the GPU, each timing closed by a device synchronize.)
 """
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -31,6 +33,15 @@ from mltrain.train import Split, fit
 
 EPOCHS = 20
 ROUNDS = 5
+DEVICE = "cpu"
+
+
+def _sync() -> None:
+    """GPU kernels run asynchronously: wait for them before reading the clock."""
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+    elif DEVICE == "mps":
+        torch.mps.synchronize()
 
 
 def data_for(kind: str):
@@ -38,22 +49,27 @@ def data_for(kind: str):
     store = DataStore(Home(Path(tempfile.mkdtemp())))
     if kind == "volatility":
         d = volatility_data(store.load("BTC"), config)
-        return config, VolatilityNet(d.x_train.shape[2], 64), torch.tensor(d.x_train), torch.tensor(d.y_train, dtype=torch.float32), nn.functional.mse_loss
+        return (config, VolatilityNet(d.x_train.shape[2], 64).to(DEVICE), torch.tensor(d.x_train, device=DEVICE),
+                torch.tensor(d.y_train, dtype=torch.float32, device=DEVICE), nn.functional.mse_loss)
     d = regime_data(store.load("BTC"), config)
-    return config, RegimeNet(d.x_train.shape[1]), torch.tensor(d.x_train), torch.tensor(d.y_train), nn.functional.cross_entropy
+    return (config, RegimeNet(d.x_train.shape[1]).to(DEVICE), torch.tensor(d.x_train, device=DEVICE),
+            torch.tensor(d.y_train, device=DEVICE), nn.functional.cross_entropy)
 
 
 def ours(model, x, y, loss_fn, batch):
     split = Split(x, y, x[:8], y[:8])
+    _sync()
     start = time.perf_counter()
     fit(model, split, epochs=EPOCHS, patience=EPOCHS, batch_size=batch, learning_rate=1e-3, loss_fn=loss_fn,
         metric_fn=lambda out: 0.0, seed=0)
+    _sync()
     return len(x) * EPOCHS / (time.perf_counter() - start)
 
 
 def _timed_steps(model, x, loss_fn, epoch_batches) -> float:
     """Forward, backward and Adam over each epoch's batches; samples per second."""
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    _sync()
     start = time.perf_counter()
     for _ in range(EPOCHS):
         for xb, yb in epoch_batches():
@@ -61,11 +77,15 @@ def _timed_steps(model, x, loss_fn, epoch_batches) -> float:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+    _sync()
     return len(x) * EPOCHS / (time.perf_counter() - start)
 
 
 def dataloader(model, x, y, loss_fn, batch):
-    loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
+    # the usual DataLoader habit: the dataset stays on the host, each batch is copied to the device
+    loader = DataLoader(TensorDataset(x.cpu(), y.cpu()), batch_size=batch, shuffle=True)
+    if DEVICE != "cpu":
+        return _timed_steps(model, x, loss_fn, lambda: ((xb.to(DEVICE), yb.to(DEVICE)) for xb, yb in loader))
     return _timed_steps(model, x, loss_fn, lambda: loader)
 
 
@@ -75,12 +95,17 @@ def pure(model, x, y, loss_fn, batch):
 
 
 def main() -> None:
+    global DEVICE
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "mps"))
+    DEVICE = parser.parse_args().device
     torch.set_num_threads(min(2, os.cpu_count() or 1))
+    print(f"device {DEVICE}" + (f" ({torch.cuda.get_device_name()})" if DEVICE == "cuda" else ""))
     for kind, model_name in (("regime", "btc_regime_detector"), ("volatility", "volatility_forecaster")):
         home = tempfile.mkdtemp()
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "mltrain", "train", model_name, "--preset", "full", "--yes",
-                               "--quiet", "--device", "cpu"], env={**os.environ, "MLTRAIN_HOME": home},
+                               "--quiet", "--device", DEVICE], env={**os.environ, "MLTRAIN_HOME": home},
                               capture_output=True, text=True)
         wall = time.perf_counter() - start
         config, _, x, y, loss_fn = data_for(kind)
