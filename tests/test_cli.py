@@ -99,6 +99,12 @@ def test_missing_symbol_is_named_before_the_plan_and_no_job_is_recorded(home: Pa
     assert run_cli(["jobs", "list", "--json"]).json["data"] == []
 
 
+def test_train_warns_once_when_its_data_is_old(home: Path):
+    result = run_cli(["train", "volatility_forecaster", "--dry-run", "--json"])
+    assert result.stderr.count("warning: newest candles BTC 2026-01-05") == 1 and "SOL 2026-01-05" in result.stderr
+    assert result.json["ok"]  # the warning stays off stdout
+
+
 def test_train_without_terminal_or_yes_exits_2_at_once():
     result = run_cli(["train", "btc_regime_detector", "--preset", "quick"], expect=2)
     assert "--yes" in result.stderr

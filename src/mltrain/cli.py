@@ -298,7 +298,16 @@ def _require_data(home: Home, model: str, kind: str, effective) -> None:
     else:
         symbols = [regime_symbol(model)]
         why = f"regime model {model!r} trains on the asset its name starts with"
-    DataStore(home).require(symbols, why)
+    store = DataStore(home)
+    store.require(symbols, why)
+    stale = []
+    for symbol in symbols:
+        last = store.load(symbol).frame.index[-1]
+        if (store.today - last).days > STALE_DATA_DAYS:
+            stale.append(f"{symbol} {last.date()} ({(store.today - last).days} days ago)")
+    if stale:  # a cron job fed by a broken download keeps retraining on old data: say so every time
+        print(f"warning: newest candles {', '.join(stale)}; the model will know nothing after them. Import newer "
+              "candles with `mltrain data import FILE --symbol SYMBOL --merge`", file=sys.stderr)
 
 
 def _print_plan(plan: dict, to_stderr: bool) -> None:
