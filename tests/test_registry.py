@@ -156,6 +156,20 @@ def test_read_only_file_system_error_is_one_line(home: Path):
     assert "registry" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_prune_keeps_newest_production_and_rollback_target(home: Path):
+    for _ in range(5):
+        run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+    run_cli(["models", "promote", "btc_regime_detector", "2"])  # production 2; rollback would restore 5
+    plan = run_cli(["models", "prune", "btc_regime_detector", "--keep", "1", "--dry-run", "--json"]).json["data"]
+    assert plan["removed"] == [1, 3, 4] and plan["kept"] == [2, 5]
+    folder = home / "registry" / "btc_regime_detector"
+    assert sorted(p.name for p in folder.glob("v*")) == ["v1", "v2", "v3", "v4", "v5"]  # dry run removed nothing
+    assert "removed v1, v3, v4; kept v2, v5" in run_cli(["models", "prune", "btc_regime_detector", "--keep", "1"]).stdout
+    assert sorted(p.name for p in folder.glob("v*")) == ["v2", "v5"]
+    assert run_cli(["models", "rollback", "btc_regime_detector", "--json"]).json["data"]["production"] == 5
+    assert "must be 1 or more" in run_cli(["models", "prune", "btc_regime_detector", "--keep", "0"], expect=2).stderr
+
+
 def test_promote_rollback_compare_rm(home: Path):
     for _ in range(3):
         run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])

@@ -620,6 +620,22 @@ def models_rm(name: str, version: int, as_json: bool = JSON_OPT) -> None:
     run(as_json, body, lambda d: print(f"{name}: removed v{version}"))
 
 
+@models_app.command("prune")
+def models_prune(name: str, keep: int = typer.Option(..., "--keep", help="How many of the newest versions to keep."),
+                 dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
+                 as_json: bool = JSON_OPT) -> None:
+    """Remove old versions: keeps the N newest, the production version and the one rollback would restore."""
+    def body() -> dict:
+        removed, kept = _registry().prune(name, keep, dry_run)
+        return {"name": name, "removed": removed, "kept": kept, "dry_run": dry_run}
+
+    def show(d: dict) -> None:
+        verb = "would remove" if d["dry_run"] else "removed"
+        listed = ", ".join(f"v{v}" for v in d["removed"]) or "nothing"
+        print(f"{name}: {verb} {listed}; kept {', '.join(f'v{v}' for v in d['kept'])}")
+    run(as_json, body, show)
+
+
 # ---------------------------------------------------------------- jobs
 
 @jobs_app.command("list")

@@ -217,6 +217,28 @@ class Registry:
             return []
         return [read_json(p) for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")]
 
+    def rollback_target(self, name: str) -> int | None:
+        """The version `rollback` would restore: the one production held before the current one."""
+        current = self.aliases(name).get("production")
+        for row in reversed([r for r in self.alias_log(name) if r.get("alias") == "production"]):
+            if row.get("to") == current:
+                return row.get("from")
+        return None
+
+    def prune(self, name: str, keep: int, dry_run: bool = False) -> tuple[list[int], list[int]]:
+        """Remove all but the `keep` newest versions, never production or its rollback target."""
+        if keep < 1:
+            raise UsageError(f"--keep {keep} must be 1 or more")
+        versions = self.versions(name)
+        if not versions:
+            raise UsageError(f"model {name} has no versions")
+        protected = set(versions[-keep:]) | {self.aliases(name).get("production"), self.rollback_target(name)}
+        doomed = [v for v in versions if v not in protected]
+        if not dry_run:
+            for version in doomed:
+                self.remove(name, version)
+        return doomed, [v for v in versions if v in protected]
+
     def remove(self, name: str, version: int) -> None:
         version = self.require_version(name, version)
         if self.aliases(name).get("production") == version:
