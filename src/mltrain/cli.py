@@ -37,7 +37,8 @@ def _field_option(name: str):
 
     meaning = TrainingConfig.model_fields[name].description
     allowed = "" if name == "symbols" else f" ({bounds_text(name)})"
-    return typer.Option(None, "--" + name.replace("_", "-"), help=f"{meaning[0].upper()}{meaning[1:]}{allowed}; beats preset and --config.")
+    return typer.Option(None, "--" + name.replace("_", "-"),
+                        help=f"{meaning[0].upper()}{meaning[1:]}{allowed}; beats preset and --config.")
 
 
 # shared by `train` and `evaluate`, which take the same config as each other
@@ -300,13 +301,10 @@ def _require_data(home: Home, model: str, kind: str, effective) -> None:
         why = f"regime model {model!r} trains on the asset its name starts with"
     store = DataStore(home)
     store.require(symbols, why)
-    stale = []
-    for symbol in symbols:
-        last = store.load(symbol).frame.index[-1]
-        if (store.today - last).days > STALE_DATA_DAYS:
-            stale.append(f"{symbol} {last.date()} ({(store.today - last).days} days ago)")
+    stale = store.stale(symbols)
     if stale:  # a cron job fed by a broken download keeps retraining on old data: say so every time
-        print(f"warning: newest candles {', '.join(stale)}; the model will know nothing after them. Import newer "
+        listed = ", ".join(f"{symbol} {last.date()} ({age} days ago)" for symbol, last, age in stale)
+        print(f"warning: newest candles {listed}; the model will know nothing after them. Import newer "
               "candles with `mltrain data import FILE --symbol SYMBOL --merge`", file=sys.stderr)
 
 
@@ -325,9 +323,9 @@ def _print_plan(plan: dict, to_stderr: bool) -> None:
 
 
 def _print_result(data: dict, windows: dict) -> None:
-    status = "promoted to production" if data["promoted"] else "NOT promoted (gate failed); production unchanged"
     from .estimate import format_seconds
 
+    status = "promoted to production" if data["promoted"] else "NOT promoted (gate failed); production unchanged"
     print(f"{data['model_name']} v{data['version']} {status} | job {data['job_id']} | "
           f"{format_seconds(data['duration_seconds'])} (estimated {format_seconds(data['estimated_seconds'])})")
     _print_scores(data["model_type"], data["metrics"], data["baselines"], windows)
@@ -663,15 +661,6 @@ def jobs_show(job_id: str, as_json: bool = JSON_OPT) -> None:
 
 # ---------------------------------------------------------------- predict and info
 
-STALE_DATA_DAYS = 2  # yesterday's candle is the newest closed one; older than this, predictions are history
-
-
-def pd_timestamp(text: str):
-    import pandas as pd
-
-    return pd.Timestamp(text)
-
-
 @app.command()
 def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol", help="Volatility models: one symbol."),
             version: Optional[int] = typer.Option(None, "--version", help="Use this version instead of production."),
@@ -680,7 +669,9 @@ def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol", h
             as_json: bool = JSON_OPT) -> None:
     """Regime now, or volatility over the next horizon, from the current data store."""
     def body() -> dict:
-        from .data.store import DataStore
+        import datetime
+
+        from .data.store import STALE_DATA_DAYS, DataStore
         from .predict import predict_regime, predict_volatility
         registry = _registry()
         v = registry.require_version(model, version)
@@ -693,7 +684,7 @@ def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol", h
         else:
             rows = predict_volatility(meta, tensors, store, [symbol] if symbol else None, since)
         last = max(r["date"] for r in rows)
-        age = (store.today - pd_timestamp(last)).days
+        age = (store.today.date() - datetime.date.fromisoformat(last)).days
         if age > STALE_DATA_DAYS:
             print(f"warning: the latest candle is {last}, {age} days before today (UTC); these predictions are for "
                   "that date. Import newer candles with `mltrain data import FILE --symbol SYMBOL --merge`",

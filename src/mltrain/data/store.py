@@ -15,6 +15,7 @@ from ..paths import Home, embedded_data_dir
 from . import readers, validate
 
 IMPORT_MODES = ("replace", "merge")
+STALE_DATA_DAYS = 2  # yesterday's candle is the newest closed one; older than this, the data is behind
 
 
 @dataclass
@@ -74,6 +75,15 @@ class DataStore:
                 from ..config import suggest
                 raise DataError(f"no data for symbol {symbol!r} ({why}); available: {', '.join(known)}."
                                 f"{suggest(symbol, known)} Import some with `mltrain data import FILE --symbol {symbol}`")
+
+    def stale(self, symbols: list[str]) -> list[tuple[str, pd.Timestamp, int]]:
+        """(symbol, newest candle, its age in days) for each symbol whose data is behind today."""
+        out = []
+        for symbol in symbols:
+            last = self.load(symbol).frame.index[-1]
+            if (self.today - last).days > STALE_DATA_DAYS:
+                out.append((symbol, last, (self.today - last).days))
+        return out
 
     def load(self, symbol: str) -> Series:
         """The imported series if there is one, else the embedded one."""
