@@ -197,12 +197,11 @@ class Registry:
         current = self.aliases(name).get("production")
         if current is None:
             raise UsageError(f"model {name} has no production version to roll back from")
-        history = [row for row in self.alias_log(name) if row.get("alias") == "production"]
-        for row in reversed(history):
-            if row.get("to") == current and row.get("from") is not None and row["from"] in self.versions(name):
-                self.set_alias(name, "production", row["from"], f"rollback from v{current}")
-                return current, row["from"]
-        raise UsageError(f"model {name}: no earlier production version to roll back to")
+        target = self.rollback_target(name)
+        if target is None:
+            raise UsageError(f"model {name}: no earlier production version to roll back to")
+        self.set_alias(name, "production", target, f"rollback from v{current}")
+        return current, target
 
     # ---------------------------------------------------------------- evaluation records
     def save_evaluation(self, name: str, record: dict) -> Path:
@@ -218,11 +217,12 @@ class Registry:
         return [read_json(p) for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")]
 
     def rollback_target(self, name: str) -> int | None:
-        """The version `rollback` would restore: the one production held before the current one."""
-        current = self.aliases(name).get("production")
+        """The version `rollback` would restore: the newest still-present one that production moved away from
+        to reach the current version."""
+        current, present = self.aliases(name).get("production"), set(self.versions(name))
         for row in reversed([r for r in self.alias_log(name) if r.get("alias") == "production"]):
-            if row.get("to") == current:
-                return row.get("from")
+            if row.get("to") == current and row.get("from") in present:
+                return row["from"]
         return None
 
     def prune(self, name: str, keep: int, dry_run: bool = False) -> tuple[list[int], list[int]]:
