@@ -1,6 +1,7 @@
 """Walk-forward evaluation: folds, baselines (with and without the optional extras), report, records."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,32 @@ def test_without_optional_extras_columns_say_not_installed(home: Path, tmp_path:
         assert missing.startswith("not installed")
         text = (out / "report.md").read_text()
         assert "Figures need matplotlib" in text and not list(out.glob("*.png"))
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(line) for line in out.split()]
+
+
+@pytest.mark.skipif(not shutil.which("pgrep"), reason="needs pgrep to find the worker processes")
+def test_sigterm_stops_a_parallel_evaluation_and_its_workers(home: Path):
+    """A cron timeout sends SIGTERM to the parent only: it must exit 130 and take its worker processes along."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "mltrain", "evaluate", "volatility_forecaster", "--folds", "4",
+                             "--workers", "2"], env={**os.environ, "MLTRAIN_HOME": str(home)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(_children(proc.pid)) < 2 and proc.poll() is None:
+        time.sleep(0.05)
+    workers = _children(proc.pid)
+    assert len(workers) >= 2, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    time.sleep(0.5)
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert not (home / "registry" / "volatility_forecaster" / "evaluations").exists()

@@ -6,8 +6,12 @@ registry is never changed; the caller stores the result as an evaluation record.
 """
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import signal
+import sys
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -19,6 +23,7 @@ from .config import TrainingConfig
 from .data import synth
 from .data.store import DataStore, Series
 from .data.validate import fill_short_gaps
+from .errors import Interrupted
 from .paths import Home
 from .pipeline import regime_data, regime_symbol, train_regime, train_volatility, volatility_data
 
@@ -91,6 +96,30 @@ def _regime_fold(store: DataStore, name: str, config: TrainingConfig, seed: int,
             "predictions": run.predictions}
 
 
+@contextmanager
+def _stop_on_sigterm():
+    """SIGTERM (a cron timeout, `kill`) stops an evaluation like Ctrl-C: exit 130, workers terminated, nothing kept."""
+    def stop(signum, frame):
+        raise Interrupted("interrupted: evaluation stopped; nothing was recorded")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the parent, which terminates them; they also die with the parent (Linux)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # forked with the parent's handler; terminate() must kill
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: a SIGKILLed parent takes them along
+        except (OSError, AttributeError):
+            pass  # best effort only: without it, a parent killed by SIGKILL can leave idle workers behind
+
+
 def _one_fold(args: tuple) -> dict:
     home_root, kind, name, config_json, seed, end, synthetic_seed, folds, threads = args
     import torch
@@ -124,11 +153,13 @@ def walk_forward(home: Home, kind: str, name: str, config: TrainingConfig, folds
     threads = max(1, cores // workers)
     jobs = [(home.root, kind, name, config.model_dump_json(), seed, end, synthetic_seed, folds, threads)
             for end in fold_ends(last, config, folds)]
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_one_fold, jobs))
-    else:
-        results = [_one_fold(job) for job in jobs]
+    with _stop_on_sigterm():
+        if workers > 1:
+            # leaving the block terminates the workers, also when the parent is interrupted
+            with multiprocessing.get_context().Pool(workers, initializer=_worker_init) as pool:
+                results = pool.map(_one_fold, jobs, chunksize=1)
+        else:
+            results = [_one_fold(job) for job in jobs]
     return {"model_name": name, "model_type": kind, "synthetic_seed": synthetic_seed, "scheme": SCHEME,
             "workers": workers, "folds": results, "summary": summarize(kind, results)}
 
