@@ -50,6 +50,21 @@ def test_kill_9_while_writing_leaves_no_version_and_next_run_succeeds(home: Path
     assert run_cli(["models", "list", "--json"]).json["data"][0]["latest_version"] == 1
 
 
+def test_a_running_job_whose_pid_was_reused_shows_as_interrupted(home: Path):
+    """After a reboot a job's pid can belong to another process: the recorded start time tells them apart."""
+    from mltrain.jobs import Jobs
+    from mltrain.paths import Home
+
+    jobs = Jobs(Home(home))
+    live = jobs.update(jobs.create("20260101T000000-aaaaaa", "btc_regime_detector", "regime", {}, False, {}, []),
+                       status="running")
+    reused = jobs.update(jobs.create("20260101T000000-bbbbbb", "btc_regime_detector", "regime", {}, False, {}, []),
+                         status="running", process=live["process"] + "0")  # same pid, another process
+    shown = {j["job_id"]: j for j in run_cli(["jobs", "list", "--json"]).json["data"]}
+    assert live["process"] and shown[live["job_id"]]["status"] == "running"
+    assert shown[reused["job_id"]]["status"] == "failed" and "interrupted" in shown[reused["job_id"]]["error"]
+
+
 def test_second_concurrent_train_exits_2_naming_the_job(home: Path):
     first = spawn(home, pause=30)
     wait_for_staging(home)

@@ -126,6 +126,17 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def process_identity(pid: int) -> str | None:
+    """Boot id and start time of a process (Linux): tells a live job from a new process that reused its pid,
+    for example after a reboot. None where /proc cannot say."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return f"{boot}:{stat.rsplit(')', 1)[1].split()[19]}"  # field 22, counted after the command name
+
+
 def clean_dead_staging(parent: Path) -> list[Path]:
     """Remove staging folders left by processes that no longer run."""
     removed = []

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import UsageError
-from .fsutil import append_line, atomic_write_json, ensure_dir, pid_alive, read_json
+from .fsutil import append_line, atomic_write_json, ensure_dir, pid_alive, process_identity, read_json
 from .paths import Home
 from .registry import now_iso
 
@@ -43,7 +43,8 @@ class Jobs:
             "job_id": job_id, "model_name": model_name, "model_type": model_type, "status": "pending",
             "created_at": now_iso(), "started_at": None, "finished_at": None, "config": config,
             "sources": sources, "has_custom_config": has_custom_config, "triggered_by": getpass.getuser(),
-            "host": socket.gethostname(), "pid": os.getpid(), "metrics": None, "error": None, "version": None,
+            "host": socket.gethostname(), "pid": os.getpid(), "process": process_identity(os.getpid()),
+            "metrics": None, "error": None, "version": None,
             "log_file": str(self.log_path(job_id)), "command": command,
         }
         self.save(record)
@@ -59,9 +60,11 @@ class Jobs:
 
     def _view(self, record: dict) -> dict:
         """A job left pending/running by a process that is gone is shown as failed (interrupted)."""
-        if record.get("status") in ("pending", "running") and record.get("host") == socket.gethostname() \
-                and not pid_alive(int(record.get("pid", 0) or 0)):
-            return {**record, "status": "failed", "error": "interrupted: the process died without finishing"}
+        if record.get("status") in ("pending", "running") and record.get("host") == socket.gethostname():
+            pid = int(record.get("pid", 0) or 0)
+            reused = record.get("process") is not None and process_identity(pid) != record["process"]
+            if not pid_alive(pid) or reused:
+                return {**record, "status": "failed", "error": "interrupted: the process died without finishing"}
         return record
 
     def get(self, job_id: str) -> dict:
