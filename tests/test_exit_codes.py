@@ -34,3 +34,11 @@ def test_shell_completion_script_and_completions(home: Path):
            "COMP_WORDS": "mltrain mod", "COMP_CWORD": "1"}
     out = subprocess.run([sys.executable, "-m", "mltrain"], capture_output=True, text=True, env=env)
     assert "models" in out.stdout
+
+
+def test_a_home_that_is_a_file_exits_2_naming_its_source(tmp_path: Path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    out = mltrain(blocker, "models", "list", "--json")
+    assert out.returncode == 2 and "is a file, not a folder" in json.loads(out.stdout)["error"]
+    assert "MLTRAIN_HOME" in out.stderr and "Traceback" not in out.stderr

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from .errors import UsageError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -51,12 +53,16 @@ def resolve_home(flag: str | None = None, env: Mapping[str, str] | None = None) 
     presets = env.get("MLTRAIN_PRESETS_DIR")
     presets_dir = Path(presets).expanduser() if presets else None
     if flag:
-        return Home(Path(flag).expanduser().resolve(), presets_dir)
-    if env.get("MLTRAIN_HOME"):
-        return Home(Path(env["MLTRAIN_HOME"]).expanduser().resolve(), presets_dir)
-    from platformdirs import user_data_dir
+        root, where = Path(flag).expanduser().resolve(), "--home"
+    elif env.get("MLTRAIN_HOME"):
+        root, where = Path(env["MLTRAIN_HOME"]).expanduser().resolve(), "MLTRAIN_HOME"
+    else:
+        from platformdirs import user_data_dir
 
-    return Home(Path(user_data_dir("mltrain", appauthor=False)), presets_dir)
+        root, where = Path(user_data_dir("mltrain", appauthor=False)), "the platform's user data folder"
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"mltrain home {root} (from {where}) is a file, not a folder; point it at a folder")
+    return Home(root, presets_dir)
 
 
 def builtin_presets_dir() -> Path:
