@@ -122,3 +122,10 @@ def test_sigterm_stops_a_parallel_evaluation_and_its_workers(home: Path):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert not (home / "registry" / "volatility_forecaster" / "evaluations").exists()
+
+
+def test_report_path_that_is_a_file_is_refused_before_any_fold(home: Path, tmp_path: Path):
+    blocker = tmp_path / "report.md"
+    blocker.write_text("")
+    result = run_cli(["evaluate", "btc_regime_detector", "--folds", "2", *SMALL, "--report", blocker], expect=2)
+    assert "is a file" in result.stderr and not (home / "registry").exists()

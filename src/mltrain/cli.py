@@ -764,6 +764,8 @@ def evaluate(
             raise UsageError(f"--workers {workers} must be 0 (every core) or more")
         home = _home()
         kind = resolve_model_type(model, model_type, home)
+        if report is not None and report.exists() and not report.is_dir():
+            raise UsageError(f"--report {report} is a file; give a folder for report.md and its figures")
         if synthetic and kind != "regime":
             raise UsageError("--synthetic is for regime models: only they have known true regimes to score against")
         effective = _effective(home, kind, preset, config_file, flags)
