@@ -113,9 +113,13 @@ def test_coingecko_close_only_still_trains(tmp_path: Path):
     lines = ["snapped_at,price,market_cap,total_volume"]
     lines += [f"{d.date()} 00:00:00 UTC,{r.close},{r.close * 1e6},{r.volume}" for d, r in frame.iterrows()]
     path = tmp_path / "cg.csv"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines + ["2023-12-01 14:23:05 UTC,1,1,1"]) + "\n")  # the export's live price row
     data = run_cli(["data", "import", path, "--symbol", "CG", "--json"]).json["data"]
     assert data["format"] == "coingecko" and data["ohlc"] is False
+    # 00:00 UTC snapshots are the previous day's closes; the mid-day live row is no close at all
+    assert data["first"] == "2021-12-31" and data["last"] == str((frame.index[-1] - pd.Timedelta(days=1)).date())
+    last = run_cli(["data", "show", "CG", "--json"]).json["data"]["last"]
+    assert last["close"] == pytest.approx(frame["close"].iloc[-1], rel=1e-9)
     doc = run_cli(["train", "cg_vol", "--model-type", "volatility", "--symbols", "CG", "--min-r2", "0", *QUICK,
                    "--json"], expect=(0, 3)).json
     meta = run_cli(["models", "show", "cg_vol", "--json"]).json["data"]

@@ -103,7 +103,13 @@ def read_coingecko(path: Path) -> pd.DataFrame:
     frame = _lower_columns(pd.read_csv(path, dtype=str))
     frame = frame.rename(columns={"price": "close", "total_volume": "volume_quote"})
     frame["snapped_at"] = frame["snapped_at"].str.replace(" UTC", "", regex=False)
-    return _ohlc_frame(path, frame, "snapped_at", first_line=2)
+    snapped = pd.to_datetime(frame["snapped_at"], errors="coerce", utc=True)
+    midnight = (snapped.notna() & (snapped == snapped.dt.floor("D"))).to_numpy()
+    # the price snapped at 00:00 UTC is the close of the UTC day that just ended: date it by that day
+    frame.loc[midnight, "snapped_at"] = (snapped[midnight] - pd.Timedelta(days=1)).dt.strftime("%Y-%m-%d")
+    out = _ohlc_frame(path, frame, "snapped_at", first_line=2)
+    live = snapped.notna().to_numpy() & ~midnight  # a mid-day "current price" row: no day's close
+    return out[~live]
 
 
 def read_ccxt(path: Path) -> pd.DataFrame:
