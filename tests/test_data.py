@@ -227,7 +227,10 @@ def test_too_little_history_names_symbol_and_days():
 
 def test_synth_generates_known_regimes(home: Path):
     data = run_cli(["data", "synth", "--symbol", "SYN", "--days", "600", "--seed", "7", "--json"]).json["data"]
-    assert data["rows"] == 600
+    assert data["rows"] == 600 and data["first"] == "2018-01-01"
+    long = run_cli(["data", "synth", "--symbol", "SYNL", "--days", "5000", "--json"]).json["data"]
+    today = pd.Timestamp.now(tz="UTC").normalize().tz_localize(None)
+    assert pd.Timestamp(long["last"]) == today - pd.Timedelta(days=1)  # never a candle dated today or later
     truth = pd.read_csv(data["true_regimes"])
     assert set(truth["regime"]) <= set(synth.REGIMES) and len(truth) == 600
     frame, states = synth.generate(600, 7)

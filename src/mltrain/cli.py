@@ -460,8 +460,12 @@ def data_synth(symbol: str = typer.Option("SYN", "--symbol"), days: int = typer.
             raise UsageError(f"symbol {symbol!r} must be upper-case letters and digits")
         if not 300 <= days <= 20000:
             raise UsageError(f"--days {days} is out of range; allowed 300..20000")
-        frame, states = generate(days, seed)
+        import pandas as pd
+
         store = DataStore(_home())
+        # from 2018-01-01 (same dates for the same seed), moved back when that would run past yesterday
+        start = min(pd.Timestamp("2018-01-01"), store.today - pd.Timedelta(days=days))
+        frame, states = generate(days, seed, start=str(start.date()))
         regimes_csv = "date,regime\n" + "".join(f"{d.date()},{REGIMES[s]}\n" for d, s in zip(frame.index, states))
         atomic_write_bytes(store.root / f"{symbol}.regimes.csv", regimes_csv.encode())
         store.save(symbol, frame, {"symbol": symbol, "source": f"synthetic seed={seed}", "format": "synthetic",
