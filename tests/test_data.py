@@ -1,4 +1,3 @@
-import gzip
 import json
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from mltrain.data import synth
 from mltrain.data.store import DataStore
 from mltrain.errors import DataError
 from mltrain.paths import Home
-from mltrain.pipeline import regime_data, volatility_data
+from mltrain.pipeline import volatility_data
 
 from .conftest import QUICK, run_cli
 

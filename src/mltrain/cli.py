@@ -353,14 +353,13 @@ def _single_regime_note(model_metrics: dict) -> str | None:
 
 
 def _print_scores(model_type: str, model_metrics: dict, baselines: dict, windows: dict | None = None) -> None:
-    data = {"metrics": model_metrics, "baselines": baselines}
     title = _validation_title(windows or {})
     if model_type == "volatility":
         rows = []
-        for symbol, scores in data["metrics"]["symbols"].items():
+        for symbol, scores in model_metrics["symbols"].items():
             row = [symbol, "model", scores["r2"], scores["qlike"], scores["mae"]]
             rows.append(row)
-            for name, per in data["baselines"].items():
+            for name, per in baselines.items():
                 s = per[symbol]
                 rows.append([symbol, name, s["r2"], s["qlike"], s["mae"]])
         render.table(title, ["symbol", "forecaster", "r2 (log vol)", "QLIKE", "MAE (ann. vol)"],
@@ -370,14 +369,14 @@ def _print_scores(model_type: str, model_metrics: dict, baselines: dict, windows
             print(f"note: {fewest} validation days hold about {max(fewest // 7, 1)} independent 7-day targets, so a "
                   "few volatile days decide r2 and QLIKE; use more --days, or `mltrain evaluate` for several periods")
     else:
-        rows = [["model", *(data["metrics"][k] for k in ("accuracy", "balanced_accuracy", "macro_f1",
+        rows = [["model", *(model_metrics[k] for k in ("accuracy", "balanced_accuracy", "macro_f1",
                                                           "detection_lag_days", "changes_per_year"))]]
-        for name, s in data["baselines"].items():
+        for name, s in baselines.items():
             rows.append([name, *(s[k] for k in ("accuracy", "balanced_accuracy", "macro_f1", "detection_lag_days",
                                                 "changes_per_year"))])
         render.table(title, ["detector", "accuracy", "balanced acc", "macro-F1", "lag (days)", "changes/yr"],
                      [[render.fmt(v) for v in r] for r in rows])
-        note = _single_regime_note(data["metrics"])
+        note = _single_regime_note(model_metrics)
         if note:
             print(note)
 

@@ -19,13 +19,13 @@ import pandas as pd
 from . import features as F
 from . import metrics
 from .baselines import NOT_INSTALLED, MissingExtra, garch_log_vol, hmm_regimes
-from .config import TrainingConfig
+from .config import TrainingConfig, regime_symbol
 from .data import synth
 from .data.store import DataStore, Series
 from .data.validate import fill_short_gaps
 from .errors import Interrupted
 from .paths import Home
-from .pipeline import regime_data, regime_symbol, train_regime, train_volatility, volatility_data
+from .pipeline import regime_data, train_regime, train_volatility, volatility_data
 
 SCHEME = ("rolling window of `days` samples; fold k+1's validation block starts the day after fold k's ends; "
           "the last block ends at the latest usable day")

@@ -12,7 +12,7 @@ from torch import nn
 
 from . import features as F
 from . import metrics
-from .config import TrainingConfig, regime_symbol  # noqa: F401 (re-exported)
+from .config import TrainingConfig
 from .data.store import DataStore, Series, fingerprint
 from .data.validate import fill_short_gaps
 from .errors import DataError

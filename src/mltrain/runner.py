@@ -76,7 +76,8 @@ def gate(model_type: str, metrics: dict, baselines: dict, min_r2: float | None) 
 
 def run_training(home: Home, request: TrainRequest, stream: IO[str]) -> TrainOutcome:
     from .data.store import DataStore
-    from .pipeline import regime_symbol, train_regime, train_volatility
+    from .config import regime_symbol
+    from .pipeline import train_regime, train_volatility
     from .progress import Progress
     from .train import StopFlag, seed_everything
 
