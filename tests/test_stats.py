@@ -43,6 +43,14 @@ def test_hac_variance_by_hand():
     assert stats.hac_variance(d, 1) == pytest.approx(1.0 + 2 * 0.5 * (-0.75))
 
 
+@pytest.mark.parametrize("df", [1, 3, 29, 249, 5000])
+def test_student_t_p_value_matches_scipy(df):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for t in (0.0, 0.3, 1.0, 1.96, 3.5, -2.2, 12.0):
+        expected = 2 * scipy_stats.t.sf(abs(t), df)
+        assert stats.student_t_two_sided_p(t, df) == pytest.approx(expected, rel=1e-9, abs=1e-300)
+
+
 def test_dm_matches_statsmodels_hac_with_the_harvey_correction():
     sm = pytest.importorskip("statsmodels.api")
     from scipy import stats as scipy_stats
@@ -214,3 +222,14 @@ def test_log_loss_and_brier_by_hand():
     assert stats.brier(np.array([3]), np.array([[1.0, 0.0, 0.0, 0.0]])) == pytest.approx(2.0)
     with pytest.raises(ValueError, match="shape"):
         stats.log_loss(true, probs[:2])
+
+
+def test_mcs_without_arch_raises_missing_extra(monkeypatch):
+    import sys
+
+    from mltrain.baselines import MissingExtra
+
+    monkeypatch.setitem(sys.modules, "arch", None)  # what `import arch` meets when the extra is absent
+    monkeypatch.setitem(sys.modules, "arch.bootstrap", None)
+    with pytest.raises(MissingExtra, match="arch"):
+        stats.model_confidence_set({"a": np.ones(30), "b": np.ones(30)})

@@ -1,13 +1,14 @@
 """Statistical instruments for honest comparisons: per-observation losses, the Diebold-Mariano test, the Model
 Confidence Set, and regime-detection scores with a block-bootstrap interval.
 
-Pure functions on numpy arrays; scipy and arch are imported inside the functions that need them. Inputs that
+Pure functions on numpy arrays; arch is imported inside the one function that needs it (the MCS). Inputs that
 describe days are in time order (one value per day); pooled series (folds or symbols concatenated) pass a
 `segment` id so that a boundary between two pieces is never read as a regime change.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -32,6 +33,46 @@ def qlike_loss(actual_log_vol: np.ndarray, forecast_log_vol: np.ndarray) -> np.n
 def squared_error(actual_log_vol: np.ndarray, forecast_log_vol: np.ndarray) -> np.ndarray:
     """Squared error of log volatility per observation."""
     return (np.asarray(actual_log_vol, float) - np.asarray(forecast_log_vol, float)) ** 2
+
+
+# ---------------------------------------------------------------- Student t tail (no scipy needed)
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularized incomplete beta function (modified Lentz method)."""
+    tiny, c, d = 1e-300, 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1) / (a + b + 2):
+        return math.exp(log_front) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _betacf(b, a, 1 - x) / b
+
+
+def student_t_two_sided_p(stat: float, df: float) -> float:
+    """P(|T| >= |stat|) for Student's t with df degrees of freedom."""
+    return _betainc(df / 2, 0.5, df / (df + stat * stat))
 
 
 # ---------------------------------------------------------------- Diebold-Mariano
@@ -67,8 +108,6 @@ def diebold_mariano(
     and p_value 1 when every difference is 0 (identical losses), and stat and p_value None otherwise (a
     constant non-zero difference: no variance to test with).
     """
-    from scipy import stats as scipy_stats
-
     a, b = np.asarray(loss_a, float), np.asarray(loss_b, float)
     if a.shape != b.shape:
         raise ValueError(f"loss arrays differ in shape: {a.shape} vs {b.shape}")
@@ -88,7 +127,7 @@ def diebold_mariano(
     h = horizon
     correction = np.sqrt(max(n + 1 - 2 * h + h * (h - 1) / n, 0.0) / n)
     stat = correction * mean_diff / np.sqrt(variance / n)
-    p_value = 2 * scipy_stats.t.sf(abs(stat), df=n - 1)
+    p_value = student_t_two_sided_p(stat, n - 1)
     return {**result, "stat": float(stat), "p_value": float(p_value)}
 
 
