@@ -64,7 +64,11 @@ class HarFit:
 
 
 def fit_har(
-    daily_var: np.ndarray, fit_end: int, fit_start: int = 0, horizon: int = F.HORIZON_DAYS, log_of_mean=True
+    daily_var: np.ndarray,
+    fit_end: int,
+    fit_start: int = 0,
+    horizon: int = F.HORIZON_DAYS,
+    log_of_mean: bool = True,
 ) -> HarFit:
     """Least squares of the target log vol on the HAR design over samples whose target ends before fit_end."""
     daily_var = np.asarray(daily_var, float)
@@ -258,8 +262,15 @@ class JumpModel:
     regime_of_state: np.ndarray  # index into features.REGIMES
 
     def online_regimes(self, close: np.ndarray, start: int, rows: np.ndarray) -> np.ndarray:
-        """Causal regimes at `rows`, running the online inference from row `start` (>= 1)."""
-        stop = int(np.max(rows)) + 1
+        """Causal regimes at `rows`, running the online inference from row `start` (row 0 has no return)."""
+        start, rows = max(start, 1), np.asarray(rows, dtype=int)
+        if not len(rows):
+            return np.array([], dtype=int)
+        if rows.min() < start:
+            raise ValueError(
+                f"regime rows must lie on or after the inference start {start}, got {rows.min()}"
+            )
+        stop = int(rows.max()) + 1
         x = jump_features(np.asarray(close, float)[:stop], self.half_lives)[start:] - self.feature_mean
         states = _online(_cost(x / self.feature_std, self.centers), self.penalty)
         return self.regime_of_state[states[np.asarray(rows) - start]]
@@ -299,7 +310,7 @@ def jump_model_regimes(
     from the first fit row on (each day's regime is the last state of the best path up to that day)."""
     rows = _rows(len(close), fit_start, fit_end, predict_idx)
     model = fit_jump_model(close, fit_end, fit_start, penalty, seed=seed)
-    return model.online_regimes(close, max(fit_start, 1), rows) if len(rows) else np.array([], dtype=int)
+    return model.online_regimes(close, fit_start, rows)
 
 
 # ---------------------------------------------------------------- regimes: Gaussian HMM probabilities
