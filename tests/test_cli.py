@@ -8,7 +8,6 @@ import pandas as pd
 
 from mltrain import __version__
 from mltrain import features as F
-from mltrain.cli import STATE
 from mltrain.data.store import DataStore
 from mltrain.paths import Home
 
@@ -236,7 +235,6 @@ def test_debug_shows_traceback_only_when_asked():
     assert "Traceback" not in plain.stderr
     debug = run_cli(["--debug", "train", "btc_regime_detector", "--days", "5", "--dry-run"], expect=2)
     assert "Traceback" in debug.stderr
-    STATE["debug"] = False
 
 
 def test_terminal_prompt_asks_and_a_no_trains_nothing(home: Path):

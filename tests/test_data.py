@@ -5,12 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mltrain.config import DEFAULTS, TrainingConfig
+from mltrain.kinds import KINDS
+from mltrain.config import TrainingConfig
 from mltrain.data import synth
 from mltrain.data.store import DataStore
 from mltrain.errors import DataError
 from mltrain.paths import Home
-from mltrain.pipeline import volatility_data
+from mltrain.kinds.volatility import volatility_data
 
 from .conftest import QUICK, run_cli
 
@@ -213,7 +214,7 @@ def test_gaps_short_filled_long_named_and_missing_days_listed(tmp_path: Path):
     rows = {r["symbol"]: r for r in run_cli(["data", "list", "--json"]).json["data"]}
     assert rows["GS"]["missing_days"] == 2 and rows["GL"]["missing_days"] == 10
     store = DataStore(Home(Path(run_cli(["info", "--json"]).json["data"]["home"])))
-    config = TrainingConfig(**{**DEFAULTS["volatility"], "days": 200})
+    config = TrainingConfig(**{**KINDS["volatility"].defaults, "days": 200})
     assert volatility_data(store.load("GS"), config).window.filled_days == 2
     with pytest.raises(DataError, match="10 missing days from"):
         volatility_data(store.load("GL"), config)

@@ -100,6 +100,18 @@ def _children(pid: int) -> list[int]:
     return [int(line) for line in out.split()]
 
 
+def _alive(pid: int) -> bool:
+    """A process that exists and is not a zombie waiting to be reaped."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @pytest.mark.skipif(not shutil.which("pgrep"), reason="needs pgrep to find the worker processes")
 def test_sigterm_stops_a_parallel_evaluation_and_its_workers(home: Path):
     """A cron timeout sends SIGTERM to the parent only: it must exit 130 and take its worker processes along."""
@@ -117,10 +129,11 @@ def test_sigterm_stops_a_parallel_evaluation_and_its_workers(home: Path):
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
-    time.sleep(0.5)
+    deadline = time.time() + 60  # the workers' exit is the event: wait for each to be gone (reaped)
     for pid in workers:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+        while _alive(pid):
+            assert time.time() < deadline, f"worker {pid} outlived its parent"
+            time.sleep(0.02)
     assert not (home / "registry" / "volatility_forecaster" / "evaluations").exists()
 
 

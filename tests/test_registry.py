@@ -14,31 +14,39 @@ from mltrain.errors import UsageError
 
 from .conftest import QUICK, run_cli
 
-TRAIN = [sys.executable, "-m", "mltrain", "train", "btc_regime_detector", "--preset", "quick", "--days", "365",
-         "--epochs", "10", "--patience", "5", "--yes", "--quiet"]
+ROOT = Path(__file__).resolve().parent.parent
+ARGS = ["train", "btc_regime_detector", "--preset", "quick", "--days", "365", "--epochs", "10", "--patience", "5",
+        "--yes", "--quiet"]
 
 
-def spawn(home: Path, pause: float | None = None, extra: list[str] | None = None) -> subprocess.Popen:
-    env = {**os.environ, "MLTRAIN_HOME": str(home)}
-    if pause:
-        env["MLTRAIN_TEST_PAUSE_BEFORE_COMMIT"] = str(pause)
-    return subprocess.Popen(TRAIN + (extra or []), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def spawn(home: Path, paused: Path | None = None, extra: list[str] | None = None) -> subprocess.Popen:
+    """A training process; with `paused`, it stops while its version is staged (see tests/child_train.py)."""
+    env = {**os.environ, "MLTRAIN_HOME": str(home),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    head = [sys.executable, "-m", "tests.child_train", str(paused)] if paused else [sys.executable, "-m", "mltrain"]
+    return subprocess.Popen(head + ARGS + (extra or []), env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_staging(home: Path, timeout: float = 60) -> Path:
-    folder = home / "registry" / "btc_regime_detector"
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Wait until a file the child writes exists (the child dying first is a failure, not a hang)."""
     deadline = time.time() + timeout
-    while time.time() < deadline:
-        staged = [p for p in folder.glob(".staging-*")] if folder.is_dir() else []
-        if staged and (staged[0] / "weights.safetensors").exists():
-            return staged[0]
-        time.sleep(0.1)
-    raise AssertionError("the training process never staged a version")
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
 
 
-def test_kill_9_while_writing_leaves_no_version_and_next_run_succeeds(home: Path):
-    proc = spawn(home, pause=30)
-    staging = wait_for_staging(home)
+def wait_for_staging(home: Path, signals: Path, proc: subprocess.Popen) -> Path:
+    wait_for(signals / "staged", proc)
+    staged = list((home / "registry" / "btc_regime_detector").glob(".staging-*"))
+    assert staged and (staged[0] / "weights.safetensors").exists()
+    return staged[0]
+
+
+def test_kill_9_while_writing_leaves_no_version_and_next_run_succeeds(home: Path, tmp_path: Path):
+    proc = spawn(home, paused=tmp_path / "signals")
+    staging = wait_for_staging(home, tmp_path / "signals", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert staging.exists()  # the half-written version is still on disk...
@@ -65,9 +73,9 @@ def test_a_running_job_whose_pid_was_reused_shows_as_interrupted(home: Path):
     assert shown[reused["job_id"]]["status"] == "failed" and "interrupted" in shown[reused["job_id"]]["error"]
 
 
-def test_second_concurrent_train_exits_2_naming_the_job(home: Path):
-    first = spawn(home, pause=30)
-    wait_for_staging(home)
+def test_second_concurrent_train_exits_2_naming_the_job(home: Path, tmp_path: Path):
+    first = spawn(home, paused=tmp_path / "signals")
+    wait_for_staging(home, tmp_path / "signals", first)
     result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]], expect=2)
     running = run_cli(["jobs", "list", "--status", "running", "--json"]).json["data"][0]
     assert running["job_id"] in result.stderr and str(first.pid) in result.stderr and "--wait" in result.stderr
@@ -98,10 +106,18 @@ def test_sigterm_cancels_job_and_exits_130(home: Path):
     assert run_cli(["models", "list", "--json"]).json["data"] == []
 
 
-def test_wait_flag_queues_behind_the_running_job(home: Path):
-    first = spawn(home, pause=2)
-    wait_for_staging(home)
+def test_wait_flag_queues_behind_the_running_job(home: Path, tmp_path: Path):
+    signals = tmp_path / "signals"
+    first = spawn(home, paused=signals)
+    wait_for_staging(home, signals, first)
     second = spawn(home, extra=["--wait"])
+    app_log = home / "logs" / "mltrain.log"
+    deadline = time.time() + 120
+    while not (app_log.exists() and "waiting for the lock" in app_log.read_text()):  # the second found it busy
+        assert second.poll() is None, second.communicate()
+        assert time.time() < deadline, "the second job never reported waiting for the lock"
+        time.sleep(0.02)
+    (signals / "release").touch()
     assert first.wait(timeout=120) == 0 and second.wait(timeout=120) == 0
     assert run_cli(["models", "list", "--json"]).json["data"][0]["latest_version"] == 2
 

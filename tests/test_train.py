@@ -7,11 +7,13 @@ import pytest
 import torch
 
 from mltrain import features as F
-from mltrain.config import DEFAULTS, TrainingConfig
+from mltrain.config import TrainingConfig
 from mltrain.data.store import DataStore, Series
 from mltrain.models import RegimeNet, VolatilityNet, parameter_count
 from mltrain.paths import Home
-from mltrain.pipeline import regime_data, train_regime, train_volatility, volatility_data
+from mltrain.kinds import KINDS
+from mltrain.kinds.regime import regime_data, train_regime
+from mltrain.kinds.volatility import train_volatility, volatility_data
 from mltrain.train import Split, fit
 
 
@@ -21,7 +23,7 @@ def btc() -> Series:
 
 
 def cfg(kind: str, **changes) -> TrainingConfig:
-    return TrainingConfig(**{**DEFAULTS[kind], "epochs": 10, "patience": 5, **changes})
+    return TrainingConfig(**{**KINDS[kind].defaults, "epochs": 10, "patience": 5, **changes})
 
 
 def perturb_after(series: Series, day: pd.Timestamp) -> Series:
@@ -151,11 +153,11 @@ def test_volatility_metrics_sit_beside_three_baselines():
 
 
 def test_min_r2_is_the_gate():
-    from mltrain.runner import gate
     metrics = {"symbols": {"BTC": {"r2": 0.3}, "ETH": {"r2": 0.6}}}
     baselines = {"har": {"BTC": {"r2": 0.2}, "ETH": {"r2": 0.1}}}
-    assert gate("volatility", metrics, baselines, 0.25)["passed"]
-    verdict = gate("volatility", metrics, baselines, 0.5)
+    gate = KINDS["volatility"].gate
+    assert gate(metrics, baselines, cfg("volatility", min_r2=0.25))["passed"]
+    verdict = gate(metrics, baselines, cfg("volatility", min_r2=0.5))
     assert not verdict["passed"] and set(verdict["failing"]) == {"BTC"}
 
 
@@ -171,7 +173,7 @@ def test_live_progress_table_shows_the_figures():
     """The Rich live display (terminal mode) renders epoch, losses, metric, improvement, pace and ETA."""
     import io
 
-    from mltrain.progress import Progress
+    from mltrain.cli.render import Progress
     from mltrain.train import EpochRecord
 
     stream = io.StringIO()
