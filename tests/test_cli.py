@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import pandas as pd
 
 from mltrain import __version__
@@ -37,6 +39,7 @@ def test_defaults_table_and_unknown_model_suggestion():
     assert run_cli(["defaults", "my_model", "--model-type", "volatility", "--json"]).json["data"]["model_type"] == "volatility"
 
 
+@pytest.mark.slow  # times real training steps (presets --measure)
 def test_presets_lists_builtins_and_user_presets(home: Path, tmp_path: Path, monkeypatch):
     folder = tmp_path / "mypresets"
     folder.mkdir()
@@ -128,6 +131,7 @@ def test_unknown_key_in_config_file_gets_suggestion(tmp_path: Path):
     assert "'epochs'" in result.stderr
 
 
+@pytest.mark.slow  # trains a network
 def test_train_json_contract_and_app_log(home: Path):
     doc = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:], "--json"]).json
     assert doc["ok"] and set(doc["data"]) == TRAIN_KEYS
@@ -140,6 +144,7 @@ def test_train_json_contract_and_app_log(home: Path):
     assert job["status"] == "completed" and Path(job["log_file"]).read_text().count("epoch") >= 1
 
 
+@pytest.mark.slow  # trains a network
 def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: Path):
     """The quick preset's 18 validation days are one regime: a 1.0 there is not skill, and the output says so."""
     text = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--yes", "--quiet"]).stdout
@@ -154,6 +159,7 @@ def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: P
     assert "note: 18 validation days hold about 2 independent 7-day targets" in short
 
 
+@pytest.mark.slow  # trains a network
 def test_gate_rejects_exits_3_and_keeps_production():
     first = run_cli(["train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "0", *QUICK, "--json"]).json
     assert first["data"]["promoted"]
@@ -165,6 +171,7 @@ def test_gate_rejects_exits_3_and_keeps_production():
     assert run_cli(["jobs", "list", "--status", "rejected", "--json"]).json["data"][0]["version"] == 2
 
 
+@pytest.mark.slow  # trains a network
 def test_plain_progress_lines_without_terminal():
     result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
     lines = [l for l in result.stderr.splitlines() if l.startswith("BTC epoch ")]
@@ -174,6 +181,7 @@ def test_plain_progress_lines_without_terminal():
     assert "BTC epoch " not in quiet.stderr
 
 
+@pytest.mark.slow  # trains a network
 def test_models_commands(trained_home: Path, monkeypatch):
     monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
     rows = {r["name"]: r for r in run_cli(["models", "list", "--json"]).json["data"]}
@@ -189,6 +197,7 @@ def test_models_commands(trained_home: Path, monkeypatch):
     assert "rule" in text and show["data_windows"]["BTC"]["fingerprint"] in text and "{" not in text  # no raw JSON
 
 
+@pytest.mark.slow  # trains a network
 def test_predict_regime_and_volatility(trained_home: Path, monkeypatch):
     monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
     result = run_cli(["predict", "btc_regime_detector", "--json"])

@@ -108,6 +108,7 @@ def test_cryptodatadownload_newest_first_seconds_and_ms(tmp_path: Path):
         assert data["format"] == "cryptodatadownload" and data["first"] == "2023-01-01" and data["rows"] == 25
 
 
+@pytest.mark.slow  # trains a network
 def test_coingecko_close_only_still_trains(tmp_path: Path):
     frame = candles(700, start="2022-01-01")
     lines = ["snapped_at,price,market_cap,total_volume"]

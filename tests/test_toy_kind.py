@@ -154,6 +154,7 @@ def toy():
 QUICK = ["--days", "150", "--epochs", "10", "--patience", "5"]
 
 
+@pytest.mark.slow  # trains a network
 def test_a_third_kind_works_through_every_command(toy: ModelKind, home: Path, tmp_path: Path):
     defaults = run_cli(["defaults", "btc_meanrev", "--json"]).json["data"]
     assert defaults["model_type"] == "toy" and defaults["config"]["days"] == 200

@@ -79,6 +79,7 @@ def test_labels_definition_on_a_known_path():
     assert rebound_labels[0] == 3 and rebound_labels[-1] == 2 and 1 not in rebound_labels
 
 
+@pytest.mark.slow  # trains a network
 def test_same_seed_same_metrics_on_cpu():
     store = DataStore(Home(Path("/nonexistent")))
     a = train_regime(store, cfg("regime", days=365), "BTC", seed=5, device="cpu")
@@ -135,6 +136,7 @@ def test_hidden_size_changes_parameter_count():
     assert parameter_count(VolatilityNet(5, 32)) < parameter_count(VolatilityNet(5, 64))
 
 
+@pytest.mark.slow  # trains a network
 def test_days_and_symbols_change_what_is_trained():
     store = DataStore(Home(Path("/nonexistent")))
     one = train_volatility(store, cfg("volatility", days=120, symbols=["ETH"]), seed=1, device="cpu")
@@ -144,6 +146,7 @@ def test_days_and_symbols_change_what_is_trained():
     assert {k.split(".")[0] for k in two.tensors} == {"BTC", "SOL"}
 
 
+@pytest.mark.slow  # trains a network
 def test_volatility_metrics_sit_beside_three_baselines():
     store = DataStore(Home(Path("/nonexistent")))
     run = train_volatility(store, cfg("volatility", days=200, symbols=["BTC"]), seed=1, device="cpu")
