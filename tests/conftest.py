@@ -40,11 +40,13 @@ class Result:
         return json.loads(self.stdout)
 
 
-def run_cli(args: list[str], expect: int | tuple[int, ...] = ExitCode.OK, input: str | None = None) -> Result:
-    """Run the real CLI in-process; fail on an unexpected exit code (one code, or any of a tuple)."""
+def run_cli(args: list[str], expect: int | tuple[int, ...] = ExitCode.OK, input: str | None = None,
+            today=None) -> Result:
+    """Run the real CLI in-process; fail on an unexpected exit code (one code, or any of a tuple).
+    `today` (a pandas Timestamp) is the UTC day the command sees instead of the real clock."""
     argv = [str(a) for a in args]
     # the Env a real process builds in main(): the model's command_line is these args, not pytest's argv
-    result = CliRunner().invoke(app, argv, input=input, obj=Env(argv=["mltrain", *argv]))
+    result = CliRunner().invoke(app, argv, input=input, obj=Env(argv=["mltrain", *argv], today=today))
     out = Result(result.exit_code, result.stdout, result.stderr)
     allowed = expect if isinstance(expect, tuple) else (expect,)
     assert result.exit_code in allowed, (

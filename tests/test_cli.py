@@ -101,8 +101,8 @@ def test_missing_symbol_is_named_before_the_plan_and_no_job_is_recorded(home: Pa
 
 
 def test_train_warns_once_when_its_data_is_old(home: Path):
-    result = run_cli(["train", "volatility_forecaster", "--dry-run", "--json"])
-    assert result.stderr.count("warning: newest candles BTC 2026-01-05") == 1 and "SOL 2026-01-05" in result.stderr
+    result = run_cli(["train", "volatility_forecaster", "--dry-run", "--json"], today=pd.Timestamp("2026-01-09"))
+    assert result.stderr.count("warning: newest candles BTC 2026-01-05 (4 days ago)") == 1 and "SOL 2026-01-05" in result.stderr
     assert result.json["ok"]  # the warning stays off stdout
 
 
@@ -200,8 +200,8 @@ def test_models_commands(trained_home: Path, monkeypatch):
 @pytest.mark.slow  # trains a network
 def test_predict_regime_and_volatility(trained_home: Path, monkeypatch):
     monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
-    result = run_cli(["predict", "btc_regime_detector", "--json"])
-    age = (pd.Timestamp.now(tz="UTC").normalize().tz_localize(None) - pd.Timestamp("2026-01-05")).days
+    result = run_cli(["predict", "btc_regime_detector", "--json"], today=pd.Timestamp("2026-03-01"))
+    age = 55  # days from the last embedded candle (2026-01-05) to the injected today
     assert result.json["data"]["last_data_date"] == "2026-01-05" and result.json["data"]["data_age_days"] == age
     assert f"2026-01-05, {age} days before today" in result.stderr  # embedded data is old: say so, on stderr
     regime = result.json["data"]["predictions"]

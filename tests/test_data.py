@@ -43,11 +43,11 @@ def test_embedded_data_matches_shared_and_drops_partial_candle():
 
 
 def test_todays_unfinished_candle_is_dropped_and_a_future_one_refused(tmp_path: Path):
-    today = pd.Timestamp.now(tz="UTC").normalize().tz_localize(None)
+    today = pd.Timestamp("2026-03-10")  # an injected clock: no failure at UTC midnight
     frame = candles(30, start=str((today - pd.Timedelta(days=29)).date()))
     assert frame.index[-1] == today
     data = run_cli(["data", "import", write_generic(tmp_path / "live.csv", frame), "--symbol", "LIVE",
-                    "--json"]).json["data"]
+                    "--json"], today=today).json["data"]
     assert data["rows"] == 29 and data["last"] == str((today - pd.Timedelta(days=1)).date())
     assert any("has not closed yet" in note for note in data["notes"])
     later = DataStore(Home(tmp_path / "h"), today=today - pd.Timedelta(days=2))
@@ -229,8 +229,8 @@ def test_too_little_history_names_symbol_and_days():
 def test_synth_generates_known_regimes(home: Path):
     data = run_cli(["data", "synth", "--symbol", "SYN", "--days", "600", "--seed", "7", "--json"]).json["data"]
     assert data["rows"] == 600 and data["first"] == "2018-01-01"
-    long = run_cli(["data", "synth", "--symbol", "SYNL", "--days", "5000", "--json"]).json["data"]
-    today = pd.Timestamp.now(tz="UTC").normalize().tz_localize(None)
+    today = pd.Timestamp("2026-03-10")
+    long = run_cli(["data", "synth", "--symbol", "SYNL", "--days", "5000", "--json"], today=today).json["data"]
     assert pd.Timestamp(long["last"]) == today - pd.Timedelta(days=1)  # never a candle dated today or later
     truth = pd.read_csv(data["true_regimes"])
     assert set(truth["regime"]) <= set(synth.REGIMES) and len(truth) == 600
