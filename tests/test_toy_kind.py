@@ -20,7 +20,7 @@ ARCH = "toy_meanrev_linear"
 
 
 def _samples(frame):
-    """Feature: log distance of the close from its trailing mean (causal). Target: the next day's log return."""
+    """Feature: log distance of the close from its trailing mean (causal). Target: next day's log return."""
     close = frame["close"]
     feature = np.log(close / close.rolling(WINDOW_DAYS).mean()).to_numpy()
     target = np.log(close.shift(-1) / close).to_numpy()
@@ -58,7 +58,8 @@ class MeanReversionKind(ModelKind):
         idx = np.nonzero(usable)[0][-config.days:]
         n_train = int(round(config.days * config.train_val_split))
         train, val = idx[:n_train - 1], idx[n_train:]  # one day purged: a target is the next day's return
-        used = window(store.load(symbol), frame, idx, train=len(train), val=len(val), dropped=1, filled=filled,
+        used = window(store.load(symbol), frame, idx, train=len(train), val=len(val), dropped=1,
+                      filled=filled,
                       rows_before=WINDOW_DAYS, rows_after=1)
         return frame, feature, target, train, val, used
 
@@ -139,8 +140,10 @@ class MeanReversionKind(ModelKind):
                 "zero_mse": float(np.mean([f["baselines"]["zero"]["mse"] for f in folds]))}
 
     def fold_table(self, result):
-        rows = [[k, f"{v['first']}..{v['last']}", symbol, fold["metrics"]["mse"], fold["baselines"]["zero"]["mse"]]
-                for k, fold in enumerate(result["folds"], start=1) for symbol, v in fold["validation"].items()]
+        rows = [[k, f"{v['first']}..{v['last']}", symbol, fold["metrics"]["mse"],
+                 fold["baselines"]["zero"]["mse"]]
+                for k, fold in enumerate(result["folds"],
+                                         start=1) for symbol, v in fold["validation"].items()]
         return ["fold", "validation", "symbol", "model MSE", "zero MSE"], rows
 
 
@@ -158,7 +161,8 @@ QUICK = ["--days", "150", "--epochs", "10", "--patience", "5"]
 def test_a_third_kind_works_through_every_command(toy: ModelKind, home: Path, tmp_path: Path):
     defaults = run_cli(["defaults", "btc_meanrev", "--json"]).json["data"]
     assert defaults["model_type"] == "toy" and defaults["config"]["days"] == 200
-    assert run_cli(["defaults", "eth_meanrev", "--model-type", "toy", "--json"]).json["data"]["model_type"] == "toy"
+    assert run_cli(["defaults", "eth_meanrev", "--model-type", "toy",
+                    "--json"]).json["data"]["model_type"] == "toy"
     plan = run_cli(["train", "btc_meanrev", "--dry-run", *QUICK, "--json"]).json["data"]
     assert plan["model_type"] == "toy" and plan["config"]["days"] == 150
     refused = run_cli(["train", "btc_meanrev", "--dry-run", "--hidden-size", "64"], expect=2)
@@ -173,11 +177,13 @@ def test_a_third_kind_works_through_every_command(toy: ModelKind, home: Path, tm
     assert listed["main_metric"] == "mse" and listed["main_metric_value"] == trained["metrics"]["mse"]
 
     predicted = run_cli(["predict", "btc_meanrev", "--json"]).json["data"]
-    assert predicted["predictions"][0]["symbol"] == "BTC" and "next_day_log_return" in predicted["predictions"][0]
+    first = predicted["predictions"][0]
+    assert first["symbol"] == "BTC" and "next_day_log_return" in first
     assert "next_day_log_return" in run_cli(["predict", "btc_meanrev", "--csv"]).stdout
 
     report = tmp_path / "report"
-    evaluated = run_cli(["evaluate", "btc_meanrev", "--folds", "2", "--workers", "1", *QUICK, "--report", report,
+    evaluated = run_cli(["evaluate", "btc_meanrev", "--folds", "2", "--workers", "1", *QUICK, "--report",
+                         report,
                          "--json"]).json["data"]
     assert evaluated["model_type"] == "toy" and len(evaluated["folds"]) == 2
     assert set(evaluated["summary"]) == {"model_mse", "zero_mse"}

@@ -11,9 +11,9 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 
@@ -58,7 +58,8 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # forked with the parent's handler; terminate() must kill
     if sys.platform.startswith("linux"):
         try:
-            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: a SIGKILLed parent takes them along
+            # PR_SET_PDEATHSIG: a SIGKILLed parent takes them along
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)
         except (OSError, AttributeError):
             pass  # best effort only: without it, a parent killed by SIGKILL can leave idle workers behind
 
@@ -131,7 +132,8 @@ def as_json(result: dict) -> dict:
     return out
 
 
-def evaluate_and_record(home: Home, kind: str, model: str, effective: EffectiveConfig, *, folds: int, seed: int,
+def evaluate_and_record(home: Home, kind: str, model: str, effective: EffectiveConfig, *, folds: int,
+                        seed: int,
                         workers: int, synthetic: bool, report_dir: Path | None, command: str) -> dict:
     """Run the walk-forward evaluation, write the optional report, and keep the record in the registry."""
     from .jobs import new_job_id

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -57,7 +57,8 @@ def window(series: Series, frame: pd.DataFrame, idx: np.ndarray, *, train: int, 
     """The record of which days a run used; the fingerprint covers every row its inputs and targets read."""
     lo, hi = max(idx[0] - rows_before, 0), idx[-1] + rows_after
     used = frame.iloc[lo:hi + 1]
-    return Window(symbol=series.symbol, first=str(frame.index[idx[0]].date()), last=str(frame.index[idx[-1]].date()),
+    return Window(symbol=series.symbol, first=str(frame.index[idx[0]].date()),
+                  last=str(frame.index[idx[-1]].date()),
                   rows=len(idx), train_samples=train, val_samples=val, dropped_train_samples=dropped,
                   fingerprint=fingerprint(used), estimator=series.estimator, source=series.source,
                   filled_days=filled, unlabelled_tail_days=tail)
@@ -88,12 +89,14 @@ class RunResult:
     def timings(self) -> dict:
         return {"fit_seconds": round(self.fit_seconds, 3), "epochs_run": self.epochs_run,
                 "best_epoch": self.best_epoch, "samples_per_second": self.samples_per_second,
-                "steps": self.steps, "parameters": self.parameters, "total_seconds": round(self.total_seconds, 3)}
+                "steps": self.steps, "parameters": self.parameters,
+                "total_seconds": round(self.total_seconds, 3)}
 
     def add_fit(self, symbol: str, model: nn.Module, result: FitResult) -> None:
         """Book one symbol's fit: history rows, epochs, pace, steps, weights under the symbol's prefix."""
         self.history += [{"symbol": symbol, "epoch": r.epoch, "train_loss": round(r.train_loss, 6),
-                          "val_loss": round(r.val_loss, 6), "metric": round(r.metric, 6), "improved": r.improved,
+                          "val_loss": round(r.val_loss, 6), "metric": round(r.metric, 6),
+                          "improved": r.improved,
                           "samples_per_second": round(r.samples_per_second, 1),
                           "elapsed_seconds": round(r.elapsed_seconds, 3)} for r in result.history]
         self.steps += result.steps
@@ -163,7 +166,8 @@ def missing_marker_walk(obj, names: set[str], marker: str):
         return value
 
     if isinstance(obj, dict):
-        return {k: (mark_all(v) if k in names else missing_marker_walk(v, names, marker)) for k, v in obj.items()}
+        return {k: (mark_all(v) if k in names else missing_marker_walk(v, names, marker))
+                for k, v in obj.items()}
     if isinstance(obj, list):
         return [missing_marker_walk(v, names, marker) for v in obj]
     return obj

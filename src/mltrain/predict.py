@@ -18,7 +18,8 @@ def predict(registry: Registry, store: DataStore, model: str, version: int | Non
     age = (store.today.date() - datetime.date.fromisoformat(last)).days
     warning = None
     if age > STALE_DATA_DAYS:
-        warning = (f"the latest candle is {last}, {age} days before today (UTC); these predictions are for that "
+        warning = (f"the latest candle is {last}, {age} days before today (UTC); these predictions are for "
+                   "that "
                    "date. Import newer candles with `mltrain data import FILE --symbol SYMBOL --merge`")
     return {"model_name": model, "model_type": meta["model_type"], "version": v, "last_data_date": last,
             "data_age_days": age, "predictions": rows}, warning

@@ -26,7 +26,8 @@ class EpochLines:
         return self.elapsed() / max(self.done, 1) * max(self.total - self.done, 0)
 
     def advance(self, symbol: str) -> None:
-        if symbol != self.current and symbol in self.symbols:  # a symbol that stopped early gives its epochs back
+        # a symbol that stopped early gives its epochs back
+        if symbol != self.current and symbol in self.symbols:
             self.current = symbol
             self.total = self.done + (len(self.symbols) - self.symbols.index(symbol)) * self.epochs
         self.done += 1

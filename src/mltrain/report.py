@@ -48,7 +48,8 @@ def write_report(result: dict, out: Path, command: str) -> Path:
     parts = [f"# Walk-forward evaluation: {result['model_name']} ({kind})\n",
              f"Command: `{command}`\n", f"Scheme: {result['scheme']}.\n"]
     if result.get("synthetic_seed") is not None:
-        parts.append(f"Data: synthetic regime-switching market, seed {result['synthetic_seed']} (true regimes known).\n")
+        parts.append(f"Data: synthetic regime-switching market, seed {result['synthetic_seed']} (true "
+                     "regimes known).\n")
     if plt is None:
         parts.append("Figures need matplotlib: `pip install 'mltrain[report]'`.\n")
     parts.append("## Folds\n")
@@ -57,3 +58,17 @@ def write_report(result: dict, out: Path, command: str) -> Path:
     path = out / "report.md"
     atomic_write_bytes(path, "\n".join(parts).encode())
     return path
+
+
+def shade_runs(ax, x, labels, names, colors: dict, title: str) -> None:
+    """Shade one span per run of equal labels (adjacent runs meet without gaps), with a legend."""
+    from matplotlib.patches import Patch
+
+    edges = np.append(x, x[-1] + np.timedelta64(1, "D"))
+    start = 0
+    for i in range(1, len(labels) + 1):
+        if i == len(labels) or labels[i] != labels[start]:
+            ax.axvspan(edges[start], edges[i], color=colors[names[labels[start]]], alpha=0.25, lw=0)
+            start = i
+    ax.legend(handles=[Patch(color=colors[n], alpha=0.25, label=n) for n in names], ncol=4, fontsize=8)
+    ax.set_title(title)

@@ -35,7 +35,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
     home: Optional[str] = typer.Option(None, "--home", help="mltrain home (default: $MLTRAIN_HOME, then the "
                                                              "platform's user data folder)."),

@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import typer
 
-from ..config import CUSTOM_PRESET, DEFAULT_PRESET, FIELD_ORDER, build_config, get_preset, load_presets
-from ..config import load_yaml_mapping
+from ..config import (
+    CUSTOM_PRESET,
+    DEFAULT_PRESET,
+    FIELD_ORDER,
+    build_config,
+    get_preset,
+    load_presets,
+    load_yaml_mapping,
+)
 from ..errors import ExitCode, MltrainError
 from ..kinds import KINDS
 from ..paths import Home, resolve_home

@@ -18,8 +18,10 @@ def data_import(
     symbol: str = typer.Option(..., "--symbol", help="Upper-case symbol to store it as, e.g. BTC."),
     fmt: str = typer.Option("auto", "--format", help="auto, generic, binance, yahoo, cryptodatadownload, "
                                                       "coingecko, ccxt or parquet."),
-    merge: bool = typer.Option(False, "--merge", help="Add new dates to the stored series; overlapping dates must "
-                                                      "agree on close, else the import fails and nothing changes."),
+    merge: bool = typer.Option(False, "--merge",
+                               help="Add new dates to the stored series; overlapping dates must "
+                                                      "agree on close, else the import fails and nothing "
+                                                      "changes."),
     replace: bool = typer.Option(False, "--replace", help="Replace the stored series whole (the default)."),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -47,13 +49,15 @@ def data_list(as_json: bool = JSON_OPT) -> None:
 
     def show(rows: list) -> None:
         render.table("price history", ["symbol", "source", "first", "last", "rows", "missing days", "ohlc"],
-                     [[r["symbol"], r["source"], r["first"], r["last"], r["rows"], r["missing_days"], r["ohlc"]]
+                     [[r["symbol"], r["source"], r["first"], r["last"], r["rows"], r["missing_days"],
+                       r["ohlc"]]
                       for r in rows], env().stdout)
     run(as_json, body, show)
 
 
 @app.command("show")
-def data_show(symbol: str = typer.Argument(...), rows: int = typer.Option(5, "--rows", help="Candles to show."),
+def data_show(symbol: str = typer.Argument(...), rows: int = typer.Option(5, "--rows",
+                                                                          help="Candles to show."),
               as_json: bool = JSON_OPT) -> None:
     """A symbol's summary and its last candles."""
     def body() -> dict:
@@ -70,7 +74,8 @@ def data_show(symbol: str = typer.Argument(...), rows: int = typer.Option(5, "--
         print(f"{d['symbol']}: {d['source']}, {d['first']} to {d['last']}, {d['rows']} rows, "
               f"{d['missing_days']} missing days", file=env().stdout)
         render.table(None, ["date", "open", "high", "low", "close", "volume"],
-                     [[c["date"], c["open"], c["high"], c["low"], c["close"], c["volume"]] for c in d["candles"]],
+                     [[c["date"], c["open"], c["high"], c["low"], c["close"],
+                       c["volume"]] for c in d["candles"]],
                      env().stdout)
     run(as_json, body, show)
 
@@ -83,5 +88,6 @@ def data_synth(symbol: str = typer.Option("SYN", "--symbol"), days: int = typer.
         from ..data.synth import store_synthetic
         return store_synthetic(store(), symbol, days, seed)
 
-    run(as_json, body, lambda d: print(f"stored {d['symbol']}: {d['rows']} synthetic days (seed {d['seed']}); "
+    run(as_json, body,
+        lambda d: print(f"stored {d['symbol']}: {d['rows']} synthetic days (seed {d['seed']}); "
                                        f"true regimes in {d['true_regimes']}", file=env().stdout))

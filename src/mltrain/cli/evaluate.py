@@ -34,8 +34,9 @@ def evaluate(
     workers: int = typer.Option(0, "--workers", help="Processes for the independent folds (0: every core)."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Walk-forward evaluation against strong baselines; the registry's versions and aliases are not changed."""
-    flags = dict(days=days, epochs=epochs, patience=patience, batch_size=batch_size, learning_rate=learning_rate,
+    """Walk-forward evaluation against strong baselines; the registry (versions, aliases) is not changed."""
+    flags = dict(days=days, epochs=epochs, patience=patience, batch_size=batch_size,
+                 learning_rate=learning_rate,
                  train_val_split=train_val_split, hidden_size=hidden_size, symbols=parse_symbols(symbols))
 
     def body() -> dict:
@@ -51,7 +52,8 @@ def evaluate(
             raise UsageError(f"--report {report} is a file; give a folder for report.md and its figures")
         if synthetic and not KINDS[kind].synthetic:
             with_truth = " or ".join(k.name for k in KINDS.values() if k.synthetic)
-            raise UsageError(f"--synthetic is for {with_truth} models: only they have known true regimes to score "
+            raise UsageError(f"--synthetic is for {with_truth} models: only they have known true regimes to "
+                             "score "
                              "against")
         effective = effective_config(at, kind, preset, config_file, flags)
         return evaluate_and_record(at, kind, model, effective, folds=folds, seed=seed, workers=workers,

@@ -28,7 +28,8 @@ def defaults(model: str = typer.Argument(..., help="Model name."),
 
 
 def presets(as_json: bool = JSON_OPT,
-            measure: bool = typer.Option(False, "--measure", help="Time a short probe on this machine (loads torch)."),
+            measure: bool = typer.Option(False, "--measure",
+                                         help="Time a short probe on this machine (loads torch)."),
             ) -> None:
     """List presets (built-in and user), their values, source file and estimated duration."""
     def body() -> list:
@@ -55,7 +56,8 @@ def presets(as_json: bool = JSON_OPT,
         render.table("presets", ["preset", "values", *KINDS, "source"],
                      [[r["name"] + (" (default)" if r["default"] else ""),
                        " ".join(f"{k}={v}" for k, v in r["values"].items()) or "model-type defaults",
-                       *(est(r["estimates"].get(kind)) for kind in KINDS), r["source"]] for r in rows], env().stdout)
+                       *(est(r["estimates"].get(kind)) for kind in KINDS),
+                       r["source"]] for r in rows], env().stdout)
     run(as_json, body, show)
 
 

@@ -33,7 +33,8 @@ def models_list(as_json: bool = JSON_OPT) -> None:
                          "production_version": found.aliases(name).get("production"),
                          "latest_version": latest, "latest_status": found.status(name, latest, meta),
                          "main_metric": metric, "main_metric_value": meta["metrics"].get(metric),
-                         "trained_at": meta["created_at"], "last_data_date": max(last_dates) if last_dates else None})
+                         "trained_at": meta["created_at"],
+                         "last_data_date": max(last_dates) if last_dates else None})
         return rows
 
     run(as_json, body, lambda rows: render.table(
@@ -44,7 +45,8 @@ def models_list(as_json: bool = JSON_OPT) -> None:
 
 
 @app.command("show")
-def models_show(name: str, version: Optional[int] = typer.Option(None, "--version"), as_json: bool = JSON_OPT) -> None:
+def models_show(name: str, version: Optional[int] = typer.Option(None, "--version"),
+                as_json: bool = JSON_OPT) -> None:
     """Everything in a version's metadata."""
     def body() -> dict:
         found = registry()
@@ -72,7 +74,8 @@ def models_rollback(name: str, as_json: bool = JSON_OPT) -> None:
     def body() -> dict:
         current, previous = registry().rollback(name)
         return {"name": name, "from": current, "production": previous}
-    run(as_json, body, lambda d: _say(f"{name}: production rolled back from v{d['from']} to v{d['production']}"))
+    run(as_json, body,
+        lambda d: _say(f"{name}: production rolled back from v{d['from']} to v{d['production']}"))
 
 
 @app.command("compare")
@@ -83,7 +86,8 @@ def models_compare(name: str, a: int, b: int, as_json: bool = JSON_OPT) -> None:
         out = {}
         for v in (a, b):
             meta = found.meta(name, found.require_version(name, v))
-            out[f"v{v}"] = {"config": meta["config"], "data_windows": meta["data_windows"], "metrics": meta["metrics"],
+            out[f"v{v}"] = {"config": meta["config"], "data_windows": meta["data_windows"],
+                            "metrics": meta["metrics"],
                             "baselines": meta["baselines"], "created_at": meta["created_at"],
                             "status": found.status(name, v, meta)}
         return {"name": name, "versions": out}
@@ -111,8 +115,10 @@ def models_rm(name: str, version: int, as_json: bool = JSON_OPT) -> None:
 
 
 @app.command("prune")
-def models_prune(name: str, keep: int = typer.Option(..., "--keep", help="How many of the newest versions to keep."),
-                 dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
+def models_prune(name: str, keep: int = typer.Option(..., "--keep",
+                                                     help="How many of the newest versions to keep."),
+                 dry_run: bool = typer.Option(False, "--dry-run",
+                                              help="List what would be removed; remove nothing."),
                  as_json: bool = JSON_OPT) -> None:
     """Remove old versions: keeps the N newest, the production version and the one rollback would restore."""
     def body() -> dict:

@@ -10,9 +10,12 @@ from . import render
 from .common import JSON_OPT, env, registry, run, store, warn
 
 
-def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol", help="Volatility models: one symbol."),
-            version: Optional[int] = typer.Option(None, "--version", help="Use this version instead of production."),
-            since: Optional[str] = typer.Option(None, "--since", help="Causal prediction for every date from DATE."),
+def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol",
+                                                             help="Volatility models: one symbol."),
+            version: Optional[int] = typer.Option(None, "--version",
+                                                  help="Use this version instead of production."),
+            since: Optional[str] = typer.Option(None, "--since",
+                                                help="Causal prediction for every date from DATE."),
             csv_out: bool = typer.Option(False, "--csv", help="Print CSV rows instead of a table."),
             as_json: bool = JSON_OPT) -> None:
     """Regime now, or volatility over the next horizon, from the current data store."""
@@ -32,5 +35,6 @@ def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol", h
             for row in values:
                 print(",".join(str(v) for v in row), file=out)
         else:
-            render.table(f"{model} v{d['version']}", columns, [[render.fmt(v) for v in row] for row in values], out)
+            render.table(f"{model} v{d['version']}", columns,
+                         [[render.fmt(v) for v in row] for row in values], out)
     run(as_json, body, show)

@@ -1,4 +1,4 @@
-"""Everything people read: tables, JSON envelopes, score tables by model kind, and the live progress display."""
+"""Everything people read: tables, JSON envelopes, score tables by model kind, the live progress display."""
 from __future__ import annotations
 
 import json
@@ -14,9 +14,11 @@ def plan(data: dict, stream: IO[str]) -> None:
     from ..estimate import format_seconds
 
     table(f"{data['model_name']} ({data['model_type']}), preset {data['preset']}, device {data['device']}",
-          ["field", "value", "from"], [[k, fmt(v), data["sources"][k]] for k, v in data["config"].items()], stream)
+          ["field", "value", "from"],
+          [[k, fmt(v), data["sources"][k]] for k, v in data["config"].items()], stream)
     est = data["estimate"]
-    print(f"estimate: ~{format_seconds(est['expected_seconds'])}, at most {format_seconds(est['upper_seconds'])} "
+    print(f"estimate: ~{format_seconds(est['expected_seconds'])}, at most "
+          f"{format_seconds(est['upper_seconds'])} "
           f"(all epochs, no early stop); based on {est['basis']}", file=stream)
     if est["warning"]:
         print(f"warning: {est['warning']}", file=stream)
@@ -25,16 +27,21 @@ def plan(data: dict, stream: IO[str]) -> None:
 def train_result(data: dict, windows: dict, stream: IO[str]) -> None:
     from ..estimate import format_seconds
 
-    status = "promoted to production" if data["promoted"] else "NOT promoted (gate failed); production unchanged"
+    refused = "NOT promoted (gate failed); production unchanged"
+    status = "promoted to production" if data["promoted"] else refused
     print(f"{data['model_name']} v{data['version']} {status} | job {data['job_id']} | "
-          f"{format_seconds(data['duration_seconds'])} (estimated {format_seconds(data['estimated_seconds'])})",
+          f"{format_seconds(data['duration_seconds'])} (estimated "
+          f"{format_seconds(data['estimated_seconds'])})",
           file=stream)
     scores(data["model_type"], data["metrics"], data["baselines"], windows, stream)
 
 
 def _validation_title(windows: dict) -> str:
     days = sorted({w["val_samples"] for w in windows.values()})
-    span = "" if not days else f"; {days[0]} days" if len(days) == 1 else f"; {days[0]}-{days[-1]} days per symbol"
+    if not days:
+        span = ""
+    else:
+        span = f"; {days[0]} days" if len(days) == 1 else f"; {days[0]}-{days[-1]} days per symbol"
     return f"validation (out of sample, chronological{span})"
 
 
@@ -47,7 +54,7 @@ def scores(model_type: str, metrics: dict, baselines: dict, windows: dict | None
 
 
 def _per_symbol(value) -> str:
-    """A per-symbol figure ({"BTC": 10}) as "BTC 10"; versions saved before it was per symbol hold a number."""
+    """A per-symbol figure ({"BTC": 10}) as "BTC 10"; older versions hold a plain number."""
     if isinstance(value, dict):
         return ", ".join(f"{symbol} {v}" for symbol, v in value.items())
     return fmt(value)
@@ -58,15 +65,17 @@ def version(meta: dict, stream: IO[str]) -> None:
     gate = meta.get("gate", {})
     verdict = "passed" if gate.get("passed") else "failed"
     timings = meta.get("timings", {})
+    threshold = f" (threshold {gate['threshold']})" if "threshold" in gate else ""
     kv(f"{meta['name']} v{meta['version']} ({meta['status']})", {
         "model type": meta["model_type"], "created": meta["created_at"], "job": meta.get("job_id"),
-        "preset": meta.get("preset"), "custom config": meta.get("has_custom_config"), "seed": meta.get("seed"),
-        "device": meta.get("device"),
-        "gate": f"{verdict}: {gate.get('rule')}" + (f" (threshold {gate['threshold']})" if "threshold" in gate else ""),
+        "preset": meta.get("preset"), "custom config": meta.get("has_custom_config"),
+        "seed": meta.get("seed"), "device": meta.get("device"),
+        "gate": f"{verdict}: {gate.get('rule')}" + threshold,
         "initial status": meta.get("initial_status"),
         "duration": f"{timings.get('total_seconds')} s (estimated {timings.get('estimated_seconds')} s, "
                     f"{timings.get('estimate_basis')})",
-        "epochs run / best": f"{_per_symbol(timings.get('epochs_run'))} / {_per_symbol(timings.get('best_epoch'))}",
+        "epochs run / best": f"{_per_symbol(timings.get('epochs_run'))} / "
+                             f"{_per_symbol(timings.get('best_epoch'))}",
         "command": " ".join(meta.get("command_line", [])),
         "libraries": ", ".join(f"{k} {v}" for k, v in meta.get("library_versions", {}).items()),
     }, stream)
@@ -76,11 +85,13 @@ def version(meta: dict, stream: IO[str]) -> None:
     table("data windows", ["symbol", "first", "last", "rows", "train", "validation", "estimator", "source",
                            "fingerprint"],
           [[w["symbol"], w["first"], w["last"], w["rows"], w["train_samples"], w["val_samples"],
-            w.get("estimator"), w.get("source"), w.get("fingerprint")] for w in meta["data_windows"].values()], stream)
+            w.get("estimator"), w.get("source"), w.get("fingerprint")]
+           for w in meta["data_windows"].values()], stream)
     table("files (sha256)", ["file", "sha256"], [[f, h] for f, h in meta.get("files", {}).items()], stream)
     if meta.get("evaluations"):
         kind = KINDS.get(meta["model_type"])
-        table("walk-forward evaluations of this model (mltrain evaluate)", ["id", "created", "command", "mean"],
+        table("walk-forward evaluations of this model (mltrain evaluate)",
+              ["id", "created", "command", "mean"],
               [[e["evaluation_id"], e["created_at"],
                 " ".join(e["command"]) if isinstance(e["command"], list) else e["command"],
                 kind.evaluation_headline(e.get("summary") or {}) if kind else ""]
@@ -91,7 +102,8 @@ def evaluation(data: dict, stream: IO[str]) -> None:
     from ..evaluate import fold_table
 
     columns, rows = fold_table(data)
-    table(f"walk-forward: {data['model_name']} ({data['scheme']})", columns, [[fmt(v) for v in r] for r in rows],
+    table(f"walk-forward: {data['model_name']} ({data['scheme']})", columns,
+          [[fmt(v) for v in r] for r in rows],
           stream)
     print(json.dumps(data["summary"], indent=2), file=stream)
     if data.get("report"):
@@ -143,7 +155,8 @@ class Progress:
             return
         if self._live is not None:
             self._rows.append((symbol, f"{record.epoch}/{record.epochs}", f"{record.train_loss:.4f}",
-                               f"{record.val_loss:.4f}", f"{record.metric:.4f}", "*" if record.improved else "",
+                               f"{record.val_loss:.4f}", f"{record.metric:.4f}",
+                               "*" if record.improved else "",
                                f"{record.samples_per_second:.0f}", f"{self.lines.elapsed():.1f}s",
                                f"{self.lines.eta():.1f}s"))
             self._live.update(self._table())

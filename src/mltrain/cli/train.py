@@ -10,7 +10,18 @@ from ..config import parse_symbols
 from ..errors import ExitCode, MltrainError, UsageError
 from ..kinds import KINDS, resolve_model_type
 from . import render
-from .common import CONFIG_OPT, JSON_OPT, MODEL_TYPE_OPT, OPT, PRESET_OPT, effective_config, env, home, run, warn
+from .common import (
+    CONFIG_OPT,
+    JSON_OPT,
+    MODEL_TYPE_OPT,
+    OPT,
+    PRESET_OPT,
+    effective_config,
+    env,
+    home,
+    run,
+    warn,
+)
 
 
 def train(
@@ -30,14 +41,18 @@ def train(
     symbols: Optional[str] = OPT["symbols"],
     seed: int = typer.Option(42, "--seed", help="Random seed (recorded with the model)."),
     device: str = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda or mps."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation (required without a terminal)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print config, sources, device and estimate; train nothing."),
-    wait: bool = typer.Option(False, "--wait", help="Wait for another job on the same model instead of exiting 2."),
+    yes: bool = typer.Option(False, "--yes", "-y",
+                             help="Do not ask for confirmation (required without a terminal)."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Print config, sources, device and estimate; train nothing."),
+    wait: bool = typer.Option(False, "--wait",
+                              help="Wait for another job on the same model instead of exiting 2."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Train a model: estimate, confirm, fit, gate, and save a new registry version."""
-    flags = dict(days=days, epochs=epochs, patience=patience, batch_size=batch_size, learning_rate=learning_rate,
+    flags = dict(days=days, epochs=epochs, patience=patience, batch_size=batch_size,
+                 learning_rate=learning_rate,
                  train_val_split=train_val_split, hidden_size=hidden_size, min_r2=min_r2,
                  symbols=parse_symbols(symbols))
     e = env()
@@ -56,7 +71,8 @@ def train(
             warn(stale)
         used_device = pick_device(device)
         estimate = for_training(at, kind, effective.config, used_device)
-        plan = {"model_name": model, "model_type": kind, "preset": effective.preset, "config": effective.as_dict(),
+        plan = {"model_name": model, "model_type": kind, "preset": effective.preset,
+                "config": effective.as_dict(),
                 "sources": effective.sources, "device": used_device, "estimate": estimate.as_dict()}
         if dry_run:
             return plan
@@ -86,4 +102,5 @@ def train(
             render.plan(data, e.stdout)
         else:
             render.train_result(data, windows, e.stdout)
-    run(as_json, body, show, code=lambda d: ExitCode.OK if dry_run or d["promoted"] else ExitCode.NOT_PROMOTED)
+    run(as_json, body, show,
+        code=lambda d: ExitCode.OK if dry_run or d["promoted"] else ExitCode.NOT_PROMOTED)

@@ -67,6 +67,14 @@ def forward_filter(close: np.ndarray, params: SwitchingParams = SwitchingParams(
     return probs
 
 
+def market(days: int, seed: int):
+    """A generated market as a data-store Series named SYN, with the true regime of each day."""
+    from .store import Series
+
+    frame, states = generate(days, seed)
+    return Series("SYN", frame, f"synthetic seed={seed}", True, {}), states
+
+
 def store_synthetic(store, symbol: str, days: int, seed: int) -> dict:
     """Generate a market and keep it in the data store like an import, its true regimes beside it."""
     from ..errors import UsageError

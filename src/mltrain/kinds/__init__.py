@@ -7,7 +7,8 @@ heavy libraries inside the methods that need them.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -150,7 +151,8 @@ def resolve_model_type(name: str, flag: str | None, home: Any) -> str:
         raise UsageError(f"--model-type {flag} contradicts model {name}, which is a {known} model")
     if known is None and flag is None:
         raise UsageError(f"unknown model {name!r}; known models: {', '.join(known_names)}."
-                         f"{suggest(name, list(known_names))} For a new model pass --model-type {'|'.join(KINDS)}")
+                         f"{suggest(name, list(known_names))} For a new model pass --model-type "
+                         f"{'|'.join(KINDS)}")
     return known or flag  # type: ignore[return-value]
 
 

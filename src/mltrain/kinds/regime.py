@@ -1,8 +1,5 @@
-"""The regime detector: a small MLP from causal price features to four market regimes of one asset.
-
-Labels are ex-post (turning points, features.regime_labels); training labels use prices before the
-validation period only. No promotion gate. Heavy libraries are imported inside the methods.
-"""
+"""The regime detector: an MLP from causal price features to four market regimes of one asset. Labels
+are ex-post turning points, from prices before the validation period only; no promotion gate."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -73,7 +70,8 @@ def regime_data(series: Series, config: TrainingConfig, rule: Any = None, end: p
     ok[:F.REGIME_WARMUP_DAYS] = False
     labelled = np.nonzero(labels >= 0)[0]
     if len(labelled) == 0:
-        raise DataError(f"{series.symbol}: no day has an ex-post regime label yet (no confirmed turning point)")
+        raise DataError(f"{series.symbol}: no day has an ex-post regime label yet (no confirmed turning "
+                        "point)")
     last = labelled[-1] if end is None else int(frame.index.searchsorted(end, side="right")) - 1
     ok[last + 1:] = False
     candidates = np.nonzero(ok)[0]
@@ -85,27 +83,32 @@ def regime_data(series: Series, config: TrainingConfig, rule: Any = None, end: p
     train_all, val_idx = idx[:n_train], idx[n_train:]
     val_idx = val_idx[labels[val_idx] >= 0]
     if len(val_idx) == 0:
-        raise DataError(f"{series.symbol}: no validation day up to {frame.index[last].date()} has an ex-post label")
+        raise DataError(f"{series.symbol}: no validation day up to {frame.index[last].date()} has an ex-post "
+                        "label")
     if true_labels is None:
-        train_labels = F.regime_labels(close[:idx[n_train]], rule)  # prices strictly before the validation period
+        # prices strictly before the validation period
+        train_labels = F.regime_labels(close[:idx[n_train]], rule)
     else:
         train_labels = labels
     train_idx = train_all[train_labels[train_all] >= 0]
     if len(train_idx) < MIN_TRAIN_SAMPLES:
-        raise DataError(f"{series.symbol}: only {len(train_idx)} of {len(train_all)} training days have an ex-post "
+        raise DataError(f"{series.symbol}: only {len(train_idx)} of {len(train_all)} training days have an "
+                        "ex-post "
                         f"label from prices before the validation period ({frame.index[val_idx[0]].date()}); "
                         "use more --days")
     mean, std = values[train_idx].mean(axis=0), values[train_idx].std(axis=0) + 1e-8
     y_train = train_labels[train_idx]
     counts = np.bincount(y_train, minlength=4).astype(float)
     weights = np.where(counts > 0, len(y_train) / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0)
-    used = window(series, frame, idx, train=len(train_idx), val=len(val_idx), dropped=len(train_all) - len(train_idx),
+    used = window(series, frame, idx, train=len(train_idx), val=len(val_idx),
+                  dropped=len(train_all) - len(train_idx),
                   filled=filled, tail=tail, rows_before=F.REGIME_WARMUP_DAYS)
     return RegimeData(
         window=used, x_train=((values[train_idx] - mean) / std).astype(np.float32), y_train=y_train,
         x_val=((values[val_idx] - mean) / std).astype(np.float32), y_val=labels[val_idx],
         dates_val=frame.index[val_idx], rule_val=F.rule_detector(feats.iloc[val_idx]), feature_mean=mean,
-        feature_std=std, class_weights=weights, majority=int(np.argmax(counts)), close=close, dates=frame.index,
+        feature_std=std, class_weights=weights, majority=int(np.argmax(counts)), close=close,
+        dates=frame.index,
         train_start=int(train_all[0]), val_positions=val_idx)
 
 
@@ -149,16 +152,19 @@ def train_regime(store: DataStore, config: TrainingConfig, symbol: str, *, seed:
     pred = probs.argmax(axis=1)
     run.metrics = metrics.classification_scores(data.y_val, pred, F.REGIMES)
     run.baselines = {
-        "majority": metrics.classification_scores(data.y_val, np.full_like(data.y_val, data.majority), F.REGIMES),
+        "majority": metrics.classification_scores(data.y_val, np.full_like(data.y_val, data.majority),
+                                                  F.REGIMES),
         "rule": metrics.classification_scores(data.y_val, data.rule_val, F.REGIMES),
     }
-    run.spec = {"kind": ARCH, "n_features": len(F.REGIME_FEATURES), "hidden_size": REGIME_HIDDEN, "n_classes": 4,
+    run.spec = {"kind": ARCH, "n_features": len(F.REGIME_FEATURES), "hidden_size": REGIME_HIDDEN,
+                "n_classes": 4,
                 "features": list(F.REGIME_FEATURES), "regimes": list(F.REGIMES), "symbol": symbol,
                 "label_rule": F.LabelRule().as_dict(), "warmup_days": F.REGIME_WARMUP_DAYS,
                 "feature_mean": data.feature_mean.tolist(), "feature_std": data.feature_std.tolist(),
                 "class_weights": data.class_weights.tolist()}
     run.windows = {symbol: data.window.as_dict()}
-    run.predictions = {symbol: {"dates": [str(d.date()) for d in data.dates_val], "actual": data.y_val.tolist(),
+    run.predictions = {symbol: {"dates": [str(d.date()) for d in data.dates_val],
+                                "actual": data.y_val.tolist(),
                                 "model": pred.tolist(), "rule": data.rule_val.tolist(),
                                 "close": data.close[data.val_positions].tolist(),
                                 "train_first": str(data.dates[data.train_start].date())}}
@@ -169,13 +175,10 @@ def train_regime(store: DataStore, config: TrainingConfig, symbol: str, *, seed:
 def synthetic_market(config: TrainingConfig, folds: int, seed: int) -> tuple[Series, np.ndarray]:
     """A generated market just long enough for the folds, with its true regimes."""
     from .. import features as F
-    from ..data import synth
-    from ..data.store import Series
+    from ..data.synth import market
     from ..evaluate import val_days
 
-    days = F.REGIME_WARMUP_DAYS + config.days + (folds - 1) * val_days(config) + 1
-    frame, states = synth.generate(days, seed)
-    return Series("SYN", frame, f"synthetic seed={seed}", True, {}), states
+    return market(F.REGIME_WARMUP_DAYS + config.days + (folds - 1) * val_days(config) + 1, seed)
 
 
 def _scores(true: np.ndarray, pred: np.ndarray) -> dict:
@@ -258,7 +261,8 @@ class RegimeKind(ModelKind):
 
     def prediction_table(self, rows):
         columns = ["date", "regime", "Bear", "Correction", "Bull", "Expansion", "rule_regime"]
-        return columns, [[r["date"], r["regime"], *r["probabilities"].values(), r["rule_regime"]] for r in rows]
+        return columns, [[r["date"], r["regime"], *r["probabilities"].values(),
+                          r["rule_regime"]] for r in rows]
 
     def score_table(self, metrics: dict, baselines: dict, windows: dict) -> ScoreTable:
         from ..features import REGIMES
@@ -268,8 +272,10 @@ class RegimeKind(ModelKind):
         notes = []
         present = [REGIMES[i] for i, row in enumerate(metrics.get("confusion", [])) if sum(row) > 0]
         if len(present) == 1:  # balanced accuracy is then that regime's recall alone
-            notes.append(f"note: every validation day is {present[0]}, so balanced accuracy is that regime's recall "
-                         "alone and the majority class can score 1.0; this split says little about skill. Use more "
+            notes.append(f"note: every validation day is {present[0]}, so balanced accuracy is that regime's "
+                         "recall "
+                         "alone and the majority class can score 1.0; this split says little about skill. "
+                         "Use more "
                          "--days, or `mltrain evaluate` for several periods")
         return ["detector", "accuracy", "balanced acc", "macro-F1", "lag (days)", "changes/yr"], rows, notes
 
@@ -300,12 +306,14 @@ class RegimeKind(ModelKind):
         scores: dict[str, dict | None] = {k: _scores(true, v) for k, v in detectors.items()}
         missing = []
         try:
-            hmm = hmm_regimes(data.close, slice(data.train_start, data.val_positions[0]), data.val_positions, seed)
+            hmm = hmm_regimes(data.close, slice(data.train_start, data.val_positions[0]), data.val_positions,
+                              seed)
             scores["hmm"] = _scores(true, hmm)
             predictions["hmm"] = hmm.tolist()
         except MissingExtra:
             scores["hmm"], missing = None, ["hmm"]
-        if truth is not None:  # the best causal detector for this process: the filter with the true parameters
+        # the best causal detector for this process: the filter with the true parameters
+        if truth is not None:
             probs = synth.forward_filter(data.close[data.train_start:data.val_positions[-1] + 1])
             best = probs.argmax(axis=1)[data.val_positions - data.train_start]
             scores["forward_filter_true_params"] = _scores(true, best)
@@ -333,7 +341,8 @@ class RegimeKind(ModelKind):
         for k, fold in enumerate(result["folds"], start=1):
             for symbol, val in fold["validation"].items():
                 m = fold["metrics"]
-                rows.append([k, f"{val['first']}..{val['last']}", symbol, m["balanced_accuracy"], m["macro_f1"],
+                rows.append([k, f"{val['first']}..{val['last']}", symbol, m["balanced_accuracy"],
+                             m["macro_f1"],
                              m["detection_lag_days"],
                              *(b["balanced_accuracy"] if b is not None else "not installed"
                                for b in fold["baselines"].values())])
@@ -342,24 +351,26 @@ class RegimeKind(ModelKind):
 
     def report(self, result, out, plt):
         from ..features import REGIMES
-        from ..report import md_table, series
+        from ..report import md_table, series, shade_runs
 
         folds, parts = result["folds"], []
         symbol = next(iter(folds[0]["validation"]))
         confusion = np.sum([np.asarray(f["metrics"]["confusion"]) for f in folds], axis=0)
         parts.append("### Confusion matrix of the model, all folds (rows: true, columns: predicted)\n")
-        parts.append(md_table(["true \\ predicted", *REGIMES], [[REGIMES[i], *confusion[i].tolist()] for i in range(4)]))
+        parts.append(md_table(["true \\ predicted", *REGIMES], [[REGIMES[i],
+                                                                 *confusion[i].tolist()] for i in range(4)]))
         if plt is not None:
             dates, close = series(folds, symbol, "close")
             _, true = series(folds, symbol, "actual")
             _, pred = series(folds, symbol, "model")
             x = np.asarray(dates, dtype="datetime64[D]")
             fig, axes = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
-            truth = "true (generating) regime" if result.get("synthetic_seed") is not None else "true (ex-post) regime"
+            synthetic = result.get("synthetic_seed") is not None
+            truth = "true (generating) regime" if synthetic else "true (ex-post) regime"
             for ax, labels, title in ((axes[0], true, truth), (axes[1], pred, "predicted regime")):
                 ax.plot(x, close, color="black", lw=1)
                 ax.set_yscale("log")
-                _shade(ax, x, labels.astype(int), f"{symbol} close, shaded by {title}")
+                shade_runs(ax, x, labels.astype(int), REGIMES, COLORS, f"{symbol} close, shaded by {title}")
             fig.tight_layout()
             fig.savefig(out / "regime_price.png", dpi=110)
             plt.close(fig)
@@ -367,15 +378,15 @@ class RegimeKind(ModelKind):
             ax.imshow(confusion, cmap="Blues")
             ax.set_xticks(range(4), REGIMES, rotation=30)
             ax.set_yticks(range(4), REGIMES)
-            for i in range(4):
-                for j in range(4):
-                    ax.text(j, i, str(confusion[i, j]), ha="center", va="center")
+            for i, j in np.ndindex(4, 4):
+                ax.text(j, i, str(confusion[i, j]), ha="center", va="center")
             ax.set_xlabel("predicted")
             ax.set_ylabel("true")
             fig.tight_layout()
             fig.savefig(out / "regime_confusion.png", dpi=110)
             plt.close(fig)
-            parts.append("![price shaded by regime](regime_price.png)\n\n![confusion matrix](regime_confusion.png)\n")
+            parts.append("![price shaded by regime](regime_price.png)\n\n![confusion "
+                         "matrix](regime_confusion.png)\n")
         parts.append("## Summary (means over folds)\n")
         parts.append(md_table(["detector", "balanced acc", "macro-F1", "lag (days)", "changes/yr"],
                               [[n, *(m.values() if m is not None else ["not installed", "", "", ""])]
@@ -385,19 +396,3 @@ class RegimeKind(ModelKind):
     def evaluation_headline(self, summary: dict) -> str:
         return ", ".join(f"{who} {s['balanced_accuracy']:.2f}" if isinstance(s, dict) else f"{who} {s}"
                          for who, s in summary.items())
-
-
-def _shade(ax, x, labels, title) -> None:
-    """One span per run of equal labels, so adjacent runs meet without gaps."""
-    from matplotlib.patches import Patch
-
-    from ..features import REGIMES
-
-    edges = np.append(x, x[-1] + np.timedelta64(1, "D"))
-    start = 0
-    for i in range(1, len(labels) + 1):
-        if i == len(labels) or labels[i] != labels[start]:
-            ax.axvspan(edges[start], edges[i], color=COLORS[REGIMES[labels[start]]], alpha=0.25, lw=0)
-            start = i
-    ax.legend(handles=[Patch(color=COLORS[n], alpha=0.25, label=n) for n in REGIMES], ncol=4, fontsize=8)
-    ax.set_title(title)

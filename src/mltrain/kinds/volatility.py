@@ -85,7 +85,8 @@ def volatility_data(series: Series, config: TrainingConfig, horizon: int | None 
     n_train = int(round(config.days * config.train_val_split))
     train_idx, val_idx = idx[:max(n_train - horizon, 0)], idx[n_train:]
     if len(train_idx) < MIN_TRAIN_SAMPLES or len(val_idx) < 2:
-        raise DataError(f"{series.symbol}: days={config.days} leaves {len(train_idx)} training and {len(val_idx)} "
+        raise DataError(f"{series.symbol}: days={config.days} leaves {len(train_idx)} training and "
+                        f"{len(val_idx)} "
                         "validation samples; use more --days")
     rows_used = np.arange(train_idx[0] - lookback + 1, train_idx[-1] + 1)
     mean, std = values[rows_used].mean(axis=0), values[rows_used].std(axis=0) + 1e-8
@@ -98,10 +99,12 @@ def volatility_data(series: Series, config: TrainingConfig, horizon: int | None 
         "ewma": F.log_vol_from_var(F.ewma_variance(var))[val_idx],
         "har": har_predict(coef, values[val_idx][:, har_cols]),
     }
-    used = window(series, frame, idx, train=len(train_idx), val=len(val_idx), dropped=n_train - len(train_idx),
+    used = window(series, frame, idx, train=len(train_idx), val=len(val_idx),
+                  dropped=n_train - len(train_idx),
                   filled=filled, rows_before=lookback + 22, rows_after=horizon)
     return VolData(
-        window=used, x_train=sequences(normed, train_idx, lookback), y_train=(target[train_idx] - y_mean) / y_std,
+        window=used, x_train=sequences(normed, train_idx,
+                                       lookback), y_train=(target[train_idx] - y_mean) / y_std,
         x_val=sequences(normed, val_idx, lookback), y_val=target[val_idx], dates_val=frame.index[val_idx],
         baselines_val=baselines, feature_mean=mean, feature_std=std, target_mean=y_mean, target_std=y_std,
         train_mean=float(target[train_idx].mean()))
@@ -136,7 +139,8 @@ def train_volatility(store: DataStore, config: TrainingConfig, *, seed: int, dev
             pred = out.detach().cpu().numpy() * data.target_std + data.target_mean
             return metrics.oos_r2(data.y_val, pred, data.train_mean)
 
-        fitted = fit_symbol(model, split, config, symbol=symbol, seed=seed + k, loss_fn=nn.functional.mse_loss,
+        fitted = fit_symbol(model, split, config, symbol=symbol, seed=seed + k,
+                            loss_fn=nn.functional.mse_loss,
                             metric_fn=r2_metric, on_epoch=on_epoch, stop=stop)
         run.add_fit(symbol, model, fitted)
         if run.interrupted:
@@ -144,18 +148,22 @@ def train_volatility(store: DataStore, config: TrainingConfig, *, seed: int, dev
         model.eval()
         with torch.no_grad():
             pred = model(split.x_val).cpu().numpy() * data.target_std + data.target_mean
-        per_symbol[symbol] = {**metrics.volatility_scores(data.y_val, pred, data.train_mean), "n_val": len(data.y_val)}
+        per_symbol[symbol] = {**metrics.volatility_scores(data.y_val, pred, data.train_mean),
+                              "n_val": len(data.y_val)}
         for name, forecast in data.baselines_val.items():
             run.baselines[name][symbol] = metrics.volatility_scores(data.y_val, forecast, data.train_mean)
-        spec_symbols[symbol] = {"feature_mean": data.feature_mean.tolist(), "feature_std": data.feature_std.tolist(),
+        spec_symbols[symbol] = {"feature_mean": data.feature_mean.tolist(),
+                                "feature_std": data.feature_std.tolist(),
                                 "target_mean": data.target_mean, "target_std": data.target_std,
                                 "estimator": data.window.estimator}
         run.windows[symbol] = data.window.as_dict()
-        run.predictions[symbol] = {"dates": [str(d.date()) for d in data.dates_val], "train_mean": data.train_mean,
+        run.predictions[symbol] = {"dates": [str(d.date()) for d in data.dates_val],
+                                   "train_mean": data.train_mean,
                                    "actual": data.y_val.tolist(), "model": pred.tolist(),
                                    **{k: v.tolist() for k, v in data.baselines_val.items()}}
     r2s = [m["r2"] for m in per_symbol.values()]
-    run.spec = {"kind": ARCH, "n_features": len(F.VOL_FEATURES), "hidden_size": config.hidden_size or DEFAULT_HIDDEN,
+    run.spec = {"kind": ARCH, "n_features": len(F.VOL_FEATURES),
+                "hidden_size": config.hidden_size or DEFAULT_HIDDEN,
                 "features": list(F.VOL_FEATURES), "lookback_days": F.VOL_LOOKBACK_DAYS,
                 "horizon_days": F.HORIZON_DAYS, "annualization_days": F.ANNUALIZATION_DAYS,
                 "target": "log annualized volatility over the next horizon_days", "symbols": spec_symbols,
@@ -171,7 +179,8 @@ class VolatilityKind(ModelKind):
     description = "annualized volatility of each symbol over the next 7 days"
     catalogue = ("volatility_forecaster",)
     defaults = dict(days=365, epochs=100, patience=15, batch_size=32, learning_rate=0.001,
-                    train_val_split=0.8, hidden_size=DEFAULT_HIDDEN, min_r2=0.5, symbols=["BTC", "ETH", "SOL"])
+                    train_val_split=0.8, hidden_size=DEFAULT_HIDDEN, min_r2=0.5,
+                    symbols=["BTC", "ETH", "SOL"])
     uses = ("hidden_size", "min_r2", "symbols")
     main_metric = "r2_min"
     progress_metric = "r2"
@@ -196,7 +205,8 @@ class VolatilityKind(ModelKind):
         return model, x, y, nn.functional.mse_loss
 
     def train(self, store, config, model_name, *, seed, device, on_epoch=None, stop=None, end=None):
-        return train_volatility(store, config, seed=seed, device=device, on_epoch=on_epoch, stop=stop, end=end)
+        return train_volatility(store, config, seed=seed, device=device, on_epoch=on_epoch, stop=stop,
+                                end=end)
 
     def gate(self, metrics: dict, baselines: dict, config: TrainingConfig) -> dict:
         """Every symbol's out-of-sample R² must reach min_r2."""
@@ -258,7 +268,8 @@ class VolatilityKind(ModelKind):
             for p, value in zip(pos, pred):
                 out.append({"symbol": name, "date": str(frame.index[p].date()), "horizon_days": horizon,
                             "forecast_annualized_vol": round(float(np.exp(value)), 4),
-                            "trailing_realized_vol": round(float(trailing[p]), 4), "estimator": series.estimator})
+                            "trailing_realized_vol": round(float(trailing[p]),
+                                                           4), "estimator": series.estimator})
         return out
 
     def prediction_table(self, rows):
@@ -273,8 +284,10 @@ class VolatilityKind(ModelKind):
         notes = []
         fewest = min((w["val_samples"] for w in windows.values()), default=None)
         if fewest is not None and fewest < SHORT_VALIDATION_DAYS:
-            notes.append(f"note: {fewest} validation days hold about {max(fewest // 7, 1)} independent 7-day targets, "
-                         "so a few volatile days decide r2 and QLIKE; use more --days, or `mltrain evaluate` for "
+            notes.append(f"note: {fewest} validation days hold about {max(fewest // 7, 1)} independent 7-day "
+                         "targets, "
+                         "so a few volatile days decide r2 and QLIKE; use more --days, or `mltrain evaluate` "
+                         "for "
                          "several periods")
         return ["symbol", "forecaster", "r2 (log vol)", "QLIKE", "MAE (ann. vol)"], rows, notes
 
@@ -305,8 +318,10 @@ class VolatilityKind(ModelKind):
                 garch[symbol], missing = None, ["garch"]
                 continue
             pred["garch"] = forecast.tolist()
-            garch[symbol] = metrics.volatility_scores(np.asarray(pred["actual"]), forecast, pred["train_mean"])
-        return {"metrics": run.metrics, "baselines": {**run.baselines, "garch": garch}, "windows": run.windows,
+            garch[symbol] = metrics.volatility_scores(np.asarray(pred["actual"]), forecast,
+                                                      pred["train_mean"])
+        return {"metrics": run.metrics, "baselines": {**run.baselines, "garch": garch},
+                "windows": run.windows,
                 "predictions": run.predictions, "missing_extras": missing}
 
     def summarize(self, folds: list[dict]) -> dict:
@@ -325,10 +340,12 @@ class VolatilityKind(ModelKind):
                 if who != "model" and who not in names:
                     mean[who] = None
                     continue
-                rows = [(f["metrics"]["symbols"] if who == "model" else f["baselines"][who])[symbol] for f in folds]
+                rows = [(f["metrics"]["symbols"] if who == "model" else f["baselines"][who])[symbol]
+                        for f in folds]
                 mean[who] = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in SCORES}
             per_symbol[symbol] = {"mean_qlike_rank": round(float(np.mean(ranks)), 2), "of": len(names) + 1,
-                                  "folds_beating_best_baseline_on_qlike": wins, "folds": len(folds), "mean": mean}
+                                  "folds_beating_best_baseline_on_qlike": wins, "folds": len(folds),
+                                  "mean": mean}
         return per_symbol
 
     def fold_table(self, result: dict):
@@ -340,7 +357,8 @@ class VolatilityKind(ModelKind):
                 rows.append([k, f"{val['first']}..{val['last']}", symbol, m["r2"], m["qlike"],
                              *(b[symbol]["qlike"] if b[symbol] is not None else "not installed"
                                for b in fold["baselines"].values())])
-        return ["fold", "validation", "symbol", "model r2", "model QLIKE", *[f"{n} QLIKE" for n in names]], rows
+        return ["fold", "validation", "symbol", "model r2", "model QLIKE",
+                *[f"{n} QLIKE" for n in names]], rows
 
     def report(self, result, out, plt):
         from ..report import md_table, series
@@ -366,8 +384,10 @@ class VolatilityKind(ModelKind):
                 parts.append(f"![{symbol} forecast vs realized](volatility_{symbol}.png)\n")
         parts.append("## Summary (means over folds)\n")
         for symbol, s in result["summary"].items():
-            parts.append(f"**{symbol}**: model QLIKE rank {s['mean_qlike_rank']} of {s['of']}; beats the best "
-                         f"baseline on QLIKE in {s['folds_beating_best_baseline_on_qlike']} of {s['folds']} folds.\n")
+            parts.append(f"**{symbol}**: model QLIKE rank {s['mean_qlike_rank']} of {s['of']}; beats the "
+                         "best "
+                         f"baseline on QLIKE in {s['folds_beating_best_baseline_on_qlike']} of {s['folds']} "
+                         "folds.\n")
             parts.append(md_table(["forecaster", "r2", "QLIKE", "MAE"],
                                   [[n, *(m.values() if m is not None else ["not installed", "", ""])]
                                    for n, m in s["mean"].items()]))
