@@ -24,12 +24,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from mltrain.config import DEFAULTS, TrainingConfig
+from mltrain.config import TrainingConfig
 from mltrain.data.store import DataStore
+from mltrain.kinds import KINDS
+from mltrain.kinds.regime import regime_data
+from mltrain.kinds.volatility import volatility_data
 from mltrain.models import RegimeNet, VolatilityNet
 from mltrain.paths import Home
-from mltrain.pipeline import regime_data, volatility_data
-from mltrain.train import Split, fit
+from mltrain.train import Split, fit, train_step
 
 EPOCHS = 20
 ROUNDS = 5
@@ -45,7 +47,7 @@ def _sync() -> None:
 
 
 def data_for(kind: str):
-    config = TrainingConfig(**{**DEFAULTS[kind], "days": 730, "epochs": 100, "patience": 15})
+    config = TrainingConfig(**{**KINDS[kind].defaults, "days": 730, "epochs": 100, "patience": 15})
     store = DataStore(Home(Path(tempfile.mkdtemp())))
     if kind == "volatility":
         d = volatility_data(store.load("BTC"), config)
@@ -73,10 +75,7 @@ def _timed_steps(model, x, loss_fn, epoch_batches) -> float:
     start = time.perf_counter()
     for _ in range(EPOCHS):
         for xb, yb in epoch_batches():
-            loss = loss_fn(model(xb), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            train_step(model, optimizer, loss_fn, xb, yb)
     _sync()
     return len(x) * EPOCHS / (time.perf_counter() - start)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mltrain.cli import STATE, app
+from mltrain.cli import Env, app
 from mltrain.errors import ExitCode
 
 QUICK = ["--days", "120", "--epochs", "10", "--patience", "5", "--yes"]
@@ -21,7 +21,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "mltrain-home"
     monkeypatch.setenv("MLTRAIN_HOME", str(root))
     monkeypatch.delenv("MLTRAIN_PRESETS_DIR", raising=False)
-    STATE.update(debug=False, home=None)
     return root
 
 
@@ -41,9 +40,13 @@ class Result:
         return json.loads(self.stdout)
 
 
-def run_cli(args: list[str], expect: int | tuple[int, ...] = ExitCode.OK, input: str | None = None) -> Result:
-    """Run the real CLI in-process; fail on an unexpected exit code (one code, or any of a tuple)."""
-    result = CliRunner().invoke(app, [str(a) for a in args], input=input)
+def run_cli(args: list[str], expect: int | tuple[int, ...] = ExitCode.OK, input: str | None = None,
+            today=None) -> Result:
+    """Run the real CLI in-process; fail on an unexpected exit code (one code, or any of a tuple).
+    `today` (a pandas Timestamp) is the UTC day the command sees instead of the real clock."""
+    argv = [str(a) for a in args]
+    # the Env a real process builds in main(): the model's command_line is these args, not pytest's argv
+    result = CliRunner().invoke(app, argv, input=input, obj=Env(argv=["mltrain", *argv], today=today))
     out = Result(result.exit_code, result.stdout, result.stderr)
     allowed = expect if isinstance(expect, tuple) else (expect,)
     assert result.exit_code in allowed, (
@@ -58,7 +61,6 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("trained") / "home"
     mp = pytest.MonkeyPatch()
     mp.setenv("MLTRAIN_HOME", str(root))
-    STATE.update(debug=False, home=None)
     run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
     run_cli(["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC,ETH", "--min-r2", "0", *QUICK])
     mp.undo()

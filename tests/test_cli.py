@@ -4,11 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import pandas as pd
 
 from mltrain import __version__
 from mltrain import features as F
-from mltrain.cli import STATE
 from mltrain.data.store import DataStore
 from mltrain.paths import Home
 
@@ -38,6 +39,7 @@ def test_defaults_table_and_unknown_model_suggestion():
     assert run_cli(["defaults", "my_model", "--model-type", "volatility", "--json"]).json["data"]["model_type"] == "volatility"
 
 
+@pytest.mark.slow  # times real training steps (presets --measure)
 def test_presets_lists_builtins_and_user_presets(home: Path, tmp_path: Path, monkeypatch):
     folder = tmp_path / "mypresets"
     folder.mkdir()
@@ -99,8 +101,8 @@ def test_missing_symbol_is_named_before_the_plan_and_no_job_is_recorded(home: Pa
 
 
 def test_train_warns_once_when_its_data_is_old(home: Path):
-    result = run_cli(["train", "volatility_forecaster", "--dry-run", "--json"])
-    assert result.stderr.count("warning: newest candles BTC 2026-01-05") == 1 and "SOL 2026-01-05" in result.stderr
+    result = run_cli(["train", "volatility_forecaster", "--dry-run", "--json"], today=pd.Timestamp("2026-01-09"))
+    assert result.stderr.count("warning: newest candles BTC 2026-01-05 (4 days ago)") == 1 and "SOL 2026-01-05" in result.stderr
     assert result.json["ok"]  # the warning stays off stdout
 
 
@@ -129,6 +131,7 @@ def test_unknown_key_in_config_file_gets_suggestion(tmp_path: Path):
     assert "'epochs'" in result.stderr
 
 
+@pytest.mark.slow  # trains a network
 def test_train_json_contract_and_app_log(home: Path):
     doc = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:], "--json"]).json
     assert doc["ok"] and set(doc["data"]) == TRAIN_KEYS
@@ -141,6 +144,7 @@ def test_train_json_contract_and_app_log(home: Path):
     assert job["status"] == "completed" and Path(job["log_file"]).read_text().count("epoch") >= 1
 
 
+@pytest.mark.slow  # trains a network
 def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: Path):
     """The quick preset's 18 validation days are one regime: a 1.0 there is not skill, and the output says so."""
     text = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--yes", "--quiet"]).stdout
@@ -155,6 +159,7 @@ def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: P
     assert "note: 18 validation days hold about 2 independent 7-day targets" in short
 
 
+@pytest.mark.slow  # trains a network
 def test_gate_rejects_exits_3_and_keeps_production():
     first = run_cli(["train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "0", *QUICK, "--json"]).json
     assert first["data"]["promoted"]
@@ -166,6 +171,7 @@ def test_gate_rejects_exits_3_and_keeps_production():
     assert run_cli(["jobs", "list", "--status", "rejected", "--json"]).json["data"][0]["version"] == 2
 
 
+@pytest.mark.slow  # trains a network
 def test_plain_progress_lines_without_terminal():
     result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
     lines = [l for l in result.stderr.splitlines() if l.startswith("BTC epoch ")]
@@ -175,6 +181,7 @@ def test_plain_progress_lines_without_terminal():
     assert "BTC epoch " not in quiet.stderr
 
 
+@pytest.mark.slow  # trains a network
 def test_models_commands(trained_home: Path, monkeypatch):
     monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
     rows = {r["name"]: r for r in run_cli(["models", "list", "--json"]).json["data"]}
@@ -190,10 +197,11 @@ def test_models_commands(trained_home: Path, monkeypatch):
     assert "rule" in text and show["data_windows"]["BTC"]["fingerprint"] in text and "{" not in text  # no raw JSON
 
 
+@pytest.mark.slow  # trains a network
 def test_predict_regime_and_volatility(trained_home: Path, monkeypatch):
     monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
-    result = run_cli(["predict", "btc_regime_detector", "--json"])
-    age = (pd.Timestamp.now(tz="UTC").normalize().tz_localize(None) - pd.Timestamp("2026-01-05")).days
+    result = run_cli(["predict", "btc_regime_detector", "--json"], today=pd.Timestamp("2026-03-01"))
+    age = 55  # days from the last embedded candle (2026-01-05) to the injected today
     assert result.json["data"]["last_data_date"] == "2026-01-05" and result.json["data"]["data_age_days"] == age
     assert f"2026-01-05, {age} days before today" in result.stderr  # embedded data is old: say so, on stderr
     regime = result.json["data"]["predictions"]
@@ -236,7 +244,6 @@ def test_debug_shows_traceback_only_when_asked():
     assert "Traceback" not in plain.stderr
     debug = run_cli(["--debug", "train", "btc_regime_detector", "--days", "5", "--dry-run"], expect=2)
     assert "Traceback" in debug.stderr
-    STATE["debug"] = False
 
 
 def test_terminal_prompt_asks_and_a_no_trains_nothing(home: Path):

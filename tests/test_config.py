@@ -1,10 +1,12 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mltrain.config import (DEFAULTS, TrainingConfig, build_config, get_preset, load_presets, load_yaml_mapping)
+from mltrain.kinds import KINDS
+from mltrain.config import (TrainingConfig, build_config, get_preset, load_presets, load_yaml_mapping)
 from mltrain.errors import ConfigError
 from mltrain.paths import Home
 
@@ -17,17 +19,17 @@ INT_FIELDS = {"days", "epochs", "patience", "batch_size", "hidden_size"}
 
 
 def test_defaults_match_the_spec():
-    assert TrainingConfig(**DEFAULTS["regime"]).days == 730
-    vol = TrainingConfig(**DEFAULTS["volatility"])
+    assert TrainingConfig(**KINDS["regime"].defaults).days == 730
+    vol = TrainingConfig(**KINDS["volatility"].defaults)
     assert (vol.days, vol.hidden_size, vol.min_r2, vol.symbols) == (365, 64, 0.5, ["BTC", "ETH", "SOL"])
 
 
 def test_config_is_frozen_and_forbids_unknown_keys():
-    config = TrainingConfig(**DEFAULTS["regime"])
-    with pytest.raises(Exception):
+    config = TrainingConfig(**KINDS["regime"].defaults)
+    with pytest.raises(ValidationError, match="frozen"):
         config.days = 100  # type: ignore[misc]
-    with pytest.raises(Exception):
-        TrainingConfig(**DEFAULTS["regime"], dropout=0.1)
+    with pytest.raises(ValidationError, match="dropout"):
+        TrainingConfig(**KINDS["regime"].defaults, dropout=0.1)
 
 
 def test_layering_defaults_preset_file_flags(tmp_path: Path):

@@ -5,12 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mltrain.config import DEFAULTS, TrainingConfig
+from mltrain.kinds import KINDS
+from mltrain.config import TrainingConfig
 from mltrain.data import synth
 from mltrain.data.store import DataStore
 from mltrain.errors import DataError
 from mltrain.paths import Home
-from mltrain.pipeline import volatility_data
+from mltrain.kinds.volatility import volatility_data
 
 from .conftest import QUICK, run_cli
 
@@ -42,11 +43,11 @@ def test_embedded_data_matches_shared_and_drops_partial_candle():
 
 
 def test_todays_unfinished_candle_is_dropped_and_a_future_one_refused(tmp_path: Path):
-    today = pd.Timestamp.now(tz="UTC").normalize().tz_localize(None)
+    today = pd.Timestamp("2026-03-10")  # an injected clock: no failure at UTC midnight
     frame = candles(30, start=str((today - pd.Timedelta(days=29)).date()))
     assert frame.index[-1] == today
     data = run_cli(["data", "import", write_generic(tmp_path / "live.csv", frame), "--symbol", "LIVE",
-                    "--json"]).json["data"]
+                    "--json"], today=today).json["data"]
     assert data["rows"] == 29 and data["last"] == str((today - pd.Timedelta(days=1)).date())
     assert any("has not closed yet" in note for note in data["notes"])
     later = DataStore(Home(tmp_path / "h"), today=today - pd.Timedelta(days=2))
@@ -107,6 +108,7 @@ def test_cryptodatadownload_newest_first_seconds_and_ms(tmp_path: Path):
         assert data["format"] == "cryptodatadownload" and data["first"] == "2023-01-01" and data["rows"] == 25
 
 
+@pytest.mark.slow  # trains a network
 def test_coingecko_close_only_still_trains(tmp_path: Path):
     frame = candles(700, start="2022-01-01")
     lines = ["snapped_at,price,market_cap,total_volume"]
@@ -213,7 +215,7 @@ def test_gaps_short_filled_long_named_and_missing_days_listed(tmp_path: Path):
     rows = {r["symbol"]: r for r in run_cli(["data", "list", "--json"]).json["data"]}
     assert rows["GS"]["missing_days"] == 2 and rows["GL"]["missing_days"] == 10
     store = DataStore(Home(Path(run_cli(["info", "--json"]).json["data"]["home"])))
-    config = TrainingConfig(**{**DEFAULTS["volatility"], "days": 200})
+    config = TrainingConfig(**{**KINDS["volatility"].defaults, "days": 200})
     assert volatility_data(store.load("GS"), config).window.filled_days == 2
     with pytest.raises(DataError, match="10 missing days from"):
         volatility_data(store.load("GL"), config)
@@ -227,8 +229,8 @@ def test_too_little_history_names_symbol_and_days():
 def test_synth_generates_known_regimes(home: Path):
     data = run_cli(["data", "synth", "--symbol", "SYN", "--days", "600", "--seed", "7", "--json"]).json["data"]
     assert data["rows"] == 600 and data["first"] == "2018-01-01"
-    long = run_cli(["data", "synth", "--symbol", "SYNL", "--days", "5000", "--json"]).json["data"]
-    today = pd.Timestamp.now(tz="UTC").normalize().tz_localize(None)
+    today = pd.Timestamp("2026-03-10")
+    long = run_cli(["data", "synth", "--symbol", "SYNL", "--days", "5000", "--json"], today=today).json["data"]
     assert pd.Timestamp(long["last"]) == today - pd.Timedelta(days=1)  # never a candle dated today or later
     truth = pd.read_csv(data["true_regimes"])
     assert set(truth["regime"]) <= set(synth.REGIMES) and len(truth) == 600

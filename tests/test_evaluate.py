@@ -27,6 +27,7 @@ def validation_spans(doc: dict) -> list[tuple[str, str]]:
     return [tuple(next(iter(f["validation"].values()))[k] for k in ("first", "last")) for f in doc["folds"]]
 
 
+@pytest.mark.slow  # trains a network
 def test_regime_folds_tile_recent_history_and_leave_registry_alone(home: Path):
     run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
     aliases = (home / "registry" / "btc_regime_detector" / "aliases.json").read_text()
@@ -46,6 +47,7 @@ def test_regime_folds_tile_recent_history_and_leave_registry_alone(home: Path):
     assert "walk-forward evaluations" in text and f"rule {doc['summary']['rule']['balanced_accuracy']:.2f}" in text
 
 
+@pytest.mark.slow  # trains a network
 def test_volatility_folds_have_garch_and_a_summary(home: Path):
     doc = run_cli(["evaluate", "volatility_forecaster", "--symbols", "BTC", "--folds", "2", *SMALL,
                    "--json"]).json["data"]
@@ -59,6 +61,7 @@ def test_volatility_folds_have_garch_and_a_summary(home: Path):
                                      *SMALL]).stdout
 
 
+@pytest.mark.slow  # trains a network
 def test_report_is_markdown_with_figures(tmp_path: Path):
     out = tmp_path / "report"
     run_cli(["evaluate", "btc_regime_detector", "--folds", "2", *SMALL, "--report", out])
@@ -70,6 +73,7 @@ def test_report_is_markdown_with_figures(tmp_path: Path):
     assert (vol / "volatility_ETH.png").is_file() and "ETH" in (vol / "report.md").read_text()
 
 
+@pytest.mark.slow  # trains a network
 def test_synthetic_truth_reports_the_causal_ceiling():
     doc = run_cli(["evaluate", "btc_regime_detector", "--synthetic", "--seed", "7", "--folds", "2", "--days", "300",
                    "--epochs", "15", "--workers", "2", "--json"]).json["data"]
@@ -80,6 +84,7 @@ def test_synthetic_truth_reports_the_causal_ceiling():
     run_cli(["evaluate", "volatility_forecaster", "--synthetic"], expect=2)
 
 
+@pytest.mark.slow  # trains a network
 def test_without_optional_extras_columns_say_not_installed(home: Path, tmp_path: Path):
     env = {**os.environ, "MLTRAIN_HOME": str(home), "PYTHONPATH": blocked_extras(tmp_path)}
     out = tmp_path / "report"
@@ -100,6 +105,19 @@ def _children(pid: int) -> list[int]:
     return [int(line) for line in out.split()]
 
 
+def _alive(pid: int) -> bool:
+    """A process that exists and is not a zombie waiting to be reaped."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow  # trains a network
 @pytest.mark.skipif(not shutil.which("pgrep"), reason="needs pgrep to find the worker processes")
 def test_sigterm_stops_a_parallel_evaluation_and_its_workers(home: Path):
     """A cron timeout sends SIGTERM to the parent only: it must exit 130 and take its worker processes along."""
@@ -117,10 +135,11 @@ def test_sigterm_stops_a_parallel_evaluation_and_its_workers(home: Path):
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
-    time.sleep(0.5)
+    deadline = time.time() + 60  # the workers' exit is the event: wait for each to be gone (reaped)
     for pid in workers:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+        while _alive(pid):
+            assert time.time() < deadline, f"worker {pid} outlived its parent"
+            time.sleep(0.02)
     assert not (home / "registry" / "volatility_forecaster" / "evaluations").exists()
 
 

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def mltrain(home: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mltrain", *args], capture_output=True, text=True,
@@ -16,6 +18,7 @@ def test_unknown_option_in_json_mode_is_one_json_document_and_exit_2(home: Path)
     assert out.returncode == 2 and json.loads(out.stdout)["ok"] is False and "--bogus" in out.stderr
 
 
+@pytest.mark.slow  # trains a network
 def test_gate_exit_3_survives_json_mode(home: Path):
     out = mltrain(home, "train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "1", "--days", "120",
                   "--epochs", "10", "--patience", "5", "--yes", "--json")

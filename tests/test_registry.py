@@ -14,31 +14,40 @@ from mltrain.errors import UsageError
 
 from .conftest import QUICK, run_cli
 
-TRAIN = [sys.executable, "-m", "mltrain", "train", "btc_regime_detector", "--preset", "quick", "--days", "365",
-         "--epochs", "10", "--patience", "5", "--yes", "--quiet"]
+ROOT = Path(__file__).resolve().parent.parent
+ARGS = ["train", "btc_regime_detector", "--preset", "quick", "--days", "365", "--epochs", "10", "--patience", "5",
+        "--yes", "--quiet"]
 
 
-def spawn(home: Path, pause: float | None = None, extra: list[str] | None = None) -> subprocess.Popen:
-    env = {**os.environ, "MLTRAIN_HOME": str(home)}
-    if pause:
-        env["MLTRAIN_TEST_PAUSE_BEFORE_COMMIT"] = str(pause)
-    return subprocess.Popen(TRAIN + (extra or []), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def spawn(home: Path, paused: Path | None = None, extra: list[str] | None = None) -> subprocess.Popen:
+    """A training process; with `paused`, it stops while its version is staged (see tests/child_train.py)."""
+    env = {**os.environ, "MLTRAIN_HOME": str(home),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    head = [sys.executable, "-m", "tests.child_train", str(paused)] if paused else [sys.executable, "-m", "mltrain"]
+    return subprocess.Popen(head + ARGS + (extra or []), env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_staging(home: Path, timeout: float = 60) -> Path:
-    folder = home / "registry" / "btc_regime_detector"
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Wait until a file the child writes exists (the child dying first is a failure, not a hang)."""
     deadline = time.time() + timeout
-    while time.time() < deadline:
-        staged = [p for p in folder.glob(".staging-*")] if folder.is_dir() else []
-        if staged and (staged[0] / "weights.safetensors").exists():
-            return staged[0]
-        time.sleep(0.1)
-    raise AssertionError("the training process never staged a version")
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
 
 
-def test_kill_9_while_writing_leaves_no_version_and_next_run_succeeds(home: Path):
-    proc = spawn(home, pause=30)
-    staging = wait_for_staging(home)
+def wait_for_staging(home: Path, signals: Path, proc: subprocess.Popen) -> Path:
+    wait_for(signals / "staged", proc)
+    staged = list((home / "registry" / "btc_regime_detector").glob(".staging-*"))
+    assert staged and (staged[0] / "weights.safetensors").exists()
+    return staged[0]
+
+
+@pytest.mark.slow  # trains a network
+def test_kill_9_while_writing_leaves_no_version_and_next_run_succeeds(home: Path, tmp_path: Path):
+    proc = spawn(home, paused=tmp_path / "signals")
+    staging = wait_for_staging(home, tmp_path / "signals", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert staging.exists()  # the half-written version is still on disk...
@@ -65,9 +74,10 @@ def test_a_running_job_whose_pid_was_reused_shows_as_interrupted(home: Path):
     assert shown[reused["job_id"]]["status"] == "failed" and "interrupted" in shown[reused["job_id"]]["error"]
 
 
-def test_second_concurrent_train_exits_2_naming_the_job(home: Path):
-    first = spawn(home, pause=30)
-    wait_for_staging(home)
+@pytest.mark.slow  # trains a network
+def test_second_concurrent_train_exits_2_naming_the_job(home: Path, tmp_path: Path):
+    first = spawn(home, paused=tmp_path / "signals")
+    wait_for_staging(home, tmp_path / "signals", first)
     result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]], expect=2)
     running = run_cli(["jobs", "list", "--status", "running", "--json"]).json["data"][0]
     assert running["job_id"] in result.stderr and str(first.pid) in result.stderr and "--wait" in result.stderr
@@ -75,6 +85,7 @@ def test_second_concurrent_train_exits_2_naming_the_job(home: Path):
     first.wait(timeout=60)
 
 
+@pytest.mark.slow  # trains a network
 def test_sigterm_cancels_job_and_exits_130(home: Path):
     # Three symbols with patience 50 cannot stop before 153 epochs, so a signal sent right after the first
     # logged epoch always lands mid-training, however fast the machine (a fixed sleep raced a fast CI runner).
@@ -98,10 +109,19 @@ def test_sigterm_cancels_job_and_exits_130(home: Path):
     assert run_cli(["models", "list", "--json"]).json["data"] == []
 
 
-def test_wait_flag_queues_behind_the_running_job(home: Path):
-    first = spawn(home, pause=2)
-    wait_for_staging(home)
+@pytest.mark.slow  # trains a network
+def test_wait_flag_queues_behind_the_running_job(home: Path, tmp_path: Path):
+    signals = tmp_path / "signals"
+    first = spawn(home, paused=signals)
+    wait_for_staging(home, signals, first)
     second = spawn(home, extra=["--wait"])
+    app_log = home / "logs" / "mltrain.log"
+    deadline = time.time() + 120
+    while not (app_log.exists() and "waiting for the lock" in app_log.read_text()):  # the second found it busy
+        assert second.poll() is None, second.communicate()
+        assert time.time() < deadline, "the second job never reported waiting for the lock"
+        time.sleep(0.02)
+    (signals / "release").touch()
     assert first.wait(timeout=120) == 0 and second.wait(timeout=120) == 0
     assert run_cli(["models", "list", "--json"]).json["data"][0]["latest_version"] == 2
 
@@ -112,6 +132,7 @@ def trained(home: Path) -> Path:
     return home / "registry" / "btc_regime_detector" / "v1"
 
 
+@pytest.mark.slow  # trains a network
 def test_flipped_byte_in_weights_is_detected(trained: Path):
     weights = trained / "weights.safetensors"
     data = bytearray(weights.read_bytes())
@@ -121,17 +142,20 @@ def test_flipped_byte_in_weights_is_detected(trained: Path):
     assert "weights.safetensors" in result.stderr and "corrupted" in result.stderr
 
 
+@pytest.mark.slow  # trains a network
 def test_missing_weights_file_is_named(trained: Path):
     (trained / "weights.safetensors").unlink()
     assert "missing" in run_cli(["predict", "btc_regime_detector"], expect=1).stderr
 
 
+@pytest.mark.slow  # trains a network
 def test_malformed_metadata_names_the_file(trained: Path):
     (trained / "metadata.json").write_text("{not json")
     result = run_cli(["models", "show", "btc_regime_detector", "--version", "1"], expect=1)
     assert "metadata.json" in result.stderr and "malformed JSON" in result.stderr
 
 
+@pytest.mark.slow  # trains a network
 def test_damaged_aliases_fail_before_training_and_leave_no_version(trained: Path):
     aliases = trained.parent / "aliases.json"
     aliases.write_text("[1, 2")
@@ -140,6 +164,7 @@ def test_damaged_aliases_fail_before_training_and_leave_no_version(trained: Path
     assert sorted(p.name for p in trained.parent.iterdir() if p.name.startswith("v")) == ["v1"]
 
 
+@pytest.mark.slow  # trains a network
 def test_version_files_follow_the_umask_not_tempfile_0600(home: Path):
     previous = os.umask(0o022)
     try:
@@ -152,6 +177,7 @@ def test_version_files_follow_the_umask_not_tempfile_0600(home: Path):
         assert path.stat().st_mode & 0o777 == 0o644, path
 
 
+@pytest.mark.slow  # trains a network
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
 def test_read_only_registry_gives_clear_error(home: Path):
     (home / "registry").mkdir(parents=True)
@@ -163,6 +189,7 @@ def test_read_only_registry_gives_clear_error(home: Path):
         (home / "registry").chmod(0o700)
 
 
+@pytest.mark.slow  # trains a network
 def test_read_only_file_system_error_is_one_line(home: Path):
     """Root ignores permissions, so a registry path that is a file stands in for an unwritable folder."""
     home.mkdir(parents=True)
@@ -171,6 +198,7 @@ def test_read_only_file_system_error_is_one_line(home: Path):
     assert "registry" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # trains a network
 def test_prune_keeps_newest_production_and_rollback_target(home: Path):
     for _ in range(5):
         run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
@@ -185,6 +213,7 @@ def test_prune_keeps_newest_production_and_rollback_target(home: Path):
     assert "must be 1 or more" in run_cli(["models", "prune", "btc_regime_detector", "--keep", "0"], expect=2).stderr
 
 
+@pytest.mark.slow  # trains a network
 def test_promote_rollback_compare_rm(home: Path):
     for _ in range(3):
         run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
@@ -202,6 +231,7 @@ def test_promote_rollback_compare_rm(home: Path):
     run_cli(["models", "show", "btc_regime_detector", "--version", "2"], expect=2)
 
 
+@pytest.mark.slow  # trains a network
 def test_new_model_name_resolved_from_registry(home: Path):
     run_cli(["train", "eth_regime_watch", "--model-type", "regime", "--days", "365", *QUICK[2:]])
     assert run_cli(["defaults", "eth_regime_watch", "--json"]).json["data"]["model_type"] == "regime"
@@ -216,6 +246,7 @@ def test_model_names_are_validated_before_paths(name: str):
         validate_name(name)
 
 
+@pytest.mark.slow  # trains a network
 def test_estimate_uses_past_runs_once_there_are_some(home: Path):
     run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
     plan = run_cli(["train", "btc_regime_detector", "--dry-run", "--json"]).json["data"]

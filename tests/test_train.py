@@ -7,11 +7,13 @@ import pytest
 import torch
 
 from mltrain import features as F
-from mltrain.config import DEFAULTS, TrainingConfig
+from mltrain.config import TrainingConfig
 from mltrain.data.store import DataStore, Series
 from mltrain.models import RegimeNet, VolatilityNet, parameter_count
 from mltrain.paths import Home
-from mltrain.pipeline import regime_data, train_regime, train_volatility, volatility_data
+from mltrain.kinds import KINDS
+from mltrain.kinds.regime import regime_data, train_regime
+from mltrain.kinds.volatility import train_volatility, volatility_data
 from mltrain.train import Split, fit
 
 
@@ -21,7 +23,7 @@ def btc() -> Series:
 
 
 def cfg(kind: str, **changes) -> TrainingConfig:
-    return TrainingConfig(**{**DEFAULTS[kind], "epochs": 10, "patience": 5, **changes})
+    return TrainingConfig(**{**KINDS[kind].defaults, "epochs": 10, "patience": 5, **changes})
 
 
 def perturb_after(series: Series, day: pd.Timestamp) -> Series:
@@ -77,6 +79,7 @@ def test_labels_definition_on_a_known_path():
     assert rebound_labels[0] == 3 and rebound_labels[-1] == 2 and 1 not in rebound_labels
 
 
+@pytest.mark.slow  # trains a network
 def test_same_seed_same_metrics_on_cpu():
     store = DataStore(Home(Path("/nonexistent")))
     a = train_regime(store, cfg("regime", days=365), "BTC", seed=5, device="cpu")
@@ -133,6 +136,7 @@ def test_hidden_size_changes_parameter_count():
     assert parameter_count(VolatilityNet(5, 32)) < parameter_count(VolatilityNet(5, 64))
 
 
+@pytest.mark.slow  # trains a network
 def test_days_and_symbols_change_what_is_trained():
     store = DataStore(Home(Path("/nonexistent")))
     one = train_volatility(store, cfg("volatility", days=120, symbols=["ETH"]), seed=1, device="cpu")
@@ -142,6 +146,7 @@ def test_days_and_symbols_change_what_is_trained():
     assert {k.split(".")[0] for k in two.tensors} == {"BTC", "SOL"}
 
 
+@pytest.mark.slow  # trains a network
 def test_volatility_metrics_sit_beside_three_baselines():
     store = DataStore(Home(Path("/nonexistent")))
     run = train_volatility(store, cfg("volatility", days=200, symbols=["BTC"]), seed=1, device="cpu")
@@ -151,11 +156,11 @@ def test_volatility_metrics_sit_beside_three_baselines():
 
 
 def test_min_r2_is_the_gate():
-    from mltrain.runner import gate
     metrics = {"symbols": {"BTC": {"r2": 0.3}, "ETH": {"r2": 0.6}}}
     baselines = {"har": {"BTC": {"r2": 0.2}, "ETH": {"r2": 0.1}}}
-    assert gate("volatility", metrics, baselines, 0.25)["passed"]
-    verdict = gate("volatility", metrics, baselines, 0.5)
+    gate = KINDS["volatility"].gate
+    assert gate(metrics, baselines, cfg("volatility", min_r2=0.25))["passed"]
+    verdict = gate(metrics, baselines, cfg("volatility", min_r2=0.5))
     assert not verdict["passed"] and set(verdict["failing"]) == {"BTC"}
 
 
@@ -171,7 +176,7 @@ def test_live_progress_table_shows_the_figures():
     """The Rich live display (terminal mode) renders epoch, losses, metric, improvement, pace and ETA."""
     import io
 
-    from mltrain.progress import Progress
+    from mltrain.cli.render import Progress
     from mltrain.train import EpochRecord
 
     stream = io.StringIO()

@@ -1,25 +1,20 @@
 """TrainingConfig, model-type defaults, presets and the layering that records where each value came from."""
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 from .paths import Home, builtin_presets_dir
+from .textutil import suggest
 
-ModelType = Literal["regime", "volatility"]
-MODEL_TYPES: tuple[str, ...] = ("regime", "volatility")
-VOLATILITY_ONLY = ("hidden_size", "min_r2", "symbols")
 FIELD_ORDER = ("days", "epochs", "patience", "batch_size", "learning_rate", "train_val_split",
                "hidden_size", "min_r2", "symbols")
 
-# The built-in catalogue: names every install knows without a registry.
-CATALOGUE: dict[str, str] = {"btc_regime_detector": "regime", "volatility_forecaster": "volatility"}
 DEFAULT_PRESET = "full"
 CUSTOM_PRESET = "custom"
 
@@ -54,14 +49,6 @@ class TrainingConfig(BaseModel):
         return value
 
 
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "regime": dict(days=730, epochs=100, patience=15, batch_size=32, learning_rate=0.001,
-                   train_val_split=0.8, hidden_size=None, min_r2=None, symbols=None),
-    "volatility": dict(days=365, epochs=100, patience=15, batch_size=32, learning_rate=0.001,
-                       train_val_split=0.8, hidden_size=64, min_r2=0.5, symbols=["BTC", "ETH", "SOL"]),
-}
-
-
 def bounds_text(name: str) -> str:
     """The allowed range of a field, as users read it."""
     info = TrainingConfig.model_fields[name]
@@ -74,16 +61,6 @@ def bounds_text(name: str) -> str:
     if name == "symbols":
         return "a non-empty list of unique upper-case symbols, e.g. BTC,ETH"
     return "see `mltrain defaults`"
-
-
-def regime_symbol(model_name: str) -> str:
-    """A regime model trains on the asset its name starts with: btc_regime_detector -> BTC."""
-    return model_name.split("_", 1)[0].upper()
-
-
-def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 # ---------------------------------------------------------------- YAML
@@ -195,7 +172,10 @@ def _raise_validation(exc: ValidationError, sources: dict[str, str], raw: dict[s
 def build_config(model_type: str, preset: Preset, config_file: YamlDoc | None,
                  flags: dict[str, Any]) -> EffectiveConfig:
     """Layer defaults < preset < config file < flags, validate, and keep the source of each value."""
-    raw = dict(DEFAULTS[model_type])
+    from .kinds import KINDS
+
+    kind = KINDS[model_type]
+    raw = dict(kind.defaults)
     sources = {name: "default" for name in raw}
     layers: list[tuple[dict[str, Any], Any]] = [
         (preset.values, lambda k: f"preset {preset.name} ({preset.source}:{preset.lines.get(k, '?')})"),
@@ -209,16 +189,18 @@ def build_config(model_type: str, preset: Preset, config_file: YamlDoc | None,
             if key not in FIELD_ORDER:
                 raise ConfigError(f"unknown field {key!r} (from {where(key)}); allowed: "
                                   f"{', '.join(FIELD_ORDER)}.{suggest(key, FIELD_ORDER)}")
-            if model_type == "regime" and key in VOLATILITY_ONLY and value is not None:
-                raise ConfigError(f"{key} is for volatility models only; {where(key)} sets it on a regime model. "
-                                  f"Remove it or train a volatility model")
+            users = [k.name for k in KINDS.values() if key in k.uses]
+            if users and key not in kind.uses and value is not None:
+                owner = " or ".join(users)
+                raise ConfigError(f"{key} is for {owner} models only; {where(key)} sets it on a {model_type} "
+                                  f"model. Remove it or train a {owner} model")
             raw[key] = value
             sources[key] = where(key)
     try:
         config = TrainingConfig(**raw)
     except ValidationError as exc:
         _raise_validation(exc, sources, raw)
-    custom = config.model_dump() != TrainingConfig(**DEFAULTS[model_type]).model_dump()
+    custom = config.model_dump() != TrainingConfig(**kind.defaults).model_dump()
     return EffectiveConfig(config, sources, preset.name, model_type, custom)
 
 

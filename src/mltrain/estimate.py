@@ -6,7 +6,13 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from .config import TrainingConfig
+
+if TYPE_CHECKING:
+    from .config import EffectiveConfig, Preset
+    from .paths import Home
 
 PROBE_STEPS = 20
 LONG_RUN_SECONDS = 20 * 60
@@ -42,42 +48,29 @@ def format_seconds(seconds: float) -> str:
 
 def work_units(model_type: str, config: TrainingConfig) -> float:
     """Training samples x epochs x symbols: what run time scales with."""
-    n_symbols = len(config.symbols or []) if model_type == "volatility" else 1
-    return config.days * config.train_val_split * config.epochs * max(n_symbols, 1)
+    n_series = len(config.symbols or [])  # a model without symbols trains on one series
+    return config.days * config.train_val_split * config.epochs * max(n_series, 1)
 
 
 def probe_key(model_type: str, config: TrainingConfig, device: str) -> str:
-    hidden = config.hidden_size if model_type == "volatility" else "-"
+    hidden = "-" if config.hidden_size is None else config.hidden_size
     return f"{model_type}/{device}/b{config.batch_size}/h{hidden}"
 
 
 def probe_seconds_per_sample(model_type: str, config: TrainingConfig, device: str) -> float:
     """Time PROBE_STEPS real training steps (forward, backward, Adam) on random data of the real shape."""
     import torch
-    from torch import nn
 
-    from . import features as F
-    from .models import RegimeNet, VolatilityNet
+    from .kinds import KINDS
+    from .train import train_step
 
     torch.manual_seed(0)
-    b = config.batch_size
-    if model_type == "volatility":
-        model = VolatilityNet(len(F.VOL_FEATURES), config.hidden_size or 64).to(device)
-        x = torch.randn(b, F.VOL_LOOKBACK_DAYS, len(F.VOL_FEATURES), device=device)
-        y = torch.randn(b, device=device)
-        loss_fn = nn.functional.mse_loss
-    else:
-        model = RegimeNet(len(F.REGIME_FEATURES)).to(device)
-        x = torch.randn(b, len(F.REGIME_FEATURES), device=device)
-        y = torch.randint(0, 4, (b,), device=device)
-        loss_fn = nn.functional.cross_entropy
+    model, x, y, loss_fn = KINDS[model_type].probe_batch(config, device)
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
 
     def step() -> None:
-        loss = loss_fn(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(model, optimizer, loss_fn, x, y)
 
     for _ in range(3):  # warm-up: first calls allocate and pick kernels
         step()
@@ -89,7 +82,7 @@ def probe_seconds_per_sample(model_type: str, config: TrainingConfig, device: st
     if device == "cuda":
         torch.cuda.synchronize()
     # a validation pass each epoch costs about one forward over 1/4 of the samples: count it as 10%
-    return (time.perf_counter() - start) / PROBE_STEPS / b * 1.1
+    return (time.perf_counter() - start) / PROBE_STEPS / config.batch_size * 1.1
 
 
 EARLY_STOP_PRIOR_PATIENCES = 2  # with no past runs: expect the stop about 2 x patience epochs in
@@ -125,3 +118,54 @@ def from_history(model_type: str, config: TrainingConfig, device: str, runs: lis
     return Estimate(expected, upper, f"median of {len(runs)} past {plural} of {model_type} models on this host "
                     f"({device}); the best epoch was usually {best_epoch:g}, so about {expected_epochs} of "
                     f"{config.epochs} epochs are expected", device)
+
+
+# ---------------------------------------------------------------- estimates with the run history and probe cache
+
+def probe(home: Home, model_type: str, config: TrainingConfig, device: str) -> Estimate:
+    """Measure the probe now, cache it under the mltrain home, and estimate from it."""
+    from .jobs import Jobs
+
+    seconds = probe_seconds_per_sample(model_type, config, device)
+    Jobs(home).save_probe(probe_key(model_type, config, device), seconds)
+    return from_probe(model_type, config, device, seconds, measured_now=True)
+
+
+def for_training(home: Home, model_type: str, config: TrainingConfig, device: str) -> Estimate:
+    """Past runs on this host when there are any, else a fresh probe."""
+    from .jobs import Jobs
+
+    return from_history(model_type, config, device, Jobs(home).runs()) or probe(home, model_type, config, device)
+
+
+def cached(home: Home, model_type: str, config: TrainingConfig, device: str) -> Estimate | None:
+    """Past runs, else an earlier probe; None when neither exists (nothing is measured)."""
+    from .jobs import Jobs
+
+    jobs = Jobs(home)
+    estimate = from_history(model_type, config, device, jobs.runs())
+    if estimate is None:
+        found = jobs.probes().get(probe_key(model_type, config, device))
+        if found is None:
+            return None
+        estimate = from_probe(model_type, config, device, found["seconds_per_sample"], measured_now=False)
+    return estimate
+
+
+def preset_estimates(home: Home, preset: Preset, device: str, measure: bool) -> dict[str, dict | None]:
+    """The preset's estimated duration for every model type (the fields a type does not use are left out)."""
+    import dataclasses
+
+    from .config import build_config
+    from .kinds import KINDS
+
+    optional = {field for kind in KINDS.values() for field in kind.uses}
+    out = {}
+    for name, kind in KINDS.items():
+        values = {k: v for k, v in preset.values.items() if k not in optional or k in kind.uses}
+        effective: EffectiveConfig = build_config(name, dataclasses.replace(preset, values=values), None, {})
+        if measure:
+            probe(home, name, effective.config, device)
+        estimate = cached(home, name, effective.config, device)
+        out[name] = None if estimate is None else estimate.as_dict()
+    return out

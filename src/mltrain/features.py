@@ -119,6 +119,19 @@ def turning_points(close: np.ndarray, reversal: float) -> list[tuple[int, str]]:
     return points
 
 
+def _label_rise(labels: np.ndarray, close: np.ndarray, days: range, recovery_peak: float | None,
+                rule: LabelRule) -> float | None:
+    """Label a rise: Expansion while price is still far below the pre-Bear peak, Bull from then on.
+    Returns the recovery peak still pending (None once price has come back near it)."""
+    for t in days:
+        if recovery_peak is not None and close[t] < (1 - rule.recovery_gap) * recovery_peak:
+            labels[t] = 3
+        else:
+            labels[t] = 2
+            recovery_peak = None
+    return recovery_peak
+
+
 def regime_labels(close: np.ndarray, rule: LabelRule = LabelRule()) -> np.ndarray:
     """Ex-post regime index per day (into REGIMES); -1 before the first and after the last turning point."""
     labels = np.full(len(close), -1, dtype=int)
@@ -132,24 +145,14 @@ def regime_labels(close: np.ndarray, rule: LabelRule = LabelRule()) -> np.ndarra
             if is_bear and (recovery_peak is None or close[a] > recovery_peak):
                 recovery_peak = close[a]
         else:
-            for t in range(a + 1, b + 1):
-                if recovery_peak is not None and close[t] < (1 - rule.recovery_gap) * recovery_peak:
-                    labels[t] = 3
-                else:
-                    labels[t] = 2
-                    recovery_peak = None
+            recovery_peak = _label_rise(labels, close, range(a + 1, b + 1), recovery_peak, rule)
     if points:  # the unconfirmed tail: label only the days whose label no future price can change
         last, kind = points[-1]
         tail = close[last + 1:]
         if len(tail):
             if kind == "trough":  # days up to the running maximum are part of the rise whatever comes next
                 end = last + 1 + int(np.argmax(tail))
-                for t in range(last + 1, end + 1):
-                    if recovery_peak is not None and close[t] < (1 - rule.recovery_gap) * recovery_peak:
-                        labels[t] = 3
-                    else:
-                        labels[t] = 2
-                        recovery_peak = None
+                _label_rise(labels, close, range(last + 1, end + 1), recovery_peak, rule)
             else:  # a fall that is already deep enough is a Bear whatever comes next
                 end = last + 1 + int(np.argmin(tail))
                 if close[end] / close[last] - 1 <= -rule.bear_fall:

@@ -13,7 +13,7 @@ from pathlib import Path
 from .errors import UsageError
 from .fsutil import append_line, atomic_write_json, ensure_dir, pid_alive, process_identity, read_json
 from .paths import Home
-from .registry import now_iso
+from .clock import now_iso
 
 STATUSES = ("pending", "running", "completed", "rejected", "failed", "cancelled")
 RUNS_FILE = "runs.jsonl"

@@ -35,12 +35,11 @@ class RegimeNet(nn.Module):
 
 
 def build(spec: dict) -> nn.Module:
-    """Rebuild a network from its stored architecture spec."""
-    if spec["kind"] == "volatility_gru":
-        return VolatilityNet(spec["n_features"], spec["hidden_size"])
-    if spec["kind"] == "regime_mlp":
-        return RegimeNet(spec["n_features"], spec["hidden_size"], spec["n_classes"])
-    raise ValueError(f"unknown architecture {spec['kind']!r}")
+    """Rebuild a network from its stored spec; spec["kind"] (the on-disk key) names the architecture."""
+    from .kinds import kind_of_arch
+
+    arch = spec["kind"]
+    return kind_of_arch(arch).build_network(spec)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -9,10 +9,10 @@ import os
 import re
 import shutil
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from .clock import now_iso
 from .errors import ExitCode, LockBusyError, RegistryError, UsageError
 from .fsutil import (append_line, atomic_write_json, clean_dead_staging, commit_staging_dir, ensure_dir,
                      make_staging_dir, read_json)
@@ -21,10 +21,6 @@ from .paths import Home
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 META_FILE, WEIGHTS_FILE, HISTORY_FILE = "metadata.json", "weights.safetensors", "history.csv"
 ALIASES_FILE, ALIAS_LOG, LOCK_FILE = "aliases.json", "aliases.log.jsonl", ".lock"
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def validate_name(name: str) -> str:

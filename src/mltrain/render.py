@@ -5,6 +5,8 @@ import json
 import sys
 from typing import Any, IO
 
+from .textutil import fmt
+
 
 def envelope(data: Any) -> str:
     return json.dumps({"ok": True, "data": data}, default=str)
@@ -26,12 +28,6 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]], stream: 
     stream = stream or sys.stdout
     # pipes and cron logs get full-width rows instead of truncated cells
     Console(file=stream, width=None if stream.isatty() else 200).print(t)
-
-
-def fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return "-" if value is None else str(value)
 
 
 def kv(title: str, items: dict, stream: IO[str] | None = None) -> None:

@@ -7,15 +7,18 @@ import platform
 import signal
 import statistics
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Callable
+from typing import Callable, Iterator
 
+from .clock import now_iso
 from .config import EffectiveConfig
-from .errors import Interrupted, MltrainError, TrainingError
+from .errors import Interrupted, LockBusyError, MltrainError, TrainingError
 from .estimate import Estimate, work_units
 from .jobs import Jobs, app_logger, new_job_id
+from .kinds import KINDS, EpochCallback
 from .paths import Home
-from .registry import Registry, now_iso
+from .registry import Registry
 
 
 @dataclass
@@ -27,9 +30,8 @@ class TrainRequest:
     estimate: Estimate
     command: list[str]
     wait: bool = False
-    quiet: bool = False
-    live: bool = False
-    pause_hook: Callable[[], None] | None = None  # test hook: pause while the version is staged
+    on_epoch: EpochCallback | None = None  # the face's progress display observes every epoch
+    before_commit: Callable[[], None] | None = None  # called while the version is staged (tests pause here)
 
 
 @dataclass
@@ -61,30 +63,51 @@ def _history_csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def gate(model_type: str, metrics: dict, baselines: dict, min_r2: float | None) -> dict:
-    """Volatility: every symbol's out-of-sample R² must reach min_r2. Regime: no gate (always promoted)."""
-    if model_type != "volatility" or min_r2 is None:
-        return {"passed": True, "rule": "regime models have no promotion gate"}
-    failing = {}
-    for symbol, scores in metrics["symbols"].items():
-        if scores["r2"] < min_r2:
-            best = max(baselines, key=lambda name: baselines[name][symbol]["r2"])
-            failing[symbol] = {"r2": scores["r2"], "best_baseline": best,
-                               "best_baseline_r2": baselines[best][symbol]["r2"]}
-    return {"passed": not failing, "rule": "every symbol's r2 >= min_r2", "threshold": min_r2, "failing": failing}
+@contextmanager
+def _model_lock(registry: Registry, name: str, holder: dict, wait: bool, log) -> Iterator[None]:
+    """The model's lock; with `wait`, a busy lock is logged once (a line tests and operators can see) and
+    then waited for."""
+    try:
+        with registry.lock(name, holder, wait=False):
+            yield
+        return
+    except LockBusyError as busy:
+        if not wait:
+            raise
+        log.info("job %s waiting for the lock on %s: %s", holder["job_id"], name, busy)
+    with registry.lock(name, holder, wait=True):
+        yield
 
 
-def run_training(home: Home, request: TrainRequest, stream: IO[str]) -> TrainOutcome:
+def check_data(home: Home, model_name: str, effective: EffectiveConfig, today=None) -> str | None:
+    """Name a missing symbol before the plan, the prompt or a job record; a warning when the data is old."""
     from .data.store import DataStore
-    from .config import regime_symbol
-    from .pipeline import train_regime, train_volatility
-    from .progress import Progress
+
+    kind = KINDS[effective.model_type]
+    symbols = kind.symbols(model_name, effective.config)
+    store = DataStore(home, today=today)
+    store.require(symbols, kind.symbols_reason(model_name, effective.sources))
+    stale = store.stale(symbols)
+    if not stale:
+        return None
+    # a cron job fed by a broken download keeps retraining on old data: say so every time
+    listed = ", ".join(f"{symbol} {last.date()} ({age} days ago)" for symbol, last, age in stale)
+    return (f"newest candles {listed}; the model will know nothing after them. Import newer candles with "
+            "`mltrain data import FILE --symbol SYMBOL --merge`")
+
+
+def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
+    """Lock, record the job, fit, gate, write the version and the run history; progress goes to the
+    job log and to `request.on_epoch`."""
+    from .data.store import DataStore
+    from .progress import EpochLines
     from .train import StopFlag, seed_everything
 
     eff, name = request.effective, request.model_name
+    kind = KINDS[eff.model_type]
     registry, jobs, log = Registry(home), Jobs(home), app_logger(home)
     job_id = new_job_id()
-    with registry.lock(name, {"job_id": job_id}, wait=request.wait):
+    with _model_lock(registry, name, {"job_id": job_id}, request.wait, log):
         registry.aliases(name)  # a damaged aliases file fails now, not after training and saving a version
         job = jobs.create(job_id, name, eff.model_type, eff.as_dict(), eff.has_custom_config, eff.sources,
                           request.command)
@@ -98,22 +121,24 @@ def run_training(home: Home, request: TrainRequest, stream: IO[str]) -> TrainOut
         jobs.update(job, status="running", started_at=now_iso())
         try:
             seed_everything(request.seed)
-            symbols = eff.config.symbols if eff.model_type == "volatility" else [regime_symbol(name)]
-            metric = "r2" if eff.model_type == "volatility" else "balanced_accuracy"
+            lines = EpochLines(symbols=kind.symbols(name, eff.config), epochs=eff.config.epochs,
+                               metric_name=kind.progress_metric)
             store = DataStore(home)
             log_path = jobs.log_path(job["job_id"])
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(log_path, "a") as job_log, Progress(stream, symbols=list(symbols or []), epochs=eff.config.epochs, metric_name=metric,
-                                   live=request.live, quiet=request.quiet, log=job_log) as progress:
-                if eff.model_type == "volatility":
-                    result = train_volatility(store, eff.config, seed=request.seed, device=request.device,
-                                              on_epoch=progress, stop=stop)
-                else:
-                    result = train_regime(store, eff.config, symbols[0], seed=request.seed, device=request.device,
-                                          on_epoch=progress, stop=stop)
+            with open(log_path, "a") as job_log:
+                def observe(symbol: str, record) -> None:
+                    lines.advance(symbol)
+                    job_log.write(lines.line(symbol, record) + "\n")
+                    job_log.flush()
+                    if request.on_epoch is not None:
+                        request.on_epoch(symbol, record)
+
+                result = kind.train(store, eff.config, name, seed=request.seed, device=request.device,
+                                    on_epoch=observe, stop=stop)
             if result.interrupted:
                 raise Interrupted("interrupted: training stopped after the current batch; nothing was saved")
-            verdict = gate(eff.model_type, result.metrics, result.baselines, eff.config.min_r2)
+            verdict = kind.gate(result.metrics, result.baselines, eff.config)
             total_seconds = time.perf_counter() - start
             meta = {
                 "name": name, "model_type": eff.model_type, "created_at": now_iso(), "job_id": job["job_id"],
@@ -128,22 +153,21 @@ def run_training(home: Home, request: TrainRequest, stream: IO[str]) -> TrainOut
                 "library_versions": _versions(), "command_line": request.command,
             }
             version = registry.write_version(name, result.tensors, meta, _history_csv(result.history),
-                                             pause_hook=request.pause_hook)
+                                             pause_hook=request.before_commit)
             if verdict["passed"]:
                 registry.promote(name, version, reason=f"job {job['job_id']} passed its gate")
             status = "completed" if verdict["passed"] else "rejected"
             jobs.update(job, status=status, finished_at=now_iso(), metrics=result.metrics, version=version)
             fit_seconds = result.timings["fit_seconds"]
-            epochs_run, best = result.timings["epochs_run"], result.timings["best_epoch"]
-            runs = list(epochs_run.values()) if isinstance(epochs_run, dict) else [epochs_run]
-            bests = list(best.values()) if isinstance(best, dict) else [best]
+            runs, bests = list(result.epochs_run.values()), list(result.best_epoch.values())
             jobs.record_run({"job_id": job["job_id"], "model_type": eff.model_type, "device": request.device,
                              "status": status, "work_units": work_units(eff.model_type, eff.config),
                              "epochs_run_fraction": sum(runs) / (len(runs) * eff.config.epochs),
                              "best_epoch": statistics.median(bests),
                              "fit_seconds": fit_seconds, "total_seconds": total_seconds,
                              "estimated_seconds": request.estimate.expected_seconds})
-            log.info("job %s %s: version %s, %s", job["job_id"], status, version, result.main_metric)
+            log.info("job %s %s: version %s, %s", job["job_id"], status, version,
+                     (kind.main_metric, result.metrics.get(kind.main_metric)))
         except Interrupted as exc:
             jobs.update(job, status="cancelled", finished_at=now_iso(), error=str(exc))
             log.info("job %s cancelled", job["job_id"])

@@ -82,6 +82,16 @@ class FitResult:
         return self.history[-1].samples_per_second if self.history else 0.0
 
 
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable, x: torch.Tensor,
+               y: torch.Tensor) -> torch.Tensor:
+    """One optimizer step: forward, backward, step. Returns the batch loss, detached, on the device."""
+    loss = loss_fn(model(x), y)  # forward
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # backward
+    optimizer.step()  # step
+    return loss.detach()
+
+
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable) -> tuple[float, torch.Tensor]:
     model.eval()
     with torch.no_grad():
@@ -112,13 +122,8 @@ def fit(model: nn.Module, data: Split, *, epochs: int, patience: int, batch_size
         x_epoch, y_epoch = data.x_train[order], data.y_train[order]
         for first in range(0, n, batch_size):
             xb, yb = x_epoch[first:first + batch_size], y_epoch[first:first + batch_size]
-            # forward
-            loss = loss_fn(model(xb), yb)
-            # backward and step
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * len(xb)
+            loss = train_step(model, optimizer, loss_fn, xb, yb)
+            total += loss * len(xb)
             seen += len(xb)
             result.steps += 1
             if stop is not None and stop.requested:

@@ -72,7 +72,7 @@ class DataStore:
         known = self.symbols()
         for symbol in symbols:
             if symbol not in known:
-                from ..config import suggest
+                from ..textutil import suggest
                 raise DataError(f"no data for symbol {symbol!r} ({why}); available: {', '.join(known)}."
                                 f"{suggest(symbol, known)} Import some with `mltrain data import FILE --symbol {symbol}`")
 
@@ -102,7 +102,7 @@ class DataStore:
             return Series(symbol, frame.astype("float64"), "embedded", True,
                           {"source": "embedded", "origin": "Binance spot daily klines, USDT pair"})
         known = self.symbols()
-        from ..config import suggest
+        from ..textutil import suggest
         raise DataError(f"no data for symbol {symbol!r}; available: {', '.join(known)}.{suggest(symbol, known)} "
                         "Import some with `mltrain data import FILE --symbol SYMBOL`")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-REGIMES = ("Bear", "Correction", "Bull", "Expansion")
+from ..features import REGIMES  # noqa: F401  (the regime names, defined once)
 STEPS_PER_DAY = 24  # intraday steps that make each day's high and low
 
 
@@ -65,3 +65,32 @@ def forward_filter(close: np.ndarray, params: SwitchingParams = SwitchingParams(
         log_belief = log_post - np.logaddexp.reduce(log_post)
         probs[t] = np.exp(log_belief)
     return probs
+
+
+def market(days: int, seed: int):
+    """A generated market as a data-store Series named SYN, with the true regime of each day."""
+    from .store import Series
+
+    frame, states = generate(days, seed)
+    return Series("SYN", frame, f"synthetic seed={seed}", True, {}), states
+
+
+def store_synthetic(store, symbol: str, days: int, seed: int) -> dict:
+    """Generate a market and keep it in the data store like an import, its true regimes beside it."""
+    from ..errors import UsageError
+    from ..fsutil import atomic_write_bytes
+    from .store import fingerprint
+
+    if not symbol.isalnum() or symbol != symbol.upper():
+        raise UsageError(f"symbol {symbol!r} must be upper-case letters and digits")
+    if not 300 <= days <= 20000:
+        raise UsageError(f"--days {days} is out of range; allowed 300..20000")
+    # from 2018-01-01 (same dates for the same seed), moved back when that would run past yesterday
+    start = min(pd.Timestamp("2018-01-01"), store.today - pd.Timedelta(days=days))
+    frame, states = generate(days, seed, start=str(start.date()))
+    regimes_csv = "date,regime\n" + "".join(f"{d.date()},{REGIMES[s]}\n" for d, s in zip(frame.index, states))
+    atomic_write_bytes(store.root / f"{symbol}.regimes.csv", regimes_csv.encode())
+    store.save(symbol, frame, {"symbol": symbol, "source": f"synthetic seed={seed}", "format": "synthetic",
+                               "has_ohlc": True, "aggregated": False, "rows": days, "seed": seed,
+                               "fingerprint": fingerprint(frame), "true_regimes": f"{symbol}.regimes.csv"})
+    return {**store.summary(symbol), "seed": seed, "true_regimes": str(store.root / f"{symbol}.regimes.csv")}

@@ -1,0 +1,62 @@
+"""mltrain evaluate: walk-forward folds against strong baselines."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..config import parse_symbols
+from ..errors import UsageError
+from ..kinds import KINDS, resolve_model_type
+from . import render
+from .common import CONFIG_OPT, JSON_OPT, MODEL_TYPE_OPT, OPT, PRESET_OPT, effective_config, env, home, run
+
+
+def evaluate(
+    model: str = typer.Argument(..., help="Model name."),
+    model_type: Optional[str] = MODEL_TYPE_OPT,
+    folds: int = typer.Option(5, "--folds", help="Number of walk-forward folds (2..20)."),
+    preset: Optional[str] = PRESET_OPT,
+    config_file: Optional[Path] = CONFIG_OPT,
+    days: Optional[int] = OPT["days"],
+    epochs: Optional[int] = OPT["epochs"],
+    patience: Optional[int] = OPT["patience"],
+    batch_size: Optional[int] = OPT["batch_size"],
+    learning_rate: Optional[float] = OPT["learning_rate"],
+    train_val_split: Optional[float] = OPT["train_val_split"],
+    hidden_size: Optional[int] = OPT["hidden_size"],
+    symbols: Optional[str] = OPT["symbols"],
+    seed: int = typer.Option(42, "--seed", help="Training seed; with --synthetic also the market's seed."),
+    synthetic: bool = typer.Option(False, "--synthetic", help="Regime models: train and score on a generated "
+                                                               "market whose true regimes are known."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write report.md and PNG figures into DIR."),
+    workers: int = typer.Option(0, "--workers", help="Processes for the independent folds (0: every core)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Walk-forward evaluation against strong baselines; the registry (versions, aliases) is not changed."""
+    flags = dict(days=days, epochs=epochs, patience=patience, batch_size=batch_size,
+                 learning_rate=learning_rate,
+                 train_val_split=train_val_split, hidden_size=hidden_size, symbols=parse_symbols(symbols))
+
+    def body() -> dict:
+        from ..evaluate import evaluate_and_record
+
+        if not 2 <= folds <= 20:
+            raise UsageError(f"--folds {folds} is out of range; allowed 2..20")
+        if workers < 0:
+            raise UsageError(f"--workers {workers} must be 0 (every core) or more")
+        at = home()
+        kind = resolve_model_type(model, model_type, at)
+        if report is not None and report.exists() and not report.is_dir():
+            raise UsageError(f"--report {report} is a file; give a folder for report.md and its figures")
+        if synthetic and not KINDS[kind].synthetic:
+            with_truth = " or ".join(k.name for k in KINDS.values() if k.synthetic)
+            raise UsageError(f"--synthetic is for {with_truth} models: only they have known true regimes to "
+                             "score "
+                             "against")
+        effective = effective_config(at, kind, preset, config_file, flags)
+        return evaluate_and_record(at, kind, model, effective, folds=folds, seed=seed, workers=workers,
+                                   synthetic=synthetic, report_dir=report, command=env().command)
+
+    run(as_json, body, lambda d: render.evaluation(d, env().stdout))

@@ -1,0 +1,132 @@
+"""mltrain models list|show|promote|rollback|compare|rm|prune."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from ..kinds import KINDS
+from . import render
+from .common import JSON_OPT, env, registry, run
+
+app = typer.Typer(help="The model registry: versions, aliases, comparison.", no_args_is_help=True)
+
+
+def _say(text: str) -> None:
+    print(text, file=env().stdout)
+
+
+@app.command("list")
+def models_list(as_json: bool = JSON_OPT) -> None:
+    """Every model with its production and latest version."""
+    def body() -> list:
+        found = registry()
+        rows = []
+        for name in found.models():
+            latest = found.versions(name)[-1]
+            meta = found.meta(name, latest)
+            kind = KINDS.get(meta["model_type"])
+            metric = kind.main_metric if kind else None
+            last_dates = [w["last"] for w in meta["data_windows"].values()]
+            rows.append({"name": name, "model_type": meta["model_type"],
+                         "production_version": found.aliases(name).get("production"),
+                         "latest_version": latest, "latest_status": found.status(name, latest, meta),
+                         "main_metric": metric, "main_metric_value": meta["metrics"].get(metric),
+                         "trained_at": meta["created_at"],
+                         "last_data_date": max(last_dates) if last_dates else None})
+        return rows
+
+    run(as_json, body, lambda rows: render.table(
+        "models", ["name", "type", "production", "latest", "status", "metric", "trained at", "last data"],
+        [[r["name"], r["model_type"], r["production_version"], r["latest_version"], r["latest_status"],
+          f"{r['main_metric']}={render.fmt(r['main_metric_value'])}", r["trained_at"], r["last_data_date"]]
+         for r in rows], env().stdout))
+
+
+@app.command("show")
+def models_show(name: str, version: Optional[int] = typer.Option(None, "--version"),
+                as_json: bool = JSON_OPT) -> None:
+    """Everything in a version's metadata."""
+    def body() -> dict:
+        found = registry()
+        v = found.require_version(name, version)
+        meta = found.meta(name, v)
+        evaluations = [{k: e.get(k) for k in ("evaluation_id", "created_at", "command", "summary")}
+                       for e in found.evaluations(name)]
+        return {**meta, "status": found.status(name, v, meta), "evaluations": evaluations}
+
+    run(as_json, body, lambda meta: render.version(meta, env().stdout))
+
+
+@app.command("promote")
+def models_promote(name: str, version: int, as_json: bool = JSON_OPT) -> None:
+    """Make version N the production version."""
+    def body() -> dict:
+        previous = registry().promote(name, version)
+        return {"name": name, "production": version, "previous": previous}
+    run(as_json, body, lambda d: _say(f"{name}: production is now v{d['production']} (was v{d['previous']})"))
+
+
+@app.command("rollback")
+def models_rollback(name: str, as_json: bool = JSON_OPT) -> None:
+    """Production back to the previous production version."""
+    def body() -> dict:
+        current, previous = registry().rollback(name)
+        return {"name": name, "from": current, "production": previous}
+    run(as_json, body,
+        lambda d: _say(f"{name}: production rolled back from v{d['from']} to v{d['production']}"))
+
+
+@app.command("compare")
+def models_compare(name: str, a: int, b: int, as_json: bool = JSON_OPT) -> None:
+    """Config, data window and metrics of two versions side by side."""
+    def body() -> dict:
+        found = registry()
+        out = {}
+        for v in (a, b):
+            meta = found.meta(name, found.require_version(name, v))
+            out[f"v{v}"] = {"config": meta["config"], "data_windows": meta["data_windows"],
+                            "metrics": meta["metrics"],
+                            "baselines": meta["baselines"], "created_at": meta["created_at"],
+                            "status": found.status(name, v, meta)}
+        return {"name": name, "versions": out}
+
+    def show(d: dict) -> None:
+        left, right = d["versions"][f"v{a}"], d["versions"][f"v{b}"]
+        rows = [[f"config.{k}", render.fmt(left["config"][k]), render.fmt(right["config"].get(k))]
+                for k in left["config"]]
+        for section in ("data_windows", "metrics"):
+            keys = sorted(set(left[section]) | set(right[section]))
+            rows += [[f"{section}.{k}", json.dumps(left[section].get(k)), json.dumps(right[section].get(k))]
+                     for k in keys]
+        rows.append(["status", left["status"], right["status"]])
+        render.table(f"{name}: v{a} vs v{b}", ["field", f"v{a}", f"v{b}"], rows, env().stdout)
+    run(as_json, body, show)
+
+
+@app.command("rm")
+def models_rm(name: str, version: int, as_json: bool = JSON_OPT) -> None:
+    """Delete a version (never the production one)."""
+    def body() -> dict:
+        registry().remove(name, version)
+        return {"name": name, "removed": version}
+    run(as_json, body, lambda d: _say(f"{name}: removed v{version}"))
+
+
+@app.command("prune")
+def models_prune(name: str, keep: int = typer.Option(..., "--keep",
+                                                     help="How many of the newest versions to keep."),
+                 dry_run: bool = typer.Option(False, "--dry-run",
+                                              help="List what would be removed; remove nothing."),
+                 as_json: bool = JSON_OPT) -> None:
+    """Remove old versions: keeps the N newest, the production version and the one rollback would restore."""
+    def body() -> dict:
+        removed, kept = registry().prune(name, keep, dry_run)
+        return {"name": name, "removed": removed, "kept": kept, "dry_run": dry_run}
+
+    def show(d: dict) -> None:
+        verb = "would remove" if d["dry_run"] else "removed"
+        listed = ", ".join(f"v{v}" for v in d["removed"]) or "nothing"
+        _say(f"{name}: {verb} {listed}; kept {', '.join(f'v{v}' for v in d['kept'])}")
+    run(as_json, body, show)

@@ -1,0 +1,106 @@
+"""mltrain train: estimate, confirm, fit, gate, save."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..config import parse_symbols
+from ..errors import ExitCode, MltrainError, UsageError
+from ..kinds import KINDS, resolve_model_type
+from . import render
+from .common import (
+    CONFIG_OPT,
+    JSON_OPT,
+    MODEL_TYPE_OPT,
+    OPT,
+    PRESET_OPT,
+    effective_config,
+    env,
+    home,
+    run,
+    warn,
+)
+
+
+def train(
+    model: str = typer.Argument(..., help="Model name, e.g. " + " or ".join(
+        name for kind in KINDS.values() for name in kind.catalogue) + "."),
+    model_type: Optional[str] = MODEL_TYPE_OPT,
+    preset: Optional[str] = PRESET_OPT,
+    config_file: Optional[Path] = CONFIG_OPT,
+    days: Optional[int] = OPT["days"],
+    epochs: Optional[int] = OPT["epochs"],
+    patience: Optional[int] = OPT["patience"],
+    batch_size: Optional[int] = OPT["batch_size"],
+    learning_rate: Optional[float] = OPT["learning_rate"],
+    train_val_split: Optional[float] = OPT["train_val_split"],
+    hidden_size: Optional[int] = OPT["hidden_size"],
+    min_r2: Optional[float] = OPT["min_r2"],
+    symbols: Optional[str] = OPT["symbols"],
+    seed: int = typer.Option(42, "--seed", help="Random seed (recorded with the model)."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda or mps."),
+    yes: bool = typer.Option(False, "--yes", "-y",
+                             help="Do not ask for confirmation (required without a terminal)."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Print config, sources, device and estimate; train nothing."),
+    wait: bool = typer.Option(False, "--wait",
+                              help="Wait for another job on the same model instead of exiting 2."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Train a model: estimate, confirm, fit, gate, and save a new registry version."""
+    flags = dict(days=days, epochs=epochs, patience=patience, batch_size=batch_size,
+                 learning_rate=learning_rate,
+                 train_val_split=train_val_split, hidden_size=hidden_size, min_r2=min_r2,
+                 symbols=parse_symbols(symbols))
+    e = env()
+    windows: dict = {}  # the run's data windows: shown in text, kept out of the pinned JSON result
+
+    def body() -> dict:
+        from ..estimate import for_training
+        from ..runner import check_data
+        from ..train import pick_device
+
+        at = home()
+        kind = resolve_model_type(model, model_type, at)
+        effective = effective_config(at, kind, preset, config_file, flags)
+        stale = check_data(at, model, effective, today=e.today)
+        if stale:
+            warn(stale)
+        used_device = pick_device(device)
+        estimate = for_training(at, kind, effective.config, used_device)
+        plan = {"model_name": model, "model_type": kind, "preset": effective.preset,
+                "config": effective.as_dict(),
+                "sources": effective.sources, "device": used_device, "estimate": estimate.as_dict()}
+        if dry_run:
+            return plan
+        render.plan(plan, e.stderr)
+        if not yes:
+            if not e.stdin_isatty:
+                raise UsageError("stdin is not a terminal and --yes was not given; pass --yes to train "
+                                 "non-interactively (cron, scripts)")
+            if not typer.confirm("Start training?", default=True, err=True):
+                raise MltrainError("cancelled at the prompt; nothing was trained", ExitCode.FAILURE)
+        from ..runner import TrainRequest, run_training
+
+        display = render.Progress(e.stderr, symbols=KINDS[kind].symbols(model, effective.config),
+                                  epochs=effective.config.epochs, metric_name=KINDS[kind].progress_metric,
+                                  live=e.stderr.isatty() and not as_json, quiet=quiet or as_json)
+        request = TrainRequest(model, effective, seed, used_device, estimate, list(e.argv), wait=wait,
+                               on_epoch=display, before_commit=e.before_commit)
+        with display:
+            outcome = run_training(at, request)
+        windows.update(outcome.windows)
+        for line in KINDS[kind].gate_messages(outcome.gate, outcome.data["version"]):
+            print(line, file=e.stderr)
+        return outcome.data
+
+    def show(data: dict) -> None:
+        if dry_run:
+            render.plan(data, e.stdout)
+        else:
+            render.train_result(data, windows, e.stdout)
+    run(as_json, body, show,
+        code=lambda d: ExitCode.OK if dry_run or d["promoted"] else ExitCode.NOT_PROMOTED)

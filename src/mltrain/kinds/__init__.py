@@ -1,0 +1,167 @@
+"""Model kinds: everything specific to one model type lives in one module behind `ModelKind`.
+
+The rest of the code asks `KINDS[name]` and never branches on a type's name. A new type is a new
+module with a `ModelKind` subclass and one `register(...)` call. Importing this package must stay
+cheap (`mltrain --help`, `defaults` and `presets` never load torch or pandas): kinds import their
+heavy libraries inside the methods that need them.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
+    import torch
+
+    from ..config import TrainingConfig
+    from ..data.store import DataStore
+    from ..pipeline import RunResult
+    from ..train import EpochRecord, StopFlag
+
+EpochCallback = Callable[[str, "EpochRecord"], None]
+ScoreTable = tuple[list[str], list[list[Any]], list[str]]  # columns, rows, notes
+
+
+class ModelKind:
+    """One model type: its defaults, data, network, training, gate, predictions, evaluation and tables."""
+
+    name: str = ""
+    description: str = ""
+    catalogue: tuple[str, ...] = ()  # built-in model names of this type (known without a registry)
+    defaults: dict[str, Any] = {}  # every TrainingConfig field
+    uses: tuple[str, ...] = ()  # optional config fields this type applies; other types refuse them
+    main_metric: str = ""  # the headline key of the stored metrics (models list)
+    progress_metric: str = ""  # the selection metric shown per epoch
+    archs: tuple[str, ...] = ()  # network spec names (spec["kind"] on disk) this type rebuilds
+    synthetic: bool = False  # evaluate --synthetic: a generated market with known truth
+
+    # ---------------------------------------------------------------- data and training
+    def symbols(self, model_name: str, config: TrainingConfig) -> list[str]:
+        """The series a model of this type trains on."""
+        raise NotImplementedError
+
+    def symbols_reason(self, model_name: str, sources: dict[str, str]) -> str:
+        """Where the symbols came from, for an error naming a missing one."""
+        return f"symbols of model {model_name!r}"
+
+    def probe_batch(self, config: TrainingConfig, device: str) -> tuple[torch.nn.Module, Any, Any, Callable]:
+        """A network and one random batch of the real shape, with its loss, for the time estimate."""
+        raise NotImplementedError
+
+    def train(self, store: DataStore, config: TrainingConfig, model_name: str, *, seed: int, device: str,
+              on_epoch: EpochCallback | None = None, stop: StopFlag | None = None,
+              end: pd.Timestamp | None = None) -> RunResult:
+        raise NotImplementedError
+
+    def gate(self, metrics: dict, baselines: dict, config: TrainingConfig) -> dict:
+        """The promotion gate's verdict; by default every version is promoted."""
+        return {"passed": True, "rule": f"{self.name} models have no promotion gate"}
+
+    def gate_messages(self, gate: dict, version: int) -> list[str]:
+        """One line per refusal, printed on stderr."""
+        return []
+
+    # ---------------------------------------------------------------- stored versions
+    def build_network(self, spec: dict) -> torch.nn.Module:
+        """Rebuild the network from its stored spec (spec["kind"] names the architecture)."""
+        raise NotImplementedError
+
+    def predict(self, meta: dict, tensors: dict, store: DataStore, symbol: str | None,
+                since: str | None) -> list[dict]:
+        raise NotImplementedError
+
+    def prediction_table(self, rows: list[dict]) -> tuple[list[str], list[list[Any]]]:
+        raise NotImplementedError
+
+    def score_table(self, metrics: dict, baselines: dict, windows: dict) -> ScoreTable:
+        """Validation scores of a version beside its baselines, and notes on how far to trust them."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- walk-forward evaluation
+    def evaluation_end(self, store: DataStore, model_name: str, config: TrainingConfig, folds: int,
+                       synthetic_seed: int | None) -> pd.Timestamp:
+        """The last usable sample day: where the last validation block ends."""
+        raise NotImplementedError
+
+    def fold(self, store: DataStore, model_name: str, config: TrainingConfig, seed: int, end: pd.Timestamp,
+             synthetic_seed: int | None, folds: int, stop: StopFlag | None = None) -> dict:
+        """Train one fold and score it: {metrics, baselines, windows, predictions, missing_extras}."""
+        raise NotImplementedError
+
+    def summarize(self, folds: list[dict]) -> dict:
+        raise NotImplementedError
+
+    def fold_table(self, result: dict) -> tuple[list[str], list[list[Any]]]:
+        """One row per fold (and symbol): the model's and the baselines' scores on its validation block."""
+        raise NotImplementedError
+
+    def report(self, result: dict, out: Path, plt: Any) -> list[str]:
+        """Markdown parts after the fold table: figures, summary tables."""
+        return []
+
+    def evaluation_headline(self, summary: dict) -> str:
+        """One table cell summarising an evaluation."""
+        return ""
+
+
+KINDS: dict[str, ModelKind] = {}
+
+
+def register(kind: ModelKind) -> ModelKind:
+    """Make a model kind known to every command; its catalogue names become built-in model names."""
+    if not kind.name or not kind.name.isidentifier():
+        raise ValueError(f"a model kind needs an identifier as its name, not {kind.name!r}")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def catalogue() -> dict[str, str]:
+    """Built-in model name -> its model type."""
+    return {model: kind.name for kind in KINDS.values() for model in kind.catalogue}
+
+
+def kind_of_arch(arch: str) -> ModelKind:
+    """The kind that rebuilds a stored network spec."""
+    for kind in KINDS.values():
+        if arch in kind.archs:
+            return kind
+    raise ValueError(f"unknown architecture {arch!r}")
+
+
+def resolve_model_type(name: str, flag: str | None, home: Any) -> str:
+    """Catalogue, then registry, then --model-type; contradictions are errors."""
+    from ..errors import UsageError
+    from ..registry import Registry, validate_name
+    from ..textutil import suggest
+
+    validate_name(name)
+    if flag is not None and flag not in KINDS:
+        raise UsageError(f"--model-type {flag!r} is not a model type; allowed: {', '.join(KINDS)}")
+    known_names = catalogue()
+    known = known_names.get(name)
+    if known is None:
+        registry = Registry(home)
+        versions = registry.versions(name)
+        if versions:
+            known = registry.meta(name, versions[-1])["model_type"]
+    if known is not None and flag is not None and flag != known:
+        raise UsageError(f"--model-type {flag} contradicts model {name}, which is a {known} model")
+    if known is None and flag is None:
+        raise UsageError(f"unknown model {name!r}; known models: {', '.join(known_names)}."
+                         f"{suggest(name, list(known_names))} For a new model pass --model-type "
+                         f"{'|'.join(KINDS)}")
+    return known or flag  # type: ignore[return-value]
+
+
+def _register_builtins() -> None:
+    from .regime import RegimeKind
+    from .volatility import VolatilityKind
+
+    register(RegimeKind())
+    register(VolatilityKind())
+
+
+_register_builtins()

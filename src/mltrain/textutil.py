@@ -1,0 +1,18 @@
+"""Small text helpers shared by the core and the face: suggestions for typos, one number format."""
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+
+def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """' Did you mean X?' for the closest choice, or ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def fmt(value: Any) -> str:
+    """Floats with four decimals, None as '-', everything else as str()."""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "-" if value is None else str(value)

@@ -1,0 +1,24 @@
+"""Versions saved by earlier code keep loading and predicting the same numbers."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize("name", ["btc_regime_detector", "volatility_forecaster"])
+def test_version_saved_by_v0_code_predicts_the_same(home: Path, name: str) -> None:
+    """tests/fixtures/registry_v0 was written by the code at 7124e48 (days 120, epochs 10)."""
+    shutil.copytree(FIXTURES / "registry_v0", home / "registry")
+    expected = json.loads((FIXTURES / "registry_v0_predictions.json").read_text())[name]
+    data = run_cli(["predict", name, "--json"]).json["data"]
+    data.pop("data_age_days")
+    assert data == expected
+    shown = run_cli(["models", "show", name, "--json"]).json["data"]
+    assert shown["version"] == 1
