@@ -51,3 +51,9 @@ class TrainingError(MltrainError):
 
 class Interrupted(MltrainError):
     exit_code = ExitCode.INTERRUPTED
+
+
+def excerpt(value: object, limit: int = 60) -> str:
+    """repr() of a value cut to `limit` characters: an error message never echoes a huge input in full."""
+    text = repr(value) if not isinstance(value, str) or len(value) <= limit else repr(value[:limit])
+    return text if len(text) <= limit + 2 else text[:limit] + "..."

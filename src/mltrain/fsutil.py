@@ -5,6 +5,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -60,32 +61,68 @@ def atomic_write_json(path: Path, payload: Any) -> None:
     atomic_write_bytes(path, (json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n").encode())
 
 
-def append_line(path: Path, line: str) -> None:
-    """Append one line with O_APPEND (each write lands whole) and fsync it."""
-    ensure_dir(path.parent)
+def open_no_symlink(path: Path, flags: int, mode: int = 0o644) -> int:
+    """os.open for writing that refuses a symlink (O_NOFOLLOW), a hard-linked file or anything but a plain file:
+    a link planted in the home must never redirect a write (or a truncation) to a file outside it."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, (line.rstrip("\n") + "\n").encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        # O_NONBLOCK: a FIFO planted at `path` fails or returns at once instead of hanging; no effect on files
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RegistryError(f"refusing to open {path}: it is a symbolic link; remove it") from exc
+        raise RegistryError(f"cannot open {path}: {exc.strerror}") from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+        os.close(fd)
+        what = "not a plain file" if not stat.S_ISREG(info.st_mode) else "a hard link to another file"
+        raise RegistryError(f"refusing to open {path}: it is {what}; remove it")
+    return fd
+
+
+def append_line(path: Path, line: str) -> int:
+    """Append one line with O_APPEND (each write lands whole) and fsync it; returns the size before, so a
+    caller can take the line back with truncate_to."""
+    ensure_dir(path.parent)
+    fd = open_no_symlink(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        size = os.fstat(fd).st_size
+        os.write(fd, (line.rstrip("\n") + "\n").encode())
+        os.fsync(fd)
+        return size
     except OSError as exc:
         raise RegistryError(f"cannot append to {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+
+
+def truncate_to(path: Path, size: int) -> None:
+    """Cut a file back to `size` bytes (undo an append whose companion write failed)."""
+    fd = open_no_symlink(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except OSError as exc:
+        raise RegistryError(f"cannot truncate {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
 
 
 def read_json(path: Path) -> Any:
     """Read a JSON file, naming it in any error."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise RegistryError(f"missing file {path}") from exc
     except OSError as exc:
         raise RegistryError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise RegistryError(f"malformed JSON in {path}: not UTF-8 text (byte {exc.start})") from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise RegistryError(f"malformed JSON in {path} line {exc.lineno}: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise RegistryError(f"malformed JSON in {path}: nested too deeply") from exc
 
 
 def fsync_file(path: Path) -> None:
