@@ -167,6 +167,8 @@ def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"invalid YAML in {what} {path}{where}: {problem} "
                           "(only plain YAML values are allowed)") from exc
+    except ValueError as exc:  # a number the constructor cannot build, e.g. past Python's int digit limit
+        raise ConfigError(f"invalid value in {what} {path}: {excerpt(str(exc))}") from exc
     finally:
         loader.dispose()
     if values is None:

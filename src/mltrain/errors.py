@@ -55,5 +55,10 @@ class Interrupted(MltrainError):
 
 def excerpt(value: object, limit: int = 60) -> str:
     """repr() of a value cut to `limit` characters: an error message never echoes a huge input in full."""
-    text = repr(value) if not isinstance(value, str) or len(value) <= limit else repr(value[:limit])
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[:limit]) + "..."
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print (Python's digit limit)
+        return f"<{type(value).__name__} too long to show>"
     return text if len(text) <= limit + 2 else text[:limit] + "..."
