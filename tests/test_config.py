@@ -119,8 +119,8 @@ def test_preset_with_an_alias_is_refused(tmp_path: Path):
 
 
 def test_duplicate_key_is_refused_with_both_lines(tmp_path: Path):
-    with pytest.raises(ConfigError, match=r"duplicate key 'days' in config file .*c.yaml line 3 \(already set on "
-                                          r"line 1\)"):
+    with pytest.raises(ConfigError, match=r"duplicate key 'days' in config file .*c.yaml line 3 "
+                                          r"\(already set on line 1\)"):
         _config(tmp_path, "days: 365\nepochs: 30\ndays: 400\n")
 
 
@@ -157,7 +157,8 @@ def test_non_utf8_config_exits_2(tmp_path: Path):
 @pytest.mark.parametrize("symbol", ["BTC\n", "ÉTH", "B TC", "X" * 21])
 def test_symbols_are_matched_in_full(tmp_path: Path, symbol: str):
     with pytest.raises(ConfigError, match="symbols"):
-        build_config("volatility", get_preset("custom", load_presets(Home(tmp_path))), None, {"symbols": [symbol]})
+        build_config("volatility", get_preset("custom", load_presets(Home(tmp_path))), None,
+                     {"symbols": [symbol]})
 
 
 def test_integer_past_pythons_digit_limit_is_a_config_error(tmp_path: Path):

@@ -13,7 +13,15 @@ import torch
 from mltrain import registry as registry_module
 from mltrain.errors import LockBusyError, RegistryError, UsageError
 from mltrain.paths import Home
-from mltrain.registry import ALIAS_LOG, ALIASES_FILE, COUNTER_FILE, Registry, now_iso, sha256_file, validate_name
+from mltrain.registry import (
+    ALIAS_LOG,
+    ALIASES_FILE,
+    COUNTER_FILE,
+    Registry,
+    now_iso,
+    sha256_file,
+    validate_name,
+)
 
 from .conftest import run_cli
 
@@ -91,7 +99,8 @@ def test_legacy_registry_without_counter_or_ids_does_not_hand_rollback_to_a_reus
 
 def test_promoting_the_production_version_changes_and_logs_nothing(reg: Registry):
     add_version(reg), add_version(reg)
-    aliases_before, log_before = (folder(reg) / ALIASES_FILE).read_bytes(), (folder(reg) / ALIAS_LOG).read_bytes()
+    aliases_before = (folder(reg) / ALIASES_FILE).read_bytes()
+    log_before = (folder(reg) / ALIAS_LOG).read_bytes()
     result = reg.promote_version(NAME, 2)
     assert not result.changed and result.previous == 2 and result.status_before == "production"
     assert (folder(reg) / ALIASES_FILE).read_bytes() == aliases_before
@@ -304,7 +313,8 @@ def test_busy_lock_message_names_the_registry_command(reg: Registry):
     try:
         for attempt in (lambda: reg.remove(NAME, 1), lambda: reg.rollback(NAME),
                         lambda: reg.prune(NAME, keep=1)):
-            with pytest.raises(LockBusyError, match=r"`mltrain models prune` \(pid \d+\); wait for it or pass --wait"):
+            busy = r"`mltrain models prune` \(pid \d+\); wait for it or pass --wait"
+            with pytest.raises(LockBusyError, match=busy):
                 attempt()
         assert reg.prune(NAME, keep=1, dry_run=True) == ([], [1])  # a dry run only reads
     finally:

@@ -121,7 +121,8 @@ class _PlainLoader(yaml.SafeLoader):
 _PlainLoader.yaml_implicit_resolvers = {
     first: [(tag, regex) for tag, regex in resolvers if tag != BOOL_TAG]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_PlainLoader.add_implicit_resolver(BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_PlainLoader.add_implicit_resolver(BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
 _PlainLoader.add_implicit_resolver(FLOAT_TAG, re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
                                    list("-+0123456789"))
 
@@ -197,7 +198,8 @@ def _read_preset(path: Path) -> Preset:
     doc = load_yaml_mapping(path, "preset file")
     for key in doc.values:
         if key not in PRESET_KEYS:
-            raise ConfigError(f"unknown key {excerpt(key)} in preset file {path} line {doc.lines.get(key, '?')}; "
+            raise ConfigError(f"unknown key {excerpt(key)} in preset file {path} "
+                              f"line {doc.lines.get(key, '?')}; "
                               f"allowed: {', '.join(sorted(PRESET_KEYS))}.{suggest(key, sorted(PRESET_KEYS))}")
     values = {k: v for k, v in doc.values.items() if k != "description"}
     return Preset(path.stem, str(doc.values.get("description", "")), values, doc.lines, path)
@@ -218,7 +220,8 @@ def load_presets(home: Home) -> dict[str, Preset]:
 
 def get_preset(name: str, presets: dict[str, Preset]) -> Preset:
     if name not in presets:
-        raise ConfigError(f"unknown preset {excerpt(name)}; available: {', '.join(presets)}.{suggest(name, list(presets))}")
+        raise ConfigError(f"unknown preset {excerpt(name)}; available: {', '.join(presets)}."
+                          f"{suggest(name, list(presets))}")
     return presets[name]
 
 

@@ -2,17 +2,23 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import shutil
 import stat
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .errors import RegistryError
 
 STAGING_PREFIX = ".staging-"
+# locks this process holds, per (lock file, thread): the same thread may re-enter (a train that promotes)
+_HELD: dict[tuple[str, int], int] = {}
 
 
 def _fsync_dir(path: Path) -> None:
@@ -62,8 +68,8 @@ def atomic_write_json(path: Path, payload: Any) -> None:
 
 
 def open_no_symlink(path: Path, flags: int, mode: int = 0o644) -> int:
-    """os.open for writing that refuses a symlink (O_NOFOLLOW), a hard-linked file or anything but a plain file:
-    a link planted in the home must never redirect a write (or a truncation) to a file outside it."""
+    """os.open for writing that refuses a symlink (O_NOFOLLOW), a hard-linked file or anything but a plain
+    file: a link planted in the home must never redirect a write (or a truncation) to a file outside it."""
     try:
         # O_NONBLOCK: a FIFO planted at `path` fails or returns at once instead of hanging; no effect on files
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode)
@@ -77,6 +83,57 @@ def open_no_symlink(path: Path, flags: int, mode: int = 0o644) -> int:
         what = "not a plain file" if not stat.S_ISREG(info.st_mode) else "a hard link to another file"
         raise RegistryError(f"refusing to open {path}: it is {what}; remove it")
     return fd
+
+
+@contextmanager
+def exclusive_lock(path: Path, holder: dict, busy: Callable[[dict], Exception], wait: bool = False,
+                   on_wait: Callable[[dict], None] | None = None) -> Iterator[None]:
+    """flock on `path` (opened without following symlinks); the kernel drops it when the holder dies, so it
+    is never stale. The holder's details are written into the file for the next comer's message. Without
+    `wait`, a busy lock raises busy(holder_info); with it, on_wait(holder_info) is called, then it blocks.
+    Re-entrant within one thread."""
+    key = (str(path), threading.get_ident())
+    if _HELD.get(key):
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
+    if path.parent.is_symlink():
+        raise RegistryError(f"refusing to use {path.parent}: it is a symbolic link")
+    ensure_dir(path.parent)
+    handle = os.fdopen(open_no_symlink(path, os.O_RDWR | os.O_CREAT), "r+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            info = _lock_holder(handle)
+            if not wait:
+                raise busy(info) from None
+            if on_wait is not None:
+                on_wait(info)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({**holder, "pid": os.getpid()}))
+        handle.flush()
+        _HELD[key] = 1
+        try:
+            yield
+        finally:
+            del _HELD[key]
+    finally:
+        handle.close()  # closing releases the flock
+
+
+def _lock_holder(handle) -> dict:  # type: ignore[no-untyped-def]
+    handle.seek(0)
+    try:
+        info = json.loads(handle.read(4096) or "{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def append_line(path: Path, line: str) -> int:

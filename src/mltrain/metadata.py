@@ -1,4 +1,4 @@
-"""The shape of a version's metadata.json, checked on every read so a damaged file is named where it is read."""
+"""The shape of a version's metadata.json, checked on every read: a damaged file is named where it is read."""
 from __future__ import annotations
 
 import re
@@ -47,8 +47,8 @@ def check_meta(meta: Any, path: Path, version: int) -> dict:
     for key, kind in {**REQUIRED, **OPTIONAL}.items():
         if key not in meta:
             if key in REQUIRED:
-                what = "no checksums ('files' key missing)" if key == "files" else f"the {key!r} key is missing"
-                raise corrupted(what)
+                raise corrupted("no checksums ('files' key missing)" if key == "files"
+                                else f"the {key!r} key is missing")
             continue
         value = meta[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
@@ -60,7 +60,8 @@ def check_meta(meta: Any, path: Path, version: int) -> dict:
         if name not in files:
             raise corrupted(f"no checksum for {name}")
     for name, digest in files.items():
-        if "/" in name or name.startswith(".") or not isinstance(digest, str) or not SHA256_RE.fullmatch(digest):
+        plain = "/" not in name and not name.startswith(".")
+        if not plain or not isinstance(digest, str) or not SHA256_RE.fullmatch(digest):
             raise corrupted(f"files[{name[:60]!r}] should map a file in the folder to its sha256")
     for symbol, window in meta["data_windows"].items():
         if not isinstance(window, dict):

@@ -1,35 +1,30 @@
 """The model registry: immutable version folders, aliases with a log, per-model locks; all writes via fsutil."""
 from __future__ import annotations
 
-import fcntl
 import getpass
 import hashlib
 import json
 import os
 import re
 import shutil
-import threading
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from .errors import ExitCode, LockBusyError, RegistryError, UsageError, excerpt
 from .fsutil import (append_line, atomic_write_json, clean_dead_staging, commit_staging_dir, ensure_dir,
-                     make_staging_dir, open_no_symlink, read_json, truncate_to)
+                     exclusive_lock, make_staging_dir, read_json, truncate_to)
 from .metadata import check_meta
 from .paths import Home
 
-NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # always used with fullmatch: "$" would allow a final newline
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # always fullmatch: "$" would allow a final newline
 VERSION_DIR_RE = re.compile(r"v[1-9][0-9]*")  # ASCII digits only: "\d" also takes other scripts' digits
 META_FILE, WEIGHTS_FILE, HISTORY_FILE = "metadata.json", "weights.safetensors", "history.csv"
 ALIASES_FILE, ALIAS_LOG, LOCK_FILE = "aliases.json", "aliases.log.jsonl", ".lock"
 COUNTER_FILE = "counter.json"  # {"last_version": N}: numbers are never handed out twice
-
-# locks this process holds, per (model folder, thread): the same thread may re-enter (a train that promotes)
-_HELD: dict[tuple[str, int], int] = {}
 
 
 def now_iso() -> str:
@@ -78,45 +73,12 @@ class Registry:
         return self.root / validate_name(name)
 
     # ---------------------------------------------------------------- locks
-    @contextmanager
     def lock(self, name: str, holder: dict, wait: bool = False,
-             on_wait: Callable[[dict], None] | None = None) -> Iterator[None]:
-        """flock on the model's lock file: the kernel drops it when the holder dies, so it is never stale.
-        Re-entrant within one thread; `on_wait(holder_info)` is called before blocking when wait=True."""
-        folder = self.model_dir(name)
-        key = (str(folder), threading.get_ident())
-        if _HELD.get(key):
-            _HELD[key] += 1
-            try:
-                yield
-            finally:
-                _HELD[key] -= 1
-            return
-        if folder.is_symlink():
-            raise RegistryError(f"refusing to use {folder}: the model folder is a symbolic link")
-        path = ensure_dir(folder) / LOCK_FILE
-        handle = os.fdopen(open_no_symlink(path, os.O_RDWR | os.O_CREAT), "r+")
-        try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                info = _read_holder(handle)
-                if not wait:
-                    raise LockBusyError(_busy_message(name, info)) from None
-                if on_wait is not None:
-                    on_wait(info)
-                fcntl.flock(handle, fcntl.LOCK_EX)
-            handle.seek(0)
-            handle.truncate()
-            handle.write(json.dumps({**holder, "pid": os.getpid()}))
-            handle.flush()
-            _HELD[key] = 1
-            try:
-                yield
-            finally:
-                del _HELD[key]
-        finally:
-            handle.close()  # closing releases the flock
+             on_wait: Callable[[dict], None] | None = None) -> AbstractContextManager[None]:
+        """The model's lock, held by a training run for its whole run and by promote, rollback, rm and
+        prune for their read-modify-write of aliases.json. Re-entrant per thread (fsutil.exclusive_lock)."""
+        return exclusive_lock(self.model_dir(name) / LOCK_FILE, holder,
+                              lambda info: LockBusyError(_busy_message(name, info)), wait, on_wait)
 
     # ---------------------------------------------------------------- reading
     def models(self) -> list[str]:
@@ -175,8 +137,9 @@ class Registry:
         if not path.exists() and not path.is_symlink():
             return {}
         aliases = read_json(path)
-        if not isinstance(aliases, dict) or not all(v is None or (isinstance(v, int) and not isinstance(v, bool))
-                                                    for v in aliases.values()):
+        numbers = isinstance(aliases, dict) and all(
+            v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in aliases.values())
+        if not numbers:
             raise RegistryError(f"{path} is corrupted: expected an object of alias: version number")
         return aliases
 
@@ -269,8 +232,9 @@ class Registry:
             if pause_hook:
                 pause_hook()
             files = {f: sha256_file(staging / f) for f in (WEIGHTS_FILE, HISTORY_FILE)}
-            (staging / META_FILE).write_text(json.dumps({**meta, "version": version, "creation_id": uuid.uuid4().hex,
-                                                         "files": files}, indent=2, default=str) + "\n")
+            # the creation id tells this version from any other that held its number (alias-log entries)
+            stamped = {**meta, "version": version, "creation_id": uuid.uuid4().hex, "files": files}
+            (staging / META_FILE).write_text(json.dumps(stamped, indent=2, default=str) + "\n")
             commit_staging_dir(staging, folder / f"v{version}")
             # after the rename: until the counter is written the folder itself keeps the number taken
             self._save_counter(name, version)
@@ -293,8 +257,9 @@ class Registry:
         folder = self.model_dir(name)
         aliases = self.aliases(name)
         previous = aliases.get(alias)
-        entry = {"alias": alias, "from": previous, "from_id": self._creation_id(name, previous), "to": version,
-                 "to_id": self._creation_id(name, version), "at": now_iso(), "by": _user(), "reason": reason}
+        entry = {"alias": alias, "from": previous, "from_id": self._creation_id(name, previous),
+                 "to": version, "to_id": self._creation_id(name, version), "at": now_iso(), "by": _user(),
+                 "reason": reason}
         size = append_line(folder / ALIAS_LOG, json.dumps(entry))
         try:
             atomic_write_json(folder / ALIASES_FILE, {**aliases, alias: version})
@@ -323,7 +288,8 @@ class Registry:
             self.set_alias(name, "production", version, reason)
             return Promotion(name, version, previous, True, state)
 
-    def promote(self, name: str, version: int, reason: str = "manual promote", force: bool = False) -> int | None:
+    def promote(self, name: str, version: int, reason: str = "manual promote",
+                force: bool = False) -> int | None:
         """promote_version returning only the previous production version (the older call's shape)."""
         return self.promote_version(name, version, reason, force).previous
 
@@ -401,19 +367,10 @@ class Registry:
             shutil.rmtree(trash, ignore_errors=True)
 
 
-def _read_holder(handle) -> dict:
-    handle.seek(0)
-    try:
-        info = json.loads(handle.read(4096) or "{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return {}
-    return info if isinstance(info, dict) else {}
-
-
 def _busy_message(name: str, info: dict) -> str:
-    pid = info.get("pid", "?")
+    pid = str(info.get("pid", "?"))[:20]  # the lock file is only advice: never echo much of it
     if "command" in info and "job_id" not in info:
-        who = f"is being changed by `mltrain {info['command']}` (pid {pid})"
+        who = f"is being changed by `mltrain {str(info['command'])[:60]}` (pid {pid})"
     else:
-        who = f"is being trained by job {info.get('job_id', '?')} (pid {pid})"
+        who = f"is being trained by job {str(info.get('job_id', '?'))[:60]} (pid {pid})"
     return f"model {name} {who}; wait for it or pass --wait"

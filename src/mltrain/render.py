@@ -13,7 +13,10 @@ def _non_finite(value: Any, where: str) -> tuple[str, float] | None:
     """The first NaN or infinity in a JSON-bound value, with its path (data.metrics.r2)."""
     if isinstance(value, float) and not math.isfinite(value):
         return where, value
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    if isinstance(value, dict):
+        items = value.items()
+    else:
+        items = enumerate(value) if isinstance(value, (list, tuple)) else ()
     for key, item in items:
         found = _non_finite(item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}")
         if found:
