@@ -212,6 +212,24 @@ def test_metadata_of_the_wrong_shape_is_named(reg: Registry, change: dict, expec
     assert str(path) in str(info.value) and expected in str(info.value)
 
 
+@pytest.mark.parametrize("content", [b'{"name": "caf\xe9"}', b"[" * 100_000])
+def test_undecodable_or_absurdly_nested_metadata_is_malformed_not_an_internal_error(reg: Registry, content: bytes):
+    add_version(reg)
+    (folder(reg) / "v1" / "metadata.json").write_bytes(content)
+    with pytest.raises(RegistryError, match="malformed JSON in .*metadata.json"):
+        reg.meta(NAME, 1)
+
+
+def test_symlinked_model_folder_is_refused(reg: Registry, tmp_path: Path):
+    (tmp_path / "elsewhere").mkdir()
+    reg.root.mkdir(parents=True)
+    folder(reg).symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(RegistryError, match="symbolic link"):
+        with reg.lock(NAME, {"job_id": "x"}):
+            pass
+    assert not (tmp_path / "elsewhere" / ".lock").exists()
+
+
 def test_metadata_without_checksums_is_refused_and_cli_exits_1_without_traceback(reg: Registry):
     add_version(reg)
     path = folder(reg) / "v1" / "metadata.json"

@@ -100,8 +100,6 @@ def exclusive_lock(path: Path, holder: dict, busy: Callable[[dict], Exception], 
         finally:
             _HELD[key] -= 1
         return
-    if path.parent.is_symlink():
-        raise RegistryError(f"refusing to use {path.parent}: it is a symbolic link")
     ensure_dir(path.parent)
     handle = os.fdopen(open_no_symlink(path, os.O_RDWR | os.O_CREAT), "r+")
     try:

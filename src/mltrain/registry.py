@@ -77,7 +77,10 @@ class Registry:
              on_wait: Callable[[dict], None] | None = None) -> AbstractContextManager[None]:
         """The model's lock, held by a training run for its whole run and by promote, rollback, rm and
         prune for their read-modify-write of aliases.json. Re-entrant per thread (fsutil.exclusive_lock)."""
-        return exclusive_lock(self.model_dir(name) / LOCK_FILE, holder,
+        folder = self.model_dir(name)
+        if folder.is_symlink():  # the lock and every file beside it would land wherever the link points
+            raise RegistryError(f"refusing to use {folder}: the model folder is a symbolic link")
+        return exclusive_lock(folder / LOCK_FILE, holder,
                               lambda info: LockBusyError(_busy_message(name, info)), wait, on_wait)
 
     # ---------------------------------------------------------------- reading
