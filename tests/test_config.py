@@ -94,3 +94,75 @@ def test_any_out_of_bounds_value_exits_2_naming_the_field(case, via_file, tmp_pa
     result = run_cli(args, expect=2)
     assert name in result.stderr and "Traceback" not in result.stderr + result.stdout
     assert ("config" if via_file else "flag") in result.stderr
+
+
+# ---------------------------------------------------------------- strictness (issue 15 items 11, 14, 15)
+
+def _config(tmp_path: Path, text: str | bytes, model_type: str = "volatility"):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return build_config(model_type, get_preset("custom", load_presets(Home(tmp_path))),
+                        load_yaml_mapping(path, "config file"), {})
+
+
+def test_yaml_alias_bomb_is_refused_before_expanding(tmp_path: Path):
+    rows = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    rows += [f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]" for i in range(8)]
+    with pytest.raises(ConfigError, match=r"line 1: anchors and aliases"):
+        _config(tmp_path, "\n".join(rows) + "\n")
+
+
+def test_preset_with_an_alias_is_refused(tmp_path: Path):
+    presets = tmp_path / "presets"
+    presets.mkdir()
+    (presets / "mine.yaml").write_text("description: x\ndays: &d 400\nepochs: *d\n")
+    with pytest.raises(ConfigError, match="mine.yaml line 2: anchors and aliases"):
+        load_presets(Home(tmp_path))
+
+
+def test_duplicate_key_is_refused_with_both_lines(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"duplicate key 'days' in config file .*c.yaml line 3 "
+                                          r"\(already set on line 1\)"):
+        _config(tmp_path, "days: 365\nepochs: 30\ndays: 400\n")
+
+
+@pytest.mark.parametrize("text, field", [('days: "90"\n', "days"), ("epochs: 20\ndays: true\n", "days"),
+                                         ("days: 365.0\n", "days"), ("learning_rate: yes\n", "learning_rate"),
+                                         ('symbols: "BTC"\n', "symbols")])
+def test_values_of_the_wrong_type_are_not_coerced(tmp_path: Path, text: str, field: str):
+    line = text.count("\n")
+    with pytest.raises(ConfigError, match=rf"^{field}=.* \(from config .*c.yaml:{line}\) is invalid"):
+        _config(tmp_path, text)
+
+
+def test_ints_for_floats_and_exponent_floats_are_fine(tmp_path: Path):
+    eff = _config(tmp_path, "min_r2: 1\nlearning_rate: 1e-3\nsymbols: [BTC, NO]\n")
+    assert eff.config.min_r2 == 1.0 and eff.config.learning_rate == 0.001
+    assert eff.config.symbols == ["BTC", "NO"]  # YAML 1.2 booleans: NO stays a symbol
+
+
+def test_huge_rejected_value_is_echoed_as_a_short_excerpt(tmp_path: Path):
+    with pytest.raises(ConfigError) as info:
+        _config(tmp_path, f"days: {'9' * 100_000}x\n")
+    assert len(str(info.value)) < 300 and "..." in str(info.value)
+
+
+def test_non_utf8_config_exits_2(tmp_path: Path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("description: caf\xe9\ndays: 400\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_yaml_mapping(path, "config file")
+    result = run_cli(["train", "volatility_forecaster", "--dry-run", "--config", str(path)], expect=2)
+    assert "not UTF-8" in result.stderr and "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize("symbol", ["BTC\n", "ÉTH", "B TC", "X" * 21])
+def test_symbols_are_matched_in_full(tmp_path: Path, symbol: str):
+    with pytest.raises(ConfigError, match="symbols"):
+        build_config("volatility", get_preset("custom", load_presets(Home(tmp_path))), None,
+                     {"symbols": [symbol]})
+
+
+def test_integer_past_pythons_digit_limit_is_a_config_error(tmp_path: Path):
+    with pytest.raises(ConfigError, match="invalid value in config file"):
+        _config(tmp_path, f"days: {'9' * 100_000}\n")

@@ -251,3 +251,17 @@ def test_estimate_uses_past_runs_once_there_are_some(home: Path):
     run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
     plan = run_cli(["train", "btc_regime_detector", "--dry-run", "--json"]).json["data"]
     assert "median of 1 past run" in plan["estimate"]["basis"]
+
+
+def test_issue_15_3_removed_number_is_not_reused_and_rollback_does_not_pick_a_stranger(home: Path):
+    vol = ["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC", *QUICK]
+    run_cli([*vol, "--min-r2", "0"]), run_cli([*vol, "--min-r2", "0"])
+    run_cli(["models", "promote", "volatility_forecaster", "1"])
+    run_cli(["models", "rm", "volatility_forecaster", "2"])
+    assert run_cli([*vol, "--min-r2", "1", "--json"], expect=3).json["data"]["version"] == 3
+    assert "no earlier production version" in run_cli(["models", "rollback", "volatility_forecaster"],
+                                                      expect=2).stderr
+    prune = run_cli(["models", "prune", "volatility_forecaster", "--keep", "1", "--dry-run", "--json"]).json["data"]
+    assert prune["kept"] == [1, 3]
+    refused = run_cli(["models", "promote", "volatility_forecaster", "3"], expect=2)
+    assert "rejected" in refused.stderr and "--force" in refused.stderr

@@ -1,6 +1,7 @@
 """TrainingConfig, model-type defaults, presets and the layering that records where each value came from."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -8,13 +9,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, excerpt
 from .paths import Home, builtin_presets_dir
 from .textutil import suggest
 
 FIELD_ORDER = ("days", "epochs", "patience", "batch_size", "learning_rate", "train_val_split",
                "hidden_size", "min_r2", "symbols")
 
+SYMBOL_RE = re.compile(r"[A-Z0-9]{1,20}")  # ASCII only, always fullmatch (no trailing newline)
 DEFAULT_PRESET = "full"
 CUSTOM_PRESET = "custom"
 
@@ -22,7 +24,8 @@ CUSTOM_PRESET = "custom"
 class TrainingConfig(BaseModel):
     """Everything a training run can be told; validated once, then trusted."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: "90" and true are not days; a float field still takes an int (learning_rate: 1 means 1.0)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     days: int = Field(ge=90, le=1825, description="days of history used as samples")
     train_val_split: float = Field(ge=0.6, le=0.9, description="chronological train share")
@@ -42,8 +45,8 @@ class TrainingConfig(BaseModel):
         if value is None:
             return value
         for symbol in value:
-            if not symbol or not symbol.isalnum() or symbol != symbol.upper():
-                raise ValueError(f"symbol {symbol!r} must be upper-case letters and digits, e.g. BTC")
+            if not SYMBOL_RE.fullmatch(symbol):
+                raise ValueError(f"symbol {excerpt(symbol)} must be upper-case letters and digits, e.g. BTC")
         if len(set(value)) != len(value):
             raise ValueError("symbols must be unique")
         return value
@@ -74,25 +77,78 @@ class YamlDoc:
     lines: dict[str, int]
 
 
+BOOL_TAG, FLOAT_TAG = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float"
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """The safe loader without anchors and aliases (a few hundred bytes of aliases can expand to gigabytes),
+    with YAML 1.2 booleans (a symbol NO stays a string) and floats such as 1e-3 (YAML 1.1 reads a string)."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(None, None, "anchors and aliases (&, *) are not allowed",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+_PlainLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_PlainLoader.add_implicit_resolver(BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
+_PlainLoader.add_implicit_resolver(FLOAT_TAG, re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+                                   list("-+0123456789"))
+
+
+def _check_keys(node: yaml.Node, path: Path, what: str) -> None:
+    """Duplicate keys (YAML would keep the last silently) and merge keys are refused, with their line."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            line = key.start_mark.line + 1
+            if key.tag == "tag:yaml.org,2002:merge":
+                raise ConfigError(f"merge key '<<' in {what} {path} line {line} is not allowed")
+            text = str(key.value)
+            if text in seen:
+                raise ConfigError(f"duplicate key {excerpt(text)} in {what} {path} line {line} "
+                                  f"(already set on line {seen[text]})")
+            seen[text] = line
+            _check_keys(value, path, what)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_keys(item, path, what)
+
+
 def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
-    """Parse with the safe loader only; no Python tags, no code."""
+    """Parse with a safe loader only: no Python tags, no code, no aliases, no duplicate keys."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{what} {path} does not exist") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+    loader = _PlainLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        values = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is not None:
+            _check_keys(node, path, what)
+        values = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"invalid YAML in {what} {path}{where}: {problem} (only plain YAML values are allowed)") from exc
+        raise ConfigError(f"invalid YAML in {what} {path}{where}: {problem} "
+                          "(only plain YAML values are allowed)") from exc
+    except ValueError as exc:  # a number the constructor cannot build, e.g. past Python's int digit limit
+        raise ConfigError(f"invalid value in {what} {path}: {excerpt(str(exc))}") from exc
+    finally:
+        loader.dispose()
     if values is None:
         return YamlDoc(path, {}, {})
-    if not isinstance(values, dict) or node is None or not isinstance(node, yaml.MappingNode):
+    if not isinstance(values, dict) or not isinstance(node, yaml.MappingNode):
         raise ConfigError(f"{what} {path} must be a mapping of field: value, e.g. 'days: 365'")
     lines = {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
     return YamlDoc(path, {str(k): v for k, v in values.items()}, lines)
@@ -116,7 +172,8 @@ def _read_preset(path: Path) -> Preset:
     doc = load_yaml_mapping(path, "preset file")
     for key in doc.values:
         if key not in PRESET_KEYS:
-            raise ConfigError(f"unknown key {key!r} in preset file {path} line {doc.lines.get(key, '?')}; "
+            raise ConfigError(f"unknown key {excerpt(key)} in preset file {path} "
+                              f"line {doc.lines.get(key, '?')}; "
                               f"allowed: {', '.join(sorted(PRESET_KEYS))}.{suggest(key, sorted(PRESET_KEYS))}")
     values = {k: v for k, v in doc.values.items() if k != "description"}
     return Preset(path.stem, str(doc.values.get("description", "")), values, doc.lines, path)
@@ -137,7 +194,8 @@ def load_presets(home: Home) -> dict[str, Preset]:
 
 def get_preset(name: str, presets: dict[str, Preset]) -> Preset:
     if name not in presets:
-        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(presets)}.{suggest(name, list(presets))}")
+        raise ConfigError(f"unknown preset {excerpt(name)}; available: {', '.join(presets)}."
+                          f"{suggest(name, list(presets))}")
     return presets[name]
 
 
@@ -162,10 +220,10 @@ def _raise_validation(exc: ValidationError, sources: dict[str, str], raw: dict[s
     first = exc.errors()[0]
     name = str(first["loc"][0]) if first["loc"] else "config"
     if first["type"] == "extra_forbidden":
-        raise ConfigError(f"unknown field {name!r} (from {sources.get(name, '?')}); "
+        raise ConfigError(f"unknown field {excerpt(name)} (from {sources.get(name, '?')}); "
                           f"allowed: {', '.join(FIELD_ORDER)}.{suggest(name, FIELD_ORDER)}")
     value = raw.get(name, first.get("input"))
-    raise ConfigError(f"{name}={value!r} (from {sources.get(name, 'default')}) is invalid: "
+    raise ConfigError(f"{name}={excerpt(value)} (from {sources.get(name, 'default')}) is invalid: "
                       f"{first['msg']}; allowed: {bounds_text(name)}")
 
 
@@ -187,7 +245,7 @@ def build_config(model_type: str, preset: Preset, config_file: YamlDoc | None,
     for values, where in layers:
         for key, value in values.items():
             if key not in FIELD_ORDER:
-                raise ConfigError(f"unknown field {key!r} (from {where(key)}); allowed: "
+                raise ConfigError(f"unknown field {excerpt(key)} (from {where(key)}); allowed: "
                                   f"{', '.join(FIELD_ORDER)}.{suggest(key, FIELD_ORDER)}")
             users = [k.name for k in KINDS.values() if key in k.uses]
             if users and key not in kind.uses and value is not None:

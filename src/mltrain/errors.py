@@ -51,3 +51,14 @@ class TrainingError(MltrainError):
 
 class Interrupted(MltrainError):
     exit_code = ExitCode.INTERRUPTED
+
+
+def excerpt(value: object, limit: int = 60) -> str:
+    """repr() of a value cut to `limit` characters: an error message never echoes a huge input in full."""
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[:limit]) + "..."
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print (Python's digit limit)
+        return f"<{type(value).__name__} too long to show>"
+    return text if len(text) <= limit + 2 else text[:limit] + "..."

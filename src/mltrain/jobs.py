@@ -5,18 +5,21 @@ import getpass
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import UsageError
-from .fsutil import append_line, atomic_write_json, ensure_dir, pid_alive, process_identity, read_json
+from .errors import UsageError, excerpt
+from .fsutil import (append_line, atomic_write_json, ensure_dir, open_no_symlink, pid_alive, process_identity,
+                     read_json)
 from .paths import Home
 from .clock import now_iso
 
 STATUSES = ("pending", "running", "completed", "rejected", "failed", "cancelled")
 RUNS_FILE = "runs.jsonl"
+JOB_ID_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")  # fullmatch: no separators, dots or final newline
 
 
 def new_job_id() -> str:
@@ -30,12 +33,18 @@ class Jobs:
         self.root = home.jobs
 
     def path(self, job_id: str) -> Path:
-        if not job_id or "/" in job_id or job_id.startswith("."):
-            raise UsageError(f"invalid job id {job_id!r}")
+        if not isinstance(job_id, str) or not JOB_ID_RE.fullmatch(job_id):
+            raise UsageError(f"invalid job id {excerpt(job_id)}; see `mltrain jobs list`")
         return self.root / f"{job_id}.json"
 
     def log_path(self, job_id: str) -> Path:
         return self.home.logs / "jobs" / f"{job_id}.log"
+
+    def open_log(self, job_id: str):
+        """The job's log for appending, refusing a symlink planted in its place (text, line-buffered)."""
+        path = self.log_path(job_id)
+        ensure_dir(path.parent)
+        return os.fdopen(open_no_symlink(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "a", buffering=1)
 
     def create(self, job_id: str, model_name: str, model_type: str, config: dict, has_custom_config: bool,
                sources: dict, command: list[str]) -> dict:
@@ -111,6 +120,14 @@ class Jobs:
         atomic_write_json(self.home.cache / "probes.json", probes)
 
 
+class _NoFollowFileHandler(logging.FileHandler):
+    """A FileHandler that will not follow a symlink planted where the application log should be."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        fd = open_no_symlink(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def app_logger(home: Home) -> logging.Logger:
     """The application log under the mltrain home (never the working directory)."""
     logger = logging.getLogger("mltrain")
@@ -120,7 +137,7 @@ def app_logger(home: Home) -> logging.Logger:
             logger.removeHandler(handler)
             handler.close()
         ensure_dir(home.logs)
-        handler = logging.FileHandler(target)
+        handler = _NoFollowFileHandler(target)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

@@ -1,32 +1,44 @@
 """The model registry: immutable version folders, aliases with a log, per-model locks; all writes via fsutil."""
 from __future__ import annotations
 
-import fcntl
 import getpass
 import hashlib
 import json
 import os
 import re
 import shutil
-from contextlib import contextmanager
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 from .clock import now_iso
-from .errors import ExitCode, LockBusyError, RegistryError, UsageError
+from .errors import ExitCode, LockBusyError, RegistryError, UsageError, excerpt
 from .fsutil import (append_line, atomic_write_json, clean_dead_staging, commit_staging_dir, ensure_dir,
-                     make_staging_dir, read_json)
+                     exclusive_lock, make_staging_dir, read_json, truncate_to)
+from .metadata import check_meta
 from .paths import Home
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # always fullmatch: "$" would allow a final newline
+VERSION_DIR_RE = re.compile(r"v[1-9][0-9]*")  # ASCII digits only: "\d" also takes other scripts' digits
 META_FILE, WEIGHTS_FILE, HISTORY_FILE = "metadata.json", "weights.safetensors", "history.csv"
 ALIASES_FILE, ALIAS_LOG, LOCK_FILE = "aliases.json", "aliases.log.jsonl", ".lock"
+COUNTER_FILE = "counter.json"  # {"last_version": N}: numbers are never handed out twice
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (some containers)
+        return str(os.getuid())
 
 
 def validate_name(name: str) -> str:
-    """Checked before any path is built: no separators, dots or upper case."""
-    if not NAME_RE.match(name or ""):
-        raise UsageError(f"invalid model name {name!r}: use lower-case letters, digits, '_' and '-', "
+    """Checked before any path is built: no separators, dots, upper case or trailing newline."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise UsageError(f"invalid model name {excerpt(name)}: use lower-case letters, digits, '_' and '-', "
                          "starting with a letter or digit (at most 64 characters)")
     return name
 
@@ -39,6 +51,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class Promotion:
+    """What a promote did: `changed` is False when the version already was production (nothing logged)."""
+
+    name: str
+    version: int
+    previous: int | None
+    changed: bool
+    status_before: str  # production, archived, candidate or rejected
+
+
 class Registry:
     def __init__(self, home: Home):
         self.root = home.registry
@@ -47,38 +70,21 @@ class Registry:
         return self.root / validate_name(name)
 
     # ---------------------------------------------------------------- locks
-    @contextmanager
-    def lock(self, name: str, holder: dict, wait: bool = False) -> Iterator[None]:
-        """flock on the model's lock file: the kernel drops it when the holder dies, so it is never stale."""
-        path = ensure_dir(self.model_dir(name)) / LOCK_FILE
-        try:
-            handle = open(path, "a+")
-        except OSError as exc:
-            raise RegistryError(f"cannot open lock {path}: {exc.strerror}") from exc
-        try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
-                handle.seek(0)
-                try:
-                    info = json.loads(handle.read() or "{}")
-                except json.JSONDecodeError:
-                    info = {}
-                raise LockBusyError(f"model {name} is being trained by job {info.get('job_id', '?')} "
-                                    f"(pid {info.get('pid', '?')}); wait for it or pass --wait")
-            handle.seek(0)
-            handle.truncate()
-            handle.write(json.dumps({**holder, "pid": os.getpid()}))
-            handle.flush()
-            yield
-        finally:
-            handle.close()  # closing releases the flock
+    def lock(self, name: str, holder: dict, wait: bool = False,
+             on_wait: Callable[[dict], None] | None = None) -> AbstractContextManager[None]:
+        """The model's lock, held by a training run for its whole run and by promote, rollback, rm and
+        prune for their read-modify-write of aliases.json. Re-entrant per thread (fsutil.exclusive_lock)."""
+        folder = self.model_dir(name)
+        if folder.is_symlink():  # the lock and every file beside it would land wherever the link points
+            raise RegistryError(f"refusing to use {folder}: the model folder is a symbolic link")
+        return exclusive_lock(folder / LOCK_FILE, holder,
+                              lambda info: LockBusyError(_busy_message(name, info)), wait, on_wait)
 
     # ---------------------------------------------------------------- reading
     def models(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and NAME_RE.match(p.name)
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and NAME_RE.fullmatch(p.name)
                       and self.versions(p.name))
 
     def versions(self, name: str) -> list[int]:
@@ -86,11 +92,8 @@ class Registry:
         folder = self.model_dir(name)
         if not folder.is_dir():
             return []
-        out = []
-        for item in folder.iterdir():
-            if item.is_dir() and re.fullmatch(r"v\d+", item.name):
-                out.append(int(item.name[1:]))
-        return sorted(out)
+        return sorted(int(item.name[1:]) for item in folder.iterdir()
+                      if item.is_dir() and VERSION_DIR_RE.fullmatch(item.name))
 
     def require_version(self, name: str, version: int | None) -> int:
         versions = self.versions(name)
@@ -103,23 +106,56 @@ class Registry:
             raise UsageError(f"model {name} has no version {version}; versions: {', '.join(map(str, versions))}")
         return version
 
+    def serving_version(self, name: str, version: int | None = None) -> tuple[int, str]:
+        """The version predict serves and its status: the one asked for, else production; without a
+        production version, refuse (exit 2) rather than serve a version nobody promoted."""
+        if version is not None:
+            version = self.require_version(name, version)
+            return version, self.status(name, version)
+        versions = self.versions(name)
+        if not versions:
+            raise UsageError(f"no trained versions of model {name!r}; train it with `mltrain train {name}`")
+        production = self.aliases(name).get("production")
+        if production is None:
+            latest = versions[-1]
+            state = self.status(name, latest)
+            said = "was rejected by its gate" if state == "rejected" else f"is a {state}"
+            raise UsageError(f"no production version of {name} (v{latest} {said}); "
+                             f"pass --version {latest} to use it anyway")
+        if production not in versions:
+            raise RegistryError(f"{self.model_dir(name) / ALIASES_FILE} names production v{production}, "
+                                f"which does not exist; promote another version")
+        return production, "production"
+
     def meta(self, name: str, version: int) -> dict:
-        return read_json(self.model_dir(name) / f"v{version}" / META_FILE)
+        """A version's metadata, its shape checked so a damaged file is named here, not a TypeError later."""
+        path = self.model_dir(name) / f"v{version}" / META_FILE
+        return check_meta(read_json(path), path, version)
 
     def aliases(self, name: str) -> dict:
         path = self.model_dir(name) / ALIASES_FILE
-        return read_json(path) if path.is_file() else {}
+        if not path.exists() and not path.is_symlink():
+            return {}
+        aliases = read_json(path)
+        numbers = isinstance(aliases, dict) and all(
+            v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in aliases.values())
+        if not numbers:
+            raise RegistryError(f"{path} is corrupted: expected an object of alias: version number")
+        return aliases
 
     def alias_log(self, name: str) -> list[dict]:
         path = self.model_dir(name) / ALIAS_LOG
         if not path.is_file():
             return []
         rows = []
-        for n, line in enumerate(path.read_text().splitlines(), start=1):
+        for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise RegistryError(f"malformed JSON in {path} line {n}: {exc.msg}") from exc
+                row = json.loads(line)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                raise RegistryError(f"malformed JSON in {path} line {n}: {getattr(exc, 'msg', exc)}") from exc
+            if not isinstance(row, dict):
+                raise RegistryError(f"malformed entry in {path} line {n}: expected an object")
+            rows.append(row)
         return rows
 
     def status(self, name: str, version: int, meta: dict | None = None) -> str:
@@ -127,9 +163,25 @@ class Registry:
         meta = meta or self.meta(name, version)
         if self.aliases(name).get("production") == version:
             return "production"
-        if any(row.get("to") == version for row in self.alias_log(name) if row.get("alias") == "production"):
+        if any(row.get("to") == version and self._same(name, version, row.get("to_id"), row.get("at"))
+               for row in self.alias_log(name) if row.get("alias") == "production"):
             return "archived"
         return "candidate" if meta.get("gate", {}).get("passed", True) else "rejected"
+
+    def _same(self, name: str, version: object, creation_id: object, at: object) -> bool:
+        """Does a log entry's version number still mean the version it named? The creation id says so; a
+        legacy entry without one (numbers were once reused) only matches a version created before it."""
+        if not isinstance(version, int) or version not in self.versions(name):
+            return False
+        meta = self.meta(name, version)
+        if creation_id is not None:
+            return meta.get("creation_id") == creation_id
+        if meta.get("creation_id") is not None:
+            return False
+        try:
+            return datetime.fromisoformat(meta["created_at"]) <= datetime.fromisoformat(str(at))
+        except (ValueError, TypeError):
+            return True
 
     def load(self, name: str, version: int) -> tuple[dict, dict]:
         """Metadata and tensors, after checking every file's sha256; never unpickles."""
@@ -137,15 +189,34 @@ class Registry:
 
         folder = self.model_dir(name) / f"v{version}"
         meta = self.meta(name, version)
-        for filename, expected in meta.get("files", {}).items():
+        for filename, expected in meta["files"].items():
             path = folder / filename
             if not path.is_file():
                 raise RegistryError(f"model file {path} is missing; the version cannot be used")
             if sha256_file(path) != expected:
                 raise RegistryError(f"model file {path} is corrupted (sha256 mismatch); retrain or use another version")
-        return meta, load_file(str(folder / WEIGHTS_FILE))
+        try:
+            tensors = load_file(str(folder / WEIGHTS_FILE))
+        except Exception as exc:  # safetensors raises its own error type for a truncated or garbled file
+            raise RegistryError(f"model file {folder / WEIGHTS_FILE} is corrupted ({excerpt(str(exc), 80)}); "
+                                "retrain or use another version") from exc
+        return meta, tensors
 
     # ---------------------------------------------------------------- writing
+    def _last_version(self, name: str) -> int:
+        """The highest number ever handed out: the counter, or the newest folder if that is higher."""
+        path = self.model_dir(name) / COUNTER_FILE
+        last = 0
+        if path.exists() or path.is_symlink():
+            data = read_json(path)
+            last = data.get("last_version") if isinstance(data, dict) else None
+            if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+                raise RegistryError(f"{path} is corrupted: expected {{\"last_version\": N}}")
+        return max([last, *self.versions(name)])
+
+    def _save_counter(self, name: str, last: int) -> None:
+        atomic_write_json(self.model_dir(name) / COUNTER_FILE, {"last_version": last})
+
     def write_version(self, name: str, tensors: dict, meta: dict, history_csv: str,
                       pause_hook=None) -> int:
         """Stage files in a hidden folder, fsync, metadata last, rename into place. Call under the lock."""
@@ -153,7 +224,7 @@ class Registry:
 
         folder = ensure_dir(self.model_dir(name))
         clean_dead_staging(folder)
-        version = (self.versions(name) or [0])[-1] + 1
+        version = self._last_version(name) + 1
         staging = make_staging_dir(folder)
         try:
             save_file(tensors, str(staging / WEIGHTS_FILE))
@@ -161,9 +232,12 @@ class Registry:
             if pause_hook:
                 pause_hook()
             files = {f: sha256_file(staging / f) for f in (WEIGHTS_FILE, HISTORY_FILE)}
-            (staging / META_FILE).write_text(json.dumps({**meta, "version": version, "files": files},
-                                                        indent=2, default=str) + "\n")
+            # the creation id tells this version from any other that held its number (alias-log entries)
+            stamped = {**meta, "version": version, "creation_id": uuid.uuid4().hex, "files": files}
+            (staging / META_FILE).write_text(json.dumps(stamped, indent=2, default=str) + "\n")
             commit_staging_dir(staging, folder / f"v{version}")
+            # after the rename: until the counter is written the folder itself keeps the number taken
+            self._save_counter(name, version)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise RegistryError(f"cannot write model version in {folder}: {exc.strerror}") from exc
@@ -172,32 +246,66 @@ class Registry:
             raise
         return version
 
+    def _creation_id(self, name: str, version: int | None) -> str | None:
+        if version is None or version not in self.versions(name):
+            return None
+        return self.meta(name, version).get("creation_id")
+
     def set_alias(self, name: str, alias: str, version: int | None, reason: str) -> None:
-        """Rewrite aliases.json atomically and append the change to the alias log."""
+        """Log the change, then rewrite aliases.json atomically; if that fails the log line is taken back,
+        so the aliases never change without their log entry. Call under the model's lock."""
+        folder = self.model_dir(name)
         aliases = self.aliases(name)
         previous = aliases.get(alias)
-        aliases[alias] = version
-        atomic_write_json(self.model_dir(name) / ALIASES_FILE, aliases)
-        append_line(self.model_dir(name) / ALIAS_LOG, json.dumps({
-            "alias": alias, "from": previous, "to": version, "at": now_iso(), "by": getpass.getuser(),
-            "reason": reason}))
+        entry = {"alias": alias, "from": previous, "from_id": self._creation_id(name, previous),
+                 "to": version, "to_id": self._creation_id(name, version), "at": now_iso(), "by": _user(),
+                 "reason": reason}
+        size = append_line(folder / ALIAS_LOG, json.dumps(entry))
+        try:
+            atomic_write_json(folder / ALIASES_FILE, {**aliases, alias: version})
+        except BaseException:
+            try:
+                truncate_to(folder / ALIAS_LOG, size)
+            except RegistryError:
+                pass  # the aliases error below is the one to report
+            raise
 
-    def promote(self, name: str, version: int, reason: str = "manual promote") -> int | None:
-        version = self.require_version(name, version)
-        previous = self.aliases(name).get("production")
-        self.set_alias(name, "production", version, reason)
-        return previous
+    def promote_version(self, name: str, version: int, reason: str = "manual promote", force: bool = False,
+                        wait: bool = False, on_wait: Callable[[dict], None] | None = None) -> Promotion:
+        """Make `version` production under the model's lock. Already production: nothing changes or is logged.
+        A version its gate rejected needs force=True."""
+        self.require_version(name, version)  # an unknown model or version fails before a lock folder is made
+        with self.lock(name, {"command": "models promote"}, wait, on_wait):
+            version = self.require_version(name, version)
+            previous = self.aliases(name).get("production")
+            state = self.status(name, version)
+            if previous == version:
+                return Promotion(name, version, previous, False, state)
+            if state == "rejected" and not force:
+                rule = self.meta(name, version).get("gate", {}).get("rule")
+                raise UsageError(f"v{version} of {name} was rejected by its promotion gate"
+                                 + (f" ({rule})" if rule else "") + "; pass --force to promote it anyway")
+            self.set_alias(name, "production", version, reason)
+            return Promotion(name, version, previous, True, state)
 
-    def rollback(self, name: str) -> tuple[int | None, int]:
+    def promote(self, name: str, version: int, reason: str = "manual promote",
+                force: bool = False) -> int | None:
+        """promote_version returning only the previous production version (the older call's shape)."""
+        return self.promote_version(name, version, reason, force).previous
+
+    def rollback(self, name: str, wait: bool = False,
+                 on_wait: Callable[[dict], None] | None = None) -> tuple[int | None, int]:
         """Production back to the version that held it before the current one."""
-        current = self.aliases(name).get("production")
-        if current is None:
-            raise UsageError(f"model {name} has no production version to roll back from")
-        target = self.rollback_target(name)
-        if target is None:
-            raise UsageError(f"model {name}: no earlier production version to roll back to")
-        self.set_alias(name, "production", target, f"rollback from v{current}")
-        return current, target
+        self.require_version(name, None)
+        with self.lock(name, {"command": "models rollback"}, wait, on_wait):
+            current = self.aliases(name).get("production")
+            if current is None:
+                raise UsageError(f"model {name} has no production version to roll back from")
+            target = self.rollback_target(name)
+            if target is None:
+                raise UsageError(f"model {name}: no earlier production version to roll back to")
+            self.set_alias(name, "production", target, f"rollback from v{current}")
+            return current, target
 
     # ---------------------------------------------------------------- evaluation records
     def save_evaluation(self, name: str, record: dict) -> Path:
@@ -214,33 +322,55 @@ class Registry:
 
     def rollback_target(self, name: str) -> int | None:
         """The version `rollback` would restore: the newest still-present one that production moved away from
-        to reach the current version."""
-        current, present = self.aliases(name).get("production"), set(self.versions(name))
+        to reach the current version. Entries whose versions were removed (or renumbered) do not count."""
+        current = self.aliases(name).get("production")
         for row in reversed([r for r in self.alias_log(name) if r.get("alias") == "production"]):
-            if row.get("to") == current and row.get("from") in present:
+            if (row.get("to") == current and row.get("from") not in (None, current)
+                    and self._same(name, current, row.get("to_id"), row.get("at"))
+                    and self._same(name, row.get("from"), row.get("from_id"), row.get("at"))):
                 return row["from"]
         return None
 
-    def prune(self, name: str, keep: int, dry_run: bool = False) -> tuple[list[int], list[int]]:
+    def prune(self, name: str, keep: int, dry_run: bool = False, wait: bool = False,
+              on_wait: Callable[[dict], None] | None = None) -> tuple[list[int], list[int]]:
         """Remove all but the `keep` newest versions, never production or its rollback target."""
         if keep < 1:
             raise UsageError(f"--keep {keep} must be 1 or more")
-        versions = self.versions(name)
-        if not versions:
+        if not self.versions(name):
             raise UsageError(f"model {name} has no versions")
-        protected = set(versions[-keep:]) | {self.aliases(name).get("production"), self.rollback_target(name)}
-        doomed = [v for v in versions if v not in protected]
-        if not dry_run:
+        if dry_run:
+            return self._prune_plan(name, keep)
+        with self.lock(name, {"command": "models prune"}, wait, on_wait):
+            doomed, kept = self._prune_plan(name, keep)
             for version in doomed:
                 self.remove(name, version)
-        return doomed, [v for v in versions if v in protected]
+            return doomed, kept
 
-    def remove(self, name: str, version: int) -> None:
-        version = self.require_version(name, version)
-        if self.aliases(name).get("production") == version:
-            raise UsageError(f"v{version} is the production version of {name}; promote another version first",
-                             ExitCode.USAGE)
-        folder = self.model_dir(name)
-        trash = make_staging_dir(folder)
-        os.rename(folder / f"v{version}", trash / "removed")  # atomic: readers see it gone at once
-        shutil.rmtree(trash, ignore_errors=True)
+    def _prune_plan(self, name: str, keep: int) -> tuple[list[int], list[int]]:
+        versions = self.versions(name)
+        protected = set(versions[-keep:]) | {self.aliases(name).get("production"), self.rollback_target(name)}
+        return [v for v in versions if v not in protected], [v for v in versions if v in protected]
+
+    def remove(self, name: str, version: int, wait: bool = False,
+               on_wait: Callable[[dict], None] | None = None) -> None:
+        self.require_version(name, version)
+        with self.lock(name, {"command": "models rm"}, wait, on_wait):
+            version = self.require_version(name, version)
+            if self.aliases(name).get("production") == version:
+                raise UsageError(f"v{version} is the production version of {name}; promote another version "
+                                 "first", ExitCode.USAGE)
+            last = self._last_version(name)
+            self._save_counter(name, last)  # a registry from before the counter: keep the number taken
+            folder = self.model_dir(name)
+            trash = make_staging_dir(folder)
+            os.rename(folder / f"v{version}", trash / "removed")  # atomic: readers see it gone at once
+            shutil.rmtree(trash, ignore_errors=True)
+
+
+def _busy_message(name: str, info: dict) -> str:
+    pid = str(info.get("pid", "?"))[:20]  # the lock file is only advice: never echo much of it
+    if "command" in info and "job_id" not in info:
+        who = f"is being changed by `mltrain {str(info['command'])[:60]}` (pid {pid})"
+    else:
+        who = f"is being trained by job {str(info.get('job_id', '?'))[:60]} (pid {pid})"
+    return f"model {name} {who}; wait for it or pass --wait"

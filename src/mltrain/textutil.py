@@ -7,6 +7,8 @@ from typing import Any
 
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """' Did you mean X?' for the closest choice, or ''."""
+    if len(word) > 100:  # no name is that long; comparing a huge input would only cost time
+        return ""
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
 

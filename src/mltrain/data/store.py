@@ -145,7 +145,8 @@ class DataStore:
 
     def import_file(self, path: Path, symbol: str, fmt: str = "auto", mode: str = "replace") -> dict:
         """Validate a file and store it; nothing changes unless all of it is valid."""
-        if not symbol.isalnum() or symbol != symbol.upper():
+        from ..config import SYMBOL_RE
+        if not SYMBOL_RE.fullmatch(symbol):  # ASCII, at most 20, no trailing newline
             raise DataError(f"symbol {symbol!r} must be upper-case letters and digits, e.g. BTC")
         if mode not in IMPORT_MODES:
             raise DataError(f"unknown import mode {mode!r}; allowed: {', '.join(IMPORT_MODES)}")
