@@ -108,7 +108,7 @@ class DataStore:
     def load(self, symbol: str) -> Series:
         """The imported series if there is one, else the embedded one."""
         meta_path = self.meta_path(symbol)
-        for _ in range(LOAD_ATTEMPTS if SYMBOL_RE.fullmatch(symbol) else 0):
+        for attempt in range(LOAD_ATTEMPTS if SYMBOL_RE.fullmatch(symbol) else 0):
             if not meta_path.is_file():
                 break
             meta = read_json(meta_path)
@@ -117,7 +117,7 @@ class DataStore:
                 frame = _read_store_csv(csv_path)
             except FileNotFoundError:
                 # a writer committed a new series between our two reads and removed the old file: read again
-                if meta_path.is_file() and read_json(meta_path).get("file") != meta.get("file"):
+                if attempt + 1 < LOAD_ATTEMPTS and read_json(meta_path).get("file") != meta.get("file"):
                     continue
                 raise DataError(f"data store file {csv_path} is missing; re-import {symbol}") from None
             return Series(symbol, frame, meta.get("source", str(csv_path)), bool(meta.get("has_ohlc", True)), meta)
