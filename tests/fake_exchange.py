@@ -20,10 +20,20 @@ MAX_LIMIT = 1000
 
 def market(base: str, quote: str = "USDT") -> dict:
     return {
-        "symbol": f"{base}{quote}", "status": "TRADING", "baseAsset": base, "baseAssetPrecision": 8,
-        "quoteAsset": quote, "quotePrecision": 8, "quoteAssetPrecision": 8, "orderTypes": ["LIMIT", "MARKET"],
-        "icebergAllowed": True, "ocoAllowed": True, "isSpotTradingAllowed": True,
-        "isMarginTradingAllowed": False, "permissions": ["SPOT"], "permissionSets": [["SPOT"]],
+        "symbol": f"{base}{quote}",
+        "status": "TRADING",
+        "baseAsset": base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": quote,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "orderTypes": ["LIMIT", "MARKET"],
+        "icebergAllowed": True,
+        "ocoAllowed": True,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "permissions": ["SPOT"],
+        "permissionSets": [["SPOT"]],
         "filters": [
             {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00", "tickSize": "0.01"},
             {"filterType": "LOT_SIZE", "minQty": "0.00001", "maxQty": "9000.0", "stepSize": "0.00001"},
@@ -36,8 +46,22 @@ def klines(frame: pd.DataFrame) -> list[list]:
     rows = []
     for day, r in frame.iterrows():
         t = int(pd.Timestamp(day).timestamp()) * 1000
-        rows.append([t, f"{r.open:.8f}", f"{r.high:.8f}", f"{r.low:.8f}", f"{r.close:.8f}", f"{r.volume:.8f}",
-                     t + DAY_MS - 1, "0", 100, "0", "0", "0"])
+        rows.append(
+            [
+                t,
+                f"{r.open:.8f}",
+                f"{r.high:.8f}",
+                f"{r.low:.8f}",
+                f"{r.close:.8f}",
+                f"{r.volume:.8f}",
+                t + DAY_MS - 1,
+                "0",
+                100,
+                "0",
+                "0",
+                "0",
+            ]
+        )
     return rows
 
 
@@ -109,7 +133,7 @@ class FakeExchange:
                 if fault == "500":
                     return self.send(500, b"<html>Internal Server Error</html>", "text/html")
                 if fault == "garbage":
-                    return self.send(200, b"[[1700000000000, \"1\", \"2\"", "application/json")
+                    return self.send(200, b'[[1700000000000, "1", "2"', "application/json")
                 with exchange._lock:
                     rows = exchange.series.get(params.get("symbol", ""))
                 if rows is None:
@@ -119,7 +143,8 @@ class FakeExchange:
                 limit = min(int(params.get("limit", 500)), MAX_LIMIT)
                 page = [r for r in rows if start <= r[0] <= end][:limit]
                 body = json.dumps(page).encode()
-                if fault == "cut":  # headers promise the whole page; half of it arrives, then the socket closes
+                if fault == "cut":
+                    # the headers promise the whole page; half of it arrives, then the socket closes
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))

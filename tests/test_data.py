@@ -439,3 +439,33 @@ def test_a_busy_symbol_is_refused_naming_the_holder_and_wait_waits(tmp_path: Pat
     holder.join()
     writer.join()
     assert done[0]["rows"] == 30 and store.load("BUSY").frame.shape[0] == 30
+
+
+def test_synth_save_writes_series_and_regimes_under_the_symbols_lock(tmp_path: Path, home: Path):
+    import threading
+
+    from mltrain.errors import LockBusyError
+
+    store = DataStore(Home(home))
+    frame, states = synth.generate(300, 1)
+    regimes = "date,regime\n" + "".join(f"{d.date()},{synth.REGIMES[s]}\n" for d, s in zip(frame.index, states))
+    meta = {"symbol": "SYN", "source": "synthetic seed=1", "has_ohlc": True}
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.lock("SYN", "data import --merge"):
+            holding.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait()
+    try:
+        with pytest.raises(LockBusyError, match="SYN in the data store is being written"):
+            store.save_synthetic("SYN", frame, regimes, meta)
+        assert not (home / "data" / "SYN.regimes.csv").exists() and not (home / "data" / "SYN.json").exists()
+    finally:
+        release.set()
+        holder.join()
+    store.save_synthetic("SYN", frame, regimes, meta)
+    assert len(store.load("SYN").frame) == 300 and (home / "data" / "SYN.regimes.csv").read_text() == regimes

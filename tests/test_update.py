@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +20,7 @@ from .fake_exchange import DAY_MS, FakeExchange
 
 pytest.importorskip("ccxt", reason="data update needs the optional ccxt package (mltrain[fetch])")
 
-from mltrain.data.update import default_symbols, update_symbols  # noqa: E402
+from mltrain.data.update import default_symbols, update_symbols
 
 EMBEDDED = DataStore(Home(Path("/nonexistent-home")))
 TODAY = pd.Timestamp("2026-01-10")  # the fake clock's UTC day: its candle is still forming
@@ -32,8 +33,12 @@ def clock_at(day: pd.Timestamp):
 def extended(symbol: str, through: pd.Timestamp, seed: int = 3) -> pd.DataFrame:
     """The embedded series plus synthetic days through `through` (inclusive); the same days for any `through`."""
     frame = EMBEDDED.load(symbol).frame
-    extra, _ = synth.generate(30, seed, start=str((frame.index[-1] + pd.Timedelta(days=1)).date()),
-                              start_price=float(frame["close"].iloc[-1]))
+    extra, _ = synth.generate(
+        30,
+        seed,
+        start=str((frame.index[-1] + pd.Timedelta(days=1)).date()),
+        start_price=float(frame["close"].iloc[-1]),
+    )
     return pd.concat([frame, extra.loc[:through]])
 
 
@@ -45,8 +50,13 @@ def new_market(days: int = 400) -> pd.DataFrame:
 
 @pytest.fixture
 def fx():
-    with FakeExchange({"BTCUSDT": extended("BTC", TODAY), "ETHUSDT": extended("ETH", TODAY, seed=4),
-                       "NEWUSDT": new_market()}) as server:
+    with FakeExchange(
+        {
+            "BTCUSDT": extended("BTC", TODAY),
+            "ETHUSDT": extended("ETH", TODAY, seed=4),
+            "NEWUSDT": new_market(),
+        }
+    ) as server:
         yield server
 
 
@@ -57,8 +67,14 @@ def store(home: Path) -> DataStore:
 
 def update(store: DataStore, fx: FakeExchange, symbols, sleeps: list | None = None, today=TODAY, **kw):
     kw.setdefault("backoff", (0.001, 0.002, 0.004))
-    return update_symbols(store, symbols, api_url=fx.url, clock=clock_at(today),
-                          sleep=(sleeps.append if sleeps is not None else lambda s: None), **kw)
+    return update_symbols(
+        store,
+        symbols,
+        api_url=fx.url,
+        clock=clock_at(today),
+        sleep=(sleeps.append if sleeps is not None else lambda s: None),
+        **kw,
+    )
 
 
 def snapshot(home: Path) -> dict[str, bytes]:
@@ -81,7 +97,9 @@ def test_first_download_into_an_empty_home_is_the_servers_series_minus_the_formi
     assert result["status"] == "updated" and result["rows"] == len(served) - 1
     assert result["last"] == str((TODAY - pd.Timedelta(days=1)).date())
     assert stored.frame.index.equals(served.index[:-1])
-    assert np.allclose(stored.frame[["open", "high", "low", "close"]], served[["open", "high", "low", "close"]][:-1])
+    assert np.allclose(
+        stored.frame[["open", "high", "low", "close"]], served[["open", "high", "low", "close"]][:-1]
+    )
     assert stored.meta["exchange"] == "binance" and stored.meta["market"] == "NEW/USDT"
     assert [e["event"] for e in events] == ["start", "page", "done"] and default_symbols(store) == ["NEW"]
     assert {path for path, _ in fx.requests} == {"/api/v3/exchangeInfo", "/api/v3/klines"}
@@ -106,7 +124,7 @@ def test_incremental_update_fetches_only_the_new_days(fx, store):
 def test_pages_through_the_exchange_limit(fx, store):
     [result] = update(store, fx, ["NEW"], page_limit=120)
     starts = [int(r["startTime"]) for r in fx.klines_requests()]
-    assert len(starts) == 4 and all(b - a == 120 * DAY_MS for a, b in zip(starts[1:], starts[2:]))
+    assert len(starts) == 4 and all(b - a == 120 * DAY_MS for a, b in itertools.pairwise(starts[1:]))
     assert all(r["limit"] == "120" for r in fx.klines_requests())
     assert result["rows"] == 399 and store.load("NEW").frame.index.is_unique
 
@@ -116,12 +134,16 @@ def test_an_overlap_that_disagrees_changes_nothing_unless_replace(fx, store, hom
     served.loc[pd.Timestamp("2026-01-05"), "close"] *= 1.01
     served.loc[pd.Timestamp("2026-01-05"), "high"] *= 1.02
     fx.serve("BTCUSDT", served)
-    with pytest.raises(DataError, match="close on 2026-01-05 .* differs from the stored BTC series.*--replace") as err:
+    with pytest.raises(
+        DataError, match="close on 2026-01-05 .* differs from the stored BTC series.*--replace"
+    ) as err:
         update(store, fx, ["BTC"])
     assert err.value.exit_code == ExitCode.USAGE and snapshot(home) == {}
     [result] = update(store, fx, ["BTC"], replace=True)
     assert result["replaced_rows"] == 1 and result["new_rows"] == 4
-    assert store.load("BTC").frame.loc["2026-01-05", "close"] == pytest.approx(served.loc["2026-01-05", "close"])
+    assert store.load("BTC").frame.loc["2026-01-05", "close"] == pytest.approx(
+        served.loc["2026-01-05", "close"]
+    )
 
 
 def test_a_429_is_retried_with_backoff_then_succeeds(fx, store):
@@ -131,11 +153,14 @@ def test_a_429_is_retried_with_backoff_then_succeeds(fx, store):
     assert result["new_rows"] == 4 and sleeps == [0.001, 0.002] and result["requests"] == 3
 
 
-@pytest.mark.parametrize("fault,match", [
-    ("500", r"binance: fetching BTC/USDT daily candles failed after 4 tries: ExchangeNotAvailable.*500"),
-    ("429", r"failed after 4 tries: DDoSProtection.*429"),
-    ("garbage", r"binance BTC/USDT: the answer is not JSON"),
-])
+@pytest.mark.parametrize(
+    "fault,match",
+    [
+        ("500", r"binance: fetching BTC/USDT daily candles failed after 4 tries: ExchangeNotAvailable.*500"),
+        ("429", r"failed after 4 tries: DDoSProtection.*429"),
+        ("garbage", r"binance BTC/USDT: the answer is not JSON"),
+    ],
+)
 def test_a_fault_that_does_not_clear_is_exit_1_and_changes_nothing(fx, store, home, fault, match):
     update(store, fx, ["ETH"])
     before = snapshot(home)
@@ -200,7 +225,9 @@ def test_a_symbol_being_written_is_refused_or_waited_for(fx, store):
     holder.start()
     holding.wait()
     try:
-        with pytest.raises(LockBusyError, match=r"BTC in the data store is being written by pid \d+ \(data import"):
+        with pytest.raises(
+            LockBusyError, match=r"BTC in the data store is being written by pid \d+ \(data import"
+        ):
             update(store, fx, ["BTC"])
     finally:
         release.set()

@@ -65,8 +65,11 @@ def symbol_lock(
             if on_wait is not None:
                 on_wait(f"waiting: {message}")
             fcntl.flock(fd, fcntl.LOCK_EX)
-        info = {"pid": os.getpid(), "command": command,
-                "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        info = {
+            "pid": os.getpid(),
+            "command": command,
+            "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         held.add(str(path))

@@ -177,9 +177,9 @@ class DataStore:
                     path.unlink(missing_ok=True)
 
     def save_synthetic(self, symbol: str, frame: pd.DataFrame, regimes_csv: str, meta: dict,
-                       wait: bool = False) -> None:
-        """A synthetic market and its true regimes, written under one lock."""
-        with self.lock(symbol, "data synth", wait):
+                       wait: bool = False, on_wait: Callable[[str], None] | None = None) -> None:
+        """A synthetic market and its true regimes (SYMBOL.regimes.csv), written under one lock."""
+        with self.lock(symbol, "data synth", wait, on_wait):
             atomic_write_bytes(self.root / f"{symbol}.regimes.csv", regimes_csv.encode())
             self.save(symbol, frame, meta)
 
@@ -197,7 +197,7 @@ class DataStore:
         return frame
 
     def import_file(self, path: Path, symbol: str, fmt: str = "auto", mode: str = "replace",
-                    wait: bool = False) -> dict:
+                    wait: bool = False, on_wait: Callable[[str], None] | None = None) -> dict:
         """Validate a file and store it; nothing changes unless all of it is valid.
 
         merge: add the file's new dates to whatever the store serves for the symbol (the embedded history
@@ -209,7 +209,7 @@ class DataStore:
         raw, used = readers.read_file(path, fmt)  # parse outside the lock: it can take a while
         frame, has_ohlc, report = validate.clean(str(path), raw)
         frame = self._drop_unfinished_day(path, frame, report)
-        with self.lock(symbol, f"data import --{mode}", wait):
+        with self.lock(symbol, f"data import --{mode}", wait, on_wait):
             current = self.load(symbol) if self.has(symbol) else None
             previous = len(current.frame) if current else 0
             carried = {}
