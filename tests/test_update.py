@@ -195,6 +195,11 @@ def test_unknown_exchange_or_market_is_exit_2_with_a_suggestion_before_any_downl
     assert fx.klines_requests() == []
     with pytest.raises(UsageError, match="--since '2024-13-01' is not a date"):
         update(store, fx, ["NEW"], since="2024-13-01")
+    with pytest.raises(UsageError, match="--since 2026-01-08 would leave a gap after the stored BTC series"):
+        update(store, fx, ["BTC"], since="2026-01-08")
+    with pytest.raises(UsageError, match="--api-url 'ftp://x' must be an http"):
+        update_symbols(store, ["BTC"], api_url="ftp://x", clock=clock_at(TODAY))
+    assert default_symbols(store) == ["BTC", "ETH", "SOL"]  # nothing fetched yet
 
 
 def test_a_future_dated_candle_is_refused(fx, store, home):
