@@ -244,3 +244,24 @@ def test_without_ccxt_the_error_names_the_extra(fx, store, monkeypatch):
     monkeypatch.setitem(sys.modules, "ccxt", None)  # what an install without the extra looks like
     with pytest.raises(UsageError, match=r"pip install 'mltrain\[fetch\]'"):
         update(store, fx, ["BTC"])
+
+
+def test_an_unreachable_server_is_exit_1_naming_the_exchange(store, home):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sleeps: list[float] = []
+    with pytest.raises(
+        FetchError, match=r"binance: loading binance markets failed after 4 tries: NetworkError"
+    ):
+        update_symbols(
+            store,
+            ["BTC"],
+            api_url=f"http://127.0.0.1:{port}",
+            clock=clock_at(TODAY),
+            backoff=(0.001,) * 3,
+            sleep=sleeps.append,
+        )
+    assert len(sleeps) == 3 and snapshot(home) == {}
