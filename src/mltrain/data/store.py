@@ -217,7 +217,7 @@ class DataStore:
                 frame = merge_frames(current, frame, has_ohlc, str(path), MERGE_CLOSE_TOLERANCE,
                                      "use --replace to overwrite")
                 carried = {k: current.meta[k] for k in ("exchange", "market", "quote") if k in current.meta}
-                carried["merged_onto"] = current.source
+                carried["merged_onto"] = current.meta.get("merged_onto", current.source)
             discarded = 0 if current is None else int(len(current.frame.index.difference(frame.index)))
             if discarded:
                 report.notes.append(f"replaced the stored {symbol} series ({current.source}); {discarded} stored "
