@@ -239,3 +239,235 @@ def test_synth_generates_known_regimes(home: Path):
     assert np.array_equal(states, states2) and frame.equals(again)
     probs = synth.forward_filter(frame["close"].to_numpy())
     assert (probs.argmax(axis=1) == states).mean() > 0.4  # the causal optimum is far better than chance
+
+
+# ---------------------------------------------------------------- merge, replace and the store's files
+
+def embedded_btc() -> pd.DataFrame:
+    return DataStore(Home(Path("/nonexistent-home"))).load("BTC").frame
+
+
+def test_merge_extends_the_embedded_series_and_replace_says_what_it_discards(tmp_path: Path, home: Path):
+    btc = embedded_btc()
+    last = btc.index[-1]
+    new = candles(4, start=str((last + pd.Timedelta(days=1)).date()))
+    both = pd.concat([btc.iloc[-1:], new])  # one overlapping day that agrees with the embedded close
+    path = write_generic(tmp_path / "btc_new.csv", both)
+    data = run_cli(["data", "import", path, "--symbol", "BTC", "--merge", "--json"]).json["data"]
+    assert data["rows"] == len(btc) + 4 and data["first"] == str(btc.index[0].date())
+    assert data["previous_rows"] == len(btc) and data["added_rows"] == 4 and data["discarded_rows"] == 0
+    stored = DataStore(Home(home)).load("BTC").frame
+    assert np.allclose(stored["close"].iloc[:len(btc)], btc["close"]) and stored.index[-1] == new.index[-1]
+    disagree = both.copy()
+    disagree.iloc[0, disagree.columns.get_loc("close")] *= 1.001
+    disagree.iloc[0, disagree.columns.get_loc("high")] *= 1.002
+    err = run_cli(["data", "import", write_generic(tmp_path / "d.csv", disagree), "--symbol", "BTC", "--merge"],
+                  expect=2).stderr
+    assert f"close on {last.date()}" in err and "differs" in err
+    replaced = run_cli(["data", "import", path, "--symbol", "BTC", "--replace", "--json"]).json["data"]
+    assert replaced["rows"] == 5 and replaced["discarded_rows"] == len(btc) + 4 - 5
+    assert any("discarded" in note for note in replaced["notes"])
+
+
+@pytest.mark.parametrize("name", ["/abs/outside.csv", "../outside.csv", "sub/x.csv", "..", ".hidden.csv"])
+def test_tampered_metadata_file_name_is_refused_and_nothing_outside_is_deleted(tmp_path: Path, home: Path,
+                                                                              name: str):
+    good = write_generic(tmp_path / "good.csv", candles(40))
+    run_cli(["data", "import", good, "--symbol", "TST"])
+    outside = tmp_path / "outside.csv"
+    outside.write_text("precious\n")
+    meta_path = home / "data" / "TST.json"
+    meta = json.loads(meta_path.read_text())
+    meta["file"] = str(outside) if name.startswith("/abs") else name
+    meta_path.write_text(json.dumps(meta))
+    err = run_cli(["data", "import", good, "--symbol", "TST"], expect=2).stderr
+    assert str(meta_path) in err and "not a plain file name" in err
+    assert str(meta_path) in run_cli(["data", "show", "TST"], expect=2).stderr
+    assert outside.read_text() == "precious\n" and json.loads(meta_path.read_text())["file"] == meta["file"]
+
+
+def test_store_writes_refuse_a_symlinked_lock(tmp_path: Path, home: Path):
+    target = tmp_path / "victim.txt"
+    target.write_text("keep me\n")
+    (home / "data").mkdir(parents=True)
+    (home / "data" / ".TST.lock").symlink_to(target)
+    result = run_cli(["data", "import", write_generic(tmp_path / "g.csv", candles(20)), "--symbol", "TST"],
+                     expect=1)
+    assert "symbolic link" in result.stderr and target.read_text() == "keep me\n"
+    assert not (home / "data" / "TST.json").exists()
+
+
+def test_a_symlink_planted_at_the_new_csv_name_is_replaced_not_written_through(tmp_path: Path, home: Path):
+    frame = candles(20)
+    store = DataStore(Home(home))
+    store.save("TST", frame, {"symbol": "TST"})
+    name = json.loads((home / "data" / "TST.json").read_text())["file"]
+    (home / "data" / name).unlink()
+    (home / "data" / "TST.json").unlink()
+    target = tmp_path / "victim.txt"
+    target.write_text("keep me\n")
+    (home / "data" / name).symlink_to(target)
+    store.save("TST", frame, {"symbol": "TST"})
+    assert target.read_text() == "keep me\n" and not (home / "data" / name).is_symlink()
+    assert len(store.load("TST").frame) == 20
+
+
+def test_a_very_wide_row_is_refused_before_parsing_with_its_line(tmp_path: Path):
+    path = tmp_path / "wide.csv"
+    path.write_text("date,close\n2024-01-01,1\n" + "2024-01-02," * 100_000 + "\n")
+    assert path.stat().st_size > 1_000_000
+    err = run_cli(["data", "import", path, "--symbol", "WIDE"], expect=2).stderr
+    assert "line 3: 100001 fields where the header has 2" in err
+    header = tmp_path / "wideheader.csv"
+    header.write_text(",".join(f"c{i}" for i in range(10_000)) + "\n")
+    assert "the header has 10000 fields" in run_cli(["data", "import", header, "--symbol", "WIDE"], expect=2).stderr
+    kline = tmp_path / "kline.csv"
+    kline.write_text("1704067200000,1,2,0.5,1.5,10,1704153599999,1,2,3,4,0\n" + "1," * 5000 + "\n")
+    err = run_cli(["data", "import", kline, "--symbol", "WIDE", "--format", "binance"], expect=2).stderr
+    assert "line 2: 5001 fields where the header has 12" in err
+
+
+@pytest.mark.parametrize("column,text", [("close", "inf"), ("close", "-inf"), ("close", "nan"), ("high", "inf"),
+                                         ("open", "Infinity"), ("volume", "inf")])
+def test_non_finite_values_are_refused_with_row_and_date(tmp_path: Path, column: str, text: str):
+    values = {"open": "1", "high": "2", "low": "0.5", "close": "1.5", "volume": "10", column: text}
+    path = tmp_path / "nf.csv"
+    path.write_text("date,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\n2024-01-02,"
+                    + ",".join(values[c] for c in ("open", "high", "low", "close", "volume")) + "\n")
+    err = run_cli(["data", "import", path, "--symbol", "NF"], expect=2).stderr
+    assert f"row 3 (2024-01-02): {column} is" in err and "finite" in err, err
+    assert "NF" not in [r["symbol"] for r in run_cli(["data", "list", "--json"]).json["data"]]
+
+
+# ---------------------------------------------------------------- one writer per symbol
+
+WORKER = Path(__file__).with_name("store_worker.py")
+
+
+def start_workers(home: Path, symbol: str, ready: Path, jobs: list[tuple[bool, list[Path]]]) -> list:
+    import os
+    import subprocess
+    import sys
+
+    import mltrain
+    env = {**os.environ, "PYTHONPATH": str(Path(mltrain.__file__).parents[1])}
+    ready.mkdir()
+    return [subprocess.Popen([sys.executable, str(WORKER), str(home), symbol, str(ready), f"w{i}", str(len(jobs)),
+                              "wait" if wait else "nowait", *map(str, files)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            for i, (wait, files) in enumerate(jobs)]
+
+
+def finish(procs: list) -> list[list[dict]]:
+    """Each worker's results, one list per worker."""
+    out = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr
+        out.append([json.loads(line) for line in stdout.splitlines()])
+    return out
+
+
+def test_concurrent_disjoint_merges_lose_nothing(tmp_path: Path, home: Path):
+    """Two processes race 20 merges each of disjoint ranges; every range ends up stored."""
+    rounds = 20
+    frame = candles(10 * 2 * rounds + 10, start="2020-01-01")
+    write_generic(tmp_path / "base.csv", frame.iloc[:10])
+    run_cli(["data", "import", tmp_path / "base.csv", "--symbol", "RACE"])
+    files: dict[int, list[Path]] = {0: [], 1: []}
+    for r in range(rounds):
+        for w in (0, 1):
+            start = 10 + (2 * r + w) * 10
+            files[w].append(write_generic(tmp_path / f"w{w}r{r}.csv", frame.iloc[start:start + 10]))
+    procs = start_workers(home, "RACE", tmp_path / "ready", [(True, files[0]), (True, files[1])])
+    store = DataStore(Home(home))
+    while any(p.poll() is None for p in procs):  # a reader during the race never sees a missing series
+        assert len(store.load("RACE").frame) >= 10
+    results = [r for worker in finish(procs) for r in worker]
+    assert len(results) == 2 * rounds and all("ok" in r for r in results), results
+    stored = store.load("RACE").frame
+    assert len(stored) == len(frame) and stored.index.equals(frame.index)
+    assert np.allclose(stored["close"], frame["close"])
+    assert sorted(p.name for p in (home / "data").glob("RACE-*.csv")) == [store.load("RACE").meta["file"]]
+
+
+def test_concurrent_merges_of_one_file_succeed_or_are_refused_cleanly(tmp_path: Path, home: Path):
+    frame = candles(60)
+    path = write_generic(tmp_path / "same.csv", frame)
+    procs = start_workers(home, "SAME", tmp_path / "ready", [(i % 2 == 0, [path] * 3) for i in range(5)])
+    per_worker = finish(procs)
+    results = [r for worker in per_worker for r in worker]
+    assert len(results) == 15 and not any("missing" in r.get("error", "") for r in results), results
+    assert all("ok" in r or (r["type"] == "LockBusyError" and "being written by pid" in r["error"]
+                             and "--wait" in r["error"]) for r in results), results
+    assert all(r == {"ok": 60} for worker in per_worker[::2] for r in worker)  # those that waited all merged
+    assert len(DataStore(Home(home)).load("SAME").frame) == 60
+
+
+def test_a_busy_symbol_is_refused_naming_the_holder_and_wait_waits(tmp_path: Path, home: Path):
+    import threading
+
+    from mltrain.data.lock import symbol_lock
+    from mltrain.errors import LockBusyError
+
+    path = write_generic(tmp_path / "g.csv", candles(30))
+    store = DataStore(Home(home))
+    holding, release, waiting = threading.Event(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.lock("BUSY", "data update"):
+            holding.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait()
+    err = run_cli(["data", "import", path, "--symbol", "BUSY"], expect=2).stderr
+    assert "BUSY in the data store is being written by pid" in err and "(data update since" in err
+    assert "--wait" in err and not (home / "data" / "BUSY.json").exists()
+    with pytest.raises(LockBusyError):
+        store.save("BUSY", candles(5), {"symbol": "BUSY"})
+    done: list[dict] = []
+
+    def write_waiting() -> None:
+        with symbol_lock(store.root, "BUSY", "data import", wait=True, on_wait=lambda msg: waiting.set()):
+            done.append(store.import_file(path, "BUSY"))
+
+    writer = threading.Thread(target=write_waiting)
+    writer.start()
+    waiting.wait()  # the writer saw the lock taken and is now blocked on it
+    assert not done
+    release.set()
+    holder.join()
+    writer.join()
+    assert done[0]["rows"] == 30 and store.load("BUSY").frame.shape[0] == 30
+
+
+def test_synth_save_writes_series_and_regimes_under_the_symbols_lock(tmp_path: Path, home: Path):
+    import threading
+
+    from mltrain.errors import LockBusyError
+
+    store = DataStore(Home(home))
+    frame, states = synth.generate(300, 1)
+    regimes = "date,regime\n" + "".join(f"{d.date()},{synth.REGIMES[s]}\n" for d, s in zip(frame.index, states))
+    meta = {"symbol": "SYN", "source": "synthetic seed=1", "has_ohlc": True}
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.lock("SYN", "data import --merge"):
+            holding.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait()
+    try:
+        with pytest.raises(LockBusyError, match="SYN in the data store is being written"):
+            store.save_synthetic("SYN", frame, regimes, meta)
+        assert not (home / "data" / "SYN.regimes.csv").exists() and not (home / "data" / "SYN.json").exists()
+    finally:
+        release.set()
+        holder.join()
+    store.save_synthetic("SYN", frame, regimes, meta)
+    assert len(store.load("SYN").frame) == 300 and (home / "data" / "SYN.regimes.csv").read_text() == regimes

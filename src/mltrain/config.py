@@ -11,12 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError, excerpt
 from .paths import Home, builtin_presets_dir
-from .textutil import suggest
+from .textutil import SYMBOL_RE, suggest
 
 FIELD_ORDER = ("days", "epochs", "patience", "batch_size", "learning_rate", "train_val_split",
                "hidden_size", "min_r2", "symbols")
 
-SYMBOL_RE = re.compile(r"[A-Z0-9]{1,20}")  # ASCII only, always fullmatch (no trailing newline)
 DEFAULT_PRESET = "full"
 CUSTOM_PRESET = "custom"
 

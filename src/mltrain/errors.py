@@ -42,7 +42,11 @@ class RegistryError(MltrainError):
 
 
 class LockBusyError(UsageError):
-    """Another job holds the model's lock."""
+    """Another job holds the model's lock, or another writer the symbol's in the data store."""
+
+
+class FetchError(MltrainError):
+    """An exchange could not be reached, kept failing or answered with something unusable (exit 1)."""
 
 
 class TrainingError(MltrainError):

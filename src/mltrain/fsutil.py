@@ -245,3 +245,15 @@ def clean_dead_staging(parent: Path) -> list[Path]:
             shutil.rmtree(item, ignore_errors=True)
             removed.append(item)
     return removed
+
+
+def open_nofollow(path: Path, flags: int, mode: int = 0o644) -> int:
+    """os.open that refuses a symlink at `path` (O_NOFOLLOW): a planted link cannot redirect a write
+    outside the home. Returns the file descriptor; raises RegistryError naming the path."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RegistryError(f"{path} is a symbolic link; mltrain refuses to write through links. "
+                                "Remove it and rerun") from exc
+        raise RegistryError(f"cannot open {path}: {exc.strerror}") from exc

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
+
+
+SYMBOL_RE = re.compile(r"[A-Z0-9]{1,20}")  # ASCII only, always fullmatch (no trailing newline)
 
 
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:

@@ -1,6 +1,7 @@
 """Read the price files users hold into one raw frame: ts (UTC), open, high, low, close, volume, row."""
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -13,12 +14,14 @@ from ..errors import DataError
 
 FORMATS = ("auto", "generic", "binance", "yahoo", "cryptodatadownload", "coingecko", "ccxt", "parquet")
 DATE_COLUMNS = ("date", "timestamp", "time", "datetime", "open_time", "unix", "snapped_at")
+MAX_COLUMNS = 64  # a price file has a handful of columns; thousands is a broken or hostile file
 BINANCE_COLUMNS = ["open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
                    "trades", "taker_base", "taker_quote", "ignore"]
 
 
 def _sniff(path: Path) -> str:
-    head = path.read_bytes()[:4096]
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
     if head.startswith(b"PAR1"):
         return "parquet"
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
@@ -42,6 +45,33 @@ def _sniff(path: Path) -> str:
     return "generic"
 
 
+def check_widths(path: Path, header_line: int | None, width: int | None = None) -> None:
+    """Refuse a row with more fields than the header (or than `width` for a file without a header) before
+    pandas parses it: one 1 MB row of 100k fields would otherwise take minutes and gigabytes."""
+    try:
+        handle = open(path, newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from exc
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            for row in reader:
+                line = reader.line_num
+                if header_line is not None and line < header_line or not row:
+                    continue
+                if width is None:  # this is the header
+                    if len(row) > MAX_COLUMNS:
+                        raise DataError(f"{path} line {line}: the header has {len(row)} fields; a price file "
+                                        f"has at most {MAX_COLUMNS} columns")
+                    width = len(row)
+                    continue
+                if len(row) > width:
+                    raise DataError(f"{path} line {line}: {len(row)} fields where the header has {width}; a comma "
+                                    "inside a value (a decimal comma?) must be quoted or written with '.'")
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise DataError(f"{path} line {reader.line_num}: cannot read as CSV ({exc})") from exc
+
+
 def _lower_columns(frame: pd.DataFrame) -> pd.DataFrame:
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     return frame
@@ -63,6 +93,7 @@ def _ohlc_frame(path: Path, frame: pd.DataFrame, date_col: str, first_line: int)
 
 
 def read_generic(path: Path) -> pd.DataFrame:
+    check_widths(path, header_line=1)
     frame = _lower_columns(pd.read_csv(path, dtype=str))
     date_col = next((c for c in DATE_COLUMNS if c in frame.columns), None)
     if date_col is None:
@@ -72,6 +103,7 @@ def read_generic(path: Path) -> pd.DataFrame:
 
 
 def read_binance(path: Path) -> pd.DataFrame:
+    check_widths(path, header_line=None, width=len(BINANCE_COLUMNS))
     frame = pd.read_csv(path, header=None, dtype=str)
     if frame.shape[1] != 12:
         raise DataError(f"{path}: a Binance kline file has 12 columns, found {frame.shape[1]}")
@@ -80,6 +112,7 @@ def read_binance(path: Path) -> pd.DataFrame:
 
 
 def read_yahoo(path: Path) -> pd.DataFrame:
+    check_widths(path, header_line=1)
     lines = path.read_text().lstrip("\ufeff").splitlines()
     if lines and lines[0].lower().startswith("price,"):
         # yfinance >= 0.2.5x: "Price,Close,High,..." / "Ticker,BTC-USD,..." / "Date,,,..." then data
@@ -91,6 +124,7 @@ def read_yahoo(path: Path) -> pd.DataFrame:
 
 
 def read_cryptodatadownload(path: Path) -> pd.DataFrame:
+    check_widths(path, header_line=2)
     frame = _lower_columns(pd.read_csv(path, skiprows=1, dtype=str))
     vols = [c for c in frame.columns if c.startswith("volume")]
     if vols:  # "Volume <BASE>" comes first, then "Volume <QUOTE>"
@@ -100,6 +134,7 @@ def read_cryptodatadownload(path: Path) -> pd.DataFrame:
 
 
 def read_coingecko(path: Path) -> pd.DataFrame:
+    check_widths(path, header_line=1)
     frame = _lower_columns(pd.read_csv(path, dtype=str))
     frame = frame.rename(columns={"price": "close", "total_volume": "volume_quote"})
     frame["snapped_at"] = frame["snapped_at"].str.replace(" UTC", "", regex=False)

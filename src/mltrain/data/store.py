@@ -3,19 +3,27 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pandas as pd
 
 from ..errors import DataError
 from ..fsutil import atomic_write_bytes, atomic_write_json, read_json
 from ..paths import Home, embedded_data_dir
+from ..textutil import SYMBOL_RE
 from . import readers, validate
+from .lock import symbol_lock
 
 IMPORT_MODES = ("replace", "merge")
 STALE_DATA_DAYS = 2  # yesterday's candle is the newest closed one; older than this, the data is behind
+PLAIN_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,200}")  # no separators, not hidden, not absolute
+MERGE_CLOSE_TOLERANCE = 1e-9  # relative: an import's overlapping closes must match the stored ones
+LOAD_ATTEMPTS = 5  # a reader that lost a race with a writer reads the new metadata again
 
 
 @dataclass
@@ -85,18 +93,36 @@ class DataStore:
                 out.append((symbol, last, (self.today - last).days))
         return out
 
+    def meta_path(self, symbol: str) -> Path:
+        return self.root / f"{symbol}.json"
+
+    def data_file(self, symbol: str, meta: dict) -> Path:
+        """The CSV the metadata names, checked to be a plain file name inside the store (never a path)."""
+        name = meta.get("file") if isinstance(meta, dict) else None
+        if not isinstance(name, str) or not PLAIN_NAME_RE.fullmatch(name) or ".." in name:
+            raise DataError(f"data store metadata {self.meta_path(symbol)} names file {str(name)[:80]!r}, which "
+                            f"is not a plain file name inside {self.root}; remove {self.meta_path(symbol)} and "
+                            f"re-import {symbol}")
+        return self.root / name
+
     def load(self, symbol: str) -> Series:
         """The imported series if there is one, else the embedded one."""
-        meta_path = self.root / f"{symbol}.json"
-        if meta_path.is_file():
+        meta_path = self.meta_path(symbol)
+        for attempt in range(LOAD_ATTEMPTS if SYMBOL_RE.fullmatch(symbol) else 0):
+            if not meta_path.is_file():
+                break
             meta = read_json(meta_path)
-            csv_path = self.root / meta["file"]
-            if not csv_path.is_file():
-                raise DataError(f"data store file {csv_path} is missing; re-import {symbol}")
-            frame = _read_store_csv(csv_path)
+            csv_path = self.data_file(symbol, meta)
+            try:
+                frame = _read_store_csv(csv_path)
+            except FileNotFoundError:
+                # a writer committed a new series between our two reads and removed the old file: read again
+                if attempt + 1 < LOAD_ATTEMPTS and read_json(meta_path).get("file") != meta.get("file"):
+                    continue
+                raise DataError(f"data store file {csv_path} is missing; re-import {symbol}") from None
             return Series(symbol, frame, meta.get("source", str(csv_path)), bool(meta.get("has_ohlc", True)), meta)
         embedded = embedded_data_dir() / f"{symbol}.csv.gz"
-        if embedded.is_file():
+        if SYMBOL_RE.fullmatch(symbol) and embedded.is_file():
             frame = pd.read_csv(embedded, parse_dates=["timestamp"], index_col="timestamp")
             frame.index = pd.DatetimeIndex(frame.index, name="date")
             return Series(symbol, frame.astype("float64"), "embedded", True,
@@ -105,6 +131,11 @@ class DataStore:
         from ..textutil import suggest
         raise DataError(f"no data for symbol {symbol!r}; available: {', '.join(known)}.{suggest(symbol, known)} "
                         "Import some with `mltrain data import FILE --symbol SYMBOL`")
+
+    def has(self, symbol: str) -> bool:
+        """Whether the store serves something for `symbol` (an import or the embedded history)."""
+        return bool(SYMBOL_RE.fullmatch(symbol)) and (
+            self.meta_path(symbol).is_file() or (embedded_data_dir() / f"{symbol}.csv.gz").is_file())
 
     def summary(self, symbol: str) -> dict:
         series = self.load(symbol)
@@ -117,18 +148,40 @@ class DataStore:
         }
 
     # ---------------------------------------------------------------- writing
-    def save(self, symbol: str, frame: pd.DataFrame, meta: dict) -> None:
-        """Write the CSV under a content name, then the meta JSON: the meta rename is the commit."""
+    @contextmanager
+    def lock(self, symbol: str, command: str, wait: bool = False,
+             on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        """One writer per symbol for a whole read-modify-write; busy -> LockBusyError (exit 2) unless `wait`."""
+        check_symbol(symbol)
+        with symbol_lock(self.root, symbol, command, wait, on_wait):
+            yield
+
+    def save(self, symbol: str, frame: pd.DataFrame, meta: dict, wait: bool = False,
+             command: str = "data store write") -> None:
+        """Write the CSV under a new content name, then the meta JSON (the rename that commits), then remove
+        the old CSV: a reader sees the old series or the new one, never a missing or half-written file."""
         buffer = io.StringIO()
         frame.to_csv(buffer, index_label="date", float_format="%.10g")
         data = buffer.getvalue().encode()
         name = f"{symbol}-{hashlib.sha256(data).hexdigest()[:12]}.csv"
-        old = self.root / f"{symbol}.json"
-        old_file = read_json(old).get("file") if old.is_file() else None
-        atomic_write_bytes(self.root / name, data)
-        atomic_write_json(old, {**meta, "file": name})
-        if old_file and old_file != name:
-            (self.root / old_file).unlink(missing_ok=True)
+        with self.lock(symbol, command, wait):
+            meta_path = self.meta_path(symbol)
+            if meta_path.is_file():
+                self.data_file(symbol, read_json(meta_path))  # a tampered metadata is refused before any change
+            atomic_write_bytes(self.root / name, data)  # a new name: the file the old meta names stays intact
+            atomic_write_json(meta_path, {**meta, "file": name})
+            # only this symbol's own content-named files (the old one and any a crash left) are removed;
+            # unlink removes a link itself, never its target
+            for path in self.root.glob(f"{symbol}-*.csv"):
+                if path.name != name and re.fullmatch(rf"{symbol}-[0-9a-f]{{12}}\.csv", path.name):
+                    path.unlink(missing_ok=True)
+
+    def save_synthetic(self, symbol: str, frame: pd.DataFrame, regimes_csv: str, meta: dict,
+                       wait: bool = False, on_wait: Callable[[str], None] | None = None) -> None:
+        """A synthetic market and its true regimes (SYMBOL.regimes.csv), written under one lock."""
+        with self.lock(symbol, "data synth", wait, on_wait):
+            atomic_write_bytes(self.root / f"{symbol}.regimes.csv", regimes_csv.encode())
+            self.save(symbol, frame, meta)
 
     def _drop_unfinished_day(self, path: Path, frame: pd.DataFrame, report: validate.CleanReport) -> pd.DataFrame:
         """A candle for today (UTC) is still forming: its high, low and close would change, so it is not stored."""
@@ -143,32 +196,63 @@ class DataStore:
                 raise DataError(f"{path}: the only candle is today's ({today.date()}, UTC), which has not closed yet")
         return frame
 
-    def import_file(self, path: Path, symbol: str, fmt: str = "auto", mode: str = "replace") -> dict:
-        """Validate a file and store it; nothing changes unless all of it is valid."""
-        from ..config import SYMBOL_RE
-        if not SYMBOL_RE.fullmatch(symbol):  # ASCII, at most 20, no trailing newline
-            raise DataError(f"symbol {symbol!r} must be upper-case letters and digits, e.g. BTC")
+    def import_file(self, path: Path, symbol: str, fmt: str = "auto", mode: str = "replace",
+                    wait: bool = False, on_wait: Callable[[str], None] | None = None) -> dict:
+        """Validate a file and store it; nothing changes unless all of it is valid.
+
+        merge: add the file's new dates to whatever the store serves for the symbol (the embedded history
+        included); overlapping closes must agree. replace: the file becomes the series; the result says how
+        many stored days that discards."""
+        check_symbol(symbol)
         if mode not in IMPORT_MODES:
             raise DataError(f"unknown import mode {mode!r}; allowed: {', '.join(IMPORT_MODES)}")
-        raw, used = readers.read_file(path, fmt)
+        raw, used = readers.read_file(path, fmt)  # parse outside the lock: it can take a while
         frame, has_ohlc, report = validate.clean(str(path), raw)
         frame = self._drop_unfinished_day(path, frame, report)
-        if mode == "merge" and (self.root / f"{symbol}.json").is_file():
-            current = self.load(symbol)
-            if current.has_ohlc != has_ohlc:
-                raise DataError(f"{path}: cannot merge close-only and OHLC data for {symbol}; use --replace")
-            overlap = frame.index.intersection(current.frame.index)
-            a, b = frame.loc[overlap, ["close"]], current.frame.loc[overlap, ["close"]]
-            conflict = (abs(a - b) > 1e-9 * b.abs()).any(axis=1)
-            if conflict.any():
-                day = overlap[conflict.to_numpy()][0].date()
-                raise DataError(f"{path}: close on {day} differs from the stored {symbol} series; "
-                                "use --replace to overwrite")
-            frame = pd.concat([current.frame, frame.drop(overlap)]).sort_index()
-        meta = {
-            "symbol": symbol, "source": str(path.resolve()), "format": used, "has_ohlc": has_ohlc,
-            "aggregated": report.aggregated, "imported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "rows": int(len(frame)), "fingerprint": fingerprint(frame), "notes": report.notes, "mode": mode,
-        }
-        self.save(symbol, frame, meta)
-        return {**self.summary(symbol), "format": used, "notes": report.notes}
+        with self.lock(symbol, f"data import --{mode}", wait, on_wait):
+            current = self.load(symbol) if self.has(symbol) else None
+            previous = len(current.frame) if current else 0
+            carried = {}
+            if mode == "merge" and current is not None:
+                frame = merge_frames(current, frame, has_ohlc, str(path), MERGE_CLOSE_TOLERANCE,
+                                     "use --replace to overwrite")
+                carried = {k: current.meta[k] for k in ("exchange", "market", "quote") if k in current.meta}
+                carried["merged_onto"] = current.meta.get("merged_onto", current.source)
+            discarded = 0 if current is None else int(len(current.frame.index.difference(frame.index)))
+            if discarded:
+                report.notes.append(f"replaced the stored {symbol} series ({current.source}); {discarded} stored "
+                                    "day(s) not in this file were discarded")
+            meta = {
+                "symbol": symbol, "source": str(path.resolve()), "format": used, "has_ohlc": has_ohlc,
+                "aggregated": report.aggregated,
+                "imported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "rows": int(len(frame)), "fingerprint": fingerprint(frame), "notes": report.notes, "mode": mode,
+                **carried,
+            }
+            self.save(symbol, frame, meta)
+            return {**self.summary(symbol), "format": used, "notes": report.notes, "previous_rows": previous,
+                    "added_rows": int(len(frame.index.difference(current.frame.index))) if current else len(frame),
+                    "discarded_rows": discarded}
+
+
+def check_symbol(symbol: str) -> str:
+    """Checked before a symbol becomes part of a file name."""
+    if not isinstance(symbol, str) or not SYMBOL_RE.fullmatch(symbol):
+        raise DataError(f"symbol {symbol!r} must be upper-case letters and digits (at most 20), e.g. BTC")
+    return symbol
+
+
+def merge_frames(current: Series, frame: pd.DataFrame, has_ohlc: bool, where: str, tolerance: float,
+                 fix: str) -> pd.DataFrame:
+    """The stored series plus the new dates of `frame`; overlapping closes must agree within `tolerance`
+    (relative), else DataError naming the first differing date."""
+    if current.has_ohlc != has_ohlc:
+        raise DataError(f"{where}: cannot merge close-only and OHLC data for {current.symbol}; {fix}")
+    overlap = frame.index.intersection(current.frame.index)
+    new, old = frame.loc[overlap, "close"], current.frame.loc[overlap, "close"]
+    conflict = ((new - old).abs() > tolerance * old.abs()).to_numpy()
+    if conflict.any():
+        day = overlap[conflict][0]
+        raise DataError(f"{where}: close on {day.date()} ({new[day]:.10g}) differs from the stored "
+                        f"{current.symbol} series ({old[day]:.10g}); {fix}")
+    return pd.concat([current.frame, frame.drop(overlap)]).sort_index()

@@ -60,11 +60,18 @@ def _check_prices(where: str, frame: pd.DataFrame, has_ohlc: bool) -> None:
     columns = PRICE_COLUMNS if has_ohlc else ("close",)
     for column in columns:
         values = frame[column]
-        bad = values.isna() | (values <= 0)
+        bad = values.isna() | ~np.isfinite(values) | (values <= 0)  # 'inf' and 'nan' parse as floats
         if bad.any():
             row = frame.loc[bad.idxmax()]
             raise DataError(f"{where} row {row['row']} ({row['ts'].date()}): {column} is {_shown(row, column)}; "
-                            "prices must be positive numbers. Fix or remove the row")
+                            "prices must be positive finite numbers. Fix or remove the row")
+    for column in [c for c in ("open", "high", "low", "volume") if c not in columns]:
+        values = frame[column]  # optional: may be missing, but a value given must be a finite number
+        bad = values.notna() & (~np.isfinite(values) | (values < 0))
+        if bad.any():
+            row = frame.loc[bad.idxmax()]
+            raise DataError(f"{where} row {row['row']} ({row['ts'].date()}): {column} is {row[column]}; "
+                            "it must be a finite number, not negative. Fix or remove the row")
     if has_ohlc:
         tol = 1e-9 * frame["close"]
         bad = (frame["high"] < frame["low"] - tol) | (frame["high"] < frame[["open", "close"]].max(axis=1) - tol) \

@@ -1,0 +1,165 @@
+"""Talking to an exchange through ccxt: open it (rate limited, optionally at another host), find a market,
+page through its daily candles; network errors, 429 and 5xx retried with backoff, then FetchError."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+from urllib.parse import urlsplit
+
+import pandas as pd
+
+from ..errors import FetchError, UsageError
+
+DAY_MS = 86_400_000
+BACKOFF_SECONDS = (2.0, 8.0, 30.0)  # waits before each retry of a network error, 429 or 5xx; then give up
+FETCH_EXTRA = "pip install 'mltrain[fetch]'"
+
+
+def _redirect(urls: Any, base: str) -> Any:
+    """Every REST URL of the exchange with its scheme and host replaced by `base` (paths kept)."""
+    if isinstance(urls, dict):
+        return {key: _redirect(value, base) for key, value in urls.items()}
+    if isinstance(urls, str) and "://" in urls:
+        return base + urlsplit(urls).path
+    return urls
+
+
+def open_exchange(name: str, api_url: str | None = None) -> Any:
+    """A ccxt exchange with its rate limiter on; `api_url` (a mirror or a test server) replaces its REST host."""
+    try:
+        import ccxt
+    except ImportError:
+        raise UsageError(f"`data update` needs the ccxt package: {FETCH_EXTRA}") from None
+    if name not in ccxt.exchanges:
+        from ..config import suggest
+
+        raise UsageError(
+            f"unknown exchange {name!r}.{suggest(name, ccxt.exchanges)} "
+            f"ccxt {ccxt.__version__} knows {len(ccxt.exchanges)}, e.g. binance, kraken, coinbase"
+        )
+    # the last JSON answer is kept so that a reply that is not JSON at all is told from "no candles"
+    exchange = getattr(ccxt, name)({"enableRateLimit": True, "enableLastJsonResponse": True})
+    if not exchange.has.get("fetchOHLCV") or "1d" not in (exchange.timeframes or {}):
+        raise UsageError(f"exchange {name} does not serve daily candles through ccxt; try binance or kraken")
+    markets_option = exchange.options.get("fetchMarkets")
+    if isinstance(markets_option, dict) and "types" in markets_option:
+        exchange.options["fetchMarkets"] = {**markets_option, "types": ["spot"]}  # spot pairs are all we use
+    if api_url:
+        parts = urlsplit(api_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(f"--api-url {api_url!r} must be an http(s) URL such as http://127.0.0.1:8080")
+        exchange.urls["api"] = _redirect(exchange.urls.get("api"), api_url.rstrip("/"))
+    return exchange
+
+
+def short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+class Caller:
+    """Runs one exchange request: network errors, 429 and 5xx are retried after BACKOFF waits, then FetchError."""
+
+    def __init__(self, exchange: Any, backoff: Sequence[float], sleep: Callable[[float], None]):
+        self.exchange, self.backoff, self.sleep, self.requests = exchange, tuple(backoff), sleep, 0
+
+    def __call__(self, what: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        import ccxt
+
+        for attempt in range(len(self.backoff) + 1):
+            self.requests += 1
+            try:
+                return fn(*args, **kwargs)
+            except ccxt.BadSymbol as exc:
+                raise UsageError(f"{self.exchange.id}: {what}: {short(exc)}") from None
+            except ccxt.NetworkError as exc:  # timeouts, cut connections, 429 (DDoSProtection), 5xx
+                if attempt == len(self.backoff):
+                    raise FetchError(
+                        f"{self.exchange.id}: {what} failed after {attempt + 1} tries: "
+                        f"{type(exc).__name__}: {short(exc)}"
+                    ) from None
+                self.sleep(self.backoff[attempt])
+            except ccxt.BaseError as exc:
+                raise FetchError(f"{self.exchange.id}: {what}: {type(exc).__name__}: {short(exc)}") from None
+            except (
+                TypeError,
+                ValueError,
+                KeyError,
+                IndexError,
+                AttributeError,
+            ) as exc:  # an unparsable answer
+                raise FetchError(
+                    f"{self.exchange.id}: {what}: the answer could not be read "
+                    f"({type(exc).__name__}: {short(exc)})"
+                ) from None
+
+
+def resolve_market(exchange: Any, symbol: str, quote: str) -> str:
+    """The unified market name (BTC/USDT); an unknown one is a UsageError with a did-you-mean."""
+    market = f"{symbol}/{quote}"
+    if market in exchange.markets:
+        return market
+    from ..config import suggest
+
+    pairs = sorted(exchange.markets)
+    quotes = sorted({m["quote"] for m in exchange.markets.values() if m.get("base") == symbol})
+    other = f" {symbol} trades there against: {', '.join(quotes[:10])} (use --quote)." if quotes else ""
+    raise UsageError(f"{exchange.id} has no market {market}.{suggest(market, pairs)}{other}")
+
+
+def check_rows(where: str, rows: Any) -> list:
+    """Refuse an answer that is not a list of [timestamp_ms, open, high, low, close, (volume)] rows."""
+    if not isinstance(rows, list):
+        raise FetchError(f"{where}: the answer is not a list of candles ({str(rows)[:80]})")
+    for n, row in enumerate(rows, start=1):
+        ok = (
+            isinstance(row, (list, tuple))
+            and len(row) >= 5
+            and isinstance(row[0], int)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row[1:5])
+        )
+        if not ok:
+            raise FetchError(
+                f"{where}: candle {n} of the answer is malformed ({str(row)[:80]}); "
+                "expected [timestamp_ms, open, high, low, close, volume]"
+            )
+    return rows
+
+
+def fetch_daily(
+    call: Caller,
+    exchange: Any,
+    market: str,
+    start: pd.Timestamp,
+    today: pd.Timestamp,
+    page_limit: int,
+    progress: Callable[[dict], None],
+) -> list:
+    """Every candle from `start` through today's (dropped later), page by page."""
+    where = f"{exchange.id} {market}"
+    cursor = int(start.timestamp() * 1000)
+    last_closed = int((today - pd.Timedelta(days=1)).timestamp() * 1000)
+    rows: list = []
+    while True:
+        page = call(
+            f"fetching {market} daily candles",
+            exchange.fetch_ohlcv,
+            market,
+            "1d",
+            since=cursor,
+            limit=page_limit,
+        )
+        if exchange.last_json_response is None and str(exchange.last_http_response or "").strip():
+            # ccxt turns an unparsable reply into an empty or odd list; it is a broken answer, not "no candles"
+            raise FetchError(f"{where}: the answer is not JSON ({short(exchange.last_http_response)[:80]})")
+        page = [r for r in check_rows(where, page) if r[0] >= cursor]  # an exchange may repeat older candles
+        if not page:
+            return rows
+        rows += page
+        newest = max(r[0] for r in page)
+        progress(
+            {"event": "page", "candles": len(rows), "through": str(pd.Timestamp(newest, unit="ms").date())}
+        )
+        if newest >= last_closed:
+            return rows
+        cursor = newest + DAY_MS  # strictly later each page: the loop ends
