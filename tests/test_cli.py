@@ -176,7 +176,7 @@ def test_plain_progress_lines_without_terminal():
     result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
     lines = [l for l in result.stderr.splitlines() if l.startswith("BTC epoch ")]
     assert lines and all("\x1b" not in l for l in lines)
-    assert "val_loss=" in lines[0] and "samples/s=" in lines[0] and "eta<=" in lines[0]
+    assert "selection_loss=" in lines[0] and "samples/s=" in lines[0] and "eta<=" in lines[0]
     quiet = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:], "--quiet"])
     assert "BTC epoch " not in quiet.stderr
 

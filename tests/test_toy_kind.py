@@ -77,14 +77,14 @@ class MeanReversionKind(ModelKind):
         split = Split(*tensors(device, feature[train, None], target[train, None], feature[val, None],
                                target[val, None]))
         fitted = fit_symbol(model, split, config, symbol=symbol, seed=seed, loss_fn=nn.functional.mse_loss,
-                            metric_fn=lambda out: float(nn.functional.mse_loss(out, split.y_val)),
+                            metric_fn=lambda out: float(nn.functional.mse_loss(out, split.y_sel)),
                             on_epoch=on_epoch, stop=stop)
         run = RunResult(model_type=self.name)
         run.add_fit(symbol, model, fitted)
         if run.interrupted:
             return run
         with torch.no_grad():
-            pred = model(split.x_val).cpu().numpy().ravel()
+            pred = model(split.x_sel).cpu().numpy().ravel()
         actual = target[val]
         run.metrics = {"mse": float(np.mean((pred - actual) ** 2)),
                        "hit_rate": float(np.mean(np.sign(pred) == np.sign(actual)))}

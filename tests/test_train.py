@@ -12,8 +12,8 @@ from mltrain.data.store import DataStore, Series
 from mltrain.models import RegimeNet, VolatilityNet, parameter_count
 from mltrain.paths import Home
 from mltrain.kinds import KINDS
-from mltrain.kinds.regime import regime_data, train_regime
-from mltrain.kinds.volatility import train_volatility, volatility_data
+from mltrain.kinds.regime_model import asset, blocks, labels_before, train_regime
+from mltrain.kinds.volatility_model import panel, train_pooled
 from mltrain.train import Split, fit
 
 
@@ -44,27 +44,36 @@ def test_features_for_day_t_ignore_later_prices(btc: Series):
         assert not fn(btc).iloc[-300:].equals(fn(changed).iloc[-300:])
 
 
-@pytest.mark.parametrize("kind", ["volatility", "regime"])
-def test_validation_prices_never_reach_training_inputs_targets_or_labels(btc: Series, kind: str):
-    config = cfg(kind, days=365)
-    build = volatility_data if kind == "volatility" else regime_data
-    base = build(btc, config)
-    val_start = base.dates_val[0]
-    fixed = {} if kind == "volatility" else {"end": pd.Timestamp(base.window.last)}
-    base = build(btc, config, **fixed)
-    changed = build(perturb_after(btc, val_start - pd.Timedelta(days=1)), config, **fixed)
-    assert np.array_equal(base.x_train, changed.x_train)
-    assert np.array_equal(base.y_train, changed.y_train)
-    assert np.array_equal(base.feature_mean, changed.feature_mean)
-    assert not np.array_equal(base.x_val, changed.x_val)
+def test_volatility_blocks_are_purged_and_validation_prices_never_reach_fit_or_selection(btc: Series):
+    config = cfg("volatility", days=365, train_val_split=0.8)
+    base = panel(btc, config)
+    gap = F.HORIZON_DAYS
+    assert base.fit[-1] + gap < base.selection[0] and base.selection[-1] + gap < base.validation[0]
+    assert len(base.validation) == 73 and len(base.selection) == 58
+    spans = base.blocks()
+    assert spans["fit"]["last"] < spans["selection"]["first"] < spans["validation"]["first"]
+    val_start = base.dates[base.validation[0]]
+    changed = panel(perturb_after(btc, val_start - pd.Timedelta(days=1)), config, end=base.dates[base.validation[-1]])
+    same = panel(btc, config, end=base.dates[base.validation[-1]])
+    for rows in ("fit", "selection"):
+        a, b = getattr(same, rows), getattr(changed, rows)
+        assert np.array_equal(same.x(a, same.har_fit), changed.x(b, changed.har_fit))
+        assert np.array_equal(same.target[a], changed.target[b])
+    assert np.array_equal(same.har_full.coef, changed.har_full.coef)
+    assert not np.array_equal(same.target[same.validation], changed.target[changed.validation])
 
 
-def test_volatility_purge_and_split_sizes(btc: Series):
-    data = volatility_data(btc, cfg("volatility", days=365, train_val_split=0.8))
-    assert data.window.train_samples == 292 - F.HORIZON_DAYS and data.window.dropped_train_samples == F.HORIZON_DAYS
-    assert data.window.val_samples == 73
-    other = volatility_data(btc, cfg("volatility", days=365, train_val_split=0.6))
-    assert other.window.val_samples == 146
+def test_regime_blocks_use_labels_from_prices_before_each_block(btc: Series):
+    config = cfg("regime", days=365)
+    b = blocks(asset(btc), config, None)
+    assert b.fit_end < b.selection_start < b.validation_start
+    assert (b.validation_start - b.target.dates[b.selection[-1]]).days > 7
+    end = b.target.dates[b.validation[-1]]
+    changed = blocks(asset(perturb_after(btc, b.validation_start - pd.Timedelta(days=1))), config, end)
+    same = blocks(asset(btc), config, end)
+    assert np.array_equal(same.selection, changed.selection)
+    for day in (same.selection_start, same.validation_start):
+        assert np.array_equal(labels_before(same.target, day), labels_before(changed.target, day))
 
 
 def test_labels_definition_on_a_known_path():
@@ -116,7 +125,7 @@ def test_learning_rate_changes_weights_after_one_step():
 
 
 class CannotImprove(torch.nn.Module):
-    """Its output never depends on its weight: the validation loss never improves after epoch 1."""
+    """Its output never depends on its weight: the selection loss never improves on the starting weights."""
 
     def __init__(self):
         super().__init__()
@@ -127,8 +136,10 @@ class CannotImprove(torch.nn.Module):
 
 
 def test_patience_and_epochs_decide_when_training_stops():
-    assert _fit(CannotImprove(), _split(), epochs=50, patience=5).epochs_run == 6
-    assert _fit(CannotImprove(), _split(), epochs=50, patience=9).epochs_run == 10
+    # the starting weights are epoch 0: nothing beats them, so training stops after `patience` epochs
+    first = _fit(CannotImprove(), _split(), epochs=50, patience=5)
+    assert first.epochs_run == 5 and first.best_epoch == 0
+    assert _fit(CannotImprove(), _split(), epochs=50, patience=9).epochs_run == 9
     assert _fit(RegimeNet(10), _split(), epochs=3, patience=50).epochs_run == 3
 
 
@@ -139,20 +150,59 @@ def test_hidden_size_changes_parameter_count():
 @pytest.mark.slow  # trains a network
 def test_days_and_symbols_change_what_is_trained():
     store = DataStore(Home(Path("/nonexistent")))
-    one = train_volatility(store, cfg("volatility", days=120, symbols=["ETH"]), seed=1, device="cpu")
-    two = train_volatility(store, cfg("volatility", days=150, symbols=["BTC", "SOL"]), seed=1, device="cpu")
+    one = train_pooled(store, cfg("volatility", days=120, symbols=["ETH"]), seed=1, device="cpu")
+    two = train_pooled(store, cfg("volatility", days=150, symbols=["BTC", "SOL"]), seed=1, device="cpu")
     assert set(one.windows) == {"ETH"} and set(two.windows) == {"BTC", "SOL"}
     assert one.windows["ETH"]["rows"] == 120 and two.windows["BTC"]["rows"] == 150
-    assert {k.split(".")[0] for k in two.tensors} == {"BTC", "SOL"}
+    assert set(two.spec["symbols"]) == {"BTC", "SOL"} and "ETH" in two.spec["pool"]
 
 
 @pytest.mark.slow  # trains a network
-def test_volatility_metrics_sit_beside_three_baselines():
+def test_volatility_metrics_sit_beside_every_baseline():
     store = DataStore(Home(Path("/nonexistent")))
-    run = train_volatility(store, cfg("volatility", days=200, symbols=["BTC"]), seed=1, device="cpu")
-    assert set(run.baselines) == {"persistence", "ewma", "har"}
+    run = train_pooled(store, cfg("volatility", days=200, symbols=["BTC"]), seed=1, device="cpu")
+    assert set(run.baselines) == {"persistence", "ewma", "har", "log_har", "log_har_bc", "garch", "gjr_garch"}
     for scores in (run.metrics["symbols"]["BTC"], *[b["BTC"] for b in run.baselines.values()]):
         assert set(scores) >= {"r2", "qlike", "mae"} and scores["qlike"] >= 0
+
+
+def _store_with(root: Path, symbol: str, series: Series) -> DataStore:
+    """A real store whose `symbol` is the given series (written as a CSV and imported)."""
+    root.mkdir(parents=True)
+    path = root / f"{symbol}.csv"
+    series.frame.rename_axis("date").reset_index().to_csv(path, index=False, date_format="%Y-%m-%d")
+    store = DataStore(Home(root / "home"))
+    store.import_file(path, symbol)
+    return store
+
+
+@pytest.mark.slow  # trains networks
+@pytest.mark.parametrize("kind", ["volatility", "regime"])
+def test_selection_never_reads_the_validation_block(tmp_path: Path, btc: Series, kind: str):
+    """Prices inside the validation block (hence its targets and labels) are rewritten: the chosen epoch and
+    the weights stay the same; only the reported validation block moves."""
+    extra = {"symbols": ["BTC"]} if kind == "volatility" else {}
+    config = cfg(kind, days=365, epochs=15, patience=15, **extra)
+    if kind == "volatility":
+        first = panel(btc, config)
+        val_start, end = first.dates[first.validation[0]], first.dates[first.validation[-1]]
+    else:
+        first = blocks(asset(btc), config, None)
+        val_start, end = first.validation_start, first.target.dates[first.validation[-1]]
+    cut = btc.frame[btc.frame.index <= end + pd.Timedelta(days=F.HORIZON_DAYS)]
+    honest = Series("BTC", cut, "test", True)
+    runs = []
+    for k, series in enumerate((honest, perturb_after(honest, val_start - pd.Timedelta(days=1)))):
+        store = _store_with(tmp_path / str(k), "BTC", series)
+        if kind == "volatility":
+            runs.append(train_pooled(store, config, seed=3, device="cpu", end=end))
+        else:
+            runs.append(train_regime(store, config, "BTC", seed=3, device="cpu", end=end))
+    a, b = runs
+    assert a.best_epoch == b.best_epoch
+    assert a.tensors.keys() == b.tensors.keys()
+    assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
+    assert a.predictions["BTC"]["actual"] != b.predictions["BTC"]["actual"]
 
 
 def test_min_r2_is_the_gate():

@@ -1,8 +1,10 @@
-"""Walk-forward evaluation: rolling windows whose validation blocks tile the most recent history.
+"""Walk-forward evaluation: rolling windows whose validation blocks tile the history backwards from the
+latest usable day, as far as the data allows (`--folds all`), or the N most recent.
 
-Each fold trains exactly as `train` does (same purge, label and normalisation rules) on a window that
-ends where its validation block ends, and scores the model beside the baselines on that block. The
-registry is never changed; the caller stores the result as an evaluation record.
+Each fold trains exactly as `train` does (fit | selection | validation, purged, the epoch chosen on the
+selection block) on a window that ends where its validation block ends, and scores the model beside the
+baselines on that block once. Figures over all folds pool the predictions and score them once. The
+registry's versions and aliases are never changed; the caller stores the result as an evaluation record.
 """
 from __future__ import annotations
 
@@ -21,14 +23,16 @@ from .baselines import NOT_INSTALLED
 from .clock import now_iso
 from .config import EffectiveConfig, TrainingConfig
 from .data.store import DataStore
-from .errors import Interrupted
+from .errors import Interrupted, UsageError
 from .kinds import KINDS
 from .paths import Home
 from .pipeline import missing_marker_walk
 from .train import StopFlag
 
-SCHEME = ("rolling window of `days` samples; fold k+1's validation block starts the day after fold k's ends; "
-          "the last block ends at the latest usable day")
+SCHEME = ("rolling window of `days` samples split fit | selection | validation (purged between blocks; the "
+          "epoch is chosen on the selection block); fold k+1's validation block starts the day after fold k's "
+          "ends; the last block ends at the latest usable day (or the day before --holdout-from)")
+SYNTHETIC_FOLDS = 10  # --synthetic with --folds all: a generated market long enough for this many blocks
 POLL_SECONDS = 0.2  # how often the parent looks at the stop flag while its workers run
 
 
@@ -36,9 +40,26 @@ def val_days(config: TrainingConfig) -> int:
     return config.days - int(round(config.days * config.train_val_split))
 
 
-def fold_ends(last: pd.Timestamp, config: TrainingConfig, folds: int) -> list[pd.Timestamp]:
-    """Oldest first; consecutive validation blocks are adjacent and never overlap."""
-    return [last - pd.Timedelta(days=val_days(config) * k) for k in reversed(range(folds))]
+def fold_ends(first: pd.Timestamp, last: pd.Timestamp, config: TrainingConfig, folds: int | None,
+              start: pd.Timestamp | None = None) -> list[pd.Timestamp]:
+    """Oldest first; consecutive validation blocks are adjacent and never overlap. `folds` None: every block
+    the history allows (its window must end on or after `first`); `start`: blocks that begin on or after it."""
+    step = pd.Timedelta(days=val_days(config))
+    ends = []
+    end = last
+    while end >= first and (folds is None or len(ends) < folds):
+        if start is not None and end - step + pd.Timedelta(days=1) < start:
+            break
+        ends.append(end)
+        end -= step
+    if not ends:
+        raise UsageError(f"no walk-forward fold fits: the first validation block could end {first.date()}, the "
+                         f"last {last.date()}" + (f", starting on or after {start.date()}" if start is not None
+                                                  else "") + "; use fewer --days or a different --start")
+    if folds is not None and len(ends) < folds:
+        raise UsageError(f"--folds {folds}: the history allows only {len(ends)} folds of {val_days(config)} "
+                         "validation days; use --folds all or fewer folds")
+    return ends[::-1]
 
 
 @contextmanager
@@ -84,18 +105,25 @@ def _interrupted() -> Interrupted:
     return Interrupted("interrupted: evaluation stopped; nothing was recorded")
 
 
-def walk_forward(home: Home, kind: str, name: str, config: TrainingConfig, folds: int, seed: int,
-                 workers: int = 0, synthetic_seed: int | None = None) -> dict:
-    """Train and score each fold with the same rules as `train`; workers=0 uses every core.
+def walk_forward(home: Home, kind: str, name: str, config: TrainingConfig, folds: int | None, seed: int,
+                 workers: int = 0, synthetic_seed: int | None = None, start: pd.Timestamp | None = None,
+                 holdout_from: pd.Timestamp | None = None) -> dict:
+    """Train and score each fold with the same rules as `train`; workers=0 uses every core. `folds` None
+    means every fold the history allows; nothing on or after `holdout_from` enters any fold.
 
     Scores of a baseline whose optional package is missing are None; `missing_extras` names them."""
     store = DataStore(home)
-    last = KINDS[kind].evaluation_end(store, name, config, folds, synthetic_seed)
+    if synthetic_seed is not None and folds is None:
+        folds = SYNTHETIC_FOLDS
+    first, last = KINDS[kind].evaluation_span(store, name, config, synthetic_seed, folds)
+    if holdout_from is not None:
+        last = min(last, holdout_from - pd.Timedelta(days=1))
+    ends = fold_ends(first, last, config, folds, start)
     cores = os.cpu_count() or 1
-    workers = min(folds, workers or cores)
+    workers = min(len(ends), workers or cores)
     threads = max(1, cores // workers)
-    jobs = [(home.root, kind, name, config.model_dump_json(), seed, end, synthetic_seed, folds, threads)
-            for end in fold_ends(last, config, folds)]
+    jobs = [(home.root, kind, name, config.model_dump_json(), seed, end, synthetic_seed, len(ends), threads)
+            for end in ends]
     with _stop_on_sigterm() as stop:
         if workers > 1:
             # leaving the block terminates the workers, also when the parent is interrupted
@@ -113,9 +141,46 @@ def walk_forward(home: Home, kind: str, name: str, config: TrainingConfig, folds
                 if stop.requested or results[-1].get("interrupted"):
                     raise _interrupted()
     missing = sorted({extra for fold in results for extra in fold.pop("missing_extras", [])})
+    summary = KINDS[kind].summarize(results)
     return {"model_name": name, "model_type": kind, "synthetic_seed": synthetic_seed, "scheme": SCHEME,
-            "workers": workers, "folds": results, "summary": KINDS[kind].summarize(results),
-            "missing_extras": missing}
+            "workers": workers, "fold_count": len(results),
+            "holdout_from": None if holdout_from is None else str(holdout_from.date()),
+            "start": None if start is None else str(start.date()), "folds": results, "summary": summary,
+            "verdicts": KINDS[kind].verdicts(summary), "missing_extras": missing}
+
+
+def write_predictions(result: dict, path: Path) -> Path:
+    """Every fold's out-of-sample predictions as CSV: date, symbol, fold, truth, the model, each baseline."""
+    import csv
+    import io
+
+    rows: list[dict] = []
+    columns: dict[str, None] = {"date": None, "symbol": None, "fold": None, "truth": None}
+    for k, fold in enumerate(result["folds"], start=1):
+        for symbol, pred in fold["predictions"].items():
+            n = len(pred["dates"])
+            series = {}
+            for key, values in pred.items():
+                if key in ("dates", "actual") or not isinstance(values, list) or len(values) != n:
+                    continue
+                if values and isinstance(values[0], list):  # probabilities: one column per class
+                    for j, label in enumerate(pred.get("classes") or range(len(values[0]))):
+                        series[f"{key}_{label}"] = [v[j] for v in values]
+                else:
+                    series[key] = values
+            for name in series:
+                columns.setdefault(name, None)
+            for i in range(n):
+                rows.append({"date": pred["dates"][i], "symbol": symbol, "fold": k, "truth": pred["actual"][i],
+                             **{name: values[i] for name, values in series.items()}})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    from .fsutil import atomic_write_bytes
+
+    atomic_write_bytes(path, buffer.getvalue().encode())
+    return path
 
 
 def fold_table(result: dict) -> tuple[list[str], list[list]]:
@@ -132,15 +197,19 @@ def as_json(result: dict) -> dict:
     return out
 
 
-def evaluate_and_record(home: Home, kind: str, model: str, effective: EffectiveConfig, *, folds: int,
-                        seed: int,
-                        workers: int, synthetic: bool, report_dir: Path | None, command: str) -> dict:
-    """Run the walk-forward evaluation, write the optional report, and keep the record in the registry."""
+def evaluate_and_record(home: Home, kind: str, model: str, effective: EffectiveConfig, *, folds: int | None,
+                        seed: int, workers: int, synthetic: bool, report_dir: Path | None, command: str,
+                        start: pd.Timestamp | None = None, holdout_from: pd.Timestamp | None = None,
+                        predictions_csv: Path | None = None) -> dict:
+    """Run the walk-forward evaluation, write the optional report and predictions, and keep the record in the
+    registry."""
     from .jobs import new_job_id
     from .registry import Registry
 
     result = walk_forward(home, kind, model, effective.config, folds, seed, workers,
-                          synthetic_seed=seed if synthetic else None)
+                          synthetic_seed=seed if synthetic else None, start=start, holdout_from=holdout_from)
+    if predictions_csv is not None:
+        result["predictions_csv"] = str(write_predictions(result, predictions_csv))
     if report_dir is not None:
         from .report import write_report
 

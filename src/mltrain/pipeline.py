@@ -84,6 +84,8 @@ class RunResult:
     parameters: int = 0
     interrupted: bool = False
     predictions: dict = field(default_factory=dict)
+    missing_extras: list[str] = field(default_factory=list)  # baselines whose optional package is absent
+    warnings: list[str] = field(default_factory=list)  # said on stderr at train time and kept in metadata
 
     @property
     def timings(self) -> dict:
@@ -95,7 +97,7 @@ class RunResult:
     def add_fit(self, symbol: str, model: nn.Module, result: FitResult) -> None:
         """Book one symbol's fit: history rows, epochs, pace, steps, weights under the symbol's prefix."""
         self.history += [{"symbol": symbol, "epoch": r.epoch, "train_loss": round(r.train_loss, 6),
-                          "val_loss": round(r.val_loss, 6), "metric": round(r.metric, 6),
+                          "selection_loss": round(r.selection_loss, 6), "metric": round(r.metric, 6),
                           "improved": r.improved,
                           "samples_per_second": round(r.samples_per_second, 1),
                           "elapsed_seconds": round(r.elapsed_seconds, 3)} for r in result.history]
@@ -126,11 +128,13 @@ def tensors(device: str, *arrays: np.ndarray, dtype=torch.float32) -> list[torch
 
 def fit_symbol(model: nn.Module, split: Split, config: TrainingConfig, *, symbol: str, seed: int,
                loss_fn: Callable, metric_fn: Callable[[torch.Tensor], float],
-               on_epoch: Callable[[str, EpochRecord], None] | None, stop: StopFlag | None) -> FitResult:
+               on_epoch: Callable[[str, EpochRecord], None] | None, stop: StopFlag | None,
+               select_on_metric: bool = False, min_gain: float = 0.0) -> FitResult:
     """The shared loop with the config's epochs, patience, batch size and learning rate."""
     return fit(model, split, epochs=config.epochs, patience=config.patience, batch_size=config.batch_size,
                learning_rate=config.learning_rate, loss_fn=loss_fn, metric_fn=metric_fn, seed=seed,
-               on_epoch=(lambda rec: on_epoch(symbol, rec)) if on_epoch else None, stop=stop)
+               on_epoch=(lambda rec: on_epoch(symbol, rec)) if on_epoch else None, stop=stop,
+               select_on_metric=select_on_metric, min_gain=min_gain)
 
 
 def state_of(tensors: dict, prefix: str) -> dict:

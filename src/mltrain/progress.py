@@ -35,6 +35,6 @@ class EpochLines:
     def line(self, symbol: str, record: EpochRecord) -> str:
         marker = " *" if record.improved else ""
         return (f"{symbol} epoch {record.epoch}/{record.epochs} train_loss={record.train_loss:.4f} "
-                f"val_loss={record.val_loss:.4f} {self.metric_name}={record.metric:.4f}{marker} "
+                f"selection_loss={record.selection_loss:.4f} {self.metric_name}={record.metric:.4f}{marker} "
                 f"samples/s={record.samples_per_second:.0f} elapsed={self.elapsed():.1f}s "
                 f"eta<={self.eta():.1f}s (early stopping may end sooner)")

@@ -40,6 +40,7 @@ class TrainOutcome:
     promoted: bool
     gate: dict = field(default_factory=dict)
     windows: dict = field(default_factory=dict)  # data window per symbol, for the text summary
+    warnings: list[str] = field(default_factory=list)  # what the run wants the user to know (stderr)
 
 
 def _versions() -> dict:
@@ -121,7 +122,7 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
         jobs.update(job, status="running", started_at=now_iso())
         try:
             seed_everything(request.seed)
-            lines = EpochLines(symbols=kind.symbols(name, eff.config), epochs=eff.config.epochs,
+            lines = EpochLines(symbols=kind.progress_units(name, eff.config), epochs=eff.config.epochs,
                                metric_name=kind.progress_metric)
             store = DataStore(home)
             log_path = jobs.log_path(job["job_id"])
@@ -146,7 +147,8 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                 "has_custom_config": eff.has_custom_config, "seed": request.seed, "device": request.device,
                 "metrics": result.metrics, "baselines": result.baselines, "gate": verdict,
                 "initial_status": "production" if verdict["passed"] else "rejected",
-                "data_windows": result.windows, "spec": result.spec,
+                "data_windows": result.windows, "spec": result.spec, "warnings": result.warnings,
+                "missing_extras": result.missing_extras,
                 "timings": {**result.timings, "total_seconds": round(total_seconds, 3),
                             "estimated_seconds": round(request.estimate.expected_seconds, 1),
                             "estimate_basis": request.estimate.basis},
@@ -189,5 +191,5 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
             "promoted": verdict["passed"], "metrics": result.metrics, "baselines": result.baselines,
             "duration_seconds": round(total_seconds, 2),
             "estimated_seconds": round(request.estimate.expected_seconds, 2)}
-    return TrainOutcome(data, verdict["passed"], verdict, result.windows)
+    return TrainOutcome(data, verdict["passed"], verdict, result.windows, result.warnings)
 

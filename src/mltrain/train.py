@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -50,7 +49,7 @@ class EpochRecord:
     epoch: int
     epochs: int
     train_loss: float
-    val_loss: float
+    selection_loss: float  # loss on the selection block (never the reported validation block)
     metric: float
     improved: bool
     samples_per_second: float
@@ -59,12 +58,13 @@ class EpochRecord:
 
 @dataclass
 class Split:
-    """Tensors already on the device."""
+    """Tensors already on the device: the fit block the optimizer sees and the selection block that early
+    stopping reads. The validation block that is reported never enters fit()."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
+    x_sel: torch.Tensor
+    y_sel: torch.Tensor
 
 
 @dataclass
@@ -103,13 +103,25 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callab
 
 def fit(model: nn.Module, data: Split, *, epochs: int, patience: int, batch_size: int, learning_rate: float,
         loss_fn: Callable, metric_fn: Callable[[torch.Tensor], float], seed: int,
-        on_epoch: Callable[[EpochRecord], None] | None = None, stop: StopFlag | None = None) -> FitResult:
-    """Adam on index-drawn mini-batches, early stopping on validation loss, best weights restored."""
+        on_epoch: Callable[[EpochRecord], None] | None = None, stop: StopFlag | None = None,
+        select_on_metric: bool = False, min_gain: float = 0.0) -> FitResult:
+    """Adam on index-drawn mini-batches; the weights kept are those of the epoch with the best selection
+    score (loss, or metric_fn when select_on_metric; higher metric is better). The starting weights are
+    epoch 0: a network built to start at a baseline keeps it unless an epoch beats it on the selection block,
+    by at least `min_gain` (a share of the starting score) for a noisy selection block."""
     device = data.x_train.device
     generator = torch.Generator(device="cpu").manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     n = len(data.x_train)
-    best_loss, best_state = math.inf, copy.deepcopy(model.state_dict())
+
+    def selection_score(loss: float, out: torch.Tensor) -> tuple[float, float]:
+        metric = metric_fn(out)
+        return (-metric if select_on_metric else loss), metric
+
+    start_loss, start_out = evaluate(model, data.x_sel, data.y_sel, loss_fn)
+    best_score, _ = selection_score(start_loss, start_out)
+    required = best_score - min_gain * abs(best_score)  # what an epoch must reach to replace epoch 0
+    best_state = copy.deepcopy(model.state_dict())
     result = FitResult(best_state)
     start = time.perf_counter()
     since_best = 0
@@ -131,16 +143,17 @@ def fit(model: nn.Module, data: Split, *, epochs: int, patience: int, batch_size
                 break
         if result.interrupted:
             break
-        # evaluate
-        val_loss, val_out = evaluate(model, data.x_val, data.y_val, loss_fn)
-        improved = val_loss < best_loss - 1e-9
+        # evaluate on the selection block
+        sel_loss, sel_out = evaluate(model, data.x_sel, data.y_sel, loss_fn)
+        score, metric = selection_score(sel_loss, sel_out)
+        improved = score < min(best_score - 1e-9, required)
         if improved:
-            best_loss, since_best, result.best_epoch = val_loss, 0, epoch
+            best_score, since_best, result.best_epoch = score, 0, epoch
             best_state = copy.deepcopy(model.state_dict())
         else:
             since_best += 1
         # log
-        record = EpochRecord(epoch, epochs, float(total) / max(seen, 1), val_loss, metric_fn(val_out), improved,
+        record = EpochRecord(epoch, epochs, float(total) / max(seen, 1), sel_loss, metric, improved,
                              seen / max(time.perf_counter() - epoch_start, 1e-9), time.perf_counter() - start)
         result.history.append(record)
         result.epochs_run = epoch

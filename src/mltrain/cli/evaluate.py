@@ -16,7 +16,16 @@ from .common import CONFIG_OPT, JSON_OPT, MODEL_TYPE_OPT, OPT, PRESET_OPT, effec
 def evaluate(
     model: str = typer.Argument(..., help="Model name."),
     model_type: Optional[str] = MODEL_TYPE_OPT,
-    folds: int = typer.Option(5, "--folds", help="Number of walk-forward folds (2..20)."),
+    folds: str = typer.Option("all", "--folds", help="Walk-forward folds: 'all' (every block the history "
+                                                      "allows) or the N most recent (2..500)."),
+    start: Optional[str] = typer.Option(None, "--start", help="Only folds whose validation block starts on or "
+                                                               "after DATE (YYYY-MM-DD)."),
+    holdout_from: Optional[str] = typer.Option(None, "--holdout-from",
+                                               help="Keep DATE (YYYY-MM-DD) and everything after it out of every "
+                                                    "fold: an untouched period to score later."),
+    predictions: Optional[Path] = typer.Option(None, "--predictions",
+                                               help="Write every fold's out-of-sample predictions (date, symbol, "
+                                                    "fold, truth, model, each baseline) to FILE.csv."),
     preset: Optional[str] = PRESET_OPT,
     config_file: Optional[Path] = CONFIG_OPT,
     days: Optional[int] = OPT["days"],
@@ -42,8 +51,10 @@ def evaluate(
     def body() -> dict:
         from ..evaluate import evaluate_and_record
 
-        if not 2 <= folds <= 20:
-            raise UsageError(f"--folds {folds} is out of range; allowed 2..20")
+        count = _folds(folds)
+        first_day, holdout = _date("--start", start), _date("--holdout-from", holdout_from)
+        if predictions is not None and predictions.is_dir():
+            raise UsageError(f"--predictions {predictions} is a folder; give a file name, e.g. predictions.csv")
         if workers < 0:
             raise UsageError(f"--workers {workers} must be 0 (every core) or more")
         at = home()
@@ -56,7 +67,34 @@ def evaluate(
                              "score "
                              "against")
         effective = effective_config(at, kind, preset, config_file, flags)
-        return evaluate_and_record(at, kind, model, effective, folds=folds, seed=seed, workers=workers,
-                                   synthetic=synthetic, report_dir=report, command=env().command)
+        return evaluate_and_record(at, kind, model, effective, folds=count, seed=seed, workers=workers,
+                                   synthetic=synthetic, report_dir=report, command=env().command,
+                                   start=first_day, holdout_from=holdout, predictions_csv=predictions)
 
     run(as_json, body, lambda d: render.evaluation(d, env().stdout))
+
+
+def _folds(text: str) -> int | None:
+    """'all' -> None (every fold the history allows), else an int in 2..500."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        raise UsageError(f"--folds {text!r} is not a number; allowed: all or 2..500") from None
+    if not 2 <= count <= 500:
+        raise UsageError(f"--folds {count} is out of range; allowed: all or 2..500")
+    return count
+
+
+def _date(flag: str, text: str | None):
+    if text is None:
+        return None
+    import datetime
+
+    import pandas as pd
+
+    try:
+        return pd.Timestamp(datetime.date.fromisoformat(text))
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} is not a date; use YYYY-MM-DD") from None

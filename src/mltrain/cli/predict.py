@@ -25,6 +25,12 @@ def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol",
         data, stale = predict_rows(registry(), store(), model, version, symbol, since)
         if stale:
             warn(stale)
+        inside = [r for r in data["predictions"] if r.get("in_sample")]
+        if inside and since is not None:
+            warn(f"{len(inside)} of {len(data['predictions'])} rows (in_sample: true) are dates on or before "
+                 f"v{data['version']}'s validation end, inside what it was fitted or selected on: an in-sample "
+                 f"replay, not a backtest. An honest backtest is `mltrain evaluate {model} --folds all "
+                 "--predictions FILE.csv`")
         return data
 
     def show(d: dict) -> None:

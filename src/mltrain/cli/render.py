@@ -105,7 +105,10 @@ def evaluation(data: dict, stream: IO[str]) -> None:
     table(f"walk-forward: {data['model_name']} ({data['scheme']})", columns,
           [[fmt(v) for v in r] for r in rows],
           stream)
-    print(json.dumps(data["summary"], indent=2), file=stream)
+    for line in data.get("verdicts") or []:
+        print(line, file=stream)
+    if data.get("predictions_csv"):
+        print(f"predictions: {data['predictions_csv']}", file=stream)
     if data.get("report"):
         print(f"report: {data['report']}", file=stream)
     print(f"stored: {data['record']}", file=stream)
@@ -142,7 +145,7 @@ class Progress:
         from rich.table import Table
 
         shown = Table(title="training (ETA is an upper bound: early stopping may end sooner)")
-        for column in ("symbol", "epoch", "train loss", "val loss", self.metric_name, "", "samples/s",
+        for column in ("symbol", "epoch", "train loss", "selection loss", self.metric_name, "", "samples/s",
                        "elapsed", "ETA"):
             shown.add_column(column, justify="right")
         for row in self._rows[-12:]:
@@ -155,7 +158,7 @@ class Progress:
             return
         if self._live is not None:
             self._rows.append((symbol, f"{record.epoch}/{record.epochs}", f"{record.train_loss:.4f}",
-                               f"{record.val_loss:.4f}", f"{record.metric:.4f}",
+                               f"{record.selection_loss:.4f}", f"{record.metric:.4f}",
                                "*" if record.improved else "",
                                f"{record.samples_per_second:.0f}", f"{self.lines.elapsed():.1f}s",
                                f"{self.lines.eta():.1f}s"))

@@ -85,7 +85,7 @@ def train(
                 raise MltrainError("cancelled at the prompt; nothing was trained", ExitCode.FAILURE)
         from ..runner import TrainRequest, run_training
 
-        display = render.Progress(e.stderr, symbols=KINDS[kind].symbols(model, effective.config),
+        display = render.Progress(e.stderr, symbols=KINDS[kind].progress_units(model, effective.config),
                                   epochs=effective.config.epochs, metric_name=KINDS[kind].progress_metric,
                                   live=e.stderr.isatty() and not as_json, quiet=quiet or as_json)
         request = TrainRequest(model, effective, seed, used_device, estimate, list(e.argv), wait=wait,
@@ -95,6 +95,8 @@ def train(
         windows.update(outcome.windows)
         for line in KINDS[kind].gate_messages(outcome.gate, outcome.data["version"]):
             print(line, file=e.stderr)
+        for line in outcome.warnings:
+            print(f"warning: {line}", file=e.stderr)
         return outcome.data
 
     def show(data: dict) -> None:

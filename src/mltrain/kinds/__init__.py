@@ -43,6 +43,10 @@ class ModelKind:
         """The series a model of this type trains on."""
         raise NotImplementedError
 
+    def progress_units(self, model_name: str, config: TrainingConfig) -> list[str]:
+        """What the per-epoch progress counts: one fit per symbol by default."""
+        return self.symbols(model_name, config)
+
     def symbols_reason(self, model_name: str, sources: dict[str, str]) -> str:
         """Where the symbols came from, for an error naming a missing one."""
         return f"symbols of model {model_name!r}"
@@ -81,9 +85,9 @@ class ModelKind:
         raise NotImplementedError
 
     # ---------------------------------------------------------------- walk-forward evaluation
-    def evaluation_end(self, store: DataStore, model_name: str, config: TrainingConfig, folds: int,
-                       synthetic_seed: int | None) -> pd.Timestamp:
-        """The last usable sample day: where the last validation block ends."""
+    def evaluation_span(self, store: DataStore, model_name: str, config: TrainingConfig,
+                        synthetic_seed: int | None, folds: int | None) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The first and the last day a validation block can end on (enough history before the first)."""
         raise NotImplementedError
 
     def fold(self, store: DataStore, model_name: str, config: TrainingConfig, seed: int, end: pd.Timestamp,
@@ -92,7 +96,12 @@ class ModelKind:
         raise NotImplementedError
 
     def summarize(self, folds: list[dict]) -> dict:
+        """Figures over all folds (predictions pooled, then scored once)."""
         raise NotImplementedError
+
+    def verdicts(self, summary: dict) -> list[str]:
+        """Plain sentences: the model against its strongest baseline, with the evidence."""
+        return []
 
     def fold_table(self, result: dict) -> tuple[list[str], list[list[Any]]]:
         """One row per fold (and symbol): the model's and the baselines' scores on its validation block."""
