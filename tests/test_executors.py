@@ -48,7 +48,8 @@ def test_specs_pick_the_executor() -> None:
         assert pool.capacity == 3
 
 
-@pytest.mark.parametrize("spec", ["local:0", "local:x", "remote", "dask://nohost", "dask://h:99999", "local:"])
+@pytest.mark.parametrize("spec", ["local:0", "local:x", "remote", "dask://nohost", "dask://h:99999",
+                                  "local:"])
 def test_bad_spec_is_a_usage_error_listing_the_forms(spec: str) -> None:
     with pytest.raises(UsageError) as info:
         make_executor(spec)

@@ -41,7 +41,8 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # forked with the parent's handler; terminate() must kill
     if sys.platform.startswith("linux"):
         try:
-            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: a SIGKILLed parent takes them along
+            # PR_SET_PDEATHSIG: a SIGKILLed parent takes them along
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)
         except (OSError, AttributeError):
             pass  # best effort only: without it, a parent killed by SIGKILL can leave idle workers behind
 
@@ -66,7 +67,7 @@ class InlineExecutor(cf.Executor):
 
 
 class LocalExecutor(cf.ProcessPoolExecutor):
-    """A process pool like evaluate's: workers ignore Ctrl-C, keep SIGTERM's default and die with the parent."""
+    """A process pool like evaluate's: workers ignore Ctrl-C, keep SIGTERM's default, die with the parent."""
 
     def __init__(self, workers: int):
         super().__init__(max_workers=workers, mp_context=multiprocessing.get_context(),
@@ -86,7 +87,7 @@ class LocalExecutor(cf.ProcessPoolExecutor):
 
 
 class DaskExecutor(cf.Executor):
-    """A distributed.Client's concurrent.futures view; shutdown cancels what is pending and closes the client."""
+    """A distributed.Client's concurrent.futures view; shutdown cancels what is pending, closes the client."""
 
     capacity = None  # the scheduler queues and balances; run_tasks submits everything at once
 
@@ -125,8 +126,8 @@ def make_executor(spec: str | None, workers_default: int = 0) -> cf.Executor:
         address = text[len("dask://"):]
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise UsageError(f"--executor {excerpt(text)} needs a host and a port, e.g. dask://10.0.0.5:8786; "
-                             f"allowed: {SPEC_FORMS}")
+            raise UsageError(f"--executor {excerpt(text)} needs a host and a port, e.g. "
+                             f"dask://10.0.0.5:8786; allowed: {SPEC_FORMS}")
         return DaskExecutor(address)
     name, sep, count = text.partition(":")
     if name == "local" and (not sep or count.isdigit() and int(count) >= 1):
@@ -179,9 +180,7 @@ def run_tasks(executor: cf.Executor, fn: Callable[[Any], Any], tasks: Sequence[A
                 key = running.pop(future)
                 try:
                     value = future.result()
-                except cf.CancelledError:
-                    continue  # cancelled by someone else (a scheduler restart): the task may be submitted again
-                except Exception as exc:
+                except (Exception, cf.CancelledError) as exc:  # cancelled elsewhere: a scheduler restart
                     if _is_lost(exc) and tries[key] <= retries and key not in results:
                         queue.append((key, tasks[first_of[key]]))
                         continue
@@ -205,7 +204,7 @@ def run_tasks(executor: cf.Executor, fn: Callable[[Any], Any], tasks: Sequence[A
 
 
 def _is_lost(exc: BaseException) -> bool:
-    if isinstance(exc, TaskLost):
+    if isinstance(exc, (TaskLost, cf.CancelledError)):
         return True
     return type(exc).__name__ == "KilledWorker"  # distributed's, without importing distributed here
 
