@@ -296,11 +296,11 @@ def save_preset(home: Home, name: str, config: TrainingConfig, model_type: str, 
 
 def context_for(home: Home, model_type: str, model: str, config: TrainingConfig, seed: int) -> dict:
     """What every trial task carries: the model's candles as CSV text, so workers need no shared disk."""
+    from .data.carry import pack
     from .data.store import DataStore
     from .kinds import KINDS
 
-    store = DataStore(home)
-    candles = {s: store.load(s).frame.to_csv() for s in KINDS[model_type].symbols(model, config)}
+    candles = pack(DataStore(home), KINDS[model_type].symbols(model, config))
     return {"model_type": model_type, "model": model, "seed": seed, "candles": candles}
 
 
@@ -308,18 +308,10 @@ def selection_score(config: TrainingConfig, context: dict) -> float:
     """PLACEHOLDER until issue "Honest selection" lands: the mean walk-forward selection loss over 2 folds.
 
     Rebuilds a throw-away home from the carried candles, then reads each fold's `selection_loss`."""
-    import tempfile
-
-    from .data.store import DataStore
+    from .data.carry import unpacked
     from .evaluate import walk_forward
 
-    with tempfile.TemporaryDirectory(prefix="mltrain-trial-") as folder:
-        home = Home(Path(folder))
-        store = DataStore(home)
-        for symbol, csv in context["candles"].items():
-            source = Path(folder) / f"{symbol}.csv"
-            source.write_text(csv)
-            store.import_file(source, symbol, mode="replace")
+    with unpacked(context["candles"]) as home:
         result = walk_forward(home, context["model_type"], context["model"], config, folds=2,
                               seed=context["seed"], workers=1)
     losses = [fold.get("selection_loss") for fold in result["folds"]]
