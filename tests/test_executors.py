@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,20 +18,12 @@ from mltrain.executors import (
     run_tasks,
     spec_hash,
 )
+from tests import cluster
+from tests.cluster import wait_for
 from tests.scale_tasks import failing_task, gated_task, matrix_task
 
-REPO = Path(__file__).resolve().parents[1]
+dask_cluster = cluster.dask_cluster  # the fixture, shared with test_sweep.py
 TASKS = [{"seed": s, "n": 40} for s in range(8)]
-
-
-def _wait_for(predicate, what: str, limit_seconds: float = 120):
-    """Poll an observable event (a file, a worker count); the limit only turns a hang into a failure."""
-    deadline = time.monotonic() + limit_seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)  # polls for the event
-    return predicate()
 
 
 # ---------------------------------------------------------------- specs
@@ -133,7 +121,7 @@ def test_stop_cancels_pending_tasks_and_terminates_running_ones(tmp_path: Path) 
     assert len(started) == 2  # nothing pending went on to run
     for marker in started:
         pid = int(marker.name.rsplit("-", 1)[1])
-        _wait_for(lambda p=pid: not _alive(p), f"worker {pid} to end")
+        wait_for(lambda p=pid: not _alive(p), f"worker {pid} to end")
 
 
 def test_inline_stop_between_tasks(tmp_path: Path) -> None:
@@ -158,46 +146,6 @@ def _alive(pid: int) -> bool:
 
 # ---------------------------------------------------------------- a real Dask cluster
 
-@pytest.fixture
-def dask_cluster(tmp_path: Path):
-    """`dask scheduler` + 2 `dask worker` processes on 127.0.0.1, port chosen by the scheduler."""
-    distributed = pytest.importorskip("distributed", reason="the dask extra is not installed: "
-                                                             "pip install 'mltrain[dask]'")
-    dask = str(Path(sys.executable).with_name("dask"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")])}
-    file = tmp_path / "scheduler.json"
-    logs = tmp_path / "dask-logs"
-    logs.mkdir()
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", str(file)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=open(logs / "scheduler.log", "w"))]
-    try:
-        _wait_for(lambda: file.exists() and file.stat().st_size > 0, "the scheduler file")
-        import json
-
-        address = json.loads(file.read_text())["address"]
-        workers = {}
-        for name in ("w1", "w2"):
-            # --no-nanny: killing the worker's process kills the worker (a nanny would restart it)
-            worker = subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-nanny",
-                                       "--no-dashboard", "--name", name, "--host", "127.0.0.1"], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=open(logs / f"{name}.log", "w"))
-            procs.append(worker)
-            workers[worker.pid] = worker
-        with distributed.Client(address, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=120)
-        yield address.removeprefix("tcp://"), workers
-    finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
 def test_dask_gives_exactly_the_local_results(dask_cluster) -> None:
     address, _ = dask_cluster
     with make_executor("local:2") as pool:
@@ -217,7 +165,7 @@ def test_killing_a_dask_worker_mid_run_retries_its_task_elsewhere(dask_cluster, 
 
     def kill_one_then_release() -> None:
         # both workers hold a task (each marker names its worker's pid); kill one of them mid-task
-        _wait_for(lambda: len({m.name.rsplit("-", 1)[1] for m in folder.glob("started-*")}) == 2,
+        wait_for(lambda: len({m.name.rsplit("-", 1)[1] for m in folder.glob("started-*")}) == 2,
                   "both workers to start a task")
         victim = next(m for m in folder.glob("started-*"))
         pid = int(victim.name.rsplit("-", 1)[1])

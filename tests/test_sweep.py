@@ -17,6 +17,7 @@ from mltrain.executors import InlineExecutor
 from mltrain.kinds import KINDS
 from mltrain.paths import Home
 from mltrain.sweep import context_for, default_space, open_study, parse_space, run_sweep, trial_rows
+from tests import cluster
 from tests.conftest import run_cli
 
 optuna = pytest.importorskip("optuna",
@@ -25,6 +26,7 @@ optuna = pytest.importorskip("optuna",
 REPO = Path(__file__).resolve().parents[1]
 TOY = ["--objective", "tests.sweep_toy:quadratic"]
 MODEL = "btc_regime_detector"
+dask_cluster = cluster.dask_cluster  # the fixture: a real scheduler and 2 workers on 127.0.0.1
 
 
 # ---------------------------------------------------------------- the search space
@@ -113,6 +115,21 @@ def test_two_terminals_add_to_one_sqlite_study(home: Path, tmp_path: Path) -> No
     numbers = [t["number"] for t in trial_rows(study)]
     assert sorted(numbers) == list(range(8)) == sorted(mine[0] + mine[1])
     assert {t["state"] for t in trial_rows(study)} == {"COMPLETE"}
+
+
+def test_sweep_on_a_dask_cluster_matches_the_local_scores(dask_cluster, home: Path) -> None:
+    address, _ = dask_cluster
+    space = home.parent / "space.yaml"
+    space.write_text("learning_rate: [0.001, 0.003, 0.01]\nbatch_size: [32, 64]\n")
+    data = run_cli(["sweep", MODEL, "--trials", "4", "--space", space, "--executor", f"dask://{address}",
+                    "--json", *TOY]).json["data"]
+    assert data["this_run"] == [0, 1, 2, 3] and {t["state"] for t in data["trials"]} == {"COMPLETE"}
+    from tests.sweep_toy import quadratic
+
+    base = TrainingConfig(**KINDS["regime"].defaults)
+    for trial in data["trials"]:  # each score is what the objective gives in this process
+        config = TrainingConfig(**{**base.model_dump(), **trial["params"]})
+        assert trial["value"] == quadratic(config, {"candles": {"BTC": ""}})
 
 
 def test_a_stop_request_fails_the_open_trials_and_leaves_none_running(home: Path) -> None:
