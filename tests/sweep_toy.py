@@ -24,3 +24,13 @@ def quadratic_in_step(config, context: dict) -> float:
     while len(list(folder.glob("started-*"))) < int(os.environ.get("MLTRAIN_TEST_PEERS", "2")):
         time.sleep(0.01)  # polls for the peers' marker files
     return quadratic(config, context)
+
+
+def held(config, context: dict) -> float:
+    """Marks that a trial started (a file in MLTRAIN_TEST_BARRIER), then waits for a 'release' file that the
+    interrupt tests never write: the trial is still running when the CLI is signalled."""
+    folder = Path(os.environ["MLTRAIN_TEST_BARRIER"])
+    (folder / f"started-{os.getpid()}").touch()
+    while not (folder / "release").exists():
+        time.sleep(0.01)  # polls for the release file
+    return quadratic(config, context)

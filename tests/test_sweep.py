@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from mltrain.kinds import KINDS
 from mltrain.paths import Home
 from mltrain.sweep import context_for, default_space, open_study, parse_space, run_sweep, trial_rows
 from tests import cluster
+from tests.cluster import wait_for
 from tests.conftest import run_cli
 
 optuna = pytest.importorskip("optuna",
@@ -130,6 +132,36 @@ def test_sweep_on_a_dask_cluster_matches_the_local_scores(dask_cluster, home: Pa
     for trial in data["trials"]:  # each score is what the objective gives in this process
         config = TrainingConfig(**{**base.model_dump(), **trial["params"]})
         assert trial["value"] == quadratic(config, {"candles": {"BTC": ""}})
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_sweep_with_130_and_no_trial_left_running(sig, home: Path, tmp_path: Path) -> None:
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = {**os.environ, "MLTRAIN_HOME": str(home), "MLTRAIN_TEST_BARRIER": str(barrier),
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")])}
+    proc = subprocess.Popen([sys.executable, "-m", "mltrain", "sweep", MODEL, "--trials", "6", "--executor",
+                             "local:2", "--objective", "tests.sweep_toy:held"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(list(barrier.glob("started-*"))) == 2, "both trials to start")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    assert "interrupted" in err and "Traceback" not in err
+    study = open_study(Home(home), None, MODEL, "regime", MODEL)
+    assert [t["state"] for t in trial_rows(study)] == ["FAIL", "FAIL"]
+    assert not (home / "registry").exists()
+    for marker in barrier.glob("started-*"):  # the pool's workers were terminated, not left waiting
+        pid = int(marker.name.split("-")[1])
+        wait_for(lambda p=pid: not _alive(p), f"worker {pid} to end")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
 
 
 def test_a_stop_request_fails_the_open_trials_and_leaves_none_running(home: Path) -> None:

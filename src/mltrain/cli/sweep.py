@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import ExitCode, MltrainError, UsageError
+from ..errors import ExitCode, Interrupted, MltrainError, UsageError
 from ..kinds import KINDS, resolve_model_type
 from . import render
 from .common import JSON_OPT, MODEL_TYPE_OPT, PRESET_OPT, effective_config, env, home, run
@@ -78,6 +78,9 @@ def sweep(
                                  on_trial=progress, objective=objective or DEFAULT_OBJECTIVE)
             except NotImplementedError as exc:  # the placeholder objective until "Honest selection" lands
                 raise MltrainError(f"{exc}; the trials were recorded as failed") from None
+            except (Interrupted, KeyboardInterrupt):
+                raise Interrupted(f"interrupted: pending trials cancelled and recorded as failed in study "
+                                  f"{name!r}; finished trials are kept (rerun to resume)") from None
         best = best_trial(study)
         out = {"model_name": model, "model_type": kind, "study": name,
                "storage": shown_storage(storage or default_url(at)), "space": {k: p.describe()
