@@ -34,3 +34,10 @@ def failing_task(payload: dict) -> dict:
     if payload["seed"] == payload.get("fail", -1):
         raise ValueError(f"task {payload['seed']} failed on purpose")
     return matrix_task(payload)
+
+
+def dying_task(payload: dict) -> dict:
+    """Kills its own worker process for one seed, as the kernel's OOM killer would."""
+    if payload["seed"] == payload.get("die", -1):
+        os.kill(os.getpid(), 9)
+    return matrix_task(payload)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mltrain.errors import ExitCode, Interrupted, UsageError
+from mltrain.errors import ExitCode, Interrupted, MltrainError, UsageError
 from mltrain.executors import (
     InlineExecutor,
     LocalExecutor,
@@ -20,7 +20,7 @@ from mltrain.executors import (
 )
 from tests import cluster
 from tests.cluster import wait_for
-from tests.scale_tasks import failing_task, gated_task, matrix_task
+from tests.scale_tasks import dying_task, failing_task, gated_task, matrix_task
 
 dask_cluster = cluster.dask_cluster  # the fixture, shared with test_sweep.py
 TASKS = [{"seed": s, "n": 40} for s in range(8)]
@@ -97,6 +97,12 @@ def test_a_task_error_is_raised_and_the_rest_cancelled() -> None:
     tasks = [{**t, "fail": 2} for t in TASKS]
     with make_executor("local:1") as pool, pytest.raises(ValueError, match="task 2 failed"):
         run_tasks(pool, failing_task, tasks)
+
+
+def test_a_local_worker_killed_mid_task_is_one_clear_error() -> None:
+    tasks = [{**t, "die": 3} for t in TASKS]
+    with make_executor("local:2") as pool, pytest.raises(MltrainError, match="a local worker process died"):
+        run_tasks(pool, dying_task, tasks)
 
 
 class _StopWhen:

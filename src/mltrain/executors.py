@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -184,6 +185,9 @@ def run_tasks(executor: cf.Executor, fn: Callable[[Any], Any], tasks: Sequence[A
                     if _is_lost(exc) and tries[key] <= retries and key not in results:
                         queue.append((key, tasks[first_of[key]]))
                         continue
+                    if isinstance(exc, BrokenProcessPool):  # a pool cannot take the task again
+                        raise MltrainError("a local worker process died (killed, or out of memory); "
+                                           "nothing was recorded") from exc
                     raise
                 if key in results:
                     continue  # a duplicate result of a retried task: the first one stands
