@@ -8,7 +8,7 @@ import typer
 
 from .. import __version__
 from ..errors import ExitCode
-from . import data, evaluate, info, jobs, models, predict, render, train
+from . import data, evaluate, info, jobs, models, predict, render, sweep, train
 from .env import Env
 
 __all__ = ["Env", "app", "main"]
@@ -24,6 +24,7 @@ app.command()(train.train)
 app.command()(predict.predict)
 app.command()(info.info)
 app.command()(evaluate.evaluate)
+app.command()(sweep.sweep)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,148 @@
+"""mltrain sweep: an Optuna study over config fields, scored on walk-forward selection blocks."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import ExitCode, Interrupted, MltrainError, UsageError
+from ..kinds import KINDS, resolve_model_type
+from . import render
+from .common import JSON_OPT, MODEL_TYPE_OPT, PRESET_OPT, effective_config, env, home, run
+
+
+def sweep(
+    model: str = typer.Argument(..., help="Model name."),
+    trials: int = typer.Option(..., "--trials", help="Trials this run adds to the study (1..10000)."),
+    model_type: Optional[str] = MODEL_TYPE_OPT,
+    preset: Optional[str] = PRESET_OPT,
+    space_file: Optional[Path] = typer.Option(None, "--space", help="YAML mapping of config field to "
+                                              "{low, high[, log][, step]} or a list of choices (default: "
+                                              "learning_rate, batch_size, hidden_size, patience, days)."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage URL, e.g. postgresql://"
+                                          "user@host/db (default: sweeps.db in the mltrain home)."),
+    study_name: Optional[str] = typer.Option(None, "--study", help="Study name (default: the model name); "
+                                             "an existing study is resumed."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="local (every core), local:N or "
+                                           "dask://HOST:PORT (needs mltrain[dask])."),
+    seed: int = typer.Option(42, "--seed", help="Training seed of every trial."),
+    save_preset: Optional[str] = typer.Option(None, "--save-preset", help="Write the best config as the user "
+                                              "preset NAME."),
+    train_best: bool = typer.Option(False, "--train-best", help="Train and register the best config."),
+    objective: Optional[str] = typer.Option(None, "--objective", hidden=True,
+                                            help="module:function scoring a config (docs/scale.md)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Search config fields with Optuna; trials run through the executor, this process records them."""
+    e = env()
+
+    def body() -> dict:
+        from ..config import load_yaml_mapping
+        from ..executors import make_executor, stop_on_sigterm
+        from ..sweep import (
+            DEFAULT_OBJECTIVE,
+            best_trial,
+            context_for,
+            default_space,
+            open_study,
+            run_sweep,
+            shown_storage,
+            space_from_file,
+            trial_config,
+            trial_rows,
+        )
+        from ..sweep import default_storage as default_url
+        from ..sweep import save_preset as write_preset
+
+        if not 1 <= trials <= 10000:
+            raise UsageError(f"--trials {trials} is out of range; allowed 1..10000")
+        at = home()
+        kind = resolve_model_type(model, model_type, at)
+        effective = effective_config(at, kind, preset, None, {})
+        space = (space_from_file(load_yaml_mapping(space_file, "search space"), kind) if space_file
+                 else default_space(kind))
+        name = study_name or model
+        study = open_study(at, storage, name, kind, model)
+        context = context_for(at, kind, model, effective.config, seed)
+
+        def progress(trial: dict) -> None:
+            if not as_json:
+                outcome = f"{trial['value']:.6g}" if "value" in trial else f"failed: {trial['error']}"
+                print(f"trial {trial['number']}: {outcome} {trial['params']}", file=e.stderr, flush=True)
+
+        with make_executor(executor) as pool, stop_on_sigterm() as stop:
+            try:
+                mine = run_sweep(study, effective.config, space, trials, pool, context, stop=stop,
+                                 on_trial=progress, objective=objective or DEFAULT_OBJECTIVE)
+            except NotImplementedError as exc:  # the placeholder objective until "Honest selection" lands
+                raise MltrainError(f"{exc}; the trials were recorded as failed") from None
+            except (Interrupted, KeyboardInterrupt):
+                raise Interrupted(f"interrupted: pending trials cancelled and recorded as failed in study "
+                                  f"{name!r}; finished trials are kept (rerun to resume)") from None
+        best = best_trial(study)
+        out = {"model_name": model, "model_type": kind, "study": name,
+               "storage": shown_storage(storage or default_url(at)), "space": {k: p.describe()
+                                                                               for k, p in space.items()},
+               "this_run": mine, "trials": trial_rows(study), "best": best, "preset": None, "trained": None}
+        if best is None:
+            if save_preset or train_best:
+                raise UsageError(f"study {name!r} has no completed trial yet; nothing to save or train")
+            return out
+        config = trial_config(effective.config, best["params"])
+        if save_preset:
+            text = (f"best of sweep {name} (trial {best['number']}, selection score {best['value']:.6g}), "
+                    f"{date.today().isoformat()}")
+            out["preset"] = str(write_preset(at, save_preset, config, kind, text))
+        if train_best:
+            out["trained"] = _train(at, kind, model, save_preset, preset, best["params"], seed, as_json)
+        return out
+
+    def code(data: dict) -> int:
+        trained = data.get("trained")
+        return ExitCode.NOT_PROMOTED if trained is not None and not trained["promoted"] else ExitCode.OK
+
+    run(as_json, body, lambda d: _show(d, e.stdout), code=code)
+
+
+def _train(at, kind: str, model: str, saved: str | None, preset: str | None, params: dict, seed: int,
+           quiet: bool) -> dict:
+    """The normal train path (lock, staging, gate, atomic commit): this process is the one registry writer."""
+    from ..estimate import for_training
+    from ..runner import TrainRequest, run_training
+    from ..train import pick_device
+
+    e = env()
+    # the saved preset carries the best values (sources name it); else the base preset plus the best values
+    effective = effective_config(at, kind, saved, None, {}) if saved else effective_config(
+        at, kind, preset, None, params)
+    device = pick_device("auto")
+    estimate = for_training(at, kind, effective.config, device)
+    request = TrainRequest(model, effective, seed, device, estimate, list(e.argv))
+    outcome = run_training(at, request)
+    if not quiet:
+        for line in KINDS[kind].gate_messages(outcome.gate, outcome.data["version"]):
+            print(line, file=e.stderr)
+    return {**outcome.data, "promoted": outcome.promoted}
+
+
+def _show(data: dict, stream) -> None:
+    from ..textutil import fmt
+
+    names = list(data["space"])
+    best = (data["best"] or {}).get("number")
+    rows = [[("* " if t["number"] == best else "") + str(t["number"]), t["state"],
+             fmt(t["value"]) if t["value"] is not None else (t["error"] or "-"),
+             *(fmt(t["params"].get(n)) for n in names)] for t in data["trials"]]
+    render.table(f"sweep {data['study']} ({data['storage']}): {len(data['this_run'])} trials added, "
+                 f"{len(data['trials'])} in the study", ["trial", "state", "selection score", *names], rows,
+                 stream)
+    if data["best"] is not None:
+        print(f"best: trial {data['best']['number']}, selection score {fmt(data['best']['value'])}, "
+              f"{data['best']['params']}", file=stream)
+    if data["preset"]:
+        print(f"preset written: {data['preset']}", file=stream)
+    if data["trained"]:
+        print(f"trained: {data['model_name']} v{data['trained']['version']} "
+              f"({'promoted' if data['trained']['promoted'] else 'not promoted'})", file=stream)

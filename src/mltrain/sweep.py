@@ -1,0 +1,321 @@
+"""Hyper-parameter sweeps: an Optuna study whose trials run as pure tasks through an executor.
+
+The objective is the walk-forward SELECTION score (lower is better), never the validation blocks that the
+final report scores. It is named by a dotted path "module:function" so that a Dask worker can import it:
+
+    objective(config: TrainingConfig, context: dict) -> float
+
+`context` carries everything a worker needs and nothing it must fetch: model_type, model, seed and the
+candles of every symbol the model uses as CSV text ({symbol: csv}). The study lives in an Optuna storage
+(a SQLite file in the mltrain home by default, any Optuna URL such as postgresql://... otherwise); only the
+calling process asks and tells trials, so several terminals can add trials to one study at once.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import FIELD_ORDER, TrainingConfig, YamlDoc, bounds_text
+from .errors import ConfigError, MltrainError, UsageError, excerpt
+from .executors import StopRequest, run_tasks
+from .paths import Home
+
+DEFAULT_OBJECTIVE = "mltrain.sweep:selection_score"
+SWEEP_HINT = "pip install 'mltrain[sweep]'"
+SEARCHABLE = ("days", "epochs", "patience", "batch_size", "learning_rate", "train_val_split", "hidden_size")
+INT_FIELDS = {"days", "epochs", "patience", "batch_size", "hidden_size"}
+DEFAULT_SPACE = {  # each range inside TrainingConfig's bounds; hidden_size only where the kind uses it
+    "learning_rate": {"low": 0.0003, "high": 0.01, "log": True},
+    "batch_size": [16, 32, 64, 128],
+    "hidden_size": {"low": 32, "high": 128, "step": 32},
+    "patience": {"low": 5, "high": 30},
+    "days": {"low": 180, "high": 720, "step": 30},
+}
+PRESET_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched field: an int or float range (optionally log-scaled or stepped) or a list of choices."""
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple | None = None
+
+    def suggest(self, trial: Any) -> Any:
+        if self.choices is not None:
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if self.name in INT_FIELDS:
+            return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1),
+                                     log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return f"one of {list(self.choices)}"
+        return f"{self.low}..{self.high}" + (" (log)" if self.log else "") + (f" step {self.step}"
+                                                                              if self.step else "")
+
+
+def _bounds(name: str) -> tuple[float, float]:
+    lo = hi = None
+    for item in TrainingConfig.model_fields[name].metadata:
+        lo = getattr(item, "ge", lo)
+        hi = getattr(item, "le", hi)
+    return lo, hi
+
+
+def parse_space(values: dict[str, Any], model_type: str, where: str = "search space",
+                lines: dict[str, int] | None = None) -> dict[str, Param]:
+    """Check a mapping of config field -> range or choices against TrainingConfig's bounds."""
+    from .kinds import KINDS
+
+    kind = KINDS[model_type]
+    if not values:
+        raise ConfigError(f"{where} is empty; give at least one field, e.g. 'learning_rate: {{low: 0.0003, "
+                          "high: 0.01, log: true}'")
+    space = {}
+    for name, spec in values.items():
+        at = f"{where} line {lines[name]}" if lines and name in lines else where
+        if name not in SEARCHABLE:
+            raise ConfigError(f"{at}: {excerpt(name)} cannot be searched; allowed: {', '.join(SEARCHABLE)}")
+        users = [k.name for k in KINDS.values() if name in k.uses]
+        if users and name not in kind.uses:
+            raise ConfigError(f"{at}: {name} is for {' or '.join(users)} models only, not {model_type}")
+        space[name] = _param(name, spec, at)
+    return space
+
+
+def _param(name: str, spec: Any, at: str) -> Param:
+    lo, hi = _bounds(name)
+    allowed = f"allowed: {bounds_text(name)}"
+    whole = name in INT_FIELDS
+
+    def number(value: Any, what: str) -> float:
+        ok = isinstance(value, int) or (not whole and isinstance(value, float) and math.isfinite(value))
+        if isinstance(value, bool) or not ok:
+            kind = "a whole number" if whole else "a number"
+            raise ConfigError(f"{at}: {name} {what} {excerpt(value)} must be {kind}; {allowed}")
+        if not lo <= value <= hi:
+            raise ConfigError(f"{at}: {name} {what} {value} is out of range; {allowed}")
+        return value
+
+    if isinstance(spec, list):
+        if not spec:
+            raise ConfigError(f"{at}: {name} has an empty list of choices; {allowed}")
+        return Param(name, choices=tuple(number(v, "choice") for v in spec))
+    if not isinstance(spec, dict) or not {"low", "high"} <= set(spec) or set(spec) - {"low", "high", "log",
+                                                                                         "step"}:
+        raise ConfigError(f"{at}: {name} must be a list of choices or a mapping of low, high and optionally "
+                          f"log (true/false) and step, e.g. {{low: {lo}, high: {hi}}}; {allowed}")
+    low, high = number(spec["low"], "low"), number(spec["high"], "high")
+    log, step = spec.get("log", False), spec.get("step")
+    if low > high:
+        raise ConfigError(f"{at}: {name} low {low} is above high {high}; {allowed}")
+    if not isinstance(log, bool):
+        raise ConfigError(f"{at}: {name} log {excerpt(log)} must be true or false")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int | float) or step <= 0
+                             or (whole and not isinstance(step, int))):
+        raise ConfigError(f"{at}: {name} step {excerpt(step)} must be a positive "
+                          f"{'whole number' if whole else 'number'}")
+    if log and step is not None:
+        raise ConfigError(f"{at}: {name} takes log or step, not both")
+    if log and low <= 0:
+        raise ConfigError(f"{at}: {name} log needs low above 0")
+    if step is not None and not math.isclose(round((high - low) / step) * step, high - low):
+        raise ConfigError(f"{at}: {name} high - low ({high} - {low}) must be a multiple of step {step}")
+    return Param(name, low, high, log, step)
+
+
+def default_space(model_type: str) -> dict[str, Param]:
+    from .kinds import KINDS
+
+    uses = KINDS[model_type].uses
+    owned = {f for k in KINDS.values() for f in k.uses}
+    return parse_space({k: v for k, v in DEFAULT_SPACE.items() if k not in owned or k in uses}, model_type,
+                       "the default search space")
+
+
+def space_from_file(doc: YamlDoc, model_type: str) -> dict[str, Param]:
+    return parse_space(doc.values, model_type, f"search space {doc.path}", doc.lines)
+
+
+# ---------------------------------------------------------------- the study
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise UsageError(f"mltrain sweep needs the sweep extra: {SWEEP_HINT}") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the core never prints; the face reports trials
+    return optuna
+
+
+def default_storage(home: Home) -> str:
+    return f"sqlite:///{home.root / 'sweeps.db'}"
+
+
+def shown_storage(url: str) -> str:
+    """The storage URL without a password, for output and errors."""
+    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
+
+
+def open_study(home: Home, storage: str | None, study_name: str, model_type: str, model: str):
+    """Create the study once (under a lock in the home: Optuna's create race is real), else load it."""
+    from .fsutil import ensure_dir, exclusive_lock
+
+    optuna = _optuna()
+    url = storage or default_storage(home)
+    kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}  # wait for a writer
+    ensure_dir(home.root)
+    with exclusive_lock(home.root / ".sweeps.lock", {"holder": "mltrain sweep"}, lambda i: UsageError("busy"),
+                        wait=True):
+        try:
+            backend = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            study = optuna.create_study(storage=backend, study_name=study_name, direction="minimize",
+                                        load_if_exists=True)
+        except Exception as exc:  # SQLAlchemy and driver errors: a bad URL, an unreachable server
+            if isinstance(exc, MltrainError):
+                raise
+            raise UsageError(f"cannot open study {study_name!r} in {shown_storage(url)}: "
+                             f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        owner = study.user_attrs.get("model")
+        if owner is None:
+            study.set_user_attr("model", model)
+            study.set_user_attr("model_type", model_type)
+        elif owner != model or study.user_attrs.get("model_type") != model_type:
+            raise UsageError(f"study {study_name!r} in {shown_storage(url)} belongs to model {owner!r} "
+                             f"({study.user_attrs.get('model_type')}); pick another --study for {model!r}")
+    return study
+
+
+# ---------------------------------------------------------------- trials
+
+def resolve_objective(path: str) -> Callable[[TrainingConfig, dict], float]:
+    module, _, name = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise UsageError(f"objective {excerpt(path)} cannot be imported ({exc}); give 'module:function'") \
+            from None
+
+
+def trial_task(payload: dict) -> dict:
+    """A pure task: one trial's config -> {"value"} or {"error"} (a project error fails only that trial)."""
+    objective = resolve_objective(payload["objective"])
+    config = TrainingConfig.model_validate_json(payload["config"])
+    try:
+        value = float(objective(config, payload["context"]))
+    except MltrainError as exc:
+        return {"error": str(exc)}
+    if not math.isfinite(value):
+        return {"error": f"the objective returned {value}"}
+    return {"value": value}
+
+
+def trial_config(base: TrainingConfig, params: dict[str, Any]) -> TrainingConfig:
+    return TrainingConfig(**{**base.model_dump(), **params})
+
+
+def run_sweep(study: Any, base: TrainingConfig, space: dict[str, Param], trials: int, executor: Any,
+              context: dict, *, objective: str = DEFAULT_OBJECTIVE, stop: StopRequest | None = None,
+              on_trial: Callable[[dict], None] | None = None) -> list[int]:
+    """Ask `trials` trials in batches the executor can run at once, run them, tell their values.
+
+    Returns the numbers of this run's trials. On a stop request or an objective bug the batch's trials are
+    told FAIL (no trial is left RUNNING in the study) and the error is raised."""
+    optuna = _optuna()
+    capacity = getattr(executor, "capacity", None) or getattr(executor, "workers", 1) or 1
+    numbers: list[int] = []
+    while len(numbers) < trials:
+        batch = [study.ask() for _ in range(min(capacity, trials - len(numbers)))]
+        params = [{p.name: p.suggest(t) for p in space.values()} for t in batch]
+        payloads = [{"objective": objective, "config": trial_config(base, p).model_dump_json(),
+                     "context": context} for p in params]
+        try:
+            results = run_tasks(executor, trial_task, payloads, stop=stop)
+        except BaseException:
+            for trial in batch:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+            raise
+        for trial, p, result in zip(batch, params, results):
+            if "error" in result:
+                trial.set_user_attr("error", result["error"])
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, result["value"])
+            numbers.append(trial.number)
+            if on_trial is not None:
+                on_trial({"number": trial.number, "params": p, **result})
+    return numbers
+
+
+def trial_rows(study: Any) -> list[dict]:
+    """Every trial of the study (all terminals'), oldest first, as plain dicts."""
+    return [{"number": t.number, "state": t.state.name, "value": t.value, "params": dict(t.params),
+             "error": t.user_attrs.get("error")} for t in study.get_trials(deepcopy=False)]
+
+
+def best_trial(study: Any) -> dict | None:
+    done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if not done:
+        return None
+    best = min(done, key=lambda t: t.value)
+    return {"number": best.number, "value": best.value, "params": dict(best.params)}
+
+
+# ---------------------------------------------------------------- results
+
+def save_preset(home: Home, name: str, config: TrainingConfig, model_type: str, description: str) -> Path:
+    """Write a user preset with the fields that differ from the model type's defaults (atomic write)."""
+    import yaml
+
+    from .fsutil import atomic_write_bytes
+    from .kinds import KINDS
+    from .paths import builtin_presets_dir
+
+    builtin = {p.stem for p in builtin_presets_dir().glob("*.y*ml")} | {"custom"}
+    if not PRESET_NAME_RE.fullmatch(name) or name in builtin:
+        raise UsageError(f"--save-preset {excerpt(name)}: give a new name of lower-case letters, digits, - "
+                         f"and _ (at most 40), not a built-in preset ({', '.join(sorted(builtin))})")
+    defaults = TrainingConfig(**KINDS[model_type].defaults).model_dump()
+    values = {k: v for k, v in config.model_dump().items() if k in FIELD_ORDER and v != defaults.get(k)}
+    text = yaml.safe_dump({"description": description, **values}, sort_keys=False, default_flow_style=False)
+    path = home.user_presets / f"{name}.yaml"
+    atomic_write_bytes(path, text.encode())
+    return path
+
+
+def context_for(home: Home, model_type: str, model: str, config: TrainingConfig, seed: int) -> dict:
+    """What every trial task carries: the model's candles as CSV text, so workers need no shared disk."""
+    from .data.carry import pack
+    from .data.store import DataStore
+    from .kinds import KINDS
+
+    candles = pack(DataStore(home), KINDS[model_type].symbols(model, config))
+    return {"model_type": model_type, "model": model, "seed": seed, "candles": candles}
+
+
+def selection_score(config: TrainingConfig, context: dict) -> float:
+    """PLACEHOLDER until issue "Honest selection" lands: the mean walk-forward selection loss over 2 folds.
+
+    Rebuilds a throw-away home from the carried candles, then reads each fold's `selection_loss`."""
+    from .data.carry import unpacked
+    from .evaluate import walk_forward
+
+    with unpacked(context["candles"]) as home:
+        result = walk_forward(home, context["model_type"], context["model"], config, folds=2,
+                              seed=context["seed"], workers=1)
+    losses = [fold.get("selection_loss") for fold in result["folds"]]
+    if any(loss is None for loss in losses):
+        raise NotImplementedError("the sweep objective needs a per-fold 'selection_loss' from walk_forward "
+                                  "(issue 'Honest selection'); it is not there yet")
+    return float(sum(losses) / len(losses))
