@@ -74,11 +74,11 @@ def real_tasks(count: int) -> list[dict]:
     config = TrainingConfig(**{**KINDS[KIND].defaults, **QUICK})
     with tempfile.TemporaryDirectory() as folder:
         store = DataStore(Home(Path(folder)))
-        last = KINDS[KIND].evaluation_end(store, MODEL, config, count, None)
+        first, last = KINDS[KIND].evaluation_span(store, MODEL, config, None, count)
         candles = pack(store, KINDS[KIND].symbols(MODEL, config))
     return [{"kind": KIND, "model": MODEL, "config": config.model_dump_json(), "seed": 42,
              "end": str(end.date()), "folds": count, "candles": candles}
-            for end in fold_ends(last, config, count)]
+            for end in fold_ends(first, last, config, count)]
 
 
 def start_cluster(workers: int, folder: Path) -> tuple[str, list[subprocess.Popen]]:

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -27,9 +28,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from mltrain.config import TrainingConfig
 from mltrain.data.store import DataStore
 from mltrain.kinds import KINDS
-from mltrain.kinds.regime import regime_data
-from mltrain.kinds.volatility import volatility_data
-from mltrain.models import RegimeNet, VolatilityNet
+from mltrain.kinds.regime_model import asset, full_labels
+from mltrain.kinds.volatility_model import INPUTS, build_network, panel, qlike_loss
+from mltrain.models import RegimeNet
 from mltrain.paths import Home
 from mltrain.train import Split, fit, train_step
 
@@ -49,13 +50,17 @@ def _sync() -> None:
 def data_for(kind: str):
     config = TrainingConfig(**{**KINDS[kind].defaults, "days": 730, "epochs": 100, "patience": 15})
     store = DataStore(Home(Path(tempfile.mkdtemp())))
-    if kind == "volatility":
-        d = volatility_data(store.load("BTC"), config)
-        return (config, VolatilityNet(d.x_train.shape[2], 64).to(DEVICE), torch.tensor(d.x_train, device=DEVICE),
-                torch.tensor(d.y_train, dtype=torch.float32, device=DEVICE), nn.functional.mse_loss)
-    d = regime_data(store.load("BTC"), config)
-    return (config, RegimeNet(d.x_train.shape[1]).to(DEVICE), torch.tensor(d.x_train, device=DEVICE),
-            torch.tensor(d.y_train, device=DEVICE), nn.functional.cross_entropy)
+    if kind == "volatility":  # the fit rows of BTC, as the pooled network reads them
+        p = panel(store.load("BTC"), config)
+        x, y = p.x(p.fit, p.har_fit), p.target[p.fit]
+        return (config, build_network(len(INPUTS), 64).to(DEVICE), torch.tensor(x, device=DEVICE),
+                torch.tensor(y, dtype=torch.float32, device=DEVICE), qlike_loss)
+    a = asset(store.load("BTC"))  # BTC's labelled days (the regime network pools every series' days)
+    labels = full_labels(a)
+    rows = np.nonzero(a.ok & (labels >= 0))[0]
+    x = ((a.values[rows] - a.values[rows].mean(0)) / a.values[rows].std(0)).astype(np.float32)
+    return (config, RegimeNet(x.shape[1]).to(DEVICE), torch.tensor(x, device=DEVICE),
+            torch.tensor(labels[rows], device=DEVICE), nn.functional.cross_entropy)
 
 
 def ours(model, x, y, loss_fn, batch):

@@ -26,7 +26,7 @@ def test_version():
 def test_defaults_json_is_exactly_the_old_api_shape():
     doc = run_cli(["defaults", "volatility_forecaster", "--json"]).json
     assert doc == {"ok": True, "data": {"model_name": "volatility_forecaster", "model_type": "volatility", "config": {
-        "days": 365, "epochs": 100, "patience": 15, "batch_size": 32, "learning_rate": 0.001, "train_val_split": 0.8,
+        "days": 730, "epochs": 100, "patience": 15, "batch_size": 64, "learning_rate": 0.001, "train_val_split": 0.9,
         "hidden_size": 64, "min_r2": 0.5, "symbols": ["BTC", "ETH", "SOL"]}}}
     regime = run_cli(["defaults", "btc_regime_detector", "--json"]).json["data"]["config"]
     assert regime["days"] == 730 and regime["hidden_size"] is None and regime["symbols"] is None

@@ -21,7 +21,8 @@ INT_FIELDS = {"days", "epochs", "patience", "batch_size", "hidden_size"}
 def test_defaults_match_the_spec():
     assert TrainingConfig(**KINDS["regime"].defaults).days == 730
     vol = TrainingConfig(**KINDS["volatility"].defaults)
-    assert (vol.days, vol.hidden_size, vol.min_r2, vol.symbols) == (365, 64, 0.5, ["BTC", "ETH", "SOL"])
+    assert (vol.days, vol.hidden_size, vol.min_r2, vol.symbols) == (730, 64, 0.5, ["BTC", "ETH", "SOL"])
+    assert (vol.train_val_split, vol.batch_size) == (0.9, 64)  # 73 validation days: 20+ folds on BTC
 
 
 def test_config_is_frozen_and_forbids_unknown_keys():

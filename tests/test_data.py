@@ -11,7 +11,7 @@ from mltrain.data import synth
 from mltrain.data.store import DataStore
 from mltrain.errors import DataError
 from mltrain.paths import Home
-from mltrain.kinds.volatility import volatility_data
+from mltrain.kinds.volatility_model import panel
 
 from .conftest import QUICK, run_cli
 
@@ -216,9 +216,9 @@ def test_gaps_short_filled_long_named_and_missing_days_listed(tmp_path: Path):
     assert rows["GS"]["missing_days"] == 2 and rows["GL"]["missing_days"] == 10
     store = DataStore(Home(Path(run_cli(["info", "--json"]).json["data"]["home"])))
     config = TrainingConfig(**{**KINDS["volatility"].defaults, "days": 200})
-    assert volatility_data(store.load("GS"), config).window.filled_days == 2
+    assert panel(store.load("GS"), config).window.filled_days == 2
     with pytest.raises(DataError, match="10 missing days from"):
-        volatility_data(store.load("GL"), config)
+        panel(store.load("GL"), config)
 
 
 def test_too_little_history_names_symbol_and_days():

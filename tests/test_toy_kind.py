@@ -124,11 +124,12 @@ class MeanReversionKind(ModelKind):
         rows += [[name, s["mse"], s["hit_rate"]] for name, s in baselines.items()]
         return ["forecaster", "MSE", "hit rate"], rows, []
 
-    def evaluation_end(self, store, model_name, config, folds, synthetic_seed):
+    def evaluation_span(self, store, model_name, config, synthetic_seed, folds):
         import pandas as pd
 
         symbol = self.symbols(model_name, config)[0]
-        return pd.Timestamp(self._data(store, symbol, config)[-1].last)
+        last = pd.Timestamp(self._data(store, symbol, config)[-1].last)
+        return last - pd.Timedelta(days=4 * config.days), last
 
     def fold(self, store, model_name, config, seed, end, synthetic_seed, folds, stop=None):
         run = self.train(store, config, model_name, seed=seed, device="cpu", stop=stop, end=end)

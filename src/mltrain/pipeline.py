@@ -84,6 +84,7 @@ class RunResult:
     parameters: int = 0
     interrupted: bool = False
     predictions: dict = field(default_factory=dict)
+    selection_score: float | None = None  # of the kept weights on the selection block; lower is better
     missing_extras: list[str] = field(default_factory=list)  # baselines whose optional package is absent
     warnings: list[str] = field(default_factory=list)  # said on stderr at train time and kept in metadata
 
@@ -108,6 +109,7 @@ class RunResult:
         self.fit_seconds += result.seconds
         self.parameters = self.parameters or parameter_count(model)
         self.interrupted = self.interrupted or result.interrupted
+        self.selection_score = result.selection_score
         if not result.interrupted:
             self.tensors.update({f"{symbol}.{key}": value for key, value in result.state_dict.items()})
 

@@ -76,6 +76,7 @@ class FitResult:
     steps: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    selection_score: float = float("nan")  # of the kept weights: the loss, or -metric; lower is better
 
     @property
     def samples_per_second(self) -> float:
@@ -114,12 +115,12 @@ def fit(model: nn.Module, data: Split, *, epochs: int, patience: int, batch_size
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     n = len(data.x_train)
 
-    def selection_score(loss: float, out: torch.Tensor) -> tuple[float, float]:
+    def score_of(loss: float, out: torch.Tensor) -> tuple[float, float]:
         metric = metric_fn(out)
         return (-metric if select_on_metric else loss), metric
 
     start_loss, start_out = evaluate(model, data.x_sel, data.y_sel, loss_fn)
-    best_score, _ = selection_score(start_loss, start_out)
+    best_score, _ = score_of(start_loss, start_out)
     required = best_score - min_gain * abs(best_score)  # what an epoch must reach to replace epoch 0
     best_state = copy.deepcopy(model.state_dict())
     result = FitResult(best_state)
@@ -145,7 +146,7 @@ def fit(model: nn.Module, data: Split, *, epochs: int, patience: int, batch_size
             break
         # evaluate on the selection block
         sel_loss, sel_out = evaluate(model, data.x_sel, data.y_sel, loss_fn)
-        score, metric = selection_score(sel_loss, sel_out)
+        score, metric = score_of(sel_loss, sel_out)
         improved = score < min(best_score - 1e-9, required)
         if improved:
             best_score, since_best, result.best_epoch = score, 0, epoch
@@ -162,6 +163,7 @@ def fit(model: nn.Module, data: Split, *, epochs: int, patience: int, batch_size
         if since_best >= patience:
             break
     model.load_state_dict(best_state)
+    result.selection_score = float(best_score)
     result.state_dict = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     result.seconds = time.perf_counter() - start
     return result

@@ -174,7 +174,8 @@ class RegimeKind(ModelKind):
         scores = {who: (fold_scores(true, np.asarray(pred[who])) if pred.get(who) is not None else None)
                   for who in DETECTORS if who in pred}
         return {"metrics": scores.pop("model"), "baselines": scores, "windows": run.windows,
-                "predictions": run.predictions, "missing_extras": missing, "best_epoch": run.best_epoch}
+                "predictions": run.predictions, "missing_extras": missing, "best_epoch": run.best_epoch,
+                "selection_loss": run.selection_score}
 
     def summarize(self, folds: list[dict]) -> dict:
         return pooled_summary(folds)

@@ -138,7 +138,7 @@ class VolatilityKind(ModelKind):
             return {"interrupted": True}
         return {"metrics": run.metrics, "baselines": run.baselines, "windows": run.windows,
                 "predictions": run.predictions, "missing_extras": run.missing_extras,
-                "best_epoch": run.best_epoch}
+                "best_epoch": run.best_epoch, "selection_loss": run.selection_score}
 
     def summarize(self, folds: list[dict]) -> dict:
         return pooled_summary(folds)
