@@ -50,10 +50,10 @@ class Env:
 
 def current() -> Env:
     """The Env of the running command (set by the root callback)."""
-    try:
-        from click import get_current_context
-    except ImportError:  # typer >= 0.25 vendors click
+    try:  # typer >= 0.25 vendors click: a separately installed click has its own, empty, context stack
         from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
 
     ctx = get_current_context(silent=True)
     obj = ctx.find_root().obj if ctx is not None else None
