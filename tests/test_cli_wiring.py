@@ -51,6 +51,7 @@ def held_elsewhere(enter):
 
 # ---------------------------------------------------------------- models promote / rollback / rm / prune
 
+
 def test_promote_reports_previous_and_a_noop_promote_changes_nothing(reg: Registry):
     add_version(reg), add_version(reg)
     doc = run_cli(["models", "promote", NAME, "1", "--json"]).json["data"]
@@ -70,8 +71,15 @@ def test_promoting_a_rejected_version_needs_force(reg: Registry):
     assert doc["changed"] and doc["status_before"] == "rejected" and reg.aliases(NAME)["production"] == 2
 
 
-@pytest.mark.parametrize("args", [["models", "promote", NAME, "1"], ["models", "rollback", NAME],
-                                  ["models", "rm", NAME, "1"], ["models", "prune", NAME, "--keep", "1"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["models", "promote", NAME, "1"],
+        ["models", "rollback", NAME],
+        ["models", "rm", NAME, "1"],
+        ["models", "prune", NAME, "--keep", "1"],
+    ],
+)
 def test_registry_writes_on_a_locked_model_are_exit_2_naming_the_holder(reg: Registry, args):
     add_version(reg), add_version(reg), add_version(reg)
     before = reg.aliases(NAME), reg.versions(NAME)
@@ -85,10 +93,14 @@ def test_wait_blocks_until_the_lock_is_free_and_says_so(reg: Registry, home: Pat
     """A real second process with --wait: it prints its waiting line, then finishes once the lock is free."""
     add_version(reg), add_version(reg)
     with held_elsewhere(lambda: reg.lock(NAME, {"job_id": "other-job"})):
-        proc = subprocess.Popen([sys.executable, "-m", "mltrain", "models", "promote", NAME, "1", "--wait"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-                                env={**os.environ, "MLTRAIN_HOME": str(home),
-                                     "PYTHONPATH": str(REPO / "src")})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mltrain", "models", "promote", NAME, "1", "--wait"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "MLTRAIN_HOME": str(home), "PYTHONPATH": str(REPO / "src")},
+        )
         line = proc.stderr.readline()  # the event: it found the lock busy and is waiting
         assert "waiting for job other-job" in line
     out, err = proc.communicate(timeout=60)
@@ -108,6 +120,7 @@ def test_models_list_shows_a_damaged_latest_version_as_corrupted(reg: Registry):
 
 
 # ---------------------------------------------------------------- data synth / import
+
 
 @pytest.mark.parametrize("symbol", ["syn", "SYN\n", "S/N", "../X"])
 def test_synth_refuses_a_symbol_that_is_not_a_plain_upper_case_name(symbol: str, home: Path):
@@ -132,20 +145,37 @@ def test_synth_and_import_on_a_busy_symbol_are_exit_2(home: Path, tmp_path: Path
 
 # ---------------------------------------------------------------- 15.15 output that cannot be written
 
+
 def _mltrain(args: list[str], home: Path, **kw) -> subprocess.CompletedProcess:
     env = {**os.environ, "MLTRAIN_HOME": str(home), "PYTHONPATH": str(REPO / "src"), **kw.pop("env", {})}
-    return subprocess.run([sys.executable, "-m", "mltrain", *args], capture_output=kw.pop("capture", True),
-                          text=True, env=env, cwd=REPO, timeout=120, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "mltrain", *args],
+        capture_output=kw.pop("capture", True),
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+        **kw,
+    )
 
 
 def test_models_list_with_stdout_closed_is_one_line_and_exit_1(reg: Registry, home: Path):
     add_version(reg)
-    proc = subprocess.run(f'"{sys.executable}" -m mltrain models list >&-', shell=True, capture_output=False,
-                          stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=120,
-                          env={**os.environ, "MLTRAIN_HOME": str(home), "PYTHONPATH": str(REPO / "src")})
+    proc = subprocess.run(
+        f'"{sys.executable}" -m mltrain models list >&-',
+        shell=True,
+        capture_output=False,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, "MLTRAIN_HOME": str(home), "PYTHONPATH": str(REPO / "src")},
+    )
     assert proc.returncode == ExitCode.FAILURE
-    assert proc.stderr.strip() == "error: stdout is closed; nothing could be printed (redirect it to a file or " \
-                                  "/dev/null)"
+    assert (
+        proc.stderr.strip() == "error: stdout is closed; nothing could be printed (redirect it to a file or "
+        "/dev/null)"
+    )
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
@@ -153,18 +183,30 @@ def test_models_list_with_stdout_closed_is_one_line_and_exit_1(reg: Registry, ho
 def test_models_list_into_a_full_disk_is_one_line_and_exit_1(reg: Registry, home: Path, as_json: bool):
     add_version(reg)
     with open("/dev/full", "w") as full:
-        proc = _mltrain(["models", "list", *(["--json"] if as_json else [])], home, capture=False,
-                        stdout=full, stderr=subprocess.PIPE)
+        proc = _mltrain(
+            ["models", "list", *(["--json"] if as_json else [])],
+            home,
+            capture=False,
+            stdout=full,
+            stderr=subprocess.PIPE,
+        )
     assert proc.returncode == ExitCode.FAILURE
-    assert proc.stderr.strip().splitlines() == ["error: cannot write the output to stdout: No space left on device"]
+    assert proc.stderr.strip().splitlines() == [
+        "error: cannot write the output to stdout: No space left on device"
+    ]
 
 
 def test_info_with_a_non_ascii_home_and_an_ascii_terminal_is_one_line_and_exit_1(tmp_path: Path):
     home = tmp_path / "prévisions"
     proc = _mltrain(["info"], home, env={"PYTHONIOENCODING": "ascii"})
     assert proc.returncode == ExitCode.FAILURE
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot print the output in this terminal's "
-                                                           "encoding (ascii); set PYTHONIOENCODING=utf-8")
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "error: cannot print the output in this terminal's encoding (ascii); set PYTHONIOENCODING=utf-8"
+        )
+    )
     assert "Traceback" not in proc.stderr
     ok = _mltrain(["info", "--json"], home, env={"PYTHONIOENCODING": "ascii"})  # JSON escapes it: fine
     assert ok.returncode == 0 and json.loads(ok.stdout)["data"]["home"] == str(home)
@@ -181,7 +223,9 @@ def fx():
     from .fake_exchange import FakeExchange
     from .test_update import extended
 
-    with FakeExchange({"BTCUSDT": extended("BTC", TODAY), "ETHUSDT": extended("ETH", TODAY, seed=4)}) as server:
+    with FakeExchange(
+        {"BTCUSDT": extended("BTC", TODAY), "ETHUSDT": extended("ETH", TODAY, seed=4)}
+    ) as server:
         yield server
 
 
@@ -197,10 +241,15 @@ def test_data_update_cli_first_and_incremental_run(fx, home: Path):
 
 
 def test_data_update_faults_give_their_exit_codes(fx, home: Path):
-    out = run_cli(["data", "update", "BTC", "--exchange", "binanse", "--api-url", fx.url], expect=ExitCode.USAGE,
-                  today=TODAY)
+    out = run_cli(
+        ["data", "update", "BTC", "--exchange", "binanse", "--api-url", fx.url],
+        expect=ExitCode.USAGE,
+        today=TODAY,
+    )
     assert "binance" in out.stderr  # did you mean
-    out = run_cli(["data", "update", "NOPE", "--api-url", fx.url, "--json"], expect=ExitCode.USAGE, today=TODAY)
+    out = run_cli(
+        ["data", "update", "NOPE", "--api-url", fx.url, "--json"], expect=ExitCode.USAGE, today=TODAY
+    )
     assert out.json["ok"] is False
     assert not (home / "data").exists() or not list((home / "data").glob("*.json"))
 
@@ -209,8 +258,9 @@ def test_data_update_faults_give_their_exit_codes(fx, home: Path):
 def test_predict_max_age_refuses_before_predicting_on_old_candles(trained_home: Path, monkeypatch):
     monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
     late = pd.Timestamp("2026-03-01")  # the embedded candles end 2026-01-05
-    out = run_cli(["predict", "volatility_forecaster", "--max-age", "30", "--json"], expect=ExitCode.FAILURE,
-                  today=late)
+    out = run_cli(
+        ["predict", "volatility_forecaster", "--max-age", "30", "--json"], expect=ExitCode.FAILURE, today=late
+    )
     assert out.json["ok"] is False and "--max-age 30" in out.stderr and "mltrain data update" in out.stderr
     ok = run_cli(["predict", "volatility_forecaster", "--max-age", "100", "--json"], today=late)
     assert ok.json["data"]["status"] == "production" and ok.json["data"]["predictions"]

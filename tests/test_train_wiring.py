@@ -24,23 +24,29 @@ from .test_registry import ROOT, spawn, wait_for
 VOL = ["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC,ETH", *QUICK]
 REGIME = ["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]]
 
-# what a second `train` of a locked model must not do before refusing: import torch or pandas, probe, load data
+# what a second `train` of a locked model must not do before refusing: import torch or pandas, probe, load
 PROBE = """
 import sys
 from mltrain.cli import main
 try:
     main(sys.argv[1:])
 except SystemExit as exit:
-    print(f"exit={exit.code} torch={'torch' in sys.modules} pandas={'pandas' in sys.modules}", file=sys.stderr)
+    loaded = f"torch={'torch' in sys.modules} pandas={'pandas' in sys.modules}"
+    print(f"exit={exit.code} {loaded}", file=sys.stderr)
 """
 
 
 def test_a_locked_model_is_refused_before_torch_pandas_or_the_estimate(home: Path):
     reg = Registry(Home(home))
     with held_elsewhere(lambda: reg.lock("btc_regime_detector", {"job_id": "running-job"})):
-        proc = subprocess.run([sys.executable, "-c", PROBE, *REGIME], capture_output=True, text=True,
-                              cwd=ROOT, timeout=120,
-                              env={**os.environ, "MLTRAIN_HOME": str(home), "PYTHONPATH": str(ROOT / "src")})
+        proc = subprocess.run(
+            [sys.executable, "-c", PROBE, *REGIME],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+            env={**os.environ, "MLTRAIN_HOME": str(home), "PYTHONPATH": str(ROOT / "src")},
+        )
     lines = proc.stderr.strip().splitlines()
     assert lines[-1] == "exit=2 torch=False pandas=False", proc.stderr
     assert "running-job" in lines[-2] and "--wait" in lines[-2] and "estimate" not in proc.stderr
@@ -75,8 +81,11 @@ def test_update_data_then_train_reports_the_new_last_date(home: Path):
     today = pd.Timestamp("2026-01-10")
     served = {"BTCUSDT": extended("BTC", today), "ETHUSDT": extended("ETH", today, seed=4)}
     with FakeExchange(served) as fx:
-        out = run_cli([*VOL, "--min-r2", "0", "--update-data", "--api-url", fx.url], today=today,
-                      expect=(ExitCode.OK, ExitCode.NOT_PROMOTED))
+        out = run_cli(
+            [*VOL, "--min-r2", "0", "--update-data", "--api-url", fx.url],
+            today=today,
+            expect=(ExitCode.OK, ExitCode.NOT_PROMOTED),
+        )
     meta = run_cli(["models", "show", "volatility_forecaster", "--version", "1", "--json"]).json["data"]
     # the last day with a whole 7-day target: 2026-01-02 from candles through the fetched 2026-01-09 (from the
     # embedded history alone, which ends 2026-01-05, it would be 2025-12-29)
@@ -92,8 +101,12 @@ def test_no_promote_saves_a_candidate_and_exits_0(home: Path):
     assert data["version"] == 2 and data["promoted"] is False and data["status"] == "completed"
     assert "--no-promote: v2 passed its gate and was saved as a candidate" in out.stderr
     assert Registry(Home(home)).aliases("volatility_forecaster")["production"] == 1
-    assert run_cli(["models", "show", "volatility_forecaster", "--version", "2", "--json"]).json["data"][
-        "status"] == "candidate"
+    assert (
+        run_cli(["models", "show", "volatility_forecaster", "--version", "2", "--json"]).json["data"][
+            "status"
+        ]
+        == "candidate"
+    )
 
 
 @pytest.mark.slow
@@ -106,7 +119,9 @@ def test_regime_gate_verdict_is_recorded_and_no_promote_keeps_production_empty(h
     assert verdict["threshold"] == data["baselines"]["rule"]["balanced_accuracy"]
     assert verdict["passed"] == (data["metrics"]["balanced_accuracy"] >= verdict["threshold"] - 1e-9)
     assert out.code == (ExitCode.OK if verdict["passed"] else ExitCode.NOT_PROMOTED)
-    assert data["promoted"] is False and "production" not in Registry(Home(home)).aliases("btc_regime_detector")
+    assert data["promoted"] is False and "production" not in Registry(Home(home)).aliases(
+        "btc_regime_detector"
+    )
     if len(verdict["regimes_in_validation"]) == 1:  # the quick preset's short validation block
         assert "gate: every validation day is" in out.stderr and verdict["note"]
 

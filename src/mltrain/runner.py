@@ -153,7 +153,8 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                 "preset": eff.preset, "config": eff.as_dict(), "sources": eff.sources,
                 "has_custom_config": eff.has_custom_config, "seed": request.seed, "device": request.device,
                 "metrics": result.metrics, "baselines": result.baselines, "gate": verdict,
-                "initial_status": ("production" if promote else "candidate") if verdict["passed"] else "rejected",
+                "initial_status": (("production" if promote else "candidate") if verdict["passed"]
+                                   else "rejected"),
                 "data_windows": result.windows, "spec": result.spec,
                 "timings": {**result.timings, "total_seconds": round(total_seconds, 3),
                             "estimated_seconds": round(request.estimate.expected_seconds, 1),

@@ -84,8 +84,8 @@ def run(as_json: bool, body: Callable[[], Any], show: Callable[[Any], None] | No
     the terminal's encoding cannot print is one line and exit 1, never a traceback."""
     try:
         if env().stdout is None:  # started with stdout closed (`>&-`): nowhere to put the result
-            raise MltrainError("stdout is closed; nothing could be printed (redirect it to a file or /dev/null)",
-                               ExitCode.FAILURE)
+            raise MltrainError("stdout is closed; nothing could be printed (redirect it to a file or "
+                               "/dev/null)", ExitCode.FAILURE)
         value = body()
         if as_json:
             print(render.envelope(value), file=env().stdout)

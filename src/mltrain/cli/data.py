@@ -10,7 +10,8 @@ from ..errors import UsageError
 from . import render
 from .common import JSON_OPT, env, run, store
 
-app = typer.Typer(help="Price history: embedded, imported, fetched and synthetic series.", no_args_is_help=True)
+app = typer.Typer(help="Price history: embedded, imported, fetched and synthetic series.",
+                  no_args_is_help=True)
 WAIT_OPT = typer.Option(False, "--wait", help="Wait for another writer of the symbol instead of exiting 2.")
 
 
@@ -91,7 +92,8 @@ def data_show(symbol: str = typer.Argument(...), rows: int = typer.Option(5, "--
 
 @app.command("synth")
 def data_synth(symbol: str = typer.Option("SYN", "--symbol"), days: int = typer.Option(2000, "--days"),
-               seed: int = typer.Option(7, "--seed"), wait: bool = WAIT_OPT, as_json: bool = JSON_OPT) -> None:
+               seed: int = typer.Option(7, "--seed"), wait: bool = WAIT_OPT,
+               as_json: bool = JSON_OPT) -> None:
     """Generate a regime-switching market with known regimes and store it like an import."""
     def body() -> dict:
         from ..data.synth import store_synthetic
@@ -104,14 +106,16 @@ def data_synth(symbol: str = typer.Option("SYN", "--symbol"), days: int = typer.
 
 @app.command("update")
 def data_update(
-    symbols: Optional[list[str]] = typer.Argument(None, help="Symbols to update (default: every symbol "
-                                                             "fetched from an exchange before, else BTC ETH SOL)."),
+    symbols: Optional[list[str]] = typer.Argument(
+        None, help="Symbols to update (default: every symbol fetched from an exchange before, else BTC ETH "
+                   "SOL)."),
     exchange: str = typer.Option("binance", "--exchange", help="Any exchange ccxt supports."),
-    quote: str = typer.Option("USDT", "--quote", help="Quote currency of the market, e.g. USDT for BTC/USDT."),
-    since: Optional[str] = typer.Option(None, "--since", help="First day (YYYY-MM-DD) for a symbol not stored "
-                                                              "yet; default: the exchange's first candle."),
-    api_url: Optional[str] = typer.Option(None, "--api-url", help="The exchange's public REST base URL: for a "
-                                                                  "mirror or a test server."),
+    quote: str = typer.Option("USDT", "--quote", help="Quote currency, e.g. USDT for BTC/USDT."),
+    since: Optional[str] = typer.Option(
+        None, "--since", help="First day (YYYY-MM-DD) for a symbol not stored yet; default: the exchange's "
+                              "first candle."),
+    api_url: Optional[str] = typer.Option(
+        None, "--api-url", help="The exchange's public REST base URL: for a mirror or a test server."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite stored candles the exchange disagrees "
                                                           "with (default: refuse, change nothing)."),
     wait: bool = WAIT_OPT,
@@ -144,7 +148,10 @@ def update_data(symbols: list[str] | None, *, exchange: str, quote: str, since: 
     e = env()
     clock = None
     if e.today is not None:  # tests fix the UTC day; noon of it, so the day's candle is still forming
-        clock = lambda: datetime(e.today.year, e.today.month, e.today.day, 12, tzinfo=timezone.utc)  # noqa: E731
+        day = e.today
+
+        def clock() -> datetime:
+            return datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc)
 
     def progress(event: dict) -> None:
         if quiet:

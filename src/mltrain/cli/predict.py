@@ -62,6 +62,6 @@ def _check_age(data_store, meta: dict, symbol: str | None, max_age: int) -> None
         last = data_store.load(name).frame.index[-1]
         age = (data_store.today - last).days
         if age > max_age:
-            raise MltrainError(f"{name}: the newest candle is {last.date()}, {age} days old (UTC), older than "
-                               f"--max-age {max_age}; nothing was predicted. Fetch newer candles with "
-                               "`mltrain data update`")
+            raise MltrainError(f"{name}: the newest candle is {last.date()}, {age} days old (UTC), older "
+                               f"than --max-age {max_age}; nothing was predicted. Fetch newer candles "
+                               "with `mltrain data update`")

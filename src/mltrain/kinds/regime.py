@@ -224,7 +224,8 @@ class RegimeKind(ModelKind):
                             on_epoch=on_epoch, stop=stop, end=end)
 
     def gate(self, metrics: dict, baselines: dict, config: TrainingConfig) -> dict:
-        """No worse than the rule baseline's balanced accuracy on the validation block (one regime there: weak)."""
+        """No worse than the rule baseline's balanced accuracy on the validation block (weak when that block
+        holds one regime)."""
         from ..features import REGIMES
 
         value, floor = metrics["balanced_accuracy"], baselines["rule"]["balanced_accuracy"]
@@ -237,8 +238,8 @@ class RegimeKind(ModelKind):
     def gate_messages(self, gate: dict, version: int) -> list[str]:
         lines = [f"gate: {gate['note']}"] if gate.get("note") else []
         if not gate.get("passed", True):
-            lines.append(f"gate: balanced_accuracy={gate['value']:.4f} < rule baseline {gate['threshold']:.4f}; "
-                         f"v{version} saved as rejected, production unchanged")
+            lines.append(f"gate: balanced_accuracy={gate['value']:.4f} < rule baseline "
+                         f"{gate['threshold']:.4f}; v{version} saved as rejected, production unchanged")
         return lines
 
     def build_network(self, spec: dict):
