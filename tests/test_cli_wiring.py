@@ -117,6 +117,8 @@ def test_models_list_shows_a_damaged_latest_version_as_corrupted(reg: Registry):
     assert rows[NAME]["latest_status"] == "production"
     assert rows["eth_regime_detector"]["latest_status"] == "corrupted"
     assert "eth_regime_detector v1" in out.stderr
+    text = run_cli(["models", "list"]).stdout
+    assert "corrupted" in text and "production" in text
 
 
 # ---------------------------------------------------------------- data synth / import

@@ -60,7 +60,8 @@ def models_list(as_json: bool = JSON_OPT) -> None:
     run(as_json, body, lambda rows: render.table(
         "models", ["name", "type", "production", "latest", "status", "metric", "trained at", "last data"],
         [[r["name"], r["model_type"], r["production_version"], r["latest_version"], r["latest_status"],
-          f"{r['main_metric']}={render.fmt(r['main_metric_value'])}", r["trained_at"], r["last_data_date"]]
+          f"{r['main_metric']}={render.fmt(r['main_metric_value'])}" if r["main_metric"] else "-",
+          r["trained_at"] or "-", r["last_data_date"] or "-"]
          for r in rows], env().stdout))
 
 
