@@ -268,3 +268,16 @@ def test_predict_max_age_refuses_before_predicting_on_old_candles(trained_home: 
     assert ok.json["data"]["status"] == "production" and ok.json["data"]["predictions"]
     warned = run_cli(["predict", "volatility_forecaster"], today=late)  # default: a warning only
     assert "warning:" in warned.stderr
+
+
+def test_import_merge_extends_the_embedded_series_and_says_how_many_days_are_new(home: Path, tmp_path: Path):
+    csv = tmp_path / "btc_new.csv"
+    csv.write_text(
+        "date,open,high,low,close\n2026-01-06,93000,94000,92000,93500\n2026-01-07,93500,95000,93000,94800\n"
+    )
+    out = run_cli(
+        ["data", "import", str(csv), "--symbol", "BTC", "--merge"], today=pd.Timestamp("2026-01-10")
+    )
+    assert "to 2026-01-07 (2 new)" in out.stdout
+    doc = run_cli(["data", "show", "BTC", "--json"], today=pd.Timestamp("2026-01-10")).json["data"]
+    assert doc["rows"] > 3000 and doc["last"]["date"] == "2026-01-07"

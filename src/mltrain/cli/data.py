@@ -44,9 +44,9 @@ def data_import(
                                    on_wait=_say_err)
 
     def show(d: dict) -> None:
-        print(f"imported {d['symbol']} ({d['format']}): {d['rows']} days {d['first']} to {d['last']}, "
-              f"{d['missing_days']} missing days" + (f"; {'; '.join(d['notes'])}" if d["notes"] else ""),
-              file=env().stdout)
+        print(f"imported {d['symbol']} ({d['format']}): {d['rows']} days {d['first']} to {d['last']} "
+              f"({d['added_rows']} new), {d['missing_days']} missing days"
+              + (f"; {'; '.join(d['notes'])}" if d["notes"] else ""), file=env().stdout)
     run(as_json, body, show)
 
 
