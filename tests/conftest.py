@@ -78,8 +78,7 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     mp.setenv("MLTRAIN_HOME", str(root))
     # a tiny regime run may lose to the rule baseline (its gate, issue 15.6): the tests here want a production
     # version to serve, so a rejected one is promoted by hand as a user would
-    regime = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:], "--json"],
-                     expect=(ExitCode.OK, ExitCode.NOT_PROMOTED))
+    regime = run_cli([*REGIME_TINY, "--json"], expect=(ExitCode.OK, ExitCode.NOT_PROMOTED))
     if not regime.json["data"]["promoted"]:
         run_cli(["models", "promote", "btc_regime_detector", str(regime.json["data"]["version"]), "--force"])
     run_cli(["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC,ETH", "--min-r2", "0", *QUICK])
