@@ -13,7 +13,7 @@ from mltrain import features as F
 from mltrain.data.store import DataStore
 from mltrain.paths import Home
 
-from .conftest import QUICK, run_cli
+from .conftest import QUICK, VOL_TINY, run_cli, train_regime
 
 TRAIN_KEYS = {"job_id", "model_name", "model_type", "status", "created_at", "has_custom_config", "version",
               "promoted", "metrics", "baselines", "duration_seconds", "estimated_seconds"}
@@ -133,26 +133,29 @@ def test_unknown_key_in_config_file_gets_suggestion(tmp_path: Path):
 
 @pytest.mark.slow  # trains a network
 def test_train_json_contract_and_app_log(home: Path):
-    doc = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:], "--json"]).json
+    doc = train_regime("--json").json
     assert doc["ok"] and set(doc["data"]) == TRAIN_KEYS
     data = doc["data"]
-    assert data["status"] == "completed" and data["promoted"] and data["version"] == 1
+    # a tiny run usually fails the regime gate (issue 15.6): then it is saved as rejected, not promoted
+    assert data["status"] in ("completed", "rejected") and data["version"] == 1
+    assert data["promoted"] == (data["status"] == "completed")
     assert set(data["baselines"]) == {"majority", "rule"}
     log = (home / "logs" / "mltrain.log").read_text()
     assert f"job {data['job_id']} created" in log and "custom_config=True" in log and "parameters: days=365" in log
     job = run_cli(["jobs", "show", data["job_id"], "--json"]).json["data"]
-    assert job["status"] == "completed" and Path(job["log_file"]).read_text().count("epoch") >= 1
+    assert job["status"] == data["status"] and Path(job["log_file"]).read_text().count("epoch") >= 1
 
 
 @pytest.mark.slow  # trains a network
 def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: Path):
     """The quick preset's 18 validation days are one regime: a 1.0 there is not skill, and the output says so."""
-    text = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--yes", "--quiet"]).stdout
+    text = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--yes", "--quiet"], expect=(0, 3)).stdout
     assert "chronological; 18 days)" in text
     assert "note: every validation day is" in text and "says little about skill" in text
     longer = run_cli(["train", "btc_regime_detector", "--days", "1095", "--epochs", "10", "--patience", "5", "--yes",
-                      "--quiet"]).stdout
-    confusion = run_cli(["models", "show", "btc_regime_detector", "--json"]).json["data"]["metrics"]["confusion"]
+                      "--quiet"], expect=(0, 3)).stdout
+    shown = run_cli(["models", "show", "btc_regime_detector", "--version", "2", "--json"]).json["data"]
+    confusion = shown["metrics"]["confusion"]
     assert sum(1 for row in confusion if sum(row)) > 1 and "note: every validation day" not in longer
     short = run_cli(["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC", "--yes", "--quiet"],
                     expect=(0, 3)).stdout
@@ -161,7 +164,7 @@ def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: P
 
 @pytest.mark.slow  # trains a network
 def test_gate_rejects_exits_3_and_keeps_production():
-    first = run_cli(["train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "0", *QUICK, "--json"]).json
+    first = run_cli(["train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "0", *VOL_TINY, "--json"]).json
     assert first["data"]["promoted"]
     second = run_cli(["train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "1", *QUICK, "--json"], expect=3)
     assert second.json["data"]["status"] == "rejected" and second.json["data"]["version"] == 2
@@ -173,11 +176,11 @@ def test_gate_rejects_exits_3_and_keeps_production():
 
 @pytest.mark.slow  # trains a network
 def test_plain_progress_lines_without_terminal():
-    result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+    result = train_regime()
     lines = [l for l in result.stderr.splitlines() if l.startswith("BTC epoch ")]
     assert lines and all("\x1b" not in l for l in lines)
     assert "selection_loss=" in lines[0] and "samples/s=" in lines[0] and "eta<=" in lines[0]
-    quiet = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:], "--quiet"])
+    quiet = train_regime("--quiet")
     assert "BTC epoch " not in quiet.stderr
 
 
@@ -265,4 +268,5 @@ def test_terminal_prompt_asks_and_a_no_trains_nothing(home: Path):
     os.write(leader, b"n\n")
     assert proc.wait(timeout=60) == 1
     os.close(leader)
-    assert not (home / "registry").exists() or not any((home / "registry").iterdir())
+    # the model's lock file is taken before the prompt (issue 13.4); no version, no job record
+    assert not list((home / "registry").glob("*/v*")) and not list(home.glob("jobs/*.json"))

@@ -19,6 +19,7 @@ def test_version_saved_by_v0_code_predicts_the_same(home: Path, name: str) -> No
     expected = json.loads((FIXTURES / "registry_v0_predictions.json").read_text())[name]
     data = run_cli(["predict", name, "--json"]).json["data"]
     data.pop("data_age_days")
+    assert data.pop("status") == "production"  # added by issue 15.2: the status of the version served
     rows = data.pop("predictions")
     want = expected.pop("predictions")
     assert {k: v for k, v in data.items() if k in expected} == expected

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import QUICK, run_cli
+from .conftest import QUICK, run_cli, train_regime
 
 SMALL = ["--days", "150", "--epochs", "10", "--patience", "5", "--workers", "1"]
 MISSING = ("arch", "hmmlearn", "matplotlib")
@@ -29,7 +29,7 @@ def validation_spans(doc: dict) -> list[tuple[str, str]]:
 
 @pytest.mark.slow  # trains a network
 def test_regime_folds_tile_recent_history_and_leave_registry_alone(home: Path):
-    run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+    train_regime()
     aliases = (home / "registry" / "btc_regime_detector" / "aliases.json").read_text()
     doc = run_cli(["evaluate", "btc_regime_detector", "--folds", "3", *SMALL, "--json"]).json["data"]
     spans = validation_spans(doc)

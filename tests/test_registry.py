@@ -12,7 +12,7 @@ import pytest
 from mltrain.registry import validate_name
 from mltrain.errors import UsageError
 
-from .conftest import QUICK, run_cli
+from .conftest import QUICK, VOL_TINY, run_cli, train_regime
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = ["train", "btc_regime_detector", "--preset", "quick", "--days", "365", "--epochs", "10", "--patience", "5",
@@ -54,7 +54,7 @@ def test_kill_9_while_writing_leaves_no_version_and_next_run_succeeds(home: Path
     assert run_cli(["models", "list", "--json"]).json["data"] == []  # ...but nobody sees it
     job = run_cli(["jobs", "list", "--json"]).json["data"][0]
     assert job["status"] == "failed" and "interrupted" in job["error"]
-    run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+    train_regime()
     assert not staging.exists()  # cleaned up by the next run
     assert run_cli(["models", "list", "--json"]).json["data"][0]["latest_version"] == 1
 
@@ -122,13 +122,14 @@ def test_wait_flag_queues_behind_the_running_job(home: Path, tmp_path: Path):
         assert time.time() < deadline, "the second job never reported waiting for the lock"
         time.sleep(0.02)
     (signals / "release").touch()
-    assert first.wait(timeout=120) == 0 and second.wait(timeout=120) == 0
+    # 3: saved but refused by the regime gate (issue 15.6), which tiny runs usually fail
+    assert first.wait(timeout=120) in (0, 3) and second.wait(timeout=120) in (0, 3)
     assert run_cli(["models", "list", "--json"]).json["data"][0]["latest_version"] == 2
 
 
 @pytest.fixture
 def trained(home: Path) -> Path:
-    run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+    train_regime()
     return home / "registry" / "btc_regime_detector" / "v1"
 
 
@@ -168,7 +169,7 @@ def test_damaged_aliases_fail_before_training_and_leave_no_version(trained: Path
 def test_version_files_follow_the_umask_not_tempfile_0600(home: Path):
     previous = os.umask(0o022)
     try:
-        run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+        train_regime()
     finally:
         os.umask(previous)
     folder = home / "registry" / "btc_regime_detector"
@@ -201,8 +202,9 @@ def test_read_only_file_system_error_is_one_line(home: Path):
 @pytest.mark.slow  # trains a network
 def test_prune_keeps_newest_production_and_rollback_target(home: Path):
     for _ in range(5):
-        run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
-    run_cli(["models", "promote", "btc_regime_detector", "2"])  # production 2; rollback would restore 5
+        train_regime()
+    # production 2 (--force: tiny regime runs usually fail their gate); rollback would restore 5
+    run_cli(["models", "promote", "btc_regime_detector", "2", "--force"])
     plan = run_cli(["models", "prune", "btc_regime_detector", "--keep", "1", "--dry-run", "--json"]).json["data"]
     assert plan["removed"] == [1, 3, 4] and plan["kept"] == [2, 5]
     folder = home / "registry" / "btc_regime_detector"
@@ -216,9 +218,9 @@ def test_prune_keeps_newest_production_and_rollback_target(home: Path):
 @pytest.mark.slow  # trains a network
 def test_promote_rollback_compare_rm(home: Path):
     for _ in range(3):
-        run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+        train_regime()
     assert run_cli(["models", "list", "--json"]).json["data"][0]["production_version"] == 3
-    run_cli(["models", "promote", "btc_regime_detector", "1"])
+    run_cli(["models", "promote", "btc_regime_detector", "1", "--force"])
     assert run_cli(["models", "rollback", "btc_regime_detector", "--json"]).json["data"]["production"] == 3
     log = (home / "registry" / "btc_regime_detector" / "aliases.log.jsonl").read_text().splitlines()
     assert [json.loads(l)["to"] for l in log] == [1, 2, 3, 1, 3]
@@ -248,13 +250,13 @@ def test_model_names_are_validated_before_paths(name: str):
 
 @pytest.mark.slow  # trains a network
 def test_estimate_uses_past_runs_once_there_are_some(home: Path):
-    run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]])
+    train_regime()
     plan = run_cli(["train", "btc_regime_detector", "--dry-run", "--json"]).json["data"]
     assert "median of 1 past run" in plan["estimate"]["basis"]
 
 
 def test_issue_15_3_removed_number_is_not_reused_and_rollback_does_not_pick_a_stranger(home: Path):
-    vol = ["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC", *QUICK]
+    vol = ["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC", *VOL_TINY]
     run_cli([*vol, "--min-r2", "0"]), run_cli([*vol, "--min-r2", "0"])
     run_cli(["models", "promote", "volatility_forecaster", "1"])
     run_cli(["models", "rm", "volatility_forecaster", "2"])

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 
 from .clock import now_iso
 from .config import EffectiveConfig
-from .errors import Interrupted, LockBusyError, MltrainError, TrainingError
+from .errors import Interrupted, MltrainError, TrainingError
 from .estimate import Estimate, work_units
 from .jobs import Jobs, app_logger, new_job_id
 from .kinds import KINDS, EpochCallback
@@ -32,6 +32,8 @@ class TrainRequest:
     wait: bool = False
     on_epoch: EpochCallback | None = None  # the face's progress display observes every epoch
     before_commit: Callable[[], None] | None = None  # called while the version is staged (tests pause here)
+    job_id: str | None = None  # the id the face took the model's lock under (model_lock); new when None
+    promote: bool = True  # False (--no-promote): a version that passes its gate is saved as a candidate
 
 
 @dataclass
@@ -65,18 +67,23 @@ def _history_csv(rows: list[dict]) -> str:
 
 
 @contextmanager
-def _model_lock(registry: Registry, name: str, holder: dict, wait: bool, log) -> Iterator[None]:
-    """The model's lock; with `wait`, a busy lock is logged once (a line tests and operators can see) and
-    then waited for."""
-    try:
-        with registry.lock(name, holder, wait=False):
-            yield
-        return
-    except LockBusyError as busy:
-        if not wait:
-            raise
-        log.info("job %s waiting for the lock on %s: %s", holder["job_id"], name, busy)
-    with registry.lock(name, holder, wait=True):
+def model_lock(home: Home, name: str, job_id: str, wait: bool = False,
+               on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """The model's lock for a training job, taken before anything slow (estimate probe, data, torch) and
+    held until the version is committed. Re-entrant within a thread: run_training takes it again without
+    a window in which another job could. With `wait`, a busy lock is logged once (a line tests and
+    operators can see) and then waited for."""
+    log = app_logger(home)
+
+    def waiting(info: dict) -> None:
+        holder = (f"job {str(info['job_id'])[:60]}" if "job_id" in info
+                  else f"`mltrain {str(info.get('command', '?'))[:60]}`")
+        message = f"model {name} is held by {holder} (pid {str(info.get('pid', '?'))[:20]})"
+        log.info("job %s waiting for the lock on %s: %s", job_id, name, message)
+        if on_wait is not None:
+            on_wait(f"waiting: {message}")
+
+    with Registry(home).lock(name, {"job_id": job_id}, wait, waiting):
         yield
 
 
@@ -93,7 +100,8 @@ def check_data(home: Home, model_name: str, effective: EffectiveConfig, today=No
         return None
     # a cron job fed by a broken download keeps retraining on old data: say so every time
     listed = ", ".join(f"{symbol} {last.date()} ({age} days ago)" for symbol, last, age in stale)
-    return (f"newest candles {listed}; the model will know nothing after them. Import newer candles with "
+    return (f"newest candles {listed}; the model will know nothing after them. Fetch newer candles with "
+            "`mltrain data update` (or `mltrain train ... --update-data`), or import a file with "
             "`mltrain data import FILE --symbol SYMBOL --merge`")
 
 
@@ -107,8 +115,9 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
     eff, name = request.effective, request.model_name
     kind = KINDS[eff.model_type]
     registry, jobs, log = Registry(home), Jobs(home), app_logger(home)
-    job_id = new_job_id()
-    with _model_lock(registry, name, {"job_id": job_id}, request.wait, log):
+    job_id = request.job_id or new_job_id()
+    saved_then_stopped = ""  # a signal that landed while the version was being committed
+    with model_lock(home, name, job_id, request.wait):
         registry.aliases(name)  # a damaged aliases file fails now, not after training and saving a version
         job = jobs.create(job_id, name, eff.model_type, eff.as_dict(), eff.has_custom_config, eff.sources,
                           request.command)
@@ -125,9 +134,7 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
             lines = EpochLines(symbols=kind.progress_units(name, eff.config), epochs=eff.config.epochs,
                                metric_name=kind.progress_metric)
             store = DataStore(home)
-            log_path = jobs.log_path(job["job_id"])
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(log_path, "a") as job_log:
+            with jobs.open_log(job["job_id"]) as job_log:
                 def observe(symbol: str, record) -> None:
                     lines.advance(symbol)
                     job_log.write(lines.line(symbol, record) + "\n")
@@ -140,13 +147,15 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
             if result.interrupted:
                 raise Interrupted("interrupted: training stopped after the current batch; nothing was saved")
             verdict = kind.gate(result.metrics, result.baselines, eff.config)
+            promote = verdict["passed"] and request.promote
             total_seconds = time.perf_counter() - start
             meta = {
                 "name": name, "model_type": eff.model_type, "created_at": now_iso(), "job_id": job["job_id"],
                 "preset": eff.preset, "config": eff.as_dict(), "sources": eff.sources,
                 "has_custom_config": eff.has_custom_config, "seed": request.seed, "device": request.device,
                 "metrics": result.metrics, "baselines": result.baselines, "gate": verdict,
-                "initial_status": "production" if verdict["passed"] else "rejected",
+                "initial_status": (("production" if promote else "candidate") if verdict["passed"]
+                                   else "rejected"),
                 "data_windows": result.windows, "spec": result.spec, "warnings": result.warnings,
                 "missing_extras": result.missing_extras,
                 "timings": {**result.timings, "total_seconds": round(total_seconds, 3),
@@ -154,11 +163,18 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                             "estimate_basis": request.estimate.basis},
                 "library_versions": _versions(), "command_line": request.command,
             }
+            if stop.requested:  # a signal after the last batch, before anything is written: save nothing
+                raise Interrupted("interrupted before the version was saved; nothing was saved")
             version = registry.write_version(name, result.tensors, meta, _history_csv(result.history),
                                              pause_hook=request.before_commit)
-            if verdict["passed"]:
-                registry.promote(name, version, reason=f"job {job['job_id']} passed its gate")
+            if promote:
+                registry.promote_version(name, version, reason=f"job {job['job_id']} passed its gate")
             status = "completed" if verdict["passed"] else "rejected"
+            if stop.requested:  # it landed during the commit: the version is whole, so keep it and say so
+                where = ("and promoted to production" if promote else
+                         "as rejected" if not verdict["passed"] else "as a candidate (not promoted)")
+                saved_then_stopped = (f"interrupted while saving: v{version} of {name} was saved {where} "
+                                      "before stopping")
             jobs.update(job, status=status, finished_at=now_iso(), metrics=result.metrics, version=version)
             fit_seconds = result.timings["fit_seconds"]
             runs, bests = list(result.epochs_run.values()), list(result.best_epoch.values())
@@ -170,6 +186,8 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                              "estimated_seconds": request.estimate.expected_seconds})
             log.info("job %s %s: version %s, %s", job["job_id"], status, version,
                      (kind.main_metric, result.metrics.get(kind.main_metric)))
+            if saved_then_stopped:
+                log.info("job %s: %s", job["job_id"], saved_then_stopped)
         except Interrupted as exc:
             jobs.update(job, status="cancelled", finished_at=now_iso(), error=str(exc))
             log.info("job %s cancelled", job["job_id"])
@@ -186,10 +204,12 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+    if saved_then_stopped:  # never exit 0 after a signal: 130, naming the version that was kept
+        raise Interrupted(saved_then_stopped)
     data = {"job_id": job["job_id"], "model_name": name, "model_type": eff.model_type, "status": status,
             "created_at": job["created_at"], "has_custom_config": eff.has_custom_config, "version": version,
-            "promoted": verdict["passed"], "metrics": result.metrics, "baselines": result.baselines,
+            "promoted": promote, "metrics": result.metrics, "baselines": result.baselines,
             "duration_seconds": round(total_seconds, 2),
             "estimated_seconds": round(request.estimate.expected_seconds, 2)}
-    return TrainOutcome(data, verdict["passed"], verdict, result.windows, result.warnings)
+    return TrainOutcome(data, promote, verdict, result.windows, result.warnings)
 

@@ -1,6 +1,7 @@
 """What every command shares: the call-render-exit wrapper, shared options, home and registry access."""
 from __future__ import annotations
 
+import errno
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -78,23 +79,56 @@ def warn(message: str) -> None:
 
 def run(as_json: bool, body: Callable[[], Any], show: Callable[[Any], None] | None = None,
         code: Callable[[Any], int] | None = None) -> None:
-    """Call the core; render its value as JSON or text; turn project errors into one line and an exit code."""
+    """Call the core; render its value as JSON or text; turn project errors into one line and an exit code.
+    Rendering is inside the boundary too: a value JSON cannot carry, a closed or full stdout, or a character
+    the terminal's encoding cannot print is one line and exit 1, never a traceback."""
     try:
+        if env().stdout is None:  # started with stdout closed (`>&-`): nowhere to put the result
+            raise MltrainError("stdout is closed; nothing could be printed (redirect it to a file or "
+                               "/dev/null)", ExitCode.FAILURE)
         value = body()
+        if as_json:
+            print(render.envelope(value), file=env().stdout)
+        elif show is not None:
+            show(value)
+        env().stdout.flush()  # a full disk (`> /dev/full`) must fail here, not in the interpreter's exit
     except MltrainError as exc:
         fail(as_json, str(exc), exc.exit_code)
     except KeyboardInterrupt:
         fail(as_json, "interrupted", ExitCode.INTERRUPTED)
+    except UnicodeEncodeError as exc:
+        fail(False, f"cannot print the output in this terminal's encoding ({exc.encoding}); "
+                    "set PYTHONIOENCODING=utf-8 (or a UTF-8 locale)", ExitCode.FAILURE)
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS:
+            fail(as_json, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+                 ExitCode.FAILURE)
+        _drop_stdout()
+        fail(False, f"cannot write the output to stdout: {exc.strerror or exc}", ExitCode.FAILURE)
     except Exception as exc:  # an internal bug: one line, exit 1, traceback with --debug
         fail(as_json, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
              ExitCode.FAILURE)
-    if as_json:
-        print(render.envelope(value), file=env().stdout)
-    elif show is not None:
-        show(value)
     exit_code = code(value) if code else ExitCode.OK
     if exit_code:
         raise typer.Exit(int(exit_code))
+
+
+# stdout that cannot take the output: closed, full disk, a pipe whose reader left, a bad descriptor
+_OUTPUT_ERRNOS = (errno.ENOSPC, errno.EPIPE, errno.EBADF, errno.EDQUOT, errno.EIO)
+
+
+def _drop_stdout() -> None:
+    """Whatever is still buffered for a stdout that failed would fail again at exit (Python's 'Exception
+    ignored' message, exit 120): point the real stdout at /dev/null so the interpreter exits quietly."""
+    import os
+    import sys
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.__stdout__.fileno() if sys.__stdout__ else 1)
+        os.close(null)
+    except (OSError, ValueError):
+        pass
 
 
 def fail(as_json: bool, message: str, exit_code: int) -> None:
@@ -102,7 +136,11 @@ def fail(as_json: bool, message: str, exit_code: int) -> None:
     e = env()
     if e.debug:
         traceback.print_exc(file=e.stderr)
-    if as_json:
-        print(render.error_envelope(message), file=e.stdout)
+    if as_json and e.stdout is not None:
+        try:
+            print(render.error_envelope(message), file=e.stdout)
+            e.stdout.flush()
+        except (OSError, UnicodeEncodeError):
+            _drop_stdout()
     print(f"error: {message}", file=e.stderr)
     raise typer.Exit(int(exit_code))

@@ -1,7 +1,8 @@
-"""mltrain data import|list|show|synth."""
+"""mltrain data import|update|list|show|synth."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -9,7 +10,13 @@ from ..errors import UsageError
 from . import render
 from .common import JSON_OPT, env, run, store
 
-app = typer.Typer(help="Price history: embedded, imported and synthetic series.", no_args_is_help=True)
+app = typer.Typer(help="Price history: embedded, imported, fetched and synthetic series.",
+                  no_args_is_help=True)
+WAIT_OPT = typer.Option(False, "--wait", help="Wait for another writer of the symbol instead of exiting 2.")
+
+
+def _say_err(message: str) -> None:
+    print(message, file=env().stderr)
 
 
 @app.command("import")
@@ -23,20 +30,23 @@ def data_import(
                                                       "agree on close, else the import fails and nothing "
                                                       "changes."),
     replace: bool = typer.Option(False, "--replace", help="Replace the stored series whole (the default)."),
+    wait: bool = WAIT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Validate a price file and store it; an imported symbol takes precedence over the embedded one.
 
-    A failed import changes nothing."""
+    --merge adds to whatever the store serves for the symbol (the embedded history included). A failed
+    import changes nothing."""
     def body() -> dict:
         if merge and replace:
             raise UsageError("--merge and --replace exclude each other")
-        return store().import_file(file, symbol, fmt, "merge" if merge else "replace")
+        return store().import_file(file, symbol, fmt, "merge" if merge else "replace", wait=wait,
+                                   on_wait=_say_err)
 
     def show(d: dict) -> None:
-        print(f"imported {d['symbol']} ({d['format']}): {d['rows']} days {d['first']} to {d['last']}, "
-              f"{d['missing_days']} missing days" + (f"; {'; '.join(d['notes'])}" if d["notes"] else ""),
-              file=env().stdout)
+        print(f"imported {d['symbol']} ({d['format']}): {d['rows']} days {d['first']} to {d['last']} "
+              f"({d['added_rows']} new), {d['missing_days']} missing days"
+              + (f"; {'; '.join(d['notes'])}" if d["notes"] else ""), file=env().stdout)
     run(as_json, body, show)
 
 
@@ -82,12 +92,76 @@ def data_show(symbol: str = typer.Argument(...), rows: int = typer.Option(5, "--
 
 @app.command("synth")
 def data_synth(symbol: str = typer.Option("SYN", "--symbol"), days: int = typer.Option(2000, "--days"),
-               seed: int = typer.Option(7, "--seed"), as_json: bool = JSON_OPT) -> None:
+               seed: int = typer.Option(7, "--seed"), wait: bool = WAIT_OPT,
+               as_json: bool = JSON_OPT) -> None:
     """Generate a regime-switching market with known regimes and store it like an import."""
     def body() -> dict:
         from ..data.synth import store_synthetic
-        return store_synthetic(store(), symbol, days, seed)
+        return store_synthetic(store(), symbol, days, seed, wait=wait, on_wait=_say_err)
 
     run(as_json, body,
         lambda d: print(f"stored {d['symbol']}: {d['rows']} synthetic days (seed {d['seed']}); "
                                        f"true regimes in {d['true_regimes']}", file=env().stdout))
+
+
+@app.command("update")
+def data_update(
+    symbols: Optional[list[str]] = typer.Argument(
+        None, help="Symbols to update (default: every symbol fetched from an exchange before, else BTC ETH "
+                   "SOL)."),
+    exchange: str = typer.Option("binance", "--exchange", help="Any exchange ccxt supports."),
+    quote: str = typer.Option("USDT", "--quote", help="Quote currency, e.g. USDT for BTC/USDT."),
+    since: Optional[str] = typer.Option(
+        None, "--since", help="First day (YYYY-MM-DD) for a symbol not stored yet; default: the exchange's "
+                              "first candle."),
+    api_url: Optional[str] = typer.Option(
+        None, "--api-url", help="The exchange's public REST base URL: for a mirror or a test server."),
+    replace: bool = typer.Option(False, "--replace", help="Overwrite stored candles the exchange disagrees "
+                                                          "with (default: refuse, change nothing)."),
+    wait: bool = WAIT_OPT,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Fetch closed daily candles from an exchange (ccxt) since the newest stored one; needs mltrain[fetch].
+
+    Exit 1 when the exchange cannot be reached or answers garbage, 2 for an unknown exchange or market, a
+    disagreeing overlap or a symbol another writer holds; the store is unchanged for any symbol that fails."""
+    def body() -> list:
+        return update_data(symbols or None, exchange=exchange, quote=quote, since=since, api_url=api_url,
+                           replace=replace, wait=wait, quiet=quiet or as_json)
+
+    def show(rows: list) -> None:
+        render.table("data update", ["symbol", "market", "status", "new days", "replaced", "first", "last",
+                                     "rows"],
+                     [[r["symbol"], r["market"], r["status"], r["new_rows"], r["replaced_rows"], r["first"],
+                       r["last"], r["rows"]] for r in rows], env().stdout)
+    run(as_json, body, show)
+
+
+def update_data(symbols: list[str] | None, *, exchange: str, quote: str, since: str | None,
+                api_url: str | None, replace: bool = False, wait: bool = False, quiet: bool = False) -> list:
+    """The core's update_symbols with the face's progress lines (stderr, plain) and the Env's clock."""
+    from datetime import datetime, timezone
+
+    from ..data.update import update_symbols
+
+    e = env()
+    clock = None
+    if e.today is not None:  # tests fix the UTC day; noon of it, so the day's candle is still forming
+        day = e.today
+
+        def clock() -> datetime:
+            return datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc)
+
+    def progress(event: dict) -> None:
+        if quiet:
+            return
+        kind = event.get("event")
+        if kind == "start":
+            print(f"{event['symbol']}: fetching {event['market']} from {event['from']}", file=e.stderr)
+        elif kind == "done":
+            print(f"{event['symbol']}: {event['status']}, {event.get('new_rows', 0)} new days through "
+                  f"{event.get('last')}", file=e.stderr)
+
+    return update_symbols(store(), symbols, exchange=exchange, quote=quote, since=since, api_url=api_url,
+                          replace=replace, wait=wait, on_progress=progress, clock=clock, on_wait=_say_err)

@@ -50,7 +50,7 @@ class Env:
 
 def current() -> Env:
     """The Env of the running command (set by the root callback)."""
-    try:  # typer >= 0.25 vendors click; a separately installed click (dask brings one) has no context
+    try:  # typer >= 0.25 vendors click: a separately installed click has its own, empty, context stack
         from typer._click.globals import get_current_context
     except ImportError:
         from click import get_current_context

@@ -17,12 +17,21 @@ def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol",
             since: Optional[str] = typer.Option(None, "--since",
                                                 help="Causal prediction for every date from DATE."),
             csv_out: bool = typer.Option(False, "--csv", help="Print CSV rows instead of a table."),
+            max_age: Optional[int] = typer.Option(None, "--max-age", min=0,
+                                                  help="Exit 1 without predicting when the newest candle is "
+                                                       "older than DAYS (default: only warn)."),
             as_json: bool = JSON_OPT) -> None:
-    """Regime now, or volatility over the next horizon, from the current data store."""
+    """Regime now, or volatility over the next horizon, from the current data store.
+
+    Serves the production version; a version without that status only with --version N, and labelled."""
     def body() -> dict:
         from ..predict import predict as predict_rows
 
-        data, stale = predict_rows(registry(), store(), model, version, symbol, since)
+        found, data_store = registry(), store()
+        v, status = found.serving_version(model, version)
+        if max_age is not None:
+            _check_age(data_store, found.meta(model, v), symbol, max_age)
+        data, stale = predict_rows(found, data_store, model, v, symbol, since)
         if stale:
             warn(stale)
         inside = [r for r in data["predictions"] if r.get("in_sample")]
@@ -31,7 +40,9 @@ def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol",
                  f"v{data['version']}'s validation end, inside what it was fitted or selected on: an in-sample "
                  f"replay, not a backtest. An honest backtest is `mltrain evaluate {model} --folds all "
                  "--predictions FILE.csv`")
-        return data
+        if status != "production":
+            warn(f"{model} v{v} is not the production version (status: {status})")
+        return {**data, "status": status}
 
     def show(d: dict) -> None:
         out = env().stdout
@@ -41,6 +52,22 @@ def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol",
             for row in values:
                 print(",".join(str(v) for v in row), file=out)
         else:
-            render.table(f"{model} v{d['version']}", columns,
+            label = "" if d["status"] == "production" else f" ({d['status']})"
+            render.table(f"{model} v{d['version']}{label}", columns,
                          [[render.fmt(v) for v in row] for row in values], out)
     run(as_json, body, show)
+
+
+def _check_age(data_store, meta: dict, symbol: str | None, max_age: int) -> None:
+    """--max-age: refuse (exit 1) before predicting when a symbol the version reads is older than DAYS."""
+    from ..errors import MltrainError
+
+    for name in [symbol] if symbol else sorted(meta.get("data_windows", {})):
+        if not data_store.has(name):
+            continue  # predict itself names a missing symbol
+        last = data_store.load(name).frame.index[-1]
+        age = (data_store.today - last).days
+        if age > max_age:
+            raise MltrainError(f"{name}: the newest candle is {last.date()}, {age} days old (UTC), older "
+                               f"than --max-age {max_age}; nothing was predicted. Fetch newer candles "
+                               "with `mltrain data update`")

@@ -48,24 +48,55 @@ def train(
     wait: bool = typer.Option(False, "--wait",
                               help="Wait for another job on the same model instead of exiting 2."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
+    no_promote: bool = typer.Option(False, "--no-promote",
+                                    help="Save the new version without promoting it, even if it passes its "
+                                         "gate (promote later with `mltrain models promote`)."),
+    update_data: bool = typer.Option(False, "--update-data",
+                                     help="First fetch new candles for the symbols this run needs "
+                                          "(as `mltrain data update`); any error there trains nothing."),
+    exchange: str = typer.Option("binance", "--exchange", help="With --update-data: the ccxt exchange."),
+    quote: str = typer.Option("USDT", "--quote", help="With --update-data: the quote currency."),
+    api_url: Optional[str] = typer.Option(None, "--api-url",
+                                          help="With --update-data: the exchange's REST base URL (a mirror "
+                                               "or a test server)."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Train a model: estimate, confirm, fit, gate, and save a new registry version."""
+    """Train a model: estimate, confirm, fit, gate, and save a new registry version.
+
+    The model's lock is taken first: a model another job is training is refused at once (exit 2)."""
     flags = dict(days=days, epochs=epochs, patience=patience, batch_size=batch_size,
                  learning_rate=learning_rate,
                  train_val_split=train_val_split, hidden_size=hidden_size, min_r2=min_r2,
                  symbols=parse_symbols(symbols))
     e = env()
     windows: dict = {}  # the run's data windows: shown in text, kept out of the pinned JSON result
+    gate: dict = {}  # the gate's verdict (in the version's metadata; `models show`)
 
     def body() -> dict:
+        at = home()
+        kind = resolve_model_type(model, model_type, at)
+        effective = effective_config(at, kind, preset, config_file, flags)
+        if dry_run:
+            return prepare(at, kind, effective, None)
+        from ..jobs import new_job_id
+        from ..runner import model_lock
+
+        job_id = new_job_id()
+        # before anything slow (data update, data loading, the estimate probe, torch): a busy model is
+        # refused at once, and the lock is held, never dropped, until the version is committed
+        with model_lock(at, model, job_id, wait, on_wait=lambda m: print(m, file=e.stderr)):
+            if update_data:
+                from .data import update_data as fetch
+
+                fetch(KINDS[kind].symbols(model, effective.config), exchange=exchange, quote=quote,
+                      since=None, api_url=api_url, quiet=quiet or as_json)
+            return prepare(at, kind, effective, job_id)
+
+    def prepare(at, kind: str, effective, job_id: str | None) -> dict:
         from ..estimate import for_training
         from ..runner import check_data
         from ..train import pick_device
 
-        at = home()
-        kind = resolve_model_type(model, model_type, at)
-        effective = effective_config(at, kind, preset, config_file, flags)
         stale = check_data(at, model, effective, today=e.today)
         if stale:
             warn(stale)
@@ -89,7 +120,8 @@ def train(
                                   epochs=effective.config.epochs, metric_name=KINDS[kind].progress_metric,
                                   live=e.stderr.isatty() and not as_json, quiet=quiet or as_json)
         request = TrainRequest(model, effective, seed, used_device, estimate, list(e.argv), wait=wait,
-                               on_epoch=display, before_commit=e.before_commit)
+                               on_epoch=display, before_commit=e.before_commit, job_id=job_id,
+                               promote=not no_promote)
         with display:
             outcome = run_training(at, request)
         windows.update(outcome.windows)
@@ -97,6 +129,11 @@ def train(
             print(line, file=e.stderr)
         for line in outcome.warnings:
             print(f"warning: {line}", file=e.stderr)
+        if no_promote and outcome.gate.get("passed"):
+            print(f"--no-promote: v{outcome.data['version']} passed its gate and was saved as a candidate; "
+                  f"production unchanged (promote it with `mltrain models promote {model} "
+                  f"{outcome.data['version']}`)", file=e.stderr)
+        gate.update(outcome.gate)
         return outcome.data
 
     def show(data: dict) -> None:
@@ -104,5 +141,9 @@ def train(
             render.plan(data, e.stdout)
         else:
             render.train_result(data, windows, e.stdout)
-    run(as_json, body, show,
-        code=lambda d: ExitCode.OK if dry_run or d["promoted"] else ExitCode.NOT_PROMOTED)
+
+    def exit_code(d: dict) -> int:
+        if dry_run or d["promoted"] or (no_promote and gate.get("passed")):
+            return ExitCode.OK
+        return ExitCode.NOT_PROMOTED  # the gate refused it: saved as rejected, production unchanged
+    run(as_json, body, show, code=exit_code)

@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
-import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import LockBusyError
-from ..fsutil import ensure_dir, open_nofollow
-
-_held = threading.local()  # lock paths this thread holds: a nested write (import -> save) does not deadlock
+from ..fsutil import exclusive_lock
 
 
 def lock_path(root: Path, symbol: str) -> Path:
     return root / f".{symbol}.lock"
-
-
-def _holder(fd: int) -> dict:
-    try:
-        info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
 
 
 def _describe(symbol: str, info: dict) -> str:
@@ -45,37 +31,17 @@ def symbol_lock(
 ) -> Iterator[None]:
     """Hold SYMBOL's write lock; busy -> LockBusyError (exit 2) naming the holder, or wait for it.
 
-    flock is dropped by the kernel when the holder dies, so a crashed writer never leaves a stale lock.
-    The lock file is opened with O_NOFOLLOW: a planted symlink is refused, never truncated through.
-    """
-    path = lock_path(root, symbol)
-    held: set[str] = _held.__dict__.setdefault("paths", set())
-    if str(path) in held:  # this thread already holds it (an import that saves)
+    A thin wrapper over fsutil.exclusive_lock (the registry's primitive): flock, dropped by the kernel when
+    the holder dies, the file opened without following symlinks, re-entrant within a thread (an import that
+    saves takes it twice)."""
+    holder = {"command": command, "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+    def busy(info: dict) -> Exception:
+        return LockBusyError(f"{_describe(symbol, info)}; wait for it or pass --wait")
+
+    def waiting(info: dict) -> None:
+        if on_wait is not None:
+            on_wait(f"waiting: {_describe(symbol, info)}")
+
+    with exclusive_lock(lock_path(root, symbol), holder, busy, wait, waiting):
         yield
-        return
-    ensure_dir(root)
-    fd = open_nofollow(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            message = _describe(symbol, _holder(fd))
-            if not wait:
-                raise LockBusyError(f"{message}; wait for it or pass --wait") from None
-            if on_wait is not None:
-                on_wait(f"waiting: {message}")
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        info = {
-            "pid": os.getpid(),
-            "command": command,
-            "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
-        held.add(str(path))
-        try:
-            yield
-        finally:
-            held.discard(str(path))
-    finally:
-        os.close(fd)  # closing releases the flock

@@ -75,22 +75,24 @@ def market(days: int, seed: int):
     return Series("SYN", frame, f"synthetic seed={seed}", True, {}), states
 
 
-def store_synthetic(store, symbol: str, days: int, seed: int) -> dict:
-    """Generate a market and keep it in the data store like an import, its true regimes beside it."""
+def store_synthetic(store, symbol: str, days: int, seed: int, wait: bool = False, on_wait=None) -> dict:
+    """Generate a market and keep it in the data store like an import, its true regimes beside it (one lock
+    over both files)."""
     from ..errors import UsageError
-    from ..fsutil import atomic_write_bytes
+    from ..textutil import SYMBOL_RE
     from .store import fingerprint
 
-    if not symbol.isalnum() or symbol != symbol.upper():
-        raise UsageError(f"symbol {symbol!r} must be upper-case letters and digits")
+    if not isinstance(symbol, str) or not SYMBOL_RE.fullmatch(symbol):
+        raise UsageError(f"symbol {symbol[:40]!r} must be upper-case letters and digits, e.g. SYN")
     if not 300 <= days <= 20000:
         raise UsageError(f"--days {days} is out of range; allowed 300..20000")
     # from 2018-01-01 (same dates for the same seed), moved back when that would run past yesterday
     start = min(pd.Timestamp("2018-01-01"), store.today - pd.Timedelta(days=days))
     frame, states = generate(days, seed, start=str(start.date()))
     regimes_csv = "date,regime\n" + "".join(f"{d.date()},{REGIMES[s]}\n" for d, s in zip(frame.index, states))
-    atomic_write_bytes(store.root / f"{symbol}.regimes.csv", regimes_csv.encode())
-    store.save(symbol, frame, {"symbol": symbol, "source": f"synthetic seed={seed}", "format": "synthetic",
-                               "has_ohlc": True, "aggregated": False, "rows": days, "seed": seed,
-                               "fingerprint": fingerprint(frame), "true_regimes": f"{symbol}.regimes.csv"})
+    store.save_synthetic(symbol, frame, regimes_csv,
+                         {"symbol": symbol, "source": f"synthetic seed={seed}", "format": "synthetic",
+                          "has_ohlc": True, "aggregated": False, "rows": days, "seed": seed,
+                          "fingerprint": fingerprint(frame), "true_regimes": f"{symbol}.regimes.csv"},
+                         wait=wait, on_wait=on_wait)
     return {**store.summary(symbol), "seed": seed, "true_regimes": str(store.root / f"{symbol}.regimes.csv")}
