@@ -119,7 +119,7 @@ def test_coingecko_close_only_still_trains(tmp_path: Path):
     assert data["format"] == "coingecko" and data["ohlc"] is False
     # 00:00 UTC snapshots are the previous day's closes; the mid-day live row is no close at all
     assert data["first"] == "2021-12-31" and data["last"] == str((frame.index[-1] - pd.Timedelta(days=1)).date())
-    last = run_cli(["data", "show", "CG", "--json"]).json["data"]["last"]
+    last = run_cli(["data", "show", "CG", "--json"]).json["data"]["last_candle"]
     assert last["close"] == pytest.approx(frame["close"].iloc[-1], rel=1e-9)
     doc = run_cli(["train", "cg_vol", "--model-type", "volatility", "--symbols", "CG", "--min-r2", "0", *QUICK,
                    "--json"], expect=(0, 3)).json

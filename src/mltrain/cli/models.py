@@ -1,13 +1,11 @@
 """mltrain models list|show|promote|rollback|compare|rm|prune."""
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
 
-from ..kinds import KINDS
-from . import render
+from . import complete, render
 from .common import JSON_OPT, env, registry, run
 
 app = typer.Typer(help="The model registry: versions, aliases, comparison.", no_args_is_help=True)
@@ -17,70 +15,127 @@ def _say(text: str) -> None:
     print(text, file=env().stdout)
 
 
+def _name_arg(help: str = "Model name in the registry."):
+    return typer.Argument(..., help=help, autocompletion=complete.registered_models, metavar="NAME")
+
+
+def _version_arg(help: str):
+    return typer.Argument(..., help=help, metavar="VERSION", min=1)
+
+
+def _headline(meta: dict) -> tuple[str | None, object]:
+    """The kind's main metric and its value, or (None, None) for a kind this install does not know."""
+    from ..kinds import KINDS
+
+    kind = KINDS.get(meta.get("model_type"))
+    metric = kind.main_metric if kind else None
+    return metric, meta.get("metrics", {}).get(metric)
+
+
 @app.command("list")
 def models_list(as_json: bool = JSON_OPT) -> None:
-    """Every model with its production and latest version."""
+    """Every model with its production version (and that version's status and score) and its latest version."""
     def body() -> list:
         found = registry()
         rows = []
         for name in found.models():
             latest = found.versions(name)[-1]
             meta = found.meta(name, latest)
-            kind = KINDS.get(meta["model_type"])
-            metric = kind.main_metric if kind else None
-            last_dates = [w["last"] for w in meta["data_windows"].values()]
-            rows.append({"name": name, "model_type": meta["model_type"],
-                         "production_version": found.aliases(name).get("production"),
+            production = found.aliases(name).get("production")
+            shown = meta if production in (None, latest) else found.meta(name, production)
+            metric, value = _headline(shown)
+            last_dates = [w["last"] for w in shown["data_windows"].values()]
+            rows.append({"model_name": name, "model_type": meta["model_type"],
+                         "production_version": production,
+                         "production_status": found.status(name, production) if production else None,
                          "latest_version": latest, "latest_status": found.status(name, latest, meta),
-                         "main_metric": metric, "main_metric_value": meta["metrics"].get(metric),
-                         "trained_at": meta["created_at"],
+                         "main_metric": metric, "main_metric_value": value,
+                         "trained_at": shown["created_at"],
                          "last_data_date": max(last_dates) if last_dates else None})
         return rows
 
-    run(as_json, body, lambda rows: render.table(
-        "models", ["name", "type", "production", "latest", "status", "metric", "trained at", "last data"],
-        [[r["name"], r["model_type"], r["production_version"], r["latest_version"], r["latest_status"],
-          f"{r['main_metric']}={render.fmt(r['main_metric_value'])}", r["trained_at"], r["last_data_date"]]
-         for r in rows], env().stdout))
+    def show(rows: list) -> None:
+        render.table(
+            "models (scores and dates of the production version, else the latest)",
+            ["model", "type", "production", "latest", "metric", "trained", "last data"],
+            [[r["model_name"], r["model_type"],
+              f"v{r['production_version']}" if r["production_version"] else "none",
+              f"v{r['latest_version']} {r['latest_status']}",
+              f"{r['main_metric']} {render.fmt(r['main_metric_value'])}", r["trained_at"], r["last_data_date"]]
+             for r in rows], env().stdout, drop=("type", "last data", "trained"),
+            whole=("production", "latest", "trained", "last data"))
+    run(as_json, body, show)
 
 
 @app.command("show")
-def models_show(name: str, version: Optional[int] = typer.Option(None, "--version"),
+def models_show(name: str = _name_arg(),
+                version_arg: Optional[int] = typer.Argument(None, metavar="VERSION", min=1,
+                                                            help="Version number (default: production)."),
+                version: Optional[int] = typer.Option(None, "--version", min=1,
+                                                      help="Same as the VERSION argument."),
                 as_json: bool = JSON_OPT) -> None:
-    """Everything in a version's metadata."""
+    """Everything in a version's metadata (production unless a VERSION is given)."""
     def body() -> dict:
+        from ..errors import UsageError
+
+        if version is not None and version_arg is not None and version != version_arg:
+            raise UsageError(f"VERSION {version_arg} and --version {version} disagree; give one of them")
         found = registry()
-        v = found.require_version(name, version)
+        v = found.require_version(name, version if version is not None else version_arg)
         meta = found.meta(name, v)
         evaluations = [{k: e.get(k) for k in ("evaluation_id", "created_at", "command", "summary")}
                        for e in found.evaluations(name)]
-        return {**meta, "status": found.status(name, v, meta), "evaluations": evaluations}
+        return {**meta, "model_name": name, "status": found.status(name, v, meta), "evaluations": evaluations}
 
     run(as_json, body, lambda meta: render.version(meta, env().stdout))
 
 
+@app.command("history")
+def models_history(name: str = _name_arg(), as_json: bool = JSON_OPT) -> None:
+    """Versions over time with status and headline score, then the alias log (who promoted what, when, why)."""
+    def body() -> dict:
+        found = registry()
+        versions = []
+        for v in found.versions(name):
+            meta = found.meta(name, v)
+            metric, value = _headline(meta)
+            windows = meta.get("data_windows", {})
+            versions.append({"version": v, "created_at": meta.get("created_at"),
+                             "status": found.status(name, v, meta), "main_metric": metric,
+                             "main_metric_value": value, "job_id": meta.get("job_id"),
+                             "validation": {s: render.validation_window(w) for s, w in windows.items()}})
+        log = [{k: e.get(k) for k in ("at", "alias", "from", "to", "by", "reason")} for e in found.alias_log(name)]
+        return {"model_name": name, "production": found.aliases(name).get("production"), "versions": versions,
+                "alias_log": log}
+
+    run(as_json, body, lambda d: render.history(d, env().stdout))
+
+
 @app.command("promote")
-def models_promote(name: str, version: int, as_json: bool = JSON_OPT) -> None:
+def models_promote(name: str = _name_arg(),
+                   version: int = _version_arg("Version number to make production."),
+                   as_json: bool = JSON_OPT) -> None:
     """Make version N the production version."""
     def body() -> dict:
         previous = registry().promote(name, version)
-        return {"name": name, "production": version, "previous": previous}
+        return {"model_name": name, "production": version, "previous": previous}
     run(as_json, body, lambda d: _say(f"{name}: production is now v{d['production']} (was v{d['previous']})"))
 
 
 @app.command("rollback")
-def models_rollback(name: str, as_json: bool = JSON_OPT) -> None:
+def models_rollback(name: str = _name_arg(), as_json: bool = JSON_OPT) -> None:
     """Production back to the previous production version."""
     def body() -> dict:
         current, previous = registry().rollback(name)
-        return {"name": name, "from": current, "production": previous}
+        return {"model_name": name, "production": previous, "previous": current}
     run(as_json, body,
-        lambda d: _say(f"{name}: production rolled back from v{d['from']} to v{d['production']}"))
+        lambda d: _say(f"{name}: production rolled back from v{d['previous']} to v{d['production']}"))
 
 
 @app.command("compare")
-def models_compare(name: str, a: int, b: int, as_json: bool = JSON_OPT) -> None:
-    """Config, data window and metrics of two versions side by side."""
+def models_compare(name: str = _name_arg(), a: int = _version_arg("First version number."),
+                   b: int = _version_arg("Second version number."), as_json: bool = JSON_OPT) -> None:
+    """Config, validation windows and scores of two versions side by side; warns when the windows differ."""
     def body() -> dict:
         found = registry()
         out = {}
@@ -90,32 +145,25 @@ def models_compare(name: str, a: int, b: int, as_json: bool = JSON_OPT) -> None:
                             "metrics": meta["metrics"],
                             "baselines": meta["baselines"], "created_at": meta["created_at"],
                             "status": found.status(name, v, meta)}
-        return {"name": name, "versions": out}
+        return {"model_name": name, "versions": out}
 
     def show(d: dict) -> None:
-        left, right = d["versions"][f"v{a}"], d["versions"][f"v{b}"]
-        rows = [[f"config.{k}", render.fmt(left["config"][k]), render.fmt(right["config"].get(k))]
-                for k in left["config"]]
-        for section in ("data_windows", "metrics"):
-            keys = sorted(set(left[section]) | set(right[section]))
-            rows += [[f"{section}.{k}", json.dumps(left[section].get(k)), json.dumps(right[section].get(k))]
-                     for k in keys]
-        rows.append(["status", left["status"], right["status"]])
-        render.table(f"{name}: v{a} vs v{b}", ["field", f"v{a}", f"v{b}"], rows, env().stdout)
+        render.compare(d, env().stdout)
     run(as_json, body, show)
 
 
 @app.command("rm")
-def models_rm(name: str, version: int, as_json: bool = JSON_OPT) -> None:
+def models_rm(name: str = _name_arg(), version: int = _version_arg("Version number to delete."),
+              as_json: bool = JSON_OPT) -> None:
     """Delete a version (never the production one)."""
     def body() -> dict:
         registry().remove(name, version)
-        return {"name": name, "removed": version}
+        return {"model_name": name, "removed": version}
     run(as_json, body, lambda d: _say(f"{name}: removed v{version}"))
 
 
 @app.command("prune")
-def models_prune(name: str, keep: int = typer.Option(..., "--keep",
+def models_prune(name: str = _name_arg(), keep: int = typer.Option(..., "--keep",
                                                      help="How many of the newest versions to keep."),
                  dry_run: bool = typer.Option(False, "--dry-run",
                                               help="List what would be removed; remove nothing."),
@@ -123,7 +171,7 @@ def models_prune(name: str, keep: int = typer.Option(..., "--keep",
     """Remove old versions: keeps the N newest, the production version and the one rollback would restore."""
     def body() -> dict:
         removed, kept = registry().prune(name, keep, dry_run)
-        return {"name": name, "removed": removed, "kept": kept, "dry_run": dry_run}
+        return {"model_name": name, "removed": removed, "kept": kept, "dry_run": dry_run}
 
     def show(d: dict) -> None:
         verb = "would remove" if d["dry_run"] else "removed"

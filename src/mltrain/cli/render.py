@@ -144,6 +144,13 @@ def plan(data: dict, stream: IO[str]) -> None:
         print(f"warning: {est['warning']}", file=stream)
 
 
+def evaluation_plan(data: dict, stream: IO[str]) -> None:
+    """evaluate --dry-run: the config as `plan` shows it, with the number of folds and workers."""
+    plan(data, stream)
+    print(f"walk-forward: {plural(data['folds'], 'fold')}, {plural(data['workers'], 'worker')}; nothing was "
+          "evaluated (--dry-run)", file=stream)
+
+
 def train_result(data: dict, windows: dict, stream: IO[str]) -> None:
     from ..estimate import format_seconds
 
