@@ -26,7 +26,7 @@ def fmt(value: Any) -> str:
         return "-" if value is None else str(value)
     if not math.isfinite(value):
         return str(value)
-    exact = Decimal(repr(value))
+    exact = Decimal(repr(value)).normalize()  # 125000.0 -> 1.25E+5: three significant digits
     if len(exact.as_tuple().digits) <= 6:  # a value someone typed: never round it away
         return f"{exact:,f}" if abs(value) >= 10_000 else f"{exact:f}"
     if abs(value) >= 10_000:

@@ -50,10 +50,10 @@ def _match(words, incomplete: str) -> list[str]:
 
 def model_names(incomplete: str = "") -> list[str]:
     """Models in the registry and the catalogue names every kind knows."""
-    from ..kinds import catalogue_names
+    from ..kinds import catalogue
 
     home = _home()
-    return _match([*_names(home / "registry" if home else None), *catalogue_names()], incomplete)
+    return _match([*_names(home / "registry" if home else None), *catalogue()], incomplete)
 
 
 def registered_models(incomplete: str = "") -> list[str]:

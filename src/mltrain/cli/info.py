@@ -32,11 +32,11 @@ def defaults(model: str = typer.Argument(..., help="Model name (registry or buil
                      [[k, v, changes.get(k, v)] for k, v in data["config"].items()], env().stdout)
         if changes:
             listed = ", ".join(f"{k}={render.fmt(v)}" for k, v in changes.items())
-            print(f"a plain `mltrain train {data['model_name']}` uses the default preset {preset!r}, which "
-                  f"changes {listed}; `--preset custom` keeps these defaults", file=env().stdout)
+            render.paragraph(f"a plain `mltrain train {data['model_name']}` uses the default preset {preset!r}, "
+                             f"which changes {listed}; `--preset custom` keeps these defaults", env().stdout)
         else:
-            print(f"a plain `mltrain train {data['model_name']}` uses the default preset {preset!r}, which "
-                  "changes none of these", file=env().stdout)
+            render.paragraph(f"a plain `mltrain train {data['model_name']}` uses the default preset {preset!r}, "
+                             "which changes none of these", env().stdout)
     run(as_json, body, show)
 
 

@@ -83,9 +83,8 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]], stream: 
             if name in columns and columns.index(name) in shown:
                 shown.remove(columns.index(name))
                 hidden.append(name)
-        if sum(need[i] + BORDER for i in shown) + 1 > limit:
-            _records(title, [columns[i] for i in shown], [[r[i] for i in shown] for r in texts], stream)
-            _hidden_note(hidden, stream)
+        if sum(need[i] + BORDER for i in shown) + 1 > limit:  # no table fits: every column, one row a block
+            _records(title, columns, texts, stream)
             return
     from rich.console import Console
     from rich.table import Table
@@ -100,23 +99,42 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]], stream: 
     _hidden_note(hidden, stream)
 
 
+def paragraph(text: str, stream: IO[str]) -> None:
+    """A sentence wrapped at the table width; a word longer than the width (a path) stays whole."""
+    import textwrap
+
+    lines = textwrap.wrap(text, width=width(stream) or 80, break_long_words=False, break_on_hyphens=False,
+                          subsequent_indent="  ")
+    print("\n".join(lines) or text, file=stream)
+
+
 def _hidden_note(hidden: list[str], stream: IO[str]) -> None:
     if hidden:
-        print(f"(not shown at this width: {', '.join(hidden)}; widen the terminal, set COLUMNS or use --json)",
-              file=stream)
+        import textwrap
+
+        note = f"(not shown at this width: {', '.join(hidden)}; --json has every field)"
+        print("\n".join(textwrap.wrap(note, width=width(stream) or 80)), file=stream)
 
 
 def _records(title: str | None, columns: list[str], rows: list[list[str]], stream: IO[str]) -> None:
     """Rows too wide for any table: one block per row, a 'column: value' line per cell."""
+    import textwrap
+
+    limit = width(stream) or 80
+
+    def say(line: str, indent: str) -> None:  # words wrap; a path or hash longer than the width stays whole
+        print("\n".join(textwrap.wrap(line, width=limit, subsequent_indent=indent + "  ",
+                                       break_long_words=False, break_on_hyphens=False)) or line, file=stream)
+
     if title:
-        print(title, file=stream)
+        say(title, "")
     for row in rows:
         print(file=stream)
         for column, text in zip(columns, row):
             lines = text.splitlines() or ["-"]
-            print(f"{column}: {lines[0]}", file=stream)
+            say(f"{column}: {lines[0]}", "")
             for line in lines[1:]:
-                print(f"  {line}", file=stream)
+                say(f"  {line}", "  ")
 
 
 def kv(title: str, items: dict, stream: IO[str] | None = None) -> None:
@@ -137,18 +155,18 @@ def plan(data: dict, stream: IO[str]) -> None:
           ["field", "value", "from"],
           [[k, v, data["sources"][k]] for k, v in data["config"].items()], stream)
     est = data["estimate"]
-    print(f"estimate: ~{format_seconds(est['expected_seconds'])}, at most "
-          f"{format_seconds(est['upper_seconds'])} "
-          f"(all epochs, no early stop); based on {est['basis']}", file=stream)
+    paragraph(f"estimate: ~{format_seconds(est['expected_seconds'])}, at most "
+              f"{format_seconds(est['upper_seconds'])} (all epochs, no early stop); based on {est['basis']}",
+              stream)
     if est["warning"]:
-        print(f"warning: {est['warning']}", file=stream)
+        paragraph(f"warning: {est['warning']}", stream)
 
 
 def evaluation_plan(data: dict, stream: IO[str]) -> None:
     """evaluate --dry-run: the config as `plan` shows it, with the number of folds and workers."""
     plan(data, stream)
-    print(f"walk-forward: {plural(data['folds'], 'fold')}, {plural(data['workers'], 'worker')}; nothing was "
-          "evaluated (--dry-run)", file=stream)
+    paragraph(f"walk-forward: {plural(data['folds'], 'fold')}, {plural(data['workers'], 'worker')}; nothing "
+              "was evaluated (--dry-run)", stream)
 
 
 def train_result(data: dict, windows: dict, stream: IO[str]) -> None:
@@ -179,7 +197,7 @@ def scores(model_type: str, metrics: dict, baselines: dict, windows: dict | None
     columns, rows, notes = KINDS[model_type].score_table(metrics, baselines, windows or {})
     table(_validation_title(windows or {}), columns, [[fmt(v) for v in r] for r in rows], stream)
     for note in notes:
-        print(note, file=stream)
+        paragraph(note, stream)
 
 
 def _per_symbol(value) -> str:
@@ -387,7 +405,7 @@ def compare(d: dict, stream: IO[str]) -> None:
     name = d.get("model_name", d.get("name"))
     table(f"{name}: {va} vs {vb}", ["field", va, vb], rows, stream)
     for line in window_warnings(d):
-        print(f"warning: {line}", file=stream)
+        paragraph(f"warning: {line}", stream)
 
 
 def validation_window(window: dict | None) -> str:
