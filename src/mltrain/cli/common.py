@@ -28,9 +28,9 @@ JSON_OPT = typer.Option(False, "--json", help="Print exactly one JSON document o
 
 def _field_option(name: str):
     """A config flag whose help says what the field means and what it allows, from TrainingConfig itself."""
-    from ..config import TrainingConfig, bounds_text
+    from ..config import FIELDS, bounds_text
 
-    meaning = TrainingConfig.model_fields[name].description
+    meaning = FIELDS[name][2]
     allowed = "" if name == "symbols" else f" ({bounds_text(name)})"
     return typer.Option(None, "--" + name.replace("_", "-"),
                         help=f"{meaning[0].upper()}{meaning[1:]}{allowed}; beats preset and --config.")
