@@ -334,3 +334,41 @@ def test_evaluation_summary_renders_per_symbol_tables_not_json(monkeypatch):
     text = out.getvalue()
     no_bad_cells(text)
     assert "summary: BTC" in text and "balanced_accuracy" in text and "folds" in text
+
+
+# ---------------------------------------------------------------- commands that need a trained model
+
+@pytest.mark.slow  # uses the trained-once home (trains two networks once per session)
+@pytest.mark.parametrize("columns", ["80", None])
+def test_trained_commands_at_80_columns_and_in_a_pipe(trained_home: Path, monkeypatch, columns):
+    monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
+    if columns:
+        monkeypatch.setenv("COLUMNS", columns)
+    else:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    for args in (["models", "list"], ["models", "show", REGIME], ["models", "show", "volatility_forecaster"],
+                 ["models", "history", REGIME], ["predict", REGIME], ["predict", "volatility_forecaster"],
+                 ["jobs", "list"], ["info"]):
+        text = run_cli(args).stdout
+        no_bad_cells(text)
+        if args[0] != "info" and args[-1] != "list" or args == ["models", "list"]:
+            assert REGIME in text or "volatility_forecaster" in text, (args, text)
+
+
+@pytest.mark.slow  # uses the trained-once home
+def test_regime_predict_csv_has_a_symbol_column(trained_home: Path, monkeypatch):
+    monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
+    lines = run_cli(["predict", REGIME, "--csv"]).stdout.splitlines()
+    assert lines[0].split(",")[0] == "symbol" and lines[1].startswith("BTC,")
+    vol = run_cli(["predict", "volatility_forecaster", "--csv"]).stdout.splitlines()
+    assert vol[0].split(",").count("symbol") == 1
+
+
+@pytest.mark.slow  # the dry-run measures a short training probe
+def test_dry_run_shows_a_small_learning_rate_as_given(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    text = run_cli(["train", REGIME, "--preset", "quick", "--learning-rate", "0.00015", "--dry-run"]).stdout
+    assert re.search(r"learning_rate\s+│\s+0\.00015\s", text), text
+    no_bad_cells(text)
+    plan = run_cli(["evaluate", REGIME, "--preset", "quick", "--folds", "3", "--dry-run", "--json"]).json["data"]
+    assert plan["folds"] == 3 and plan["estimate"]["expected_seconds"] > 0 and plan["model_name"] == REGIME
