@@ -1,6 +1,7 @@
 """Output a person can read (issue 16): tables that fit, numbers by magnitude, help on everything, one JSON
 vocabulary, completion, models history. Versions are written through the registry with real safetensors files
 and the metadata shape a training run writes, so no network is trained here."""
+
 from __future__ import annotations
 
 import io
@@ -24,34 +25,71 @@ from .conftest import run_cli
 
 REGIME = "btc_regime_detector"
 LONG = "a_rather_long_custom_regime_model_name"
-SCORES = {"accuracy": 0.61234567, "balanced_accuracy": 0.55123456, "macro_f1": 0.5012345,
-          "detection_lag_days": 3.25, "changes_per_year": 12.5, "confusion": [[3, 1, 0, 0], [1, 5, 0, 0],
-                                                                              [0, 0, 4, 1], [0, 0, 1, 2]]}
+SCORES = {
+    "accuracy": 0.61234567,
+    "balanced_accuracy": 0.55123456,
+    "macro_f1": 0.5012345,
+    "detection_lag_days": 3.25,
+    "changes_per_year": 12.5,
+    "confusion": [[3, 1, 0, 0], [1, 5, 0, 0], [0, 0, 4, 1], [0, 0, 1, 2]],
+}
 
 
 def regime_meta(name: str, val_days: int, days: int = 730) -> dict:
     """The metadata a regime training run writes (the fields the CLI reads)."""
-    window = {"symbol": "BTC", "first": "2024-01-01", "last": "2026-01-05", "rows": days,
-              "train_samples": days - val_days, "val_samples": val_days, "estimator": "garman_klass",
-              "source": "embedded", "fingerprint": "f" * 64}
-    return {"name": name, "model_type": "regime", "created_at": now_iso(), "job_id": "20260105-101010-abcdef",
-            "preset": "full", "seed": 42, "device": "cpu",
-            "config": {"days": days, "epochs": 100, "patience": 15, "batch_size": 32, "learning_rate": 0.00015,
-                       "train_val_split": 0.8, "hidden_size": None, "min_r2": None, "symbols": None},
-            "sources": {"days": "preset full", "learning_rate": "--learning-rate"},
-            "metrics": dict(SCORES), "baselines": {"majority": {**SCORES, "balanced_accuracy": 0.25}},
-            "data_windows": {"BTC": window},
-            "gate": {"passed": True, "rule": "balanced accuracy beats every baseline"},
-            "timings": {"total_seconds": 12.5, "estimated_seconds": 10.0, "estimate_basis": "probe",
-                        "epochs_run": {"BTC": 40}, "best_epoch": {"BTC": 25}},
-            "command_line": ["mltrain", "train", name], "library_versions": {"torch": "2.0"}}
+    window = {
+        "symbol": "BTC",
+        "first": "2024-01-01",
+        "last": "2026-01-05",
+        "rows": days,
+        "train_samples": days - val_days,
+        "val_samples": val_days,
+        "estimator": "garman_klass",
+        "source": "embedded",
+        "fingerprint": "f" * 64,
+    }
+    return {
+        "name": name,
+        "model_type": "regime",
+        "created_at": now_iso(),
+        "job_id": "20260105-101010-abcdef",
+        "preset": "full",
+        "seed": 42,
+        "device": "cpu",
+        "config": {
+            "days": days,
+            "epochs": 100,
+            "patience": 15,
+            "batch_size": 32,
+            "learning_rate": 0.00015,
+            "train_val_split": 0.8,
+            "hidden_size": None,
+            "min_r2": None,
+            "symbols": None,
+        },
+        "sources": {"days": "preset full", "learning_rate": "--learning-rate"},
+        "metrics": dict(SCORES),
+        "baselines": {"majority": {**SCORES, "balanced_accuracy": 0.25}},
+        "data_windows": {"BTC": window},
+        "gate": {"passed": True, "rule": "balanced accuracy beats every baseline"},
+        "timings": {
+            "total_seconds": 12.5,
+            "estimated_seconds": 10.0,
+            "estimate_basis": "probe",
+            "epochs_run": {"BTC": 40},
+            "best_epoch": {"BTC": 25},
+        },
+        "command_line": ["mltrain", "train", name],
+        "library_versions": {"torch": "2.0"},
+    }
 
 
 def add_version(home: Path, name: str, *, val_days: int = 146, promote: bool = True) -> int:
     reg = Registry(Home(home))
     with reg.lock(name, {"job_id": "test"}):
-        version = reg.write_version(name, {"w": torch.arange(4.0)}, regime_meta(name, val_days),
-                                    "epoch,loss\n1,0.5\n")
+        version = reg.write_version(
+            name, {"w": torch.arange(4.0)}, regime_meta(name, val_days), "epoch,loss\n1,0.5\n"
+        )
         if promote:
             reg.promote(name, version, reason="gate passed")
     return version
@@ -65,8 +103,9 @@ def registry_home(home: Path) -> Path:
     add_version(home, LONG, val_days=18, promote=False)
     add_version(home, LONG, val_days=73, promote=False)
     meta = regime_meta(LONG, 73)
-    Jobs(Home(home)).create(new_job_id(), LONG, "regime", meta["config"], False, meta["sources"],
-                            meta["command_line"])
+    Jobs(Home(home)).create(
+        new_job_id(), LONG, "regime", meta["config"], False, meta["sources"], meta["command_line"]
+    )
     return home
 
 
@@ -77,20 +116,38 @@ def no_bad_cells(text: str) -> None:
 
 # ---------------------------------------------------------------- numbers and words
 
-@pytest.mark.parametrize("value, shown", [(0.00015, "0.00015"), (0.0001, "0.0001"), (0.001, "0.001"),
-                                          (0.123456789, "0.1235"), (2 / 3, "0.6667"), (125000.0, "125,000"),
-                                          (123456.789123, "123,456.79"), (1e-05, "0.00001"), (42, "42"),
-                                          (None, "-"), (True, "True")])
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        (0.00015, "0.00015"),
+        (0.0001, "0.0001"),
+        (0.001, "0.001"),
+        (0.123456789, "0.1235"),
+        (2 / 3, "0.6667"),
+        (0.000123456789, "0.0001235"),
+        (125000.0, "125,000"),
+        (123456.789123, "123,456.79"),
+        (1e-05, "0.00001"),
+        (42, "42"),
+        (None, "-"),
+        (True, "True"),
+    ],
+)
 def test_numbers_are_formatted_by_magnitude_and_a_typed_setting_is_never_rounded(value, shown):
     assert fmt(value) == shown
 
 
 def test_plural():
-    assert plural(1, "day") == "1 day" and plural(2, "day") == "2 days" and plural(0, "missing day") == \
-        "0 missing days"
+    assert (
+        plural(1, "day") == "1 day"
+        and plural(2, "day") == "2 days"
+        and plural(0, "missing day") == "0 missing days"
+    )
 
 
 # ---------------------------------------------------------------- tables that fit
+
 
 def table_text(columns, rows, monkeypatch, width: int | None, **kw) -> str:
     if width is None:
@@ -104,16 +161,32 @@ def table_text(columns, rows, monkeypatch, width: int | None, **kw) -> str:
 
 def test_a_table_at_80_columns_wraps_or_drops_columns_but_never_cuts_a_name(monkeypatch):
     columns = ["model", "type", "production", "latest", "metric", "trained", "last data"]
-    rows = [[LONG, "volatility", "v12", "v13 rejected", "r2_min 0.5512", "2026-01-05T10:10:10+00:00",
-             "2026-01-05"]]
-    text = table_text(columns, rows, monkeypatch, 80, drop=("type", "last data", "trained"),
-                      whole=("latest", "trained"))
+    rows = [
+        [
+            LONG,
+            "volatility",
+            "v12",
+            "v13 rejected",
+            "r2_min 0.5512",
+            "2026-01-05T10:10:10+00:00",
+            "2026-01-05",
+        ]
+    ]
+    text = table_text(
+        columns, rows, monkeypatch, 80, drop=("type", "last data", "trained"), whole=("latest", "trained")
+    )
     no_bad_cells(text)
     assert LONG in text and "v13 rejected" in text and "r2_min" in text and "0.5512" in text
     assert all(len(line) <= 80 for line in text.splitlines())
     assert "not shown at this width: type" in text
-    blocks = table_text(columns, [[*rows[0][:4], "balanced_accuracy 0.5512", *rows[0][5:]]], monkeypatch, 80,
-                        drop=("type", "last data", "trained"), whole=("latest", "trained"))
+    blocks = table_text(
+        columns,
+        [[*rows[0][:4], "balanced_accuracy 0.5512", *rows[0][5:]]],
+        monkeypatch,
+        80,
+        drop=("type", "last data", "trained"),
+        whole=("latest", "trained"),
+    )
     assert f"model: {LONG}" in blocks and "last data: 2026-01-05" in blocks  # nothing hidden in blocks
 
 
@@ -134,8 +207,15 @@ def test_too_wide_for_any_table_becomes_one_block_per_row(monkeypatch):
 def test_nested_values_are_key_value_lines_and_sub_tables(monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     out = io.StringIO()
-    render.kv("job", {"job_id": "j1", "timings": {"total_seconds": 1.5, "per_symbol": {"BTC": 2}},
-                      "rows": [{"date": "2026-01-05", "close": 1.0}]}, out)
+    render.kv(
+        "job",
+        {
+            "job_id": "j1",
+            "timings": {"total_seconds": 1.5, "per_symbol": {"BTC": 2}},
+            "rows": [{"date": "2026-01-05", "close": 1.0}],
+        },
+        out,
+    )
     text = out.getvalue()
     no_bad_cells(text)
     assert "timings" in text and "per_symbol" in text and re.search(r"BTC\s+│\s+2", text)
@@ -143,6 +223,7 @@ def test_nested_values_are_key_value_lines_and_sub_tables(monkeypatch):
 
 
 # ---------------------------------------------------------------- every command, 80 columns and a pipe
+
 
 def _leaf_commands(command, path=()):
     if hasattr(command, "commands"):  # a group (Typer may vendor its own click)
@@ -178,16 +259,28 @@ def test_registry_commands_at_80_columns_and_in_a_pipe(registry_home: Path, monk
     else:
         monkeypatch.delenv("COLUMNS", raising=False)
     job_id = Jobs(Home(registry_home)).list()[0]["job_id"]
-    for args in (["jobs", "show", job_id], ["models", "list"], ["models", "show", LONG], ["models", "show", LONG, "2"],
-                 ["models", "history", LONG], ["models", "compare", LONG, "1", "2"], ["jobs", "list"],
-                 ["data", "list"], ["data", "show", "BTC"], ["defaults", REGIME], ["presets"]):
+    for args in (
+        ["jobs", "show", job_id],
+        ["models", "list"],
+        ["models", "show", LONG],
+        ["models", "show", LONG, "2"],
+        ["models", "history", LONG],
+        ["models", "compare", LONG, "1", "2"],
+        ["jobs", "list"],
+        ["data", "list"],
+        ["data", "show", "BTC"],
+        ["defaults", REGIME],
+        ["presets"],
+    ):
         text = run_cli(args).stdout
         no_bad_cells(text)
         if LONG in " ".join(args) or args == ["models", "list"]:
             assert LONG in text, (args, text)
         if columns:  # a line may pass the width only for one unbreakable word (a path), never a cut
             assert all(len(line) <= 80 or max(map(len, line.split())) > 40 for line in text.splitlines()), (
-                args, text)
+                args,
+                text,
+            )
 
 
 def test_models_list_shows_production_and_its_status_beside_the_latest(registry_home: Path):
@@ -224,7 +317,9 @@ def test_models_history_lists_versions_and_the_alias_log(registry_home: Path):
     assert doc["versions"][0]["main_metric"] == "balanced_accuracy"
     assert doc["versions"][0]["main_metric_value"] == pytest.approx(0.55123456)
     assert [(e["from"], e["to"], e["reason"]) for e in doc["alias_log"]] == [
-        (None, 1, "gate passed"), (1, 3, "better on the long window")]
+        (None, 1, "gate passed"),
+        (1, 3, "better on the long window"),
+    ]
     assert all(e["by"] and e["at"] for e in doc["alias_log"])
     text = run_cli(["models", "history", LONG]).stdout
     assert "better on the long window" in text and "alias changes" in text
@@ -232,13 +327,20 @@ def test_models_history_lists_versions_and_the_alias_log(registry_home: Path):
 
 # ---------------------------------------------------------------- one vocabulary
 
+
 def test_json_contract_shared_keys(registry_home: Path):
     """The same thing has the same key in every command: model_name, version numbers, dates in `last`."""
+
     def data(args):
         return run_cli([*args, "--json"]).json["data"]
 
-    model_docs = [data(["defaults", REGIME]), data(["models", "show", LONG]), data(["models", "history", LONG]),
-                  data(["models", "compare", LONG, "1", "2"]), *data(["models", "list"])]
+    model_docs = [
+        data(["defaults", REGIME]),
+        data(["models", "show", LONG]),
+        data(["models", "history", LONG]),
+        data(["models", "compare", LONG, "1", "2"]),
+        *data(["models", "list"]),
+    ]
     for doc in model_docs:
         assert "model_name" in doc, doc.keys()
     promoted = data(["models", "promote", LONG, "3"])
@@ -270,6 +372,7 @@ def test_predict_of_an_untrained_custom_name_fails_cleanly():
 
 # ---------------------------------------------------------------- completion
 
+
 def test_completion_from_the_home(registry_home: Path):
     (registry_home / "presets").mkdir(parents=True, exist_ok=True)
     (registry_home / "presets" / "mine.yaml").write_text("days: 120\n")
@@ -290,17 +393,25 @@ def test_completion_with_a_broken_home_completes_nothing(tmp_path: Path, monkeyp
 
 
 def test_completion_imports_neither_torch_nor_pandas_nor_pydantic():
-    code = ("import sys; from mltrain.cli import complete; complete.model_names(''); complete.symbols('');"
-            "complete.presets(''); complete.job_ids('');"
-            "print(sorted(m for m in ('torch', 'pandas', 'pydantic') if m in sys.modules))")
+    code = (
+        "import sys; from mltrain.cli import complete; complete.model_names(''); complete.symbols('');"
+        "complete.presets(''); complete.job_ids('');"
+        "print(sorted(m for m in ('torch', 'pandas', 'pydantic') if m in sys.modules))"
+    )
     src = str(Path(__file__).resolve().parents[1] / "src")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": src, "MLTRAIN_HOME": "/nonexistent-mltrain-home"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": src, "MLTRAIN_HOME": "/nonexistent-mltrain-home"},
+    )
     loaded = json.loads(out.stdout.strip().replace("'", '"'))
     assert "torch" not in loaded and "pandas" not in loaded
 
 
 # ---------------------------------------------------------------- evaluate's progress
+
 
 class Clock:
     def __init__(self):
@@ -329,14 +440,23 @@ def test_fold_progress_plain_lines_with_eta_and_quiet():
 def test_evaluation_summary_renders_per_symbol_tables_not_json(monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     out = io.StringIO()
-    render.render_evaluation_summary({"model_type": "toy-unknown", "summary": {
-        "folds": 3, "BTC": {"model": {"balanced_accuracy": 0.5, "macro_f1": 0.4}, "beats_baselines": True}}}, out)
+    render.render_evaluation_summary(
+        {
+            "model_type": "toy-unknown",
+            "summary": {
+                "folds": 3,
+                "BTC": {"model": {"balanced_accuracy": 0.5, "macro_f1": 0.4}, "beats_baselines": True},
+            },
+        },
+        out,
+    )
     text = out.getvalue()
     no_bad_cells(text)
-    assert "summary: BTC" in text and "balanced_accuracy" in text and "folds" in text
+    assert "BTC" in text and "balanced_accuracy" in text and "folds" in text
 
 
 # ---------------------------------------------------------------- commands that need a trained model
+
 
 @pytest.mark.slow  # uses the trained-once home (trains two networks once per session)
 @pytest.mark.parametrize("columns", ["80", None])
@@ -346,9 +466,16 @@ def test_trained_commands_at_80_columns_and_in_a_pipe(trained_home: Path, monkey
         monkeypatch.setenv("COLUMNS", columns)
     else:
         monkeypatch.delenv("COLUMNS", raising=False)
-    for args in (["models", "list"], ["models", "show", REGIME], ["models", "show", "volatility_forecaster"],
-                 ["models", "history", REGIME], ["predict", REGIME], ["predict", "volatility_forecaster"],
-                 ["jobs", "list"], ["info"]):
+    for args in (
+        ["models", "list"],
+        ["models", "show", REGIME],
+        ["models", "show", "volatility_forecaster"],
+        ["models", "history", REGIME],
+        ["predict", REGIME],
+        ["predict", "volatility_forecaster"],
+        ["jobs", "list"],
+        ["info"],
+    ):
         text = run_cli(args).stdout
         no_bad_cells(text)
         if args[0] != "info" and args[-1] != "list" or args == ["models", "list"]:
@@ -370,5 +497,7 @@ def test_dry_run_shows_a_small_learning_rate_as_given(monkeypatch):
     text = run_cli(["train", REGIME, "--preset", "quick", "--learning-rate", "0.00015", "--dry-run"]).stdout
     assert re.search(r"learning_rate\s+│\s+0\.00015\s", text), text
     no_bad_cells(text)
-    plan = run_cli(["evaluate", REGIME, "--preset", "quick", "--folds", "3", "--dry-run", "--json"]).json["data"]
+    plan = run_cli(["evaluate", REGIME, "--preset", "quick", "--folds", "3", "--dry-run", "--json"]).json[
+        "data"
+    ]
     assert plan["folds"] == 3 and plan["estimate"]["expected_seconds"] > 0 and plan["model_name"] == REGIME

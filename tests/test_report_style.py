@@ -1,5 +1,6 @@
 """Report figures readable at a glance (issue 16): thousands separators on price axes, concise date axes,
 contrast-aware counts in the confusion matrix. The helpers are in report.py; kinds call save_figure."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import yaml
     from pydantic import ValidationError
 
-# name: (lowest, highest, meaning); plain data so that help texts and `defaults` need no pydantic (start-up time)
+# name: (lowest, highest, meaning); plain data, so help texts and `defaults` need no pydantic (start-up time)
 FIELDS: dict[str, tuple[Any, Any, str]] = {
     "days": (90, 1825, "days of history used as samples"),
     "train_val_split": (0.6, 0.9, "chronological train share"),
@@ -69,7 +69,8 @@ def training_config() -> type:
                 return value
             for symbol in value:
                 if not SYMBOL_RE.fullmatch(symbol):
-                    raise ValueError(f"symbol {excerpt(symbol)} must be upper-case letters and digits, e.g. BTC")
+                    raise ValueError(f"symbol {excerpt(symbol)} must be upper-case letters and digits, "
+                                     "e.g. BTC")
             if len(set(value)) != len(value):
                 raise ValueError("symbols must be unique")
             return value
@@ -242,7 +243,7 @@ def get_preset(name: str, presets: dict[str, Preset]) -> Preset:
 class EffectiveConfig:
     """The validated config plus where each value came from."""
 
-    config: TrainingConfig
+    config: Any  # a TrainingConfig (the class is built on first use: training_config())
     sources: dict[str, str]
     preset: str
     model_type: str

@@ -80,7 +80,8 @@ def _is_date_axis(axis) -> bool:
     from matplotlib import dates
 
     return isinstance(axis.get_major_locator(), dates.DateLocator) or isinstance(
-        axis.get_major_formatter(), (dates.AutoDateFormatter, dates.ConciseDateFormatter, dates.DateFormatter))
+        axis.get_major_formatter(),
+        (dates.AutoDateFormatter, dates.ConciseDateFormatter, dates.DateFormatter))
 
 
 def thousands(value: float, _position: object = None) -> str:

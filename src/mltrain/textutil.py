@@ -7,7 +7,6 @@ import re
 from decimal import Decimal
 from typing import Any
 
-
 SYMBOL_RE = re.compile(r"[A-Z0-9]{1,20}")  # ASCII only, always fullmatch (no trailing newline)
 
 
@@ -20,8 +19,9 @@ def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
 
 
 def fmt(value: Any) -> str:
-    """One number format by magnitude: a short value (a setting such as 0.00015) exactly as given, a long computed
-    one to four decimals (significant digits below 1), floats from 10,000 with thousands separators; None as '-'."""
+    """One number format by magnitude: a short value (a setting such as 0.00015) exactly as given, a long
+    computed one to four decimals (four significant digits below 0.001), floats from 10,000 with thousands
+    separators; None as '-'."""
     if isinstance(value, bool) or not isinstance(value, float):
         return "-" if value is None else str(value)
     if not math.isfinite(value):
@@ -31,9 +31,9 @@ def fmt(value: Any) -> str:
         return f"{exact:,f}" if abs(value) >= 10_000 else f"{exact:f}"
     if abs(value) >= 10_000:
         return f"{value:,.2f}"
-    if abs(value) >= 1:
+    if abs(value) >= 0.001:
         return f"{value:.4f}"
-    return f"{value:.4g}"
+    return f"{value:.4g}"  # 0.0001235: four significant digits, not 0.0001
 
 
 def plural(count: int, noun: str, many: str | None = None) -> str:

@@ -40,7 +40,8 @@ def _field_option(name: str):
 OPT = {name: _field_option(name) for name in FIELD_ORDER}
 MODEL_TYPE_OPT = typer.Option(None, "--model-type",
                               help=f"{' or '.join(KINDS)} (needed for a new model name).",
-                              autocompletion=lambda incomplete: [k for k in KINDS if k.startswith(incomplete)])
+                              autocompletion=lambda incomplete: [k for k in KINDS
+                                                                 if k.startswith(incomplete)])
 PRESET_OPT = typer.Option(None, "--preset", help=f"quick, standard, full (default), deep, {CUSTOM_PRESET} "
                                                  "or a user preset.", autocompletion=complete.presets)
 CONFIG_OPT = typer.Option(None, "--config", help="YAML file of config fields (beats the preset).")

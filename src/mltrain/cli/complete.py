@@ -3,6 +3,7 @@
 Each callback runs on every TAB: it reads folder names and small files only (no torch, pandas or pydantic) and
 never fails; a broken home completes nothing rather than printing a traceback into the shell.
 """
+
 from __future__ import annotations
 
 import os
@@ -81,7 +82,9 @@ def symbols(incomplete: str = "") -> list[str]:
         embedded = _names(embedded_data_dir(), (".csv", ".csv.gz", ".parquet"))
     except Exception:
         embedded = []
-    return _match([s.upper() for s in [*stored, *embedded] if s.replace("_", "").isalnum()], incomplete.upper())
+    return _match(
+        [s.upper() for s in [*stored, *embedded] if s.replace("_", "").isalnum()], incomplete.upper()
+    )
 
 
 def job_ids(incomplete: str = "") -> list[str]:

@@ -72,7 +72,8 @@ def data_show(symbol: str = typer.Argument(..., help="Symbol, e.g. BTC (stored o
         return {**summary, "candles": candles, "last_candle": candles[-1]}
 
     def show(d: dict) -> None:
-        print(f"{d['symbol']}: {d['source']}, {d['first']} to {d['last']}, {render.plural(d['rows'], 'row')}, "
+        print(f"{d['symbol']}: {d['source']}, {d['first']} to {d['last']}, "
+              f"{render.plural(d['rows'], 'row')}, "
               f"{render.plural(d['missing_days'], 'missing day')}", file=env().stdout)
         render.table(None, ["date", "open", "high", "low", "close", "volume"],
                      [[c["date"], c["open"], c["high"], c["low"], c["close"],
@@ -84,7 +85,8 @@ def data_show(symbol: str = typer.Argument(..., help="Symbol, e.g. BTC (stored o
 @app.command("synth")
 def data_synth(symbol: str = typer.Option("SYN", "--symbol", help="Symbol to store the market as."),
                days: int = typer.Option(2000, "--days", help="Days of prices to generate."),
-               seed: int = typer.Option(7, "--seed", help="Random seed; the same seed gives the same market."),
+               seed: int = typer.Option(7, "--seed",
+                                        help="Random seed; the same seed gives the same market."),
                as_json: bool = JSON_OPT) -> None:
     """Generate a regime-switching market with known regimes and store it like an import."""
     def body() -> dict:
@@ -92,5 +94,6 @@ def data_synth(symbol: str = typer.Option("SYN", "--symbol", help="Symbol to sto
         return store_synthetic(store(), symbol, days, seed)
 
     run(as_json, body,
-        lambda d: print(f"stored {d['symbol']}: {render.plural(d['rows'], 'synthetic day')} (seed {d['seed']}); "
+        lambda d: print(f"stored {d['symbol']}: {render.plural(d['rows'], 'synthetic day')} "
+                        f"(seed {d['seed']}); "
                                        f"true regimes in {d['true_regimes']}", file=env().stdout))

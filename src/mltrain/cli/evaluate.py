@@ -103,5 +103,6 @@ def evaluation_plan(at, model: str, kind: str, effective, folds: int, workers: i
         est = {**one.as_dict(), "expected_seconds": round(one.expected_seconds * rounds, 1),
                "upper_seconds": round(one.upper_seconds * rounds, 1),
                "basis": f"{folds} folds x one training run ({one.basis}), {used} at a time"}
-    return {"model_name": model, "model_type": kind, "preset": effective.preset, "config": effective.as_dict(),
+    return {"model_name": model, "model_type": kind, "preset": effective.preset,
+            "config": effective.as_dict(),
             "sources": effective.sources, "device": "cpu", "folds": folds, "workers": used, "estimate": est}

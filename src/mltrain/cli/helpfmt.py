@@ -1,9 +1,10 @@
 """Help screens people can read: value labels as words (TEXT, INTEGER), none on flags, plain argument names.
 
-Typer labels every option with its Python type (`<bool>` even on a flag that takes no value) and writes required
-arguments as `{name}` in usage lines; both read as noise or as literal syntax. This adjusts the two display
-methods once, at import of the CLI package; parsing is untouched.
+Typer labels every option with its Python type (`<bool>` even on a flag that takes no value) and writes
+required arguments as `{name}` in usage lines; both read as noise or as literal syntax. This adjusts the
+display methods once, at import of the CLI package; parsing is untouched.
 """
+
 from __future__ import annotations
 
 LABELS = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "bool": None, "path": "PATH", "Path": "PATH"}

@@ -32,10 +32,12 @@ def defaults(model: str = typer.Argument(..., help="Model name (registry or buil
                      [[k, v, changes.get(k, v)] for k, v in data["config"].items()], env().stdout)
         if changes:
             listed = ", ".join(f"{k}={render.fmt(v)}" for k, v in changes.items())
-            render.paragraph(f"a plain `mltrain train {data['model_name']}` uses the default preset {preset!r}, "
+            render.paragraph(f"a plain `mltrain train {data['model_name']}` uses the default preset "
+                             f"{preset!r}, "
                              f"which changes {listed}; `--preset custom` keeps these defaults", env().stdout)
         else:
-            render.paragraph(f"a plain `mltrain train {data['model_name']}` uses the default preset {preset!r}, "
+            render.paragraph(f"a plain `mltrain train {data['model_name']}` uses the default preset "
+                             f"{preset!r}, "
                              "which changes none of these", env().stdout)
     run(as_json, body, show)
 

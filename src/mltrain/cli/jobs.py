@@ -30,7 +30,8 @@ def jobs_list(status: Optional[str] = typer.Option(
 
 
 @app.command("show")
-def jobs_show(job_id: str = typer.Argument(..., metavar="JOB_ID", help="Job id, as `mltrain jobs list` shows.",
+def jobs_show(job_id: str = typer.Argument(..., metavar="JOB_ID",
+                                           help="Job id, as `mltrain jobs list` shows.",
                                            autocompletion=complete.job_ids),
               as_json: bool = JSON_OPT) -> None:
     """One job's record and its log file."""

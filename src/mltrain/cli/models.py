@@ -34,7 +34,7 @@ def _headline(meta: dict) -> tuple[str | None, object]:
 
 @app.command("list")
 def models_list(as_json: bool = JSON_OPT) -> None:
-    """Every model with its production version (and that version's status and score) and its latest version."""
+    """Every model with its production version (its status and score) and its latest version."""
     def body() -> list:
         found = registry()
         rows = []
@@ -61,7 +61,8 @@ def models_list(as_json: bool = JSON_OPT) -> None:
             [[r["model_name"], r["model_type"],
               f"v{r['production_version']}" if r["production_version"] else "none",
               f"v{r['latest_version']} {r['latest_status']}",
-              f"{r['main_metric']} {render.fmt(r['main_metric_value'])}", r["trained_at"], r["last_data_date"]]
+              f"{r['main_metric']} {render.fmt(r['main_metric_value'])}", r["trained_at"],
+              r["last_data_date"]]
              for r in rows], env().stdout, drop=("type", "last data", "trained"),
             whole=("production", "latest", "trained", "last data"))
     run(as_json, body, show)
@@ -92,7 +93,8 @@ def models_show(name: str = _name_arg(),
 
 @app.command("history")
 def models_history(name: str = _name_arg(), as_json: bool = JSON_OPT) -> None:
-    """Versions over time with status and headline score, then the alias log (who promoted what, when, why)."""
+    """Versions over time with status and headline score, then the alias log (who promoted what, when,
+    why)."""
     def body() -> dict:
         found = registry()
         versions = []
@@ -104,7 +106,8 @@ def models_history(name: str = _name_arg(), as_json: bool = JSON_OPT) -> None:
                              "status": found.status(name, v, meta), "main_metric": metric,
                              "main_metric_value": value, "job_id": meta.get("job_id"),
                              "validation": {s: render.validation_window(w) for s, w in windows.items()}})
-        log = [{k: e.get(k) for k in ("at", "alias", "from", "to", "by", "reason")} for e in found.alias_log(name)]
+        log = [{k: e.get(k) for k in ("at", "alias", "from", "to", "by", "reason")}
+               for e in found.alias_log(name)]
         return {"model_name": name, "production": found.aliases(name).get("production"), "versions": versions,
                 "alias_log": log}
 

@@ -14,7 +14,8 @@ BORDER = 3  # a table column costs its width plus a border and one space of padd
 
 
 def width(stream: IO[str]) -> int | None:
-    """The width tables must fit: COLUMNS when set (terminal or pipe), else the terminal's, else PIPE_WIDTH."""
+    """The width tables must fit: COLUMNS when set (terminal or pipe), else the terminal's, else
+    PIPE_WIDTH."""
     try:
         columns = int(os.environ.get("COLUMNS", ""))
     except ValueError:
@@ -63,6 +64,25 @@ def _need(texts: list[str], whole: bool) -> int:
     return max((len(p) for p in parts), default=1)
 
 
+def _layout(columns: list[str], texts: list[list[str]], limit: int | None, drop: tuple[str, ...],
+            whole: tuple[str, ...]) -> tuple[list[int], list[str], dict[int, int], set[int], bool]:
+    """Which columns to show, which were hidden, each column's narrowest uncut width, and whether it fits."""
+    shown = list(range(len(columns)))
+    keep = {0, *(i for i, c in enumerate(columns) if c in whole)}
+    need = {i: max(len(columns[i].split()[0]) if columns[i].split() else 1,
+                   _need([r[i] for r in texts], i in keep)) for i in shown}
+    hidden: list[str] = []
+    if limit is None:
+        return shown, hidden, need, keep, True
+    for name in drop:
+        if sum(need[i] + BORDER for i in shown) + 1 <= limit:
+            break
+        if name in columns and columns.index(name) in shown:
+            shown.remove(columns.index(name))
+            hidden.append(name)
+    return shown, hidden, need, keep, sum(need[i] + BORDER for i in shown) + 1 <= limit
+
+
 def table(title: str | None, columns: list[str], rows: list[list[Any]], stream: IO[str] | None = None, *,
           drop: tuple[str, ...] = (), whole: tuple[str, ...] = ()) -> None:
     """A table that fits the width without cutting a value: words wrap; the columns in `drop` (least useful
@@ -71,21 +91,15 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]], stream: 
     stream = stream or sys.stdout
     texts = [[cell(v) for v in row] for row in rows]
     limit = width(stream)
-    shown = list(range(len(columns)))
-    keep = {0, *(i for i, c in enumerate(columns) if c in whole)}
-    need = {i: max(len(columns[i].split()[0]) if columns[i].split() else 1,
-                   _need([r[i] for r in texts], i in keep)) for i in shown}
-    hidden: list[str] = []
-    if limit is not None:
-        for name in drop:
-            if sum(need[i] + BORDER for i in shown) + 1 <= limit:
-                break
-            if name in columns and columns.index(name) in shown:
-                shown.remove(columns.index(name))
-                hidden.append(name)
-        if sum(need[i] + BORDER for i in shown) + 1 > limit:  # no table fits: every column, one row a block
-            _records(title, columns, texts, stream)
-            return
+    shown, hidden, need, keep, fits = _layout(columns, texts, limit, drop, whole)
+    if not fits:  # no table fits: every column, one row a block
+        _records(title, columns, texts, stream)
+        return
+    _rich_table(title, columns, texts, shown, need, keep, limit, stream)
+    _hidden_note(hidden, stream)
+
+
+def _rich_table(title, columns, texts, shown, need, keep, limit, stream) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -96,7 +110,6 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]], stream: 
     for row in texts:
         t.add_row(*[Text(row[i]) for i in shown])
     Console(file=stream, width=limit, highlight=False).print(t)
-    _hidden_note(hidden, stream)
 
 
 def paragraph(text: str, stream: IO[str]) -> None:
@@ -138,13 +151,23 @@ def _records(title: str | None, columns: list[str], rows: list[list[str]], strea
 
 
 def kv(title: str, items: dict, stream: IO[str] | None = None) -> None:
-    """A record as field/value rows; a nested mapping becomes its own sub-table after the scalars."""
+    """A record as field/value rows (or 'field: value' lines when no table fits the width); a nested mapping
+    becomes its own sub-table after the scalars."""
     stream = stream or sys.stdout
-    flat = {k: v for k, v in items.items() if not isinstance(v, dict) or not v}
-    table(title, ["field", "value"], [[k, v] for k, v in flat.items()], stream)
+    flat = [[k, cell(v)] for k, v in items.items() if not isinstance(v, dict) or not v]
+    limit = width(stream)
+    if _layout(["field", "value"], flat, limit, (), ())[4]:
+        table(title, ["field", "value"], flat, stream)
+    else:
+        paragraph(title, stream)
+        for key, text in flat:
+            lines = text.splitlines() or ["-"]
+            paragraph(f"  {key}: {lines[0]}", stream)
+            for line in lines[1:]:
+                paragraph(f"    {line}", stream)
     for key, value in items.items():
         if isinstance(value, dict) and value:
-            kv(f"{title}: {key}", value, stream)
+            kv(str(key), value, stream)
 
 
 def plan(data: dict, stream: IO[str]) -> None:
@@ -335,7 +358,8 @@ class Progress:
 
 class FoldProgress:
     """Observes evaluate's progress events {"done": k, "total": n, "label": str}: a Rich bar with ETA in a
-    terminal, one flushed plain line per event otherwise; nothing with quiet. Meant for stderr, --json or not."""
+    terminal, one flushed plain line per event otherwise; nothing with quiet. Meant for stderr, --json or
+    not."""
 
     def __init__(self, stream: IO[str], *, live: bool, quiet: bool, what: str = "folds",
                  clock=time.monotonic):
@@ -348,8 +372,14 @@ class FoldProgress:
     def __enter__(self) -> FoldProgress:
         if self.live_enabled:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-                TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                       TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
@@ -395,7 +425,8 @@ def compare(d: dict, stream: IO[str]) -> None:
     (va, left), (vb, right) = list(d["versions"].items())
     rows = [[f"config.{k}", left["config"].get(k), right["config"].get(k)]
             for k in dict.fromkeys([*left["config"], *right["config"]])]
-    rows += [["status", left["status"], right["status"]], ["created", left["created_at"], right["created_at"]]]
+    rows += [["status", left["status"], right["status"]],
+             ["created", left["created_at"], right["created_at"]]]
     for symbol in dict.fromkeys([*left["data_windows"], *right["data_windows"]]):
         rows.append([f"validation {symbol}", validation_window(left["data_windows"].get(symbol)),
                      validation_window(right["data_windows"].get(symbol))])
@@ -415,7 +446,9 @@ def validation_window(window: dict | None) -> str:
     days = window.get("val_samples")
     if window.get("val_first"):
         return f"{window['val_first']}..{window.get('val_last', window.get('last'))} ({plural(days, 'day')})"
-    return f"{plural(days, 'day')} to {window.get('last')}" if isinstance(days, int) else f"to {window.get('last')}"
+    if not isinstance(days, int):
+        return f"to {window.get('last')}"
+    return f"{plural(days, 'day')} to {window.get('last')}"
 
 
 def window_warnings(d: dict) -> list[str]:
@@ -426,7 +459,8 @@ def window_warnings(d: dict) -> list[str]:
         a, b = validation_window(left["data_windows"].get(symbol)), validation_window(
             right["data_windows"].get(symbol))
         if a != b:
-            out.append(f"{symbol}: validation windows differ ({va} {a}; {vb} {b}); the scores are not directly "
+            out.append(f"{symbol}: validation windows differ ({va} {a}; {vb} {b}); the scores are not "
+                       "directly "
                        "comparable")
     return out
 

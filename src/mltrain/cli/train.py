@@ -26,7 +26,8 @@ from .common import (
 
 def train(
     model: str = typer.Argument(..., help="Model name, e.g. " + " or ".join(
-        name for kind in KINDS.values() for name in kind.catalogue) + ".", autocompletion=complete.model_names),
+        name for kind in KINDS.values() for name in kind.catalogue) + ".",
+        autocompletion=complete.model_names),
     model_type: Optional[str] = MODEL_TYPE_OPT,
     preset: Optional[str] = PRESET_OPT,
     config_file: Optional[Path] = CONFIG_OPT,
@@ -48,8 +49,9 @@ def train(
                                  help="Print config, sources, device and estimate; train nothing."),
     wait: bool = typer.Option(False, "--wait",
                               help="Wait for another job on the same model instead of exiting 2."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr (with --json they stay "
-                                                               "on stderr unless --quiet)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="No progress lines on stderr (with --json they stay on stderr unless "
+                                    "--quiet)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Train a model: estimate, confirm, fit, gate, and save a new registry version."""
