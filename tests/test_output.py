@@ -356,7 +356,12 @@ def test_json_contract_shared_keys(registry_home: Path):
     shown = data(["data", "show", "BTC"])
     assert date.match(shown["last"]) and shown["last_candle"]["date"] == shown["last"]
     assert all(date.match(r["last"]) for r in data(["data", "list"]))
-    assert all("model_name" in r for r in data(["jobs", "list"]))
+    jobs = data(["jobs", "list"])
+    assert jobs and all("model_name" in r for r in jobs)
+    assert data(["jobs", "show", jobs[0]["job_id"]])["model_name"] == LONG
+    synth = data(["data", "synth", "--days", "200", "--symbol", "SYNX"])
+    assert synth["symbol"] == "SYNX" and date.match(synth["last"]) and date.match(synth["first"])
+    assert all("name" in p and "model_name" not in p for p in data(["presets"]))  # a preset's own name
 
 
 def test_data_show_text_names_the_last_date_not_a_candle():
@@ -501,3 +506,13 @@ def test_dry_run_shows_a_small_learning_rate_as_given(monkeypatch):
         "data"
     ]
     assert plan["folds"] == 3 and plan["estimate"]["expected_seconds"] > 0 and plan["model_name"] == REGIME
+
+
+@pytest.mark.slow  # uses the trained-once home
+def test_json_contract_of_predict(trained_home: Path, monkeypatch):
+    monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
+    for name in (REGIME, "volatility_forecaster"):
+        doc = run_cli(["predict", name, "--json"]).json["data"]
+        assert doc["model_name"] == name and isinstance(doc["version"], int)
+        assert re.match(r"\d{4}-\d{2}-\d{2}$", doc["last_data_date"])
+        assert all("symbol" in row and "date" in row for row in doc["predictions"])
