@@ -359,7 +359,7 @@ def test_json_contract_shared_keys(registry_home: Path):
     jobs = data(["jobs", "list"])
     assert jobs and all("model_name" in r for r in jobs)
     assert data(["jobs", "show", jobs[0]["job_id"]])["model_name"] == LONG
-    synth = data(["data", "synth", "--days", "200", "--symbol", "SYNX"])
+    synth = data(["data", "synth", "--days", "300", "--symbol", "SYNX"])
     assert synth["symbol"] == "SYNX" and date.match(synth["last"]) and date.match(synth["first"])
     assert all("name" in p and "model_name" not in p for p in data(["presets"]))  # a preset's own name
 

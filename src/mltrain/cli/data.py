@@ -84,7 +84,7 @@ def data_show(symbol: str = typer.Argument(..., help="Symbol, e.g. BTC (stored o
 
 @app.command("synth")
 def data_synth(symbol: str = typer.Option("SYN", "--symbol", help="Symbol to store the market as."),
-               days: int = typer.Option(2000, "--days", help="Days of prices to generate."),
+               days: int = typer.Option(2000, "--days", help="Days of prices to generate (300..20000)."),
                seed: int = typer.Option(7, "--seed",
                                         help="Random seed; the same seed gives the same market."),
                as_json: bool = JSON_OPT) -> None:
