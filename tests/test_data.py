@@ -61,7 +61,8 @@ def test_generic_csv_any_order_any_case_unix_ms(tmp_path: Path):
     data = run_cli(["data", "import", path, "--symbol", "TST", "--json"]).json["data"]
     assert data["format"] == "generic" and data["rows"] == 50 and data["first"] == "2023-01-01"
     show = run_cli(["data", "show", "TST", "--json"]).json["data"]
-    assert show["last"]["date"] == "2023-02-19" and abs(show["last"]["close"] - frame["close"].iloc[-1]) < 1e-6
+    assert show["last"] == "2023-02-19" and show["last_candle"]["date"] == "2023-02-19"
+    assert abs(show["last_candle"]["close"] - frame["close"].iloc[-1]) < 1e-6
 
 
 def test_binance_kline_ms_and_us(tmp_path: Path):
