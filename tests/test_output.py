@@ -457,7 +457,8 @@ def test_evaluation_summary_renders_per_symbol_tables_not_json(monkeypatch):
     )
     text = out.getvalue()
     no_bad_cells(text)
-    assert "BTC" in text and "balanced_accuracy" in text and "folds" in text
+    assert "summary: BTC" in text and "balanced_accuracy" in text and "folds" in text
+    assert "beats_baselines" in text and re.search(r"model\s+│\s+0.5\s+│\s+0.4", text)
 
 
 # ---------------------------------------------------------------- commands that need a trained model

@@ -285,7 +285,7 @@ def evaluation(data: dict, stream: IO[str]) -> None:
 
 def render_evaluation_summary(result: dict, stream: IO[str]) -> None:
     """The summary of a walk-forward run as text. The hook a model kind fills (verdict lines, score tables);
-    until it does, each symbol's summary is a key: value table with nested mappings as sub-tables."""
+    until it does, summary_tables shows any summary as tables (one row per detector or forecaster)."""
     from ..kinds import KINDS
 
     kind = KINDS.get(result.get("model_type", ""))
@@ -293,13 +293,24 @@ def render_evaluation_summary(result: dict, stream: IO[str]) -> None:
     if custom is not None:
         custom(result, stream, table)
         return
-    summary = result.get("summary") or {}
-    per_symbol = {k: v for k, v in summary.items() if isinstance(v, dict)}
-    overall = {k: v for k, v in summary.items() if not isinstance(v, dict)}
-    if overall:
-        kv("summary", overall, stream)
-    for symbol, values in per_symbol.items():
-        kv(f"summary: {symbol}", values, stream)
+    summary_tables("summary", result.get("summary") or {}, stream)
+
+
+def summary_tables(title: str, values: dict, stream: IO[str]) -> None:
+    """A nested summary as tables: sibling records with the same fields (detectors, forecasters) become one
+    table, a row each; scalars a field/value table; anything deeper one section per key."""
+    scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
+    nested = {k: v for k, v in values.items() if isinstance(v, dict)}
+    if scalars:
+        kv(title, scalars, stream)
+    flat = nested and all(not any(isinstance(x, dict) for x in v.values()) for v in nested.values())
+    fields = list(dict.fromkeys(k for v in nested.values() for k in v)) if flat else []
+    if flat:
+        table(title, ["", *fields], [[name, *(v.get(f) for f in fields)] for name, v in nested.items()],
+              stream)
+        return
+    for key, value in nested.items():
+        summary_tables(f"{title}: {key}", value, stream)
 
 
 class Progress:
