@@ -517,3 +517,12 @@ def test_json_contract_of_predict(trained_home: Path, monkeypatch):
         assert doc["model_name"] == name and isinstance(doc["version"], int)
         assert re.match(r"\d{4}-\d{2}-\d{2}$", doc["last_data_date"])
         assert all("symbol" in row and "date" in row for row in doc["predictions"])
+
+
+@pytest.mark.slow  # trains a network
+def test_json_keeps_progress_lines_on_stderr_and_quiet_silences_them():
+    args = ["train", REGIME, "--preset", "quick", "--days", "365", "--epochs", "10", "--patience", "5", "--yes"]
+    loud = run_cli([*args, "--json"])
+    assert loud.json["data"]["model_name"] == REGIME and "BTC epoch 1/10" in loud.stderr
+    quiet = run_cli([*args, "--json", "--quiet"])
+    assert quiet.json["ok"] and "BTC epoch" not in quiet.stderr
