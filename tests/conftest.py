@@ -68,7 +68,7 @@ def train_regime(*extra: str, **kw) -> Result:
     out = run_cli([*REGIME_TINY, *extra], expect=(ExitCode.OK, ExitCode.NOT_PROMOTED), **kw)
     if out.code == ExitCode.NOT_PROMOTED:
         rows = run_cli(["models", "list", "--json"]).json["data"]
-        latest = next(r["latest_version"] for r in rows if r["name"] == "btc_regime_detector")
+        latest = next(r["latest_version"] for r in rows if r["model_name"] == "btc_regime_detector")
         run_cli(["models", "promote", "btc_regime_detector", str(latest), "--force"])
     return out
 

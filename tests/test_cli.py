@@ -187,7 +187,7 @@ def test_plain_progress_lines_without_terminal():
 @pytest.mark.slow  # trains a network
 def test_models_commands(trained_home: Path, monkeypatch):
     monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
-    rows = {r["name"]: r for r in run_cli(["models", "list", "--json"]).json["data"]}
+    rows = {r["model_name"]: r for r in run_cli(["models", "list", "--json"]).json["data"]}
     assert rows["btc_regime_detector"]["production_version"] == 1
     show = run_cli(["models", "show", "btc_regime_detector", "--json"]).json["data"]
     for key in ("config", "sources", "seed", "metrics", "baselines", "data_windows", "timings", "library_versions",

@@ -55,7 +55,7 @@ def held_elsewhere(enter):
 def test_promote_reports_previous_and_a_noop_promote_changes_nothing(reg: Registry):
     add_version(reg), add_version(reg)
     doc = run_cli(["models", "promote", NAME, "1", "--json"]).json["data"]
-    assert doc == {"name": NAME, "production": 1, "previous": 2, "changed": True, "status_before": "archived"}
+    assert doc == {"model_name": NAME, "production": 1, "previous": 2, "changed": True, "status_before": "archived"}
     log_before = reg.alias_log(NAME)
     out = run_cli(["models", "promote", NAME, "1"])
     assert out.stdout.strip() == f"{NAME}: v1 is already the production version; nothing changed"
@@ -113,7 +113,7 @@ def test_models_list_shows_a_damaged_latest_version_as_corrupted(reg: Registry):
     add_version(reg, name="eth_regime_detector")
     (reg.model_dir("eth_regime_detector") / "v1" / "metadata.json").write_text("{not json")
     out = run_cli(["models", "list", "--json"])
-    rows = {r["name"]: r for r in out.json["data"]}
+    rows = {r["model_name"]: r for r in out.json["data"]}
     assert rows[NAME]["latest_status"] == "production"
     assert rows["eth_regime_detector"]["latest_status"] == "corrupted"
     assert "eth_regime_detector v1" in out.stderr
@@ -280,4 +280,4 @@ def test_import_merge_extends_the_embedded_series_and_says_how_many_days_are_new
     )
     assert "to 2026-01-07 (2 new)" in out.stdout
     doc = run_cli(["data", "show", "BTC", "--json"], today=pd.Timestamp("2026-01-10")).json["data"]
-    assert doc["rows"] > 3000 and doc["last"]["date"] == "2026-01-07"
+    assert doc["rows"] > 3000 and doc["last"] == "2026-01-07"

@@ -61,7 +61,8 @@ def test_generic_csv_any_order_any_case_unix_ms(tmp_path: Path):
     data = run_cli(["data", "import", path, "--symbol", "TST", "--json"]).json["data"]
     assert data["format"] == "generic" and data["rows"] == 50 and data["first"] == "2023-01-01"
     show = run_cli(["data", "show", "TST", "--json"]).json["data"]
-    assert show["last"]["date"] == "2023-02-19" and abs(show["last"]["close"] - frame["close"].iloc[-1]) < 1e-6
+    assert show["last"] == "2023-02-19" and show["last_candle"]["date"] == "2023-02-19"
+    assert abs(show["last_candle"]["close"] - frame["close"].iloc[-1]) < 1e-6
 
 
 def test_binance_kline_ms_and_us(tmp_path: Path):
@@ -119,7 +120,7 @@ def test_coingecko_close_only_still_trains(tmp_path: Path):
     assert data["format"] == "coingecko" and data["ohlc"] is False
     # 00:00 UTC snapshots are the previous day's closes; the mid-day live row is no close at all
     assert data["first"] == "2021-12-31" and data["last"] == str((frame.index[-1] - pd.Timedelta(days=1)).date())
-    last = run_cli(["data", "show", "CG", "--json"]).json["data"]["last"]
+    last = run_cli(["data", "show", "CG", "--json"]).json["data"]["last_candle"]
     assert last["close"] == pytest.approx(frame["close"].iloc[-1], rel=1e-9)
     doc = run_cli(["train", "cg_vol", "--model-type", "volatility", "--symbols", "CG", "--min-r2", "0", *QUICK,
                    "--json"], expect=(0, 3)).json

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, excerpt
 from .paths import Home, builtin_presets_dir
@@ -20,44 +18,77 @@ DEFAULT_PRESET = "full"
 CUSTOM_PRESET = "custom"
 
 
-class TrainingConfig(BaseModel):
-    """Everything a training run can be told; validated once, then trusted."""
+if TYPE_CHECKING:
+    import yaml
+    from pydantic import ValidationError
 
-    # strict: "90" and true are not days; a float field still takes an int (learning_rate: 1 means 1.0)
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+# name: (lowest, highest, meaning); plain data, so help texts and `defaults` need no pydantic (start-up time)
+FIELDS: dict[str, tuple[Any, Any, str]] = {
+    "days": (90, 1825, "days of history used as samples"),
+    "train_val_split": (0.6, 0.9, "chronological train share"),
+    "epochs": (10, 500, "most passes over the training data; early stopping may end sooner"),
+    "patience": (5, 50, "early-stopping patience in epochs"),
+    "batch_size": (8, 256, "samples per optimizer step"),
+    "learning_rate": (0.0001, 0.1, "Adam step size"),
+    "hidden_size": (32, 256, "volatility models only: GRU width"),
+    "min_r2": (0.0, 1.0, "volatility models only: promotion gate on every symbol's r2"),
+    "symbols": (None, None, "volatility models only: comma-separated, e.g. BTC,ETH"),
+}
 
-    days: int = Field(ge=90, le=1825, description="days of history used as samples")
-    train_val_split: float = Field(ge=0.6, le=0.9, description="chronological train share")
-    epochs: int = Field(ge=10, le=500, description="most passes over the training data; early stopping may end sooner")
-    patience: int = Field(ge=5, le=50, description="early-stopping patience in epochs")
-    batch_size: int = Field(ge=8, le=256, description="samples per optimizer step")
-    learning_rate: float = Field(ge=0.0001, le=0.1, description="Adam step size")
-    hidden_size: int | None = Field(default=None, ge=32, le=256, description="volatility models only: GRU width")
-    min_r2: float | None = Field(default=None, ge=0.0, le=1.0,
-                                 description="volatility models only: promotion gate on every symbol's r2")
-    symbols: list[str] | None = Field(default=None, min_length=1,
-                                      description="volatility models only: comma-separated, e.g. BTC,ETH")
 
-    @field_validator("symbols")
-    @classmethod
-    def _symbols_upper_unique(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
+@cache
+def training_config() -> type:
+    """The TrainingConfig model, built on first use: a config is validated by the commands that train,
+    evaluate or estimate, while `--help`, `defaults` and completion never pay for importing pydantic."""
+    from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+    def bounded(name: str, **extra: Any) -> Any:
+        lo, hi, meaning = FIELDS[name]
+        return Field(ge=lo, le=hi, description=meaning, **extra)
+
+    class TrainingConfig(BaseModel):
+        """Everything a training run can be told; validated once, then trusted."""
+
+        # strict: "90" and true are not days; a float field still takes an int (learning_rate: 1 means 1.0)
+        model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+        days: int = bounded("days")
+        train_val_split: float = bounded("train_val_split")
+        epochs: int = bounded("epochs")
+        patience: int = bounded("patience")
+        batch_size: int = bounded("batch_size")
+        learning_rate: float = bounded("learning_rate")
+        hidden_size: int | None = bounded("hidden_size", default=None)
+        min_r2: float | None = bounded("min_r2", default=None)
+        symbols: list[str] | None = Field(default=None, min_length=1, description=FIELDS["symbols"][2])
+
+        @field_validator("symbols")
+        @classmethod
+        def _symbols_upper_unique(cls, value: list[str] | None) -> list[str] | None:
+            if value is None:
+                return value
+            for symbol in value:
+                if not SYMBOL_RE.fullmatch(symbol):
+                    raise ValueError(f"symbol {excerpt(symbol)} must be upper-case letters and digits, "
+                                     "e.g. BTC")
+            if len(set(value)) != len(value):
+                raise ValueError("symbols must be unique")
             return value
-        for symbol in value:
-            if not SYMBOL_RE.fullmatch(symbol):
-                raise ValueError(f"symbol {excerpt(symbol)} must be upper-case letters and digits, e.g. BTC")
-        if len(set(value)) != len(value):
-            raise ValueError("symbols must be unique")
-        return value
+
+    TrainingConfig.__module__, TrainingConfig.__qualname__ = __name__, "TrainingConfig"
+    return TrainingConfig
+
+
+def __getattr__(name: str) -> Any:
+    """`from mltrain.config import TrainingConfig` builds the model then (module-level lazy attribute)."""
+    if name == "TrainingConfig":
+        return training_config()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def bounds_text(name: str) -> str:
     """The allowed range of a field, as users read it."""
-    info = TrainingConfig.model_fields[name]
-    lo = hi = None
-    for item in info.metadata:
-        lo = getattr(item, "ge", lo)
-        hi = getattr(item, "le", hi)
+    lo, hi, _ = FIELDS[name]
     if lo is not None and hi is not None:
         return f"{lo}..{hi}"
     if name == "symbols":
@@ -79,29 +110,35 @@ class YamlDoc:
 BOOL_TAG, FLOAT_TAG = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float"
 
 
-class _PlainLoader(yaml.SafeLoader):
+@cache
+def _plain_loader() -> type:
     """The safe loader without anchors and aliases (a few hundred bytes of aliases can expand to gigabytes),
-    with YAML 1.2 booleans (a symbol NO stays a string) and floats such as 1e-3 (YAML 1.1 reads a string)."""
+    with YAML 1.2 booleans (a symbol NO stays a string) and floats such as 1e-3 (YAML 1.1 reads a string).
+    Built on first use: importing yaml is start-up time that `--help` and completion do not need."""
+    import yaml
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise yaml.composer.ComposerError(None, None, "anchors and aliases (&, *) are not allowed",
-                                              event.start_mark)
-        return super().compose_node(parent, index)
+    class _PlainLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+                raise yaml.composer.ComposerError(None, None, "anchors and aliases (&, *) are not allowed",
+                                                  event.start_mark)
+            return super().compose_node(parent, index)
 
-
-_PlainLoader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != BOOL_TAG]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_PlainLoader.add_implicit_resolver(BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                   list("tTfF"))
-_PlainLoader.add_implicit_resolver(FLOAT_TAG, re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-                                   list("-+0123456789"))
+    _PlainLoader.yaml_implicit_resolvers = {
+        first: [(tag, regex) for tag, regex in resolvers if tag != BOOL_TAG]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    _PlainLoader.add_implicit_resolver(BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                       list("tTfF"))
+    _PlainLoader.add_implicit_resolver(
+        FLOAT_TAG, re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+    return _PlainLoader
 
 
 def _check_keys(node: yaml.Node, path: Path, what: str) -> None:
     """Duplicate keys (YAML would keep the last silently) and merge keys are refused, with their line."""
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key, value in node.value:
@@ -121,6 +158,8 @@ def _check_keys(node: yaml.Node, path: Path, what: str) -> None:
 
 def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
     """Parse with a safe loader only: no Python tags, no code, no aliases, no duplicate keys."""
+    import yaml
+
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -129,7 +168,7 @@ def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
-    loader = _PlainLoader(text)
+    loader = _plain_loader()(text)
     try:
         node = loader.get_single_node()
         if node is not None:
@@ -204,7 +243,7 @@ def get_preset(name: str, presets: dict[str, Preset]) -> Preset:
 class EffectiveConfig:
     """The validated config plus where each value came from."""
 
-    config: TrainingConfig
+    config: Any  # a TrainingConfig (the class is built on first use: training_config())
     sources: dict[str, str]
     preset: str
     model_type: str
@@ -229,8 +268,11 @@ def _raise_validation(exc: ValidationError, sources: dict[str, str], raw: dict[s
 def build_config(model_type: str, preset: Preset, config_file: YamlDoc | None,
                  flags: dict[str, Any]) -> EffectiveConfig:
     """Layer defaults < preset < config file < flags, validate, and keep the source of each value."""
+    from pydantic import ValidationError
+
     from .kinds import KINDS
 
+    TrainingConfig = training_config()  # noqa: N806  (the class, built on first use)
     kind = KINDS[model_type]
     raw = dict(kind.defaults)
     sources = {name: "default" for name in raw}

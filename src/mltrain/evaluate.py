@@ -105,41 +105,58 @@ def _interrupted() -> Interrupted:
     return Interrupted("interrupted: evaluation stopped; nothing was recorded")
 
 
-def walk_forward(home: Home, kind: str, name: str, config: TrainingConfig, folds: int | None, seed: int,
-                 workers: int = 0, synthetic_seed: int | None = None, start: pd.Timestamp | None = None,
-                 holdout_from: pd.Timestamp | None = None) -> dict:
-    """Train and score each fold with the same rules as `train`; workers=0 uses every core. `folds` None
-    means every fold the history allows; nothing on or after `holdout_from` enters any fold.
-
-    Scores of a baseline whose optional package is missing are None; `missing_extras` names them."""
-    store = DataStore(home)
+def plan_folds(home: Home, kind: str, name: str, config: TrainingConfig, folds: int | None,
+               synthetic_seed: int | None = None, start: pd.Timestamp | None = None,
+               holdout_from: pd.Timestamp | None = None) -> list[pd.Timestamp]:
+    """The last day of each fold's validation block, oldest first."""
     if synthetic_seed is not None and folds is None:
         folds = SYNTHETIC_FOLDS
-    first, last = KINDS[kind].evaluation_span(store, name, config, synthetic_seed, folds)
+    first, last = KINDS[kind].evaluation_span(DataStore(home), name, config, synthetic_seed, folds)
     if holdout_from is not None:
         last = min(last, holdout_from - pd.Timedelta(days=1))
-    ends = fold_ends(first, last, config, folds, start)
+    return fold_ends(first, last, config, folds, start)
+
+
+def walk_forward(home: Home, kind: str, name: str, config: TrainingConfig, folds: int | None, seed: int,
+                 workers: int = 0, synthetic_seed: int | None = None, start: pd.Timestamp | None = None,
+                 holdout_from: pd.Timestamp | None = None, on_progress=None) -> dict:
+    """Train and score each fold with the same rules as `train`; workers=0 uses every core. `folds` None
+    means every fold the history allows; nothing on or after `holdout_from` enters any fold. `on_progress`
+    gets {"done", "total", "label"} before the first fold and after each one.
+
+    Scores of a baseline whose optional package is missing are None; `missing_extras` names them."""
+    ends = plan_folds(home, kind, name, config, folds, synthetic_seed, start, holdout_from)
     cores = os.cpu_count() or 1
     workers = min(len(ends), workers or cores)
     threads = max(1, cores // workers)
     jobs = [(home.root, kind, name, config.model_dump_json(), seed, end, synthetic_seed, len(ends), threads)
             for end in ends]
+    def progress(done: int) -> None:
+        if on_progress is not None:
+            label = f"fold {done} of {len(ends)}, validation to {ends[done - 1].date()}" if done else ""
+            on_progress({"done": done, "total": len(ends), "label": label})
+
+    progress(0)
+    results: list[dict] = []
     with _stop_on_sigterm() as stop:
         if workers > 1:
             # leaving the block terminates the workers, also when the parent is interrupted
             with multiprocessing.get_context().Pool(workers, initializer=_worker_init) as pool:
-                pending = pool.map_async(_one_fold, jobs, chunksize=1)
-                while not pending.ready():
-                    pending.wait(POLL_SECONDS)
+                pending = pool.imap(_one_fold, jobs, chunksize=1)  # results in fold order
+                while len(results) < len(jobs):
+                    try:
+                        results.append(pending.next(POLL_SECONDS))
+                        progress(len(results))
+                    except multiprocessing.TimeoutError:
+                        pass
                     if stop.requested:
                         raise _interrupted()
-                results = pending.get()
         else:
-            results = []
             for job in jobs:
                 results.append(_one_fold(job, stop))
                 if stop.requested or results[-1].get("interrupted"):
                     raise _interrupted()
+                progress(len(results))
     missing = sorted({extra for fold in results for extra in fold.pop("missing_extras", [])})
     summary = KINDS[kind].summarize(results)
     return {"model_name": name, "model_type": kind, "synthetic_seed": synthetic_seed, "scheme": SCHEME,
@@ -200,14 +217,15 @@ def as_json(result: dict) -> dict:
 def evaluate_and_record(home: Home, kind: str, model: str, effective: EffectiveConfig, *, folds: int | None,
                         seed: int, workers: int, synthetic: bool, report_dir: Path | None, command: str,
                         start: pd.Timestamp | None = None, holdout_from: pd.Timestamp | None = None,
-                        predictions_csv: Path | None = None) -> dict:
+                        predictions_csv: Path | None = None, on_progress=None) -> dict:
     """Run the walk-forward evaluation, write the optional report and predictions, and keep the record in the
     registry."""
     from .jobs import new_job_id
     from .registry import Registry
 
     result = walk_forward(home, kind, model, effective.config, folds, seed, workers,
-                          synthetic_seed=seed if synthetic else None, start=start, holdout_from=holdout_from)
+                          synthetic_seed=seed if synthetic else None, start=start, holdout_from=holdout_from,
+                          on_progress=on_progress)
     if predictions_csv is not None:
         result["predictions_csv"] = str(write_predictions(result, predictions_csv))
     if report_dir is not None:

@@ -1,12 +1,10 @@
-"""Text tables and JSON envelopes; the only place that formats results for people or scripts."""
+"""JSON envelopes for scripts; the tables people read are in cli/render.py."""
 from __future__ import annotations
 
 import json
 import math
-import sys
-from typing import Any, IO
+from typing import Any
 
-from .textutil import fmt
 from .errors import MltrainError
 
 
@@ -40,22 +38,3 @@ def envelope(data: Any) -> str:
 
 def error_envelope(message: str) -> str:
     return json.dumps({"ok": False, "error": message}, allow_nan=False)
-
-
-def table(title: str | None, columns: list[str], rows: list[list[Any]], stream: IO[str] | None = None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title=title)
-    for column in columns:
-        t.add_column(column)
-    for row in rows:
-        t.add_row(*["-" if v is None else str(v) for v in row])
-    stream = stream or sys.stdout
-    # pipes and cron logs get full-width rows instead of truncated cells
-    Console(file=stream, width=None if stream.isatty() else 200).print(t)
-
-
-def kv(title: str, items: dict, stream: IO[str] | None = None) -> None:
-    table(title, ["field", "value"], [[k, fmt(v) if not isinstance(v, (dict, list)) else json.dumps(v, default=str)]
-                                      for k, v in items.items()], stream)

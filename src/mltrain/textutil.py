@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
+from decimal import Decimal
 from typing import Any
-
 
 SYMBOL_RE = re.compile(r"[A-Z0-9]{1,20}")  # ASCII only, always fullmatch (no trailing newline)
 
@@ -18,7 +19,23 @@ def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
 
 
 def fmt(value: Any) -> str:
-    """Floats with four decimals, None as '-', everything else as str()."""
-    if isinstance(value, float):
+    """One number format by magnitude: a short value (a setting such as 0.00015) exactly as given, a long
+    computed one to four decimals (four significant digits below 0.001), floats from 10,000 with thousands
+    separators; None as '-'."""
+    if isinstance(value, bool) or not isinstance(value, float):
+        return "-" if value is None else str(value)
+    if not math.isfinite(value):
+        return str(value)
+    exact = Decimal(repr(value)).normalize()  # 125000.0 -> 1.25E+5: three significant digits
+    if len(exact.as_tuple().digits) <= 6:  # a value someone typed: never round it away
+        return f"{exact:,f}" if abs(value) >= 10_000 else f"{exact:f}"
+    if abs(value) >= 10_000:
+        return f"{value:,.2f}"
+    if abs(value) >= 0.001:
         return f"{value:.4f}"
-    return "-" if value is None else str(value)
+    return f"{value:.4g}"  # 0.0001235: four significant digits, not 0.0001
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """'1 day', '2 days' (a given plural for irregular nouns)."""
+    return f"{count} {noun if count == 1 else (many or noun + 's')}"

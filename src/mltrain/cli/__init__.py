@@ -8,8 +8,10 @@ import typer
 
 from .. import __version__
 from ..errors import ExitCode
-from . import data, evaluate, info, jobs, models, predict, render, sweep, train
+from . import data, evaluate, helpfmt, info, jobs, models, predict, render, sweep, train
 from .env import Env
+
+helpfmt.install()
 
 __all__ = ["Env", "app", "main"]
 

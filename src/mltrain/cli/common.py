@@ -21,7 +21,7 @@ from ..config import (
 from ..errors import ExitCode, MltrainError
 from ..kinds import KINDS
 from ..paths import Home, resolve_home
-from . import render
+from . import complete, render
 from .env import Env, current
 
 JSON_OPT = typer.Option(False, "--json", help="Print exactly one JSON document on stdout.")
@@ -29,9 +29,9 @@ JSON_OPT = typer.Option(False, "--json", help="Print exactly one JSON document o
 
 def _field_option(name: str):
     """A config flag whose help says what the field means and what it allows, from TrainingConfig itself."""
-    from ..config import TrainingConfig, bounds_text
+    from ..config import FIELDS, bounds_text
 
-    meaning = TrainingConfig.model_fields[name].description
+    meaning = FIELDS[name][2]
     allowed = "" if name == "symbols" else f" ({bounds_text(name)})"
     return typer.Option(None, "--" + name.replace("_", "-"),
                         help=f"{meaning[0].upper()}{meaning[1:]}{allowed}; beats preset and --config.")
@@ -40,9 +40,11 @@ def _field_option(name: str):
 # shared by `train` and `evaluate`, which take the same config as each other
 OPT = {name: _field_option(name) for name in FIELD_ORDER}
 MODEL_TYPE_OPT = typer.Option(None, "--model-type",
-                              help=f"{' or '.join(KINDS)} (needed for a new model name).")
+                              help=f"{' or '.join(KINDS)} (needed for a new model name).",
+                              autocompletion=lambda incomplete: [k for k in KINDS
+                                                                 if k.startswith(incomplete)])
 PRESET_OPT = typer.Option(None, "--preset", help=f"quick, standard, full (default), deep, {CUSTOM_PRESET} "
-                                                 "or a user preset.")
+                                                 "or a user preset.", autocompletion=complete.presets)
 CONFIG_OPT = typer.Option(None, "--config", help="YAML file of config fields (beats the preset).")
 
 

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from ..errors import UsageError
-from . import render
+from . import complete, render
 from .common import JSON_OPT, env, run, store
 
 app = typer.Typer(help="Price history: embedded, imported, fetched and synthetic series.",
@@ -44,8 +44,8 @@ def data_import(
                                    on_wait=_say_err)
 
     def show(d: dict) -> None:
-        print(f"imported {d['symbol']} ({d['format']}): {d['rows']} days {d['first']} to {d['last']} "
-              f"({d['added_rows']} new), {d['missing_days']} missing days"
+        print(f"imported {d['symbol']} ({d['format']}): {render.plural(d['rows'], 'day')} {d['first']} to "
+              f"{d['last']} ({d['added_rows']} new), {render.plural(d['missing_days'], 'missing day')}"
               + (f"; {'; '.join(d['notes'])}" if d["notes"] else ""), file=env().stdout)
     run(as_json, body, show)
 
@@ -61,13 +61,14 @@ def data_list(as_json: bool = JSON_OPT) -> None:
         render.table("price history", ["symbol", "source", "first", "last", "rows", "missing days", "ohlc"],
                      [[r["symbol"], r["source"], r["first"], r["last"], r["rows"], r["missing_days"],
                        r["ohlc"]]
-                      for r in rows], env().stdout)
+                      for r in rows], env().stdout, drop=("ohlc", "source"), whole=("first", "last"))
     run(as_json, body, show)
 
 
 @app.command("show")
-def data_show(symbol: str = typer.Argument(...), rows: int = typer.Option(5, "--rows",
-                                                                          help="Candles to show."),
+def data_show(symbol: str = typer.Argument(..., help="Symbol, e.g. BTC (stored or embedded).",
+                                          autocompletion=complete.symbols),
+              rows: int = typer.Option(5, "--rows", help="Candles to show."),
               as_json: bool = JSON_OPT) -> None:
     """A symbol's summary and its last candles."""
     def body() -> dict:
@@ -78,21 +79,25 @@ def data_show(symbol: str = typer.Argument(...), rows: int = typer.Option(5, "--
         frame = found.load(symbol).frame.tail(rows)
         candles = [{"date": str(d.date()), **{k: (None if math.isnan(v) else v) for k, v in r.items()}}
                    for d, r in zip(frame.index, frame.to_dict("records"))]
-        return {**summary, "candles": candles, "last": candles[-1]}
+        return {**summary, "candles": candles, "last_candle": candles[-1]}
 
     def show(d: dict) -> None:
-        print(f"{d['symbol']}: {d['source']}, {d['first']} to {d['last']}, {d['rows']} rows, "
-              f"{d['missing_days']} missing days", file=env().stdout)
+        print(f"{d['symbol']}: {d['source']}, {d['first']} to {d['last']}, "
+              f"{render.plural(d['rows'], 'row')}, "
+              f"{render.plural(d['missing_days'], 'missing day')}", file=env().stdout)
         render.table(None, ["date", "open", "high", "low", "close", "volume"],
                      [[c["date"], c["open"], c["high"], c["low"], c["close"],
                        c["volume"]] for c in d["candles"]],
-                     env().stdout)
+                     env().stdout, drop=("volume", "open"), whole=("close",))
     run(as_json, body, show)
 
 
 @app.command("synth")
-def data_synth(symbol: str = typer.Option("SYN", "--symbol"), days: int = typer.Option(2000, "--days"),
-               seed: int = typer.Option(7, "--seed"), wait: bool = WAIT_OPT,
+def data_synth(symbol: str = typer.Option("SYN", "--symbol", help="Symbol to store the market as."),
+               days: int = typer.Option(2000, "--days", help="Days of prices to generate (300..20000)."),
+               seed: int = typer.Option(7, "--seed",
+                                        help="Random seed; the same seed gives the same market."),
+               wait: bool = WAIT_OPT,
                as_json: bool = JSON_OPT) -> None:
     """Generate a regime-switching market with known regimes and store it like an import."""
     def body() -> dict:
@@ -100,7 +105,8 @@ def data_synth(symbol: str = typer.Option("SYN", "--symbol"), days: int = typer.
         return store_synthetic(store(), symbol, days, seed, wait=wait, on_wait=_say_err)
 
     run(as_json, body,
-        lambda d: print(f"stored {d['symbol']}: {d['rows']} synthetic days (seed {d['seed']}); "
+        lambda d: print(f"stored {d['symbol']}: {render.plural(d['rows'], 'synthetic day')} "
+                        f"(seed {d['seed']}); "
                                        f"true regimes in {d['true_regimes']}", file=env().stdout))
 
 

@@ -41,6 +41,11 @@ def evaluate(
                                                                "market whose true regimes are known."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write report.md and PNG figures into DIR."),
     workers: int = typer.Option(0, "--workers", help="Processes for the independent folds (0: every core)."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Print config, folds and the time estimate; evaluate nothing."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="No progress lines on stderr (with --json they stay on stderr unless "
+                                    "--quiet)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Walk-forward evaluation against strong baselines; the registry (versions, aliases) is not changed."""
@@ -67,11 +72,22 @@ def evaluate(
                              "score "
                              "against")
         effective = effective_config(at, kind, preset, config_file, flags)
-        return evaluate_and_record(at, kind, model, effective, folds=count, seed=seed, workers=workers,
-                                   synthetic=synthetic, report_dir=report, command=env().command,
-                                   start=first_day, holdout_from=holdout, predictions_csv=predictions)
+        if dry_run:
+            return evaluation_plan(at, model, kind, effective, count, workers, synthetic, first_day, holdout)
+        e = env()
+        display = render.FoldProgress(e.stderr, live=e.stderr.isatty() and not as_json, quiet=quiet)
+        with display:
+            return evaluate_and_record(at, kind, model, effective, folds=count, seed=seed, workers=workers,
+                                       synthetic=synthetic, report_dir=report, command=e.command,
+                                       start=first_day, holdout_from=holdout, predictions_csv=predictions,
+                                       on_progress=display)
 
-    run(as_json, body, lambda d: render.evaluation(d, env().stdout))
+    def show(d: dict) -> None:
+        if dry_run:
+            render.evaluation_plan(d, env().stdout)
+        else:
+            render.evaluation(d, env().stdout)
+    run(as_json, body, show)
 
 
 def _folds(text: str) -> int | None:
@@ -98,3 +114,31 @@ def _date(flag: str, text: str | None):
         return pd.Timestamp(datetime.date.fromisoformat(text))
     except ValueError:
         raise UsageError(f"{flag} {text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def evaluation_plan(at, model: str, kind: str, effective, count: int | None, workers: int, synthetic: bool,
+                    first_day, holdout) -> dict:
+    """What `evaluate` would run and about how long it takes: the core's estimate when it has one, else one
+    training estimate per fold, folds running `workers` at a time."""
+    import math
+    import os
+
+    from .. import estimate
+    from ..evaluate import plan_folds
+
+    ends = plan_folds(at, kind, model, effective.config, count, 42 if synthetic else None, first_day, holdout)
+    folds = len(ends)
+    used = min(folds, workers or os.cpu_count() or 1)
+    for_evaluation = getattr(estimate, "for_evaluation", None)
+    if for_evaluation is not None:
+        est = for_evaluation(at, kind, effective.config, folds=folds, workers=used).as_dict()
+    else:
+        one = estimate.for_training(at, kind, effective.config, "cpu")
+        rounds = math.ceil(folds / used)
+        est = {**one.as_dict(), "expected_seconds": round(one.expected_seconds * rounds, 1),
+               "upper_seconds": round(one.upper_seconds * rounds, 1),
+               "basis": f"{folds} folds x one training run ({one.basis}), {used} at a time"}
+    return {"model_name": model, "model_type": kind, "preset": effective.preset,
+            "config": effective.as_dict(),
+            "sources": effective.sources, "device": "cpu", "folds": folds, "workers": used, "estimate": est,
+            "validation_blocks": f"{ends[0].date()} .. {ends[-1].date()} (block ends)"}

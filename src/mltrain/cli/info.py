@@ -8,22 +8,37 @@ import typer
 from .. import __version__
 from ..config import DEFAULT_PRESET, FIELD_ORDER, load_presets
 from ..kinds import KINDS, resolve_model_type
-from . import render
+from . import complete, render
 from .common import JSON_OPT, env, home, run
 
 
-def defaults(model: str = typer.Argument(..., help="Model name."),
+def defaults(model: str = typer.Argument(..., help="Model name (registry or built-in).",
+                                         autocompletion=complete.model_names),
              model_type: Optional[str] = typer.Option(None, "--model-type", help=" or ".join(KINDS) + "."),
              as_json: bool = JSON_OPT) -> None:
-    """Print the model type's default training config."""
+    """Print the model type's default training config, and what a plain `train` (default preset) changes."""
     def body() -> dict:
         kind = resolve_model_type(model, model_type, home())
         return {"model_name": model, "model_type": kind,
                 "config": {k: KINDS[kind].defaults[k] for k in FIELD_ORDER}}
 
     def show(data: dict) -> None:
-        render.table(f"defaults for {data['model_name']} ({data['model_type']})", ["field", "value"],
-                     [[k, render.fmt(v)] for k, v in data["config"].items()], env().stdout)
+        # the JSON stays the type's defaults (a pinned shape); people also need what a plain train uses
+        preset = DEFAULT_PRESET
+        found = load_presets(home()).get(preset)
+        changes = {k: v for k, v in (found.values if found else {}).items() if data["config"].get(k) != v}
+        render.table(f"defaults for {data['model_name']} ({data['model_type']})",
+                     ["field", "default", f"plain train (preset {preset})"],
+                     [[k, v, changes.get(k, v)] for k, v in data["config"].items()], env().stdout)
+        if changes:
+            listed = ", ".join(f"{k}={render.fmt(v)}" for k, v in changes.items())
+            render.paragraph(f"a plain `mltrain train {data['model_name']}` uses the default preset "
+                             f"{preset!r}, "
+                             f"which changes {listed}; `--preset custom` keeps these defaults", env().stdout)
+        else:
+            render.paragraph(f"a plain `mltrain train {data['model_name']}` uses the default preset "
+                             f"{preset!r}, "
+                             "which changes none of these", env().stdout)
     run(as_json, body, show)
 
 

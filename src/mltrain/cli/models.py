@@ -1,14 +1,12 @@
 """mltrain models list|show|promote|rollback|compare|rm|prune."""
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import typer
 
 from ..errors import RegistryError
-from ..kinds import KINDS
-from . import render
+from . import complete, render
 from .common import JSON_OPT, env, registry, run, warn
 
 app = typer.Typer(help="The model registry: versions, aliases, comparison.", no_args_is_help=True)
@@ -29,20 +27,37 @@ def _waiting(info: dict) -> None:
 
 def _list_row(found, name: str, latest: int) -> dict:
     meta = found.meta(name, latest)
-    kind = KINDS.get(meta["model_type"])
-    metric = kind.main_metric if kind else None
-    last_dates = [w["last"] for w in meta["data_windows"].values()]
-    return {"name": name, "model_type": meta["model_type"],
-            "production_version": found.aliases(name).get("production"),
+    production = found.aliases(name).get("production")
+    shown = meta if production in (None, latest) else found.meta(name, production)
+    metric, value = _headline(shown)
+    last_dates = [w["last"] for w in shown["data_windows"].values()]
+    return {"model_name": name, "model_type": meta["model_type"], "production_version": production,
+            "production_status": found.status(name, production) if production else None,
             "latest_version": latest, "latest_status": found.status(name, latest, meta),
-            "main_metric": metric, "main_metric_value": meta["metrics"].get(metric),
-            "trained_at": meta["created_at"],
+            "main_metric": metric, "main_metric_value": value, "trained_at": shown["created_at"],
             "last_data_date": max(last_dates) if last_dates else None}
+
+
+def _name_arg(help: str = "Model name in the registry."):
+    return typer.Argument(..., help=help, autocompletion=complete.registered_models, metavar="NAME")
+
+
+def _version_arg(help: str):
+    return typer.Argument(..., help=help, metavar="VERSION", min=1)
+
+
+def _headline(meta: dict) -> tuple[str | None, object]:
+    """The kind's main metric and its value, or (None, None) for a kind this install does not know."""
+    from ..kinds import KINDS
+
+    kind = KINDS.get(meta.get("model_type"))
+    metric = kind.main_metric if kind else None
+    return metric, meta.get("metrics", {}).get(metric)
 
 
 @app.command("list")
 def models_list(as_json: bool = JSON_OPT) -> None:
-    """Every model with its production and latest version."""
+    """Every model with its production version (its status and score) and its latest version."""
     def body() -> list:
         found = registry()
         rows = []
@@ -51,45 +66,84 @@ def models_list(as_json: bool = JSON_OPT) -> None:
             try:
                 rows.append(_list_row(found, name, latest))
             except RegistryError as exc:  # one damaged version must not hide every other model
-                rows.append({"name": name, "model_type": None, "production_version": None,
-                             "latest_version": latest, "latest_status": "corrupted", "main_metric": None,
-                             "main_metric_value": None, "trained_at": None, "last_data_date": None})
+                rows.append({"model_name": name, "model_type": None, "production_version": None,
+                             "production_status": None, "latest_version": latest, "latest_status": "corrupted",
+                             "main_metric": None, "main_metric_value": None, "trained_at": None,
+                             "last_data_date": None})
                 warn(f"{name} v{latest}: {exc}")
         return rows
 
-    run(as_json, body, lambda rows: render.table(
-        "models", ["name", "type", "production", "latest", "status", "metric", "trained at", "last data"],
-        [[r["name"], r["model_type"], r["production_version"], r["latest_version"], r["latest_status"],
-          f"{r['main_metric']}={render.fmt(r['main_metric_value'])}" if r["main_metric"] else "-",
-          r["trained_at"] or "-", r["last_data_date"] or "-"]
-         for r in rows], env().stdout))
+    def show(rows: list) -> None:
+        render.table(
+            "models (scores and dates of the production version, else the latest)",
+            ["model", "type", "production", "latest", "metric", "trained", "last data"],
+            [[r["model_name"], r["model_type"] or "-",
+              f"v{r['production_version']}" if r["production_version"] else "none",
+              f"v{r['latest_version']} {r['latest_status']}",
+              f"{r['main_metric']} {render.fmt(r['main_metric_value'])}" if r["main_metric"] else "-",
+              r["trained_at"] or "-", r["last_data_date"] or "-"]
+             for r in rows], env().stdout, drop=("type", "last data", "trained"),
+            whole=("production", "latest", "trained", "last data"))
+    run(as_json, body, show)
 
 
 @app.command("show")
-def models_show(name: str, version: Optional[int] = typer.Option(None, "--version"),
+def models_show(name: str = _name_arg(),
+                version_arg: Optional[int] = typer.Argument(None, metavar="VERSION", min=1,
+                                                            help="Version number (default: production)."),
+                version: Optional[int] = typer.Option(None, "--version", min=1,
+                                                      help="Same as the VERSION argument."),
                 as_json: bool = JSON_OPT) -> None:
-    """Everything in a version's metadata."""
+    """Everything in a version's metadata (production unless a VERSION is given)."""
     def body() -> dict:
+        from ..errors import UsageError
+
+        if version is not None and version_arg is not None and version != version_arg:
+            raise UsageError(f"VERSION {version_arg} and --version {version} disagree; give one of them")
         found = registry()
-        v = found.require_version(name, version)
+        v = found.require_version(name, version if version is not None else version_arg)
         meta = found.meta(name, v)
         evaluations = [{k: e.get(k) for k in ("evaluation_id", "created_at", "command", "summary")}
                        for e in found.evaluations(name)]
-        return {**meta, "status": found.status(name, v, meta), "evaluations": evaluations}
+        return {**meta, "model_name": name, "status": found.status(name, v, meta), "evaluations": evaluations}
 
     run(as_json, body, lambda meta: render.version(meta, env().stdout))
 
 
+@app.command("history")
+def models_history(name: str = _name_arg(), as_json: bool = JSON_OPT) -> None:
+    """Versions over time with status and headline score, then the alias log (who promoted what, when,
+    why)."""
+    def body() -> dict:
+        found = registry()
+        versions = []
+        for v in found.versions(name):
+            meta = found.meta(name, v)
+            metric, value = _headline(meta)
+            windows = meta.get("data_windows", {})
+            versions.append({"version": v, "created_at": meta.get("created_at"),
+                             "status": found.status(name, v, meta), "main_metric": metric,
+                             "main_metric_value": value, "job_id": meta.get("job_id"),
+                             "validation": {s: render.validation_window(w) for s, w in windows.items()}})
+        log = [{k: e.get(k) for k in ("at", "alias", "from", "to", "by", "reason")}
+               for e in found.alias_log(name)]
+        return {"model_name": name, "production": found.aliases(name).get("production"), "versions": versions,
+                "alias_log": log}
+
+    run(as_json, body, lambda d: render.history(d, env().stdout))
+
+
 @app.command("promote")
-def models_promote(name: str, version: int,
+def models_promote(name: str = _name_arg(),
+                   version: int = _version_arg("Version number to make production."),
                    force: bool = typer.Option(False, "--force",
                                               help="Promote a version its gate rejected."),
                    wait: bool = WAIT_OPT, as_json: bool = JSON_OPT) -> None:
     """Make version N the production version (a no-op when it already is)."""
     def body() -> dict:
         done = registry().promote_version(name, version, force=force, wait=wait, on_wait=_waiting)
-        return {"name": name, "production": done.version, "previous": done.previous, "changed": done.changed,
-                "status_before": done.status_before}
+        return {"model_name": name, "production": done.version, "previous": done.previous,
+                "changed": done.changed, "status_before": done.status_before}
 
     def show(d: dict) -> None:
         if not d["changed"]:
@@ -101,18 +155,19 @@ def models_promote(name: str, version: int,
 
 
 @app.command("rollback")
-def models_rollback(name: str, wait: bool = WAIT_OPT, as_json: bool = JSON_OPT) -> None:
+def models_rollback(name: str = _name_arg(), wait: bool = WAIT_OPT, as_json: bool = JSON_OPT) -> None:
     """Production back to the previous production version."""
     def body() -> dict:
         current, previous = registry().rollback(name, wait=wait, on_wait=_waiting)
-        return {"name": name, "from": current, "production": previous}
+        return {"model_name": name, "production": previous, "previous": current}
     run(as_json, body,
-        lambda d: _say(f"{name}: production rolled back from v{d['from']} to v{d['production']}"))
+        lambda d: _say(f"{name}: production rolled back from v{d['previous']} to v{d['production']}"))
 
 
 @app.command("compare")
-def models_compare(name: str, a: int, b: int, as_json: bool = JSON_OPT) -> None:
-    """Config, data window and metrics of two versions side by side."""
+def models_compare(name: str = _name_arg(), a: int = _version_arg("First version number."),
+                   b: int = _version_arg("Second version number."), as_json: bool = JSON_OPT) -> None:
+    """Config, validation windows and scores of two versions side by side; warns when the windows differ."""
     def body() -> dict:
         found = registry()
         out = {}
@@ -122,32 +177,25 @@ def models_compare(name: str, a: int, b: int, as_json: bool = JSON_OPT) -> None:
                             "metrics": meta["metrics"],
                             "baselines": meta["baselines"], "created_at": meta["created_at"],
                             "status": found.status(name, v, meta)}
-        return {"name": name, "versions": out}
+        return {"model_name": name, "versions": out}
 
     def show(d: dict) -> None:
-        left, right = d["versions"][f"v{a}"], d["versions"][f"v{b}"]
-        rows = [[f"config.{k}", render.fmt(left["config"][k]), render.fmt(right["config"].get(k))]
-                for k in left["config"]]
-        for section in ("data_windows", "metrics"):
-            keys = sorted(set(left[section]) | set(right[section]))
-            rows += [[f"{section}.{k}", json.dumps(left[section].get(k)), json.dumps(right[section].get(k))]
-                     for k in keys]
-        rows.append(["status", left["status"], right["status"]])
-        render.table(f"{name}: v{a} vs v{b}", ["field", f"v{a}", f"v{b}"], rows, env().stdout)
+        render.compare(d, env().stdout)
     run(as_json, body, show)
 
 
 @app.command("rm")
-def models_rm(name: str, version: int, wait: bool = WAIT_OPT, as_json: bool = JSON_OPT) -> None:
+def models_rm(name: str = _name_arg(), version: int = _version_arg("Version number to delete."),
+              wait: bool = WAIT_OPT, as_json: bool = JSON_OPT) -> None:
     """Delete a version (never the production one)."""
     def body() -> dict:
         registry().remove(name, version, wait=wait, on_wait=_waiting)
-        return {"name": name, "removed": version}
+        return {"model_name": name, "removed": version}
     run(as_json, body, lambda d: _say(f"{name}: removed v{version}"))
 
 
 @app.command("prune")
-def models_prune(name: str, keep: int = typer.Option(..., "--keep",
+def models_prune(name: str = _name_arg(), keep: int = typer.Option(..., "--keep",
                                                      help="How many of the newest versions to keep."),
                  dry_run: bool = typer.Option(False, "--dry-run",
                                               help="List what would be removed; remove nothing."),
@@ -155,7 +203,7 @@ def models_prune(name: str, keep: int = typer.Option(..., "--keep",
     """Remove old versions: keeps the N newest, the production version and the one rollback would restore."""
     def body() -> dict:
         removed, kept = registry().prune(name, keep, dry_run, wait=wait, on_wait=_waiting)
-        return {"name": name, "removed": removed, "kept": kept, "dry_run": dry_run}
+        return {"model_name": name, "removed": removed, "kept": kept, "dry_run": dry_run}
 
     def show(d: dict) -> None:
         verb = "would remove" if d["dry_run"] else "removed"

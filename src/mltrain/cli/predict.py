@@ -6,12 +6,14 @@ from typing import Optional
 import typer
 
 from ..kinds import KINDS
-from . import render
+from . import complete, render
 from .common import JSON_OPT, env, registry, run, store, warn
 
 
-def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol",
-                                                             help="Volatility models: one symbol."),
+def predict(model: str = typer.Argument(..., help="Model name in the registry.",
+                                        autocompletion=complete.registered_models),
+            symbol: Optional[str] = typer.Option(None, "--symbol", help="Volatility models: one symbol.",
+                                                 autocompletion=complete.symbols),
             version: Optional[int] = typer.Option(None, "--version",
                                                   help="Use this version instead of production."),
             since: Optional[str] = typer.Option(None, "--since",
@@ -47,14 +49,17 @@ def predict(model: str, symbol: Optional[str] = typer.Option(None, "--symbol",
     def show(d: dict) -> None:
         out = env().stdout
         columns, values = KINDS[d["model_type"]].prediction_table(d["predictions"])
+        if "symbol" not in columns and all("symbol" in r for r in d["predictions"]):
+            # every prediction table (and CSV) says which asset each row is about
+            columns = ["symbol", *columns]
+            values = [[r["symbol"], *row] for r, row in zip(d["predictions"], values)]
         if csv_out:
             print(",".join(columns), file=out)
             for row in values:
                 print(",".join(str(v) for v in row), file=out)
         else:
             label = "" if d["status"] == "production" else f" ({d['status']})"
-            render.table(f"{model} v{d['version']}{label}", columns,
-                         [[render.fmt(v) for v in row] for row in values], out)
+            render.table(f"{model} v{d['version']}{label}", columns, values, out, whole=("date", "regime"))
     run(as_json, body, show)
 
 

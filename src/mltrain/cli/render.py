@@ -1,12 +1,12 @@
 """Everything people read: tables, JSON envelopes, score tables by model kind, the live progress display."""
 from __future__ import annotations
 
-import json
+import time
 from typing import IO
 
-from ..kinds import KINDS
-from ..render import envelope, error_envelope, kv, table  # noqa: F401  (the JSON envelopes and plain tables)
-from ..textutil import fmt
+from ..render import envelope, error_envelope  # noqa: F401  (the JSON envelopes)
+from ..textutil import fmt, plural
+from .tables import cell, kv, paragraph, table, width  # noqa: F401  (tables for every command)
 
 
 def plan(data: dict, stream: IO[str]) -> None:
@@ -15,13 +15,20 @@ def plan(data: dict, stream: IO[str]) -> None:
 
     table(f"{data['model_name']} ({data['model_type']}), preset {data['preset']}, device {data['device']}",
           ["field", "value", "from"],
-          [[k, fmt(v), data["sources"][k]] for k, v in data["config"].items()], stream)
+          [[k, v, data["sources"][k]] for k, v in data["config"].items()], stream)
     est = data["estimate"]
-    print(f"estimate: ~{format_seconds(est['expected_seconds'])}, at most "
-          f"{format_seconds(est['upper_seconds'])} "
-          f"(all epochs, no early stop); based on {est['basis']}", file=stream)
+    paragraph(f"estimate: ~{format_seconds(est['expected_seconds'])}, at most "
+              f"{format_seconds(est['upper_seconds'])} (all epochs, no early stop); based on {est['basis']}",
+              stream)
     if est["warning"]:
-        print(f"warning: {est['warning']}", file=stream)
+        paragraph(f"warning: {est['warning']}", stream)
+
+
+def evaluation_plan(data: dict, stream: IO[str]) -> None:
+    """evaluate --dry-run: the config as `plan` shows it, with the number of folds and workers."""
+    plan(data, stream)
+    paragraph(f"walk-forward: {plural(data['folds'], 'fold')}, {plural(data['workers'], 'worker')}; nothing "
+              "was evaluated (--dry-run)", stream)
 
 
 def train_result(data: dict, windows: dict, stream: IO[str]) -> None:
@@ -41,16 +48,18 @@ def _validation_title(windows: dict) -> str:
     if not days:
         span = ""
     else:
-        span = f"; {days[0]} days" if len(days) == 1 else f"; {days[0]}-{days[-1]} days per symbol"
+        span = f"; {plural(days[0], 'day')}" if len(days) == 1 else f"; {days[0]}-{days[-1]} days per symbol"
     return f"validation (out of sample, chronological{span})"
 
 
 def scores(model_type: str, metrics: dict, baselines: dict, windows: dict | None, stream: IO[str]) -> None:
     """The kind's validation table, then its notes on how far the scores can be trusted."""
+    from ..kinds import KINDS
+
     columns, rows, notes = KINDS[model_type].score_table(metrics, baselines, windows or {})
     table(_validation_title(windows or {}), columns, [[fmt(v) for v in r] for r in rows], stream)
     for note in notes:
-        print(note, file=stream)
+        paragraph(note, stream)
 
 
 def _per_symbol(value) -> str:
@@ -62,11 +71,13 @@ def _per_symbol(value) -> str:
 
 def version(meta: dict, stream: IO[str]) -> None:
     """A version's metadata in sections a person reads top to bottom; --json has every field as stored."""
+    from ..kinds import KINDS
+
     gate = meta.get("gate", {})
     verdict = "passed" if gate.get("passed") else "failed"
     timings = meta.get("timings", {})
     threshold = f" (threshold {gate['threshold']})" if "threshold" in gate else ""
-    kv(f"{meta['name']} v{meta['version']} ({meta['status']})", {
+    kv(f"{meta.get('model_name', meta.get('name'))} v{meta['version']} ({meta['status']})", {
         "model type": meta["model_type"], "created": meta["created_at"], "job": meta.get("job_id"),
         "preset": meta.get("preset"), "custom config": meta.get("has_custom_config"),
         "seed": meta.get("seed"), "device": meta.get("device"),
@@ -80,14 +91,16 @@ def version(meta: dict, stream: IO[str]) -> None:
         "libraries": ", ".join(f"{k} {v}" for k, v in meta.get("library_versions", {}).items()),
     }, stream)
     table("config", ["field", "value", "from"],
-          [[k, fmt(v), meta.get("sources", {}).get(k, "-")] for k, v in meta["config"].items()], stream)
+          [[k, v, meta.get("sources", {}).get(k, "-")] for k, v in meta["config"].items()], stream)
     scores(meta["model_type"], meta["metrics"], meta["baselines"], meta["data_windows"], stream)
     table("data windows", ["symbol", "first", "last", "rows", "train", "validation", "estimator", "source",
                            "fingerprint"],
           [[w["symbol"], w["first"], w["last"], w["rows"], w["train_samples"], w["val_samples"],
             w.get("estimator"), w.get("source"), w.get("fingerprint")]
-           for w in meta["data_windows"].values()], stream)
-    table("files (sha256)", ["file", "sha256"], [[f, h] for f, h in meta.get("files", {}).items()], stream)
+           for w in meta["data_windows"].values()], stream,
+          drop=("fingerprint", "source", "estimator", "rows"), whole=("first", "last"))
+    table("files (sha256)", ["file", "sha256"], [[f, h] for f, h in meta.get("files", {}).items()], stream,
+          whole=("sha256",))
     if meta.get("evaluations"):
         kind = KINDS.get(meta["model_type"])
         table("walk-forward evaluations of this model (mltrain evaluate)",
@@ -95,16 +108,15 @@ def version(meta: dict, stream: IO[str]) -> None:
               [[e["evaluation_id"], e["created_at"],
                 " ".join(e["command"]) if isinstance(e["command"], list) else e["command"],
                 kind.evaluation_headline(e.get("summary") or {}) if kind else ""]
-               for e in meta["evaluations"]], stream)
+               for e in meta["evaluations"]], stream, drop=("command",), whole=("created",))
 
 
 def evaluation(data: dict, stream: IO[str]) -> None:
     from ..evaluate import fold_table
 
     columns, rows = fold_table(data)
-    table(f"walk-forward: {data['model_name']} ({data['scheme']})", columns,
-          [[fmt(v) for v in r] for r in rows],
-          stream)
+    table(f"walk-forward: {data['model_name']} ({data['scheme']})", columns, rows, stream)
+    render_evaluation_summary(data, stream)
     for line in data.get("verdicts") or []:
         print(line, file=stream)
     if data.get("predictions_csv"):
@@ -112,6 +124,36 @@ def evaluation(data: dict, stream: IO[str]) -> None:
     if data.get("report"):
         print(f"report: {data['report']}", file=stream)
     print(f"stored: {data['record']}", file=stream)
+
+
+def render_evaluation_summary(result: dict, stream: IO[str]) -> None:
+    """The summary of a walk-forward run as text. The hook a model kind fills (verdict lines, score tables);
+    until it does, summary_tables shows any summary as tables (one row per detector or forecaster)."""
+    from ..kinds import KINDS
+
+    kind = KINDS.get(result.get("model_type", ""))
+    custom = getattr(kind, "render_evaluation_summary", None)
+    if custom is not None:
+        custom(result, stream, table)
+        return
+    summary_tables("summary", result.get("summary") or {}, stream)
+
+
+def summary_tables(title: str, values: dict, stream: IO[str]) -> None:
+    """A nested summary as tables: sibling records with the same fields (detectors, forecasters) become one
+    table, a row each; scalars a field/value table; anything deeper one section per key."""
+    scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
+    nested = {k: v for k, v in values.items() if isinstance(v, dict)}
+    if scalars:
+        kv(title, scalars, stream)
+    flat = nested and all(not any(isinstance(x, dict) for x in v.values()) for v in nested.values())
+    fields = list(dict.fromkeys(k for v in nested.values() for k in v)) if flat else []
+    if flat:
+        table(title, ["", *fields], [[name, *(v.get(f) for f in fields)] for name, v in nested.items()],
+              stream)
+        return
+    for key, value in nested.items():
+        summary_tables(f"{title}: {key}", value, stream)
 
 
 class Progress:
@@ -166,3 +208,127 @@ class Progress:
         else:
             self.stream.write(self.lines.line(symbol, record) + "\n")
             self.stream.flush()
+
+
+class FoldProgress:
+    """Observes evaluate's progress events {"done": k, "total": n, "label": str}: a Rich bar with ETA in a
+    terminal, one flushed plain line per event otherwise; nothing with quiet. Meant for stderr, --json or
+    not."""
+
+    def __init__(self, stream: IO[str], *, live: bool, quiet: bool, what: str = "folds",
+                 clock=time.monotonic):
+        self.stream, self.quiet, self.what, self.clock = stream, quiet, what, clock
+        self.live_enabled = live and not quiet
+        self.start = clock()
+        self._progress = None
+        self._task = None
+
+    def __enter__(self) -> FoldProgress:
+        if self.live_enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                      console=Console(file=self.stream), transient=False)
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+
+    def eta_seconds(self, done: int, total: int) -> float | None:
+        """Remaining time at the mean pace so far; None before the first step is done."""
+        if done <= 0:
+            return None
+        return (self.clock() - self.start) / done * max(total - done, 0)
+
+    def line(self, event: dict) -> str:
+        from ..estimate import format_seconds
+
+        done, total = int(event["done"]), int(event["total"])
+        label = f" ({event['label']})" if event.get("label") else ""
+        eta = self.eta_seconds(done, total)
+        tail = "" if eta is None else f", ETA {format_seconds(eta)}"
+        return (f"{self.what} {done}/{total} done{label}; elapsed "
+                f"{format_seconds(self.clock() - self.start)}{tail}")
+
+    def __call__(self, event: dict) -> None:
+        if self.quiet:
+            return
+        if self._progress is not None:
+            if self._task is None:
+                self._task = self._progress.add_task(self.what, total=int(event["total"]))
+            self._progress.update(self._task, completed=int(event["done"]), total=int(event["total"]),
+                                  description=f"{self.what} {event.get('label') or ''}".strip())
+        else:
+            self.stream.write(self.line(event) + "\n")
+            self.stream.flush()
+
+
+def compare(d: dict, stream: IO[str]) -> None:
+    """Two versions side by side: config, validation windows (with a warning when they differ), scores."""
+    (va, left), (vb, right) = list(d["versions"].items())
+    rows = [[f"config.{k}", left["config"].get(k), right["config"].get(k)]
+            for k in dict.fromkeys([*left["config"], *right["config"]])]
+    rows += [["status", left["status"], right["status"]],
+             ["created", left["created_at"], right["created_at"]]]
+    for symbol in dict.fromkeys([*left["data_windows"], *right["data_windows"]]):
+        rows.append([f"validation {symbol}", validation_window(left["data_windows"].get(symbol)),
+                     validation_window(right["data_windows"].get(symbol))])
+    for section in ("metrics", "baselines"):
+        for key in dict.fromkeys([*left.get(section, {}), *right.get(section, {})]):
+            rows.append([f"{section}.{key}", left.get(section, {}).get(key), right.get(section, {}).get(key)])
+    name = d.get("model_name", d.get("name"))
+    table(f"{name}: {va} vs {vb}", ["field", va, vb], rows, stream)
+    for line in window_warnings(d):
+        paragraph(f"warning: {line}", stream)
+
+
+def validation_window(window: dict | None) -> str:
+    """A version's validation block for one symbol: '97 days to 2026-01-05' (the last val_samples samples)."""
+    if not window:
+        return "-"
+    days = window.get("val_samples")
+    if window.get("val_first"):
+        return f"{window['val_first']}..{window.get('val_last', window.get('last'))} ({plural(days, 'day')})"
+    if not isinstance(days, int):
+        return f"to {window.get('last')}"
+    return f"{plural(days, 'day')} to {window.get('last')}"
+
+
+def window_warnings(d: dict) -> list[str]:
+    """Scores on different validation windows are not comparable: say so per symbol."""
+    (va, left), (vb, right) = list(d["versions"].items())
+    out = []
+    for symbol in dict.fromkeys([*left["data_windows"], *right["data_windows"]]):
+        a, b = validation_window(left["data_windows"].get(symbol)), validation_window(
+            right["data_windows"].get(symbol))
+        if a != b:
+            out.append(f"{symbol}: validation windows differ ({va} {a}; {vb} {b}); the scores are not "
+                       "directly "
+                       "comparable")
+    return out
+
+
+def history(d: dict, stream: IO[str]) -> None:
+    """A model's versions over time with headline scores, then the alias log."""
+    name = d["model_name"]
+    table(f"{name}: versions", ["version", "created", "status", "metric", "value", "validation", "job"],
+          [[f"v{v['version']}", v["created_at"], v["status"], v["main_metric"], v["main_metric_value"],
+            v["validation"], v["job_id"]] for v in d["versions"]], stream,
+          drop=("job", "validation", "metric"), whole=("created", "status"))
+    if d["alias_log"]:
+        table(f"{name}: alias changes", ["at", "alias", "from", "to", "by", "reason"],
+              [[e.get("at"), e.get("alias"), e.get("from"), e.get("to"), e.get("by"), e.get("reason")]
+               for e in d["alias_log"]], stream, drop=("by",), whole=("at",))
+    else:
+        print(f"{name}: no alias changes recorded", file=stream)

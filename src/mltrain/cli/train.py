@@ -9,7 +9,7 @@ import typer
 from ..config import parse_symbols
 from ..errors import ExitCode, MltrainError, UsageError
 from ..kinds import KINDS, resolve_model_type
-from . import render
+from . import complete, render
 from .common import (
     CONFIG_OPT,
     JSON_OPT,
@@ -26,7 +26,8 @@ from .common import (
 
 def train(
     model: str = typer.Argument(..., help="Model name, e.g. " + " or ".join(
-        name for kind in KINDS.values() for name in kind.catalogue) + "."),
+        name for kind in KINDS.values() for name in kind.catalogue) + ".",
+        autocompletion=complete.model_names),
     model_type: Optional[str] = MODEL_TYPE_OPT,
     preset: Optional[str] = PRESET_OPT,
     config_file: Optional[Path] = CONFIG_OPT,
@@ -40,14 +41,17 @@ def train(
     min_r2: Optional[float] = OPT["min_r2"],
     symbols: Optional[str] = OPT["symbols"],
     seed: int = typer.Option(42, "--seed", help="Random seed (recorded with the model)."),
-    device: str = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda or mps."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda or mps.",
+                               autocompletion=complete.devices),
     yes: bool = typer.Option(False, "--yes", "-y",
                              help="Do not ask for confirmation (required without a terminal)."),
     dry_run: bool = typer.Option(False, "--dry-run",
                                  help="Print config, sources, device and estimate; train nothing."),
     wait: bool = typer.Option(False, "--wait",
                               help="Wait for another job on the same model instead of exiting 2."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="No progress lines on stderr (with --json they stay on stderr unless "
+                                    "--quiet)."),
     no_promote: bool = typer.Option(False, "--no-promote",
                                     help="Save the new version without promoting it, even if it passes its "
                                          "gate (promote later with `mltrain models promote`)."),
@@ -118,7 +122,7 @@ def train(
 
         display = render.Progress(e.stderr, symbols=KINDS[kind].progress_units(model, effective.config),
                                   epochs=effective.config.epochs, metric_name=KINDS[kind].progress_metric,
-                                  live=e.stderr.isatty() and not as_json, quiet=quiet or as_json)
+                                  live=e.stderr.isatty() and not as_json, quiet=quiet)
         request = TrainRequest(model, effective, seed, used_device, estimate, list(e.argv), wait=wait,
                                on_epoch=display, before_commit=e.before_commit, job_id=job_id,
                                promote=not no_promote)
