@@ -159,7 +159,7 @@ def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: P
     assert sum(1 for row in confusion if sum(row)) > 1 and "note: every validation day" not in longer
     short = run_cli(["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC", "--yes", "--quiet"],
                     expect=(0, 3)).stdout
-    assert "note: 18 validation days hold about 2 independent 7-day targets" in short
+    assert "note: 9 validation days hold about 1 independent 7-day targets" in short  # 90 days, 0.9 in training
 
 
 @pytest.mark.slow  # trains a network
@@ -217,7 +217,8 @@ def test_predict_regime_and_volatility(trained_home: Path, monkeypatch):
     since = run_cli(["predict", "volatility_forecaster", "--since", "2025-12-01", "--json"]).json["data"]["predictions"]
     assert len(since) == 2 * 36
     csv = run_cli(["predict", "btc_regime_detector", "--since", "2025-12-30", "--csv"]).stdout.splitlines()
-    assert csv[0].startswith("date,regime") and csv[0].endswith(",rule_regime") and len(csv) == 8
+    assert csv[0].startswith("symbol,date,regime") and ",rule_regime," in csv[0] and len(csv) == 8
+    assert csv[0].endswith(",in_sample") and all(line.endswith(",False") for line in csv[1:])
     run_cli(["predict", "volatility_forecaster", "--symbol", "DOGE"], expect=2)
 
 

@@ -31,8 +31,8 @@ def series(folds: list[dict], symbol: str, key: str) -> tuple[list, np.ndarray]:
     """One prediction key of a symbol over every fold's validation block, oldest first."""
     dates, values = [], []
     for fold in folds:
-        pred = fold["predictions"][symbol]
-        if key in pred:
+        pred = fold["predictions"].get(symbol)  # a symbol with a shorter history joins later folds only
+        if pred is not None and pred.get(key) is not None:
             dates += pred["dates"]
             values += pred[key]
     return dates, np.asarray(values, dtype=float)
