@@ -73,8 +73,9 @@ def fold_task(payload: dict) -> dict:
         config = TrainingConfig.model_validate_json(payload["config"])
         end = pd.Timestamp(payload["end"])
         with unpacked(payload["candles"], payload["sources"]) as home:
-            fold = KINDS[payload["kind"]].fold(DataStore(home), payload["model"], config, payload["seed"], end,
-                                               payload["synthetic_seed"], payload["folds"], stop=_caller_stop)
+            fold = KINDS[payload["kind"]].fold(DataStore(home), payload["model"], config, payload["seed"],
+                                               end, payload["synthetic_seed"], payload["folds"],
+                                               stop=_caller_stop)
     finally:
         torch.set_num_threads(threads)
     if fold.get("interrupted"):
@@ -116,7 +117,8 @@ def fold_payloads(home: Home, kind: str, name: str, config: TrainingConfig, ends
 
 def walk_forward(home: Home, kind: str, name: str, config: TrainingConfig, folds: int | None, seed: int,
                  workers: int = 0, synthetic_seed: int | None = None, start: pd.Timestamp | None = None,
-                 holdout_from: pd.Timestamp | None = None, on_progress=None, executor: str | None = None) -> dict:
+                 holdout_from: pd.Timestamp | None = None, on_progress=None,
+                 executor: str | None = None) -> dict:
     """Train and score each fold with the same rules as `train`, as pure tasks on `executor` (`local`,
     `local:N`, `dask://HOST:PORT`; default `local` with `workers` processes, 0: every core). `folds` None
     means every fold the history allows; nothing on or after `holdout_from` enters any fold. `on_progress`

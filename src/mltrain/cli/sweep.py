@@ -31,8 +31,8 @@ def sweep(
     folds: int = typer.Option(4, "--folds", help="Walk-forward folds a trial is scored on: the N most recent "
                                                  "before the untouched period (1..100)."),
     holdout_from: Optional[str] = typer.Option(None, "--holdout-from",
-                                               help="Keep DATE (YYYY-MM-DD) and everything after it out of every "
-                                                    "fold: an untouched period to score later."),
+                                               help="Keep DATE (YYYY-MM-DD) and everything after it out of "
+                                                    "every fold: an untouched period to score later."),
     save_preset: Optional[str] = typer.Option(None, "--save-preset", help="Write the best config as the user "
                                               "preset NAME."),
     train_best: bool = typer.Option(False, "--train-best", help="Train and register the best config."),
@@ -59,9 +59,9 @@ def sweep(
             trial_rows,
             validate_best,
         )
-        from .evaluate import _date
         from ..sweep import default_storage as default_url
         from ..sweep import save_preset as write_preset
+        from .evaluate import _date
 
         if not 1 <= trials <= 10000:
             raise UsageError(f"--trials {trials} is out of range; allowed 1..10000")
@@ -159,13 +159,13 @@ def _show(data: dict, stream) -> None:
     if checked:
         folds = checked["folds"]
         seen = sum(f["seen_by_search"] for f in folds)
-        print(f"validation of trial {checked['trial']} (not the search's score): scored once after the search "
-              f"on the validation blocks of its {len(folds)} folds (ending {folds[0]['end']}..{folds[-1]['end']}):"
-              f" {checked['headline'] or checked['summary']}", file=stream)
+        print(f"validation of trial {checked['trial']} (not the search's score): scored once after the "
+              f"search on the validation blocks of its {len(folds)} folds (ending {folds[0]['end']}.."
+              f"{folds[-1]['end']}): {checked['headline'] or checked['summary']}", file=stream)
         if seen:
-            print(f"note: {seen} of these {len(folds)} blocks lie partly inside a later fold's selection block, "
-                  "which the search scored; only the others are untouched (--holdout-from keeps a period out "
-                  "of every fold)", file=stream)
+            print(f"note: {seen} of these {len(folds)} blocks lie partly inside a later fold's selection "
+                  "block, which the search scored; only the others are untouched (--holdout-from keeps a "
+                  "period out of every fold)", file=stream)
     if data["preset"]:
         print(f"preset written: {data['preset']}", file=stream)
     if data["trained"]:
