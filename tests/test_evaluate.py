@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from . import cluster
 from .conftest import QUICK, run_cli, train_regime
 
 SMALL = ["--days", "150", "--epochs", "10", "--patience", "5", "--workers", "1"]
 MISSING = ("arch", "hmmlearn", "matplotlib")
+TINY = ["--days", "200", "--epochs", "10", "--folds", "3"]
+dask_cluster = cluster.dask_cluster  # the fixture: a real scheduler and 2 workers on 127.0.0.1
 
 
 def blocked_extras(tmp_path: Path) -> str:
@@ -148,3 +151,38 @@ def test_report_path_that_is_a_file_is_refused_before_any_fold(home: Path, tmp_p
     blocker.write_text("")
     result = run_cli(["evaluate", "btc_regime_detector", "--folds", "2", *SMALL, "--report", blocker], expect=2)
     assert "is a file" in result.stderr and not (home / "registry").exists()
+
+
+def _import_scaled_copy(home: Path, tmp_path: Path, symbol: str, of: str) -> None:
+    """An imported series (not embedded) that the pooled forecaster reads: it must travel with each task."""
+    from mltrain.data.store import DataStore
+    from mltrain.paths import Home
+
+    frame = DataStore(Home(home)).load(of).frame * 1.5
+    frame.to_csv(tmp_path / f"{symbol}.csv", index_label="date")
+    run_cli(["data", "import", tmp_path / f"{symbol}.csv", "--symbol", symbol])
+
+
+@pytest.mark.slow  # trains a network
+def test_dask_cluster_gives_exactly_the_local_numbers(dask_cluster, home: Path, tmp_path: Path):
+    address, _ = dask_cluster
+    # an imported series is a target here and would join every pool: workers only have it if it travels
+    _import_scaled_copy(home, tmp_path, "XETH", "ETH")
+    command = ["evaluate", "volatility_forecaster", *TINY, "--symbols", "BTC,XETH", "--json", "--executor"]
+    runs = {spec: run_cli([*command, spec]).json["data"]
+            for spec in ("local", "local:1", "local:2", f"dask://{address}")}
+    local = runs["local"]
+    assert runs[f"dask://{address}"]["executor"] == f"dask://{address}"
+    for spec, doc in runs.items():
+        assert doc["folds"] == local["folds"] and doc["summary"] == local["summary"], spec
+    assert all(set(f["validation"]) == {"BTC", "XETH"} for f in local["folds"])
+    assert all(isinstance(f["selection_loss"], float) for f in local["folds"])
+
+
+def test_executor_flag_is_checked_before_any_fold(home: Path):
+    bad = run_cli(["evaluate", "btc_regime_detector", *TINY, "--executor", "cluster"], expect=2)
+    assert "allowed: local, local:N" in bad.stderr and "Traceback" not in bad.stderr
+    both = run_cli(["evaluate", "btc_regime_detector", *TINY, "--workers", "2", "--executor", "local:2"],
+                   expect=2)
+    assert "--executor local:N" in both.stderr
+    assert not (home / "registry").exists()

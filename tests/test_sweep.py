@@ -131,7 +131,7 @@ def test_sweep_on_a_dask_cluster_matches_the_local_scores(dask_cluster, home: Pa
     base = TrainingConfig(**KINDS["regime"].defaults)
     for trial in data["trials"]:  # each score is what the objective gives in this process
         config = TrainingConfig(**{**base.model_dump(), **trial["params"]})
-        assert trial["value"] == quadratic(config, {"candles": {"BTC": ""}})
+        assert trial["value"] == quadratic(config, {"candles": {}, "folds": 4})
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -195,3 +195,25 @@ def test_train_best_registers_it_through_the_normal_train_path(home: Path) -> No
     assert trained["version"] == 1
     shown = run_cli(["models", "show", MODEL, "--json"]).json["data"]
     assert shown["config"]["learning_rate"] == data["data"]["best"]["params"]["learning_rate"]
+
+
+@pytest.mark.slow  # trains a network
+def test_the_objective_is_the_selection_score_and_the_best_is_validated_once(home: Path) -> None:
+    presets = Home(home).user_presets
+    presets.mkdir(parents=True, exist_ok=True)
+    (presets / "tiny.yaml").write_text("description: tiny folds\ndays: 200\nepochs: 10\nsymbols: [BTC]\n")
+    space = home.parent / "space.yaml"
+    space.write_text("learning_rate: [0.001, 0.01]\n")
+    data = run_cli(["sweep", "volatility_forecaster", "--trials", "2", "--space", space, "--folds", "2",
+                    "--holdout-from", "2025-06-01", "--executor", "local:1", "--preset", "tiny",
+                    "--json"]).json["data"]  # in this process: earlier tests used torch here, a fork is unsafe
+    assert {t["state"] for t in data["trials"]} == {"COMPLETE"} and data["folds"] == 2
+    checked = data["validation"]
+    assert checked["trial"] == data["best"]["number"] and len(checked["folds"]) == 2
+    assert all(f["end"] < "2025-06-01" for f in checked["folds"])  # nothing from the untouched period
+    # the same folds again through walk_forward: their selection losses give exactly the trial's score
+    assert checked["selection_score"] == pytest.approx(data["best"]["value"], rel=1e-12)
+    assert "BTC" in checked["summary"] and checked["folds"][0]["seen_by_search"] in (True, False)
+    text = run_cli(["sweep", "volatility_forecaster", "--trials", "1", "--space", space, "--folds", "2",
+                    "--holdout-from", "2025-06-01", "--executor", "local:1", "--preset", "tiny"]).stdout
+    assert "(not the search's score)" in text and "selection score" in text

@@ -8,13 +8,7 @@ registry's versions and aliases are never changed; the caller stores the result 
 """
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
 import os
-import signal
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -24,16 +18,15 @@ from .clock import now_iso
 from .config import EffectiveConfig, TrainingConfig
 from .data.store import DataStore
 from .errors import Interrupted, UsageError
+from .executors import StopRequest, make_executor, run_tasks, stop_on_sigterm
 from .kinds import KINDS
 from .paths import Home
 from .pipeline import missing_marker_walk
-from .train import StopFlag
 
 SCHEME = ("rolling window of `days` samples split fit | selection | validation (purged between blocks; the "
           "epoch is chosen on the selection block); fold k+1's validation block starts the day after fold k's "
           "ends; the last block ends at the latest usable day (or the day before --holdout-from)")
 SYNTHETIC_FOLDS = 10  # --synthetic with --folds all: a generated market long enough for this many blocks
-POLL_SECONDS = 0.2  # how often the parent looks at the stop flag while its workers run
 
 
 def val_days(config: TrainingConfig) -> int:
@@ -62,42 +55,34 @@ def fold_ends(first: pd.Timestamp, last: pd.Timestamp, config: TrainingConfig, f
     return ends[::-1]
 
 
-@contextmanager
-def _stop_on_sigterm() -> Iterator[StopFlag]:
-    """SIGTERM (a cron timeout, `kill`) sets a flag that stops the evaluation like Ctrl-C does."""
-    stop = StopFlag()
-    previous = signal.signal(signal.SIGTERM, stop.set)
-    try:
-        yield stop
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+# a task running in this process (local:1) also observes the caller's stop flag, so SIGTERM ends its epoch
+# loop; in a pool or on a cluster the executor terminates or cancels the task instead
+_caller_stop: StopRequest | None = None
 
 
-def _worker_init() -> None:
-    """Workers leave Ctrl-C to the parent, which terminates them; they also die with the parent (Linux)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # forked with the parent's handler; terminate() must kill
-    if sys.platform.startswith("linux"):
-        try:
-            # PR_SET_PDEATHSIG: a SIGKILLed parent takes them along
-            ctypes.CDLL(None).prctl(1, signal.SIGTERM)
-        except (OSError, AttributeError):
-            pass  # best effort only: without it, a parent killed by SIGKILL can leave idle workers behind
-
-
-def _one_fold(args: tuple, stop: StopFlag | None = None) -> dict:
-    home_root, kind, name, config_json, seed, end, synthetic_seed, folds, threads = args
+def fold_task(payload: dict) -> dict:
+    """A pure task: one fold trained and scored in a throw-away home rebuilt from the carried candles
+    (embedded series come with the installed package). The same payload gives the same fold anywhere."""
     import torch
 
-    torch.set_num_threads(threads)  # workers share the cores instead of oversubscribing them
-    config = TrainingConfig.model_validate_json(config_json)
-    store = DataStore(Home(home_root))
-    fold = KINDS[kind].fold(store, name, config, seed, end, synthetic_seed, folds, stop=stop)
+    from .data.carry import unpacked
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(payload["threads"])  # tasks share the cores instead of oversubscribing them
+    try:
+        config = TrainingConfig.model_validate_json(payload["config"])
+        end = pd.Timestamp(payload["end"])
+        with unpacked(payload["candles"], payload["sources"]) as home:
+            fold = KINDS[payload["kind"]].fold(DataStore(home), payload["model"], config, payload["seed"],
+                                               end, payload["synthetic_seed"], payload["folds"],
+                                               stop=_caller_stop)
+    finally:
+        torch.set_num_threads(threads)
     if fold.get("interrupted"):
-        return fold
+        return {"interrupted": True}
     fold["validation"] = {s: {"first": p["dates"][0], "last": p["dates"][-1], "days": len(p["dates"])}
                           for s, p in fold["predictions"].items()}
-    fold["end"] = str(end.date())
+    fold["end"] = payload["end"]
     return fold
 
 
@@ -117,50 +102,60 @@ def plan_folds(home: Home, kind: str, name: str, config: TrainingConfig, folds: 
     return fold_ends(first, last, config, folds, start)
 
 
+def fold_payloads(home: Home, kind: str, name: str, config: TrainingConfig, ends: list[pd.Timestamp],
+                  seed: int, synthetic_seed: int | None, threads: int) -> list[dict]:
+    """One plain-JSON payload per fold; every series the installed package lacks travels with it."""
+    from .data.carry import carried_symbols, pack
+
+    store = DataStore(home)
+    sources = carried_symbols(store)
+    candles = pack(store, list(sources))
+    return [{"kind": kind, "model": name, "config": config.model_dump_json(), "seed": seed,
+             "end": str(end.date()), "synthetic_seed": synthetic_seed, "folds": len(ends), "threads": threads,
+             "candles": candles, "sources": sources} for end in ends]
+
+
 def walk_forward(home: Home, kind: str, name: str, config: TrainingConfig, folds: int | None, seed: int,
                  workers: int = 0, synthetic_seed: int | None = None, start: pd.Timestamp | None = None,
-                 holdout_from: pd.Timestamp | None = None, on_progress=None) -> dict:
-    """Train and score each fold with the same rules as `train`; workers=0 uses every core. `folds` None
+                 holdout_from: pd.Timestamp | None = None, on_progress=None,
+                 executor: str | None = None) -> dict:
+    """Train and score each fold with the same rules as `train`, as pure tasks on `executor` (`local`,
+    `local:N`, `dask://HOST:PORT`; default `local` with `workers` processes, 0: every core). `folds` None
     means every fold the history allows; nothing on or after `holdout_from` enters any fold. `on_progress`
-    gets {"done", "total", "label"} before the first fold and after each one.
+    gets {"done", "total", "label"} before the first fold and after each one. SIGTERM or Ctrl-C cancels the
+    pending folds and raises Interrupted; nothing is returned to record.
 
     Scores of a baseline whose optional package is missing are None; `missing_extras` names them."""
+    global _caller_stop
     ends = plan_folds(home, kind, name, config, folds, synthetic_seed, start, holdout_from)
     cores = os.cpu_count() or 1
-    workers = min(len(ends), workers or cores)
-    threads = max(1, cores // workers)
-    jobs = [(home.root, kind, name, config.model_dump_json(), seed, end, synthetic_seed, len(ends), threads)
-            for end in ends]
-    def progress(done: int) -> None:
-        if on_progress is not None:
-            label = f"fold {done} of {len(ends)}, validation to {ends[done - 1].date()}" if done else ""
-            on_progress({"done": done, "total": len(ends), "label": label})
+    local = (executor or "local").strip() == "local"
+    with make_executor(executor, min(len(ends), workers or cores) if local else 0) as pool:
+        capacity = getattr(pool, "capacity", None)  # None: a cluster, whose workers run one task per thread
+        used = min(len(ends), capacity) if capacity else getattr(pool, "workers", 1)
+        threads = max(1, cores // used) if capacity else 1
+        tasks = fold_payloads(home, kind, name, config, ends, seed, synthetic_seed, threads)
+        label = pool.description
 
-    progress(0)
-    results: list[dict] = []
-    with _stop_on_sigterm() as stop:
-        if workers > 1:
-            # leaving the block terminates the workers, also when the parent is interrupted
-            with multiprocessing.get_context().Pool(workers, initializer=_worker_init) as pool:
-                pending = pool.imap(_one_fold, jobs, chunksize=1)  # results in fold order
-                while len(results) < len(jobs):
-                    try:
-                        results.append(pending.next(POLL_SECONDS))
-                        progress(len(results))
-                    except multiprocessing.TimeoutError:
-                        pass
-                    if stop.requested:
-                        raise _interrupted()
-        else:
-            for job in jobs:
-                results.append(_one_fold(job, stop))
-                if stop.requested or results[-1].get("interrupted"):
-                    raise _interrupted()
-                progress(len(results))
+        def progress(done: int, total: int = len(ends)) -> None:
+            if on_progress is not None:
+                on_progress({"done": done, "total": total, "label": label})
+
+        progress(0)
+        with stop_on_sigterm() as stop:
+            _caller_stop = stop
+            try:
+                results = run_tasks(pool, fold_task, tasks, on_done=progress, stop=stop)
+            except Interrupted:
+                raise _interrupted() from None
+            finally:
+                _caller_stop = None
+            if stop.requested or any(fold.get("interrupted") for fold in results):
+                raise _interrupted()
     missing = sorted({extra for fold in results for extra in fold.pop("missing_extras", [])})
     summary = KINDS[kind].summarize(results)
     return {"model_name": name, "model_type": kind, "synthetic_seed": synthetic_seed, "scheme": SCHEME,
-            "workers": workers, "fold_count": len(results),
+            "executor": label, "workers": used, "fold_count": len(results),
             "holdout_from": None if holdout_from is None else str(holdout_from.date()),
             "start": None if start is None else str(start.date()), "folds": results, "summary": summary,
             "verdicts": KINDS[kind].verdicts(summary), "missing_extras": missing}
@@ -217,7 +212,8 @@ def as_json(result: dict) -> dict:
 def evaluate_and_record(home: Home, kind: str, model: str, effective: EffectiveConfig, *, folds: int | None,
                         seed: int, workers: int, synthetic: bool, report_dir: Path | None, command: str,
                         start: pd.Timestamp | None = None, holdout_from: pd.Timestamp | None = None,
-                        predictions_csv: Path | None = None, on_progress=None) -> dict:
+                        predictions_csv: Path | None = None, on_progress=None,
+                        executor: str | None = None) -> dict:
     """Run the walk-forward evaluation, write the optional report and predictions, and keep the record in the
     registry."""
     from .jobs import new_job_id
@@ -225,7 +221,7 @@ def evaluate_and_record(home: Home, kind: str, model: str, effective: EffectiveC
 
     result = walk_forward(home, kind, model, effective.config, folds, seed, workers,
                           synthetic_seed=seed if synthetic else None, start=start, holdout_from=holdout_from,
-                          on_progress=on_progress)
+                          on_progress=on_progress, executor=executor)
     if predictions_csv is not None:
         result["predictions_csv"] = str(write_predictions(result, predictions_csv))
     if report_dir is not None:

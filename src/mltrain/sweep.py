@@ -5,8 +5,9 @@ final report scores. It is named by a dotted path "module:function" so that a Da
 
     objective(config: TrainingConfig, context: dict) -> float
 
-`context` carries everything a worker needs and nothing it must fetch: model_type, model, seed and the
-candles of every symbol the model uses as CSV text ({symbol: csv}). The study lives in an Optuna storage
+`context` carries everything a worker needs and nothing it must fetch: model_type, model, seed, the folds
+to score (count and the start of the untouched period) and the candles of every series the installed package
+lacks as CSV text ({symbol: csv}, with {symbol: source}). The study lives in an Optuna storage
 (a SQLite file in the mltrain home by default, any Optuna URL such as postgresql://... otherwise); only the
 calling process asks and tells trials, so several terminals can add trials to one study at once.
 """
@@ -26,6 +27,7 @@ from .executors import StopRequest, run_tasks
 from .paths import Home
 
 DEFAULT_OBJECTIVE = "mltrain.sweep:selection_score"
+SELECTION_FOLDS = 4  # the objective's folds: the most recent ones before the untouched period
 SWEEP_HINT = "pip install 'mltrain[sweep]'"
 SEARCHABLE = ("days", "epochs", "patience", "batch_size", "learning_rate", "train_val_split", "hidden_size")
 INT_FIELDS = {"days", "epochs", "patience", "batch_size", "hidden_size"}
@@ -294,28 +296,72 @@ def save_preset(home: Home, name: str, config: TrainingConfig, model_type: str, 
     return path
 
 
-def context_for(home: Home, model_type: str, model: str, config: TrainingConfig, seed: int) -> dict:
-    """What every trial task carries: the model's candles as CSV text, so workers need no shared disk."""
-    from .data.carry import pack
+def context_for(home: Home, model_type: str, model: str, config: TrainingConfig, seed: int,
+                folds: int = SELECTION_FOLDS, holdout_from: str | None = None) -> dict:
+    """What every trial task carries, so workers need no shared disk: every series the installed package
+    lacks (pooled models read all of them) as CSV text with its source, and which folds to score."""
+    from .data.carry import carried_symbols, pack
     from .data.store import DataStore
-    from .kinds import KINDS
 
-    candles = pack(DataStore(home), KINDS[model_type].symbols(model, config))
-    return {"model_type": model_type, "model": model, "seed": seed, "candles": candles}
+    store = DataStore(home)
+    sources = carried_symbols(store)
+    return {"model_type": model_type, "model": model, "seed": seed, "candles": pack(store, list(sources)),
+            "sources": sources, "folds": folds, "holdout_from": holdout_from}
+
+
+def selection_folds(home: Home, config: TrainingConfig, context: dict) -> list:
+    """The fold ends a trial is scored on: the `folds` most recent before the untouched period."""
+    import pandas as pd
+
+    from .evaluate import plan_folds
+
+    holdout = context.get("holdout_from")
+    return plan_folds(home, context["model_type"], context["model"], config, context["folds"],
+                      holdout_from=None if holdout is None else pd.Timestamp(holdout))
 
 
 def selection_score(config: TrainingConfig, context: dict) -> float:
-    """PLACEHOLDER until issue "Honest selection" lands: the mean walk-forward selection loss over 2 folds.
-
-    Rebuilds a throw-away home from the carried candles, then reads each fold's `selection_loss`."""
+    """The walk-forward selection score: the mean over the context's folds of each fold's `selection_loss`
+    (the kept weights on the fold's selection block, lower is better). Validation blocks are never read."""
     from .data.carry import unpacked
-    from .evaluate import walk_forward
+    from .data.store import DataStore
+    from .kinds import KINDS
 
-    with unpacked(context["candles"]) as home:
-        result = walk_forward(home, context["model_type"], context["model"], config, folds=2,
-                              seed=context["seed"], workers=1)
-    losses = [fold.get("selection_loss") for fold in result["folds"]]
-    if any(loss is None for loss in losses):
-        raise NotImplementedError("the sweep objective needs a per-fold 'selection_loss' from walk_forward "
-                                  "(issue 'Honest selection'); it is not there yet")
-    return float(sum(losses) / len(losses))
+    kind = KINDS[context["model_type"]]
+    losses = []
+    with unpacked(context["candles"], context.get("sources")) as home:
+        ends = selection_folds(home, config, context)
+        for end in ends:
+            fold = kind.fold(DataStore(home), context["model"], config, context["seed"], end, None, len(ends))
+            loss = fold.get("selection_loss")
+            if loss is None:
+                raise MltrainError(f"the fold ending {end.date()} has no selection score")
+            losses.append(float(loss))
+    return sum(losses) / len(losses)
+
+
+def validate_best(home: Home, config: TrainingConfig, context: dict, executor: str | None,
+                  on_progress: Callable[[dict], None] | None = None) -> dict:
+    """Score the chosen config ONCE on the validation blocks of the folds its selection score came from (the
+    kind's pooled summary). Runs after the search: nothing the search chose depended on it."""
+    import pandas as pd
+
+    from .evaluate import as_json, walk_forward
+    from .kinds import KINDS
+
+    holdout = context.get("holdout_from")
+    result = walk_forward(home, context["model_type"], context["model"], config, context["folds"],
+                          context["seed"], holdout_from=None if holdout is None else pd.Timestamp(holdout),
+                          on_progress=on_progress, executor=executor)
+    out = as_json(result)
+    losses = [fold["selection_loss"] for fold in result["folds"]]
+    selected = [(w["selection"]["first"], w["selection"]["last"]) for f in result["folds"]
+                for w in f["windows"].values() if isinstance(w, dict) and "selection" in w]
+    return {"folds": [{"end": f["end"], "validation": f["validation"],
+                       # a later fold's selection block (scored by the search) can hold this block's days
+                       "seen_by_search": any(v["first"] <= last and first <= v["last"]
+                                             for v in f["validation"].values() for first, last in selected)}
+                      for f in out["folds"]],
+            "selection_score": sum(losses) / len(losses), "summary": out["summary"],
+            "headline": KINDS[context["model_type"]].evaluation_headline(out["summary"]),
+            "verdicts": out["verdicts"]}

@@ -41,6 +41,7 @@ def evaluate(
                                                                "market whose true regimes are known."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write report.md and PNG figures into DIR."),
     workers: int = typer.Option(0, "--workers", help="Processes for the independent folds (0: every core)."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="local, local:N or dask://HOST:PORT"),
     dry_run: bool = typer.Option(False, "--dry-run",
                                  help="Print config, folds and the time estimate; evaluate nothing."),
     quiet: bool = typer.Option(False, "--quiet", "-q",
@@ -62,6 +63,9 @@ def evaluate(
             raise UsageError(f"--predictions {predictions} is a folder; give a file name, e.g. predictions.csv")
         if workers < 0:
             raise UsageError(f"--workers {workers} must be 0 (every core) or more")
+        if workers and executor is not None and executor.strip() != "local":
+            raise UsageError(f"--workers {workers} applies to --executor local only; give the count as "
+                             "--executor local:N")
         at = home()
         kind = resolve_model_type(model, model_type, at)
         if report is not None and report.exists() and not report.is_dir():
@@ -80,7 +84,7 @@ def evaluate(
             return evaluate_and_record(at, kind, model, effective, folds=count, seed=seed, workers=workers,
                                        synthetic=synthetic, report_dir=report, command=e.command,
                                        start=first_day, holdout_from=holdout, predictions_csv=predictions,
-                                       on_progress=display)
+                                       on_progress=display, executor=executor)
 
     def show(d: dict) -> None:
         if dry_run:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import ExitCode, Interrupted, MltrainError, UsageError
+from ..errors import ExitCode, Interrupted, UsageError
 from ..kinds import KINDS, resolve_model_type
 from . import render
 from .common import JSON_OPT, MODEL_TYPE_OPT, PRESET_OPT, effective_config, env, home, run
@@ -28,6 +28,11 @@ def sweep(
     executor: Optional[str] = typer.Option(None, "--executor", help="local (every core), local:N or "
                                            "dask://HOST:PORT (needs mltrain[dask])."),
     seed: int = typer.Option(42, "--seed", help="Training seed of every trial."),
+    folds: int = typer.Option(4, "--folds", help="Walk-forward folds a trial is scored on: the N most recent "
+                                                 "before the untouched period (1..100)."),
+    holdout_from: Optional[str] = typer.Option(None, "--holdout-from",
+                                               help="Keep DATE (YYYY-MM-DD) and everything after it out of "
+                                                    "every fold: an untouched period to score later."),
     save_preset: Optional[str] = typer.Option(None, "--save-preset", help="Write the best config as the user "
                                               "preset NAME."),
     train_best: bool = typer.Option(False, "--train-best", help="Train and register the best config."),
@@ -52,12 +57,17 @@ def sweep(
             space_from_file,
             trial_config,
             trial_rows,
+            validate_best,
         )
         from ..sweep import default_storage as default_url
         from ..sweep import save_preset as write_preset
+        from .evaluate import _date
 
         if not 1 <= trials <= 10000:
             raise UsageError(f"--trials {trials} is out of range; allowed 1..10000")
+        if not 1 <= folds <= 100:
+            raise UsageError(f"--folds {folds} is out of range; allowed 1..100")
+        holdout = _date("--holdout-from", holdout_from)
         at = home()
         kind = resolve_model_type(model, model_type, at)
         effective = effective_config(at, kind, preset, None, {})
@@ -65,7 +75,8 @@ def sweep(
                  else default_space(kind))
         name = study_name or model
         study = open_study(at, storage, name, kind, model)
-        context = context_for(at, kind, model, effective.config, seed)
+        context = context_for(at, kind, model, effective.config, seed, folds,
+                              None if holdout is None else str(holdout.date()))
 
         def progress(trial: dict) -> None:
             if not as_json:
@@ -76,8 +87,6 @@ def sweep(
             try:
                 mine = run_sweep(study, effective.config, space, trials, pool, context, stop=stop,
                                  on_trial=progress, objective=objective or DEFAULT_OBJECTIVE)
-            except NotImplementedError as exc:  # the placeholder objective until "Honest selection" lands
-                raise MltrainError(f"{exc}; the trials were recorded as failed") from None
             except (Interrupted, KeyboardInterrupt):
                 raise Interrupted(f"interrupted: pending trials cancelled and recorded as failed in study "
                                   f"{name!r}; finished trials are kept (rerun to resume)") from None
@@ -85,12 +94,17 @@ def sweep(
         out = {"model_name": model, "model_type": kind, "study": name,
                "storage": shown_storage(storage or default_url(at)), "space": {k: p.describe()
                                                                                for k, p in space.items()},
-               "this_run": mine, "trials": trial_rows(study), "best": best, "preset": None, "trained": None}
+               "this_run": mine, "trials": trial_rows(study), "best": best, "folds": folds,
+               "holdout_from": context["holdout_from"], "validation": None, "preset": None, "trained": None}
         if best is None:
             if save_preset or train_best:
                 raise UsageError(f"study {name!r} has no completed trial yet; nothing to save or train")
             return out
         config = trial_config(effective.config, best["params"])
+        if (objective or DEFAULT_OBJECTIVE) == DEFAULT_OBJECTIVE:  # another objective may not score folds
+            display = render.FoldProgress(e.stderr, live=False, quiet=as_json, what="validation folds")
+            out["validation"] = {"trial": best["number"], **validate_best(at, config, context, executor,
+                                                                           on_progress=display)}
         if save_preset:
             text = (f"best of sweep {name} (trial {best['number']}, selection score {best['value']:.6g}), "
                     f"{date.today().isoformat()}")
@@ -141,6 +155,17 @@ def _show(data: dict, stream) -> None:
     if data["best"] is not None:
         print(f"best: trial {data['best']['number']}, selection score {fmt(data['best']['value'])}, "
               f"{data['best']['params']}", file=stream)
+    checked = data.get("validation")
+    if checked:
+        folds = checked["folds"]
+        seen = sum(f["seen_by_search"] for f in folds)
+        print(f"validation of trial {checked['trial']} (not the search's score): scored once after the "
+              f"search on the validation blocks of its {len(folds)} folds (ending {folds[0]['end']}.."
+              f"{folds[-1]['end']}): {checked['headline'] or checked['summary']}", file=stream)
+        if seen:
+            print(f"note: {seen} of these {len(folds)} blocks lie partly inside a later fold's selection "
+                  "block, which the search scored; only the others are untouched (--holdout-from keeps a "
+                  "period out of every fold)", file=stream)
     if data["preset"]:
         print(f"preset written: {data['preset']}", file=stream)
     if data["trained"]:

@@ -18,9 +18,21 @@ def pack(store: DataStore, symbols: list[str]) -> dict[str, str]:
     return {symbol: store.load(symbol).frame.to_csv() for symbol in symbols}
 
 
+def carried_symbols(store: DataStore) -> dict[str, str]:
+    """{symbol: source} of every series a worker's installed package lacks: all but the embedded ones.
+    Pooled models read every series of the store, so these travel whatever the config names."""
+    out = {}
+    for symbol in store.symbols():
+        source = store.load(symbol).source
+        if source != "embedded":
+            out[symbol] = source
+    return out
+
+
 @contextmanager
-def unpacked(candles: dict[str, str]) -> Iterator[Home]:
-    """A temporary home whose data store holds exactly the carried series; deleted on exit."""
+def unpacked(candles: dict[str, str], sources: dict[str, str] | None = None) -> Iterator[Home]:
+    """A temporary home whose data store holds exactly the carried series; deleted on exit. `sources` keeps
+    each series' original source (a generated market must stay marked "synthetic ..." on the worker)."""
     with tempfile.TemporaryDirectory(prefix="mltrain-task-") as folder:
         home = Home(Path(folder))
         store = DataStore(home)
@@ -28,4 +40,7 @@ def unpacked(candles: dict[str, str]) -> Iterator[Home]:
             source = Path(folder) / f"{symbol}.csv"
             source.write_text(csv, encoding="utf-8")
             store.import_file(source, symbol, mode="replace")
+            if sources and symbol in sources:
+                series = store.load(symbol)
+                store.save(symbol, series.frame, {**series.meta, "source": sources[symbol]})
         yield home
