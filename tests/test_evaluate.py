@@ -38,8 +38,15 @@ def test_regime_folds_tile_recent_history_and_leave_registry_alone(home: Path):
     spans = validation_spans(doc)
     assert all(spans[k][1] < spans[k + 1][0] for k in range(2))  # no overlap, oldest first
     fold = doc["folds"][0]
-    assert set(fold["baselines"]) == {"majority", "rule", "hmm"}
+    assert set(fold["baselines"]) == {"network", "majority", "rule", "hmm", "jump_model"}
     assert isinstance(fold["baselines"]["hmm"]["balanced_accuracy"], float)
+    assert fold["selection_loss"] < 0 and set(fold["windows"]["BTC"]) >= {"fit", "selection", "validation"}
+    pooled = doc["summary"]["BTC"]["detectors"]
+    for who in ("model", "rule", "hmm", "jump_model"):  # pooled over the folds: interval and miss-aware lag
+        row = pooled[who]
+        assert row["ci_low"] <= row["balanced_accuracy"] <= row["ci_high"]
+        assert row["detected"] + row["missed"] == row["regime_starts"] and "mean_lag_miss_as_run_days" in row
+    assert pooled["hmm"]["log_loss"] is not None and pooled["model"]["log_loss"] is None  # a verdict, no probs
     for key in ("balanced_accuracy", "macro_f1", "detection_lag_days", "changes_per_year"):
         assert key in fold["metrics"]
     assert (home / "registry" / "btc_regime_detector" / "aliases.json").read_text() == aliases
@@ -47,7 +54,8 @@ def test_regime_folds_tile_recent_history_and_leave_registry_alone(home: Path):
     shown = run_cli(["models", "show", "btc_regime_detector", "--json"]).json["data"]
     assert shown["evaluations"][0]["summary"] == doc["summary"] and Path(doc["record"]).is_file()
     text = run_cli(["models", "show", "btc_regime_detector"]).stdout
-    assert "walk-forward evaluations" in text and f"rule {doc['summary']['rule']['balanced_accuracy']:.2f}" in text
+    rule = doc["summary"]["BTC"]["detectors"]["rule"]["balanced_accuracy"]
+    assert "walk-forward evaluations" in text and f"rule {rule:.2f}" in text
 
 
 @pytest.mark.slow  # trains a network
@@ -55,11 +63,15 @@ def test_volatility_folds_have_garch_and_a_summary(home: Path):
     doc = run_cli(["evaluate", "volatility_forecaster", "--symbols", "BTC", "--folds", "2", *SMALL,
                    "--json"]).json["data"]
     fold = doc["folds"][1]
-    assert set(fold["baselines"]) == {"persistence", "ewma", "har", "garch"}
+    assert set(fold["baselines"]) == {"persistence", "ewma", "har", "log_har", "log_har_bc", "garch", "gjr_garch"}
     assert fold["baselines"]["garch"]["BTC"]["qlike"] >= 0
-    summary = doc["summary"]["BTC"]
-    assert summary["of"] == 5 and 1 <= summary["mean_qlike_rank"] <= 5
-    assert 0 <= summary["folds_beating_best_baseline_on_qlike"] <= 2
+    summary = doc["summary"]["BTC"]  # pooled over both folds, scored once
+    assert summary["folds"] == 2 and summary["days"] == sum(f["validation"]["BTC"]["days"] for f in doc["folds"])
+    assert set(summary["dm"]) == set(fold["baselines"]) and {"stat", "p_value"} <= set(summary["dm"]["har"])
+    assert "p_value" in summary["dm"]["log_har_bc"]["squared_error"]
+    assert summary["best_log_har"] in ("log_har", "log_har_bc") and summary["ratio_to_best_log_har"] > 0
+    assert set(summary["mcs"]["included"]) <= {"model", *fold["baselines"]}
+    assert 0 <= summary["folds_beating_every_baseline_on_qlike"] <= 2
     assert "garch QLIKE" in run_cli(["evaluate", "volatility_forecaster", "--symbols", "BTC", "--folds", "2",
                                      *SMALL]).stdout
 
@@ -80,9 +92,9 @@ def test_report_is_markdown_with_figures(tmp_path: Path):
 def test_synthetic_truth_reports_the_causal_ceiling():
     doc = run_cli(["evaluate", "btc_regime_detector", "--synthetic", "--seed", "7", "--folds", "2", "--days", "300",
                    "--epochs", "15", "--workers", "2", "--json"]).json["data"]
-    summary = doc["summary"]
+    summary = doc["summary"]["SYN"]["detectors"]
     assert doc["synthetic_seed"] == 7 and doc["workers"] == 2
-    assert {"model", "forward_filter_true_params", "hmm", "rule", "majority"} <= set(summary)
+    assert {"model", "forward_filter_true_params", "hmm", "rule", "majority", "jump_model"} <= set(summary)
     assert summary["forward_filter_true_params"]["balanced_accuracy"] > 0.4  # far above chance (0.25)
     run_cli(["evaluate", "volatility_forecaster", "--synthetic"], expect=2)
 

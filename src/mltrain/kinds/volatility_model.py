@@ -271,6 +271,8 @@ def train_pooled(store: DataStore, config: TrainingConfig, *, seed: int, device:
         for name, scores in found.scores.items():
             if name != "model":
                 run.baselines.setdefault(name, {})[symbol] = scores
+        for name in found.missing:  # an optional package is absent: no score, named in missing_extras
+            run.baselines.setdefault(name, {})[symbol] = None
         run.predictions[symbol] = found.predictions
         run.windows[symbol] = {**p.window.as_dict(), **p.blocks()}
         spec_symbols[symbol] = {"har_coef": p.har_full.coef.tolist(), "har_correction": p.har_full.correction,
