@@ -2,6 +2,7 @@
 
 Run: python bench/estimate_accuracy.py
 """
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,25 @@ MODELS = (("btc_regime_detector", []), ("volatility_forecaster", ["--min-r2", "0
 
 
 def train(home: str, model: str, preset: str, extra: list[str]) -> dict:
-    out = subprocess.run([sys.executable, "-m", "mltrain", "train", model, "--preset", preset, "--yes", "--json",
-                          "--device", "cpu", *extra], env={**os.environ, "MLTRAIN_HOME": home},
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mltrain",
+            "train",
+            model,
+            "--preset",
+            preset,
+            "--yes",
+            "--json",
+            "--device",
+            "cpu",
+            *extra,
+        ],
+        env={**os.environ, "MLTRAIN_HOME": home},
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout)["data"]
 
 

@@ -8,6 +8,7 @@ throw-away home rebuilt from the candles the task carries, like a remote worker 
 callable here (it is being rewritten), or with --stand-in, a torch stand-in of similar cost runs instead and
 the output says so. Every task uses one torch thread, so the speed-up measures parallel tasks only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,15 @@ def fold_task(payload: dict) -> dict:
     torch.set_num_threads(1)
     config = TrainingConfig.model_validate_json(payload["config"])
     with unpacked(payload["candles"]) as home:
-        fold = KINDS[payload["kind"]].fold(DataStore(home), payload["model"], config, payload["seed"],
-                                           pd.Timestamp(payload["end"]), None, payload["folds"])
+        fold = KINDS[payload["kind"]].fold(
+            DataStore(home),
+            payload["model"],
+            config,
+            payload["seed"],
+            pd.Timestamp(payload["end"]),
+            None,
+            payload["folds"],
+        )
     return json.loads(json.dumps({"metrics": fold["metrics"]}, default=str))
 
 
@@ -76,25 +84,66 @@ def real_tasks(count: int) -> list[dict]:
         store = DataStore(Home(Path(folder)))
         first, last = KINDS[KIND].evaluation_span(store, MODEL, config, None, count)
         candles = pack(store, KINDS[KIND].symbols(MODEL, config))
-    return [{"kind": KIND, "model": MODEL, "config": config.model_dump_json(), "seed": 42,
-             "end": str(end.date()), "folds": count, "candles": candles}
-            for end in fold_ends(first, last, config, count)]
+    return [
+        {
+            "kind": KIND,
+            "model": MODEL,
+            "config": config.model_dump_json(),
+            "seed": 42,
+            "end": str(end.date()),
+            "folds": count,
+            "candles": candles,
+        }
+        for end in fold_ends(first, last, config, count)
+    ]
 
 
 def start_cluster(workers: int, folder: Path) -> tuple[str, list[subprocess.Popen]]:
     dask = str(Path(sys.executable).with_name("dask"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO / "bench")])}
     file = folder / "scheduler.json"
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", str(file)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [
+                dask,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(file),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     while not (file.exists() and file.stat().st_size):
         time.sleep(0.05)  # polls for the scheduler file
     address = json.loads(file.read_text())["address"]
     for k in range(workers):
-        procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-nanny",
-                                       "--no-dashboard", "--name", f"w{k}", "--host", "127.0.0.1"], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    dask,
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--no-dashboard",
+                    "--name",
+                    f"w{k}",
+                    "--host",
+                    "127.0.0.1",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     from distributed import Client
 
     with Client(address, set_as_default=False) as client:
@@ -107,8 +156,9 @@ def timed(spec: str, fn, tasks: list[dict]) -> tuple[float, list]:
         # start the workers (and let them import torch) outside the timing
         run_tasks(pool, stand_in_task, [{"seed": -k, "steps": 1} for k in range(4)])
         start = time.perf_counter()
-        out = run_tasks(pool, fn, tasks, on_done=lambda k, n: print(f"  {spec}: {k}/{n}", end="\r",
-                                                                    file=sys.stderr))
+        out = run_tasks(
+            pool, fn, tasks, on_done=lambda k, n: print(f"  {spec}: {k}/{n}", end="\r", file=sys.stderr)
+        )
         return time.perf_counter() - start, out
 
 
@@ -126,8 +176,10 @@ def main() -> int:
             fold_task(tasks[-1])  # also checks the kinds API is callable as this bench expects
             fn, what = fold_task, f"real walk-forward folds ({MODEL}, {QUICK})"
         except (TypeError, KeyError, AttributeError, ImportError) as exc:
-            print(f"real fold not callable here ({type(exc).__name__}: {exc}); using the stand-in",
-                  file=sys.stderr)
+            print(
+                f"real fold not callable here ({type(exc).__name__}: {exc}); using the stand-in",
+                file=sys.stderr,
+            )
     if fn is stand_in_task:
         tasks = [{"seed": k, "steps": args.steps} for k in range(args.tasks)]
     print(f"workload: {len(tasks)} tasks of {what}; {os.cpu_count()} cores; 1 torch thread per task")
@@ -157,9 +209,11 @@ def main() -> int:
     per_task = base / len(tasks)
     efficiency = (base / rows[1][1]) / 2
     total = 100 * 20 * 50
-    print(f"\npaper estimate: 100 symbols x 20 folds x 50 trials = {total:,} tasks of {per_task:.2f} s "
-          f"(measured on local:1, 1 thread); measured 2-worker efficiency here {efficiency:.0%} "
-          f"(a shared or busy machine lowers it; load average now {os.getloadavg()[0]:.1f})")
+    print(
+        f"\npaper estimate: 100 symbols x 20 folds x 50 trials = {total:,} tasks of {per_task:.2f} s "
+        f"(measured on local:1, 1 thread); measured 2-worker efficiency here {efficiency:.0%} "
+        f"(a shared or busy machine lowers it; load average now {os.getloadavg()[0]:.1f})"
+    )
     print(f"  {'workers':>8}{'ideal h':>10}{'at ' + format(efficiency, '.0%'):>10}")
     for workers in (1, 2, 8, 32, 128):
         ideal = total * per_task / workers / 3600

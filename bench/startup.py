@@ -3,6 +3,7 @@
 
 Run: python bench/startup.py [repeats]
 """
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,13 @@ COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "python -c 'import torch'": [sys.executable, "-c", "import torch"],
     "mltrain --help": [sys.executable, "-m", "mltrain", "--help"],
-    "mltrain defaults btc_regime_detector": [sys.executable, "-m", "mltrain", "defaults", "btc_regime_detector"],
+    "mltrain defaults btc_regime_detector": [
+        sys.executable,
+        "-m",
+        "mltrain",
+        "defaults",
+        "btc_regime_detector",
+    ],
     "mltrain presets": [sys.executable, "-m", "mltrain", "presets"],
     "TAB: mltrain train btc<TAB>": [sys.executable, "-m", "mltrain"],
 }
@@ -39,8 +46,11 @@ def main(repeats: int = 5) -> None:
     print(f"{'command':40} {'median s':>9} {'x python':>9} {'x torch':>8}  goal")
     for name, values in times.items():
         m = statistics.median(values)
-        goal = "" if name.startswith("python") or "presets" in name else (
-            "ok" if m < GOAL_SECONDS else f"over {GOAL_SECONDS * 1000:.0f} ms")
+        goal = (
+            ""
+            if name.startswith("python") or "presets" in name
+            else ("ok" if m < GOAL_SECONDS else f"over {GOAL_SECONDS * 1000:.0f} ms")
+        )
         print(f"{name:40} {m:9.3f} {m / base:9.1f} {m / torch_time:8.2f}  {goal}")
 
 

@@ -10,6 +10,7 @@ Loop figures are the best of 5 interleaved rounds of 20 epochs (the round least 
 Run: python bench/train_speed.py [--device cpu|cuda|mps]   (cpu by default; on a GPU machine, cuda gives the
 same figures with the data and models on the GPU, each timing closed by a device synchronize.)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,22 +54,41 @@ def data_for(kind: str):
     if kind == "volatility":  # the fit rows of BTC, as the pooled network reads them
         p = panel(store.load("BTC"), config)
         x, y = p.x(p.fit, p.har_fit), p.target[p.fit]
-        return (config, build_network(len(INPUTS), 64).to(DEVICE), torch.tensor(x, device=DEVICE),
-                torch.tensor(y, dtype=torch.float32, device=DEVICE), qlike_loss)
+        return (
+            config,
+            build_network(len(INPUTS), 64).to(DEVICE),
+            torch.tensor(x, device=DEVICE),
+            torch.tensor(y, dtype=torch.float32, device=DEVICE),
+            qlike_loss,
+        )
     a = asset(store.load("BTC"))  # BTC's labelled days (the regime network pools every series' days)
     labels = full_labels(a)
     rows = np.nonzero(a.ok & (labels >= 0))[0]
     x = ((a.values[rows] - a.values[rows].mean(0)) / a.values[rows].std(0)).astype(np.float32)
-    return (config, RegimeNet(x.shape[1]).to(DEVICE), torch.tensor(x, device=DEVICE),
-            torch.tensor(labels[rows], device=DEVICE), nn.functional.cross_entropy)
+    return (
+        config,
+        RegimeNet(x.shape[1]).to(DEVICE),
+        torch.tensor(x, device=DEVICE),
+        torch.tensor(labels[rows], device=DEVICE),
+        nn.functional.cross_entropy,
+    )
 
 
 def ours(model, x, y, loss_fn, batch):
     split = Split(x, y, x[:8], y[:8])
     _sync()
     start = time.perf_counter()
-    fit(model, split, epochs=EPOCHS, patience=EPOCHS, batch_size=batch, learning_rate=1e-3, loss_fn=loss_fn,
-        metric_fn=lambda out: 0.0, seed=0)
+    fit(
+        model,
+        split,
+        epochs=EPOCHS,
+        patience=EPOCHS,
+        batch_size=batch,
+        learning_rate=1e-3,
+        loss_fn=loss_fn,
+        metric_fn=lambda out: 0.0,
+        seed=0,
+    )
     _sync()
     return len(x) * EPOCHS / (time.perf_counter() - start)
 
@@ -94,7 +114,7 @@ def dataloader(model, x, y, loss_fn, batch):
 
 
 def pure(model, x, y, loss_fn, batch):
-    batches = [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)]
+    batches = [(x[i : i + batch], y[i : i + batch]) for i in range(0, len(x), batch)]
     return _timed_steps(model, x, loss_fn, lambda: batches)
 
 
@@ -108,9 +128,24 @@ def main() -> None:
     for kind, model_name in (("regime", "btc_regime_detector"), ("volatility", "volatility_forecaster")):
         home = tempfile.mkdtemp()
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "mltrain", "train", model_name, "--preset", "full", "--yes",
-                               "--quiet", "--device", DEVICE], env={**os.environ, "MLTRAIN_HOME": home},
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mltrain",
+                "train",
+                model_name,
+                "--preset",
+                "full",
+                "--yes",
+                "--quiet",
+                "--device",
+                DEVICE,
+            ],
+            env={**os.environ, "MLTRAIN_HOME": home},
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - start
         config, _, x, y, loss_fn = data_for(kind)
         samples: dict[str, list[float]] = {"pure": [], "ours": [], "dataloader": []}
@@ -119,10 +154,14 @@ def main() -> None:
                 torch.manual_seed(0)
                 _, model, *_ = data_for(kind)
                 samples[name].append(loop(model, x, y, loss_fn, config.batch_size))
-        rates = {name: max(values) for name, values in samples.items()}  # best round: least disturbed by noise
-        print(f"{kind}: full preset wall {wall:.1f}s (exit {proc.returncode}); samples/s ours {rates['ours']:.0f}, "
-              f"DataLoader {rates['dataloader']:.0f} (ours/DataLoader {rates['ours'] / rates['dataloader']:.2f}x), "
-              f"pure compute {rates['pure']:.0f} (our time / pure time {rates['pure'] / rates['ours']:.2f}x)")
+        rates = {
+            name: max(values) for name, values in samples.items()
+        }  # best round: least disturbed by noise
+        print(
+            f"{kind}: full preset wall {wall:.1f}s (exit {proc.returncode}); samples/s ours {rates['ours']:.0f}, "
+            f"DataLoader {rates['dataloader']:.0f} (ours/DataLoader {rates['ours'] / rates['dataloader']:.2f}x), "
+            f"pure compute {rates['pure']:.0f} (our time / pure time {rates['pure'] / rates['ours']:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 Run from the repository root: python scripts/embed_data.py ../shared/data/binance-1d
 """
+
 from __future__ import annotations
 
 import gzip

@@ -3,6 +3,7 @@
 Usage: python -m tests.child_train SIGNAL_DIR mltrain-args...
 It touches SIGNAL_DIR/staged inside the commit hook and waits for SIGNAL_DIR/release to appear.
 """
+
 from __future__ import annotations
 
 import sys
@@ -17,6 +18,7 @@ def _hook(signals: Path):
         (signals / "staged").touch()
         while not (signals / "release").exists():  # wait for the test's event, however long it takes
             time.sleep(0.02)
+
     return before_commit
 
 

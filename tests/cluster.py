@@ -28,25 +28,56 @@ def wait_for(predicate, what: str, limit_seconds: float = 120):
 @pytest.fixture
 def dask_cluster(tmp_path: Path):
     """`dask scheduler` + 2 `dask worker` processes on 127.0.0.1, port chosen by the scheduler."""
-    distributed = pytest.importorskip("distributed", reason="the dask extra is not installed: "
-                                                             "pip install 'mltrain[dask]'")
+    distributed = pytest.importorskip(
+        "distributed", reason="the dask extra is not installed: pip install 'mltrain[dask]'"
+    )
     dask = str(Path(sys.executable).with_name("dask"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")])}
     file = tmp_path / "scheduler.json"
     logs = tmp_path / "dask-logs"
     logs.mkdir()
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", str(file)], env=env, stdout=subprocess.DEVNULL,
-                              stderr=open(logs / "scheduler.log", "w"))]
+    procs = [
+        subprocess.Popen(
+            [
+                dask,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(file),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(logs / "scheduler.log", "w"),
+        )
+    ]
     try:
         wait_for(lambda: file.exists() and file.stat().st_size > 0, "the scheduler file")
         address = json.loads(file.read_text())["address"]
         workers = {}
         for name in ("w1", "w2"):
             # --no-nanny: killing the worker's process kills the worker (a nanny would restart it)
-            worker = subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-nanny",
-                                       "--no-dashboard", "--name", name, "--host", "127.0.0.1"], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=open(logs / f"{name}.log", "w"))
+            worker = subprocess.Popen(
+                [
+                    dask,
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--no-dashboard",
+                    "--name",
+                    name,
+                    "--host",
+                    "127.0.0.1",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=open(logs / f"{name}.log", "w"),
+            )
             procs.append(worker)
             workers[worker.pid] = worker
         with distributed.Client(address, set_as_default=False) as client:

@@ -1,4 +1,5 @@
 """Shared fixtures: a temp MLTRAIN_HOME for every test, a fixed seed, the CLI run in-process."""
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,9 @@ class Result:
         return json.loads(self.stdout)
 
 
-def run_cli(args: list[str], expect: int | tuple[int, ...] = ExitCode.OK, input: str | None = None,
-            today=None) -> Result:
+def run_cli(
+    args: list[str], expect: int | tuple[int, ...] = ExitCode.OK, input: str | None = None, today=None
+) -> Result:
     """Run the real CLI in-process; fail on an unexpected exit code (one code, or any of a tuple).
     `today` (a pandas Timestamp) is the UTC day the command sees instead of the real clock."""
     argv = [str(a) for a in args]
@@ -54,7 +56,8 @@ def run_cli(args: list[str], expect: int | tuple[int, ...] = ExitCode.OK, input:
     allowed = expect if isinstance(expect, tuple) else (expect,)
     assert result.exit_code in allowed, (
         f"exit {result.exit_code} not in {allowed}\nstdout: {result.stdout}\nstderr: {result.stderr}\n"
-        f"exception: {result.exception!r}")
+        f"exception: {result.exception!r}"
+    )
     return out
 
 
@@ -84,6 +87,18 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     regime = run_cli([*REGIME_TINY, "--json"], expect=(ExitCode.OK, ExitCode.NOT_PROMOTED))
     if not regime.json["data"]["promoted"]:
         run_cli(["models", "promote", "btc_regime_detector", str(regime.json["data"]["version"]), "--force"])
-    run_cli(["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC,ETH", "--min-r2", "0", *VOL_TINY])
+    run_cli(
+        [
+            "train",
+            "volatility_forecaster",
+            "--preset",
+            "quick",
+            "--symbols",
+            "BTC,ETH",
+            "--min-r2",
+            "0",
+            *VOL_TINY,
+        ]
+    )
     mp.undo()
     return root

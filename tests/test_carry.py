@@ -19,7 +19,8 @@ def test_carried_candles_match_the_store_and_leave_nothing_behind(home: Path) ->
         for symbol in ("BTC", "SOL"):
             here, carried = store.load(symbol).frame, DataStore(there).load(symbol).frame
             assert carried.index.equals(here.index)
-            pd.testing.assert_frame_equal(carried[["open", "high", "low", "close"]],
-                                          here[["open", "high", "low", "close"]])
+            pd.testing.assert_frame_equal(
+                carried[["open", "high", "low", "close"]], here[["open", "high", "low", "close"]]
+            )
     assert not folder.exists()
     assert not home.exists()  # packing only reads: the CLI's home is not created

@@ -4,9 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import pandas as pd
+import pytest
 
 from mltrain import __version__
 from mltrain import features as F
@@ -15,8 +14,20 @@ from mltrain.paths import Home
 
 from .conftest import QUICK, VOL_TINY, run_cli, train_regime
 
-TRAIN_KEYS = {"job_id", "model_name", "model_type", "status", "created_at", "has_custom_config", "version",
-              "promoted", "metrics", "baselines", "duration_seconds", "estimated_seconds"}
+TRAIN_KEYS = {
+    "job_id",
+    "model_name",
+    "model_type",
+    "status",
+    "created_at",
+    "has_custom_config",
+    "version",
+    "promoted",
+    "metrics",
+    "baselines",
+    "duration_seconds",
+    "estimated_seconds",
+}
 
 
 def test_version():
@@ -25,9 +36,24 @@ def test_version():
 
 def test_defaults_json_is_exactly_the_old_api_shape():
     doc = run_cli(["defaults", "volatility_forecaster", "--json"]).json
-    assert doc == {"ok": True, "data": {"model_name": "volatility_forecaster", "model_type": "volatility", "config": {
-        "days": 730, "epochs": 100, "patience": 15, "batch_size": 64, "learning_rate": 0.001, "train_val_split": 0.9,
-        "hidden_size": 64, "min_r2": 0.5, "symbols": ["BTC", "ETH", "SOL"]}}}
+    assert doc == {
+        "ok": True,
+        "data": {
+            "model_name": "volatility_forecaster",
+            "model_type": "volatility",
+            "config": {
+                "days": 730,
+                "epochs": 100,
+                "patience": 15,
+                "batch_size": 64,
+                "learning_rate": 0.001,
+                "train_val_split": 0.9,
+                "hidden_size": 64,
+                "min_r2": 0.5,
+                "symbols": ["BTC", "ETH", "SOL"],
+            },
+        },
+    }
     regime = run_cli(["defaults", "btc_regime_detector", "--json"]).json["data"]["config"]
     assert regime["days"] == 730 and regime["hidden_size"] is None and regime["symbols"] is None
 
@@ -36,7 +62,10 @@ def test_defaults_table_and_unknown_model_suggestion():
     assert "learning_rate" in run_cli(["defaults", "btc_regime_detector"]).stdout
     result = run_cli(["defaults", "btc_regime_detectr"], expect=2)
     assert "btc_regime_detector" in result.stderr and "--model-type" in result.stderr
-    assert run_cli(["defaults", "my_model", "--model-type", "volatility", "--json"]).json["data"]["model_type"] == "volatility"
+    assert (
+        run_cli(["defaults", "my_model", "--model-type", "volatility", "--json"]).json["data"]["model_type"]
+        == "volatility"
+    )
 
 
 @pytest.mark.slow  # times real training steps (presets --measure)
@@ -59,9 +88,29 @@ def test_presets_lists_builtins_and_user_presets(home: Path, tmp_path: Path, mon
 def test_dry_run_json_contract_and_sources(tmp_path: Path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("epochs: 30\n")
-    doc = run_cli(["train", "volatility_forecaster", "--preset", "standard", "--config", cfg, "--days", "200",
-                   "--dry-run", "--json"]).json
-    assert set(doc["data"]) == {"model_name", "model_type", "preset", "config", "sources", "device", "estimate"}
+    doc = run_cli(
+        [
+            "train",
+            "volatility_forecaster",
+            "--preset",
+            "standard",
+            "--config",
+            cfg,
+            "--days",
+            "200",
+            "--dry-run",
+            "--json",
+        ]
+    ).json
+    assert set(doc["data"]) == {
+        "model_name",
+        "model_type",
+        "preset",
+        "config",
+        "sources",
+        "device",
+        "estimate",
+    }
     data = doc["data"]
     assert data["config"]["days"] == 200 and data["sources"]["days"] == "flag --days"
     assert data["sources"]["epochs"] == f"config {cfg}:1"
@@ -93,7 +142,11 @@ def test_model_type_contradiction_is_an_error():
 
 def test_missing_symbol_is_named_before_the_plan_and_no_job_is_recorded(home: Path):
     result = run_cli(["train", "volatility_forecaster", "--symbols", "BTC,ETHH", "--yes"], expect=2)
-    assert "'ETHH'" in result.stderr and "flag --symbols" in result.stderr and "Did you mean 'ETH'" in result.stderr
+    assert (
+        "'ETHH'" in result.stderr
+        and "flag --symbols" in result.stderr
+        and "Did you mean 'ETH'" in result.stderr
+    )
     assert "estimate:" not in result.stderr  # refused before the plan, so before any prompt
     result = run_cli(["train", "doge2_regime", "--model-type", "regime", "--dry-run"], expect=2)
     assert "'DOGE2'" in result.stderr and "name starts with" in result.stderr
@@ -101,8 +154,13 @@ def test_missing_symbol_is_named_before_the_plan_and_no_job_is_recorded(home: Pa
 
 
 def test_train_warns_once_when_its_data_is_old(home: Path):
-    result = run_cli(["train", "volatility_forecaster", "--dry-run", "--json"], today=pd.Timestamp("2026-01-09"))
-    assert result.stderr.count("warning: newest candles BTC 2026-01-05 (4 days ago)") == 1 and "SOL 2026-01-05" in result.stderr
+    result = run_cli(
+        ["train", "volatility_forecaster", "--dry-run", "--json"], today=pd.Timestamp("2026-01-09")
+    )
+    assert (
+        result.stderr.count("warning: newest candles BTC 2026-01-05 (4 days ago)") == 1
+        and "SOL 2026-01-05" in result.stderr
+    )
     assert result.json["ok"]  # the warning stays off stdout
 
 
@@ -141,7 +199,11 @@ def test_train_json_contract_and_app_log(home: Path):
     assert data["promoted"] == (data["status"] == "completed")
     assert set(data["baselines"]) == {"majority", "rule"}
     log = (home / "logs" / "mltrain.log").read_text()
-    assert f"job {data['job_id']} created" in log and "custom_config=True" in log and "parameters: days=365" in log
+    assert (
+        f"job {data['job_id']} created" in log
+        and "custom_config=True" in log
+        and "parameters: days=365" in log
+    )
     job = run_cli(["jobs", "show", data["job_id"], "--json"]).json["data"]
     assert job["status"] == data["status"] and Path(job["log_file"]).read_text().count("epoch") >= 1
 
@@ -149,24 +211,47 @@ def test_train_json_contract_and_app_log(home: Path):
 @pytest.mark.slow  # trains a network
 def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: Path):
     """The quick preset's 18 validation days are one regime: a 1.0 there is not skill, and the output says so."""
-    text = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--yes", "--quiet"], expect=(0, 3)).stdout
+    text = run_cli(
+        ["train", "btc_regime_detector", "--preset", "quick", "--yes", "--quiet"], expect=(0, 3)
+    ).stdout
     assert "chronological; 18 days)" in text
     assert "note: every validation day is" in text and "says little about skill" in text
-    longer = run_cli(["train", "btc_regime_detector", "--days", "1095", "--epochs", "10", "--patience", "5", "--yes",
-                      "--quiet"], expect=(0, 3)).stdout
+    longer = run_cli(
+        [
+            "train",
+            "btc_regime_detector",
+            "--days",
+            "1095",
+            "--epochs",
+            "10",
+            "--patience",
+            "5",
+            "--yes",
+            "--quiet",
+        ],
+        expect=(0, 3),
+    ).stdout
     shown = run_cli(["models", "show", "btc_regime_detector", "--version", "2", "--json"]).json["data"]
     confusion = shown["metrics"]["confusion"]
     assert sum(1 for row in confusion if sum(row)) > 1 and "note: every validation day" not in longer
-    short = run_cli(["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC", "--yes", "--quiet"],
-                    expect=(0, 3)).stdout
-    assert "note: 9 validation days hold about 1 independent 7-day targets" in short  # 90 days, 0.9 in training
+    short = run_cli(
+        ["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC", "--yes", "--quiet"],
+        expect=(0, 3),
+    ).stdout
+    assert (
+        "note: 9 validation days hold about 1 independent 7-day targets" in short
+    )  # 90 days, 0.9 in training
 
 
 @pytest.mark.slow  # trains a network
 def test_gate_rejects_exits_3_and_keeps_production():
-    first = run_cli(["train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "0", *VOL_TINY, "--json"]).json
+    first = run_cli(
+        ["train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "0", *VOL_TINY, "--json"]
+    ).json
     assert first["data"]["promoted"]
-    second = run_cli(["train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "1", *QUICK, "--json"], expect=3)
+    second = run_cli(
+        ["train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "1", *QUICK, "--json"], expect=3
+    )
     assert second.json["data"]["status"] == "rejected" and second.json["data"]["version"] == 2
     assert "min_r2=1.0" in second.stderr and "best baseline" in second.stderr
     models = run_cli(["models", "list", "--json"]).json["data"]
@@ -177,8 +262,8 @@ def test_gate_rejects_exits_3_and_keeps_production():
 @pytest.mark.slow  # trains a network
 def test_plain_progress_lines_without_terminal():
     result = train_regime()
-    lines = [l for l in result.stderr.splitlines() if l.startswith("BTC epoch ")]
-    assert lines and all("\x1b" not in l for l in lines)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("BTC epoch ")]
+    assert lines and all("\x1b" not in line for line in lines)
     assert "selection_loss=" in lines[0] and "samples/s=" in lines[0] and "eta<=" in lines[0]
     quiet = train_regime("--quiet")
     assert "BTC epoch " not in quiet.stderr
@@ -190,14 +275,35 @@ def test_models_commands(trained_home: Path, monkeypatch):
     rows = {r["model_name"]: r for r in run_cli(["models", "list", "--json"]).json["data"]}
     assert rows["btc_regime_detector"]["production_version"] == 1
     show = run_cli(["models", "show", "btc_regime_detector", "--json"]).json["data"]
-    for key in ("config", "sources", "seed", "metrics", "baselines", "data_windows", "timings", "library_versions",
-                "command_line", "files", "job_id", "status", "spec"):
+    for key in (
+        "config",
+        "sources",
+        "seed",
+        "metrics",
+        "baselines",
+        "data_windows",
+        "timings",
+        "library_versions",
+        "command_line",
+        "files",
+        "job_id",
+        "status",
+        "spec",
+    ):
         assert key in show
     assert show["data_windows"]["BTC"]["fingerprint"]
     text = run_cli(["models", "show", "btc_regime_detector"]).stdout
-    for section in ("btc_regime_detector v1", "config", "validation (out of sample", "data windows", "sha256"):
+    for section in (
+        "btc_regime_detector v1",
+        "config",
+        "validation (out of sample",
+        "data windows",
+        "sha256",
+    ):
         assert section in text
-    assert "rule" in text and show["data_windows"]["BTC"]["fingerprint"] in text and "{" not in text  # no raw JSON
+    assert (
+        "rule" in text and show["data_windows"]["BTC"]["fingerprint"] in text and "{" not in text
+    )  # no raw JSON
 
 
 @pytest.mark.slow  # trains a network
@@ -205,16 +311,24 @@ def test_predict_regime_and_volatility(trained_home: Path, monkeypatch):
     monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
     result = run_cli(["predict", "btc_regime_detector", "--json"], today=pd.Timestamp("2026-03-01"))
     age = 55  # days from the last embedded candle (2026-01-05) to the injected today
-    assert result.json["data"]["last_data_date"] == "2026-01-05" and result.json["data"]["data_age_days"] == age
+    assert (
+        result.json["data"]["last_data_date"] == "2026-01-05" and result.json["data"]["data_age_days"] == age
+    )
     assert f"2026-01-05, {age} days before today" in result.stderr  # embedded data is old: say so, on stderr
     regime = result.json["data"]["predictions"]
     assert len(regime) == 1 and regime[0]["date"] == "2026-01-05"
     assert abs(sum(regime[0]["probabilities"].values()) - 1) < 1e-3
     features = F.regime_features(DataStore(Home(trained_home)).load("BTC").frame.loc[:"2026-01-05"])
-    assert regime[0]["rule_regime"] == F.REGIMES[F.rule_detector(features)[-1]]  # the rule's verdict, same day
-    vol = run_cli(["predict", "volatility_forecaster", "--symbol", "ETH", "--json"]).json["data"]["predictions"]
+    assert (
+        regime[0]["rule_regime"] == F.REGIMES[F.rule_detector(features)[-1]]
+    )  # the rule's verdict, same day
+    vol = run_cli(["predict", "volatility_forecaster", "--symbol", "ETH", "--json"]).json["data"][
+        "predictions"
+    ]
     assert vol[0]["symbol"] == "ETH" and vol[0]["forecast_annualized_vol"] > 0 and vol[0]["horizon_days"] == 7
-    since = run_cli(["predict", "volatility_forecaster", "--since", "2025-12-01", "--json"]).json["data"]["predictions"]
+    since = run_cli(["predict", "volatility_forecaster", "--since", "2025-12-01", "--json"]).json["data"][
+        "predictions"
+    ]
     assert len(since) == 2 * 36
     csv = run_cli(["predict", "btc_regime_detector", "--since", "2025-12-30", "--csv"]).stdout.splitlines()
     assert csv[0].startswith("symbol,date,regime") and ",rule_regime," in csv[0] and len(csv) == 8
@@ -228,18 +342,29 @@ def test_info_json(home: Path):
 
 
 def test_help_defaults_presets_do_not_import_torch_or_pandas(home: Path):
-    code = ("import sys\nfrom typer.testing import CliRunner\nfrom mltrain.cli import app\n"
-            "for args in (['--help'], ['defaults', 'btc_regime_detector'], ['presets']):\n"
-            "    r = CliRunner().invoke(app, args)\n    assert r.exit_code == 0, r.output\n"
-            "print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "MLTRAIN_HOME": str(home)}, check=True)
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom mltrain.cli import app\n"
+        "for args in (['--help'], ['defaults', 'btc_regime_detector'], ['presets']):\n"
+        "    r = CliRunner().invoke(app, args)\n    assert r.exit_code == 0, r.output\n"
+        "print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLTRAIN_HOME": str(home)},
+        check=True,
+    )
     assert out.stdout.strip() == "[]"
 
 
 def test_python_dash_m_works(home: Path):
-    out = subprocess.run([sys.executable, "-m", "mltrain", "defaults", "btc_regime_detector", "--json"],
-                         capture_output=True, text=True, env={**os.environ, "MLTRAIN_HOME": str(home)})
+    out = subprocess.run(
+        [sys.executable, "-m", "mltrain", "defaults", "btc_regime_detector", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLTRAIN_HOME": str(home)},
+    )
     assert out.returncode == 0 and json.loads(out.stdout)["ok"]
 
 
@@ -256,9 +381,14 @@ def test_terminal_prompt_asks_and_a_no_trains_nothing(home: Path):
     import select
 
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "mltrain", "train", "btc_regime_detector", "--preset", "quick"],
-                            stdin=follower, stdout=follower, stderr=follower, close_fds=True,
-                            env={**os.environ, "MLTRAIN_HOME": str(home)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mltrain", "train", "btc_regime_detector", "--preset", "quick"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        close_fds=True,
+        env={**os.environ, "MLTRAIN_HOME": str(home)},
+    )
     os.close(follower)
     seen = b""
     while b"Start training?" not in seen:

@@ -55,7 +55,13 @@ def held_elsewhere(enter):
 def test_promote_reports_previous_and_a_noop_promote_changes_nothing(reg: Registry):
     add_version(reg), add_version(reg)
     doc = run_cli(["models", "promote", NAME, "1", "--json"]).json["data"]
-    assert doc == {"model_name": NAME, "production": 1, "previous": 2, "changed": True, "status_before": "archived"}
+    assert doc == {
+        "model_name": NAME,
+        "production": 1,
+        "previous": 2,
+        "changed": True,
+        "status_before": "archived",
+    }
     log_before = reg.alias_log(NAME)
     out = run_cli(["models", "promote", NAME, "1"])
     assert out.stdout.strip() == f"{NAME}: v1 is already the production version; nothing changed"

@@ -1,4 +1,5 @@
 """Versions saved by earlier code keep loading and predicting the same numbers."""
+
 from __future__ import annotations
 
 import json

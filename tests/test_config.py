@@ -1,20 +1,27 @@
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from mltrain.kinds import KINDS
-from mltrain.config import (TrainingConfig, build_config, get_preset, load_presets, load_yaml_mapping)
+from mltrain.config import TrainingConfig, build_config, get_preset, load_presets, load_yaml_mapping
 from mltrain.errors import ConfigError
+from mltrain.kinds import KINDS
 from mltrain.paths import Home
 
 from .conftest import run_cli
 
-BOUNDS = {"days": (90, 1825), "epochs": (10, 500), "patience": (5, 50), "batch_size": (8, 256),
-          "learning_rate": (0.0001, 0.1), "train_val_split": (0.6, 0.9), "hidden_size": (32, 256),
-          "min_r2": (0.0, 1.0)}
+BOUNDS = {
+    "days": (90, 1825),
+    "epochs": (10, 500),
+    "patience": (5, 50),
+    "batch_size": (8, 256),
+    "learning_rate": (0.0001, 0.1),
+    "train_val_split": (0.6, 0.9),
+    "hidden_size": (32, 256),
+    "min_r2": (0.0, 1.0),
+}
 INT_FIELDS = {"days", "epochs", "patience", "batch_size", "hidden_size"}
 
 
@@ -37,8 +44,12 @@ def test_layering_defaults_preset_file_flags(tmp_path: Path):
     presets = load_presets(Home(tmp_path))
     config_file = tmp_path / "c.yaml"
     config_file.write_text("days: 400\nepochs: 30\n")
-    eff = build_config("volatility", get_preset("standard", presets), load_yaml_mapping(config_file, "config file"),
-                       {"epochs": 40})
+    eff = build_config(
+        "volatility",
+        get_preset("standard", presets),
+        load_yaml_mapping(config_file, "config file"),
+        {"epochs": 40},
+    )
     assert eff.config.days == 400 and eff.config.epochs == 40 and eff.config.patience == 12
     assert eff.sources["days"] == f"config {config_file}:1"
     assert eff.sources["epochs"] == "flag --epochs"
@@ -75,9 +86,15 @@ def _out_of_bounds():
     def values(name):
         lo, hi = BOUNDS[name]
         if name in INT_FIELDS:
-            return st.one_of(st.integers(max_value=lo - 1, min_value=-10**6), st.integers(min_value=hi + 1, max_value=10**6))
-        return st.one_of(st.floats(max_value=lo, exclude_max=True, min_value=-1e6),
-                         st.floats(min_value=hi, exclude_min=True, max_value=1e6))
+            return st.one_of(
+                st.integers(max_value=lo - 1, min_value=-(10**6)),
+                st.integers(min_value=hi + 1, max_value=10**6),
+            )
+        return st.one_of(
+            st.floats(max_value=lo, exclude_max=True, min_value=-1e6),
+            st.floats(min_value=hi, exclude_min=True, max_value=1e6),
+        )
+
     return st.sampled_from(sorted(BOUNDS)).flatmap(lambda n: st.tuples(st.just(n), values(n)))
 
 
@@ -99,11 +116,16 @@ def test_any_out_of_bounds_value_exits_2_naming_the_field(case, via_file, tmp_pa
 
 # ---------------------------------------------------------------- strictness (issue 15 items 11, 14, 15)
 
+
 def _config(tmp_path: Path, text: str | bytes, model_type: str = "volatility"):
     path = tmp_path / "c.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
-    return build_config(model_type, get_preset("custom", load_presets(Home(tmp_path))),
-                        load_yaml_mapping(path, "config file"), {})
+    return build_config(
+        model_type,
+        get_preset("custom", load_presets(Home(tmp_path))),
+        load_yaml_mapping(path, "config file"),
+        {},
+    )
 
 
 def test_yaml_alias_bomb_is_refused_before_expanding(tmp_path: Path):
@@ -122,14 +144,24 @@ def test_preset_with_an_alias_is_refused(tmp_path: Path):
 
 
 def test_duplicate_key_is_refused_with_both_lines(tmp_path: Path):
-    with pytest.raises(ConfigError, match=r"duplicate key 'days' in config file .*c.yaml line 3 "
-                                          r"\(already set on line 1\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"duplicate key 'days' in config file .*c.yaml line 3 "
+        r"\(already set on line 1\)",
+    ):
         _config(tmp_path, "days: 365\nepochs: 30\ndays: 400\n")
 
 
-@pytest.mark.parametrize("text, field", [('days: "90"\n', "days"), ("epochs: 20\ndays: true\n", "days"),
-                                         ("days: 365.0\n", "days"), ("learning_rate: yes\n", "learning_rate"),
-                                         ('symbols: "BTC"\n', "symbols")])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ('days: "90"\n', "days"),
+        ("epochs: 20\ndays: true\n", "days"),
+        ("days: 365.0\n", "days"),
+        ("learning_rate: yes\n", "learning_rate"),
+        ('symbols: "BTC"\n', "symbols"),
+    ],
+)
 def test_values_of_the_wrong_type_are_not_coerced(tmp_path: Path, text: str, field: str):
     line = text.count("\n")
     with pytest.raises(ConfigError, match=rf"^{field}=.* \(from config .*c.yaml:{line}\) is invalid"):
@@ -160,8 +192,9 @@ def test_non_utf8_config_exits_2(tmp_path: Path):
 @pytest.mark.parametrize("symbol", ["BTC\n", "ÉTH", "B TC", "X" * 21])
 def test_symbols_are_matched_in_full(tmp_path: Path, symbol: str):
     with pytest.raises(ConfigError, match="symbols"):
-        build_config("volatility", get_preset("custom", load_presets(Home(tmp_path))), None,
-                     {"symbols": [symbol]})
+        build_config(
+            "volatility", get_preset("custom", load_presets(Home(tmp_path))), None, {"symbols": [symbol]}
+        )
 
 
 def test_integer_past_pythons_digit_limit_is_a_config_error(tmp_path: Path):

@@ -5,13 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mltrain.kinds import KINDS
 from mltrain.config import TrainingConfig
 from mltrain.data import synth
 from mltrain.data.store import DataStore
 from mltrain.errors import DataError
-from mltrain.paths import Home
+from mltrain.kinds import KINDS
 from mltrain.kinds.volatility_model import panel
+from mltrain.paths import Home
 
 from .conftest import QUICK, run_cli
 
@@ -46,8 +46,10 @@ def test_todays_unfinished_candle_is_dropped_and_a_future_one_refused(tmp_path: 
     today = pd.Timestamp("2026-03-10")  # an injected clock: no failure at UTC midnight
     frame = candles(30, start=str((today - pd.Timedelta(days=29)).date()))
     assert frame.index[-1] == today
-    data = run_cli(["data", "import", write_generic(tmp_path / "live.csv", frame), "--symbol", "LIVE",
-                    "--json"], today=today).json["data"]
+    data = run_cli(
+        ["data", "import", write_generic(tmp_path / "live.csv", frame), "--symbol", "LIVE", "--json"],
+        today=today,
+    ).json["data"]
     assert data["rows"] == 29 and data["last"] == str((today - pd.Timedelta(days=1)).date())
     assert any("has not closed yet" in note for note in data["notes"])
     later = DataStore(Home(tmp_path / "h"), today=today - pd.Timedelta(days=2))
@@ -86,7 +88,11 @@ def test_yahoo_classic_and_new_export(tmp_path: Path):
     out[["Date", "Open", "High", "Low", "Close", "Adj Close", "Volume"]].to_csv(classic, index=False)
     assert run_cli(["data", "import", classic, "--symbol", "YA", "--json"]).json["data"]["format"] == "yahoo"
     new = tmp_path / "new.csv"
-    lines = ["Price,Close,High,Low,Open,Volume", "Ticker,BTC-USD,BTC-USD,BTC-USD,BTC-USD,BTC-USD", "Date,,,,,"]
+    lines = [
+        "Price,Close,High,Low,Open,Volume",
+        "Ticker,BTC-USD,BTC-USD,BTC-USD,BTC-USD,BTC-USD",
+        "Date,,,,,",
+    ]
     lines += [f"{d.date()},{r.close},{r.high},{r.low},{r.open},{r.volume}" for d, r in frame.iterrows()]
     new.write_text("\n".join(lines) + "\n")
     data = run_cli(["data", "import", new, "--symbol", "YB", "--json"]).json["data"]
@@ -98,11 +104,15 @@ def test_yahoo_classic_and_new_export(tmp_path: Path):
 def test_cryptodatadownload_newest_first_seconds_and_ms(tmp_path: Path):
     frame = candles(25)
     for scale in (1, 1000):
-        lines = ["https://www.CryptoDataDownload.com",
-                 "Unix,Date,Symbol,Open,High,Low,Close,Volume BTC,Volume USDT,tradecount"]
+        lines = [
+            "https://www.CryptoDataDownload.com",
+            "Unix,Date,Symbol,Open,High,Low,Close,Volume BTC,Volume USDT,tradecount",
+        ]
         for d, r in frame.iloc[::-1].iterrows():
-            lines.append(f"{int(d.timestamp()) * scale},{d.date()} 00:00:00,BTC/USDT,{r.open},{r.high},{r.low},"
-                         f"{r.close},{r.volume},{r.volume * r.close},100")
+            lines.append(
+                f"{int(d.timestamp()) * scale},{d.date()} 00:00:00,BTC/USDT,{r.open},{r.high},{r.low},"
+                f"{r.close},{r.volume},{r.volume * r.close},100"
+            )
         path = tmp_path / f"cdd{scale}.csv"
         path.write_text("\n".join(lines) + "\n")
         data = run_cli(["data", "import", path, "--symbol", "CDD", "--json"]).json["data"]
@@ -115,22 +125,41 @@ def test_coingecko_close_only_still_trains(tmp_path: Path):
     lines = ["snapped_at,price,market_cap,total_volume"]
     lines += [f"{d.date()} 00:00:00 UTC,{r.close},{r.close * 1e6},{r.volume}" for d, r in frame.iterrows()]
     path = tmp_path / "cg.csv"
-    path.write_text("\n".join(lines + ["2023-12-01 14:23:05 UTC,1,1,1"]) + "\n")  # the export's live price row
+    path.write_text(
+        "\n".join(lines + ["2023-12-01 14:23:05 UTC,1,1,1"]) + "\n"
+    )  # the export's live price row
     data = run_cli(["data", "import", path, "--symbol", "CG", "--json"]).json["data"]
     assert data["format"] == "coingecko" and data["ohlc"] is False
     # 00:00 UTC snapshots are the previous day's closes; the mid-day live row is no close at all
-    assert data["first"] == "2021-12-31" and data["last"] == str((frame.index[-1] - pd.Timedelta(days=1)).date())
+    assert data["first"] == "2021-12-31" and data["last"] == str(
+        (frame.index[-1] - pd.Timedelta(days=1)).date()
+    )
     last = run_cli(["data", "show", "CG", "--json"]).json["data"]["last_candle"]
     assert last["close"] == pytest.approx(frame["close"].iloc[-1], rel=1e-9)
-    doc = run_cli(["train", "cg_vol", "--model-type", "volatility", "--symbols", "CG", "--min-r2", "0", *QUICK,
-                   "--json"], expect=(0, 3)).json
+    doc = run_cli(
+        [
+            "train",
+            "cg_vol",
+            "--model-type",
+            "volatility",
+            "--symbols",
+            "CG",
+            "--min-r2",
+            "0",
+            *QUICK,
+            "--json",
+        ],
+        expect=(0, 3),
+    ).json
     meta = run_cli(["models", "show", "cg_vol", "--json"]).json["data"]
     assert doc["data"]["version"] == 1 and meta["data_windows"]["CG"]["estimator"] == "close_to_close"
 
 
 def test_ccxt_json_and_parquet(tmp_path: Path):
     frame = candles(15)
-    rows = [[int(d.timestamp() * 1000), r.open, r.high, r.low, r.close, r.volume] for d, r in frame.iterrows()]
+    rows = [
+        [int(d.timestamp() * 1000), r.open, r.high, r.low, r.close, r.volume] for d, r in frame.iterrows()
+    ]
     path = tmp_path / "ccxt.json"
     path.write_text(json.dumps(rows))
     assert run_cli(["data", "import", path, "--symbol", "CX", "--json"]).json["data"]["format"] == "ccxt"
@@ -143,8 +172,16 @@ def test_ccxt_json_and_parquet(tmp_path: Path):
 def test_hourly_bars_are_aggregated_to_utc_days(tmp_path: Path):
     hours = pd.date_range("2024-03-01", periods=48, freq="h", tz="UTC")
     price = np.linspace(100, 147, 48)
-    df = pd.DataFrame({"timestamp": hours.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": price, "high": price + 1,
-                       "low": price - 1, "close": price + 0.5, "volume": 1.0})
+    df = pd.DataFrame(
+        {
+            "timestamp": hours.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "open": price,
+            "high": price + 1,
+            "low": price - 1,
+            "close": price + 0.5,
+            "volume": 1.0,
+        }
+    )
     path = tmp_path / "h.csv"
     df.to_csv(path, index=False)
     data = run_cli(["data", "import", path, "--symbol", "HR", "--json"]).json["data"]
@@ -153,23 +190,39 @@ def test_hourly_bars_are_aggregated_to_utc_days(tmp_path: Path):
     assert day["open"] == 100 and day["high"] == price[23] + 1 and day["low"] == 99 and day["volume"] == 24
 
 
-@pytest.mark.parametrize("body,match", [
-    ("date,open,high,low,close\n2024-01-01,1,2,0.5,1.5\nnot-a-date,1,2,0.5,1.5\n", "row 3.*cannot parse date"),
-    ("timestamp,open,high,low,close\n1704067200,1,2,0.5,1.5\n1704153600000,1,2,0.5,1.5\n", "unit changes"),
-    ("date,open,high,low,close\n2024-01-01,1,2,0.5,-1\n", "row 2.*close is -1"),
-    ("date,open,high,low,close\n2024-01-01,1,2,0.5,\n", "row 2.*close is missing"),
-    ("date,open,high,low,close\n2024-01-01,1,2,0.5,1.5\n2024-01-02,1,2,0.5,1,5\n", "line 3: 6 fields.*header has 5"),
-    ("date,open,high,low,close\n2024-01-01,1,2,0.5,1.5\n2024-01-02,1,2,0.5,1.5x\n", "row 3.*close is '1.5x' \\(not a number\\)"),
-    ("date,open,high,low,close\n2024-01-01,1,0.4,0.5,0.45\n", "row 2.*do not bracket"),
-    ("date,open,high,low,close\n2024-01-01,1,1.2,0.5,1.5\n", "row 2.*do not bracket"),
-    ("date,open,high,low,close\n2024-01-01,1,2,0.5,1.5\n2024-01-01,1,2,0.5,1.6\n", "conflicting candles"),
-    ("date,open,high,low\n2024-01-01,1,2,0.5\n", "no 'close' column"),
-])
+@pytest.mark.parametrize(
+    "body,match",
+    [
+        (
+            "date,open,high,low,close\n2024-01-01,1,2,0.5,1.5\nnot-a-date,1,2,0.5,1.5\n",
+            "row 3.*cannot parse date",
+        ),
+        (
+            "timestamp,open,high,low,close\n1704067200,1,2,0.5,1.5\n1704153600000,1,2,0.5,1.5\n",
+            "unit changes",
+        ),
+        ("date,open,high,low,close\n2024-01-01,1,2,0.5,-1\n", "row 2.*close is -1"),
+        ("date,open,high,low,close\n2024-01-01,1,2,0.5,\n", "row 2.*close is missing"),
+        (
+            "date,open,high,low,close\n2024-01-01,1,2,0.5,1.5\n2024-01-02,1,2,0.5,1,5\n",
+            "line 3: 6 fields.*header has 5",
+        ),
+        (
+            "date,open,high,low,close\n2024-01-01,1,2,0.5,1.5\n2024-01-02,1,2,0.5,1.5x\n",
+            "row 3.*close is '1.5x' \\(not a number\\)",
+        ),
+        ("date,open,high,low,close\n2024-01-01,1,0.4,0.5,0.45\n", "row 2.*do not bracket"),
+        ("date,open,high,low,close\n2024-01-01,1,1.2,0.5,1.5\n", "row 2.*do not bracket"),
+        ("date,open,high,low,close\n2024-01-01,1,2,0.5,1.5\n2024-01-01,1,2,0.5,1.6\n", "conflicting candles"),
+        ("date,open,high,low\n2024-01-01,1,2,0.5\n", "no 'close' column"),
+    ],
+)
 def test_validation_errors_name_row_and_change_nothing(tmp_path: Path, body: str, match: str):
     path = tmp_path / "bad.csv"
     path.write_text(body)
     result = run_cli(["data", "import", path, "--symbol", "BAD"], expect=2)
     import re
+
     assert re.search(match, result.stderr), result.stderr
     assert str(path) in result.stderr and "Traceback" not in result.stderr
     assert "BAD" not in [r["symbol"] for r in run_cli(["data", "list", "--json"]).json["data"]]
@@ -202,7 +255,9 @@ def test_duplicates_unsorted_and_merge(tmp_path: Path):
     changed["close"] *= 1.01
     changed["high"] *= 1.02
     changed.to_csv(conflicting, index=False)
-    assert "differs" in run_cli(["data", "import", conflicting, "--symbol", "DUP", "--merge"], expect=2).stderr
+    assert (
+        "differs" in run_cli(["data", "import", conflicting, "--symbol", "DUP", "--merge"], expect=2).stderr
+    )
 
 
 def test_gaps_short_filled_long_named_and_missing_days_listed(tmp_path: Path):
@@ -223,15 +278,21 @@ def test_gaps_short_filled_long_named_and_missing_days_listed(tmp_path: Path):
 
 
 def test_too_little_history_names_symbol_and_days():
-    result = run_cli(["train", "volatility_forecaster", "--symbols", "SHIB", "--days", "1825", "--yes"], expect=2)
+    result = run_cli(
+        ["train", "volatility_forecaster", "--symbols", "SHIB", "--days", "1825", "--yes"], expect=2
+    )
     assert "SHIB" in result.stderr and "1825 required" in result.stderr
 
 
 def test_synth_generates_known_regimes(home: Path):
-    data = run_cli(["data", "synth", "--symbol", "SYN", "--days", "600", "--seed", "7", "--json"]).json["data"]
+    data = run_cli(["data", "synth", "--symbol", "SYN", "--days", "600", "--seed", "7", "--json"]).json[
+        "data"
+    ]
     assert data["rows"] == 600 and data["first"] == "2018-01-01"
     today = pd.Timestamp("2026-03-10")
-    long = run_cli(["data", "synth", "--symbol", "SYNL", "--days", "5000", "--json"], today=today).json["data"]
+    long = run_cli(["data", "synth", "--symbol", "SYNL", "--days", "5000", "--json"], today=today).json[
+        "data"
+    ]
     assert pd.Timestamp(long["last"]) == today - pd.Timedelta(days=1)  # never a candle dated today or later
     truth = pd.read_csv(data["true_regimes"])
     assert set(truth["regime"]) <= set(synth.REGIMES) and len(truth) == 600
@@ -243,6 +304,7 @@ def test_synth_generates_known_regimes(home: Path):
 
 
 # ---------------------------------------------------------------- merge, replace and the store's files
+
 
 def embedded_btc() -> pd.DataFrame:
     return DataStore(Home(Path("/nonexistent-home"))).load("BTC").frame
@@ -258,12 +320,14 @@ def test_merge_extends_the_embedded_series_and_replace_says_what_it_discards(tmp
     assert data["rows"] == len(btc) + 4 and data["first"] == str(btc.index[0].date())
     assert data["previous_rows"] == len(btc) and data["added_rows"] == 4 and data["discarded_rows"] == 0
     stored = DataStore(Home(home)).load("BTC").frame
-    assert np.allclose(stored["close"].iloc[:len(btc)], btc["close"]) and stored.index[-1] == new.index[-1]
+    assert np.allclose(stored["close"].iloc[: len(btc)], btc["close"]) and stored.index[-1] == new.index[-1]
     disagree = both.copy()
     disagree.iloc[0, disagree.columns.get_loc("close")] *= 1.001
     disagree.iloc[0, disagree.columns.get_loc("high")] *= 1.002
-    err = run_cli(["data", "import", write_generic(tmp_path / "d.csv", disagree), "--symbol", "BTC", "--merge"],
-                  expect=2).stderr
+    err = run_cli(
+        ["data", "import", write_generic(tmp_path / "d.csv", disagree), "--symbol", "BTC", "--merge"],
+        expect=2,
+    ).stderr
     assert f"close on {last.date()}" in err and "differs" in err
     replaced = run_cli(["data", "import", path, "--symbol", "BTC", "--replace", "--json"]).json["data"]
     assert replaced["rows"] == 5 and replaced["discarded_rows"] == len(btc) + 4 - 5
@@ -271,8 +335,9 @@ def test_merge_extends_the_embedded_series_and_replace_says_what_it_discards(tmp
 
 
 @pytest.mark.parametrize("name", ["/abs/outside.csv", "../outside.csv", "sub/x.csv", "..", ".hidden.csv"])
-def test_tampered_metadata_file_name_is_refused_and_nothing_outside_is_deleted(tmp_path: Path, home: Path,
-                                                                              name: str):
+def test_tampered_metadata_file_name_is_refused_and_nothing_outside_is_deleted(
+    tmp_path: Path, home: Path, name: str
+):
     good = write_generic(tmp_path / "good.csv", candles(40))
     run_cli(["data", "import", good, "--symbol", "TST"])
     outside = tmp_path / "outside.csv"
@@ -292,8 +357,9 @@ def test_store_writes_refuse_a_symlinked_lock(tmp_path: Path, home: Path):
     target.write_text("keep me\n")
     (home / "data").mkdir(parents=True)
     (home / "data" / ".TST.lock").symlink_to(target)
-    result = run_cli(["data", "import", write_generic(tmp_path / "g.csv", candles(20)), "--symbol", "TST"],
-                     expect=1)
+    result = run_cli(
+        ["data", "import", write_generic(tmp_path / "g.csv", candles(20)), "--symbol", "TST"], expect=1
+    )
     assert "symbolic link" in result.stderr and target.read_text() == "keep me\n"
     assert not (home / "data" / "TST.json").exists()
 
@@ -321,20 +387,35 @@ def test_a_very_wide_row_is_refused_before_parsing_with_its_line(tmp_path: Path)
     assert "line 3: 100001 fields where the header has 2" in err
     header = tmp_path / "wideheader.csv"
     header.write_text(",".join(f"c{i}" for i in range(10_000)) + "\n")
-    assert "the header has 10000 fields" in run_cli(["data", "import", header, "--symbol", "WIDE"], expect=2).stderr
+    assert (
+        "the header has 10000 fields"
+        in run_cli(["data", "import", header, "--symbol", "WIDE"], expect=2).stderr
+    )
     kline = tmp_path / "kline.csv"
     kline.write_text("1704067200000,1,2,0.5,1.5,10,1704153599999,1,2,3,4,0\n" + "1," * 5000 + "\n")
     err = run_cli(["data", "import", kline, "--symbol", "WIDE", "--format", "binance"], expect=2).stderr
     assert "line 2: 5001 fields where the header has 12" in err
 
 
-@pytest.mark.parametrize("column,text", [("close", "inf"), ("close", "-inf"), ("close", "nan"), ("high", "inf"),
-                                         ("open", "Infinity"), ("volume", "inf")])
+@pytest.mark.parametrize(
+    "column,text",
+    [
+        ("close", "inf"),
+        ("close", "-inf"),
+        ("close", "nan"),
+        ("high", "inf"),
+        ("open", "Infinity"),
+        ("volume", "inf"),
+    ],
+)
 def test_non_finite_values_are_refused_with_row_and_date(tmp_path: Path, column: str, text: str):
     values = {"open": "1", "high": "2", "low": "0.5", "close": "1.5", "volume": "10", column: text}
     path = tmp_path / "nf.csv"
-    path.write_text("date,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\n2024-01-02,"
-                    + ",".join(values[c] for c in ("open", "high", "low", "close", "volume")) + "\n")
+    path.write_text(
+        "date,open,high,low,close,volume\n2024-01-01,1,2,0.5,1.5,10\n2024-01-02,"
+        + ",".join(values[c] for c in ("open", "high", "low", "close", "volume"))
+        + "\n"
+    )
     err = run_cli(["data", "import", path, "--symbol", "NF"], expect=2).stderr
     assert f"row 3 (2024-01-02): {column} is" in err and "finite" in err, err
     assert "NF" not in [r["symbol"] for r in run_cli(["data", "list", "--json"]).json["data"]]
@@ -351,12 +432,29 @@ def start_workers(home: Path, symbol: str, ready: Path, jobs: list[tuple[bool, l
     import sys
 
     import mltrain
+
     env = {**os.environ, "PYTHONPATH": str(Path(mltrain.__file__).parents[1])}
     ready.mkdir()
-    return [subprocess.Popen([sys.executable, str(WORKER), str(home), symbol, str(ready), f"w{i}", str(len(jobs)),
-                              "wait" if wait else "nowait", *map(str, files)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-            for i, (wait, files) in enumerate(jobs)]
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(WORKER),
+                str(home),
+                symbol,
+                str(ready),
+                f"w{i}",
+                str(len(jobs)),
+                "wait" if wait else "nowait",
+                *map(str, files),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i, (wait, files) in enumerate(jobs)
+    ]
 
 
 def finish(procs: list) -> list[list[dict]]:
@@ -379,7 +477,7 @@ def test_concurrent_disjoint_merges_lose_nothing(tmp_path: Path, home: Path):
     for r in range(rounds):
         for w in (0, 1):
             start = 10 + (2 * r + w) * 10
-            files[w].append(write_generic(tmp_path / f"w{w}r{r}.csv", frame.iloc[start:start + 10]))
+            files[w].append(write_generic(tmp_path / f"w{w}r{r}.csv", frame.iloc[start : start + 10]))
     procs = start_workers(home, "RACE", tmp_path / "ready", [(True, files[0]), (True, files[1])])
     store = DataStore(Home(home))
     while any(p.poll() is None for p in procs):  # a reader during the race never sees a missing series
@@ -399,8 +497,11 @@ def test_concurrent_merges_of_one_file_succeed_or_are_refused_cleanly(tmp_path: 
     per_worker = finish(procs)
     results = [r for worker in per_worker for r in worker]
     assert len(results) == 15 and not any("missing" in r.get("error", "") for r in results), results
-    assert all("ok" in r or (r["type"] == "LockBusyError" and "being written by pid" in r["error"]
-                             and "--wait" in r["error"]) for r in results), results
+    assert all(
+        "ok" in r
+        or (r["type"] == "LockBusyError" and "being written by pid" in r["error"] and "--wait" in r["error"])
+        for r in results
+    ), results
     assert all(r == {"ok": 60} for worker in per_worker[::2] for r in worker)  # those that waited all merged
     assert len(DataStore(Home(home)).load("SAME").frame) == 60
 
@@ -451,7 +552,9 @@ def test_synth_save_writes_series_and_regimes_under_the_symbols_lock(tmp_path: P
 
     store = DataStore(Home(home))
     frame, states = synth.generate(300, 1)
-    regimes = "date,regime\n" + "".join(f"{d.date()},{synth.REGIMES[s]}\n" for d, s in zip(frame.index, states))
+    regimes = "date,regime\n" + "".join(
+        f"{d.date()},{synth.REGIMES[s]}\n" for d, s in zip(frame.index, states)
+    )
     meta = {"symbol": "SYN", "source": "synthetic seed=1", "has_ohlc": True}
     holding, release = threading.Event(), threading.Event()
 

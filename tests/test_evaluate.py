@@ -1,4 +1,5 @@
 """Walk-forward evaluation: folds, baselines (with and without the optional extras), report, records."""
+
 import json
 import os
 import shutil
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from . import cluster
-from .conftest import QUICK, run_cli, train_regime
+from .conftest import run_cli, train_regime
 
 SMALL = ["--days", "150", "--epochs", "10", "--patience", "5", "--workers", "1"]
 MISSING = ("arch", "hmmlearn", "matplotlib")
@@ -46,7 +47,9 @@ def test_regime_folds_tile_recent_history_and_leave_registry_alone(home: Path):
         row = pooled[who]
         assert row["ci_low"] <= row["balanced_accuracy"] <= row["ci_high"]
         assert row["detected"] + row["missed"] == row["regime_starts"] and "mean_lag_miss_as_run_days" in row
-    assert pooled["hmm"]["log_loss"] is not None and pooled["model"]["log_loss"] is None  # a verdict, no probs
+    assert (
+        pooled["hmm"]["log_loss"] is not None and pooled["model"]["log_loss"] is None
+    )  # a verdict, no probs
     for key in ("balanced_accuracy", "macro_f1", "detection_lag_days", "changes_per_year"):
         assert key in fold["metrics"]
     assert (home / "registry" / "btc_regime_detector" / "aliases.json").read_text() == aliases
@@ -60,20 +63,33 @@ def test_regime_folds_tile_recent_history_and_leave_registry_alone(home: Path):
 
 @pytest.mark.slow  # trains a network
 def test_volatility_folds_have_garch_and_a_summary(home: Path):
-    doc = run_cli(["evaluate", "volatility_forecaster", "--symbols", "BTC", "--folds", "2", *SMALL,
-                   "--json"]).json["data"]
+    doc = run_cli(
+        ["evaluate", "volatility_forecaster", "--symbols", "BTC", "--folds", "2", *SMALL, "--json"]
+    ).json["data"]
     fold = doc["folds"][1]
-    assert set(fold["baselines"]) == {"persistence", "ewma", "har", "log_har", "log_har_bc", "garch", "gjr_garch"}
+    assert set(fold["baselines"]) == {
+        "persistence",
+        "ewma",
+        "har",
+        "log_har",
+        "log_har_bc",
+        "garch",
+        "gjr_garch",
+    }
     assert fold["baselines"]["garch"]["BTC"]["qlike"] >= 0
     summary = doc["summary"]["BTC"]  # pooled over both folds, scored once
-    assert summary["folds"] == 2 and summary["days"] == sum(f["validation"]["BTC"]["days"] for f in doc["folds"])
+    assert summary["folds"] == 2 and summary["days"] == sum(
+        f["validation"]["BTC"]["days"] for f in doc["folds"]
+    )
     assert set(summary["dm"]) == set(fold["baselines"]) and {"stat", "p_value"} <= set(summary["dm"]["har"])
     assert "p_value" in summary["dm"]["log_har_bc"]["squared_error"]
     assert summary["best_log_har"] in ("log_har", "log_har_bc") and summary["ratio_to_best_log_har"] > 0
     assert set(summary["mcs"]["included"]) <= {"model", *fold["baselines"]}
     assert 0 <= summary["folds_beating_every_baseline_on_qlike"] <= 2
-    assert "garch QLIKE" in run_cli(["evaluate", "volatility_forecaster", "--symbols", "BTC", "--folds", "2",
-                                     *SMALL]).stdout
+    assert (
+        "garch QLIKE"
+        in run_cli(["evaluate", "volatility_forecaster", "--symbols", "BTC", "--folds", "2", *SMALL]).stdout
+    )
 
 
 @pytest.mark.slow  # trains a network
@@ -84,14 +100,32 @@ def test_report_is_markdown_with_figures(tmp_path: Path):
     assert "| fold | validation |" in text and "Confusion matrix" in text and "regime_price.png" in text
     assert (out / "regime_price.png").stat().st_size > 1000 and (out / "regime_confusion.png").is_file()
     vol = tmp_path / "vol"
-    run_cli(["evaluate", "volatility_forecaster", "--symbols", "ETH", "--folds", "2", *SMALL, "--report", vol])
+    run_cli(
+        ["evaluate", "volatility_forecaster", "--symbols", "ETH", "--folds", "2", *SMALL, "--report", vol]
+    )
     assert (vol / "volatility_ETH.png").is_file() and "ETH" in (vol / "report.md").read_text()
 
 
 @pytest.mark.slow  # trains a network
 def test_synthetic_truth_reports_the_causal_ceiling():
-    doc = run_cli(["evaluate", "btc_regime_detector", "--synthetic", "--seed", "7", "--folds", "2", "--days", "300",
-                   "--epochs", "15", "--workers", "2", "--json"]).json["data"]
+    doc = run_cli(
+        [
+            "evaluate",
+            "btc_regime_detector",
+            "--synthetic",
+            "--seed",
+            "7",
+            "--folds",
+            "2",
+            "--days",
+            "300",
+            "--epochs",
+            "15",
+            "--workers",
+            "2",
+            "--json",
+        ]
+    ).json["data"]
     summary = doc["summary"]["SYN"]["detectors"]
     assert doc["synthetic_seed"] == 7 and doc["workers"] == 2
     assert {"model", "forward_filter_true_params", "hmm", "rule", "majority", "jump_model"} <= set(summary)
@@ -104,8 +138,24 @@ def test_without_optional_extras_columns_say_not_installed(home: Path, tmp_path:
     env = {**os.environ, "MLTRAIN_HOME": str(home), "PYTHONPATH": blocked_extras(tmp_path)}
     out = tmp_path / "report"
     for args in (["btc_regime_detector"], ["volatility_forecaster", "--symbols", "BTC"]):
-        proc = subprocess.run([sys.executable, "-m", "mltrain", "evaluate", *args, "--folds", "2", *SMALL,
-                               "--report", str(out), "--json"], capture_output=True, text=True, env=env)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mltrain",
+                "evaluate",
+                *args,
+                "--folds",
+                "2",
+                *SMALL,
+                "--report",
+                str(out),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         assert proc.returncode == 0, proc.stderr
         doc = json.loads(proc.stdout)["data"]
         baselines = doc["folds"][0]["baselines"]
@@ -139,9 +189,23 @@ def test_sigterm_stops_a_parallel_evaluation_and_its_workers(home: Path):
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "mltrain", "evaluate", "volatility_forecaster", "--folds", "4",
-                             "--workers", "2"], env={**os.environ, "MLTRAIN_HOME": str(home)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mltrain",
+            "evaluate",
+            "volatility_forecaster",
+            "--folds",
+            "4",
+            "--workers",
+            "2",
+        ],
+        env={**os.environ, "MLTRAIN_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while time.time() < deadline and len(_children(proc.pid)) < 2 and proc.poll() is None:
         time.sleep(0.05)
@@ -161,7 +225,9 @@ def test_sigterm_stops_a_parallel_evaluation_and_its_workers(home: Path):
 def test_report_path_that_is_a_file_is_refused_before_any_fold(home: Path, tmp_path: Path):
     blocker = tmp_path / "report.md"
     blocker.write_text("")
-    result = run_cli(["evaluate", "btc_regime_detector", "--folds", "2", *SMALL, "--report", blocker], expect=2)
+    result = run_cli(
+        ["evaluate", "btc_regime_detector", "--folds", "2", *SMALL, "--report", blocker], expect=2
+    )
     assert "is a file" in result.stderr and not (home / "registry").exists()
 
 
@@ -181,8 +247,10 @@ def test_dask_cluster_gives_exactly_the_local_numbers(dask_cluster, home: Path, 
     # an imported series is a target here and would join every pool: workers only have it if it travels
     _import_scaled_copy(home, tmp_path, "XETH", "ETH")
     command = ["evaluate", "volatility_forecaster", *TINY, "--symbols", "BTC,XETH", "--json", "--executor"]
-    runs = {spec: run_cli([*command, spec]).json["data"]
-            for spec in ("local", "local:1", "local:2", f"dask://{address}")}
+    runs = {
+        spec: run_cli([*command, spec]).json["data"]
+        for spec in ("local", "local:1", "local:2", f"dask://{address}")
+    }
     local = runs["local"]
     assert runs[f"dask://{address}"]["executor"] == f"dask://{address}"
     for spec, doc in runs.items():
@@ -194,7 +262,8 @@ def test_dask_cluster_gives_exactly_the_local_numbers(dask_cluster, home: Path, 
 def test_executor_flag_is_checked_before_any_fold(home: Path):
     bad = run_cli(["evaluate", "btc_regime_detector", *TINY, "--executor", "cluster"], expect=2)
     assert "allowed: local, local:N" in bad.stderr and "Traceback" not in bad.stderr
-    both = run_cli(["evaluate", "btc_regime_detector", *TINY, "--workers", "2", "--executor", "local:2"],
-                   expect=2)
+    both = run_cli(
+        ["evaluate", "btc_regime_detector", *TINY, "--workers", "2", "--executor", "local:2"], expect=2
+    )
     assert "--executor local:N" in both.stderr
     assert not (home / "registry").exists()

@@ -28,6 +28,7 @@ TASKS = [{"seed": s, "n": 40} for s in range(8)]
 
 # ---------------------------------------------------------------- specs
 
+
 def test_specs_pick_the_executor() -> None:
     assert isinstance(make_executor("local:1"), InlineExecutor)
     with make_executor("local:2") as pool:
@@ -36,8 +37,9 @@ def test_specs_pick_the_executor() -> None:
         assert pool.capacity == 3
 
 
-@pytest.mark.parametrize("spec", ["local:0", "local:x", "remote", "dask://nohost", "dask://h:99999",
-                                  "local:"])
+@pytest.mark.parametrize(
+    "spec", ["local:0", "local:x", "remote", "dask://nohost", "dask://h:99999", "local:"]
+)
 def test_bad_spec_is_a_usage_error_listing_the_forms(spec: str) -> None:
     with pytest.raises(UsageError) as info:
         make_executor(spec)
@@ -52,6 +54,7 @@ def test_payload_must_be_plain_json() -> None:
 
 
 # ---------------------------------------------------------------- run_tasks, local
+
 
 @pytest.mark.parametrize("spec", ["local:1", "local:2"])
 def test_results_in_task_order_with_progress(spec: str) -> None:
@@ -152,6 +155,7 @@ def _alive(pid: int) -> bool:
 
 # ---------------------------------------------------------------- a real Dask cluster
 
+
 def test_dask_gives_exactly_the_local_results(dask_cluster) -> None:
     address, _ = dask_cluster
     with make_executor("local:2") as pool:
@@ -171,8 +175,10 @@ def test_killing_a_dask_worker_mid_run_retries_its_task_elsewhere(dask_cluster, 
 
     def kill_one_then_release() -> None:
         # both workers hold a task (each marker names its worker's pid); kill one of them mid-task
-        wait_for(lambda: len({m.name.rsplit("-", 1)[1] for m in folder.glob("started-*")}) == 2,
-                  "both workers to start a task")
+        wait_for(
+            lambda: len({m.name.rsplit("-", 1)[1] for m in folder.glob("started-*")}) == 2,
+            "both workers to start a task",
+        )
         victim = next(m for m in folder.glob("started-*"))
         pid = int(victim.name.rsplit("-", 1)[1])
         workers[pid].kill()

@@ -1,4 +1,5 @@
 """Exit codes through the real console entry point (a subprocess), JSON mode included."""
+
 import json
 import os
 import subprocess
@@ -9,8 +10,12 @@ import pytest
 
 
 def mltrain(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mltrain", *args], capture_output=True, text=True,
-                          env={**os.environ, "MLTRAIN_HOME": str(home)})
+    return subprocess.run(
+        [sys.executable, "-m", "mltrain", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLTRAIN_HOME": str(home)},
+    )
 
 
 def test_unknown_option_in_json_mode_is_one_json_document_and_exit_2(home: Path):
@@ -20,8 +25,23 @@ def test_unknown_option_in_json_mode_is_one_json_document_and_exit_2(home: Path)
 
 @pytest.mark.slow  # trains a network
 def test_gate_exit_3_survives_json_mode(home: Path):
-    out = mltrain(home, "train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "1", "--days", "120",
-                  "--epochs", "10", "--patience", "5", "--yes", "--json")
+    out = mltrain(
+        home,
+        "train",
+        "volatility_forecaster",
+        "--symbols",
+        "BTC",
+        "--min-r2",
+        "1",
+        "--days",
+        "120",
+        "--epochs",
+        "10",
+        "--patience",
+        "5",
+        "--yes",
+        "--json",
+    )
     assert out.returncode == 3 and json.loads(out.stdout)["data"]["promoted"] is False
 
 
@@ -33,8 +53,13 @@ def test_usage_error_exit_2_without_json(home: Path):
 def test_shell_completion_script_and_completions(home: Path):
     script = mltrain(home, "--show-completion", "bash")
     assert script.returncode == 0 and "_mltrain_completion" in script.stdout
-    env = {**os.environ, "MLTRAIN_HOME": str(home), "_MLTRAIN_COMPLETE": "complete_bash",
-           "COMP_WORDS": "mltrain mod", "COMP_CWORD": "1"}
+    env = {
+        **os.environ,
+        "MLTRAIN_HOME": str(home),
+        "_MLTRAIN_COMPLETE": "complete_bash",
+        "COMP_WORDS": "mltrain mod",
+        "COMP_CWORD": "1",
+    }
     out = subprocess.run([sys.executable, "-m", "mltrain"], capture_output=True, text=True, env=env)
     assert "models" in out.stdout
 

@@ -1,4 +1,5 @@
 """Job records and logs: ids matched in full, logs never written through a planted symlink."""
+
 from pathlib import Path
 
 import pytest

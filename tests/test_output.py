@@ -521,7 +521,19 @@ def test_json_contract_of_predict(trained_home: Path, monkeypatch):
 
 @pytest.mark.slow  # trains a network
 def test_json_keeps_progress_lines_on_stderr_and_quiet_silences_them():
-    args = ["train", REGIME, "--preset", "quick", "--days", "365", "--epochs", "10", "--patience", "5", "--yes"]
+    args = [
+        "train",
+        REGIME,
+        "--preset",
+        "quick",
+        "--days",
+        "365",
+        "--epochs",
+        "10",
+        "--patience",
+        "5",
+        "--yes",
+    ]
     loud = run_cli([*args, "--json"])
     assert loud.json["data"]["model_name"] == REGIME and "BTC epoch 1/10" in loud.stderr
     quiet = run_cli([*args, "--json", "--quiet"])

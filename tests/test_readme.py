@@ -63,7 +63,9 @@ def adapt(args: list[str], fx_url: str, tmp: Path, reg: Registry) -> list[list[s
         ]
     args = [str(tmp / "BTCUSDT-1d.csv") if a == "~/Downloads/BTCUSDT-1d.csv" else a for a in args]
     args = [str(tmp / a) if a.startswith("out/") else a for a in args]
-    args = ["2" if a == "all" and args[k - 1] == "--folds" else a for k, a in enumerate(args)]  # tiny: 2 folds
+    args = [
+        "2" if a == "all" and args[k - 1] == "--folds" else a for k, a in enumerate(args)
+    ]  # tiny: 2 folds
     if args[:2] == ["data", "update"] or "--update-data" in args:
         args += ["--api-url", fx_url]
     if args[0] == "evaluate" and "--folds" not in args:

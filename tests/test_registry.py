@@ -1,4 +1,5 @@
 """Reliability with real processes and real files: kill -9, concurrent trains, corruption, read-only."""
+
 import json
 import os
 import signal
@@ -9,23 +10,48 @@ from pathlib import Path
 
 import pytest
 
-from mltrain.registry import validate_name
 from mltrain.errors import UsageError
+from mltrain.registry import validate_name
 
 from .conftest import QUICK, VOL_TINY, run_cli, train_regime
 
 ROOT = Path(__file__).resolve().parent.parent
-ARGS = ["train", "btc_regime_detector", "--preset", "quick", "--days", "365", "--epochs", "10", "--patience", "5",
-        "--yes", "--quiet"]
+ARGS = [
+    "train",
+    "btc_regime_detector",
+    "--preset",
+    "quick",
+    "--days",
+    "365",
+    "--epochs",
+    "10",
+    "--patience",
+    "5",
+    "--yes",
+    "--quiet",
+]
 
 
 def spawn(home: Path, paused: Path | None = None, extra: list[str] | None = None) -> subprocess.Popen:
     """A training process; with `paused`, it stops while its version is staged (see tests/child_train.py)."""
-    env = {**os.environ, "MLTRAIN_HOME": str(home),
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    head = [sys.executable, "-m", "tests.child_train", str(paused)] if paused else [sys.executable, "-m", "mltrain"]
-    return subprocess.Popen(head + ARGS + (extra or []), env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "MLTRAIN_HOME": str(home),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    head = (
+        [sys.executable, "-m", "tests.child_train", str(paused)]
+        if paused
+        else [sys.executable, "-m", "mltrain"]
+    )
+    return subprocess.Popen(
+        head + ARGS + (extra or []),
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -65,10 +91,15 @@ def test_a_running_job_whose_pid_was_reused_shows_as_interrupted(home: Path):
     from mltrain.paths import Home
 
     jobs = Jobs(Home(home))
-    live = jobs.update(jobs.create("20260101T000000-aaaaaa", "btc_regime_detector", "regime", {}, False, {}, []),
-                       status="running")
-    reused = jobs.update(jobs.create("20260101T000000-bbbbbb", "btc_regime_detector", "regime", {}, False, {}, []),
-                         status="running", process=live["process"] + "0")  # same pid, another process
+    live = jobs.update(
+        jobs.create("20260101T000000-aaaaaa", "btc_regime_detector", "regime", {}, False, {}, []),
+        status="running",
+    )
+    reused = jobs.update(
+        jobs.create("20260101T000000-bbbbbb", "btc_regime_detector", "regime", {}, False, {}, []),
+        status="running",
+        process=live["process"] + "0",
+    )  # same pid, another process
     shown = {j["job_id"]: j for j in run_cli(["jobs", "list", "--json"]).json["data"]}
     assert live["process"] and shown[live["job_id"]]["status"] == "running"
     assert shown[reused["job_id"]]["status"] == "failed" and "interrupted" in shown[reused["job_id"]]["error"]
@@ -78,9 +109,13 @@ def test_a_running_job_whose_pid_was_reused_shows_as_interrupted(home: Path):
 def test_second_concurrent_train_exits_2_naming_the_job(home: Path, tmp_path: Path):
     first = spawn(home, paused=tmp_path / "signals")
     wait_for_staging(home, tmp_path / "signals", first)
-    result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]], expect=2)
+    result = run_cli(
+        ["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]], expect=2
+    )
     running = run_cli(["jobs", "list", "--status", "running", "--json"]).json["data"][0]
-    assert running["job_id"] in result.stderr and str(first.pid) in result.stderr and "--wait" in result.stderr
+    assert (
+        running["job_id"] in result.stderr and str(first.pid) in result.stderr and "--wait" in result.stderr
+    )
     first.send_signal(signal.SIGKILL)  # paused inside the write hook: nothing to wait for
     first.wait(timeout=60)
 
@@ -89,10 +124,28 @@ def test_second_concurrent_train_exits_2_naming_the_job(home: Path, tmp_path: Pa
 def test_sigterm_cancels_job_and_exits_130(home: Path):
     # Three symbols with patience 50 cannot stop before 153 epochs, so a signal sent right after the first
     # logged epoch always lands mid-training, however fast the machine (a fixed sleep raced a fast CI runner).
-    cmd = [sys.executable, "-m", "mltrain", "train", "volatility_forecaster", "--days", "1825", "--epochs", "500",
-           "--patience", "50", "--yes", "--quiet"]
-    proc = subprocess.Popen(cmd, env={**os.environ, "MLTRAIN_HOME": str(home)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "mltrain",
+        "train",
+        "volatility_forecaster",
+        "--days",
+        "1825",
+        "--epochs",
+        "500",
+        "--patience",
+        "50",
+        "--yes",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, "MLTRAIN_HOME": str(home)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     logs = home / "logs" / "jobs"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -117,7 +170,9 @@ def test_wait_flag_queues_behind_the_running_job(home: Path, tmp_path: Path):
     second = spawn(home, extra=["--wait"])
     app_log = home / "logs" / "mltrain.log"
     deadline = time.time() + 120
-    while not (app_log.exists() and "waiting for the lock" in app_log.read_text()):  # the second found it busy
+    while not (
+        app_log.exists() and "waiting for the lock" in app_log.read_text()
+    ):  # the second found it busy
         assert second.poll() is None, second.communicate()
         assert time.time() < deadline, "the second job never reported waiting for the lock"
         time.sleep(0.02)
@@ -160,7 +215,9 @@ def test_malformed_metadata_names_the_file(trained: Path):
 def test_damaged_aliases_fail_before_training_and_leave_no_version(trained: Path):
     aliases = trained.parent / "aliases.json"
     aliases.write_text("[1, 2")
-    result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]], expect=1)
+    result = run_cli(
+        ["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]], expect=1
+    )
     assert str(aliases) in result.stderr and "malformed JSON" in result.stderr
     assert sorted(p.name for p in trained.parent.iterdir() if p.name.startswith("v")) == ["v1"]
 
@@ -184,7 +241,9 @@ def test_read_only_registry_gives_clear_error(home: Path):
     (home / "registry").mkdir(parents=True)
     (home / "registry").chmod(0o500)
     try:
-        result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]], expect=1)
+        result = run_cli(
+            ["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]], expect=1
+        )
         assert "registry" in result.stderr
     finally:
         (home / "registry").chmod(0o700)
@@ -195,7 +254,9 @@ def test_read_only_file_system_error_is_one_line(home: Path):
     """Root ignores permissions, so a registry path that is a file stands in for an unwritable folder."""
     home.mkdir(parents=True)
     (home / "registry").write_text("not a folder")
-    result = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]], expect=1)
+    result = run_cli(
+        ["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]], expect=1
+    )
     assert "registry" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -205,14 +266,28 @@ def test_prune_keeps_newest_production_and_rollback_target(home: Path):
         train_regime()
     # production 2 (--force: tiny regime runs usually fail their gate); rollback would restore 5
     run_cli(["models", "promote", "btc_regime_detector", "2", "--force"])
-    plan = run_cli(["models", "prune", "btc_regime_detector", "--keep", "1", "--dry-run", "--json"]).json["data"]
+    plan = run_cli(["models", "prune", "btc_regime_detector", "--keep", "1", "--dry-run", "--json"]).json[
+        "data"
+    ]
     assert plan["removed"] == [1, 3, 4] and plan["kept"] == [2, 5]
     folder = home / "registry" / "btc_regime_detector"
-    assert sorted(p.name for p in folder.glob("v*")) == ["v1", "v2", "v3", "v4", "v5"]  # dry run removed nothing
-    assert "removed v1, v3, v4; kept v2, v5" in run_cli(["models", "prune", "btc_regime_detector", "--keep", "1"]).stdout
+    assert sorted(p.name for p in folder.glob("v*")) == [
+        "v1",
+        "v2",
+        "v3",
+        "v4",
+        "v5",
+    ]  # dry run removed nothing
+    assert (
+        "removed v1, v3, v4; kept v2, v5"
+        in run_cli(["models", "prune", "btc_regime_detector", "--keep", "1"]).stdout
+    )
     assert sorted(p.name for p in folder.glob("v*")) == ["v2", "v5"]
     assert run_cli(["models", "rollback", "btc_regime_detector", "--json"]).json["data"]["production"] == 5
-    assert "must be 1 or more" in run_cli(["models", "prune", "btc_regime_detector", "--keep", "0"], expect=2).stderr
+    assert (
+        "must be 1 or more"
+        in run_cli(["models", "prune", "btc_regime_detector", "--keep", "0"], expect=2).stderr
+    )
 
 
 @pytest.mark.slow  # trains a network
@@ -223,7 +298,7 @@ def test_promote_rollback_compare_rm(home: Path):
     run_cli(["models", "promote", "btc_regime_detector", "1", "--force"])
     assert run_cli(["models", "rollback", "btc_regime_detector", "--json"]).json["data"]["production"] == 3
     log = (home / "registry" / "btc_regime_detector" / "aliases.log.jsonl").read_text().splitlines()
-    assert [json.loads(l)["to"] for l in log] == [1, 2, 3, 1, 3]
+    assert [json.loads(line)["to"] for line in log] == [1, 2, 3, 1, 3]
     compare = run_cli(["models", "compare", "btc_regime_detector", "1", "2", "--json"]).json["data"]
     assert set(compare["versions"]) == {"v1", "v2"}
     assert "production version" in run_cli(["models", "rm", "btc_regime_detector", "3"], expect=2).stderr
@@ -237,9 +312,13 @@ def test_promote_rollback_compare_rm(home: Path):
 def test_new_model_name_resolved_from_registry(home: Path):
     run_cli(["train", "eth_regime_watch", "--model-type", "regime", "--days", "365", *QUICK[2:]])
     assert run_cli(["defaults", "eth_regime_watch", "--json"]).json["data"]["model_type"] == "regime"
-    assert run_cli(["models", "show", "eth_regime_watch", "--json"]).json["data"]["data_windows"].keys() == {"ETH"}
-    assert "contradicts" in run_cli(["train", "eth_regime_watch", "--model-type", "volatility", "--dry-run"],
-                                    expect=2).stderr
+    assert run_cli(["models", "show", "eth_regime_watch", "--json"]).json["data"]["data_windows"].keys() == {
+        "ETH"
+    }
+    assert (
+        "contradicts"
+        in run_cli(["train", "eth_regime_watch", "--model-type", "volatility", "--dry-run"], expect=2).stderr
+    )
 
 
 @pytest.mark.parametrize("name", ["../evil", "Bad", "a/b", ".hidden", ""])
@@ -261,9 +340,13 @@ def test_issue_15_3_removed_number_is_not_reused_and_rollback_does_not_pick_a_st
     run_cli(["models", "promote", "volatility_forecaster", "1"])
     run_cli(["models", "rm", "volatility_forecaster", "2"])
     assert run_cli([*vol, "--min-r2", "1", "--json"], expect=3).json["data"]["version"] == 3
-    assert "no earlier production version" in run_cli(["models", "rollback", "volatility_forecaster"],
-                                                      expect=2).stderr
-    prune = run_cli(["models", "prune", "volatility_forecaster", "--keep", "1", "--dry-run", "--json"]).json["data"]
+    assert (
+        "no earlier production version"
+        in run_cli(["models", "rollback", "volatility_forecaster"], expect=2).stderr
+    )
+    prune = run_cli(["models", "prune", "volatility_forecaster", "--keep", "1", "--dry-run", "--json"]).json[
+        "data"
+    ]
     assert prune["kept"] == [1, 3]
     refused = run_cli(["models", "promote", "volatility_forecaster", "3"], expect=2)
     assert "rejected" in refused.stderr and "--force" in refused.stderr

@@ -1,5 +1,6 @@
 """Registry integrity at the API level (issue 15 items 2-5, 9, 10, 15; issue 13 item 5): versions written with
 real safetensors files, no training needed."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,16 @@ def reg(home: Path) -> Registry:
 
 def add_version(reg: Registry, passed: bool = True, name: str = NAME) -> int:
     """What a training run does: write under the lock, promote if the gate passed."""
-    meta = {"name": name, "model_type": "regime", "created_at": now_iso(), "config": {}, "metrics": {},
-            "baselines": {}, "data_windows": {}, "gate": {"passed": passed, "rule": "test gate"}}
+    meta = {
+        "name": name,
+        "model_type": "regime",
+        "created_at": now_iso(),
+        "config": {},
+        "metrics": {},
+        "baselines": {},
+        "data_windows": {},
+        "gate": {"passed": passed, "rule": "test gate"},
+    }
     with reg.lock(name, {"job_id": "test-job"}):
         version = reg.write_version(name, {"w": torch.arange(4.0)}, meta, "epoch,loss\n1,0.5\n")
         if passed:
@@ -54,6 +63,7 @@ def folder(reg: Registry) -> Path:
 
 # ---------------------------------------------------------------- 15.3 numbers never reused
 
+
 def test_removed_newest_version_keeps_its_number_and_its_log_entries_do_not_follow_it(reg: Registry):
     add_version(reg), add_version(reg)
     reg.promote_version(NAME, 1)
@@ -69,8 +79,9 @@ def test_removed_newest_version_keeps_its_number_and_its_log_entries_do_not_foll
     assert reg.status(NAME, 3) == "rejected"
 
 
-def test_legacy_registry_without_counter_or_ids_does_not_hand_rollback_to_a_reused_number(reg: Registry,
-                                                                                          tmp_path: Path):
+def test_legacy_registry_without_counter_or_ids_does_not_hand_rollback_to_a_reused_number(
+    reg: Registry, tmp_path: Path
+):
     """A registry written before counters: v2 was removed and its number reused by a rejected version. Entries
     without creation ids only match versions created before them."""
     add_version(reg), add_version(reg), add_version(reg, passed=False)
@@ -81,9 +92,11 @@ def test_legacy_registry_without_counter_or_ids_does_not_hand_rollback_to_a_reus
         meta["created_at"] = f"2026-01-0{v if v < 3 else 9}T00:00:00+00:00"
         path.write_text(json.dumps(meta))
     (folder(reg) / COUNTER_FILE).unlink()
-    log = [{"alias": "production", "from": None, "to": 1, "at": "2026-01-01T00:00:01+00:00"},
-           {"alias": "production", "from": 1, "to": 2, "at": "2026-01-02T00:00:01+00:00"},
-           {"alias": "production", "from": 2, "to": 1, "at": "2026-01-03T00:00:01+00:00"}]
+    log = [
+        {"alias": "production", "from": None, "to": 1, "at": "2026-01-01T00:00:01+00:00"},
+        {"alias": "production", "from": 1, "to": 2, "at": "2026-01-02T00:00:01+00:00"},
+        {"alias": "production", "from": 2, "to": 1, "at": "2026-01-03T00:00:01+00:00"},
+    ]
     (folder(reg) / ALIAS_LOG).write_text("".join(json.dumps(r) + "\n" for r in log))
     (folder(reg) / ALIASES_FILE).write_text('{"production": 1}')
     os.rename(folder(reg) / "v2", tmp_path / "removed-v2")  # `models rm 2`, then the old code numbered
@@ -96,6 +109,7 @@ def test_legacy_registry_without_counter_or_ids_does_not_hand_rollback_to_a_reus
 
 
 # ---------------------------------------------------------------- 15.4 no-op and rejected promotes
+
 
 def test_promoting_the_production_version_changes_and_logs_nothing(reg: Registry):
     add_version(reg), add_version(reg)
@@ -112,8 +126,12 @@ def test_a_legacy_no_op_log_entry_does_not_make_rollback_a_no_op(reg: Registry):
     add_version(reg), add_version(reg)
     ids = reg.meta(NAME, 2)["creation_id"]
     with open(folder(reg) / ALIAS_LOG, "a") as log:  # what the old code logged for `promote 2` on v2
-        log.write(json.dumps({"alias": "production", "from": 2, "from_id": ids, "to": 2, "to_id": ids,
-                              "at": now_iso()}) + "\n")
+        log.write(
+            json.dumps(
+                {"alias": "production", "from": 2, "from_id": ids, "to": 2, "to_id": ids, "at": now_iso()}
+            )
+            + "\n"
+        )
     assert reg.rollback_target(NAME) == 1
 
 
@@ -128,6 +146,7 @@ def test_promoting_a_rejected_version_needs_force(reg: Registry):
 
 
 # ---------------------------------------------------------------- 15.5 promote is one step
+
 
 def test_unwritable_alias_log_leaves_aliases_unchanged(reg: Registry):
     add_version(reg), add_version(reg)
@@ -153,6 +172,7 @@ def test_failed_aliases_write_takes_the_log_entry_back(reg: Registry, monkeypatc
 
 
 # ---------------------------------------------------------------- 15.9 symlinks
+
 
 def test_symlinked_lock_is_refused_and_its_target_untouched(reg: Registry, tmp_path: Path):
     outside = tmp_path / "precious.txt"
@@ -182,6 +202,7 @@ def test_symlinked_alias_log_and_hard_linked_lock_are_refused(reg: Registry, tmp
 
 # ---------------------------------------------------------------- 15.10 names
 
+
 @pytest.mark.parametrize("name", ["btc_x\n", "btc\nx", "x" * 65, "btc x", "btç"])
 def test_names_are_matched_in_full(name: str):
     with pytest.raises(UsageError):
@@ -197,12 +218,16 @@ def test_only_plain_version_folders_count(reg: Registry):
 
 # ---------------------------------------------------------------- 15.15 damaged versions
 
-@pytest.mark.parametrize("change, expected", [
-    ({"metrics": "oops"}, "'metrics' should be an object, found a string"),
-    ({"files": None}, "'files' should be an object"),
-    ({"version": 7}, "says version 7"),
-    ({"data_windows": {"BTC": 3}}, "data_windows['BTC']"),
-])
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"metrics": "oops"}, "'metrics' should be an object, found a string"),
+        ({"files": None}, "'files' should be an object"),
+        ({"version": 7}, "says version 7"),
+        ({"data_windows": {"BTC": 3}}, "data_windows['BTC']"),
+    ],
+)
 def test_metadata_of_the_wrong_shape_is_named(reg: Registry, change: dict, expected: str):
     add_version(reg)
     path = folder(reg) / "v1" / "metadata.json"
@@ -213,7 +238,9 @@ def test_metadata_of_the_wrong_shape_is_named(reg: Registry, change: dict, expec
 
 
 @pytest.mark.parametrize("content", [b'{"name": "caf\xe9"}', b"[" * 100_000])
-def test_undecodable_or_absurdly_nested_metadata_is_malformed_not_an_internal_error(reg: Registry, content: bytes):
+def test_undecodable_or_absurdly_nested_metadata_is_malformed_not_an_internal_error(
+    reg: Registry, content: bytes
+):
     add_version(reg)
     (folder(reg) / "v1" / "metadata.json").write_bytes(content)
     with pytest.raises(RegistryError, match="malformed JSON in .*metadata.json"):
@@ -238,8 +265,11 @@ def test_metadata_without_checksums_is_refused_and_cli_exits_1_without_traceback
     path.write_text(json.dumps(meta))
     with pytest.raises(RegistryError, match="no checksums"):
         reg.load(NAME, 1)
-    path.write_text(json.dumps({**meta, "files": {"weights.safetensors": "0" * 64, "history.csv": "0" * 64},
-                                "metrics": "oops"}))
+    path.write_text(
+        json.dumps(
+            {**meta, "files": {"weights.safetensors": "0" * 64, "history.csv": "0" * 64}, "metrics": "oops"}
+        )
+    )
     result = run_cli(["models", "show", NAME, "--json"], expect=1)
     assert "metadata.json" in result.stderr and "Traceback" not in result.stderr
 
@@ -257,10 +287,14 @@ def test_truncated_weights_with_a_matching_checksum_are_corrupted(reg: Registry)
 
 # ---------------------------------------------------------------- 15.2 which version predict serves
 
+
 def test_no_production_version_means_predict_must_be_told_which(reg: Registry):
     add_version(reg, passed=False)
-    with pytest.raises(UsageError, match=r"no production version of btc_regime_detector \(v1 was rejected "
-                                         r"by its gate\); pass --version 1") as info:
+    with pytest.raises(
+        UsageError,
+        match=r"no production version of btc_regime_detector \(v1 was rejected "
+        r"by its gate\); pass --version 1",
+    ) as info:
         reg.serving_version(NAME)
     assert info.value.exit_code == 2
     assert reg.serving_version(NAME, 1) == (1, "rejected")
@@ -269,6 +303,7 @@ def test_no_production_version_means_predict_must_be_told_which(reg: Registry):
 
 
 # ---------------------------------------------------------------- 13.5 promote takes the model's lock
+
 
 def test_promote_while_a_train_commits_waits_and_keeps_the_alias_log_consistent(reg: Registry):
     add_version(reg), add_version(reg)  # production v2
@@ -300,6 +335,7 @@ def test_promote_while_a_train_commits_waits_and_keeps_the_alias_log_consistent(
     assert staged.wait(60)
     with pytest.raises(LockBusyError, match="racing-train.*--wait"):
         reg.promote_version(NAME, 1)  # without wait: exit 2 at once, nothing changed
+
     def promote() -> None:
         try:
             reg.promote_version(NAME, 1, wait=True, on_wait=on_wait)
@@ -329,8 +365,11 @@ def test_busy_lock_message_names_the_registry_command(reg: Registry):
     holder.start()
     assert held.wait(60)
     try:
-        for attempt in (lambda: reg.remove(NAME, 1), lambda: reg.rollback(NAME),
-                        lambda: reg.prune(NAME, keep=1)):
+        for attempt in (
+            lambda: reg.remove(NAME, 1),
+            lambda: reg.rollback(NAME),
+            lambda: reg.prune(NAME, keep=1),
+        ):
             busy = r"`mltrain models prune` \(pid \d+\); wait for it or pass --wait"
             with pytest.raises(LockBusyError, match=busy):
                 attempt()

@@ -22,8 +22,9 @@ from tests import cluster
 from tests.cluster import wait_for
 from tests.conftest import run_cli
 
-optuna = pytest.importorskip("optuna",
-                             reason="the sweep extra is not installed: pip install 'mltrain[sweep]'")
+optuna = pytest.importorskip(
+    "optuna", reason="the sweep extra is not installed: pip install 'mltrain[sweep]'"
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TOY = ["--objective", "tests.sweep_toy:quadratic"]
@@ -33,24 +34,35 @@ dask_cluster = cluster.dask_cluster  # the fixture: a real scheduler and 2 worke
 
 # ---------------------------------------------------------------- the search space
 
+
 def test_default_space_fits_the_kind() -> None:
     assert "hidden_size" not in default_space("regime")
-    assert set(default_space("volatility")) == {"learning_rate", "batch_size", "hidden_size", "patience",
-                                                "days"}
+    assert set(default_space("volatility")) == {
+        "learning_rate",
+        "batch_size",
+        "hidden_size",
+        "patience",
+        "days",
+    }
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"learning_rate": {"low": 0.5, "high": 1.0}},
-     "learning_rate low 0.5 is out of range; allowed: 0.0001..0.1"),
-    ({"days": [60, 365]}, "days choice 60 is out of range; allowed: 90..1825"),
-    ({"batch_size": {"low": 8.5, "high": 64}}, "batch_size low 8.5 must be a whole number"),
-    ({"hidden_size": {"low": 32, "high": 64}}, "hidden_size is for volatility models only"),
-    ({"symbols": ["BTC"]}, "'symbols' cannot be searched; allowed: days"),
-    ({"patience": {"low": 20, "high": 10}}, "patience low 20 is above high 10"),
-    ({"days": {"low": 100, "high": 200, "step": 30}}, "must be a multiple of step 30"),
-    ({"learning_rate": 0.01}, "learning_rate must be a list of choices or a mapping of low, high"),
-    ({}, "is empty"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (
+            {"learning_rate": {"low": 0.5, "high": 1.0}},
+            "learning_rate low 0.5 is out of range; allowed: 0.0001..0.1",
+        ),
+        ({"days": [60, 365]}, "days choice 60 is out of range; allowed: 90..1825"),
+        ({"batch_size": {"low": 8.5, "high": 64}}, "batch_size low 8.5 must be a whole number"),
+        ({"hidden_size": {"low": 32, "high": 64}}, "hidden_size is for volatility models only"),
+        ({"symbols": ["BTC"]}, "'symbols' cannot be searched; allowed: days"),
+        ({"patience": {"low": 20, "high": 10}}, "patience low 20 is above high 10"),
+        ({"days": {"low": 100, "high": 200, "step": 30}}, "must be a multiple of step 30"),
+        ({"learning_rate": 0.01}, "learning_rate must be a list of choices or a mapping of low, high"),
+        ({}, "is empty"),
+    ],
+)
 def test_a_bad_space_names_the_field_and_the_allowed_range(values: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_space(values, "regime")
@@ -65,12 +77,15 @@ def test_a_bad_space_file_exits_2_with_its_line(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--trials", "0"], "--trials 0 is out of range; allowed 1..10000"),
-    (["--trials", "2", "--executor", "cluster"], "allowed: local, local:N"),
-    (["--trials", "2", "--storage", "nosuchdb://x"], "cannot open study"),
-    (["--trials", "2", "--save-preset", "full"], "not a built-in preset"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--trials", "0"], "--trials 0 is out of range; allowed 1..10000"),
+        (["--trials", "2", "--executor", "cluster"], "allowed: local, local:N"),
+        (["--trials", "2", "--storage", "nosuchdb://x"], "cannot open study"),
+        (["--trials", "2", "--save-preset", "full"], "not a built-in preset"),
+    ],
+)
 def test_bad_flags_exit_2(args: list[str], message: str) -> None:
     out = run_cli(["sweep", MODEL, *args, *TOY], expect=ExitCode.USAGE)
     assert message in out.stderr
@@ -78,14 +93,17 @@ def test_bad_flags_exit_2(args: list[str], message: str) -> None:
 
 # ---------------------------------------------------------------- the study
 
+
 def test_sweep_resumes_saves_a_preset_and_refuses_another_models_study(home: Path) -> None:
     space = home.parent / "space.yaml"
     space.write_text("learning_rate: {low: 0.0003, high: 0.03, log: true}\nbatch_size: [32, 64]\n")
-    first = run_cli(["sweep", MODEL, "--trials", "3", "--space", space, "--executor", "local:2", "--json",
-                     *TOY]).json["data"]
+    first = run_cli(
+        ["sweep", MODEL, "--trials", "3", "--space", space, "--executor", "local:2", "--json", *TOY]
+    ).json["data"]
     assert first["this_run"] == [0, 1, 2] and len(first["trials"]) == 3
-    again = run_cli(["sweep", MODEL, "--trials", "2", "--space", space, "--save-preset", "tuned", "--json",
-                     *TOY]).json["data"]
+    again = run_cli(
+        ["sweep", MODEL, "--trials", "2", "--space", space, "--save-preset", "tuned", "--json", *TOY]
+    ).json["data"]
     assert again["this_run"] == [3, 4] and [t["number"] for t in again["trials"]] == [0, 1, 2, 3, 4]
     best = again["best"]
     assert best["value"] == min(t["value"] for t in again["trials"])
@@ -94,21 +112,40 @@ def test_sweep_resumes_saves_a_preset_and_refuses_another_models_study(home: Pat
     assert "selection score" in preset.description
     text = run_cli(["sweep", MODEL, "--trials", "1", "--space", space, *TOY]).stdout
     assert "6 in the study" in text and "best: trial" in text
-    other = run_cli(["sweep", "volatility_forecaster", "--study", MODEL, "--trials", "1", *TOY],
-                    expect=ExitCode.USAGE)
+    other = run_cli(
+        ["sweep", "volatility_forecaster", "--study", MODEL, "--trials", "1", *TOY], expect=ExitCode.USAGE
+    )
     assert f"belongs to model '{MODEL}'" in other.stderr
 
 
 def test_two_terminals_add_to_one_sqlite_study(home: Path, tmp_path: Path) -> None:
     barrier = tmp_path / "barrier"
     barrier.mkdir()
-    env = {**os.environ, "MLTRAIN_HOME": str(home), "MLTRAIN_TEST_BARRIER": str(barrier),
-           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")])}
+    env = {
+        **os.environ,
+        "MLTRAIN_HOME": str(home),
+        "MLTRAIN_TEST_BARRIER": str(barrier),
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")]),
+    }
     # both processes reach their first trial before either may finish it: the runs provably overlap
-    command = [sys.executable, "-m", "mltrain", "sweep", MODEL, "--trials", "4", "--executor", "local:1",
-               "--json", "--objective", "tests.sweep_toy:quadratic_in_step"]
-    procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "mltrain",
+        "sweep",
+        MODEL,
+        "--trials",
+        "4",
+        "--executor",
+        "local:1",
+        "--json",
+        "--objective",
+        "tests.sweep_toy:quadratic_in_step",
+    ]
+    procs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
     mine = [json.loads(out)["data"]["this_run"] for out, _ in outs]
@@ -123,8 +160,9 @@ def test_sweep_on_a_dask_cluster_matches_the_local_scores(dask_cluster, home: Pa
     address, _ = dask_cluster
     space = home.parent / "space.yaml"
     space.write_text("learning_rate: [0.001, 0.003, 0.01]\nbatch_size: [32, 64]\n")
-    data = run_cli(["sweep", MODEL, "--trials", "4", "--space", space, "--executor", f"dask://{address}",
-                    "--json", *TOY]).json["data"]
+    data = run_cli(
+        ["sweep", MODEL, "--trials", "4", "--space", space, "--executor", f"dask://{address}", "--json", *TOY]
+    ).json["data"]
     assert data["this_run"] == [0, 1, 2, 3] and {t["state"] for t in data["trials"]} == {"COMPLETE"}
     from tests.sweep_toy import quadratic
 
@@ -138,11 +176,31 @@ def test_sweep_on_a_dask_cluster_matches_the_local_scores(dask_cluster, home: Pa
 def test_a_signal_stops_the_sweep_with_130_and_no_trial_left_running(sig, home: Path, tmp_path: Path) -> None:
     barrier = tmp_path / "barrier"
     barrier.mkdir()
-    env = {**os.environ, "MLTRAIN_HOME": str(home), "MLTRAIN_TEST_BARRIER": str(barrier),
-           "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")])}
-    proc = subprocess.Popen([sys.executable, "-m", "mltrain", "sweep", MODEL, "--trials", "6", "--executor",
-                             "local:2", "--objective", "tests.sweep_toy:held"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "MLTRAIN_HOME": str(home),
+        "MLTRAIN_TEST_BARRIER": str(barrier),
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")]),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mltrain",
+            "sweep",
+            MODEL,
+            "--trials",
+            "6",
+            "--executor",
+            "local:2",
+            "--objective",
+            "tests.sweep_toy:held",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(lambda: len(list(barrier.glob("started-*"))) == 2, "both trials to start")
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
@@ -178,9 +236,17 @@ def test_a_stop_request_fails_the_open_trials_and_leaves_none_running(home: Path
         stop.requested = True
 
     with pytest.raises(Interrupted):
-        run_sweep(study, config, default_space("regime"), 5, InlineExecutor(),
-                  context_for(at, "regime", MODEL, config, 42), objective="tests.sweep_toy:quadratic",
-                  stop=stop, on_trial=after_first)
+        run_sweep(
+            study,
+            config,
+            default_space("regime"),
+            5,
+            InlineExecutor(),
+            context_for(at, "regime", MODEL, config, 42),
+            objective="tests.sweep_toy:quadratic",
+            stop=stop,
+            on_trial=after_first,
+        )
     assert [t["state"] for t in trial_rows(study)] == ["COMPLETE", "FAIL"]
 
 
@@ -188,9 +254,24 @@ def test_a_stop_request_fails_the_open_trials_and_leaves_none_running(home: Path
 def test_train_best_registers_it_through_the_normal_train_path(home: Path) -> None:
     space = home.parent / "space.yaml"
     space.write_text("learning_rate: [0.001, 0.003]\ndays: [120]\n")
-    data = run_cli(["sweep", MODEL, "--trials", "2", "--space", space, "--preset", "quick", "--train-best",
-                    "--save-preset", "best", "--json", *TOY],
-                   expect=(ExitCode.OK, ExitCode.NOT_PROMOTED)).json
+    data = run_cli(
+        [
+            "sweep",
+            MODEL,
+            "--trials",
+            "2",
+            "--space",
+            space,
+            "--preset",
+            "quick",
+            "--train-best",
+            "--save-preset",
+            "best",
+            "--json",
+            *TOY,
+        ],
+        expect=(ExitCode.OK, ExitCode.NOT_PROMOTED),
+    ).json
     trained = data["data"]["trained"]
     assert trained["version"] == 1
     shown = run_cli(["models", "show", MODEL, "--json"]).json["data"]
@@ -204,9 +285,25 @@ def test_the_objective_is_the_selection_score_and_the_best_is_validated_once(hom
     (presets / "tiny.yaml").write_text("description: tiny folds\ndays: 200\nepochs: 10\nsymbols: [BTC]\n")
     space = home.parent / "space.yaml"
     space.write_text("learning_rate: [0.001, 0.01]\n")
-    data = run_cli(["sweep", "volatility_forecaster", "--trials", "2", "--space", space, "--folds", "2",
-                    "--holdout-from", "2025-06-01", "--executor", "local:1", "--preset", "tiny",
-                    "--json"]).json["data"]  # in this process: earlier tests used torch here, a fork is unsafe
+    data = run_cli(
+        [
+            "sweep",
+            "volatility_forecaster",
+            "--trials",
+            "2",
+            "--space",
+            space,
+            "--folds",
+            "2",
+            "--holdout-from",
+            "2025-06-01",
+            "--executor",
+            "local:1",
+            "--preset",
+            "tiny",
+            "--json",
+        ]
+    ).json["data"]  # in this process: earlier tests used torch here, a fork is unsafe
     assert {t["state"] for t in data["trials"]} == {"COMPLETE"} and data["folds"] == 2
     checked = data["validation"]
     assert checked["trial"] == data["best"]["number"] and len(checked["folds"]) == 2
@@ -214,6 +311,22 @@ def test_the_objective_is_the_selection_score_and_the_best_is_validated_once(hom
     # the same folds again through walk_forward: their selection losses give exactly the trial's score
     assert checked["selection_score"] == pytest.approx(data["best"]["value"], rel=1e-12)
     assert "BTC" in checked["summary"] and checked["folds"][0]["seen_by_search"] in (True, False)
-    text = run_cli(["sweep", "volatility_forecaster", "--trials", "1", "--space", space, "--folds", "2",
-                    "--holdout-from", "2025-06-01", "--executor", "local:1", "--preset", "tiny"]).stdout
+    text = run_cli(
+        [
+            "sweep",
+            "volatility_forecaster",
+            "--trials",
+            "1",
+            "--space",
+            space,
+            "--folds",
+            "2",
+            "--holdout-from",
+            "2025-06-01",
+            "--executor",
+            "local:1",
+            "--preset",
+            "tiny",
+        ]
+    ).stdout
     assert "(not the search's score)" in text and "selection score" in text

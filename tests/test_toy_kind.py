@@ -4,6 +4,7 @@ The toy kind is a mean-reversion forecaster: tomorrow's log return of BTC from h
 sits from its 20-day mean, a one-weight linear network. It is registered by the `toy` fixture only, so
 the other tests see the two built-in kinds.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,17 @@ class MeanReversionKind(ModelKind):
     name = "toy"
     description = "next-day log return from the distance to the 20-day mean"
     catalogue = ("btc_meanrev",)
-    defaults = dict(days=200, epochs=20, patience=5, batch_size=32, learning_rate=0.01, train_val_split=0.8,
-                    hidden_size=None, min_r2=None, symbols=None)
+    defaults = dict(
+        days=200,
+        epochs=20,
+        patience=5,
+        batch_size=32,
+        learning_rate=0.01,
+        train_val_split=0.8,
+        hidden_size=None,
+        min_r2=None,
+        symbols=None,
+    )
     main_metric = "mse"
     progress_metric = "mse"
     archs = (ARCH,)
@@ -54,13 +64,21 @@ class MeanReversionKind(ModelKind):
         feature, target = _samples(frame)
         usable = ~np.isnan(feature) & ~np.isnan(target)
         if end is not None:
-            usable[int(frame.index.searchsorted(end, side="right")):] = False
-        idx = np.nonzero(usable)[0][-config.days:]
+            usable[int(frame.index.searchsorted(end, side="right")) :] = False
+        idx = np.nonzero(usable)[0][-config.days :]
         n_train = int(round(config.days * config.train_val_split))
-        train, val = idx[:n_train - 1], idx[n_train:]  # one day purged: a target is the next day's return
-        used = window(store.load(symbol), frame, idx, train=len(train), val=len(val), dropped=1,
-                      filled=filled,
-                      rows_before=WINDOW_DAYS, rows_after=1)
+        train, val = idx[: n_train - 1], idx[n_train:]  # one day purged: a target is the next day's return
+        used = window(
+            store.load(symbol),
+            frame,
+            idx,
+            train=len(train),
+            val=len(val),
+            dropped=1,
+            filled=filled,
+            rows_before=WINDOW_DAYS,
+            rows_after=1,
+        )
         return frame, feature, target, train, val, used
 
     def train(self, store, config, model_name, *, seed, device, on_epoch=None, stop=None, end=None):
@@ -74,11 +92,20 @@ class MeanReversionKind(ModelKind):
         frame, feature, target, train, val, used = self._data(store, symbol, config, end)
         torch.manual_seed(seed)
         model = nn.Linear(1, 1).to(device)
-        split = Split(*tensors(device, feature[train, None], target[train, None], feature[val, None],
-                               target[val, None]))
-        fitted = fit_symbol(model, split, config, symbol=symbol, seed=seed, loss_fn=nn.functional.mse_loss,
-                            metric_fn=lambda out: float(nn.functional.mse_loss(out, split.y_sel)),
-                            on_epoch=on_epoch, stop=stop)
+        split = Split(
+            *tensors(device, feature[train, None], target[train, None], feature[val, None], target[val, None])
+        )
+        fitted = fit_symbol(
+            model,
+            split,
+            config,
+            symbol=symbol,
+            seed=seed,
+            loss_fn=nn.functional.mse_loss,
+            metric_fn=lambda out: float(nn.functional.mse_loss(out, split.y_sel)),
+            on_epoch=on_epoch,
+            stop=stop,
+        )
         run = RunResult(model_type=self.name)
         run.add_fit(symbol, model, fitted)
         if run.interrupted:
@@ -86,9 +113,11 @@ class MeanReversionKind(ModelKind):
         with torch.no_grad():
             pred = model(split.x_sel).cpu().numpy().ravel()
         actual = target[val]
-        run.metrics = {"mse": float(np.mean((pred - actual) ** 2)),
-                       "hit_rate": float(np.mean(np.sign(pred) == np.sign(actual)))}
-        run.baselines = {"zero": {"mse": float(np.mean(actual ** 2)), "hit_rate": 0.0}}
+        run.metrics = {
+            "mse": float(np.mean((pred - actual) ** 2)),
+            "hit_rate": float(np.mean(np.sign(pred) == np.sign(actual))),
+        }
+        run.baselines = {"zero": {"mse": float(np.mean(actual**2)), "hit_rate": 0.0}}
         run.spec = {"kind": ARCH, "symbol": symbol, "window_days": WINDOW_DAYS}
         run.windows = {symbol: used.as_dict()}
         run.predictions = {symbol: {"dates": [str(d.date()) for d in frame.index[val]]}}
@@ -112,8 +141,14 @@ class MeanReversionKind(ModelKind):
         pos = since_positions(frame.index, since, WINDOW_DAYS)
         with torch.no_grad():
             pred = model(torch.as_tensor(feature[pos, None], dtype=torch.float32)).numpy().ravel()
-        return [{"symbol": spec["symbol"], "date": str(frame.index[p].date()),
-                 "next_day_log_return": round(float(v), 6)} for p, v in zip(pos, pred)]
+        return [
+            {
+                "symbol": spec["symbol"],
+                "date": str(frame.index[p].date()),
+                "next_day_log_return": round(float(v), 6),
+            }
+            for p, v in zip(pos, pred)
+        ]
 
     def prediction_table(self, rows):
         columns = ["symbol", "date", "next_day_log_return"]
@@ -133,18 +168,32 @@ class MeanReversionKind(ModelKind):
 
     def fold(self, store, model_name, config, seed, end, synthetic_seed, folds, stop=None):
         run = self.train(store, config, model_name, seed=seed, device="cpu", stop=stop, end=end)
-        return {"metrics": run.metrics, "baselines": run.baselines, "windows": run.windows,
-                "predictions": run.predictions, "missing_extras": []}
+        return {
+            "metrics": run.metrics,
+            "baselines": run.baselines,
+            "windows": run.windows,
+            "predictions": run.predictions,
+            "missing_extras": [],
+        }
 
     def summarize(self, folds):
-        return {"model_mse": float(np.mean([f["metrics"]["mse"] for f in folds])),
-                "zero_mse": float(np.mean([f["baselines"]["zero"]["mse"] for f in folds]))}
+        return {
+            "model_mse": float(np.mean([f["metrics"]["mse"] for f in folds])),
+            "zero_mse": float(np.mean([f["baselines"]["zero"]["mse"] for f in folds])),
+        }
 
     def fold_table(self, result):
-        rows = [[k, f"{v['first']}..{v['last']}", symbol, fold["metrics"]["mse"],
-                 fold["baselines"]["zero"]["mse"]]
-                for k, fold in enumerate(result["folds"],
-                                         start=1) for symbol, v in fold["validation"].items()]
+        rows = [
+            [
+                k,
+                f"{v['first']}..{v['last']}",
+                symbol,
+                fold["metrics"]["mse"],
+                fold["baselines"]["zero"]["mse"],
+            ]
+            for k, fold in enumerate(result["folds"], start=1)
+            for symbol, v in fold["validation"].items()
+        ]
         return ["fold", "validation", "symbol", "model MSE", "zero MSE"], rows
 
 
@@ -162,8 +211,10 @@ QUICK = ["--days", "150", "--epochs", "10", "--patience", "5"]
 def test_a_third_kind_works_through_every_command(toy: ModelKind, home: Path, tmp_path: Path):
     defaults = run_cli(["defaults", "btc_meanrev", "--json"]).json["data"]
     assert defaults["model_type"] == "toy" and defaults["config"]["days"] == 200
-    assert run_cli(["defaults", "eth_meanrev", "--model-type", "toy",
-                    "--json"]).json["data"]["model_type"] == "toy"
+    assert (
+        run_cli(["defaults", "eth_meanrev", "--model-type", "toy", "--json"]).json["data"]["model_type"]
+        == "toy"
+    )
     plan = run_cli(["train", "btc_meanrev", "--dry-run", *QUICK, "--json"]).json["data"]
     assert plan["model_type"] == "toy" and plan["config"]["days"] == 150
     refused = run_cli(["train", "btc_meanrev", "--dry-run", "--hidden-size", "64"], expect=2)
@@ -183,9 +234,9 @@ def test_a_third_kind_works_through_every_command(toy: ModelKind, home: Path, tm
     assert "next_day_log_return" in run_cli(["predict", "btc_meanrev", "--csv"]).stdout
 
     report = tmp_path / "report"
-    evaluated = run_cli(["evaluate", "btc_meanrev", "--folds", "2", "--workers", "1", *QUICK, "--report",
-                         report,
-                         "--json"]).json["data"]
+    evaluated = run_cli(
+        ["evaluate", "btc_meanrev", "--folds", "2", "--workers", "1", *QUICK, "--report", report, "--json"]
+    ).json["data"]
     assert evaluated["model_type"] == "toy" and len(evaluated["folds"]) == 2
     assert set(evaluated["summary"]) == {"model_mse", "zero_mse"}
     assert "| fold | validation | symbol |" in (report / "report.md").read_text()

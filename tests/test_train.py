@@ -1,4 +1,5 @@
 """Causality, no train/validation overlap, determinism, and that every config field changes training."""
+
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +10,12 @@ import torch
 from mltrain import features as F
 from mltrain.config import TrainingConfig
 from mltrain.data.store import DataStore, Series
-from mltrain.models import RegimeNet, VolatilityNet, parameter_count
-from mltrain.paths import Home
 from mltrain.kinds import KINDS
 from mltrain.kinds.regime_model import asset, blocks, labels_before, train_regime
-from mltrain.kinds.volatility_model import panel, train_pooled
+from mltrain.kinds.volatility_model import panel
+from mltrain.kinds.volatility_train import train_pooled
+from mltrain.models import RegimeNet, VolatilityNet, parameter_count
+from mltrain.paths import Home
 from mltrain.train import Split, fit
 
 
@@ -31,7 +33,9 @@ def perturb_after(series: Series, day: pd.Timestamp) -> Series:
     later = frame.index > day
     rng = np.random.default_rng(3)
     factor = np.exp(rng.normal(0, 0.2, later.sum()))
-    frame.loc[later, ["open", "high", "low", "close"]] = frame.loc[later, ["open", "high", "low", "close"]].mul(factor, axis=0)
+    frame.loc[later, ["open", "high", "low", "close"]] = frame.loc[
+        later, ["open", "high", "low", "close"]
+    ].mul(factor, axis=0)
     return Series(series.symbol, frame, series.source, series.has_ohlc)
 
 
@@ -53,7 +57,9 @@ def test_volatility_blocks_are_purged_and_validation_prices_never_reach_fit_or_s
     spans = base.blocks()
     assert spans["fit"]["last"] < spans["selection"]["first"] < spans["validation"]["first"]
     val_start = base.dates[base.validation[0]]
-    changed = panel(perturb_after(btc, val_start - pd.Timedelta(days=1)), config, end=base.dates[base.validation[-1]])
+    changed = panel(
+        perturb_after(btc, val_start - pd.Timedelta(days=1)), config, end=base.dates[base.validation[-1]]
+    )
     same = panel(btc, config, end=base.dates[base.validation[-1]])
     for rows in ("fit", "selection"):
         a, b = getattr(same, rows), getattr(changed, rows)
@@ -104,8 +110,15 @@ def _split(n: int = 100) -> Split:
 
 
 def _fit(model, split, **kw):
-    args = dict(epochs=10, patience=5, batch_size=32, learning_rate=0.001, seed=0,
-                loss_fn=torch.nn.functional.cross_entropy, metric_fn=lambda out: 0.0)
+    args = dict(
+        epochs=10,
+        patience=5,
+        batch_size=32,
+        learning_rate=0.001,
+        seed=0,
+        loss_fn=torch.nn.functional.cross_entropy,
+        metric_fn=lambda out: 0.0,
+    )
     return fit(model, split, **{**args, **kw})
 
 
@@ -216,6 +229,7 @@ def test_min_r2_is_the_gate():
 
 def test_oos_r2_and_qlike_definitions():
     from mltrain.metrics import oos_r2, qlike
+
     actual = np.array([0.0, 1.0, 2.0])
     assert oos_r2(actual, actual, 5.0) == 1.0
     assert oos_r2(actual, np.full(3, 1.0), 1.0) == 0.0  # the training mean itself scores 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ TODAY = pd.Timestamp("2026-01-10")  # the fake clock's UTC day: its candle is st
 
 
 def clock_at(day: pd.Timestamp):
-    return lambda: datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc)
+    return lambda: datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
 
 
 def extended(symbol: str, through: pd.Timestamp, seed: int = 3) -> pd.DataFrame:

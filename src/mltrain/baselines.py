@@ -3,6 +3,7 @@
 Both come with `pip install mltrain[baselines]`. When a package is missing the functions raise
 MissingExtra, and callers report "not installed" instead of a number.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -27,15 +28,16 @@ def _import(name: str):
         raise MissingExtra(name) from exc
 
 
-def garch_log_vol(close: pd.Series, train_first: pd.Timestamp, val_dates: pd.DatetimeIndex,
-                  horizon: int = F.HORIZON_DAYS) -> np.ndarray:
+def garch_log_vol(
+    close: pd.Series, train_first: pd.Timestamp, val_dates: pd.DatetimeIndex, horizon: int = F.HORIZON_DAYS
+) -> np.ndarray:
     """GARCH(1,1)-t fitted on daily log returns of the training part; for each validation day t, the mean of
     the 1..horizon-day variance forecasts made with data up to t, as log annualized volatility."""
     _import("arch")
     from arch import arch_model
 
     returns = 100 * np.log(close).diff().dropna()
-    returns = returns.loc[train_first:val_dates[-1]]
+    returns = returns.loc[train_first : val_dates[-1]]
     model = arch_model(returns, mean="Constant", vol="GARCH", p=1, q=1, dist="t")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -55,7 +57,7 @@ def hmm_regimes(close: np.ndarray, train: slice, val_positions: np.ndarray, seed
     from hmmlearn.hmm import GaussianHMM
 
     returns = np.diff(np.log(close))
-    fit_returns = returns[max(train.start - 1, 0):train.stop - 1].reshape(-1, 1)
+    fit_returns = returns[max(train.start - 1, 0) : train.stop - 1].reshape(-1, 1)
     import logging
 
     logging.getLogger("hmmlearn").setLevel(logging.ERROR)  # convergence chatter is not an error here
@@ -67,7 +69,7 @@ def hmm_regimes(close: np.ndarray, train: slice, val_positions: np.ndarray, seed
     sigma = np.sqrt(np.asarray(model.covars_).reshape(4, -1)[:, 0])
     params = SwitchingParams(drift=tuple(mu), vol=tuple(sigma), transition=tuple(map(tuple, model.transmat_)))
     start = train.start
-    probs = forward_filter(close[start:val_positions[-1] + 1], params)
+    probs = forward_filter(close[start : val_positions[-1] + 1], params)
     states = probs.argmax(axis=1)[val_positions - start]
     return map_states(mu, sigma)[states]
 

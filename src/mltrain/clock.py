@@ -1,4 +1,5 @@
 """The wall clock in one place, so that code reading it can be handed another clock by tests."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime

@@ -1,4 +1,5 @@
 """TrainingConfig, model-type defaults, presets and the layering that records where each value came from."""
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,17 @@ from .errors import ConfigError, excerpt
 from .paths import Home, builtin_presets_dir
 from .textutil import SYMBOL_RE, suggest
 
-FIELD_ORDER = ("days", "epochs", "patience", "batch_size", "learning_rate", "train_val_split",
-               "hidden_size", "min_r2", "symbols")
+FIELD_ORDER = (
+    "days",
+    "epochs",
+    "patience",
+    "batch_size",
+    "learning_rate",
+    "train_val_split",
+    "hidden_size",
+    "min_r2",
+    "symbols",
+)
 
 DEFAULT_PRESET = "full"
 CUSTOM_PRESET = "custom"
@@ -69,8 +79,9 @@ def training_config() -> type:
                 return value
             for symbol in value:
                 if not SYMBOL_RE.fullmatch(symbol):
-                    raise ValueError(f"symbol {excerpt(symbol)} must be upper-case letters and digits, "
-                                     "e.g. BTC")
+                    raise ValueError(
+                        f"symbol {excerpt(symbol)} must be upper-case letters and digits, e.g. BTC"
+                    )
             if len(set(value)) != len(value):
                 raise ValueError("symbols must be unique")
             return value
@@ -98,6 +109,7 @@ def bounds_text(name: str) -> str:
 
 # ---------------------------------------------------------------- YAML
 
+
 @dataclass
 class YamlDoc:
     """A flat YAML mapping with the line of each top-level key."""
@@ -121,17 +133,21 @@ def _plain_loader() -> type:
         def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
             event = self.peek_event()
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-                raise yaml.composer.ComposerError(None, None, "anchors and aliases (&, *) are not allowed",
-                                                  event.start_mark)
+                raise yaml.composer.ComposerError(
+                    None, None, "anchors and aliases (&, *) are not allowed", event.start_mark
+                )
             return super().compose_node(parent, index)
 
     _PlainLoader.yaml_implicit_resolvers = {
         first: [(tag, regex) for tag, regex in resolvers if tag != BOOL_TAG]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-    _PlainLoader.add_implicit_resolver(BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                       list("tTfF"))
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
     _PlainLoader.add_implicit_resolver(
-        FLOAT_TAG, re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+        BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+    _PlainLoader.add_implicit_resolver(
+        FLOAT_TAG, re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
+    )
     return _PlainLoader
 
 
@@ -147,8 +163,10 @@ def _check_keys(node: yaml.Node, path: Path, what: str) -> None:
                 raise ConfigError(f"merge key '<<' in {what} {path} line {line} is not allowed")
             text = str(key.value)
             if text in seen:
-                raise ConfigError(f"duplicate key {excerpt(text)} in {what} {path} line {line} "
-                                  f"(already set on line {seen[text]})")
+                raise ConfigError(
+                    f"duplicate key {excerpt(text)} in {what} {path} line {line} "
+                    f"(already set on line {seen[text]})"
+                )
             seen[text] = line
             _check_keys(value, path, what)
     elif isinstance(node, yaml.SequenceNode):
@@ -178,8 +196,9 @@ def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"invalid YAML in {what} {path}{where}: {problem} "
-                          "(only plain YAML values are allowed)") from exc
+        raise ConfigError(
+            f"invalid YAML in {what} {path}{where}: {problem} (only plain YAML values are allowed)"
+        ) from exc
     except ValueError as exc:  # a number the constructor cannot build, e.g. past Python's int digit limit
         raise ConfigError(f"invalid value in {what} {path}: {excerpt(str(exc))}") from exc
     finally:
@@ -193,6 +212,7 @@ def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
 
 
 # ---------------------------------------------------------------- presets
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -210,9 +230,11 @@ def _read_preset(path: Path) -> Preset:
     doc = load_yaml_mapping(path, "preset file")
     for key in doc.values:
         if key not in PRESET_KEYS:
-            raise ConfigError(f"unknown key {excerpt(key)} in preset file {path} "
-                              f"line {doc.lines.get(key, '?')}; "
-                              f"allowed: {', '.join(sorted(PRESET_KEYS))}.{suggest(key, sorted(PRESET_KEYS))}")
+            raise ConfigError(
+                f"unknown key {excerpt(key)} in preset file {path} "
+                f"line {doc.lines.get(key, '?')}; "
+                f"allowed: {', '.join(sorted(PRESET_KEYS))}.{suggest(key, sorted(PRESET_KEYS))}"
+            )
     values = {k: v for k, v in doc.values.items() if k != "description"}
     return Preset(path.stem, str(doc.values.get("description", "")), values, doc.lines, path)
 
@@ -220,7 +242,9 @@ def _read_preset(path: Path) -> Preset:
 def load_presets(home: Home) -> dict[str, Preset]:
     """Built-in presets, then user presets that add to or override them."""
     presets: dict[str, Preset] = {
-        CUSTOM_PRESET: Preset(CUSTOM_PRESET, "the model type's defaults, changed only by flags or --config", {}, {}, None)
+        CUSTOM_PRESET: Preset(
+            CUSTOM_PRESET, "the model type's defaults, changed only by flags or --config", {}, {}, None
+        )
     }
     for folder in (builtin_presets_dir(), home.user_presets):
         if folder.is_dir():
@@ -232,12 +256,14 @@ def load_presets(home: Home) -> dict[str, Preset]:
 
 def get_preset(name: str, presets: dict[str, Preset]) -> Preset:
     if name not in presets:
-        raise ConfigError(f"unknown preset {excerpt(name)}; available: {', '.join(presets)}."
-                          f"{suggest(name, list(presets))}")
+        raise ConfigError(
+            f"unknown preset {excerpt(name)}; available: {', '.join(presets)}.{suggest(name, list(presets))}"
+        )
     return presets[name]
 
 
 # ---------------------------------------------------------------- layering
+
 
 @dataclass
 class EffectiveConfig:
@@ -258,15 +284,20 @@ def _raise_validation(exc: ValidationError, sources: dict[str, str], raw: dict[s
     first = exc.errors()[0]
     name = str(first["loc"][0]) if first["loc"] else "config"
     if first["type"] == "extra_forbidden":
-        raise ConfigError(f"unknown field {excerpt(name)} (from {sources.get(name, '?')}); "
-                          f"allowed: {', '.join(FIELD_ORDER)}.{suggest(name, FIELD_ORDER)}")
+        raise ConfigError(
+            f"unknown field {excerpt(name)} (from {sources.get(name, '?')}); "
+            f"allowed: {', '.join(FIELD_ORDER)}.{suggest(name, FIELD_ORDER)}"
+        )
     value = raw.get(name, first.get("input"))
-    raise ConfigError(f"{name}={excerpt(value)} (from {sources.get(name, 'default')}) is invalid: "
-                      f"{first['msg']}; allowed: {bounds_text(name)}")
+    raise ConfigError(
+        f"{name}={excerpt(value)} (from {sources.get(name, 'default')}) is invalid: "
+        f"{first['msg']}; allowed: {bounds_text(name)}"
+    )
 
 
-def build_config(model_type: str, preset: Preset, config_file: YamlDoc | None,
-                 flags: dict[str, Any]) -> EffectiveConfig:
+def build_config(
+    model_type: str, preset: Preset, config_file: YamlDoc | None, flags: dict[str, Any]
+) -> EffectiveConfig:
     """Layer defaults < preset < config file < flags, validate, and keep the source of each value."""
     from pydantic import ValidationError
 
@@ -280,19 +311,26 @@ def build_config(model_type: str, preset: Preset, config_file: YamlDoc | None,
         (preset.values, lambda k: f"preset {preset.name} ({preset.source}:{preset.lines.get(k, '?')})"),
     ]
     if config_file is not None:
-        layers.append((config_file.values, lambda k: f"config {config_file.path}:{config_file.lines.get(k, '?')}"))
-    layers.append(({k: v for k, v in flags.items() if v is not None},
-                   lambda k: f"flag --{k.replace('_', '-')}"))
+        layers.append(
+            (config_file.values, lambda k: f"config {config_file.path}:{config_file.lines.get(k, '?')}")
+        )
+    layers.append(
+        ({k: v for k, v in flags.items() if v is not None}, lambda k: f"flag --{k.replace('_', '-')}")
+    )
     for values, where in layers:
         for key, value in values.items():
             if key not in FIELD_ORDER:
-                raise ConfigError(f"unknown field {excerpt(key)} (from {where(key)}); allowed: "
-                                  f"{', '.join(FIELD_ORDER)}.{suggest(key, FIELD_ORDER)}")
+                raise ConfigError(
+                    f"unknown field {excerpt(key)} (from {where(key)}); allowed: "
+                    f"{', '.join(FIELD_ORDER)}.{suggest(key, FIELD_ORDER)}"
+                )
             users = [k.name for k in KINDS.values() if key in k.uses]
             if users and key not in kind.uses and value is not None:
                 owner = " or ".join(users)
-                raise ConfigError(f"{key} is for {owner} models only; {where(key)} sets it on a {model_type} "
-                                  f"model. Remove it or train a {owner} model")
+                raise ConfigError(
+                    f"{key} is for {owner} models only; {where(key)} sets it on a {model_type} "
+                    f"model. Remove it or train a {owner} model"
+                )
             raw[key] = value
             sources[key] = where(key)
     try:

@@ -1,4 +1,5 @@
 """Exit codes and the project's exception types; only the CLI turns them into exits."""
+
 from __future__ import annotations
 
 from enum import IntEnum

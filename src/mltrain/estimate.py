@@ -1,11 +1,11 @@
 """Time estimate: a timed probe of the real training step, or the median of past runs on this host."""
+
 from __future__ import annotations
 
 import math
 import statistics
 import time
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from .config import TrainingConfig
@@ -32,8 +32,13 @@ class Estimate:
         return None
 
     def as_dict(self) -> dict:
-        return {"expected_seconds": round(self.expected_seconds, 1), "upper_seconds": round(self.upper_seconds, 1),
-                "basis": self.basis, "device": self.device, "warning": self.warning}
+        return {
+            "expected_seconds": round(self.expected_seconds, 1),
+            "upper_seconds": round(self.upper_seconds, 1),
+            "basis": self.basis,
+            "device": self.device,
+            "warning": self.warning,
+        }
 
 
 def format_seconds(seconds: float) -> str:
@@ -88,39 +93,57 @@ def probe_seconds_per_sample(model_type: str, config: TrainingConfig, device: st
 EARLY_STOP_PRIOR_PATIENCES = 2  # with no past runs: expect the stop about 2 x patience epochs in
 
 
-def from_probe(model_type: str, config: TrainingConfig, device: str, seconds_per_sample: float,
-               measured_now: bool) -> Estimate:
+def from_probe(
+    model_type: str, config: TrainingConfig, device: str, seconds_per_sample: float, measured_now: bool
+) -> Estimate:
     """Upper bound: every epoch at the probed pace. Expected: a stated prior that early stopping ends
     about 2 x patience epochs in (bench/estimate_accuracy.py measures how far off that is)."""
     upper = seconds_per_sample * work_units(model_type, config)
     expected_epochs = min(config.epochs, EARLY_STOP_PRIOR_PATIENCES * config.patience)
     source = "probe" if measured_now else "earlier probe"
-    basis = (f"{source} of {PROBE_STEPS} steps on {device}; no past runs on this host yet, so expected assumes "
-             f"early stopping near epoch {expected_epochs} (2 x patience)")
+    basis = (
+        f"{source} of {PROBE_STEPS} steps on {device}; no past runs on this host yet, so expected assumes "
+        f"early stopping near epoch {expected_epochs} (2 x patience)"
+    )
     return Estimate(upper * expected_epochs / config.epochs, upper, basis, device)
 
 
 def from_history(model_type: str, config: TrainingConfig, device: str, runs: list[dict]) -> Estimate | None:
     """Scale past runs of this model type on this device by samples x epochs, and expect early stopping to
     end `patience` epochs after the epoch at which past runs usually peaked."""
-    runs = [r for r in runs if r.get("model_type") == model_type and r.get("device") == device
-            and r.get("status") in ("completed", "rejected") and r.get("work_units") and "best_epoch" in r]
+    runs = [
+        r
+        for r in runs
+        if r.get("model_type") == model_type
+        and r.get("device") == device
+        and r.get("status") in ("completed", "rejected")
+        and r.get("work_units")
+        and "best_epoch" in r
+    ]
     if not runs:
         return None
     # seconds per training sample and epoch actually run
-    per_unit = statistics.median(r["fit_seconds"] / (r["work_units"] * r["epochs_run_fraction"]) for r in runs)
+    per_unit = statistics.median(
+        r["fit_seconds"] / (r["work_units"] * r["epochs_run_fraction"]) for r in runs
+    )
     best_epoch = statistics.median(r["best_epoch"] for r in runs)
     expected_epochs = min(config.epochs, math.ceil(best_epoch) + config.patience)
     overhead = statistics.median(max(r["total_seconds"] - r["fit_seconds"], 0.0) for r in runs)
     upper = overhead + per_unit * work_units(model_type, config)
     expected = overhead + per_unit * work_units(model_type, config) * expected_epochs / config.epochs
     plural = "run" if len(runs) == 1 else "runs"
-    return Estimate(expected, upper, f"median of {len(runs)} past {plural} of {model_type} models on this host "
-                    f"({device}); the best epoch was usually {best_epoch:g}, so about {expected_epochs} of "
-                    f"{config.epochs} epochs are expected", device)
+    return Estimate(
+        expected,
+        upper,
+        f"median of {len(runs)} past {plural} of {model_type} models on this host "
+        f"({device}); the best epoch was usually {best_epoch:g}, so about {expected_epochs} of "
+        f"{config.epochs} epochs are expected",
+        device,
+    )
 
 
 # ---------------------------------------------------------------- estimates with the run history and probe cache
+
 
 def probe(home: Home, model_type: str, config: TrainingConfig, device: str) -> Estimate:
     """Measure the probe now, cache it under the mltrain home, and estimate from it."""
@@ -135,7 +158,9 @@ def for_training(home: Home, model_type: str, config: TrainingConfig, device: st
     """Past runs on this host when there are any, else a fresh probe."""
     from .jobs import Jobs
 
-    return from_history(model_type, config, device, Jobs(home).runs()) or probe(home, model_type, config, device)
+    return from_history(model_type, config, device, Jobs(home).runs()) or probe(
+        home, model_type, config, device
+    )
 
 
 def cached(home: Home, model_type: str, config: TrainingConfig, device: str) -> Estimate | None:

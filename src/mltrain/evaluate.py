@@ -6,6 +6,7 @@ selection block) on a window that ends where its validation block ends, and scor
 baselines on that block once. Figures over all folds pool the predictions and score them once. The
 registry's versions and aliases are never changed; the caller stores the result as an evaluation record.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,9 +24,11 @@ from .kinds import KINDS
 from .paths import Home
 from .pipeline import missing_marker_walk
 
-SCHEME = ("rolling window of `days` samples split fit | selection | validation (purged between blocks; the "
-          "epoch is chosen on the selection block); fold k+1's validation block starts the day after fold k's "
-          "ends; the last block ends at the latest usable day (or the day before --holdout-from)")
+SCHEME = (
+    "rolling window of `days` samples split fit | selection | validation (purged between blocks; the "
+    "epoch is chosen on the selection block); fold k+1's validation block starts the day after fold k's "
+    "ends; the last block ends at the latest usable day (or the day before --holdout-from)"
+)
 SYNTHETIC_FOLDS = 10  # --synthetic with --folds all: a generated market long enough for this many blocks
 
 
@@ -33,8 +36,13 @@ def val_days(config: TrainingConfig) -> int:
     return config.days - int(round(config.days * config.train_val_split))
 
 
-def fold_ends(first: pd.Timestamp, last: pd.Timestamp, config: TrainingConfig, folds: int | None,
-              start: pd.Timestamp | None = None) -> list[pd.Timestamp]:
+def fold_ends(
+    first: pd.Timestamp,
+    last: pd.Timestamp,
+    config: TrainingConfig,
+    folds: int | None,
+    start: pd.Timestamp | None = None,
+) -> list[pd.Timestamp]:
     """Oldest first; consecutive validation blocks are adjacent and never overlap. `folds` None: every block
     the history allows (its window must end on or after `first`); `start`: blocks that begin on or after it."""
     step = pd.Timedelta(days=val_days(config))
@@ -46,12 +54,17 @@ def fold_ends(first: pd.Timestamp, last: pd.Timestamp, config: TrainingConfig, f
         ends.append(end)
         end -= step
     if not ends:
-        raise UsageError(f"no walk-forward fold fits: the first validation block could end {first.date()}, the "
-                         f"last {last.date()}" + (f", starting on or after {start.date()}" if start is not None
-                                                  else "") + "; use fewer --days or a different --start")
+        raise UsageError(
+            f"no walk-forward fold fits: the first validation block could end {first.date()}, the "
+            f"last {last.date()}"
+            + (f", starting on or after {start.date()}" if start is not None else "")
+            + "; use fewer --days or a different --start"
+        )
     if folds is not None and len(ends) < folds:
-        raise UsageError(f"--folds {folds}: the history allows only {len(ends)} folds of {val_days(config)} "
-                         "validation days; use --folds all or fewer folds")
+        raise UsageError(
+            f"--folds {folds}: the history allows only {len(ends)} folds of {val_days(config)} "
+            "validation days; use --folds all or fewer folds"
+        )
     return ends[::-1]
 
 
@@ -73,15 +86,24 @@ def fold_task(payload: dict) -> dict:
         config = TrainingConfig.model_validate_json(payload["config"])
         end = pd.Timestamp(payload["end"])
         with unpacked(payload["candles"], payload["sources"]) as home:
-            fold = KINDS[payload["kind"]].fold(DataStore(home), payload["model"], config, payload["seed"],
-                                               end, payload["synthetic_seed"], payload["folds"],
-                                               stop=_caller_stop)
+            fold = KINDS[payload["kind"]].fold(
+                DataStore(home),
+                payload["model"],
+                config,
+                payload["seed"],
+                end,
+                payload["synthetic_seed"],
+                payload["folds"],
+                stop=_caller_stop,
+            )
     finally:
         torch.set_num_threads(threads)
     if fold.get("interrupted"):
         return {"interrupted": True}
-    fold["validation"] = {s: {"first": p["dates"][0], "last": p["dates"][-1], "days": len(p["dates"])}
-                          for s, p in fold["predictions"].items()}
+    fold["validation"] = {
+        s: {"first": p["dates"][0], "last": p["dates"][-1], "days": len(p["dates"])}
+        for s, p in fold["predictions"].items()
+    }
     fold["end"] = payload["end"]
     return fold
 
@@ -90,9 +112,16 @@ def _interrupted() -> Interrupted:
     return Interrupted("interrupted: evaluation stopped; nothing was recorded")
 
 
-def plan_folds(home: Home, kind: str, name: str, config: TrainingConfig, folds: int | None,
-               synthetic_seed: int | None = None, start: pd.Timestamp | None = None,
-               holdout_from: pd.Timestamp | None = None) -> list[pd.Timestamp]:
+def plan_folds(
+    home: Home,
+    kind: str,
+    name: str,
+    config: TrainingConfig,
+    folds: int | None,
+    synthetic_seed: int | None = None,
+    start: pd.Timestamp | None = None,
+    holdout_from: pd.Timestamp | None = None,
+) -> list[pd.Timestamp]:
     """The last day of each fold's validation block, oldest first."""
     if synthetic_seed is not None and folds is None:
         folds = SYNTHETIC_FOLDS
@@ -102,23 +131,53 @@ def plan_folds(home: Home, kind: str, name: str, config: TrainingConfig, folds: 
     return fold_ends(first, last, config, folds, start)
 
 
-def fold_payloads(home: Home, kind: str, name: str, config: TrainingConfig, ends: list[pd.Timestamp],
-                  seed: int, synthetic_seed: int | None, threads: int) -> list[dict]:
+def fold_payloads(
+    home: Home,
+    kind: str,
+    name: str,
+    config: TrainingConfig,
+    ends: list[pd.Timestamp],
+    seed: int,
+    synthetic_seed: int | None,
+    threads: int,
+) -> list[dict]:
     """One plain-JSON payload per fold; every series the installed package lacks travels with it."""
     from .data.carry import carried_symbols, pack
 
     store = DataStore(home)
     sources = carried_symbols(store)
     candles = pack(store, list(sources))
-    return [{"kind": kind, "model": name, "config": config.model_dump_json(), "seed": seed,
-             "end": str(end.date()), "synthetic_seed": synthetic_seed, "folds": len(ends), "threads": threads,
-             "candles": candles, "sources": sources} for end in ends]
+    return [
+        {
+            "kind": kind,
+            "model": name,
+            "config": config.model_dump_json(),
+            "seed": seed,
+            "end": str(end.date()),
+            "synthetic_seed": synthetic_seed,
+            "folds": len(ends),
+            "threads": threads,
+            "candles": candles,
+            "sources": sources,
+        }
+        for end in ends
+    ]
 
 
-def walk_forward(home: Home, kind: str, name: str, config: TrainingConfig, folds: int | None, seed: int,
-                 workers: int = 0, synthetic_seed: int | None = None, start: pd.Timestamp | None = None,
-                 holdout_from: pd.Timestamp | None = None, on_progress=None,
-                 executor: str | None = None) -> dict:
+def walk_forward(
+    home: Home,
+    kind: str,
+    name: str,
+    config: TrainingConfig,
+    folds: int | None,
+    seed: int,
+    workers: int = 0,
+    synthetic_seed: int | None = None,
+    start: pd.Timestamp | None = None,
+    holdout_from: pd.Timestamp | None = None,
+    on_progress=None,
+    executor: str | None = None,
+) -> dict:
     """Train and score each fold with the same rules as `train`, as pure tasks on `executor` (`local`,
     `local:N`, `dask://HOST:PORT`; default `local` with `workers` processes, 0: every core). `folds` None
     means every fold the history allows; nothing on or after `holdout_from` enters any fold. `on_progress`
@@ -154,11 +213,21 @@ def walk_forward(home: Home, kind: str, name: str, config: TrainingConfig, folds
                 raise _interrupted()
     missing = sorted({extra for fold in results for extra in fold.pop("missing_extras", [])})
     summary = KINDS[kind].summarize(results)
-    return {"model_name": name, "model_type": kind, "synthetic_seed": synthetic_seed, "scheme": SCHEME,
-            "executor": label, "workers": used, "fold_count": len(results),
-            "holdout_from": None if holdout_from is None else str(holdout_from.date()),
-            "start": None if start is None else str(start.date()), "folds": results, "summary": summary,
-            "verdicts": KINDS[kind].verdicts(summary), "missing_extras": missing}
+    return {
+        "model_name": name,
+        "model_type": kind,
+        "synthetic_seed": synthetic_seed,
+        "scheme": SCHEME,
+        "executor": label,
+        "workers": used,
+        "fold_count": len(results),
+        "holdout_from": None if holdout_from is None else str(holdout_from.date()),
+        "start": None if start is None else str(start.date()),
+        "folds": results,
+        "summary": summary,
+        "verdicts": KINDS[kind].verdicts(summary),
+        "missing_extras": missing,
+    }
 
 
 def write_predictions(result: dict, path: Path) -> Path:
@@ -183,8 +252,15 @@ def write_predictions(result: dict, path: Path) -> Path:
             for name in series:
                 columns.setdefault(name, None)
             for i in range(n):
-                rows.append({"date": pred["dates"][i], "symbol": symbol, "fold": k, "truth": pred["actual"][i],
-                             **{name: values[i] for name, values in series.items()}})
+                rows.append(
+                    {
+                        "date": pred["dates"][i],
+                        "symbol": symbol,
+                        "fold": k,
+                        "truth": pred["actual"][i],
+                        **{name: values[i] for name, values in series.items()},
+                    }
+                )
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="")
     writer.writeheader()
@@ -209,19 +285,43 @@ def as_json(result: dict) -> dict:
     return out
 
 
-def evaluate_and_record(home: Home, kind: str, model: str, effective: EffectiveConfig, *, folds: int | None,
-                        seed: int, workers: int, synthetic: bool, report_dir: Path | None, command: str,
-                        start: pd.Timestamp | None = None, holdout_from: pd.Timestamp | None = None,
-                        predictions_csv: Path | None = None, on_progress=None,
-                        executor: str | None = None) -> dict:
+def evaluate_and_record(
+    home: Home,
+    kind: str,
+    model: str,
+    effective: EffectiveConfig,
+    *,
+    folds: int | None,
+    seed: int,
+    workers: int,
+    synthetic: bool,
+    report_dir: Path | None,
+    command: str,
+    start: pd.Timestamp | None = None,
+    holdout_from: pd.Timestamp | None = None,
+    predictions_csv: Path | None = None,
+    on_progress=None,
+    executor: str | None = None,
+) -> dict:
     """Run the walk-forward evaluation, write the optional report and predictions, and keep the record in the
     registry."""
     from .jobs import new_job_id
     from .registry import Registry
 
-    result = walk_forward(home, kind, model, effective.config, folds, seed, workers,
-                          synthetic_seed=seed if synthetic else None, start=start, holdout_from=holdout_from,
-                          on_progress=on_progress, executor=executor)
+    result = walk_forward(
+        home,
+        kind,
+        model,
+        effective.config,
+        folds,
+        seed,
+        workers,
+        synthetic_seed=seed if synthetic else None,
+        start=start,
+        holdout_from=holdout_from,
+        on_progress=on_progress,
+        executor=executor,
+    )
     if predictions_csv is not None:
         result["predictions_csv"] = str(write_predictions(result, predictions_csv))
     if report_dir is not None:
@@ -231,7 +331,14 @@ def evaluate_and_record(home: Home, kind: str, model: str, effective: EffectiveC
     for fold in result["folds"]:
         fold.pop("predictions")
     out = as_json(result)
-    record = {"evaluation_id": new_job_id(), "created_at": now_iso(), "command": command,
-              "config": effective.as_dict(), "sources": effective.sources, "seed": seed, **out}
+    record = {
+        "evaluation_id": new_job_id(),
+        "created_at": now_iso(),
+        "command": command,
+        "config": effective.as_dict(),
+        "sources": effective.sources,
+        "seed": seed,
+        **out,
+    }
     out["record"] = str(Registry(home).save_evaluation(model, record))
     return out

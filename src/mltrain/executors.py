@@ -6,6 +6,7 @@ workers need no shared disk and never write to the registry; results are plain d
 calling process, the single writer, records. `run_tasks` submits, keeps task order, reports progress,
 cancels pending tasks on a stop request and drops a second result of the same task by its spec hash.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -71,8 +72,9 @@ class LocalExecutor(cf.ProcessPoolExecutor):
     """A process pool like evaluate's: workers ignore Ctrl-C, keep SIGTERM's default, die with the parent."""
 
     def __init__(self, workers: int):
-        super().__init__(max_workers=workers, mp_context=multiprocessing.get_context(),
-                         initializer=_worker_init)
+        super().__init__(
+            max_workers=workers, mp_context=multiprocessing.get_context(), initializer=_worker_init
+        )
         self.capacity = workers
         self.description = f"local:{workers}"
 
@@ -100,8 +102,10 @@ class DaskExecutor(cf.Executor):
         try:
             self.client = Client(address, timeout=timeout_seconds, set_as_default=False)
         except OSError as exc:
-            raise UsageError(f"cannot reach the Dask scheduler at tcp://{address}: {exc}; start it with "
-                             "`dask scheduler` and point --executor at its address") from None
+            raise UsageError(
+                f"cannot reach the Dask scheduler at tcp://{address}: {exc}; start it with "
+                "`dask scheduler` and point --executor at its address"
+            ) from None
         self._executor = self.client.get_executor(pure=False)
         self.description = f"dask://{address}"
 
@@ -124,11 +128,13 @@ def make_executor(spec: str | None, workers_default: int = 0) -> cf.Executor:
     """`local` (workers_default, 0: every core), `local:N`, or `dask://HOST:PORT`; anything else exits 2."""
     text = (spec or "local").strip()
     if text.startswith("dask://"):
-        address = text[len("dask://"):]
+        address = text[len("dask://") :]
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise UsageError(f"--executor {excerpt(text)} needs a host and a port, e.g. "
-                             f"dask://10.0.0.5:8786; allowed: {SPEC_FORMS}")
+            raise UsageError(
+                f"--executor {excerpt(text)} needs a host and a port, e.g. "
+                f"dask://10.0.0.5:8786; allowed: {SPEC_FORMS}"
+            )
         return DaskExecutor(address)
     name, sep, count = text.partition(":")
     if name == "local" and (not sep or count.isdigit() and int(count) >= 1):
@@ -151,9 +157,14 @@ def _interrupted() -> Interrupted:
     return Interrupted("interrupted: pending tasks were cancelled; nothing was recorded")
 
 
-def run_tasks(executor: cf.Executor, fn: Callable[[Any], Any], tasks: Sequence[Any],
-              on_done: Callable[[int, int], None] | None = None, stop: StopRequest | None = None,
-              retries: int = 2) -> list:
+def run_tasks(
+    executor: cf.Executor,
+    fn: Callable[[Any], Any],
+    tasks: Sequence[Any],
+    on_done: Callable[[int, int], None] | None = None,
+    stop: StopRequest | None = None,
+    retries: int = 2,
+) -> list:
     """Run fn(payload) for each task; results in task order. A task lost with its worker (TaskLost, a
     Dask KilledWorker) is submitted again up to `retries` times; a result whose spec hash already has one
     (the same payload twice, or a retry whose first run came back after all) is dropped. On `stop` the
@@ -186,8 +197,9 @@ def run_tasks(executor: cf.Executor, fn: Callable[[Any], Any], tasks: Sequence[A
                         queue.append((key, tasks[first_of[key]]))
                         continue
                     if isinstance(exc, BrokenProcessPool):  # a pool cannot take the task again
-                        raise MltrainError("a local worker process died (killed, or out of memory); "
-                                           "nothing was recorded") from exc
+                        raise MltrainError(
+                            "a local worker process died (killed, or out of memory); nothing was recorded"
+                        ) from exc
                     raise
                 if key in results:
                     continue  # a duplicate result of a retried task: the first one stands

@@ -4,6 +4,7 @@ Features for day t use prices up to and including day t only. Targets (future vo
 labels (turning points) look ahead by design; train.py makes sure no training target or label sees a
 price inside the validation period.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,12 +24,23 @@ REGIMES = ("Bear", "Correction", "Bull", "Expansion")
 REVERSAL = 0.25  # a turning point needs a reversal of at least 25% from the running extreme
 BEAR_FALL = 0.40  # a peak-to-trough fall of 40% or more is a Bear, less is a Correction
 RECOVERY_GAP = 0.15  # a rise out of a Bear is Expansion while price is >15% below the pre-Bear peak
-REGIME_FEATURES = ("return_5", "return_20", "return_60", "return_120", "drawdown", "rise_from_trough",
-                   "log_vol_20", "log_vol_60", "trend_50", "trend_200")
+REGIME_FEATURES = (
+    "return_5",
+    "return_20",
+    "return_60",
+    "return_120",
+    "drawdown",
+    "rise_from_trough",
+    "log_vol_20",
+    "log_vol_60",
+    "trend_50",
+    "trend_200",
+)
 REGIME_WARMUP_DAYS = 200
 
 
 # ---------------------------------------------------------------- daily variance and volatility
+
 
 def daily_variance(frame: pd.DataFrame, has_ohlc: bool) -> np.ndarray:
     """Garman-Klass daily variance from OHLC, squared close-to-close log return otherwise (floored)."""
@@ -75,16 +87,20 @@ def volatility_features(frame: pd.DataFrame, has_ohlc: bool) -> pd.DataFrame:
     var = daily_variance(frame, has_ohlc)
     log_close = np.log(frame["close"].to_numpy())
     log_var = np.log(var)
-    return pd.DataFrame({
-        "log_var_1": log_var,
-        "log_var_5": trailing_mean(log_var, 5),
-        "log_var_22": trailing_mean(log_var, 22),
-        "return_1": np.concatenate([[np.nan], np.diff(log_close)]),
-        "return_5": pd.Series(log_close).diff(5).to_numpy(),
-    }, index=frame.index)
+    return pd.DataFrame(
+        {
+            "log_var_1": log_var,
+            "log_var_5": trailing_mean(log_var, 5),
+            "log_var_22": trailing_mean(log_var, 22),
+            "return_1": np.concatenate([[np.nan], np.diff(log_close)]),
+            "return_5": pd.Series(log_close).diff(5).to_numpy(),
+        },
+        index=frame.index,
+    )
 
 
 # ---------------------------------------------------------------- regimes
+
 
 @dataclass(frozen=True)
 class LabelRule:
@@ -119,8 +135,9 @@ def turning_points(close: np.ndarray, reversal: float) -> list[tuple[int, str]]:
     return points
 
 
-def _label_rise(labels: np.ndarray, close: np.ndarray, days: range, recovery_peak: float | None,
-                rule: LabelRule) -> float | None:
+def _label_rise(
+    labels: np.ndarray, close: np.ndarray, days: range, recovery_peak: float | None, rule: LabelRule
+) -> float | None:
     """Label a rise: Expansion while price is still far below the pre-Bear peak, Bull from then on.
     Returns the recovery peak still pending (None once price has come back near it)."""
     for t in days:
@@ -141,14 +158,14 @@ def regime_labels(close: np.ndarray, rule: LabelRule = LabelRule()) -> np.ndarra
         if kind_a == "peak":
             fall = close[b] / close[a] - 1
             is_bear = fall <= -rule.bear_fall
-            labels[a + 1:b + 1] = 0 if is_bear else 1
+            labels[a + 1 : b + 1] = 0 if is_bear else 1
             if is_bear and (recovery_peak is None or close[a] > recovery_peak):
                 recovery_peak = close[a]
         else:
             recovery_peak = _label_rise(labels, close, range(a + 1, b + 1), recovery_peak, rule)
     if points:  # the unconfirmed tail: label only the days whose label no future price can change
         last, kind = points[-1]
-        tail = close[last + 1:]
+        tail = close[last + 1 :]
         if len(tail):
             if kind == "trough":  # days up to the running maximum are part of the rise whatever comes next
                 end = last + 1 + int(np.argmax(tail))
@@ -156,7 +173,7 @@ def regime_labels(close: np.ndarray, rule: LabelRule = LabelRule()) -> np.ndarra
             else:  # a fall that is already deep enough is a Bear whatever comes next
                 end = last + 1 + int(np.argmin(tail))
                 if close[end] / close[last] - 1 <= -rule.bear_fall:
-                    labels[last + 1:end + 1] = 0
+                    labels[last + 1 : end + 1] = 0
     return labels
 
 
@@ -169,25 +186,36 @@ def regime_features(frame: pd.DataFrame) -> pd.DataFrame:
     new_peak = close.eq(running_peak)
     trough = close.groupby(new_peak.cumsum()).cummin()
     returns = log_close.diff()
-    return pd.DataFrame({
-        "return_5": log_close.diff(5), "return_20": log_close.diff(20),
-        "return_60": log_close.diff(60), "return_120": log_close.diff(120),
-        "drawdown": close / running_peak - 1, "rise_from_trough": np.log(close / trough),
-        "log_vol_20": np.log(returns.rolling(20).std() * np.sqrt(ANNUALIZATION_DAYS) + 1e-6),
-        "log_vol_60": np.log(returns.rolling(60).std() * np.sqrt(ANNUALIZATION_DAYS) + 1e-6),
-        "trend_50": log_close - np.log(close.rolling(50).mean()),
-        "trend_200": log_close - np.log(close.rolling(200).mean()),
-    }, index=frame.index)
+    return pd.DataFrame(
+        {
+            "return_5": log_close.diff(5),
+            "return_20": log_close.diff(20),
+            "return_60": log_close.diff(60),
+            "return_120": log_close.diff(120),
+            "drawdown": close / running_peak - 1,
+            "rise_from_trough": np.log(close / trough),
+            "log_vol_20": np.log(returns.rolling(20).std() * np.sqrt(ANNUALIZATION_DAYS) + 1e-6),
+            "log_vol_60": np.log(returns.rolling(60).std() * np.sqrt(ANNUALIZATION_DAYS) + 1e-6),
+            "trend_50": log_close - np.log(close.rolling(50).mean()),
+            "trend_200": log_close - np.log(close.rolling(200).mean()),
+        },
+        index=frame.index,
+    )
 
 
 def rule_detector(features: pd.DataFrame) -> np.ndarray:
     """Causal dashboard rule: drawdown from peak, rise from trough and trend thresholds."""
     dd, rise, trend = features["drawdown"], features["rise_from_trough"], features["trend_50"]
     peak_to_trough = (1 + dd) / np.exp(rise) - 1  # trough since the peak / peak - 1
-    out = np.where(dd > -0.10, 2,
-          np.where((peak_to_trough <= -BEAR_FALL) & (rise >= np.log(1 + REVERSAL)), 3,
-          np.where(dd <= -BEAR_FALL, 0,
-          np.where(trend < 0, 1, 2))))
+    out = np.where(
+        dd > -0.10,
+        2,
+        np.where(
+            (peak_to_trough <= -BEAR_FALL) & (rise >= np.log(1 + REVERSAL)),
+            3,
+            np.where(dd <= -BEAR_FALL, 0, np.where(trend < 0, 1, 2)),
+        ),
+    )
     return out.astype(int)
 
 
@@ -198,7 +226,8 @@ def regime_stats(labels: np.ndarray) -> dict:
         return {"labelled_days": 0, "unlabelled_days": int(len(labels)), "share": {}, "changes_per_year": 0.0}
     changes = int((np.diff(known) != 0).sum())
     return {
-        "labelled_days": int(len(known)), "unlabelled_days": int((labels < 0).sum()),
+        "labelled_days": int(len(known)),
+        "unlabelled_days": int((labels < 0).sum()),
         "share": {name: round(float((known == i).mean()), 3) for i, name in enumerate(REGIMES)},
         "changes_per_year": round(changes / (len(known) / ANNUALIZATION_DAYS), 2),
     }

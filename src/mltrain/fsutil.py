@@ -1,4 +1,5 @@
 """Atomic writes and staged directories: the only place that renames into place."""
+
 from __future__ import annotations
 
 import errno
@@ -86,8 +87,13 @@ def open_no_symlink(path: Path, flags: int, mode: int = 0o644) -> int:
 
 
 @contextmanager
-def exclusive_lock(path: Path, holder: dict, busy: Callable[[dict], Exception], wait: bool = False,
-                   on_wait: Callable[[dict], None] | None = None) -> Iterator[None]:
+def exclusive_lock(
+    path: Path,
+    holder: dict,
+    busy: Callable[[dict], Exception],
+    wait: bool = False,
+    on_wait: Callable[[dict], None] | None = None,
+) -> Iterator[None]:
     """flock on `path` (opened without following symlinks); the kernel drops it when the holder dies, so it
     is never stale. The holder's details are written into the file for the next comer's message. Without
     `wait`, a busy lock raises busy(holder_info); with it, on_wait(holder_info) is called, then it blocks.
@@ -200,7 +206,9 @@ def commit_staging_dir(staging: Path, final: Path) -> None:
     """fsync every file, then rename the folder into place: a version appears whole or not at all."""
     mode = 0o666 & ~_umask()
     for item in staging.iterdir():
-        item.chmod(mode)  # some writers (safetensors) create 0600 files; a version is as readable as its folder
+        item.chmod(
+            mode
+        )  # some writers (safetensors) create 0600 files; a version is as readable as its folder
         fsync_file(item)
     _fsync_dir(staging)
     try:
@@ -238,7 +246,7 @@ def clean_dead_staging(parent: Path) -> list[Path]:
         if not item.name.startswith(STAGING_PREFIX):
             continue
         try:
-            pid = int(item.name[len(STAGING_PREFIX):].split("-", 1)[0])
+            pid = int(item.name[len(STAGING_PREFIX) :].split("-", 1)[0])
         except ValueError:
             continue
         if not pid_alive(pid):
@@ -254,6 +262,7 @@ def open_nofollow(path: Path, flags: int, mode: int = 0o644) -> int:
         return os.open(path, flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise RegistryError(f"{path} is a symbolic link; mltrain refuses to write through links. "
-                                "Remove it and rerun") from exc
+            raise RegistryError(
+                f"{path} is a symbolic link; mltrain refuses to write through links. Remove it and rerun"
+            ) from exc
         raise RegistryError(f"cannot open {path}: {exc.strerror}") from exc

@@ -1,4 +1,5 @@
 """Job records that survive the process, the per-job log, and the run history used by estimates."""
+
 from __future__ import annotations
 
 import getpass
@@ -8,14 +9,21 @@ import os
 import re
 import secrets
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from .errors import UsageError, excerpt
-from .fsutil import (append_line, atomic_write_json, ensure_dir, open_no_symlink, pid_alive, process_identity,
-                     read_json)
-from .paths import Home
 from .clock import now_iso
+from .errors import UsageError, excerpt
+from .fsutil import (
+    append_line,
+    atomic_write_json,
+    ensure_dir,
+    open_no_symlink,
+    pid_alive,
+    process_identity,
+    read_json,
+)
+from .paths import Home
 
 STATUSES = ("pending", "running", "completed", "rejected", "failed", "cancelled")
 RUNS_FILE = "runs.jsonl"
@@ -24,7 +32,7 @@ JOB_ID_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")  # fullmatch: no separ
 
 def new_job_id() -> str:
     """Sortable by time, unique within a second thanks to the random suffix."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
 class Jobs:
@@ -46,15 +54,36 @@ class Jobs:
         ensure_dir(path.parent)
         return os.fdopen(open_no_symlink(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "a", buffering=1)
 
-    def create(self, job_id: str, model_name: str, model_type: str, config: dict, has_custom_config: bool,
-               sources: dict, command: list[str]) -> dict:
+    def create(
+        self,
+        job_id: str,
+        model_name: str,
+        model_type: str,
+        config: dict,
+        has_custom_config: bool,
+        sources: dict,
+        command: list[str],
+    ) -> dict:
         record = {
-            "job_id": job_id, "model_name": model_name, "model_type": model_type, "status": "pending",
-            "created_at": now_iso(), "started_at": None, "finished_at": None, "config": config,
-            "sources": sources, "has_custom_config": has_custom_config, "triggered_by": getpass.getuser(),
-            "host": socket.gethostname(), "pid": os.getpid(), "process": process_identity(os.getpid()),
-            "metrics": None, "error": None, "version": None,
-            "log_file": str(self.log_path(job_id)), "command": command,
+            "job_id": job_id,
+            "model_name": model_name,
+            "model_type": model_type,
+            "status": "pending",
+            "created_at": now_iso(),
+            "started_at": None,
+            "finished_at": None,
+            "config": config,
+            "sources": sources,
+            "has_custom_config": has_custom_config,
+            "triggered_by": getpass.getuser(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "process": process_identity(os.getpid()),
+            "metrics": None,
+            "error": None,
+            "version": None,
+            "log_file": str(self.log_path(job_id)),
+            "command": command,
         }
         self.save(record)
         return record
@@ -73,7 +102,11 @@ class Jobs:
             pid = int(record.get("pid", 0) or 0)
             reused = record.get("process") is not None and process_identity(pid) != record["process"]
             if not pid_alive(pid) or reused:
-                return {**record, "status": "failed", "error": "interrupted: the process died without finishing"}
+                return {
+                    **record,
+                    "status": "failed",
+                    "error": "interrupted: the process died without finishing",
+                }
         return record
 
     def get(self, job_id: str) -> dict:
@@ -88,8 +121,11 @@ class Jobs:
         if not self.root.is_dir():
             return []
         records = [self._view(read_json(p)) for p in self.root.glob("*.json") if not p.name.startswith(".")]
-        records = [r for r in records if (status is None or r["status"] == status)
-                   and (model is None or r["model_name"] == model)]
+        records = [
+            r
+            for r in records
+            if (status is None or r["status"] == status) and (model is None or r["model_name"] == model)
+        ]
         return sorted(records, key=lambda r: r["job_id"], reverse=True)
 
     # ---------------------------------------------------------------- run history for estimates
@@ -116,7 +152,11 @@ class Jobs:
 
     def save_probe(self, key: str, seconds_per_sample: float) -> None:
         probes = self.probes()
-        probes[key] = {"seconds_per_sample": seconds_per_sample, "at": now_iso(), "host": socket.gethostname()}
+        probes[key] = {
+            "seconds_per_sample": seconds_per_sample,
+            "at": now_iso(),
+            "host": socket.gethostname(),
+        }
         atomic_write_json(self.home.cache / "probes.json", probes)
 
 

@@ -1,4 +1,5 @@
 """The shape of a version's metadata.json, checked on every read: a damaged file is named where it is read."""
+
 from __future__ import annotations
 
 import re
@@ -12,21 +13,42 @@ REQUIRED_FILES = ("weights.safetensors", "history.csv")
 
 # key -> JSON type every reader relies on; all of these are written by every training run
 REQUIRED: dict[str, type | tuple[type, ...]] = {
-    "name": str, "model_type": str, "created_at": str, "version": int, "files": dict, "config": dict,
-    "metrics": dict, "baselines": dict, "data_windows": dict, "gate": dict,
+    "name": str,
+    "model_type": str,
+    "created_at": str,
+    "version": int,
+    "files": dict,
+    "config": dict,
+    "metrics": dict,
+    "baselines": dict,
+    "data_windows": dict,
+    "gate": dict,
 }
 # keys older or hand-made versions may lack, but which must have this type when present
 OPTIONAL: dict[str, type | tuple[type, ...]] = {
-    "creation_id": str, "job_id": str, "preset": str, "sources": dict, "timings": dict, "spec": dict,
-    "library_versions": dict, "command_line": list, "has_custom_config": bool, "initial_status": str,
+    "creation_id": str,
+    "job_id": str,
+    "preset": str,
+    "sources": dict,
+    "timings": dict,
+    "spec": dict,
+    "library_versions": dict,
+    "command_line": list,
+    "has_custom_config": bool,
+    "initial_status": str,
 }
 
 
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "true/false"
-    for kind, word in ((dict, "an object"), (list, "a list"), (str, "a string"), (int, "an integer"),
-                       (float, "a number")):
+    for kind, word in (
+        (dict, "an object"),
+        (list, "a list"),
+        (str, "a string"),
+        (int, "an integer"),
+        (float, "a number"),
+    ):
         if isinstance(value, kind):
             return word
     return "null" if value is None else type(value).__name__
@@ -34,11 +56,13 @@ def _json_type(value: Any) -> str:
 
 def _want(kind: type | tuple[type, ...]) -> str:
     return {dict: "an object", list: "a list", str: "a string", int: "an integer", bool: "true/false"}.get(
-        kind, str(kind))  # type: ignore[arg-type]
+        kind, str(kind)
+    )  # type: ignore[arg-type]
 
 
 def check_meta(meta: Any, path: Path, version: int) -> dict:
     """Return `meta` if it has the shape readers rely on, else a RegistryError naming the file and the key."""
+
     def corrupted(detail: str) -> RegistryError:
         return RegistryError(f"{path} is corrupted: {detail}; retrain or remove this version")
 
@@ -47,8 +71,9 @@ def check_meta(meta: Any, path: Path, version: int) -> dict:
     for key, kind in {**REQUIRED, **OPTIONAL}.items():
         if key not in meta:
             if key in REQUIRED:
-                raise corrupted("no checksums ('files' key missing)" if key == "files"
-                                else f"the {key!r} key is missing")
+                raise corrupted(
+                    "no checksums ('files' key missing)" if key == "files" else f"the {key!r} key is missing"
+                )
             continue
         value = meta[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):

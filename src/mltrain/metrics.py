@@ -1,4 +1,5 @@
 """Pure metric functions: out-of-sample R², QLIKE, MAE, classification scores and detection lag."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,11 @@ def vol_mae(actual_log_vol: np.ndarray, forecast_log_vol: np.ndarray) -> float:
 
 
 def volatility_scores(actual: np.ndarray, forecast: np.ndarray, train_mean: float) -> dict:
-    return {"r2": round(oos_r2(actual, forecast, train_mean), 4), "qlike": round(qlike(actual, forecast), 4),
-            "mae": round(vol_mae(actual, forecast), 4)}
+    return {
+        "r2": round(oos_r2(actual, forecast, train_mean), 4),
+        "qlike": round(qlike(actual, forecast), 4),
+        "mae": round(vol_mae(actual, forecast), 4),
+    }
 
 
 def confusion(true: np.ndarray, pred: np.ndarray, classes: int) -> np.ndarray:
@@ -71,7 +75,9 @@ def classification_scores(true: np.ndarray, pred: np.ndarray, names: tuple[str, 
     present = support > 0
     recall = np.divide(tp, support, out=np.zeros(k), where=present)
     precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0)
+    f1 = np.divide(
+        2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0
+    )
     used = present | (predicted > 0)
     lag, detected, missed = detection_lag(true, pred)
     return {
@@ -83,5 +89,6 @@ def classification_scores(true: np.ndarray, pred: np.ndarray, names: tuple[str, 
         "changes_per_year": round(changes_per_year(pred), 2),
         "true_changes_per_year": round(changes_per_year(true), 2),
         "detection_lag_days": None if lag is None else round(lag, 2),
-        "regimes_detected": detected, "regimes_missed": missed,
+        "regimes_detected": detected,
+        "regimes_missed": missed,
     }

@@ -1,4 +1,5 @@
 """The networks; pure, no I/O. Each is rebuilt from a small JSON spec stored beside its weights."""
+
 from __future__ import annotations
 
 import torch
@@ -26,8 +27,12 @@ class RegimeNet(nn.Module):
     def __init__(self, n_features: int, hidden_size: int = REGIME_HIDDEN, n_classes: int = 4):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(n_features, hidden_size), nn.GELU(), nn.Dropout(0.1),
-            nn.Linear(hidden_size, hidden_size), nn.GELU(), nn.Linear(hidden_size, n_classes),
+            nn.Linear(n_features, hidden_size),
+            nn.GELU(),
+            nn.Dropout(0.1),
+            nn.Linear(hidden_size, hidden_size),
+            nn.GELU(),
+            nn.Linear(hidden_size, n_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,11 @@
 """Where everything lives: the one place that resolves locations."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from .errors import UsageError
 

@@ -1,4 +1,5 @@
 """What every model kind's training run shares: the data window record, history checks, the run result."""
+
 from __future__ import annotations
 
 import time
@@ -48,20 +49,42 @@ def history(series: Series) -> tuple[pd.DataFrame, int, str | None]:
 
 def too_short(symbol: str, available: int, required: int, gap: str | None, what: str) -> DataError:
     where = f"; history before the gap ({gap}) cannot be used" if gap else ""
-    return DataError(f"{symbol}: only {available} {what} available, {required} required by days={required}"
-                     f"{where}. Use fewer --days or import more history")
+    return DataError(
+        f"{symbol}: only {available} {what} available, {required} required by days={required}"
+        f"{where}. Use fewer --days or import more history"
+    )
 
 
-def window(series: Series, frame: pd.DataFrame, idx: np.ndarray, *, train: int, val: int, dropped: int,
-           filled: int, tail: int = 0, rows_before: int = 0, rows_after: int = 0) -> Window:
+def window(
+    series: Series,
+    frame: pd.DataFrame,
+    idx: np.ndarray,
+    *,
+    train: int,
+    val: int,
+    dropped: int,
+    filled: int,
+    tail: int = 0,
+    rows_before: int = 0,
+    rows_after: int = 0,
+) -> Window:
     """The record of which days a run used; the fingerprint covers every row its inputs and targets read."""
     lo, hi = max(idx[0] - rows_before, 0), idx[-1] + rows_after
-    used = frame.iloc[lo:hi + 1]
-    return Window(symbol=series.symbol, first=str(frame.index[idx[0]].date()),
-                  last=str(frame.index[idx[-1]].date()),
-                  rows=len(idx), train_samples=train, val_samples=val, dropped_train_samples=dropped,
-                  fingerprint=fingerprint(used), estimator=series.estimator, source=series.source,
-                  filled_days=filled, unlabelled_tail_days=tail)
+    used = frame.iloc[lo : hi + 1]
+    return Window(
+        symbol=series.symbol,
+        first=str(frame.index[idx[0]].date()),
+        last=str(frame.index[idx[-1]].date()),
+        rows=len(idx),
+        train_samples=train,
+        val_samples=val,
+        dropped_train_samples=dropped,
+        fingerprint=fingerprint(used),
+        estimator=series.estimator,
+        source=series.source,
+        filled_days=filled,
+        unlabelled_tail_days=tail,
+    )
 
 
 @dataclass
@@ -90,18 +113,31 @@ class RunResult:
 
     @property
     def timings(self) -> dict:
-        return {"fit_seconds": round(self.fit_seconds, 3), "epochs_run": self.epochs_run,
-                "best_epoch": self.best_epoch, "samples_per_second": self.samples_per_second,
-                "steps": self.steps, "parameters": self.parameters,
-                "total_seconds": round(self.total_seconds, 3)}
+        return {
+            "fit_seconds": round(self.fit_seconds, 3),
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "samples_per_second": self.samples_per_second,
+            "steps": self.steps,
+            "parameters": self.parameters,
+            "total_seconds": round(self.total_seconds, 3),
+        }
 
     def add_fit(self, symbol: str, model: nn.Module, result: FitResult) -> None:
         """Book one symbol's fit: history rows, epochs, pace, steps, weights under the symbol's prefix."""
-        self.history += [{"symbol": symbol, "epoch": r.epoch, "train_loss": round(r.train_loss, 6),
-                          "selection_loss": round(r.selection_loss, 6), "metric": round(r.metric, 6),
-                          "improved": r.improved,
-                          "samples_per_second": round(r.samples_per_second, 1),
-                          "elapsed_seconds": round(r.elapsed_seconds, 3)} for r in result.history]
+        self.history += [
+            {
+                "symbol": symbol,
+                "epoch": r.epoch,
+                "train_loss": round(r.train_loss, 6),
+                "selection_loss": round(r.selection_loss, 6),
+                "metric": round(r.metric, 6),
+                "improved": r.improved,
+                "samples_per_second": round(r.samples_per_second, 1),
+                "elapsed_seconds": round(r.elapsed_seconds, 3),
+            }
+            for r in result.history
+        ]
         self.steps += result.steps
         self.epochs_run[symbol] = result.epochs_run
         self.best_epoch[symbol] = result.best_epoch
@@ -128,20 +164,41 @@ def tensors(device: str, *arrays: np.ndarray, dtype=torch.float32) -> list[torch
     return [torch.as_tensor(np.asarray(a), dtype=dtype, device=device) for a in arrays]
 
 
-def fit_symbol(model: nn.Module, split: Split, config: TrainingConfig, *, symbol: str, seed: int,
-               loss_fn: Callable, metric_fn: Callable[[torch.Tensor], float],
-               on_epoch: Callable[[str, EpochRecord], None] | None, stop: StopFlag | None,
-               select_on_metric: bool = False, min_gain: float = 0.0) -> FitResult:
+def fit_symbol(
+    model: nn.Module,
+    split: Split,
+    config: TrainingConfig,
+    *,
+    symbol: str,
+    seed: int,
+    loss_fn: Callable,
+    metric_fn: Callable[[torch.Tensor], float],
+    on_epoch: Callable[[str, EpochRecord], None] | None,
+    stop: StopFlag | None,
+    select_on_metric: bool = False,
+    min_gain: float = 0.0,
+) -> FitResult:
     """The shared loop with the config's epochs, patience, batch size and learning rate."""
-    return fit(model, split, epochs=config.epochs, patience=config.patience, batch_size=config.batch_size,
-               learning_rate=config.learning_rate, loss_fn=loss_fn, metric_fn=metric_fn, seed=seed,
-               on_epoch=(lambda rec: on_epoch(symbol, rec)) if on_epoch else None, stop=stop,
-               select_on_metric=select_on_metric, min_gain=min_gain)
+    return fit(
+        model,
+        split,
+        epochs=config.epochs,
+        patience=config.patience,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        loss_fn=loss_fn,
+        metric_fn=metric_fn,
+        seed=seed,
+        on_epoch=(lambda rec: on_epoch(symbol, rec)) if on_epoch else None,
+        stop=stop,
+        select_on_metric=select_on_metric,
+        min_gain=min_gain,
+    )
 
 
 def state_of(tensors: dict, prefix: str) -> dict:
     """The weights stored under `prefix.` (one network per symbol)."""
-    return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    return {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
 
 def since_positions(index: pd.DatetimeIndex, since: str | None, first_ok: int) -> np.ndarray:
@@ -157,13 +214,15 @@ def since_positions(index: pd.DatetimeIndex, since: str | None, first_ok: int) -
     pos = np.nonzero(index >= start)[0]
     pos = pos[pos >= first_ok]
     if len(pos) == 0:
-        raise UsageError(f"--since {since}: no dates with enough history from then on "
-                         f"(data ends {index[-1].date()})")
+        raise UsageError(
+            f"--since {since}: no dates with enough history from then on (data ends {index[-1].date()})"
+        )
     return pos
 
 
 def missing_marker_walk(obj, names: set[str], marker: str):
     """JSON view of scores: a baseline whose optional package is missing (None) reads as `marker`."""
+
     def mark_all(value):
         if value is None:
             return marker
@@ -172,8 +231,9 @@ def missing_marker_walk(obj, names: set[str], marker: str):
         return value
 
     if isinstance(obj, dict):
-        return {k: (mark_all(v) if k in names else missing_marker_walk(v, names, marker))
-                for k, v in obj.items()}
+        return {
+            k: (mark_all(v) if k in names else missing_marker_walk(v, names, marker)) for k, v in obj.items()
+        }
     if isinstance(obj, list):
         return [missing_marker_walk(v, names, marker) for v in obj]
     return obj

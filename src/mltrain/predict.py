@@ -1,4 +1,5 @@
 """Causal predictions from a stored version on the current data store, with the age of the data they use."""
+
 from __future__ import annotations
 
 import datetime
@@ -8,8 +9,14 @@ from .kinds import KINDS
 from .registry import Registry
 
 
-def predict(registry: Registry, store: DataStore, model: str, version: int | None, symbol: str | None,
-            since: str | None) -> tuple[dict, str | None]:
+def predict(
+    registry: Registry,
+    store: DataStore,
+    model: str,
+    version: int | None,
+    symbol: str | None,
+    since: str | None,
+) -> tuple[dict, str | None]:
     """The prediction rows of a version (production by default) and a warning when the data is behind."""
     v = registry.require_version(model, version)
     meta, tensors = registry.load(model, v)
@@ -20,11 +27,19 @@ def predict(registry: Registry, store: DataStore, model: str, version: int | Non
     age = (store.today.date() - datetime.date.fromisoformat(last)).days
     warning = None
     if age > STALE_DATA_DAYS:
-        warning = (f"the latest candle is {last}, {age} days before today (UTC); these predictions are for "
-                   "that "
-                   "date. Import newer candles with `mltrain data import FILE --symbol SYMBOL --merge`")
-    return {"model_name": model, "model_type": meta["model_type"], "version": v, "last_data_date": last,
-            "data_age_days": age, "predictions": rows}, warning
+        warning = (
+            f"the latest candle is {last}, {age} days before today (UTC); these predictions are for "
+            "that "
+            "date. Import newer candles with `mltrain data import FILE --symbol SYMBOL --merge`"
+        )
+    return {
+        "model_name": model,
+        "model_type": meta["model_type"],
+        "version": v,
+        "last_data_date": last,
+        "data_age_days": age,
+        "predictions": rows,
+    }, warning
 
 
 def validation_end(meta: dict, symbol: str) -> str:

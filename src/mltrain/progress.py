@@ -2,6 +2,7 @@
 
 The core writes these lines to the job log; the face (cli/render.py) shows them or a live table.
 """
+
 from __future__ import annotations
 
 import time
@@ -34,7 +35,9 @@ class EpochLines:
 
     def line(self, symbol: str, record: EpochRecord) -> str:
         marker = " *" if record.improved else ""
-        return (f"{symbol} epoch {record.epoch}/{record.epochs} train_loss={record.train_loss:.4f} "
-                f"selection_loss={record.selection_loss:.4f} {self.metric_name}={record.metric:.4f}{marker} "
-                f"samples/s={record.samples_per_second:.0f} elapsed={self.elapsed():.1f}s "
-                f"eta<={self.eta():.1f}s (early stopping may end sooner)")
+        return (
+            f"{symbol} epoch {record.epoch}/{record.epochs} train_loss={record.train_loss:.4f} "
+            f"selection_loss={record.selection_loss:.4f} {self.metric_name}={record.metric:.4f}{marker} "
+            f"samples/s={record.samples_per_second:.0f} elapsed={self.elapsed():.1f}s "
+            f"eta<={self.eta():.1f}s (early stopping may end sooner)"
+        )

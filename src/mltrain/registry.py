@@ -1,4 +1,5 @@
 """The model registry: immutable version folders, aliases with a log, per-model locks; all writes via fsutil."""
+
 from __future__ import annotations
 
 import getpass
@@ -8,16 +9,25 @@ import os
 import re
 import shutil
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
 from .clock import now_iso
 from .errors import ExitCode, LockBusyError, RegistryError, UsageError, excerpt
-from .fsutil import (append_line, atomic_write_json, clean_dead_staging, commit_staging_dir, ensure_dir,
-                     exclusive_lock, make_staging_dir, read_json, truncate_to)
+from .fsutil import (
+    append_line,
+    atomic_write_json,
+    clean_dead_staging,
+    commit_staging_dir,
+    ensure_dir,
+    exclusive_lock,
+    make_staging_dir,
+    read_json,
+    truncate_to,
+)
 from .metadata import check_meta
 from .paths import Home
 
@@ -38,8 +48,10 @@ def _user() -> str:
 def validate_name(name: str) -> str:
     """Checked before any path is built: no separators, dots, upper case or trailing newline."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise UsageError(f"invalid model name {excerpt(name)}: use lower-case letters, digits, '_' and '-', "
-                         "starting with a letter or digit (at most 64 characters)")
+        raise UsageError(
+            f"invalid model name {excerpt(name)}: use lower-case letters, digits, '_' and '-', "
+            "starting with a letter or digit (at most 64 characters)"
+        )
     return name
 
 
@@ -70,30 +82,38 @@ class Registry:
         return self.root / validate_name(name)
 
     # ---------------------------------------------------------------- locks
-    def lock(self, name: str, holder: dict, wait: bool = False,
-             on_wait: Callable[[dict], None] | None = None) -> AbstractContextManager[None]:
+    def lock(
+        self, name: str, holder: dict, wait: bool = False, on_wait: Callable[[dict], None] | None = None
+    ) -> AbstractContextManager[None]:
         """The model's lock, held by a training run for its whole run and by promote, rollback, rm and
         prune for their read-modify-write of aliases.json. Re-entrant per thread (fsutil.exclusive_lock)."""
         folder = self.model_dir(name)
         if folder.is_symlink():  # the lock and every file beside it would land wherever the link points
             raise RegistryError(f"refusing to use {folder}: the model folder is a symbolic link")
-        return exclusive_lock(folder / LOCK_FILE, holder,
-                              lambda info: LockBusyError(_busy_message(name, info)), wait, on_wait)
+        return exclusive_lock(
+            folder / LOCK_FILE, holder, lambda info: LockBusyError(_busy_message(name, info)), wait, on_wait
+        )
 
     # ---------------------------------------------------------------- reading
     def models(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and NAME_RE.fullmatch(p.name)
-                      and self.versions(p.name))
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir() and NAME_RE.fullmatch(p.name) and self.versions(p.name)
+        )
 
     def versions(self, name: str) -> list[int]:
         """Complete versions only: staging folders are hidden and a version dir exists only once renamed in."""
         folder = self.model_dir(name)
         if not folder.is_dir():
             return []
-        return sorted(int(item.name[1:]) for item in folder.iterdir()
-                      if item.is_dir() and VERSION_DIR_RE.fullmatch(item.name))
+        return sorted(
+            int(item.name[1:])
+            for item in folder.iterdir()
+            if item.is_dir() and VERSION_DIR_RE.fullmatch(item.name)
+        )
 
     def require_version(self, name: str, version: int | None) -> int:
         versions = self.versions(name)
@@ -103,7 +123,9 @@ class Registry:
             production = self.aliases(name).get("production")
             return production if production is not None else versions[-1]
         if version not in versions:
-            raise UsageError(f"model {name} has no version {version}; versions: {', '.join(map(str, versions))}")
+            raise UsageError(
+                f"model {name} has no version {version}; versions: {', '.join(map(str, versions))}"
+            )
         return version
 
     def serving_version(self, name: str, version: int | None = None) -> tuple[int, str]:
@@ -120,11 +142,15 @@ class Registry:
             latest = versions[-1]
             state = self.status(name, latest)
             said = "was rejected by its gate" if state == "rejected" else f"is a {state}"
-            raise UsageError(f"no production version of {name} (v{latest} {said}); "
-                             f"pass --version {latest} to use it anyway")
+            raise UsageError(
+                f"no production version of {name} (v{latest} {said}); "
+                f"pass --version {latest} to use it anyway"
+            )
         if production not in versions:
-            raise RegistryError(f"{self.model_dir(name) / ALIASES_FILE} names production v{production}, "
-                                f"which does not exist; promote another version")
+            raise RegistryError(
+                f"{self.model_dir(name) / ALIASES_FILE} names production v{production}, "
+                f"which does not exist; promote another version"
+            )
         return production, "production"
 
     def meta(self, name: str, version: int) -> dict:
@@ -138,7 +164,8 @@ class Registry:
             return {}
         aliases = read_json(path)
         numbers = isinstance(aliases, dict) and all(
-            v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in aliases.values())
+            v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in aliases.values()
+        )
         if not numbers:
             raise RegistryError(f"{path} is corrupted: expected an object of alias: version number")
         return aliases
@@ -163,8 +190,11 @@ class Registry:
         meta = meta or self.meta(name, version)
         if self.aliases(name).get("production") == version:
             return "production"
-        if any(row.get("to") == version and self._same(name, version, row.get("to_id"), row.get("at"))
-               for row in self.alias_log(name) if row.get("alias") == "production"):
+        if any(
+            row.get("to") == version and self._same(name, version, row.get("to_id"), row.get("at"))
+            for row in self.alias_log(name)
+            if row.get("alias") == "production"
+        ):
             return "archived"
         return "candidate" if meta.get("gate", {}).get("passed", True) else "rejected"
 
@@ -194,12 +224,16 @@ class Registry:
             if not path.is_file():
                 raise RegistryError(f"model file {path} is missing; the version cannot be used")
             if sha256_file(path) != expected:
-                raise RegistryError(f"model file {path} is corrupted (sha256 mismatch); retrain or use another version")
+                raise RegistryError(
+                    f"model file {path} is corrupted (sha256 mismatch); retrain or use another version"
+                )
         try:
             tensors = load_file(str(folder / WEIGHTS_FILE))
         except Exception as exc:  # safetensors raises its own error type for a truncated or garbled file
-            raise RegistryError(f"model file {folder / WEIGHTS_FILE} is corrupted ({excerpt(str(exc), 80)}); "
-                                "retrain or use another version") from exc
+            raise RegistryError(
+                f"model file {folder / WEIGHTS_FILE} is corrupted ({excerpt(str(exc), 80)}); "
+                "retrain or use another version"
+            ) from exc
         return meta, tensors
 
     # ---------------------------------------------------------------- writing
@@ -211,14 +245,13 @@ class Registry:
             data = read_json(path)
             last = data.get("last_version") if isinstance(data, dict) else None
             if not isinstance(last, int) or isinstance(last, bool) or last < 0:
-                raise RegistryError(f"{path} is corrupted: expected {{\"last_version\": N}}")
+                raise RegistryError(f'{path} is corrupted: expected {{"last_version": N}}')
         return max([last, *self.versions(name)])
 
     def _save_counter(self, name: str, last: int) -> None:
         atomic_write_json(self.model_dir(name) / COUNTER_FILE, {"last_version": last})
 
-    def write_version(self, name: str, tensors: dict, meta: dict, history_csv: str,
-                      pause_hook=None) -> int:
+    def write_version(self, name: str, tensors: dict, meta: dict, history_csv: str, pause_hook=None) -> int:
         """Stage files in a hidden folder, fsync, metadata last, rename into place. Call under the lock."""
         from safetensors.torch import save_file
 
@@ -257,9 +290,16 @@ class Registry:
         folder = self.model_dir(name)
         aliases = self.aliases(name)
         previous = aliases.get(alias)
-        entry = {"alias": alias, "from": previous, "from_id": self._creation_id(name, previous),
-                 "to": version, "to_id": self._creation_id(name, version), "at": now_iso(), "by": _user(),
-                 "reason": reason}
+        entry = {
+            "alias": alias,
+            "from": previous,
+            "from_id": self._creation_id(name, previous),
+            "to": version,
+            "to_id": self._creation_id(name, version),
+            "at": now_iso(),
+            "by": _user(),
+            "reason": reason,
+        }
         size = append_line(folder / ALIAS_LOG, json.dumps(entry))
         try:
             atomic_write_json(folder / ALIASES_FILE, {**aliases, alias: version})
@@ -270,8 +310,15 @@ class Registry:
                 pass  # the aliases error below is the one to report
             raise
 
-    def promote_version(self, name: str, version: int, reason: str = "manual promote", force: bool = False,
-                        wait: bool = False, on_wait: Callable[[dict], None] | None = None) -> Promotion:
+    def promote_version(
+        self,
+        name: str,
+        version: int,
+        reason: str = "manual promote",
+        force: bool = False,
+        wait: bool = False,
+        on_wait: Callable[[dict], None] | None = None,
+    ) -> Promotion:
         """Make `version` production under the model's lock. Already production: nothing changes or is logged.
         A version its gate rejected needs force=True."""
         self.require_version(name, version)  # an unknown model or version fails before a lock folder is made
@@ -283,18 +330,23 @@ class Registry:
                 return Promotion(name, version, previous, False, state)
             if state == "rejected" and not force:
                 rule = self.meta(name, version).get("gate", {}).get("rule")
-                raise UsageError(f"v{version} of {name} was rejected by its promotion gate"
-                                 + (f" ({rule})" if rule else "") + "; pass --force to promote it anyway")
+                raise UsageError(
+                    f"v{version} of {name} was rejected by its promotion gate"
+                    + (f" ({rule})" if rule else "")
+                    + "; pass --force to promote it anyway"
+                )
             self.set_alias(name, "production", version, reason)
             return Promotion(name, version, previous, True, state)
 
-    def promote(self, name: str, version: int, reason: str = "manual promote",
-                force: bool = False) -> int | None:
+    def promote(
+        self, name: str, version: int, reason: str = "manual promote", force: bool = False
+    ) -> int | None:
         """promote_version returning only the previous production version (the older call's shape)."""
         return self.promote_version(name, version, reason, force).previous
 
-    def rollback(self, name: str, wait: bool = False,
-                 on_wait: Callable[[dict], None] | None = None) -> tuple[int | None, int]:
+    def rollback(
+        self, name: str, wait: bool = False, on_wait: Callable[[dict], None] | None = None
+    ) -> tuple[int | None, int]:
         """Production back to the version that held it before the current one."""
         self.require_version(name, None)
         with self.lock(name, {"command": "models rollback"}, wait, on_wait):
@@ -325,14 +377,23 @@ class Registry:
         to reach the current version. Entries whose versions were removed (or renumbered) do not count."""
         current = self.aliases(name).get("production")
         for row in reversed([r for r in self.alias_log(name) if r.get("alias") == "production"]):
-            if (row.get("to") == current and row.get("from") not in (None, current)
-                    and self._same(name, current, row.get("to_id"), row.get("at"))
-                    and self._same(name, row.get("from"), row.get("from_id"), row.get("at"))):
+            if (
+                row.get("to") == current
+                and row.get("from") not in (None, current)
+                and self._same(name, current, row.get("to_id"), row.get("at"))
+                and self._same(name, row.get("from"), row.get("from_id"), row.get("at"))
+            ):
                 return row["from"]
         return None
 
-    def prune(self, name: str, keep: int, dry_run: bool = False, wait: bool = False,
-              on_wait: Callable[[dict], None] | None = None) -> tuple[list[int], list[int]]:
+    def prune(
+        self,
+        name: str,
+        keep: int,
+        dry_run: bool = False,
+        wait: bool = False,
+        on_wait: Callable[[dict], None] | None = None,
+    ) -> tuple[list[int], list[int]]:
         """Remove all but the `keep` newest versions, never production or its rollback target."""
         if keep < 1:
             raise UsageError(f"--keep {keep} must be 1 or more")
@@ -351,14 +412,17 @@ class Registry:
         protected = set(versions[-keep:]) | {self.aliases(name).get("production"), self.rollback_target(name)}
         return [v for v in versions if v not in protected], [v for v in versions if v in protected]
 
-    def remove(self, name: str, version: int, wait: bool = False,
-               on_wait: Callable[[dict], None] | None = None) -> None:
+    def remove(
+        self, name: str, version: int, wait: bool = False, on_wait: Callable[[dict], None] | None = None
+    ) -> None:
         self.require_version(name, version)
         with self.lock(name, {"command": "models rm"}, wait, on_wait):
             version = self.require_version(name, version)
             if self.aliases(name).get("production") == version:
-                raise UsageError(f"v{version} is the production version of {name}; promote another version "
-                                 "first", ExitCode.USAGE)
+                raise UsageError(
+                    f"v{version} is the production version of {name}; promote another version first",
+                    ExitCode.USAGE,
+                )
             last = self._last_version(name)
             self._save_counter(name, last)  # a registry from before the counter: keep the number taken
             folder = self.model_dir(name)

@@ -1,4 +1,5 @@
 """JSON envelopes for scripts; the tables people read are in cli/render.py."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,9 @@ def envelope(data: Any) -> str:
         found = _non_finite(data, "data")
         if found is None:
             raise
-        raise MltrainError(f"internal error: {found[0]} is {found[1]}, which JSON cannot represent; "
-                           "nothing was printed") from None
+        raise MltrainError(
+            f"internal error: {found[0]} is {found[1]}, which JSON cannot represent; nothing was printed"
+        ) from None
 
 
 def error_envelope(message: str) -> str:

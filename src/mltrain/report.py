@@ -1,4 +1,5 @@
 """A self-contained Markdown report with PNG figures for a walk-forward evaluation (matplotlib optional)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,11 +46,16 @@ def write_report(result: dict, out: Path, command: str) -> Path:
     ensure_dir(out)
     plt = _pyplot()
     kind = result["model_type"]
-    parts = [f"# Walk-forward evaluation: {result['model_name']} ({kind})\n",
-             f"Command: `{command}`\n", f"Scheme: {result['scheme']}.\n"]
+    parts = [
+        f"# Walk-forward evaluation: {result['model_name']} ({kind})\n",
+        f"Command: `{command}`\n",
+        f"Scheme: {result['scheme']}.\n",
+    ]
     if result.get("synthetic_seed") is not None:
-        parts.append(f"Data: synthetic regime-switching market, seed {result['synthetic_seed']} (true "
-                     "regimes known).\n")
+        parts.append(
+            f"Data: synthetic regime-switching market, seed {result['synthetic_seed']} (true "
+            "regimes known).\n"
+        )
     if plt is None:
         parts.append("Figures need matplotlib: `pip install 'mltrain[report]'`.\n")
     parts.append("## Folds\n")
@@ -76,12 +82,13 @@ def shade_runs(ax, x, labels, names, colors: dict, title: str) -> None:
 
 # ---------------------------------------------------------------- figures readable at a glance
 
+
 def _is_date_axis(axis) -> bool:
     from matplotlib import dates
 
     return isinstance(axis.get_major_locator(), dates.DateLocator) or isinstance(
-        axis.get_major_formatter(),
-        (dates.AutoDateFormatter, dates.ConciseDateFormatter, dates.DateFormatter))
+        axis.get_major_formatter(), (dates.AutoDateFormatter, dates.ConciseDateFormatter, dates.DateFormatter)
+    )
 
 
 def thousands(value: float, _position: object = None) -> str:
@@ -116,8 +123,14 @@ def annotate_matrix(ax, image, matrix) -> None:
     for (i, j), value in np.ndenumerate(matrix):
         r, g, b, _ = image.cmap(image.norm(value))
         luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
-        ax.text(j, i, fmt(value.item() if hasattr(value, "item") else value), ha="center", va="center",
-                color="black" if luminance > 0.5 else "white")
+        ax.text(
+            j,
+            i,
+            fmt(value.item() if hasattr(value, "item") else value),
+            ha="center",
+            va="center",
+            color="black" if luminance > 0.5 else "white",
+        )
 
 
 def save_figure(fig, path: Path, plt) -> None:

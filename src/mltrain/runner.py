@@ -1,4 +1,5 @@
 """One training job end to end: lock, job record, fit, gate, registry write, history. Raises, never exits."""
+
 from __future__ import annotations
 
 import csv
@@ -7,9 +8,9 @@ import platform
 import signal
 import statistics
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from .clock import now_iso
 from .config import EffectiveConfig
@@ -52,8 +53,15 @@ def _versions() -> dict:
     import torch
 
     from . import __version__
-    return {"mltrain": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "pandas": pandas.__version__, "pydantic": pydantic.__version__, "python": platform.python_version()}
+
+    return {
+        "mltrain": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "pydantic": pydantic.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _history_csv(rows: list[dict]) -> str:
@@ -67,8 +75,9 @@ def _history_csv(rows: list[dict]) -> str:
 
 
 @contextmanager
-def model_lock(home: Home, name: str, job_id: str, wait: bool = False,
-               on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+def model_lock(
+    home: Home, name: str, job_id: str, wait: bool = False, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
     """The model's lock for a training job, taken before anything slow (estimate probe, data, torch) and
     held until the version is committed. Re-entrant within a thread: run_training takes it again without
     a window in which another job could. With `wait`, a busy lock is logged once (a line tests and
@@ -76,8 +85,11 @@ def model_lock(home: Home, name: str, job_id: str, wait: bool = False,
     log = app_logger(home)
 
     def waiting(info: dict) -> None:
-        holder = (f"job {str(info['job_id'])[:60]}" if "job_id" in info
-                  else f"`mltrain {str(info.get('command', '?'))[:60]}`")
+        holder = (
+            f"job {str(info['job_id'])[:60]}"
+            if "job_id" in info
+            else f"`mltrain {str(info.get('command', '?'))[:60]}`"
+        )
         message = f"model {name} is held by {holder} (pid {str(info.get('pid', '?'))[:20]})"
         log.info("job %s waiting for the lock on %s: %s", job_id, name, message)
         if on_wait is not None:
@@ -100,9 +112,11 @@ def check_data(home: Home, model_name: str, effective: EffectiveConfig, today=No
         return None
     # a cron job fed by a broken download keeps retraining on old data: say so every time
     listed = ", ".join(f"{symbol} {last.date()} ({age} days ago)" for symbol, last, age in stale)
-    return (f"newest candles {listed}; the model will know nothing after them. Fetch newer candles with "
-            "`mltrain data update` (or `mltrain train ... --update-data`), or import a file with "
-            "`mltrain data import FILE --symbol SYMBOL --merge`")
+    return (
+        f"newest candles {listed}; the model will know nothing after them. Fetch newer candles with "
+        "`mltrain data update` (or `mltrain train ... --update-data`), or import a file with "
+        "`mltrain data import FILE --symbol SYMBOL --merge`"
+    )
 
 
 def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
@@ -119,22 +133,38 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
     saved_then_stopped = ""  # a signal that landed while the version was being committed
     with model_lock(home, name, job_id, request.wait):
         registry.aliases(name)  # a damaged aliases file fails now, not after training and saving a version
-        job = jobs.create(job_id, name, eff.model_type, eff.as_dict(), eff.has_custom_config, eff.sources,
-                          request.command)
-        log.info("job %s created for %s (%s) custom_config=%s", job["job_id"], name, eff.model_type,
-                 eff.has_custom_config)
-        log.info("job %s parameters: %s preset=%s seed=%s device=%s", job["job_id"],
-                 " ".join(f"{k}={v}" for k, v in eff.as_dict().items()), eff.preset, request.seed, request.device)
+        job = jobs.create(
+            job_id, name, eff.model_type, eff.as_dict(), eff.has_custom_config, eff.sources, request.command
+        )
+        log.info(
+            "job %s created for %s (%s) custom_config=%s",
+            job["job_id"],
+            name,
+            eff.model_type,
+            eff.has_custom_config,
+        )
+        log.info(
+            "job %s parameters: %s preset=%s seed=%s device=%s",
+            job["job_id"],
+            " ".join(f"{k}={v}" for k, v in eff.as_dict().items()),
+            eff.preset,
+            request.seed,
+            request.device,
+        )
         stop = StopFlag()
         previous = {sig: signal.signal(sig, stop.set) for sig in (signal.SIGINT, signal.SIGTERM)}
         start = time.perf_counter()
         jobs.update(job, status="running", started_at=now_iso())
         try:
             seed_everything(request.seed)
-            lines = EpochLines(symbols=kind.progress_units(name, eff.config), epochs=eff.config.epochs,
-                               metric_name=kind.progress_metric)
+            lines = EpochLines(
+                symbols=kind.progress_units(name, eff.config),
+                epochs=eff.config.epochs,
+                metric_name=kind.progress_metric,
+            )
             store = DataStore(home)
             with jobs.open_log(job["job_id"]) as job_log:
+
                 def observe(symbol: str, record) -> None:
                     lines.advance(symbol)
                     job_log.write(lines.line(symbol, record) + "\n")
@@ -142,50 +172,93 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                     if request.on_epoch is not None:
                         request.on_epoch(symbol, record)
 
-                result = kind.train(store, eff.config, name, seed=request.seed, device=request.device,
-                                    on_epoch=observe, stop=stop)
+                result = kind.train(
+                    store,
+                    eff.config,
+                    name,
+                    seed=request.seed,
+                    device=request.device,
+                    on_epoch=observe,
+                    stop=stop,
+                )
             if result.interrupted:
                 raise Interrupted("interrupted: training stopped after the current batch; nothing was saved")
             verdict = kind.gate(result.metrics, result.baselines, eff.config)
             promote = verdict["passed"] and request.promote
             total_seconds = time.perf_counter() - start
             meta = {
-                "name": name, "model_type": eff.model_type, "created_at": now_iso(), "job_id": job["job_id"],
-                "preset": eff.preset, "config": eff.as_dict(), "sources": eff.sources,
-                "has_custom_config": eff.has_custom_config, "seed": request.seed, "device": request.device,
-                "metrics": result.metrics, "baselines": result.baselines, "gate": verdict,
-                "initial_status": (("production" if promote else "candidate") if verdict["passed"]
-                                   else "rejected"),
-                "data_windows": result.windows, "spec": result.spec, "warnings": result.warnings,
+                "name": name,
+                "model_type": eff.model_type,
+                "created_at": now_iso(),
+                "job_id": job["job_id"],
+                "preset": eff.preset,
+                "config": eff.as_dict(),
+                "sources": eff.sources,
+                "has_custom_config": eff.has_custom_config,
+                "seed": request.seed,
+                "device": request.device,
+                "metrics": result.metrics,
+                "baselines": result.baselines,
+                "gate": verdict,
+                "initial_status": (
+                    ("production" if promote else "candidate") if verdict["passed"] else "rejected"
+                ),
+                "data_windows": result.windows,
+                "spec": result.spec,
+                "warnings": result.warnings,
                 "missing_extras": result.missing_extras,
-                "timings": {**result.timings, "total_seconds": round(total_seconds, 3),
-                            "estimated_seconds": round(request.estimate.expected_seconds, 1),
-                            "estimate_basis": request.estimate.basis},
-                "library_versions": _versions(), "command_line": request.command,
+                "timings": {
+                    **result.timings,
+                    "total_seconds": round(total_seconds, 3),
+                    "estimated_seconds": round(request.estimate.expected_seconds, 1),
+                    "estimate_basis": request.estimate.basis,
+                },
+                "library_versions": _versions(),
+                "command_line": request.command,
             }
             if stop.requested:  # a signal after the last batch, before anything is written: save nothing
                 raise Interrupted("interrupted before the version was saved; nothing was saved")
-            version = registry.write_version(name, result.tensors, meta, _history_csv(result.history),
-                                             pause_hook=request.before_commit)
+            version = registry.write_version(
+                name, result.tensors, meta, _history_csv(result.history), pause_hook=request.before_commit
+            )
             if promote:
                 registry.promote_version(name, version, reason=f"job {job['job_id']} passed its gate")
             status = "completed" if verdict["passed"] else "rejected"
             if stop.requested:  # it landed during the commit: the version is whole, so keep it and say so
-                where = ("and promoted to production" if promote else
-                         "as rejected" if not verdict["passed"] else "as a candidate (not promoted)")
-                saved_then_stopped = (f"interrupted while saving: v{version} of {name} was saved {where} "
-                                      "before stopping")
+                where = (
+                    "and promoted to production"
+                    if promote
+                    else "as rejected"
+                    if not verdict["passed"]
+                    else "as a candidate (not promoted)"
+                )
+                saved_then_stopped = (
+                    f"interrupted while saving: v{version} of {name} was saved {where} before stopping"
+                )
             jobs.update(job, status=status, finished_at=now_iso(), metrics=result.metrics, version=version)
             fit_seconds = result.timings["fit_seconds"]
             runs, bests = list(result.epochs_run.values()), list(result.best_epoch.values())
-            jobs.record_run({"job_id": job["job_id"], "model_type": eff.model_type, "device": request.device,
-                             "status": status, "work_units": work_units(eff.model_type, eff.config),
-                             "epochs_run_fraction": sum(runs) / (len(runs) * eff.config.epochs),
-                             "best_epoch": statistics.median(bests),
-                             "fit_seconds": fit_seconds, "total_seconds": total_seconds,
-                             "estimated_seconds": request.estimate.expected_seconds})
-            log.info("job %s %s: version %s, %s", job["job_id"], status, version,
-                     (kind.main_metric, result.metrics.get(kind.main_metric)))
+            jobs.record_run(
+                {
+                    "job_id": job["job_id"],
+                    "model_type": eff.model_type,
+                    "device": request.device,
+                    "status": status,
+                    "work_units": work_units(eff.model_type, eff.config),
+                    "epochs_run_fraction": sum(runs) / (len(runs) * eff.config.epochs),
+                    "best_epoch": statistics.median(bests),
+                    "fit_seconds": fit_seconds,
+                    "total_seconds": total_seconds,
+                    "estimated_seconds": request.estimate.expected_seconds,
+                }
+            )
+            log.info(
+                "job %s %s: version %s, %s",
+                job["job_id"],
+                status,
+                version,
+                (kind.main_metric, result.metrics.get(kind.main_metric)),
+            )
             if saved_then_stopped:
                 log.info("job %s: %s", job["job_id"], saved_then_stopped)
         except Interrupted as exc:
@@ -199,17 +272,27 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
         except Exception as exc:
             jobs.update(job, status="failed", finished_at=now_iso(), error=f"{type(exc).__name__}: {exc}")
             log.exception("job %s failed", job["job_id"])
-            raise TrainingError(f"training failed: {type(exc).__name__}: {exc} (job {job['job_id']}, "
-                                f"log {jobs.log_path(job['job_id'])})") from exc
+            raise TrainingError(
+                f"training failed: {type(exc).__name__}: {exc} (job {job['job_id']}, "
+                f"log {jobs.log_path(job['job_id'])})"
+            ) from exc
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     if saved_then_stopped:  # never exit 0 after a signal: 130, naming the version that was kept
         raise Interrupted(saved_then_stopped)
-    data = {"job_id": job["job_id"], "model_name": name, "model_type": eff.model_type, "status": status,
-            "created_at": job["created_at"], "has_custom_config": eff.has_custom_config, "version": version,
-            "promoted": promote, "metrics": result.metrics, "baselines": result.baselines,
-            "duration_seconds": round(total_seconds, 2),
-            "estimated_seconds": round(request.estimate.expected_seconds, 2)}
+    data = {
+        "job_id": job["job_id"],
+        "model_name": name,
+        "model_type": eff.model_type,
+        "status": status,
+        "created_at": job["created_at"],
+        "has_custom_config": eff.has_custom_config,
+        "version": version,
+        "promoted": promote,
+        "metrics": result.metrics,
+        "baselines": result.baselines,
+        "duration_seconds": round(total_seconds, 2),
+        "estimated_seconds": round(request.estimate.expected_seconds, 2),
+    }
     return TrainOutcome(data, promote, verdict, result.windows, result.warnings)
-

@@ -11,6 +11,7 @@ lacks as CSV text ({symbol: csv}, with {symbol: source}). The study lives in an 
 (a SQLite file in the mltrain home by default, any Optuna URL such as postgresql://... otherwise); only the
 calling process asks and tells trials, so several terminals can add trials to one study at once.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -56,15 +57,19 @@ class Param:
         if self.choices is not None:
             return trial.suggest_categorical(self.name, list(self.choices))
         if self.name in INT_FIELDS:
-            return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1),
-                                     log=self.log)
+            return trial.suggest_int(
+                self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
+            )
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
 
     def describe(self) -> str:
         if self.choices is not None:
             return f"one of {list(self.choices)}"
-        return f"{self.low}..{self.high}" + (" (log)" if self.log else "") + (f" step {self.step}"
-                                                                              if self.step else "")
+        return (
+            f"{self.low}..{self.high}"
+            + (" (log)" if self.log else "")
+            + (f" step {self.step}" if self.step else "")
+        )
 
 
 def _bounds(name: str) -> tuple[float, float]:
@@ -75,15 +80,18 @@ def _bounds(name: str) -> tuple[float, float]:
     return lo, hi
 
 
-def parse_space(values: dict[str, Any], model_type: str, where: str = "search space",
-                lines: dict[str, int] | None = None) -> dict[str, Param]:
+def parse_space(
+    values: dict[str, Any], model_type: str, where: str = "search space", lines: dict[str, int] | None = None
+) -> dict[str, Param]:
     """Check a mapping of config field -> range or choices against TrainingConfig's bounds."""
     from .kinds import KINDS
 
     kind = KINDS[model_type]
     if not values:
-        raise ConfigError(f"{where} is empty; give at least one field, e.g. 'learning_rate: {{low: 0.0003, "
-                          "high: 0.01, log: true}'")
+        raise ConfigError(
+            f"{where} is empty; give at least one field, e.g. 'learning_rate: {{low: 0.0003, "
+            "high: 0.01, log: true}'"
+        )
     space = {}
     for name, spec in values.items():
         at = f"{where} line {lines[name]}" if lines and name in lines else where
@@ -114,20 +122,30 @@ def _param(name: str, spec: Any, at: str) -> Param:
         if not spec:
             raise ConfigError(f"{at}: {name} has an empty list of choices; {allowed}")
         return Param(name, choices=tuple(number(v, "choice") for v in spec))
-    if not isinstance(spec, dict) or not {"low", "high"} <= set(spec) or set(spec) - {"low", "high", "log",
-                                                                                         "step"}:
-        raise ConfigError(f"{at}: {name} must be a list of choices or a mapping of low, high and optionally "
-                          f"log (true/false) and step, e.g. {{low: {lo}, high: {hi}}}; {allowed}")
+    if (
+        not isinstance(spec, dict)
+        or not {"low", "high"} <= set(spec)
+        or set(spec) - {"low", "high", "log", "step"}
+    ):
+        raise ConfigError(
+            f"{at}: {name} must be a list of choices or a mapping of low, high and optionally "
+            f"log (true/false) and step, e.g. {{low: {lo}, high: {hi}}}; {allowed}"
+        )
     low, high = number(spec["low"], "low"), number(spec["high"], "high")
     log, step = spec.get("log", False), spec.get("step")
     if low > high:
         raise ConfigError(f"{at}: {name} low {low} is above high {high}; {allowed}")
     if not isinstance(log, bool):
         raise ConfigError(f"{at}: {name} log {excerpt(log)} must be true or false")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, int | float) or step <= 0
-                             or (whole and not isinstance(step, int))):
-        raise ConfigError(f"{at}: {name} step {excerpt(step)} must be a positive "
-                          f"{'whole number' if whole else 'number'}")
+    if step is not None and (
+        isinstance(step, bool)
+        or not isinstance(step, int | float)
+        or step <= 0
+        or (whole and not isinstance(step, int))
+    ):
+        raise ConfigError(
+            f"{at}: {name} step {excerpt(step)} must be a positive {'whole number' if whole else 'number'}"
+        )
     if log and step is not None:
         raise ConfigError(f"{at}: {name} takes log or step, not both")
     if log and low <= 0:
@@ -142,8 +160,11 @@ def default_space(model_type: str) -> dict[str, Param]:
 
     uses = KINDS[model_type].uses
     owned = {f for k in KINDS.values() for f in k.uses}
-    return parse_space({k: v for k, v in DEFAULT_SPACE.items() if k not in owned or k in uses}, model_type,
-                       "the default search space")
+    return parse_space(
+        {k: v for k, v in DEFAULT_SPACE.items() if k not in owned or k in uses},
+        model_type,
+        "the default search space",
+    )
 
 
 def space_from_file(doc: YamlDoc, model_type: str) -> dict[str, Param]:
@@ -151,6 +172,7 @@ def space_from_file(doc: YamlDoc, model_type: str) -> dict[str, Param]:
 
 
 # ---------------------------------------------------------------- the study
+
 
 def _optuna():
     try:
@@ -178,36 +200,44 @@ def open_study(home: Home, storage: str | None, study_name: str, model_type: str
     url = storage or default_storage(home)
     kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}  # wait for a writer
     ensure_dir(home.root)
-    with exclusive_lock(home.root / ".sweeps.lock", {"holder": "mltrain sweep"}, lambda i: UsageError("busy"),
-                        wait=True):
+    with exclusive_lock(
+        home.root / ".sweeps.lock", {"holder": "mltrain sweep"}, lambda i: UsageError("busy"), wait=True
+    ):
         try:
             backend = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-            study = optuna.create_study(storage=backend, study_name=study_name, direction="minimize",
-                                        load_if_exists=True)
+            study = optuna.create_study(
+                storage=backend, study_name=study_name, direction="minimize", load_if_exists=True
+            )
         except Exception as exc:  # SQLAlchemy and driver errors: a bad URL, an unreachable server
             if isinstance(exc, MltrainError):
                 raise
-            raise UsageError(f"cannot open study {study_name!r} in {shown_storage(url)}: "
-                             f"{type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+            raise UsageError(
+                f"cannot open study {study_name!r} in {shown_storage(url)}: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            ) from None
         owner = study.user_attrs.get("model")
         if owner is None:
             study.set_user_attr("model", model)
             study.set_user_attr("model_type", model_type)
         elif owner != model or study.user_attrs.get("model_type") != model_type:
-            raise UsageError(f"study {study_name!r} in {shown_storage(url)} belongs to model {owner!r} "
-                             f"({study.user_attrs.get('model_type')}); pick another --study for {model!r}")
+            raise UsageError(
+                f"study {study_name!r} in {shown_storage(url)} belongs to model {owner!r} "
+                f"({study.user_attrs.get('model_type')}); pick another --study for {model!r}"
+            )
     return study
 
 
 # ---------------------------------------------------------------- trials
+
 
 def resolve_objective(path: str) -> Callable[[TrainingConfig, dict], float]:
     module, _, name = path.partition(":")
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError) as exc:
-        raise UsageError(f"objective {excerpt(path)} cannot be imported ({exc}); give 'module:function'") \
-            from None
+        raise UsageError(
+            f"objective {excerpt(path)} cannot be imported ({exc}); give 'module:function'"
+        ) from None
 
 
 def trial_task(payload: dict) -> dict:
@@ -227,9 +257,18 @@ def trial_config(base: TrainingConfig, params: dict[str, Any]) -> TrainingConfig
     return TrainingConfig(**{**base.model_dump(), **params})
 
 
-def run_sweep(study: Any, base: TrainingConfig, space: dict[str, Param], trials: int, executor: Any,
-              context: dict, *, objective: str = DEFAULT_OBJECTIVE, stop: StopRequest | None = None,
-              on_trial: Callable[[dict], None] | None = None) -> list[int]:
+def run_sweep(
+    study: Any,
+    base: TrainingConfig,
+    space: dict[str, Param],
+    trials: int,
+    executor: Any,
+    context: dict,
+    *,
+    objective: str = DEFAULT_OBJECTIVE,
+    stop: StopRequest | None = None,
+    on_trial: Callable[[dict], None] | None = None,
+) -> list[int]:
     """Ask `trials` trials in batches the executor can run at once, run them, tell their values.
 
     Returns the numbers of this run's trials. On a stop request or an objective bug the batch's trials are
@@ -240,8 +279,10 @@ def run_sweep(study: Any, base: TrainingConfig, space: dict[str, Param], trials:
     while len(numbers) < trials:
         batch = [study.ask() for _ in range(min(capacity, trials - len(numbers)))]
         params = [{p.name: p.suggest(t) for p in space.values()} for t in batch]
-        payloads = [{"objective": objective, "config": trial_config(base, p).model_dump_json(),
-                     "context": context} for p in params]
+        payloads = [
+            {"objective": objective, "config": trial_config(base, p).model_dump_json(), "context": context}
+            for p in params
+        ]
         try:
             results = run_tasks(executor, trial_task, payloads, stop=stop)
         except BaseException:
@@ -262,8 +303,16 @@ def run_sweep(study: Any, base: TrainingConfig, space: dict[str, Param], trials:
 
 def trial_rows(study: Any) -> list[dict]:
     """Every trial of the study (all terminals'), oldest first, as plain dicts."""
-    return [{"number": t.number, "state": t.state.name, "value": t.value, "params": dict(t.params),
-             "error": t.user_attrs.get("error")} for t in study.get_trials(deepcopy=False)]
+    return [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            "params": dict(t.params),
+            "error": t.user_attrs.get("error"),
+        }
+        for t in study.get_trials(deepcopy=False)
+    ]
 
 
 def best_trial(study: Any) -> dict | None:
@@ -276,6 +325,7 @@ def best_trial(study: Any) -> dict | None:
 
 # ---------------------------------------------------------------- results
 
+
 def save_preset(home: Home, name: str, config: TrainingConfig, model_type: str, description: str) -> Path:
     """Write a user preset with the fields that differ from the model type's defaults (atomic write)."""
     import yaml
@@ -286,8 +336,10 @@ def save_preset(home: Home, name: str, config: TrainingConfig, model_type: str, 
 
     builtin = {p.stem for p in builtin_presets_dir().glob("*.y*ml")} | {"custom"}
     if not PRESET_NAME_RE.fullmatch(name) or name in builtin:
-        raise UsageError(f"--save-preset {excerpt(name)}: give a new name of lower-case letters, digits, - "
-                         f"and _ (at most 40), not a built-in preset ({', '.join(sorted(builtin))})")
+        raise UsageError(
+            f"--save-preset {excerpt(name)}: give a new name of lower-case letters, digits, - "
+            f"and _ (at most 40), not a built-in preset ({', '.join(sorted(builtin))})"
+        )
     defaults = TrainingConfig(**KINDS[model_type].defaults).model_dump()
     values = {k: v for k, v in config.model_dump().items() if k in FIELD_ORDER and v != defaults.get(k)}
     text = yaml.safe_dump({"description": description, **values}, sort_keys=False, default_flow_style=False)
@@ -296,8 +348,15 @@ def save_preset(home: Home, name: str, config: TrainingConfig, model_type: str, 
     return path
 
 
-def context_for(home: Home, model_type: str, model: str, config: TrainingConfig, seed: int,
-                folds: int = SELECTION_FOLDS, holdout_from: str | None = None) -> dict:
+def context_for(
+    home: Home,
+    model_type: str,
+    model: str,
+    config: TrainingConfig,
+    seed: int,
+    folds: int = SELECTION_FOLDS,
+    holdout_from: str | None = None,
+) -> dict:
     """What every trial task carries, so workers need no shared disk: every series the installed package
     lacks (pooled models read all of them) as CSV text with its source, and which folds to score."""
     from .data.carry import carried_symbols, pack
@@ -305,8 +364,15 @@ def context_for(home: Home, model_type: str, model: str, config: TrainingConfig,
 
     store = DataStore(home)
     sources = carried_symbols(store)
-    return {"model_type": model_type, "model": model, "seed": seed, "candles": pack(store, list(sources)),
-            "sources": sources, "folds": folds, "holdout_from": holdout_from}
+    return {
+        "model_type": model_type,
+        "model": model,
+        "seed": seed,
+        "candles": pack(store, list(sources)),
+        "sources": sources,
+        "folds": folds,
+        "holdout_from": holdout_from,
+    }
 
 
 def selection_folds(home: Home, config: TrainingConfig, context: dict) -> list:
@@ -316,8 +382,14 @@ def selection_folds(home: Home, config: TrainingConfig, context: dict) -> list:
     from .evaluate import plan_folds
 
     holdout = context.get("holdout_from")
-    return plan_folds(home, context["model_type"], context["model"], config, context["folds"],
-                      holdout_from=None if holdout is None else pd.Timestamp(holdout))
+    return plan_folds(
+        home,
+        context["model_type"],
+        context["model"],
+        config,
+        context["folds"],
+        holdout_from=None if holdout is None else pd.Timestamp(holdout),
+    )
 
 
 def selection_score(config: TrainingConfig, context: dict) -> float:
@@ -340,8 +412,13 @@ def selection_score(config: TrainingConfig, context: dict) -> float:
     return sum(losses) / len(losses)
 
 
-def validate_best(home: Home, config: TrainingConfig, context: dict, executor: str | None,
-                  on_progress: Callable[[dict], None] | None = None) -> dict:
+def validate_best(
+    home: Home,
+    config: TrainingConfig,
+    context: dict,
+    executor: str | None,
+    on_progress: Callable[[dict], None] | None = None,
+) -> dict:
     """Score the chosen config ONCE on the validation blocks of the folds its selection score came from (the
     kind's pooled summary). Runs after the search: nothing the search chose depended on it."""
     import pandas as pd
@@ -350,18 +427,41 @@ def validate_best(home: Home, config: TrainingConfig, context: dict, executor: s
     from .kinds import KINDS
 
     holdout = context.get("holdout_from")
-    result = walk_forward(home, context["model_type"], context["model"], config, context["folds"],
-                          context["seed"], holdout_from=None if holdout is None else pd.Timestamp(holdout),
-                          on_progress=on_progress, executor=executor)
+    result = walk_forward(
+        home,
+        context["model_type"],
+        context["model"],
+        config,
+        context["folds"],
+        context["seed"],
+        holdout_from=None if holdout is None else pd.Timestamp(holdout),
+        on_progress=on_progress,
+        executor=executor,
+    )
     out = as_json(result)
     losses = [fold["selection_loss"] for fold in result["folds"]]
-    selected = [(w["selection"]["first"], w["selection"]["last"]) for f in result["folds"]
-                for w in f["windows"].values() if isinstance(w, dict) and "selection" in w]
-    return {"folds": [{"end": f["end"], "validation": f["validation"],
-                       # a later fold's selection block (scored by the search) can hold this block's days
-                       "seen_by_search": any(v["first"] <= last and first <= v["last"]
-                                             for v in f["validation"].values() for first, last in selected)}
-                      for f in out["folds"]],
-            "selection_score": sum(losses) / len(losses), "summary": out["summary"],
-            "headline": KINDS[context["model_type"]].evaluation_headline(out["summary"]),
-            "verdicts": out["verdicts"]}
+    selected = [
+        (w["selection"]["first"], w["selection"]["last"])
+        for f in result["folds"]
+        for w in f["windows"].values()
+        if isinstance(w, dict) and "selection" in w
+    ]
+    return {
+        "folds": [
+            {
+                "end": f["end"],
+                "validation": f["validation"],
+                # a later fold's selection block (scored by the search) can hold this block's days
+                "seen_by_search": any(
+                    v["first"] <= last and first <= v["last"]
+                    for v in f["validation"].values()
+                    for first, last in selected
+                ),
+            }
+            for f in out["folds"]
+        ],
+        "selection_score": sum(losses) / len(losses),
+        "summary": out["summary"],
+        "headline": KINDS[context["model_type"]].evaluation_headline(out["summary"]),
+        "verdicts": out["verdicts"],
+    }

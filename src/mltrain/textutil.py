@@ -1,4 +1,5 @@
 """Small text helpers shared by the core and the face: suggestions for typos, one number format."""
+
 from __future__ import annotations
 
 import difflib

@@ -1,10 +1,11 @@
 """fit(): the one training loop both model types share; early stopping, seeding, device."""
+
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -83,8 +84,9 @@ class FitResult:
         return self.history[-1].samples_per_second if self.history else 0.0
 
 
-def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable, x: torch.Tensor,
-               y: torch.Tensor) -> torch.Tensor:
+def train_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
     """One optimizer step: forward, backward, step. Returns the batch loss, detached, on the device."""
     loss = loss_fn(model(x), y)  # forward
     optimizer.zero_grad(set_to_none=True)
@@ -93,7 +95,9 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Call
     return loss.detach()
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable) -> tuple[float, torch.Tensor]:
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable
+) -> tuple[float, torch.Tensor]:
     model.eval()
     with torch.no_grad():
         out = model(x)
@@ -102,10 +106,22 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callab
     return loss, out
 
 
-def fit(model: nn.Module, data: Split, *, epochs: int, patience: int, batch_size: int, learning_rate: float,
-        loss_fn: Callable, metric_fn: Callable[[torch.Tensor], float], seed: int,
-        on_epoch: Callable[[EpochRecord], None] | None = None, stop: StopFlag | None = None,
-        select_on_metric: bool = False, min_gain: float = 0.0) -> FitResult:
+def fit(
+    model: nn.Module,
+    data: Split,
+    *,
+    epochs: int,
+    patience: int,
+    batch_size: int,
+    learning_rate: float,
+    loss_fn: Callable,
+    metric_fn: Callable[[torch.Tensor], float],
+    seed: int,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    stop: StopFlag | None = None,
+    select_on_metric: bool = False,
+    min_gain: float = 0.0,
+) -> FitResult:
     """Adam on index-drawn mini-batches; the weights kept are those of the epoch with the best selection
     score (loss, or metric_fn when select_on_metric; higher metric is better). The starting weights are
     epoch 0: a network built to start at a baseline keeps it unless an epoch beats it on the selection block,
@@ -134,7 +150,7 @@ def fit(model: nn.Module, data: Split, *, epochs: int, patience: int, batch_size
         order = torch.randperm(n, generator=generator).to(device)
         x_epoch, y_epoch = data.x_train[order], data.y_train[order]
         for first in range(0, n, batch_size):
-            xb, yb = x_epoch[first:first + batch_size], y_epoch[first:first + batch_size]
+            xb, yb = x_epoch[first : first + batch_size], y_epoch[first : first + batch_size]
             loss = train_step(model, optimizer, loss_fn, xb, yb)
             total += loss * len(xb)
             seen += len(xb)
@@ -154,8 +170,16 @@ def fit(model: nn.Module, data: Split, *, epochs: int, patience: int, batch_size
         else:
             since_best += 1
         # log
-        record = EpochRecord(epoch, epochs, float(total) / max(seen, 1), sel_loss, metric, improved,
-                             seen / max(time.perf_counter() - epoch_start, 1e-9), time.perf_counter() - start)
+        record = EpochRecord(
+            epoch,
+            epochs,
+            float(total) / max(seen, 1),
+            sel_loss,
+            metric,
+            improved,
+            seen / max(time.perf_counter() - epoch_start, 1e-9),
+            time.perf_counter() - start,
+        )
         result.history.append(record)
         result.epochs_run = epoch
         if on_epoch is not None:

@@ -1,4 +1,5 @@
 """The face: arguments -> core calls -> render; maps errors to exit codes. One module per noun."""
+
 from __future__ import annotations
 
 import sys
@@ -15,8 +16,12 @@ helpfmt.install()
 
 __all__ = ["Env", "app", "main"]
 
-app = typer.Typer(help="Train and serve crypto market-regime and volatility models from daily prices.",
-                  pretty_exceptions_enable=False, no_args_is_help=True, add_completion=True)
+app = typer.Typer(
+    help="Train and serve crypto market-regime and volatility models from daily prices.",
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=True,
+)
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
 app.add_typer(jobs.app, name="jobs")
@@ -38,11 +43,13 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
-    home: Optional[str] = typer.Option(None, "--home", help="mltrain home (default: $MLTRAIN_HOME, then the "
-                                                             "platform's user data folder)."),
+    home: Optional[str] = typer.Option(
+        None, "--home", help="mltrain home (default: $MLTRAIN_HOME, then the platform's user data folder)."
+    ),
 ) -> None:
     """Build the Env once (or take the one main() or a test passed in) and hand it to every command."""
     given = ctx.obj if isinstance(ctx.obj, Env) else Env()

@@ -1,4 +1,5 @@
 """What every command shares: the call-render-exit wrapper, shared options, home and registry access."""
+
 from __future__ import annotations
 
 import errno
@@ -33,18 +34,27 @@ def _field_option(name: str):
 
     meaning = FIELDS[name][2]
     allowed = "" if name == "symbols" else f" ({bounds_text(name)})"
-    return typer.Option(None, "--" + name.replace("_", "-"),
-                        help=f"{meaning[0].upper()}{meaning[1:]}{allowed}; beats preset and --config.")
+    return typer.Option(
+        None,
+        "--" + name.replace("_", "-"),
+        help=f"{meaning[0].upper()}{meaning[1:]}{allowed}; beats preset and --config.",
+    )
 
 
 # shared by `train` and `evaluate`, which take the same config as each other
 OPT = {name: _field_option(name) for name in FIELD_ORDER}
-MODEL_TYPE_OPT = typer.Option(None, "--model-type",
-                              help=f"{' or '.join(KINDS)} (needed for a new model name).",
-                              autocompletion=lambda incomplete: [k for k in KINDS
-                                                                 if k.startswith(incomplete)])
-PRESET_OPT = typer.Option(None, "--preset", help=f"quick, standard, full (default), deep, {CUSTOM_PRESET} "
-                                                 "or a user preset.", autocompletion=complete.presets)
+MODEL_TYPE_OPT = typer.Option(
+    None,
+    "--model-type",
+    help=f"{' or '.join(KINDS)} (needed for a new model name).",
+    autocompletion=lambda incomplete: [k for k in KINDS if k.startswith(incomplete)],
+)
+PRESET_OPT = typer.Option(
+    None,
+    "--preset",
+    help=f"quick, standard, full (default), deep, {CUSTOM_PRESET} or a user preset.",
+    autocompletion=complete.presets,
+)
 CONFIG_OPT = typer.Option(None, "--config", help="YAML file of config fields (beats the preset).")
 
 
@@ -79,15 +89,21 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=env().stderr)
 
 
-def run(as_json: bool, body: Callable[[], Any], show: Callable[[Any], None] | None = None,
-        code: Callable[[Any], int] | None = None) -> None:
+def run(
+    as_json: bool,
+    body: Callable[[], Any],
+    show: Callable[[Any], None] | None = None,
+    code: Callable[[Any], int] | None = None,
+) -> None:
     """Call the core; render its value as JSON or text; turn project errors into one line and an exit code.
     Rendering is inside the boundary too: a value JSON cannot carry, a closed or full stdout, or a character
     the terminal's encoding cannot print is one line and exit 1, never a traceback."""
     try:
         if env().stdout is None:  # started with stdout closed (`>&-`): nowhere to put the result
-            raise MltrainError("stdout is closed; nothing could be printed (redirect it to a file or "
-                               "/dev/null)", ExitCode.FAILURE)
+            raise MltrainError(
+                "stdout is closed; nothing could be printed (redirect it to a file or /dev/null)",
+                ExitCode.FAILURE,
+            )
         value = body()
         if as_json:
             print(render.envelope(value), file=env().stdout)
@@ -99,17 +115,27 @@ def run(as_json: bool, body: Callable[[], Any], show: Callable[[Any], None] | No
     except KeyboardInterrupt:
         fail(as_json, "interrupted", ExitCode.INTERRUPTED)
     except UnicodeEncodeError as exc:
-        fail(False, f"cannot print the output in this terminal's encoding ({exc.encoding}); "
-                    "set PYTHONIOENCODING=utf-8 (or a UTF-8 locale)", ExitCode.FAILURE)
+        fail(
+            False,
+            f"cannot print the output in this terminal's encoding ({exc.encoding}); "
+            "set PYTHONIOENCODING=utf-8 (or a UTF-8 locale)",
+            ExitCode.FAILURE,
+        )
     except OSError as exc:
         if exc.errno not in _OUTPUT_ERRNOS:
-            fail(as_json, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
-                 ExitCode.FAILURE)
+            fail(
+                as_json,
+                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+                ExitCode.FAILURE,
+            )
         _drop_stdout()
         fail(False, f"cannot write the output to stdout: {exc.strerror or exc}", ExitCode.FAILURE)
     except Exception as exc:  # an internal bug: one line, exit 1, traceback with --debug
-        fail(as_json, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
-             ExitCode.FAILURE)
+        fail(
+            as_json,
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+            ExitCode.FAILURE,
+        )
     exit_code = code(value) if code else ExitCode.OK
     if exit_code:
         raise typer.Exit(int(exit_code))

@@ -1,6 +1,8 @@
 """mltrain data import|update|list|show|synth."""
+
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 from typing import Optional
 
@@ -10,8 +12,9 @@ from ..errors import UsageError
 from . import complete, render
 from .common import JSON_OPT, env, run, store
 
-app = typer.Typer(help="Price history: embedded, imported, fetched and synthetic series.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Price history: embedded, imported, fetched and synthetic series.", no_args_is_help=True
+)
 WAIT_OPT = typer.Option(False, "--wait", help="Wait for another writer of the symbol instead of exiting 2.")
 
 
@@ -23,12 +26,18 @@ def _say_err(message: str) -> None:
 def data_import(
     file: Path = typer.Argument(..., help="CSV, JSON or Parquet price file."),
     symbol: str = typer.Option(..., "--symbol", help="Upper-case symbol to store it as, e.g. BTC."),
-    fmt: str = typer.Option("auto", "--format", help="auto, generic, binance, yahoo, cryptodatadownload, "
-                                                      "coingecko, ccxt or parquet."),
-    merge: bool = typer.Option(False, "--merge",
-                               help="Add new dates to the stored series; overlapping dates must "
-                                                      "agree on close, else the import fails and nothing "
-                                                      "changes."),
+    fmt: str = typer.Option(
+        "auto",
+        "--format",
+        help="auto, generic, binance, yahoo, cryptodatadownload, coingecko, ccxt or parquet.",
+    ),
+    merge: bool = typer.Option(
+        False,
+        "--merge",
+        help="Add new dates to the stored series; overlapping dates must "
+        "agree on close, else the import fails and nothing "
+        "changes.",
+    ),
     replace: bool = typer.Option(False, "--replace", help="Replace the stored series whole (the default)."),
     wait: bool = WAIT_OPT,
     as_json: bool = JSON_OPT,
@@ -37,93 +46,138 @@ def data_import(
 
     --merge adds to whatever the store serves for the symbol (the embedded history included). A failed
     import changes nothing."""
+
     def body() -> dict:
         if merge and replace:
             raise UsageError("--merge and --replace exclude each other")
-        return store().import_file(file, symbol, fmt, "merge" if merge else "replace", wait=wait,
-                                   on_wait=_say_err)
+        return store().import_file(
+            file, symbol, fmt, "merge" if merge else "replace", wait=wait, on_wait=_say_err
+        )
 
     def show(d: dict) -> None:
-        print(f"imported {d['symbol']} ({d['format']}): {render.plural(d['rows'], 'day')} {d['first']} to "
-              f"{d['last']} ({d['added_rows']} new), {render.plural(d['missing_days'], 'missing day')}"
-              + (f"; {'; '.join(d['notes'])}" if d["notes"] else ""), file=env().stdout)
+        print(
+            f"imported {d['symbol']} ({d['format']}): {render.plural(d['rows'], 'day')} {d['first']} to "
+            f"{d['last']} ({d['added_rows']} new), {render.plural(d['missing_days'], 'missing day')}"
+            + (f"; {'; '.join(d['notes'])}" if d["notes"] else ""),
+            file=env().stdout,
+        )
+
     run(as_json, body, show)
 
 
 @app.command("list")
 def data_list(as_json: bool = JSON_OPT) -> None:
     """Every symbol with its source, first and last date, rows and missing days."""
+
     def body() -> list:
         found = store()
         return [found.summary(s) for s in found.symbols()]
 
     def show(rows: list) -> None:
-        render.table("price history", ["symbol", "source", "first", "last", "rows", "missing days", "ohlc"],
-                     [[r["symbol"], r["source"], r["first"], r["last"], r["rows"], r["missing_days"],
-                       r["ohlc"]]
-                      for r in rows], env().stdout, drop=("ohlc", "source"), whole=("first", "last"))
+        render.table(
+            "price history",
+            ["symbol", "source", "first", "last", "rows", "missing days", "ohlc"],
+            [
+                [r["symbol"], r["source"], r["first"], r["last"], r["rows"], r["missing_days"], r["ohlc"]]
+                for r in rows
+            ],
+            env().stdout,
+            drop=("ohlc", "source"),
+            whole=("first", "last"),
+        )
+
     run(as_json, body, show)
 
 
 @app.command("show")
-def data_show(symbol: str = typer.Argument(..., help="Symbol, e.g. BTC (stored or embedded).",
-                                          autocompletion=complete.symbols),
-              rows: int = typer.Option(5, "--rows", help="Candles to show."),
-              as_json: bool = JSON_OPT) -> None:
+def data_show(
+    symbol: str = typer.Argument(
+        ..., help="Symbol, e.g. BTC (stored or embedded).", autocompletion=complete.symbols
+    ),
+    rows: int = typer.Option(5, "--rows", help="Candles to show."),
+    as_json: bool = JSON_OPT,
+) -> None:
     """A symbol's summary and its last candles."""
+
     def body() -> dict:
         import math
 
         found = store()
         summary = found.summary(symbol)
         frame = found.load(symbol).frame.tail(rows)
-        candles = [{"date": str(d.date()), **{k: (None if math.isnan(v) else v) for k, v in r.items()}}
-                   for d, r in zip(frame.index, frame.to_dict("records"))]
+        candles = [
+            {"date": str(d.date()), **{k: (None if math.isnan(v) else v) for k, v in r.items()}}
+            for d, r in zip(frame.index, frame.to_dict("records"))
+        ]
         return {**summary, "candles": candles, "last_candle": candles[-1]}
 
     def show(d: dict) -> None:
-        print(f"{d['symbol']}: {d['source']}, {d['first']} to {d['last']}, "
-              f"{render.plural(d['rows'], 'row')}, "
-              f"{render.plural(d['missing_days'], 'missing day')}", file=env().stdout)
-        render.table(None, ["date", "open", "high", "low", "close", "volume"],
-                     [[c["date"], c["open"], c["high"], c["low"], c["close"],
-                       c["volume"]] for c in d["candles"]],
-                     env().stdout, drop=("volume", "open"), whole=("close",))
+        print(
+            f"{d['symbol']}: {d['source']}, {d['first']} to {d['last']}, "
+            f"{render.plural(d['rows'], 'row')}, "
+            f"{render.plural(d['missing_days'], 'missing day')}",
+            file=env().stdout,
+        )
+        render.table(
+            None,
+            ["date", "open", "high", "low", "close", "volume"],
+            [[c["date"], c["open"], c["high"], c["low"], c["close"], c["volume"]] for c in d["candles"]],
+            env().stdout,
+            drop=("volume", "open"),
+            whole=("close",),
+        )
+
     run(as_json, body, show)
 
 
 @app.command("synth")
-def data_synth(symbol: str = typer.Option("SYN", "--symbol", help="Symbol to store the market as."),
-               days: int = typer.Option(2000, "--days", help="Days of prices to generate (300..20000)."),
-               seed: int = typer.Option(7, "--seed",
-                                        help="Random seed; the same seed gives the same market."),
-               wait: bool = WAIT_OPT,
-               as_json: bool = JSON_OPT) -> None:
+def data_synth(
+    symbol: str = typer.Option("SYN", "--symbol", help="Symbol to store the market as."),
+    days: int = typer.Option(2000, "--days", help="Days of prices to generate (300..20000)."),
+    seed: int = typer.Option(7, "--seed", help="Random seed; the same seed gives the same market."),
+    wait: bool = WAIT_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
     """Generate a regime-switching market with known regimes and store it like an import."""
+
     def body() -> dict:
         from ..data.synth import store_synthetic
+
         return store_synthetic(store(), symbol, days, seed, wait=wait, on_wait=_say_err)
 
-    run(as_json, body,
-        lambda d: print(f"stored {d['symbol']}: {render.plural(d['rows'], 'synthetic day')} "
-                        f"(seed {d['seed']}); "
-                                       f"true regimes in {d['true_regimes']}", file=env().stdout))
+    run(
+        as_json,
+        body,
+        lambda d: print(
+            f"stored {d['symbol']}: {render.plural(d['rows'], 'synthetic day')} "
+            f"(seed {d['seed']}); "
+            f"true regimes in {d['true_regimes']}",
+            file=env().stdout,
+        ),
+    )
 
 
 @app.command("update")
 def data_update(
     symbols: Optional[list[str]] = typer.Argument(
-        None, help="Symbols to update (default: every symbol fetched from an exchange before, else BTC ETH "
-                   "SOL)."),
+        None,
+        help="Symbols to update (default: every symbol fetched from an exchange before, else BTC ETH SOL).",
+    ),
     exchange: str = typer.Option("binance", "--exchange", help="Any exchange ccxt supports."),
     quote: str = typer.Option("USDT", "--quote", help="Quote currency, e.g. USDT for BTC/USDT."),
     since: Optional[str] = typer.Option(
-        None, "--since", help="First day (YYYY-MM-DD) for a symbol not stored yet; default: the exchange's "
-                              "first candle."),
+        None,
+        "--since",
+        help="First day (YYYY-MM-DD) for a symbol not stored yet; default: the exchange's first candle.",
+    ),
     api_url: Optional[str] = typer.Option(
-        None, "--api-url", help="The exchange's public REST base URL: for a mirror or a test server."),
-    replace: bool = typer.Option(False, "--replace", help="Overwrite stored candles the exchange disagrees "
-                                                          "with (default: refuse, change nothing)."),
+        None, "--api-url", help="The exchange's public REST base URL: for a mirror or a test server."
+    ),
+    replace: bool = typer.Option(
+        False,
+        "--replace",
+        help="Overwrite stored candles the exchange disagrees with (default: refuse, change nothing).",
+    ),
     wait: bool = WAIT_OPT,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
     as_json: bool = JSON_OPT,
@@ -132,22 +186,55 @@ def data_update(
 
     Exit 1 when the exchange cannot be reached or answers garbage, 2 for an unknown exchange or market, a
     disagreeing overlap or a symbol another writer holds; the store is unchanged for any symbol that fails."""
+
     def body() -> list:
-        return update_data(symbols or None, exchange=exchange, quote=quote, since=since, api_url=api_url,
-                           replace=replace, wait=wait, quiet=quiet or as_json)
+        return update_data(
+            symbols or None,
+            exchange=exchange,
+            quote=quote,
+            since=since,
+            api_url=api_url,
+            replace=replace,
+            wait=wait,
+            quiet=quiet or as_json,
+        )
 
     def show(rows: list) -> None:
-        render.table("data update", ["symbol", "market", "status", "new days", "replaced", "first", "last",
-                                     "rows"],
-                     [[r["symbol"], r["market"], r["status"], r["new_rows"], r["replaced_rows"], r["first"],
-                       r["last"], r["rows"]] for r in rows], env().stdout)
+        render.table(
+            "data update",
+            ["symbol", "market", "status", "new days", "replaced", "first", "last", "rows"],
+            [
+                [
+                    r["symbol"],
+                    r["market"],
+                    r["status"],
+                    r["new_rows"],
+                    r["replaced_rows"],
+                    r["first"],
+                    r["last"],
+                    r["rows"],
+                ]
+                for r in rows
+            ],
+            env().stdout,
+        )
+
     run(as_json, body, show)
 
 
-def update_data(symbols: list[str] | None, *, exchange: str, quote: str, since: str | None,
-                api_url: str | None, replace: bool = False, wait: bool = False, quiet: bool = False) -> list:
+def update_data(
+    symbols: list[str] | None,
+    *,
+    exchange: str,
+    quote: str,
+    since: str | None,
+    api_url: str | None,
+    replace: bool = False,
+    wait: bool = False,
+    quiet: bool = False,
+) -> list:
     """The core's update_symbols with the face's progress lines (stderr, plain) and the Env's clock."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from ..data.update import update_symbols
 
@@ -157,7 +244,7 @@ def update_data(symbols: list[str] | None, *, exchange: str, quote: str, since: 
         day = e.today
 
         def clock() -> datetime:
-            return datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc)
+            return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
 
     def progress(event: dict) -> None:
         if quiet:
@@ -166,8 +253,22 @@ def update_data(symbols: list[str] | None, *, exchange: str, quote: str, since: 
         if kind == "start":
             print(f"{event['symbol']}: fetching {event['market']} from {event['from']}", file=e.stderr)
         elif kind == "done":
-            print(f"{event['symbol']}: {event['status']}, {event.get('new_rows', 0)} new days through "
-                  f"{event.get('last')}", file=e.stderr)
+            print(
+                f"{event['symbol']}: {event['status']}, {event.get('new_rows', 0)} new days through "
+                f"{event.get('last')}",
+                file=e.stderr,
+            )
 
-    return update_symbols(store(), symbols, exchange=exchange, quote=quote, since=since, api_url=api_url,
-                          replace=replace, wait=wait, on_progress=progress, clock=clock, on_wait=_say_err)
+    return update_symbols(
+        store(),
+        symbols,
+        exchange=exchange,
+        quote=quote,
+        since=since,
+        api_url=api_url,
+        replace=replace,
+        wait=wait,
+        on_progress=progress,
+        clock=clock,
+        on_wait=_say_err,
+    )

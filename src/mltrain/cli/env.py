@@ -1,4 +1,5 @@
 """The process boundary: streams, terminal, argv, clock, home flag and debug, built once and handed down."""
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,9 @@ class Env:
     def with_flags(self, *, home: str | None, debug: bool) -> Env:
         import dataclasses
 
-        return dataclasses.replace(self, home=home or self.home,
-                                   debug=debug or self.debug or bool(os.environ.get("MLTRAIN_DEBUG")))
+        return dataclasses.replace(
+            self, home=home or self.home, debug=debug or self.debug or bool(os.environ.get("MLTRAIN_DEBUG"))
+        )
 
 
 def current() -> Env:

@@ -1,4 +1,5 @@
 """mltrain evaluate: walk-forward folds against strong baselines."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,16 +17,26 @@ from .common import CONFIG_OPT, JSON_OPT, MODEL_TYPE_OPT, OPT, PRESET_OPT, effec
 def evaluate(
     model: str = typer.Argument(..., help="Model name."),
     model_type: Optional[str] = MODEL_TYPE_OPT,
-    folds: str = typer.Option("all", "--folds", help="Walk-forward folds: 'all' (every block the history "
-                                                      "allows) or the N most recent (2..500)."),
-    start: Optional[str] = typer.Option(None, "--start", help="Only folds whose validation block starts on or "
-                                                               "after DATE (YYYY-MM-DD)."),
-    holdout_from: Optional[str] = typer.Option(None, "--holdout-from",
-                                               help="Keep DATE (YYYY-MM-DD) and everything after it out of every "
-                                                    "fold: an untouched period to score later."),
-    predictions: Optional[Path] = typer.Option(None, "--predictions",
-                                               help="Write every fold's out-of-sample predictions (date, symbol, "
-                                                    "fold, truth, model, each baseline) to FILE.csv."),
+    folds: str = typer.Option(
+        "all",
+        "--folds",
+        help="Walk-forward folds: 'all' (every block the history allows) or the N most recent (2..500).",
+    ),
+    start: Optional[str] = typer.Option(
+        None, "--start", help="Only folds whose validation block starts on or after DATE (YYYY-MM-DD)."
+    ),
+    holdout_from: Optional[str] = typer.Option(
+        None,
+        "--holdout-from",
+        help="Keep DATE (YYYY-MM-DD) and everything after it out of every "
+        "fold: an untouched period to score later.",
+    ),
+    predictions: Optional[Path] = typer.Option(
+        None,
+        "--predictions",
+        help="Write every fold's out-of-sample predictions (date, symbol, "
+        "fold, truth, model, each baseline) to FILE.csv.",
+    ),
     preset: Optional[str] = PRESET_OPT,
     config_file: Optional[Path] = CONFIG_OPT,
     days: Optional[int] = OPT["days"],
@@ -37,22 +48,36 @@ def evaluate(
     hidden_size: Optional[int] = OPT["hidden_size"],
     symbols: Optional[str] = OPT["symbols"],
     seed: int = typer.Option(42, "--seed", help="Training seed; with --synthetic also the market's seed."),
-    synthetic: bool = typer.Option(False, "--synthetic", help="Regime models: train and score on a generated "
-                                                               "market whose true regimes are known."),
+    synthetic: bool = typer.Option(
+        False,
+        "--synthetic",
+        help="Regime models: train and score on a generated market whose true regimes are known.",
+    ),
     report: Optional[Path] = typer.Option(None, "--report", help="Write report.md and PNG figures into DIR."),
     workers: int = typer.Option(0, "--workers", help="Processes for the independent folds (0: every core)."),
     executor: Optional[str] = typer.Option(None, "--executor", help="local, local:N or dask://HOST:PORT"),
-    dry_run: bool = typer.Option(False, "--dry-run",
-                                 help="Print config, folds and the time estimate; evaluate nothing."),
-    quiet: bool = typer.Option(False, "--quiet", "-q",
-                               help="No progress lines on stderr (with --json they stay on stderr unless "
-                                    "--quiet)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print config, folds and the time estimate; evaluate nothing."
+    ),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        help="No progress lines on stderr (with --json they stay on stderr unless --quiet).",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Walk-forward evaluation against strong baselines; the registry (versions, aliases) is not changed."""
-    flags = dict(days=days, epochs=epochs, patience=patience, batch_size=batch_size,
-                 learning_rate=learning_rate,
-                 train_val_split=train_val_split, hidden_size=hidden_size, symbols=parse_symbols(symbols))
+    flags = dict(
+        days=days,
+        epochs=epochs,
+        patience=patience,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        train_val_split=train_val_split,
+        hidden_size=hidden_size,
+        symbols=parse_symbols(symbols),
+    )
 
     def body() -> dict:
         from ..evaluate import evaluate_and_record
@@ -60,37 +85,54 @@ def evaluate(
         count = _folds(folds)
         first_day, holdout = _date("--start", start), _date("--holdout-from", holdout_from)
         if predictions is not None and predictions.is_dir():
-            raise UsageError(f"--predictions {predictions} is a folder; give a file name, e.g. predictions.csv")
+            raise UsageError(
+                f"--predictions {predictions} is a folder; give a file name, e.g. predictions.csv"
+            )
         if workers < 0:
             raise UsageError(f"--workers {workers} must be 0 (every core) or more")
         if workers and executor is not None and executor.strip() != "local":
-            raise UsageError(f"--workers {workers} applies to --executor local only; give the count as "
-                             "--executor local:N")
+            raise UsageError(
+                f"--workers {workers} applies to --executor local only; give the count as --executor local:N"
+            )
         at = home()
         kind = resolve_model_type(model, model_type, at)
         if report is not None and report.exists() and not report.is_dir():
             raise UsageError(f"--report {report} is a file; give a folder for report.md and its figures")
         if synthetic and not KINDS[kind].synthetic:
             with_truth = " or ".join(k.name for k in KINDS.values() if k.synthetic)
-            raise UsageError(f"--synthetic is for {with_truth} models: only they have known true regimes to "
-                             "score "
-                             "against")
+            raise UsageError(
+                f"--synthetic is for {with_truth} models: only they have known true regimes to score against"
+            )
         effective = effective_config(at, kind, preset, config_file, flags)
         if dry_run:
             return evaluation_plan(at, model, kind, effective, count, workers, synthetic, first_day, holdout)
         e = env()
         display = render.FoldProgress(e.stderr, live=e.stderr.isatty() and not as_json, quiet=quiet)
         with display:
-            return evaluate_and_record(at, kind, model, effective, folds=count, seed=seed, workers=workers,
-                                       synthetic=synthetic, report_dir=report, command=e.command,
-                                       start=first_day, holdout_from=holdout, predictions_csv=predictions,
-                                       on_progress=display, executor=executor)
+            return evaluate_and_record(
+                at,
+                kind,
+                model,
+                effective,
+                folds=count,
+                seed=seed,
+                workers=workers,
+                synthetic=synthetic,
+                report_dir=report,
+                command=e.command,
+                start=first_day,
+                holdout_from=holdout,
+                predictions_csv=predictions,
+                on_progress=display,
+                executor=executor,
+            )
 
     def show(d: dict) -> None:
         if dry_run:
             render.evaluation_plan(d, env().stdout)
         else:
             render.evaluation(d, env().stdout)
+
     run(as_json, body, show)
 
 
@@ -120,8 +162,9 @@ def _date(flag: str, text: str | None):
         raise UsageError(f"{flag} {text!r} is not a date; use YYYY-MM-DD") from None
 
 
-def evaluation_plan(at, model: str, kind: str, effective, count: int | None, workers: int, synthetic: bool,
-                    first_day, holdout) -> dict:
+def evaluation_plan(
+    at, model: str, kind: str, effective, count: int | None, workers: int, synthetic: bool, first_day, holdout
+) -> dict:
     """What `evaluate` would run and about how long it takes: the core's estimate when it has one, else one
     training estimate per fold, folds running `workers` at a time."""
     import math
@@ -139,10 +182,21 @@ def evaluation_plan(at, model: str, kind: str, effective, count: int | None, wor
     else:
         one = estimate.for_training(at, kind, effective.config, "cpu")
         rounds = math.ceil(folds / used)
-        est = {**one.as_dict(), "expected_seconds": round(one.expected_seconds * rounds, 1),
-               "upper_seconds": round(one.upper_seconds * rounds, 1),
-               "basis": f"{folds} folds x one training run ({one.basis}), {used} at a time"}
-    return {"model_name": model, "model_type": kind, "preset": effective.preset,
-            "config": effective.as_dict(),
-            "sources": effective.sources, "device": "cpu", "folds": folds, "workers": used, "estimate": est,
-            "validation_blocks": f"{ends[0].date()} .. {ends[-1].date()} (block ends)"}
+        est = {
+            **one.as_dict(),
+            "expected_seconds": round(one.expected_seconds * rounds, 1),
+            "upper_seconds": round(one.upper_seconds * rounds, 1),
+            "basis": f"{folds} folds x one training run ({one.basis}), {used} at a time",
+        }
+    return {
+        "model_name": model,
+        "model_type": kind,
+        "preset": effective.preset,
+        "config": effective.as_dict(),
+        "sources": effective.sources,
+        "device": "cpu",
+        "folds": folds,
+        "workers": used,
+        "estimate": est,
+        "validation_blocks": f"{ends[0].date()} .. {ends[-1].date()} (block ends)",
+    }

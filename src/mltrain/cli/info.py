@@ -1,4 +1,5 @@
 """mltrain defaults, presets and info."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -12,41 +13,61 @@ from . import complete, render
 from .common import JSON_OPT, env, home, run
 
 
-def defaults(model: str = typer.Argument(..., help="Model name (registry or built-in).",
-                                         autocompletion=complete.model_names),
-             model_type: Optional[str] = typer.Option(None, "--model-type", help=" or ".join(KINDS) + "."),
-             as_json: bool = JSON_OPT) -> None:
+def defaults(
+    model: str = typer.Argument(
+        ..., help="Model name (registry or built-in).", autocompletion=complete.model_names
+    ),
+    model_type: Optional[str] = typer.Option(None, "--model-type", help=" or ".join(KINDS) + "."),
+    as_json: bool = JSON_OPT,
+) -> None:
     """Print the model type's default training config, and what a plain `train` (default preset) changes."""
+
     def body() -> dict:
         kind = resolve_model_type(model, model_type, home())
-        return {"model_name": model, "model_type": kind,
-                "config": {k: KINDS[kind].defaults[k] for k in FIELD_ORDER}}
+        return {
+            "model_name": model,
+            "model_type": kind,
+            "config": {k: KINDS[kind].defaults[k] for k in FIELD_ORDER},
+        }
 
     def show(data: dict) -> None:
         # the JSON stays the type's defaults (a pinned shape); people also need what a plain train uses
         preset = DEFAULT_PRESET
         found = load_presets(home()).get(preset)
         changes = {k: v for k, v in (found.values if found else {}).items() if data["config"].get(k) != v}
-        render.table(f"defaults for {data['model_name']} ({data['model_type']})",
-                     ["field", "default", f"plain train (preset {preset})"],
-                     [[k, v, changes.get(k, v)] for k, v in data["config"].items()], env().stdout)
+        render.table(
+            f"defaults for {data['model_name']} ({data['model_type']})",
+            ["field", "default", f"plain train (preset {preset})"],
+            [[k, v, changes.get(k, v)] for k, v in data["config"].items()],
+            env().stdout,
+        )
         if changes:
             listed = ", ".join(f"{k}={render.fmt(v)}" for k, v in changes.items())
-            render.paragraph(f"a plain `mltrain train {data['model_name']}` uses the default preset "
-                             f"{preset!r}, "
-                             f"which changes {listed}; `--preset custom` keeps these defaults", env().stdout)
+            render.paragraph(
+                f"a plain `mltrain train {data['model_name']}` uses the default preset "
+                f"{preset!r}, "
+                f"which changes {listed}; `--preset custom` keeps these defaults",
+                env().stdout,
+            )
         else:
-            render.paragraph(f"a plain `mltrain train {data['model_name']}` uses the default preset "
-                             f"{preset!r}, "
-                             "which changes none of these", env().stdout)
+            render.paragraph(
+                f"a plain `mltrain train {data['model_name']}` uses the default preset "
+                f"{preset!r}, "
+                "which changes none of these",
+                env().stdout,
+            )
+
     run(as_json, body, show)
 
 
-def presets(as_json: bool = JSON_OPT,
-            measure: bool = typer.Option(False, "--measure",
-                                         help="Time a short probe on this machine (loads torch)."),
-            ) -> None:
+def presets(
+    as_json: bool = JSON_OPT,
+    measure: bool = typer.Option(
+        False, "--measure", help="Time a short probe on this machine (loads torch)."
+    ),
+) -> None:
     """List presets (built-in and user), their values, source file and estimated duration."""
+
     def body() -> list:
         from ..estimate import preset_estimates
 
@@ -54,12 +75,20 @@ def presets(as_json: bool = JSON_OPT,
         device = "cpu"
         if measure:
             from ..train import pick_device
+
             device = pick_device("auto")
-        return [{"name": preset.name, "description": preset.description, "values": preset.values,
-                 "source": str(preset.source) if preset.source else "built-in",
-                 "default": preset.name == DEFAULT_PRESET,
-                 "estimates": preset_estimates(at, preset, device, measure), "device": device}
-                for preset in load_presets(at).values()]
+        return [
+            {
+                "name": preset.name,
+                "description": preset.description,
+                "values": preset.values,
+                "source": str(preset.source) if preset.source else "built-in",
+                "default": preset.name == DEFAULT_PRESET,
+                "estimates": preset_estimates(at, preset, device, measure),
+                "device": device,
+            }
+            for preset in load_presets(at).values()
+        ]
 
     def show(rows: list) -> None:
         from ..estimate import format_seconds
@@ -68,16 +97,28 @@ def presets(as_json: bool = JSON_OPT,
             if e is None:
                 return "not measured (mltrain presets --measure)"
             return f"~{format_seconds(e['expected_seconds'])} (max {format_seconds(e['upper_seconds'])})"
-        render.table("presets", ["preset", "values", *KINDS, "source"],
-                     [[r["name"] + (" (default)" if r["default"] else ""),
-                       " ".join(f"{k}={v}" for k, v in r["values"].items()) or "model-type defaults",
-                       *(est(r["estimates"].get(kind)) for kind in KINDS),
-                       r["source"]] for r in rows], env().stdout)
+
+        render.table(
+            "presets",
+            ["preset", "values", *KINDS, "source"],
+            [
+                [
+                    r["name"] + (" (default)" if r["default"] else ""),
+                    " ".join(f"{k}={v}" for k, v in r["values"].items()) or "model-type defaults",
+                    *(est(r["estimates"].get(kind)) for kind in KINDS),
+                    r["source"],
+                ]
+                for r in rows
+            ],
+            env().stdout,
+        )
+
     run(as_json, body, show)
 
 
 def info(as_json: bool = JSON_OPT) -> None:
     """Locations, versions and the device `auto` would pick."""
+
     def body() -> dict:
         import platform
 
@@ -85,10 +126,22 @@ def info(as_json: bool = JSON_OPT) -> None:
 
         from ..paths import builtin_presets_dir, embedded_data_dir
         from ..train import pick_device
+
         at = home()
-        return {"home": str(at.root), "registry": str(at.registry), "data_store": str(at.data_store),
-                "jobs": str(at.jobs), "logs": str(at.logs), "app_log": str(at.app_log),
-                "user_presets": str(at.user_presets), "builtin_presets": str(builtin_presets_dir()),
-                "embedded_data": str(embedded_data_dir()), "mltrain": __version__, "torch": torch.__version__,
-                "python": platform.python_version(), "device": pick_device("auto")}
+        return {
+            "home": str(at.root),
+            "registry": str(at.registry),
+            "data_store": str(at.data_store),
+            "jobs": str(at.jobs),
+            "logs": str(at.logs),
+            "app_log": str(at.app_log),
+            "user_presets": str(at.user_presets),
+            "builtin_presets": str(builtin_presets_dir()),
+            "embedded_data": str(embedded_data_dir()),
+            "mltrain": __version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "device": pick_device("auto"),
+        }
+
     run(as_json, body, lambda d: render.kv("mltrain info", d, env().stdout))

@@ -1,4 +1,5 @@
 """mltrain models list|show|promote|rollback|compare|rm|prune."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -31,11 +32,18 @@ def _list_row(found, name: str, latest: int) -> dict:
     shown = meta if production in (None, latest) else found.meta(name, production)
     metric, value = _headline(shown)
     last_dates = [w["last"] for w in shown["data_windows"].values()]
-    return {"model_name": name, "model_type": meta["model_type"], "production_version": production,
-            "production_status": found.status(name, production) if production else None,
-            "latest_version": latest, "latest_status": found.status(name, latest, meta),
-            "main_metric": metric, "main_metric_value": value, "trained_at": shown["created_at"],
-            "last_data_date": max(last_dates) if last_dates else None}
+    return {
+        "model_name": name,
+        "model_type": meta["model_type"],
+        "production_version": production,
+        "production_status": found.status(name, production) if production else None,
+        "latest_version": latest,
+        "latest_status": found.status(name, latest, meta),
+        "main_metric": metric,
+        "main_metric_value": value,
+        "trained_at": shown["created_at"],
+        "last_data_date": max(last_dates) if last_dates else None,
+    }
 
 
 def _name_arg(help: str = "Model name in the registry."):
@@ -58,6 +66,7 @@ def _headline(meta: dict) -> tuple[str | None, object]:
 @app.command("list")
 def models_list(as_json: bool = JSON_OPT) -> None:
     """Every model with its production version (its status and score) and its latest version."""
+
     def body() -> list:
         found = registry()
         rows = []
@@ -66,10 +75,20 @@ def models_list(as_json: bool = JSON_OPT) -> None:
             try:
                 rows.append(_list_row(found, name, latest))
             except RegistryError as exc:  # one damaged version must not hide every other model
-                rows.append({"model_name": name, "model_type": None, "production_version": None,
-                             "production_status": None, "latest_version": latest, "latest_status": "corrupted",
-                             "main_metric": None, "main_metric_value": None, "trained_at": None,
-                             "last_data_date": None})
+                rows.append(
+                    {
+                        "model_name": name,
+                        "model_type": None,
+                        "production_version": None,
+                        "production_status": None,
+                        "latest_version": latest,
+                        "latest_status": "corrupted",
+                        "main_metric": None,
+                        "main_metric_value": None,
+                        "trained_at": None,
+                        "last_data_date": None,
+                    }
+                )
                 warn(f"{name} v{latest}: {exc}")
         return rows
 
@@ -77,24 +96,37 @@ def models_list(as_json: bool = JSON_OPT) -> None:
         render.table(
             "models (scores and dates of the production version, else the latest)",
             ["model", "type", "production", "latest", "metric", "trained", "last data"],
-            [[r["model_name"], r["model_type"] or "-",
-              f"v{r['production_version']}" if r["production_version"] else "none",
-              f"v{r['latest_version']} {r['latest_status']}",
-              f"{r['main_metric']} {render.fmt(r['main_metric_value'])}" if r["main_metric"] else "-",
-              r["trained_at"] or "-", r["last_data_date"] or "-"]
-             for r in rows], env().stdout, drop=("type", "last data", "trained"),
-            whole=("production", "latest", "trained", "last data"))
+            [
+                [
+                    r["model_name"],
+                    r["model_type"] or "-",
+                    f"v{r['production_version']}" if r["production_version"] else "none",
+                    f"v{r['latest_version']} {r['latest_status']}",
+                    f"{r['main_metric']} {render.fmt(r['main_metric_value'])}" if r["main_metric"] else "-",
+                    r["trained_at"] or "-",
+                    r["last_data_date"] or "-",
+                ]
+                for r in rows
+            ],
+            env().stdout,
+            drop=("type", "last data", "trained"),
+            whole=("production", "latest", "trained", "last data"),
+        )
+
     run(as_json, body, show)
 
 
 @app.command("show")
-def models_show(name: str = _name_arg(),
-                version_arg: Optional[int] = typer.Argument(None, metavar="VERSION", min=1,
-                                                            help="Version number (default: production)."),
-                version: Optional[int] = typer.Option(None, "--version", min=1,
-                                                      help="Same as the VERSION argument."),
-                as_json: bool = JSON_OPT) -> None:
+def models_show(
+    name: str = _name_arg(),
+    version_arg: Optional[int] = typer.Argument(
+        None, metavar="VERSION", min=1, help="Version number (default: production)."
+    ),
+    version: Optional[int] = typer.Option(None, "--version", min=1, help="Same as the VERSION argument."),
+    as_json: bool = JSON_OPT,
+) -> None:
     """Everything in a version's metadata (production unless a VERSION is given)."""
+
     def body() -> dict:
         from ..errors import UsageError
 
@@ -103,8 +135,10 @@ def models_show(name: str = _name_arg(),
         found = registry()
         v = found.require_version(name, version if version is not None else version_arg)
         meta = found.meta(name, v)
-        evaluations = [{k: e.get(k) for k in ("evaluation_id", "created_at", "command", "summary")}
-                       for e in found.evaluations(name)]
+        evaluations = [
+            {k: e.get(k) for k in ("evaluation_id", "created_at", "command", "summary")}
+            for e in found.evaluations(name)
+        ]
         return {**meta, "model_name": name, "status": found.status(name, v, meta), "evaluations": evaluations}
 
     run(as_json, body, lambda meta: render.version(meta, env().stdout))
@@ -114,6 +148,7 @@ def models_show(name: str = _name_arg(),
 def models_history(name: str = _name_arg(), as_json: bool = JSON_OPT) -> None:
     """Versions over time with status and headline score, then the alias log (who promoted what, when,
     why)."""
+
     def body() -> dict:
         found = registry()
         versions = []
@@ -121,29 +156,50 @@ def models_history(name: str = _name_arg(), as_json: bool = JSON_OPT) -> None:
             meta = found.meta(name, v)
             metric, value = _headline(meta)
             windows = meta.get("data_windows", {})
-            versions.append({"version": v, "created_at": meta.get("created_at"),
-                             "status": found.status(name, v, meta), "main_metric": metric,
-                             "main_metric_value": value, "job_id": meta.get("job_id"),
-                             "validation": {s: render.validation_window(w) for s, w in windows.items()}})
-        log = [{k: e.get(k) for k in ("at", "alias", "from", "to", "by", "reason")}
-               for e in found.alias_log(name)]
-        return {"model_name": name, "production": found.aliases(name).get("production"), "versions": versions,
-                "alias_log": log}
+            versions.append(
+                {
+                    "version": v,
+                    "created_at": meta.get("created_at"),
+                    "status": found.status(name, v, meta),
+                    "main_metric": metric,
+                    "main_metric_value": value,
+                    "job_id": meta.get("job_id"),
+                    "validation": {s: render.validation_window(w) for s, w in windows.items()},
+                }
+            )
+        log = [
+            {k: e.get(k) for k in ("at", "alias", "from", "to", "by", "reason")}
+            for e in found.alias_log(name)
+        ]
+        return {
+            "model_name": name,
+            "production": found.aliases(name).get("production"),
+            "versions": versions,
+            "alias_log": log,
+        }
 
     run(as_json, body, lambda d: render.history(d, env().stdout))
 
 
 @app.command("promote")
-def models_promote(name: str = _name_arg(),
-                   version: int = _version_arg("Version number to make production."),
-                   force: bool = typer.Option(False, "--force",
-                                              help="Promote a version its gate rejected."),
-                   wait: bool = WAIT_OPT, as_json: bool = JSON_OPT) -> None:
+def models_promote(
+    name: str = _name_arg(),
+    version: int = _version_arg("Version number to make production."),
+    force: bool = typer.Option(False, "--force", help="Promote a version its gate rejected."),
+    wait: bool = WAIT_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
     """Make version N the production version (a no-op when it already is)."""
+
     def body() -> dict:
         done = registry().promote_version(name, version, force=force, wait=wait, on_wait=_waiting)
-        return {"model_name": name, "production": done.version, "previous": done.previous,
-                "changed": done.changed, "status_before": done.status_before}
+        return {
+            "model_name": name,
+            "production": done.version,
+            "previous": done.previous,
+            "changed": done.changed,
+            "status_before": done.status_before,
+        }
 
     def show(d: dict) -> None:
         if not d["changed"]:
@@ -151,56 +207,81 @@ def models_promote(name: str = _name_arg(),
         else:
             was = f"v{d['previous']}" if d["previous"] is not None else "none"
             _say(f"{name}: production is now v{d['production']} (was {was})")
+
     run(as_json, body, show)
 
 
 @app.command("rollback")
 def models_rollback(name: str = _name_arg(), wait: bool = WAIT_OPT, as_json: bool = JSON_OPT) -> None:
     """Production back to the previous production version."""
+
     def body() -> dict:
         current, previous = registry().rollback(name, wait=wait, on_wait=_waiting)
         return {"model_name": name, "production": previous, "previous": current}
-    run(as_json, body,
-        lambda d: _say(f"{name}: production rolled back from v{d['previous']} to v{d['production']}"))
+
+    run(
+        as_json,
+        body,
+        lambda d: _say(f"{name}: production rolled back from v{d['previous']} to v{d['production']}"),
+    )
 
 
 @app.command("compare")
-def models_compare(name: str = _name_arg(), a: int = _version_arg("First version number."),
-                   b: int = _version_arg("Second version number."), as_json: bool = JSON_OPT) -> None:
+def models_compare(
+    name: str = _name_arg(),
+    a: int = _version_arg("First version number."),
+    b: int = _version_arg("Second version number."),
+    as_json: bool = JSON_OPT,
+) -> None:
     """Config, validation windows and scores of two versions side by side; warns when the windows differ."""
+
     def body() -> dict:
         found = registry()
         out = {}
         for v in (a, b):
             meta = found.meta(name, found.require_version(name, v))
-            out[f"v{v}"] = {"config": meta["config"], "data_windows": meta["data_windows"],
-                            "metrics": meta["metrics"],
-                            "baselines": meta["baselines"], "created_at": meta["created_at"],
-                            "status": found.status(name, v, meta)}
+            out[f"v{v}"] = {
+                "config": meta["config"],
+                "data_windows": meta["data_windows"],
+                "metrics": meta["metrics"],
+                "baselines": meta["baselines"],
+                "created_at": meta["created_at"],
+                "status": found.status(name, v, meta),
+            }
         return {"model_name": name, "versions": out}
 
     def show(d: dict) -> None:
         render.compare(d, env().stdout)
+
     run(as_json, body, show)
 
 
 @app.command("rm")
-def models_rm(name: str = _name_arg(), version: int = _version_arg("Version number to delete."),
-              wait: bool = WAIT_OPT, as_json: bool = JSON_OPT) -> None:
+def models_rm(
+    name: str = _name_arg(),
+    version: int = _version_arg("Version number to delete."),
+    wait: bool = WAIT_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
     """Delete a version (never the production one)."""
+
     def body() -> dict:
         registry().remove(name, version, wait=wait, on_wait=_waiting)
         return {"model_name": name, "removed": version}
+
     run(as_json, body, lambda d: _say(f"{name}: removed v{version}"))
 
 
 @app.command("prune")
-def models_prune(name: str = _name_arg(), keep: int = typer.Option(..., "--keep",
-                                                     help="How many of the newest versions to keep."),
-                 dry_run: bool = typer.Option(False, "--dry-run",
-                                              help="List what would be removed; remove nothing."),
-                 wait: bool = WAIT_OPT, as_json: bool = JSON_OPT) -> None:
+def models_prune(
+    name: str = _name_arg(),
+    keep: int = typer.Option(..., "--keep", help="How many of the newest versions to keep."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
+    wait: bool = WAIT_OPT,
+    as_json: bool = JSON_OPT,
+) -> None:
     """Remove old versions: keeps the N newest, the production version and the one rollback would restore."""
+
     def body() -> dict:
         removed, kept = registry().prune(name, keep, dry_run, wait=wait, on_wait=_waiting)
         return {"model_name": name, "removed": removed, "kept": kept, "dry_run": dry_run}
@@ -209,4 +290,5 @@ def models_prune(name: str = _name_arg(), keep: int = typer.Option(..., "--keep"
         verb = "would remove" if d["dry_run"] else "removed"
         listed = ", ".join(f"v{v}" for v in d["removed"]) or "nothing"
         _say(f"{name}: {verb} {listed}; kept {', '.join(f'v{v}' for v in d['kept'])}")
+
     run(as_json, body, show)

@@ -1,4 +1,5 @@
 """mltrain predict."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -10,22 +11,28 @@ from . import complete, render
 from .common import JSON_OPT, env, registry, run, store, warn
 
 
-def predict(model: str = typer.Argument(..., help="Model name in the registry.",
-                                        autocompletion=complete.registered_models),
-            symbol: Optional[str] = typer.Option(None, "--symbol", help="Volatility models: one symbol.",
-                                                 autocompletion=complete.symbols),
-            version: Optional[int] = typer.Option(None, "--version",
-                                                  help="Use this version instead of production."),
-            since: Optional[str] = typer.Option(None, "--since",
-                                                help="Causal prediction for every date from DATE."),
-            csv_out: bool = typer.Option(False, "--csv", help="Print CSV rows instead of a table."),
-            max_age: Optional[int] = typer.Option(None, "--max-age", min=0,
-                                                  help="Exit 1 without predicting when the newest candle is "
-                                                       "older than DAYS (default: only warn)."),
-            as_json: bool = JSON_OPT) -> None:
+def predict(
+    model: str = typer.Argument(
+        ..., help="Model name in the registry.", autocompletion=complete.registered_models
+    ),
+    symbol: Optional[str] = typer.Option(
+        None, "--symbol", help="Volatility models: one symbol.", autocompletion=complete.symbols
+    ),
+    version: Optional[int] = typer.Option(None, "--version", help="Use this version instead of production."),
+    since: Optional[str] = typer.Option(None, "--since", help="Causal prediction for every date from DATE."),
+    csv_out: bool = typer.Option(False, "--csv", help="Print CSV rows instead of a table."),
+    max_age: Optional[int] = typer.Option(
+        None,
+        "--max-age",
+        min=0,
+        help="Exit 1 without predicting when the newest candle is older than DAYS (default: only warn).",
+    ),
+    as_json: bool = JSON_OPT,
+) -> None:
     """Regime now, or volatility over the next horizon, from the current data store.
 
     Serves the production version; a version without that status only with --version N, and labelled."""
+
     def body() -> dict:
         from ..predict import predict as predict_rows
 
@@ -38,10 +45,12 @@ def predict(model: str = typer.Argument(..., help="Model name in the registry.",
             warn(stale)
         inside = [r for r in data["predictions"] if r.get("in_sample")]
         if inside and since is not None:
-            warn(f"{len(inside)} of {len(data['predictions'])} rows (in_sample: true) are dates on or before "
-                 f"v{data['version']}'s validation end, inside what it was fitted or selected on: an in-sample "
-                 f"replay, not a backtest. An honest backtest is `mltrain evaluate {model} --folds all "
-                 "--predictions FILE.csv`")
+            warn(
+                f"{len(inside)} of {len(data['predictions'])} rows (in_sample: true) are dates on or before "
+                f"v{data['version']}'s validation end, inside what it was fitted or selected on: an in-sample "
+                f"replay, not a backtest. An honest backtest is `mltrain evaluate {model} --folds all "
+                "--predictions FILE.csv`"
+            )
         if status != "production":
             warn(f"{model} v{v} is not the production version (status: {status})")
         return {**data, "status": status}
@@ -60,6 +69,7 @@ def predict(model: str = typer.Argument(..., help="Model name in the registry.",
         else:
             label = "" if d["status"] == "production" else f" ({d['status']})"
             render.table(f"{model} v{d['version']}{label}", columns, values, out, whole=("date", "regime"))
+
     run(as_json, body, show)
 
 
@@ -73,6 +83,8 @@ def _check_age(data_store, meta: dict, symbol: str | None, max_age: int) -> None
         last = data_store.load(name).frame.index[-1]
         age = (data_store.today - last).days
         if age > max_age:
-            raise MltrainError(f"{name}: the newest candle is {last.date()}, {age} days old (UTC), older "
-                               f"than --max-age {max_age}; nothing was predicted. Fetch newer candles "
-                               "with `mltrain data update`")
+            raise MltrainError(
+                f"{name}: the newest candle is {last.date()}, {age} days old (UTC), older "
+                f"than --max-age {max_age}; nothing was predicted. Fetch newer candles "
+                "with `mltrain data update`"
+            )

@@ -1,11 +1,12 @@
 """Everything people read: tables, JSON envelopes, score tables by model kind, the live progress display."""
+
 from __future__ import annotations
 
-import time
 from typing import IO
 
 from ..render import envelope, error_envelope  # noqa: F401  (the JSON envelopes)
 from ..textutil import fmt, plural
+from .live import FoldProgress, Progress  # noqa: F401  (the live displays)
 from .tables import cell, kv, paragraph, table, width  # noqa: F401  (tables for every command)
 
 
@@ -13,13 +14,18 @@ def plan(data: dict, stream: IO[str]) -> None:
     """The config with the source of each value, the device and the time estimate."""
     from ..estimate import format_seconds
 
-    table(f"{data['model_name']} ({data['model_type']}), preset {data['preset']}, device {data['device']}",
-          ["field", "value", "from"],
-          [[k, v, data["sources"][k]] for k, v in data["config"].items()], stream)
+    table(
+        f"{data['model_name']} ({data['model_type']}), preset {data['preset']}, device {data['device']}",
+        ["field", "value", "from"],
+        [[k, v, data["sources"][k]] for k, v in data["config"].items()],
+        stream,
+    )
     est = data["estimate"]
-    paragraph(f"estimate: ~{format_seconds(est['expected_seconds'])}, at most "
-              f"{format_seconds(est['upper_seconds'])} (all epochs, no early stop); based on {est['basis']}",
-              stream)
+    paragraph(
+        f"estimate: ~{format_seconds(est['expected_seconds'])}, at most "
+        f"{format_seconds(est['upper_seconds'])} (all epochs, no early stop); based on {est['basis']}",
+        stream,
+    )
     if est["warning"]:
         paragraph(f"warning: {est['warning']}", stream)
 
@@ -27,8 +33,11 @@ def plan(data: dict, stream: IO[str]) -> None:
 def evaluation_plan(data: dict, stream: IO[str]) -> None:
     """evaluate --dry-run: the config as `plan` shows it, with the number of folds and workers."""
     plan(data, stream)
-    paragraph(f"walk-forward: {plural(data['folds'], 'fold')}, {plural(data['workers'], 'worker')}; nothing "
-              "was evaluated (--dry-run)", stream)
+    paragraph(
+        f"walk-forward: {plural(data['folds'], 'fold')}, {plural(data['workers'], 'worker')}; nothing "
+        "was evaluated (--dry-run)",
+        stream,
+    )
 
 
 def train_result(data: dict, windows: dict, stream: IO[str]) -> None:
@@ -36,10 +45,12 @@ def train_result(data: dict, windows: dict, stream: IO[str]) -> None:
 
     refused = "NOT promoted (gate failed); production unchanged"
     status = "promoted to production" if data["promoted"] else refused
-    print(f"{data['model_name']} v{data['version']} {status} | job {data['job_id']} | "
-          f"{format_seconds(data['duration_seconds'])} (estimated "
-          f"{format_seconds(data['estimated_seconds'])})",
-          file=stream)
+    print(
+        f"{data['model_name']} v{data['version']} {status} | job {data['job_id']} | "
+        f"{format_seconds(data['duration_seconds'])} (estimated "
+        f"{format_seconds(data['estimated_seconds'])})",
+        file=stream,
+    )
     scores(data["model_type"], data["metrics"], data["baselines"], windows, stream)
 
 
@@ -77,38 +88,80 @@ def version(meta: dict, stream: IO[str]) -> None:
     verdict = "passed" if gate.get("passed") else "failed"
     timings = meta.get("timings", {})
     threshold = f" (threshold {gate['threshold']})" if "threshold" in gate else ""
-    kv(f"{meta.get('model_name', meta.get('name'))} v{meta['version']} ({meta['status']})", {
-        "model type": meta["model_type"], "created": meta["created_at"], "job": meta.get("job_id"),
-        "preset": meta.get("preset"), "custom config": meta.get("has_custom_config"),
-        "seed": meta.get("seed"), "device": meta.get("device"),
-        "gate": f"{verdict}: {gate.get('rule')}" + threshold,
-        "initial status": meta.get("initial_status"),
-        "duration": f"{timings.get('total_seconds')} s (estimated {timings.get('estimated_seconds')} s, "
-                    f"{timings.get('estimate_basis')})",
-        "epochs run / best": f"{_per_symbol(timings.get('epochs_run'))} / "
-                             f"{_per_symbol(timings.get('best_epoch'))}",
-        "command": " ".join(meta.get("command_line", [])),
-        "libraries": ", ".join(f"{k} {v}" for k, v in meta.get("library_versions", {}).items()),
-    }, stream)
-    table("config", ["field", "value", "from"],
-          [[k, v, meta.get("sources", {}).get(k, "-")] for k, v in meta["config"].items()], stream)
+    kv(
+        f"{meta.get('model_name', meta.get('name'))} v{meta['version']} ({meta['status']})",
+        {
+            "model type": meta["model_type"],
+            "created": meta["created_at"],
+            "job": meta.get("job_id"),
+            "preset": meta.get("preset"),
+            "custom config": meta.get("has_custom_config"),
+            "seed": meta.get("seed"),
+            "device": meta.get("device"),
+            "gate": f"{verdict}: {gate.get('rule')}" + threshold,
+            "initial status": meta.get("initial_status"),
+            "duration": f"{timings.get('total_seconds')} s (estimated {timings.get('estimated_seconds')} s, "
+            f"{timings.get('estimate_basis')})",
+            "epochs run / best": f"{_per_symbol(timings.get('epochs_run'))} / "
+            f"{_per_symbol(timings.get('best_epoch'))}",
+            "command": " ".join(meta.get("command_line", [])),
+            "libraries": ", ".join(f"{k} {v}" for k, v in meta.get("library_versions", {}).items()),
+        },
+        stream,
+    )
+    table(
+        "config",
+        ["field", "value", "from"],
+        [[k, v, meta.get("sources", {}).get(k, "-")] for k, v in meta["config"].items()],
+        stream,
+    )
     scores(meta["model_type"], meta["metrics"], meta["baselines"], meta["data_windows"], stream)
-    table("data windows", ["symbol", "first", "last", "rows", "train", "validation", "estimator", "source",
-                           "fingerprint"],
-          [[w["symbol"], w["first"], w["last"], w["rows"], w["train_samples"], w["val_samples"],
-            w.get("estimator"), w.get("source"), w.get("fingerprint")]
-           for w in meta["data_windows"].values()], stream,
-          drop=("fingerprint", "source", "estimator", "rows"), whole=("first", "last"))
-    table("files (sha256)", ["file", "sha256"], [[f, h] for f, h in meta.get("files", {}).items()], stream,
-          whole=("sha256",))
+    table(
+        "data windows",
+        ["symbol", "first", "last", "rows", "train", "validation", "estimator", "source", "fingerprint"],
+        [
+            [
+                w["symbol"],
+                w["first"],
+                w["last"],
+                w["rows"],
+                w["train_samples"],
+                w["val_samples"],
+                w.get("estimator"),
+                w.get("source"),
+                w.get("fingerprint"),
+            ]
+            for w in meta["data_windows"].values()
+        ],
+        stream,
+        drop=("fingerprint", "source", "estimator", "rows"),
+        whole=("first", "last"),
+    )
+    table(
+        "files (sha256)",
+        ["file", "sha256"],
+        [[f, h] for f, h in meta.get("files", {}).items()],
+        stream,
+        whole=("sha256",),
+    )
     if meta.get("evaluations"):
         kind = KINDS.get(meta["model_type"])
-        table("walk-forward evaluations of this model (mltrain evaluate)",
-              ["id", "created", "command", "mean"],
-              [[e["evaluation_id"], e["created_at"],
-                " ".join(e["command"]) if isinstance(e["command"], list) else e["command"],
-                kind.evaluation_headline(e.get("summary") or {}) if kind else ""]
-               for e in meta["evaluations"]], stream, drop=("command",), whole=("created",))
+        table(
+            "walk-forward evaluations of this model (mltrain evaluate)",
+            ["id", "created", "command", "mean"],
+            [
+                [
+                    e["evaluation_id"],
+                    e["created_at"],
+                    " ".join(e["command"]) if isinstance(e["command"], list) else e["command"],
+                    kind.evaluation_headline(e.get("summary") or {}) if kind else "",
+                ]
+                for e in meta["evaluations"]
+            ],
+            stream,
+            drop=("command",),
+            whole=("created",),
+        )
 
 
 def evaluation(data: dict, stream: IO[str]) -> None:
@@ -149,141 +202,33 @@ def summary_tables(title: str, values: dict, stream: IO[str]) -> None:
     flat = nested and all(not any(isinstance(x, dict) for x in v.values()) for v in nested.values())
     fields = list(dict.fromkeys(k for v in nested.values() for k in v)) if flat else []
     if flat:
-        table(title, ["", *fields], [[name, *(v.get(f) for f in fields)] for name, v in nested.items()],
-              stream)
+        table(
+            title, ["", *fields], [[name, *(v.get(f) for f in fields)] for name, v in nested.items()], stream
+        )
         return
     for key, value in nested.items():
         summary_tables(f"{title}: {key}", value, stream)
 
 
-class Progress:
-    """Observes epoch records: a Rich live table in a terminal, one plain flushed line per epoch otherwise."""
-
-    def __init__(self, stream: IO[str], *, symbols: list[str], epochs: int, metric_name: str, live: bool,
-                 quiet: bool):
-        from ..progress import EpochLines
-
-        self.stream, self.metric_name = stream, metric_name
-        self.lines = EpochLines(symbols=symbols, epochs=epochs, metric_name=metric_name)
-        self.live_enabled, self.quiet = live and not quiet, quiet
-        self._live = None
-        self._rows: list[tuple] = []
-
-    def __enter__(self) -> Progress:
-        if self.live_enabled:
-            from rich.console import Console
-            from rich.live import Live
-
-            self._live = Live(self._table(), console=Console(file=self.stream), refresh_per_second=8,
-                              transient=False)
-            self._live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self._live.__exit__(None, None, None)
-
-    def _table(self):
-        from rich.table import Table
-
-        shown = Table(title="training (ETA is an upper bound: early stopping may end sooner)")
-        for column in ("symbol", "epoch", "train loss", "selection loss", self.metric_name, "", "samples/s",
-                       "elapsed", "ETA"):
-            shown.add_column(column, justify="right")
-        for row in self._rows[-12:]:
-            shown.add_row(*row)
-        return shown
-
-    def __call__(self, symbol: str, record) -> None:
-        self.lines.advance(symbol)
-        if self.quiet:
-            return
-        if self._live is not None:
-            self._rows.append((symbol, f"{record.epoch}/{record.epochs}", f"{record.train_loss:.4f}",
-                               f"{record.selection_loss:.4f}", f"{record.metric:.4f}",
-                               "*" if record.improved else "",
-                               f"{record.samples_per_second:.0f}", f"{self.lines.elapsed():.1f}s",
-                               f"{self.lines.eta():.1f}s"))
-            self._live.update(self._table())
-        else:
-            self.stream.write(self.lines.line(symbol, record) + "\n")
-            self.stream.flush()
-
-
-class FoldProgress:
-    """Observes evaluate's progress events {"done": k, "total": n, "label": str}: a Rich bar with ETA in a
-    terminal, one flushed plain line per event otherwise; nothing with quiet. Meant for stderr, --json or
-    not."""
-
-    def __init__(self, stream: IO[str], *, live: bool, quiet: bool, what: str = "folds",
-                 clock=time.monotonic):
-        self.stream, self.quiet, self.what, self.clock = stream, quiet, what, clock
-        self.live_enabled = live and not quiet
-        self.start = clock()
-        self._progress = None
-        self._task = None
-
-    def __enter__(self) -> FoldProgress:
-        if self.live_enabled:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                      console=Console(file=self.stream), transient=False)
-            self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(None, None, None)
-
-    def eta_seconds(self, done: int, total: int) -> float | None:
-        """Remaining time at the mean pace so far; None before the first step is done."""
-        if done <= 0:
-            return None
-        return (self.clock() - self.start) / done * max(total - done, 0)
-
-    def line(self, event: dict) -> str:
-        from ..estimate import format_seconds
-
-        done, total = int(event["done"]), int(event["total"])
-        label = f" ({event['label']})" if event.get("label") else ""
-        eta = self.eta_seconds(done, total)
-        tail = "" if eta is None else f", ETA {format_seconds(eta)}"
-        return (f"{self.what} {done}/{total} done{label}; elapsed "
-                f"{format_seconds(self.clock() - self.start)}{tail}")
-
-    def __call__(self, event: dict) -> None:
-        if self.quiet:
-            return
-        if self._progress is not None:
-            if self._task is None:
-                self._task = self._progress.add_task(self.what, total=int(event["total"]))
-            self._progress.update(self._task, completed=int(event["done"]), total=int(event["total"]),
-                                  description=f"{self.what} {event.get('label') or ''}".strip())
-        else:
-            self.stream.write(self.line(event) + "\n")
-            self.stream.flush()
-
-
 def compare(d: dict, stream: IO[str]) -> None:
     """Two versions side by side: config, validation windows (with a warning when they differ), scores."""
     (va, left), (vb, right) = list(d["versions"].items())
-    rows = [[f"config.{k}", left["config"].get(k), right["config"].get(k)]
-            for k in dict.fromkeys([*left["config"], *right["config"]])]
-    rows += [["status", left["status"], right["status"]],
-             ["created", left["created_at"], right["created_at"]]]
+    rows = [
+        [f"config.{k}", left["config"].get(k), right["config"].get(k)]
+        for k in dict.fromkeys([*left["config"], *right["config"]])
+    ]
+    rows += [
+        ["status", left["status"], right["status"]],
+        ["created", left["created_at"], right["created_at"]],
+    ]
     for symbol in dict.fromkeys([*left["data_windows"], *right["data_windows"]]):
-        rows.append([f"validation {symbol}", validation_window(left["data_windows"].get(symbol)),
-                     validation_window(right["data_windows"].get(symbol))])
+        rows.append(
+            [
+                f"validation {symbol}",
+                validation_window(left["data_windows"].get(symbol)),
+                validation_window(right["data_windows"].get(symbol)),
+            ]
+        )
     for section in ("metrics", "baselines"):
         for key in dict.fromkeys([*left.get(section, {}), *right.get(section, {})]):
             rows.append([f"{section}.{key}", left.get(section, {}).get(key), right.get(section, {}).get(key)])
@@ -310,25 +255,52 @@ def window_warnings(d: dict) -> list[str]:
     (va, left), (vb, right) = list(d["versions"].items())
     out = []
     for symbol in dict.fromkeys([*left["data_windows"], *right["data_windows"]]):
-        a, b = validation_window(left["data_windows"].get(symbol)), validation_window(
-            right["data_windows"].get(symbol))
+        a, b = (
+            validation_window(left["data_windows"].get(symbol)),
+            validation_window(right["data_windows"].get(symbol)),
+        )
         if a != b:
-            out.append(f"{symbol}: validation windows differ ({va} {a}; {vb} {b}); the scores are not "
-                       "directly "
-                       "comparable")
+            out.append(
+                f"{symbol}: validation windows differ ({va} {a}; {vb} {b}); the scores are not "
+                "directly "
+                "comparable"
+            )
     return out
 
 
 def history(d: dict, stream: IO[str]) -> None:
     """A model's versions over time with headline scores, then the alias log."""
     name = d["model_name"]
-    table(f"{name}: versions", ["version", "created", "status", "metric", "value", "validation", "job"],
-          [[f"v{v['version']}", v["created_at"], v["status"], v["main_metric"], v["main_metric_value"],
-            v["validation"], v["job_id"]] for v in d["versions"]], stream,
-          drop=("job", "validation", "metric"), whole=("created", "status"))
+    table(
+        f"{name}: versions",
+        ["version", "created", "status", "metric", "value", "validation", "job"],
+        [
+            [
+                f"v{v['version']}",
+                v["created_at"],
+                v["status"],
+                v["main_metric"],
+                v["main_metric_value"],
+                v["validation"],
+                v["job_id"],
+            ]
+            for v in d["versions"]
+        ],
+        stream,
+        drop=("job", "validation", "metric"),
+        whole=("created", "status"),
+    )
     if d["alias_log"]:
-        table(f"{name}: alias changes", ["at", "alias", "from", "to", "by", "reason"],
-              [[e.get("at"), e.get("alias"), e.get("from"), e.get("to"), e.get("by"), e.get("reason")]
-               for e in d["alias_log"]], stream, drop=("by",), whole=("at",))
+        table(
+            f"{name}: alias changes",
+            ["at", "alias", "from", "to", "by", "reason"],
+            [
+                [e.get("at"), e.get("alias"), e.get("from"), e.get("to"), e.get("by"), e.get("reason")]
+                for e in d["alias_log"]
+            ],
+            stream,
+            drop=("by",),
+            whole=("at",),
+        )
     else:
         print(f"{name}: no alias changes recorded", file=stream)

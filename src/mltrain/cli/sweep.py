@@ -1,4 +1,5 @@
 """mltrain sweep: an Optuna study over config fields, scored on walk-forward selection blocks."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -18,26 +19,44 @@ def sweep(
     trials: int = typer.Option(..., "--trials", help="Trials this run adds to the study (1..10000)."),
     model_type: Optional[str] = MODEL_TYPE_OPT,
     preset: Optional[str] = PRESET_OPT,
-    space_file: Optional[Path] = typer.Option(None, "--space", help="YAML mapping of config field to "
-                                              "{low, high[, log][, step]} or a list of choices (default: "
-                                              "learning_rate, batch_size, hidden_size, patience, days)."),
-    storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage URL, e.g. postgresql://"
-                                          "user@host/db (default: sweeps.db in the mltrain home)."),
-    study_name: Optional[str] = typer.Option(None, "--study", help="Study name (default: the model name); "
-                                             "an existing study is resumed."),
-    executor: Optional[str] = typer.Option(None, "--executor", help="local (every core), local:N or "
-                                           "dask://HOST:PORT (needs mltrain[dask])."),
+    space_file: Optional[Path] = typer.Option(
+        None,
+        "--space",
+        help="YAML mapping of config field to "
+        "{low, high[, log][, step]} or a list of choices (default: "
+        "learning_rate, batch_size, hidden_size, patience, days).",
+    ),
+    storage: Optional[str] = typer.Option(
+        None,
+        "--storage",
+        help="Optuna storage URL, e.g. postgresql://user@host/db (default: sweeps.db in the mltrain home).",
+    ),
+    study_name: Optional[str] = typer.Option(
+        None, "--study", help="Study name (default: the model name); an existing study is resumed."
+    ),
+    executor: Optional[str] = typer.Option(
+        None, "--executor", help="local (every core), local:N or dask://HOST:PORT (needs mltrain[dask])."
+    ),
     seed: int = typer.Option(42, "--seed", help="Training seed of every trial."),
-    folds: int = typer.Option(4, "--folds", help="Walk-forward folds a trial is scored on: the N most recent "
-                                                 "before the untouched period (1..100)."),
-    holdout_from: Optional[str] = typer.Option(None, "--holdout-from",
-                                               help="Keep DATE (YYYY-MM-DD) and everything after it out of "
-                                                    "every fold: an untouched period to score later."),
-    save_preset: Optional[str] = typer.Option(None, "--save-preset", help="Write the best config as the user "
-                                              "preset NAME."),
+    folds: int = typer.Option(
+        4,
+        "--folds",
+        help="Walk-forward folds a trial is scored on: the N most recent "
+        "before the untouched period (1..100).",
+    ),
+    holdout_from: Optional[str] = typer.Option(
+        None,
+        "--holdout-from",
+        help="Keep DATE (YYYY-MM-DD) and everything after it out of "
+        "every fold: an untouched period to score later.",
+    ),
+    save_preset: Optional[str] = typer.Option(
+        None, "--save-preset", help="Write the best config as the user preset NAME."
+    ),
     train_best: bool = typer.Option(False, "--train-best", help="Train and register the best config."),
-    objective: Optional[str] = typer.Option(None, "--objective", hidden=True,
-                                            help="module:function scoring a config (docs/scale.md)."),
+    objective: Optional[str] = typer.Option(
+        None, "--objective", hidden=True, help="module:function scoring a config (docs/scale.md)."
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Search config fields with Optuna; trials run through the executor, this process records them."""
@@ -71,12 +90,16 @@ def sweep(
         at = home()
         kind = resolve_model_type(model, model_type, at)
         effective = effective_config(at, kind, preset, None, {})
-        space = (space_from_file(load_yaml_mapping(space_file, "search space"), kind) if space_file
-                 else default_space(kind))
+        space = (
+            space_from_file(load_yaml_mapping(space_file, "search space"), kind)
+            if space_file
+            else default_space(kind)
+        )
         name = study_name or model
         study = open_study(at, storage, name, kind, model)
-        context = context_for(at, kind, model, effective.config, seed, folds,
-                              None if holdout is None else str(holdout.date()))
+        context = context_for(
+            at, kind, model, effective.config, seed, folds, None if holdout is None else str(holdout.date())
+        )
 
         def progress(trial: dict) -> None:
             if not as_json:
@@ -85,17 +108,38 @@ def sweep(
 
         with make_executor(executor) as pool, stop_on_sigterm() as stop:
             try:
-                mine = run_sweep(study, effective.config, space, trials, pool, context, stop=stop,
-                                 on_trial=progress, objective=objective or DEFAULT_OBJECTIVE)
+                mine = run_sweep(
+                    study,
+                    effective.config,
+                    space,
+                    trials,
+                    pool,
+                    context,
+                    stop=stop,
+                    on_trial=progress,
+                    objective=objective or DEFAULT_OBJECTIVE,
+                )
             except (Interrupted, KeyboardInterrupt):
-                raise Interrupted(f"interrupted: pending trials cancelled and recorded as failed in study "
-                                  f"{name!r}; finished trials are kept (rerun to resume)") from None
+                raise Interrupted(
+                    f"interrupted: pending trials cancelled and recorded as failed in study "
+                    f"{name!r}; finished trials are kept (rerun to resume)"
+                ) from None
         best = best_trial(study)
-        out = {"model_name": model, "model_type": kind, "study": name,
-               "storage": shown_storage(storage or default_url(at)), "space": {k: p.describe()
-                                                                               for k, p in space.items()},
-               "this_run": mine, "trials": trial_rows(study), "best": best, "folds": folds,
-               "holdout_from": context["holdout_from"], "validation": None, "preset": None, "trained": None}
+        out = {
+            "model_name": model,
+            "model_type": kind,
+            "study": name,
+            "storage": shown_storage(storage or default_url(at)),
+            "space": {k: p.describe() for k, p in space.items()},
+            "this_run": mine,
+            "trials": trial_rows(study),
+            "best": best,
+            "folds": folds,
+            "holdout_from": context["holdout_from"],
+            "validation": None,
+            "preset": None,
+            "trained": None,
+        }
         if best is None:
             if save_preset or train_best:
                 raise UsageError(f"study {name!r} has no completed trial yet; nothing to save or train")
@@ -103,11 +147,15 @@ def sweep(
         config = trial_config(effective.config, best["params"])
         if (objective or DEFAULT_OBJECTIVE) == DEFAULT_OBJECTIVE:  # another objective may not score folds
             display = render.FoldProgress(e.stderr, live=False, quiet=as_json, what="validation folds")
-            out["validation"] = {"trial": best["number"], **validate_best(at, config, context, executor,
-                                                                           on_progress=display)}
+            out["validation"] = {
+                "trial": best["number"],
+                **validate_best(at, config, context, executor, on_progress=display),
+            }
         if save_preset:
-            text = (f"best of sweep {name} (trial {best['number']}, selection score {best['value']:.6g}), "
-                    f"{date.today().isoformat()}")
+            text = (
+                f"best of sweep {name} (trial {best['number']}, selection score {best['value']:.6g}), "
+                f"{date.today().isoformat()}"
+            )
             out["preset"] = str(write_preset(at, save_preset, config, kind, text))
         if train_best:
             out["trained"] = _train(at, kind, model, save_preset, preset, best["params"], seed, as_json)
@@ -120,8 +168,9 @@ def sweep(
     run(as_json, body, lambda d: _show(d, e.stdout), code=code)
 
 
-def _train(at, kind: str, model: str, saved: str | None, preset: str | None, params: dict, seed: int,
-           quiet: bool) -> dict:
+def _train(
+    at, kind: str, model: str, saved: str | None, preset: str | None, params: dict, seed: int, quiet: bool
+) -> dict:
     """The normal train path (lock, staging, gate, atomic commit): this process is the one registry writer."""
     from ..estimate import for_training
     from ..runner import TrainRequest, run_training
@@ -129,8 +178,11 @@ def _train(at, kind: str, model: str, saved: str | None, preset: str | None, par
 
     e = env()
     # the saved preset carries the best values (sources name it); else the base preset plus the best values
-    effective = effective_config(at, kind, saved, None, {}) if saved else effective_config(
-        at, kind, preset, None, params)
+    effective = (
+        effective_config(at, kind, saved, None, {})
+        if saved
+        else effective_config(at, kind, preset, None, params)
+    )
     device = pick_device("auto")
     estimate = for_training(at, kind, effective.config, device)
     request = TrainRequest(model, effective, seed, device, estimate, list(e.argv))
@@ -146,28 +198,50 @@ def _show(data: dict, stream) -> None:
 
     names = list(data["space"])
     best = (data["best"] or {}).get("number")
-    rows = [[("* " if t["number"] == best else "") + str(t["number"]), t["state"],
-             fmt(t["value"]) if t["value"] is not None else (t["error"] or "-"),
-             *(fmt(t["params"].get(n)) for n in names)] for t in data["trials"]]
-    render.table(f"sweep {data['study']} ({data['storage']}): {len(data['this_run'])} trials added, "
-                 f"{len(data['trials'])} in the study", ["trial", "state", "selection score", *names], rows,
-                 stream)
+    rows = [
+        [
+            ("* " if t["number"] == best else "") + str(t["number"]),
+            t["state"],
+            fmt(t["value"]) if t["value"] is not None else (t["error"] or "-"),
+            *(fmt(t["params"].get(n)) for n in names),
+        ]
+        for t in data["trials"]
+    ]
+    render.table(
+        f"sweep {data['study']} ({data['storage']}): {len(data['this_run'])} trials added, "
+        f"{len(data['trials'])} in the study",
+        ["trial", "state", "selection score", *names],
+        rows,
+        stream,
+    )
     if data["best"] is not None:
-        print(f"best: trial {data['best']['number']}, selection score {fmt(data['best']['value'])}, "
-              f"{data['best']['params']}", file=stream)
+        print(
+            f"best: trial {data['best']['number']}, selection score {fmt(data['best']['value'])}, "
+            f"{data['best']['params']}",
+            file=stream,
+        )
     checked = data.get("validation")
     if checked:
         folds = checked["folds"]
         seen = sum(f["seen_by_search"] for f in folds)
-        print(f"validation of trial {checked['trial']} (not the search's score): scored once after the "
-              f"search on the validation blocks of its {len(folds)} folds (ending {folds[0]['end']}.."
-              f"{folds[-1]['end']}): {checked['headline'] or checked['summary']}", file=stream)
+        print(
+            f"validation of trial {checked['trial']} (not the search's score): scored once after the "
+            f"search on the validation blocks of its {len(folds)} folds (ending {folds[0]['end']}.."
+            f"{folds[-1]['end']}): {checked['headline'] or checked['summary']}",
+            file=stream,
+        )
         if seen:
-            print(f"note: {seen} of these {len(folds)} blocks lie partly inside a later fold's selection "
-                  "block, which the search scored; only the others are untouched (--holdout-from keeps a "
-                  "period out of every fold)", file=stream)
+            print(
+                f"note: {seen} of these {len(folds)} blocks lie partly inside a later fold's selection "
+                "block, which the search scored; only the others are untouched (--holdout-from keeps a "
+                "period out of every fold)",
+                file=stream,
+            )
     if data["preset"]:
         print(f"preset written: {data['preset']}", file=stream)
     if data["trained"]:
-        print(f"trained: {data['model_name']} v{data['trained']['version']} "
-              f"({'promoted' if data['trained']['promoted'] else 'not promoted'})", file=stream)
+        print(
+            f"trained: {data['model_name']} v{data['trained']['version']} "
+            f"({'promoted' if data['trained']['promoted'] else 'not promoted'})",
+            file=stream,
+        )

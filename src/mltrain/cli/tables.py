@@ -1,4 +1,5 @@
 """Tables that fit the width without cutting a value, and nested values as key: value lines or sub-tables."""
+
 from __future__ import annotations
 
 import os
@@ -57,18 +58,30 @@ def cell(value: Any) -> str:
 
 def _need(texts: list[str], whole: bool) -> int:
     """A column's narrowest width that cuts nothing: its longest line (no_wrap) or its longest word."""
-    parts = [line for text in texts for line in text.splitlines()] if whole else \
-        [word for text in texts for word in text.split()]
+    parts = (
+        [line for text in texts for line in text.splitlines()]
+        if whole
+        else [word for text in texts for word in text.split()]
+    )
     return max((len(p) for p in parts), default=1)
 
 
-def _layout(columns: list[str], texts: list[list[str]], limit: int | None, drop: tuple[str, ...],
-            whole: tuple[str, ...]) -> tuple[list[int], list[str], dict[int, int], set[int], bool]:
+def _layout(
+    columns: list[str],
+    texts: list[list[str]],
+    limit: int | None,
+    drop: tuple[str, ...],
+    whole: tuple[str, ...],
+) -> tuple[list[int], list[str], dict[int, int], set[int], bool]:
     """Which columns to show, which were hidden, each column's narrowest uncut width, and whether it fits."""
     shown = list(range(len(columns)))
     keep = {0, *(i for i, c in enumerate(columns) if c in whole)}
-    need = {i: max(len(columns[i].split()[0]) if columns[i].split() else 1,
-                   _need([r[i] for r in texts], i in keep)) for i in shown}
+    need = {
+        i: max(
+            len(columns[i].split()[0]) if columns[i].split() else 1, _need([r[i] for r in texts], i in keep)
+        )
+        for i in shown
+    }
     hidden: list[str] = []
     if limit is None:
         return shown, hidden, need, keep, True
@@ -81,8 +94,15 @@ def _layout(columns: list[str], texts: list[list[str]], limit: int | None, drop:
     return shown, hidden, need, keep, sum(need[i] + BORDER for i in shown) + 1 <= limit
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]], stream: IO[str] | None = None, *,
-          drop: tuple[str, ...] = (), whole: tuple[str, ...] = ()) -> None:
+def table(
+    title: str | None,
+    columns: list[str],
+    rows: list[list[Any]],
+    stream: IO[str] | None = None,
+    *,
+    drop: tuple[str, ...] = (),
+    whole: tuple[str, ...] = (),
+) -> None:
     """A table that fits the width without cutting a value: words wrap; the columns in `drop` (least useful
     first) go when even wrapping cannot fit, with a note; past that, one block of 'column: value' per row.
     The first column and those in `whole` (names, dates, statuses) never wrap."""
@@ -114,8 +134,13 @@ def paragraph(text: str, stream: IO[str]) -> None:
     """A sentence wrapped at the table width; a word longer than the width (a path) stays whole."""
     import textwrap
 
-    lines = textwrap.wrap(text, width=width(stream) or 80, break_long_words=False, break_on_hyphens=False,
-                          subsequent_indent="  ")
+    lines = textwrap.wrap(
+        text,
+        width=width(stream) or 80,
+        break_long_words=False,
+        break_on_hyphens=False,
+        subsequent_indent="  ",
+    )
     print("\n".join(lines) or text, file=stream)
 
 
@@ -134,8 +159,19 @@ def _records(title: str | None, columns: list[str], rows: list[list[str]], strea
     limit = width(stream) or 80
 
     def say(line: str, indent: str) -> None:  # words wrap; a path or hash longer than the width stays whole
-        print("\n".join(textwrap.wrap(line, width=limit, subsequent_indent=indent + "  ",
-                                       break_long_words=False, break_on_hyphens=False)) or line, file=stream)
+        print(
+            "\n".join(
+                textwrap.wrap(
+                    line,
+                    width=limit,
+                    subsequent_indent=indent + "  ",
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+            )
+            or line,
+            file=stream,
+        )
 
     if title:
         say(title, "")

@@ -1,4 +1,5 @@
 """mltrain train: estimate, confirm, fit, gate, save."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,9 +26,13 @@ from .common import (
 
 
 def train(
-    model: str = typer.Argument(..., help="Model name, e.g. " + " or ".join(
-        name for kind in KINDS.values() for name in kind.catalogue) + ".",
-        autocompletion=complete.model_names),
+    model: str = typer.Argument(
+        ...,
+        help="Model name, e.g. "
+        + " or ".join(name for kind in KINDS.values() for name in kind.catalogue)
+        + ".",
+        autocompletion=complete.model_names,
+    ),
     model_type: Optional[str] = MODEL_TYPE_OPT,
     preset: Optional[str] = PRESET_OPT,
     config_file: Optional[Path] = CONFIG_OPT,
@@ -41,37 +46,62 @@ def train(
     min_r2: Optional[float] = OPT["min_r2"],
     symbols: Optional[str] = OPT["symbols"],
     seed: int = typer.Option(42, "--seed", help="Random seed (recorded with the model)."),
-    device: str = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu), cpu, cuda or mps.",
-                               autocompletion=complete.devices),
-    yes: bool = typer.Option(False, "--yes", "-y",
-                             help="Do not ask for confirmation (required without a terminal)."),
-    dry_run: bool = typer.Option(False, "--dry-run",
-                                 help="Print config, sources, device and estimate; train nothing."),
-    wait: bool = typer.Option(False, "--wait",
-                              help="Wait for another job on the same model instead of exiting 2."),
-    quiet: bool = typer.Option(False, "--quiet", "-q",
-                               help="No progress lines on stderr (with --json they stay on stderr unless "
-                                    "--quiet)."),
-    no_promote: bool = typer.Option(False, "--no-promote",
-                                    help="Save the new version without promoting it, even if it passes its "
-                                         "gate (promote later with `mltrain models promote`)."),
-    update_data: bool = typer.Option(False, "--update-data",
-                                     help="First fetch new candles for the symbols this run needs "
-                                          "(as `mltrain data update`); any error there trains nothing."),
+    device: str = typer.Option(
+        "auto",
+        "--device",
+        help="auto (cuda, then mps, then cpu), cpu, cuda or mps.",
+        autocompletion=complete.devices,
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask for confirmation (required without a terminal)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print config, sources, device and estimate; train nothing."
+    ),
+    wait: bool = typer.Option(
+        False, "--wait", help="Wait for another job on the same model instead of exiting 2."
+    ),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        help="No progress lines on stderr (with --json they stay on stderr unless --quiet).",
+    ),
+    no_promote: bool = typer.Option(
+        False,
+        "--no-promote",
+        help="Save the new version without promoting it, even if it passes its "
+        "gate (promote later with `mltrain models promote`).",
+    ),
+    update_data: bool = typer.Option(
+        False,
+        "--update-data",
+        help="First fetch new candles for the symbols this run needs "
+        "(as `mltrain data update`); any error there trains nothing.",
+    ),
     exchange: str = typer.Option("binance", "--exchange", help="With --update-data: the ccxt exchange."),
     quote: str = typer.Option("USDT", "--quote", help="With --update-data: the quote currency."),
-    api_url: Optional[str] = typer.Option(None, "--api-url",
-                                          help="With --update-data: the exchange's REST base URL (a mirror "
-                                               "or a test server)."),
+    api_url: Optional[str] = typer.Option(
+        None,
+        "--api-url",
+        help="With --update-data: the exchange's REST base URL (a mirror or a test server).",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Train a model: estimate, confirm, fit, gate, and save a new registry version.
 
     The model's lock is taken first: a model another job is training is refused at once (exit 2)."""
-    flags = dict(days=days, epochs=epochs, patience=patience, batch_size=batch_size,
-                 learning_rate=learning_rate,
-                 train_val_split=train_val_split, hidden_size=hidden_size, min_r2=min_r2,
-                 symbols=parse_symbols(symbols))
+    flags = dict(
+        days=days,
+        epochs=epochs,
+        patience=patience,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        train_val_split=train_val_split,
+        hidden_size=hidden_size,
+        min_r2=min_r2,
+        symbols=parse_symbols(symbols),
+    )
     e = env()
     windows: dict = {}  # the run's data windows: shown in text, kept out of the pinned JSON result
     gate: dict = {}  # the gate's verdict (in the version's metadata; `models show`)
@@ -92,8 +122,14 @@ def train(
             if update_data:
                 from .data import update_data as fetch
 
-                fetch(KINDS[kind].symbols(model, effective.config), exchange=exchange, quote=quote,
-                      since=None, api_url=api_url, quiet=quiet or as_json)
+                fetch(
+                    KINDS[kind].symbols(model, effective.config),
+                    exchange=exchange,
+                    quote=quote,
+                    since=None,
+                    api_url=api_url,
+                    quiet=quiet or as_json,
+                )
             return prepare(at, kind, effective, job_id)
 
     def prepare(at, kind: str, effective, job_id: str | None) -> dict:
@@ -106,26 +142,49 @@ def train(
             warn(stale)
         used_device = pick_device(device)
         estimate = for_training(at, kind, effective.config, used_device)
-        plan = {"model_name": model, "model_type": kind, "preset": effective.preset,
-                "config": effective.as_dict(),
-                "sources": effective.sources, "device": used_device, "estimate": estimate.as_dict()}
+        plan = {
+            "model_name": model,
+            "model_type": kind,
+            "preset": effective.preset,
+            "config": effective.as_dict(),
+            "sources": effective.sources,
+            "device": used_device,
+            "estimate": estimate.as_dict(),
+        }
         if dry_run:
             return plan
         render.plan(plan, e.stderr)
         if not yes:
             if not e.stdin_isatty:
-                raise UsageError("stdin is not a terminal and --yes was not given; pass --yes to train "
-                                 "non-interactively (cron, scripts)")
+                raise UsageError(
+                    "stdin is not a terminal and --yes was not given; pass --yes to train "
+                    "non-interactively (cron, scripts)"
+                )
             if not typer.confirm("Start training?", default=True, err=True):
                 raise MltrainError("cancelled at the prompt; nothing was trained", ExitCode.FAILURE)
         from ..runner import TrainRequest, run_training
 
-        display = render.Progress(e.stderr, symbols=KINDS[kind].progress_units(model, effective.config),
-                                  epochs=effective.config.epochs, metric_name=KINDS[kind].progress_metric,
-                                  live=e.stderr.isatty() and not as_json, quiet=quiet)
-        request = TrainRequest(model, effective, seed, used_device, estimate, list(e.argv), wait=wait,
-                               on_epoch=display, before_commit=e.before_commit, job_id=job_id,
-                               promote=not no_promote)
+        display = render.Progress(
+            e.stderr,
+            symbols=KINDS[kind].progress_units(model, effective.config),
+            epochs=effective.config.epochs,
+            metric_name=KINDS[kind].progress_metric,
+            live=e.stderr.isatty() and not as_json,
+            quiet=quiet,
+        )
+        request = TrainRequest(
+            model,
+            effective,
+            seed,
+            used_device,
+            estimate,
+            list(e.argv),
+            wait=wait,
+            on_epoch=display,
+            before_commit=e.before_commit,
+            job_id=job_id,
+            promote=not no_promote,
+        )
         with display:
             outcome = run_training(at, request)
         windows.update(outcome.windows)
@@ -134,9 +193,12 @@ def train(
         for line in outcome.warnings:
             print(f"warning: {line}", file=e.stderr)
         if no_promote and outcome.gate.get("passed"):
-            print(f"--no-promote: v{outcome.data['version']} passed its gate and was saved as a candidate; "
-                  f"production unchanged (promote it with `mltrain models promote {model} "
-                  f"{outcome.data['version']}`)", file=e.stderr)
+            print(
+                f"--no-promote: v{outcome.data['version']} passed its gate and was saved as a candidate; "
+                f"production unchanged (promote it with `mltrain models promote {model} "
+                f"{outcome.data['version']}`)",
+                file=e.stderr,
+            )
         gate.update(outcome.gate)
         return outcome.data
 
@@ -150,4 +212,5 @@ def train(
         if dry_run or d["promoted"] or (no_promote and gate.get("passed")):
             return ExitCode.OK
         return ExitCode.NOT_PROMOTED  # the gate refused it: saved as rejected, production unchanged
+
     run(as_json, body, show, code=exit_code)

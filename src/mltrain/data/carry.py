@@ -2,6 +2,7 @@
 
 A worker on another machine has no access to the mltrain home; everything it trains on comes in its
 payload (a few hundred KB per symbol) and is validated by the same import path as `mltrain data import`."""
+
 from __future__ import annotations
 
 import tempfile

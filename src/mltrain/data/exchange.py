@@ -3,7 +3,8 @@ page through its daily candles; network errors, 429 and 5xx retried with backoff
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ..errors import LockBusyError
 from ..fsutil import exclusive_lock
@@ -34,7 +34,7 @@ def symbol_lock(
     A thin wrapper over fsutil.exclusive_lock (the registry's primitive): flock, dropped by the kernel when
     the holder dies, the file opened without following symlinks, re-entrant within a thread (an import that
     saves takes it twice)."""
-    holder = {"command": command, "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    holder = {"command": command, "since": datetime.now(UTC).isoformat(timespec="seconds")}
 
     def busy(info: dict) -> Exception:
         return LockBusyError(f"{_describe(symbol, info)}; wait for it or pass --wait")

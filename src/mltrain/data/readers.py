@@ -1,4 +1,5 @@
 """Read the price files users hold into one raw frame: ts (UTC), open, high, low, close, volume, row."""
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,20 @@ from ..errors import DataError
 FORMATS = ("auto", "generic", "binance", "yahoo", "cryptodatadownload", "coingecko", "ccxt", "parquet")
 DATE_COLUMNS = ("date", "timestamp", "time", "datetime", "open_time", "unix", "snapped_at")
 MAX_COLUMNS = 64  # a price file has a handful of columns; thousands is a broken or hostile file
-BINANCE_COLUMNS = ["open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume",
-                   "trades", "taker_base", "taker_quote", "ignore"]
+BINANCE_COLUMNS = [
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "close_time",
+    "quote_volume",
+    "trades",
+    "taker_base",
+    "taker_quote",
+    "ignore",
+]
 
 
 def _sniff(path: Path) -> str:
@@ -61,13 +74,17 @@ def check_widths(path: Path, header_line: int | None, width: int | None = None) 
                     continue
                 if width is None:  # this is the header
                     if len(row) > MAX_COLUMNS:
-                        raise DataError(f"{path} line {line}: the header has {len(row)} fields; a price file "
-                                        f"has at most {MAX_COLUMNS} columns")
+                        raise DataError(
+                            f"{path} line {line}: the header has {len(row)} fields; a price file "
+                            f"has at most {MAX_COLUMNS} columns"
+                        )
                     width = len(row)
                     continue
                 if len(row) > width:
-                    raise DataError(f"{path} line {line}: {len(row)} fields where the header has {width}; a comma "
-                                    "inside a value (a decimal comma?) must be quoted or written with '.'")
+                    raise DataError(
+                        f"{path} line {line}: {len(row)} fields where the header has {width}; a comma "
+                        "inside a value (a decimal comma?) must be quoted or written with '.'"
+                    )
         except (csv.Error, UnicodeDecodeError) as exc:
             raise DataError(f"{path} line {reader.line_num}: cannot read as CSV ({exc})") from exc
 
@@ -81,8 +98,10 @@ def _ohlc_frame(path: Path, frame: pd.DataFrame, date_col: str, first_line: int)
     """Pick the OHLCV columns by name (any order, any case); `first_line` is the file line of row 0."""
     frame = _lower_columns(frame)
     if "close" not in frame.columns:
-        raise DataError(f"{path}: no 'close' column (found: {', '.join(frame.columns)}); "
-                        "a price file needs a date column plus open, high, low, close")
+        raise DataError(
+            f"{path}: no 'close' column (found: {', '.join(frame.columns)}); "
+            "a price file needs a date column plus open, high, low, close"
+        )
     out = pd.DataFrame({"ts": frame[date_col]})
     for column in ("open", "high", "low", "close", "volume"):
         out[column] = pd.to_numeric(frame[column], errors="coerce") if column in frame.columns else np.nan
@@ -97,8 +116,10 @@ def read_generic(path: Path) -> pd.DataFrame:
     frame = _lower_columns(pd.read_csv(path, dtype=str))
     date_col = next((c for c in DATE_COLUMNS if c in frame.columns), None)
     if date_col is None:
-        raise DataError(f"{path}: no date column; expected one of {', '.join(DATE_COLUMNS)} "
-                        f"(found: {', '.join(frame.columns)})")
+        raise DataError(
+            f"{path}: no date column; expected one of {', '.join(DATE_COLUMNS)} "
+            f"(found: {', '.join(frame.columns)})"
+        )
     return _ohlc_frame(path, frame, date_col, first_line=2)
 
 
@@ -153,9 +174,13 @@ def read_ccxt(path: Path) -> pd.DataFrame:
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
     if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) >= 5 for r in rows):
-        raise DataError(f"{path}: CCXT OHLCV JSON must be a list of [timestamp_ms, open, high, low, close, volume]")
-    frame = pd.DataFrame([r[:6] + [None] * (6 - len(r[:6])) for r in rows],
-                         columns=["timestamp", "open", "high", "low", "close", "volume"])
+        raise DataError(
+            f"{path}: CCXT OHLCV JSON must be a list of [timestamp_ms, open, high, low, close, volume]"
+        )
+    frame = pd.DataFrame(
+        [r[:6] + [None] * (6 - len(r[:6])) for r in rows],
+        columns=["timestamp", "open", "high", "low", "close", "volume"],
+    )
     out = _ohlc_frame(path, frame.astype(object), "timestamp", first_line=1)
     out["row"] = np.arange(len(frame)) + 1  # JSON: the n-th candle
     return out
@@ -173,9 +198,15 @@ def read_parquet(path: Path) -> pd.DataFrame:
     return _ohlc_frame(path, frame, date_col, first_line=1)
 
 
-READERS = {"generic": read_generic, "binance": read_binance, "yahoo": read_yahoo,
-           "cryptodatadownload": read_cryptodatadownload, "coingecko": read_coingecko,
-           "ccxt": read_ccxt, "parquet": read_parquet}
+READERS = {
+    "generic": read_generic,
+    "binance": read_binance,
+    "yahoo": read_yahoo,
+    "cryptodatadownload": read_cryptodatadownload,
+    "coingecko": read_coingecko,
+    "ccxt": read_ccxt,
+    "parquet": read_parquet,
+}
 
 
 def read_file(path: Path, fmt: str = "auto") -> tuple[pd.DataFrame, str]:
@@ -192,8 +223,10 @@ def read_file(path: Path, fmt: str = "auto") -> tuple[pd.DataFrame, str]:
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         if found:
             expected, line, saw = found.groups()
-            raise DataError(f"{path} line {line}: {saw} fields where the header has {expected}; a comma inside a "
-                            "value (a decimal comma?) must be quoted or written with '.'") from exc
+            raise DataError(
+                f"{path} line {line}: {saw} fields where the header has {expected}; a comma inside a "
+                "value (a decimal comma?) must be quoted or written with '.'"
+            ) from exc
         raise DataError(f"{path}: cannot read as {fmt} ({' '.join(str(exc).split())}); try --format") from exc
     except (pd.errors.EmptyDataError, UnicodeDecodeError, KeyError) as exc:
         raise DataError(f"{path}: cannot read as {fmt} ({' '.join(str(exc).split())}); try --format") from exc

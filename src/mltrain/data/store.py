@@ -1,14 +1,15 @@
 """The data store: imported series under the mltrain home, falling back to the embedded history."""
+
 from __future__ import annotations
 
 import hashlib
 import io
 import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pandas as pd
 
@@ -61,7 +62,7 @@ class DataStore:
 
     @property
     def today(self) -> pd.Timestamp:
-        return self._today if self._today is not None else pd.Timestamp(datetime.now(timezone.utc).date())
+        return self._today if self._today is not None else pd.Timestamp(datetime.now(UTC).date())
 
     # ---------------------------------------------------------------- reading
     def embedded_symbols(self) -> list[str]:
@@ -81,8 +82,11 @@ class DataStore:
         for symbol in symbols:
             if symbol not in known:
                 from ..textutil import suggest
-                raise DataError(f"no data for symbol {symbol!r} ({why}); available: {', '.join(known)}."
-                                f"{suggest(symbol, known)} Import some with `mltrain data import FILE --symbol {symbol}`")
+
+                raise DataError(
+                    f"no data for symbol {symbol!r} ({why}); available: {', '.join(known)}."
+                    f"{suggest(symbol, known)} Import some with `mltrain data import FILE --symbol {symbol}`"
+                )
 
     def stale(self, symbols: list[str]) -> list[tuple[str, pd.Timestamp, int]]:
         """(symbol, newest candle, its age in days) for each symbol whose data is behind today."""
@@ -100,9 +104,11 @@ class DataStore:
         """The CSV the metadata names, checked to be a plain file name inside the store (never a path)."""
         name = meta.get("file") if isinstance(meta, dict) else None
         if not isinstance(name, str) or not PLAIN_NAME_RE.fullmatch(name) or ".." in name:
-            raise DataError(f"data store metadata {self.meta_path(symbol)} names file {str(name)[:80]!r}, which "
-                            f"is not a plain file name inside {self.root}; remove {self.meta_path(symbol)} and "
-                            f"re-import {symbol}")
+            raise DataError(
+                f"data store metadata {self.meta_path(symbol)} names file {str(name)[:80]!r}, which "
+                f"is not a plain file name inside {self.root}; remove {self.meta_path(symbol)} and "
+                f"re-import {symbol}"
+            )
         return self.root / name
 
     def load(self, symbol: str) -> Series:
@@ -120,44 +126,66 @@ class DataStore:
                 if attempt + 1 < LOAD_ATTEMPTS and read_json(meta_path).get("file") != meta.get("file"):
                     continue
                 raise DataError(f"data store file {csv_path} is missing; re-import {symbol}") from None
-            return Series(symbol, frame, meta.get("source", str(csv_path)), bool(meta.get("has_ohlc", True)), meta)
+            return Series(
+                symbol, frame, meta.get("source", str(csv_path)), bool(meta.get("has_ohlc", True)), meta
+            )
         embedded = embedded_data_dir() / f"{symbol}.csv.gz"
         if SYMBOL_RE.fullmatch(symbol) and embedded.is_file():
             frame = pd.read_csv(embedded, parse_dates=["timestamp"], index_col="timestamp")
             frame.index = pd.DatetimeIndex(frame.index, name="date")
-            return Series(symbol, frame.astype("float64"), "embedded", True,
-                          {"source": "embedded", "origin": "Binance spot daily klines, USDT pair"})
+            return Series(
+                symbol,
+                frame.astype("float64"),
+                "embedded",
+                True,
+                {"source": "embedded", "origin": "Binance spot daily klines, USDT pair"},
+            )
         known = self.symbols()
         from ..textutil import suggest
-        raise DataError(f"no data for symbol {symbol!r}; available: {', '.join(known)}.{suggest(symbol, known)} "
-                        "Import some with `mltrain data import FILE --symbol SYMBOL`")
+
+        raise DataError(
+            f"no data for symbol {symbol!r}; available: {', '.join(known)}.{suggest(symbol, known)} "
+            "Import some with `mltrain data import FILE --symbol SYMBOL`"
+        )
 
     def has(self, symbol: str) -> bool:
         """Whether the store serves something for `symbol` (an import or the embedded history)."""
         return bool(SYMBOL_RE.fullmatch(symbol)) and (
-            self.meta_path(symbol).is_file() or (embedded_data_dir() / f"{symbol}.csv.gz").is_file())
+            self.meta_path(symbol).is_file() or (embedded_data_dir() / f"{symbol}.csv.gz").is_file()
+        )
 
     def summary(self, symbol: str) -> dict:
         series = self.load(symbol)
         frame = series.frame
         return {
-            "symbol": symbol, "source": series.source, "first": str(frame.index[0].date()),
-            "last": str(frame.index[-1].date()), "rows": int(len(frame)),
-            "missing_days": validate.missing_days(frame), "ohlc": series.has_ohlc,
+            "symbol": symbol,
+            "source": series.source,
+            "first": str(frame.index[0].date()),
+            "last": str(frame.index[-1].date()),
+            "rows": int(len(frame)),
+            "missing_days": validate.missing_days(frame),
+            "ohlc": series.has_ohlc,
             "aggregated": bool(series.meta.get("aggregated", False)),
         }
 
     # ---------------------------------------------------------------- writing
     @contextmanager
-    def lock(self, symbol: str, command: str, wait: bool = False,
-             on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    def lock(
+        self, symbol: str, command: str, wait: bool = False, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[None]:
         """One writer per symbol for a whole read-modify-write; busy -> LockBusyError (exit 2) unless `wait`."""
         check_symbol(symbol)
         with symbol_lock(self.root, symbol, command, wait, on_wait):
             yield
 
-    def save(self, symbol: str, frame: pd.DataFrame, meta: dict, wait: bool = False,
-             command: str = "data store write") -> None:
+    def save(
+        self,
+        symbol: str,
+        frame: pd.DataFrame,
+        meta: dict,
+        wait: bool = False,
+        command: str = "data store write",
+    ) -> None:
         """Write the CSV under a new content name, then the meta JSON (the rename that commits), then remove
         the old CSV: a reader sees the old series or the new one, never a missing or half-written file."""
         buffer = io.StringIO()
@@ -167,7 +195,9 @@ class DataStore:
         with self.lock(symbol, command, wait):
             meta_path = self.meta_path(symbol)
             if meta_path.is_file():
-                self.data_file(symbol, read_json(meta_path))  # a tampered metadata is refused before any change
+                self.data_file(
+                    symbol, read_json(meta_path)
+                )  # a tampered metadata is refused before any change
             atomic_write_bytes(self.root / name, data)  # a new name: the file the old meta names stays intact
             atomic_write_json(meta_path, {**meta, "file": name})
             # only this symbol's own content-named files (the old one and any a crash left) are removed;
@@ -176,28 +206,48 @@ class DataStore:
                 if path.name != name and re.fullmatch(rf"{symbol}-[0-9a-f]{{12}}\.csv", path.name):
                     path.unlink(missing_ok=True)
 
-    def save_synthetic(self, symbol: str, frame: pd.DataFrame, regimes_csv: str, meta: dict,
-                       wait: bool = False, on_wait: Callable[[str], None] | None = None) -> None:
+    def save_synthetic(
+        self,
+        symbol: str,
+        frame: pd.DataFrame,
+        regimes_csv: str,
+        meta: dict,
+        wait: bool = False,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
         """A synthetic market and its true regimes (SYMBOL.regimes.csv), written under one lock."""
         with self.lock(symbol, "data synth", wait, on_wait):
             atomic_write_bytes(self.root / f"{symbol}.regimes.csv", regimes_csv.encode())
             self.save(symbol, frame, meta)
 
-    def _drop_unfinished_day(self, path: Path, frame: pd.DataFrame, report: validate.CleanReport) -> pd.DataFrame:
+    def _drop_unfinished_day(
+        self, path: Path, frame: pd.DataFrame, report: validate.CleanReport
+    ) -> pd.DataFrame:
         """A candle for today (UTC) is still forming: its high, low and close would change, so it is not stored."""
         today = self.today
         if frame.index[-1] > today:
-            raise DataError(f"{path}: candle dated {frame.index[-1].date()} is after today ({today.date()}, UTC); "
-                            "check the file's timestamps and time zone")
+            raise DataError(
+                f"{path}: candle dated {frame.index[-1].date()} is after today ({today.date()}, UTC); "
+                "check the file's timestamps and time zone"
+            )
         if frame.index[-1] == today:
             frame = frame.iloc[:-1]
             report.notes.append(f"dropped the {today.date()} candle: that UTC day has not closed yet")
             if frame.empty:
-                raise DataError(f"{path}: the only candle is today's ({today.date()}, UTC), which has not closed yet")
+                raise DataError(
+                    f"{path}: the only candle is today's ({today.date()}, UTC), which has not closed yet"
+                )
         return frame
 
-    def import_file(self, path: Path, symbol: str, fmt: str = "auto", mode: str = "replace",
-                    wait: bool = False, on_wait: Callable[[str], None] | None = None) -> dict:
+    def import_file(
+        self,
+        path: Path,
+        symbol: str,
+        fmt: str = "auto",
+        mode: str = "replace",
+        wait: bool = False,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> dict:
         """Validate a file and store it; nothing changes unless all of it is valid.
 
         merge: add the file's new dates to whatever the store serves for the symbol (the embedded history
@@ -214,25 +264,41 @@ class DataStore:
             previous = len(current.frame) if current else 0
             carried = {}
             if mode == "merge" and current is not None:
-                frame = merge_frames(current, frame, has_ohlc, str(path), MERGE_CLOSE_TOLERANCE,
-                                     "use --replace to overwrite")
+                frame = merge_frames(
+                    current, frame, has_ohlc, str(path), MERGE_CLOSE_TOLERANCE, "use --replace to overwrite"
+                )
                 carried = {k: current.meta[k] for k in ("exchange", "market", "quote") if k in current.meta}
                 carried["merged_onto"] = current.meta.get("merged_onto", current.source)
             discarded = 0 if current is None else int(len(current.frame.index.difference(frame.index)))
             if discarded:
-                report.notes.append(f"replaced the stored {symbol} series ({current.source}); {discarded} stored "
-                                    "day(s) not in this file were discarded")
+                report.notes.append(
+                    f"replaced the stored {symbol} series ({current.source}); {discarded} stored "
+                    "day(s) not in this file were discarded"
+                )
             meta = {
-                "symbol": symbol, "source": str(path.resolve()), "format": used, "has_ohlc": has_ohlc,
+                "symbol": symbol,
+                "source": str(path.resolve()),
+                "format": used,
+                "has_ohlc": has_ohlc,
                 "aggregated": report.aggregated,
-                "imported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "rows": int(len(frame)), "fingerprint": fingerprint(frame), "notes": report.notes, "mode": mode,
+                "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "rows": int(len(frame)),
+                "fingerprint": fingerprint(frame),
+                "notes": report.notes,
+                "mode": mode,
                 **carried,
             }
             self.save(symbol, frame, meta)
-            return {**self.summary(symbol), "format": used, "notes": report.notes, "previous_rows": previous,
-                    "added_rows": int(len(frame.index.difference(current.frame.index))) if current else len(frame),
-                    "discarded_rows": discarded}
+            return {
+                **self.summary(symbol),
+                "format": used,
+                "notes": report.notes,
+                "previous_rows": previous,
+                "added_rows": int(len(frame.index.difference(current.frame.index)))
+                if current
+                else len(frame),
+                "discarded_rows": discarded,
+            }
 
 
 def check_symbol(symbol: str) -> str:
@@ -242,8 +308,9 @@ def check_symbol(symbol: str) -> str:
     return symbol
 
 
-def merge_frames(current: Series, frame: pd.DataFrame, has_ohlc: bool, where: str, tolerance: float,
-                 fix: str) -> pd.DataFrame:
+def merge_frames(
+    current: Series, frame: pd.DataFrame, has_ohlc: bool, where: str, tolerance: float, fix: str
+) -> pd.DataFrame:
     """The stored series plus the new dates of `frame`; overlapping closes must agree within `tolerance`
     (relative), else DataError naming the first differing date."""
     if current.has_ohlc != has_ohlc:
@@ -253,6 +320,8 @@ def merge_frames(current: Series, frame: pd.DataFrame, has_ohlc: bool, where: st
     conflict = ((new - old).abs() > tolerance * old.abs()).to_numpy()
     if conflict.any():
         day = overlap[conflict][0]
-        raise DataError(f"{where}: close on {day.date()} ({new[day]:.10g}) differs from the stored "
-                        f"{current.symbol} series ({old[day]:.10g}); {fix}")
+        raise DataError(
+            f"{where}: close on {day.date()} ({new[day]:.10g}) differs from the stored "
+            f"{current.symbol} series ({old[day]:.10g}); {fix}"
+        )
     return pd.concat([current.frame, frame.drop(overlap)]).sort_index()

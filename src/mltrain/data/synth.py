@@ -1,4 +1,5 @@
 """Synthetic daily OHLCV from a four-regime Markov-switching model, with the true regime of each day."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..features import REGIMES  # noqa: F401  (the regime names, defined once)
+
 STEPS_PER_DAY = 24  # intraday steps that make each day's high and low
 
 
@@ -24,8 +26,13 @@ class SwitchingParams:
     )
 
 
-def generate(days: int, seed: int, params: SwitchingParams = SwitchingParams(),
-             start: str = "2018-01-01", start_price: float = 10_000.0) -> tuple[pd.DataFrame, np.ndarray]:
+def generate(
+    days: int,
+    seed: int,
+    params: SwitchingParams = SwitchingParams(),
+    start: str = "2018-01-01",
+    start_price: float = 10_000.0,
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Return daily candles and the true regime index (into REGIMES) of each day."""
     rng = np.random.default_rng(seed)
     trans = np.asarray(params.transition)
@@ -40,10 +47,16 @@ def generate(days: int, seed: int, params: SwitchingParams = SwitchingParams(),
     open_ = np.concatenate([[np.log(start_price)], log_path[:-1, -1]])
     high = np.maximum(log_path.max(axis=1), open_)
     low = np.minimum(log_path.min(axis=1), open_)
-    frame = pd.DataFrame({
-        "open": np.exp(open_), "high": np.exp(high), "low": np.exp(low), "close": np.exp(log_path[:, -1]),
-        "volume": rng.lognormal(10, 0.3, days),
-    }, index=pd.date_range(start, periods=days, freq="D", name="date"))
+    frame = pd.DataFrame(
+        {
+            "open": np.exp(open_),
+            "high": np.exp(high),
+            "low": np.exp(low),
+            "close": np.exp(log_path[:, -1]),
+            "volume": rng.lognormal(10, 0.3, days),
+        },
+        index=pd.date_range(start, periods=days, freq="D", name="date"),
+    )
     return frame, states
 
 
@@ -90,9 +103,22 @@ def store_synthetic(store, symbol: str, days: int, seed: int, wait: bool = False
     start = min(pd.Timestamp("2018-01-01"), store.today - pd.Timedelta(days=days))
     frame, states = generate(days, seed, start=str(start.date()))
     regimes_csv = "date,regime\n" + "".join(f"{d.date()},{REGIMES[s]}\n" for d, s in zip(frame.index, states))
-    store.save_synthetic(symbol, frame, regimes_csv,
-                         {"symbol": symbol, "source": f"synthetic seed={seed}", "format": "synthetic",
-                          "has_ohlc": True, "aggregated": False, "rows": days, "seed": seed,
-                          "fingerprint": fingerprint(frame), "true_regimes": f"{symbol}.regimes.csv"},
-                         wait=wait, on_wait=on_wait)
+    store.save_synthetic(
+        symbol,
+        frame,
+        regimes_csv,
+        {
+            "symbol": symbol,
+            "source": f"synthetic seed={seed}",
+            "format": "synthetic",
+            "has_ohlc": True,
+            "aggregated": False,
+            "rows": days,
+            "seed": seed,
+            "fingerprint": fingerprint(frame),
+            "true_regimes": f"{symbol}.regimes.csv",
+        },
+        wait=wait,
+        on_wait=on_wait,
+    )
     return {**store.summary(symbol), "seed": seed, "true_regimes": str(store.root / f"{symbol}.regimes.csv")}

@@ -8,8 +8,9 @@ still-forming UTC day is dropped; each symbol is written atomically under its lo
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timezone
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
 
 import pandas as pd
 
@@ -133,7 +134,10 @@ def _update_one(
         start = since if since is not None else stored_last if stored_last is not None else EARLIEST
         requests_before = call.requests
         on_progress({"event": "start", "symbol": symbol, "market": market, "from": str(start.date())})
-        progress = lambda event: on_progress({"symbol": symbol, **event})
+
+        def progress(event: dict, symbol: str = symbol) -> None:
+            on_progress({"symbol": symbol, **event})
+
         frame = _candles(
             where, fetch_daily(call, exchange, market, start, today, page_limit, progress), today
         )
@@ -164,7 +168,7 @@ def _update_one(
                 "quote": market.split("/")[1],
                 "has_ohlc": True,
                 "aggregated": False,
-                "imported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "rows": int(len(merged)),
                 "fingerprint": fingerprint(merged),
                 "mode": "update",
@@ -201,8 +205,8 @@ def update_symbols(
     names = [check_symbol(s) for s in symbols] if symbols else default_symbols(store)
     start = parse_since(since)
     quote = quote.upper()
-    now = clock() if clock is not None else datetime.now(timezone.utc)
-    today = pd.Timestamp(now.astimezone(timezone.utc).date())
+    now = clock() if clock is not None else datetime.now(UTC)
+    today = pd.Timestamp(now.astimezone(UTC).date())
     if start is not None and start >= today:
         raise UsageError(f"--since {start.date()} is not before today ({today.date()}, UTC)")
     if page_limit < 1:

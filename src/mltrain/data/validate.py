@@ -1,4 +1,5 @@
 """Turn a raw frame into a clean daily series, or refuse it with a message naming file, row and rule."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -33,9 +34,11 @@ def parse_timestamps(where: str, ts: pd.Series, rows: pd.Series) -> pd.Series:
         units = numeric.map(_unit)
         if units.nunique() > 1:
             first_change = int(np.argmax(units.to_numpy() != units.iloc[0]))
-            raise DataError(f"{where} row {rows.iloc[first_change]}: timestamp unit changes from "
-                            f"{units.iloc[0]} to {units.iloc[first_change]} within the file; "
-                            "split the file or convert it to one unit")
+            raise DataError(
+                f"{where} row {rows.iloc[first_change]}: timestamp unit changes from "
+                f"{units.iloc[0]} to {units.iloc[first_change]} within the file; "
+                "split the file or convert it to one unit"
+            )
         return pd.to_datetime(numeric.astype("int64"), unit=units.iloc[0], utc=True)
     parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
     if parsed.isna().any():
@@ -43,8 +46,10 @@ def parse_timestamps(where: str, ts: pd.Series, rows: pd.Series) -> pd.Series:
     bad = parsed.isna()
     if bad.any():
         i = int(np.argmax(bad.to_numpy()))
-        raise DataError(f"{where} row {rows.iloc[i]}: cannot parse date {text.iloc[i]!r}; "
-                        "use ISO dates (2024-01-31) or Unix seconds/milliseconds")
+        raise DataError(
+            f"{where} row {rows.iloc[i]}: cannot parse date {text.iloc[i]!r}; "
+            "use ISO dates (2024-01-31) or Unix seconds/milliseconds"
+        )
     return parsed
 
 
@@ -53,7 +58,11 @@ def _shown(row: pd.Series, column: str) -> str:
     if not pd.isna(row[column]):
         return str(row[column])
     text = row.get(f"raw_{column}")
-    return "missing" if text is None or pd.isna(text) or not str(text).strip() else f"{str(text)!r} (not a number)"
+    return (
+        "missing"
+        if text is None or pd.isna(text) or not str(text).strip()
+        else f"{str(text)!r} (not a number)"
+    )
 
 
 def _check_prices(where: str, frame: pd.DataFrame, has_ohlc: bool) -> None:
@@ -63,24 +72,33 @@ def _check_prices(where: str, frame: pd.DataFrame, has_ohlc: bool) -> None:
         bad = values.isna() | ~np.isfinite(values) | (values <= 0)  # 'inf' and 'nan' parse as floats
         if bad.any():
             row = frame.loc[bad.idxmax()]
-            raise DataError(f"{where} row {row['row']} ({row['ts'].date()}): {column} is {_shown(row, column)}; "
-                            "prices must be positive finite numbers. Fix or remove the row")
+            raise DataError(
+                f"{where} row {row['row']} ({row['ts'].date()}): {column} is {_shown(row, column)}; "
+                "prices must be positive finite numbers. Fix or remove the row"
+            )
     for column in [c for c in ("open", "high", "low", "volume") if c not in columns]:
         values = frame[column]  # optional: may be missing, but a value given must be a finite number
         bad = values.notna() & (~np.isfinite(values) | (values < 0))
         if bad.any():
             row = frame.loc[bad.idxmax()]
-            raise DataError(f"{where} row {row['row']} ({row['ts'].date()}): {column} is {row[column]}; "
-                            "it must be a finite number, not negative. Fix or remove the row")
+            raise DataError(
+                f"{where} row {row['row']} ({row['ts'].date()}): {column} is {row[column]}; "
+                "it must be a finite number, not negative. Fix or remove the row"
+            )
     if has_ohlc:
         tol = 1e-9 * frame["close"]
-        bad = (frame["high"] < frame["low"] - tol) | (frame["high"] < frame[["open", "close"]].max(axis=1) - tol) \
+        bad = (
+            (frame["high"] < frame["low"] - tol)
+            | (frame["high"] < frame[["open", "close"]].max(axis=1) - tol)
             | (frame["low"] > frame[["open", "close"]].min(axis=1) + tol)
+        )
         if bad.any():
             row = frame.loc[bad.idxmax()]
-            raise DataError(f"{where} row {row['row']} ({row['ts'].date()}): high {row['high']} and low "
-                            f"{row['low']} do not bracket open {row['open']} and close {row['close']}. "
-                            "Fix or remove the row")
+            raise DataError(
+                f"{where} row {row['row']} ({row['ts'].date()}): high {row['high']} and low "
+                f"{row['low']} do not bracket open {row['open']} and close {row['close']}. "
+                "Fix or remove the row"
+            )
 
 
 def clean(where: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, bool, CleanReport]:
@@ -101,17 +119,27 @@ def clean(where: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, bool, CleanRepor
         groups = frame[dup].groupby("ts")
         for ts, group in groups:
             if len(group[values].drop_duplicates()) > 1:
-                raise DataError(f"{where} rows {', '.join(map(str, group['row']))}: conflicting candles for "
-                                f"{ts}; keep one of them")
+                raise DataError(
+                    f"{where} rows {', '.join(map(str, group['row']))}: conflicting candles for "
+                    f"{ts}; keep one of them"
+                )
         before = len(frame)
         frame = frame.drop_duplicates(subset="ts", keep="first")
         report.dropped_duplicates = before - len(frame)
         report.notes.append(f"dropped {report.dropped_duplicates} identical duplicate row(s)")
     day = frame["ts"].dt.floor("D")
     if day.duplicated().any():  # several bars per UTC day: aggregate intraday bars
-        frame = frame.assign(day=day).groupby("day").agg(
-            open=("open", "first"), high=("high", "max"), low=("low", "min"),
-            close=("close", "last"), volume=("volume", lambda v: v.sum(min_count=1)))
+        frame = (
+            frame.assign(day=day)
+            .groupby("day")
+            .agg(
+                open=("open", "first"),
+                high=("high", "max"),
+                low=("low", "min"),
+                close=("close", "last"),
+                volume=("volume", lambda v: v.sum(min_count=1)),
+            )
+        )
         report.aggregated = True
         report.notes.append("intraday bars aggregated to UTC days")
     else:

@@ -5,6 +5,7 @@ module with a `ModelKind` subclass and one `register(...)` call. Importing this 
 cheap (`mltrain --help`, `defaults` and `presets` never load torch or pandas): kinds import their
 heavy libraries inside the methods that need them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -55,9 +56,18 @@ class ModelKind:
         """A network and one random batch of the real shape, with its loss, for the time estimate."""
         raise NotImplementedError
 
-    def train(self, store: DataStore, config: TrainingConfig, model_name: str, *, seed: int, device: str,
-              on_epoch: EpochCallback | None = None, stop: StopFlag | None = None,
-              end: pd.Timestamp | None = None) -> RunResult:
+    def train(
+        self,
+        store: DataStore,
+        config: TrainingConfig,
+        model_name: str,
+        *,
+        seed: int,
+        device: str,
+        on_epoch: EpochCallback | None = None,
+        stop: StopFlag | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> RunResult:
         raise NotImplementedError
 
     def gate(self, metrics: dict, baselines: dict, config: TrainingConfig) -> dict:
@@ -73,8 +83,9 @@ class ModelKind:
         """Rebuild the network from its stored spec (spec["kind"] names the architecture)."""
         raise NotImplementedError
 
-    def predict(self, meta: dict, tensors: dict, store: DataStore, symbol: str | None,
-                since: str | None) -> list[dict]:
+    def predict(
+        self, meta: dict, tensors: dict, store: DataStore, symbol: str | None, since: str | None
+    ) -> list[dict]:
         raise NotImplementedError
 
     def prediction_table(self, rows: list[dict]) -> tuple[list[str], list[list[Any]]]:
@@ -85,13 +96,28 @@ class ModelKind:
         raise NotImplementedError
 
     # ---------------------------------------------------------------- walk-forward evaluation
-    def evaluation_span(self, store: DataStore, model_name: str, config: TrainingConfig,
-                        synthetic_seed: int | None, folds: int | None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    def evaluation_span(
+        self,
+        store: DataStore,
+        model_name: str,
+        config: TrainingConfig,
+        synthetic_seed: int | None,
+        folds: int | None,
+    ) -> tuple[pd.Timestamp, pd.Timestamp]:
         """The first and the last day a validation block can end on (enough history before the first)."""
         raise NotImplementedError
 
-    def fold(self, store: DataStore, model_name: str, config: TrainingConfig, seed: int, end: pd.Timestamp,
-             synthetic_seed: int | None, folds: int, stop: StopFlag | None = None) -> dict:
+    def fold(
+        self,
+        store: DataStore,
+        model_name: str,
+        config: TrainingConfig,
+        seed: int,
+        end: pd.Timestamp,
+        synthetic_seed: int | None,
+        folds: int,
+        stop: StopFlag | None = None,
+    ) -> dict:
         """Train one fold and score it: {metrics, baselines, windows, predictions, missing_extras}."""
         raise NotImplementedError
 
@@ -159,9 +185,11 @@ def resolve_model_type(name: str, flag: str | None, home: Any) -> str:
     if known is not None and flag is not None and flag != known:
         raise UsageError(f"--model-type {flag} contradicts model {name}, which is a {known} model")
     if known is None and flag is None:
-        raise UsageError(f"unknown model {name!r}; known models: {', '.join(known_names)}."
-                         f"{suggest(name, list(known_names))} For a new model pass --model-type "
-                         f"{'|'.join(KINDS)}")
+        raise UsageError(
+            f"unknown model {name!r}; known models: {', '.join(known_names)}."
+            f"{suggest(name, list(known_names))} For a new model pass --model-type "
+            f"{'|'.join(KINDS)}"
+        )
     return known or flag  # type: ignore[return-value]
 
 

@@ -5,6 +5,7 @@ and a decision that starts from the causal rule); its walk-forward scoring in re
 ex-post turning points, computed for each block from prices before it. Heavy libraries are imported inside
 the methods.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import ModelKind, ScoreTable
-from .regime_eval import DETECTORS, SCORES, add_baselines, pooled_summary, verdict_lines
+from .regime_eval import DETECTORS, add_baselines, pooled_summary, verdict_lines
 from .regime_model import ARCH, DECISION, OOD_MARGIN, regime_symbol
 
 if TYPE_CHECKING:
@@ -44,8 +45,17 @@ class RegimeKind(ModelKind):
     name = "regime"
     description = "market regime (Bear, Correction, Bull, Expansion) of one asset"
     catalogue = ("btc_regime_detector",)
-    defaults = dict(days=730, epochs=100, patience=15, batch_size=256, learning_rate=0.001,
-                    train_val_split=0.8, hidden_size=None, min_r2=None, symbols=None)
+    defaults = dict(
+        days=730,
+        epochs=100,
+        patience=15,
+        batch_size=256,
+        learning_rate=0.001,
+        train_val_split=0.8,
+        hidden_size=None,
+        min_r2=None,
+        symbols=None,
+    )
     uses = ()
     main_metric = "balanced_accuracy"
     progress_metric = "selection_balanced_accuracy"
@@ -73,8 +83,16 @@ class RegimeKind(ModelKind):
     def train(self, store, config, model_name, *, seed, device, on_epoch=None, stop=None, end=None):
         from .regime_model import train_regime
 
-        return train_regime(store, config, regime_symbol(model_name), seed=seed, device=device,
-                            on_epoch=on_epoch, stop=stop, end=end)
+        return train_regime(
+            store,
+            config,
+            regime_symbol(model_name),
+            seed=seed,
+            device=device,
+            on_epoch=on_epoch,
+            stop=stop,
+            end=end,
+        )
 
     def gate(self, metrics: dict, baselines: dict, config: TrainingConfig) -> dict:
         """No worse than the rule baseline's balanced accuracy on the validation block (weak when that block
@@ -83,16 +101,30 @@ class RegimeKind(ModelKind):
 
         value, floor = metrics["balanced_accuracy"], baselines["rule"]["balanced_accuracy"]
         present = [REGIMES[i] for i, row in enumerate(metrics.get("confusion", [])) if sum(row) > 0]
-        note = (f"every validation day is {present[0]}: balanced accuracy is that regime's recall alone, so "
-                "this gate says little (use more --days)") if len(present) == 1 else None
-        return {"passed": value >= floor - 1e-9, "rule": "balanced_accuracy >= the rule baseline's",
-                "threshold": floor, "value": value, "regimes_in_validation": present, "note": note}
+        note = (
+            (
+                f"every validation day is {present[0]}: balanced accuracy is that regime's recall alone, so "
+                "this gate says little (use more --days)"
+            )
+            if len(present) == 1
+            else None
+        )
+        return {
+            "passed": value >= floor - 1e-9,
+            "rule": "balanced_accuracy >= the rule baseline's",
+            "threshold": floor,
+            "value": value,
+            "regimes_in_validation": present,
+            "note": note,
+        }
 
     def gate_messages(self, gate: dict, version: int) -> list[str]:
         lines = [f"gate: {gate['note']}"] if gate.get("note") else []
         if not gate.get("passed", True):
-            lines.append(f"gate: balanced_accuracy={gate['value']:.4f} < rule baseline "
-                         f"{gate['threshold']:.4f}; v{version} saved as rejected, production unchanged")
+            lines.append(
+                f"gate: balanced_accuracy={gate['value']:.4f} < rule baseline "
+                f"{gate['threshold']:.4f}; v{version} saved as rejected, production unchanged"
+            )
         return lines
 
     def build_network(self, spec: dict):
@@ -130,17 +162,45 @@ class RegimeKind(ModelKind):
         verdict = decide(network, rule[pos]) if spec.get("decision") == DECISION else network
         unseen = out_of_distribution(spec, feats[pos])
         regimes = spec["regimes"]
-        return [{"symbol": symbol, "date": str(frame.index[p].date()), "regime": regimes[int(v)],
-                 "network_regime": regimes[int(n)],
-                 "probabilities": {r: round(float(q), 4) for r, q in zip(regimes, row)},
-                 "rule_regime": F.REGIMES[int(rule[p])], "out_of_distribution": bool(u),
-                 "unseen_features": u} for p, v, n, row, u in zip(pos, verdict, network, probs, unseen)]
+        return [
+            {
+                "symbol": symbol,
+                "date": str(frame.index[p].date()),
+                "regime": regimes[int(v)],
+                "network_regime": regimes[int(n)],
+                "probabilities": {r: round(float(q), 4) for r, q in zip(regimes, row)},
+                "rule_regime": F.REGIMES[int(rule[p])],
+                "out_of_distribution": bool(u),
+                "unseen_features": u,
+            }
+            for p, v, n, row, u in zip(pos, verdict, network, probs, unseen)
+        ]
 
     def prediction_table(self, rows):
-        columns = ["symbol", "date", "regime", "Bear", "Correction", "Bull", "Expansion", "rule_regime",
-                   "out_of_distribution", "in_sample"]
-        return columns, [[r["symbol"], r["date"], r["regime"], *r["probabilities"].values(), r["rule_regime"],
-                          r["out_of_distribution"], r.get("in_sample")] for r in rows]
+        columns = [
+            "symbol",
+            "date",
+            "regime",
+            "Bear",
+            "Correction",
+            "Bull",
+            "Expansion",
+            "rule_regime",
+            "out_of_distribution",
+            "in_sample",
+        ]
+        return columns, [
+            [
+                r["symbol"],
+                r["date"],
+                r["regime"],
+                *r["probabilities"].values(),
+                r["rule_regime"],
+                r["out_of_distribution"],
+                r.get("in_sample"),
+            ]
+            for r in rows
+        ]
 
     def score_table(self, metrics: dict, baselines: dict, windows: dict) -> ScoreTable:
         from ..features import REGIMES
@@ -152,9 +212,11 @@ class RegimeKind(ModelKind):
         notes = []
         present = [REGIMES[i] for i, row in enumerate(metrics.get("confusion", [])) if sum(row) > 0]
         if len(present) == 1:  # balanced accuracy is then that regime's recall alone
-            notes.append(f"note: every validation day is {present[0]}, so balanced accuracy is that regime's "
-                         "recall alone and the majority class can score 1.0; this split says little about skill. "
-                         "Use more --days, or `mltrain evaluate --folds all` for the whole history")
+            notes.append(
+                f"note: every validation day is {present[0]}, so balanced accuracy is that regime's "
+                "recall alone and the majority class can score 1.0; this split says little about skill. "
+                "Use more --days, or `mltrain evaluate --folds all` for the whole history"
+            )
         return ["detector", "accuracy", "balanced acc", "macro-F1", "lag (days)", "changes/yr"], rows, notes
 
     # ---------------------------------------------------------------- evaluation
@@ -170,10 +232,22 @@ class RegimeKind(ModelKind):
         from .regime_eval import fold_scores
         from .regime_model import train_regime
 
-        series, truth = (synthetic_market(config, folds, synthetic_seed) if synthetic_seed is not None
-                         else (store.load(regime_symbol(model_name)), None))
-        run = train_regime(store, config, series.symbol, seed=seed, device="cpu", end=end, series=series,
-                           truth=truth, stop=stop)
+        series, truth = (
+            synthetic_market(config, folds, synthetic_seed)
+            if synthetic_seed is not None
+            else (store.load(regime_symbol(model_name)), None)
+        )
+        run = train_regime(
+            store,
+            config,
+            series.symbol,
+            seed=seed,
+            device="cpu",
+            end=end,
+            series=series,
+            truth=truth,
+            stop=stop,
+        )
         if run.interrupted:
             return {"interrupted": True}
         pred = run.predictions[series.symbol]
@@ -181,14 +255,30 @@ class RegimeKind(ModelKind):
 
         a = asset(series, truth)
         rows = a.dates.get_indexer(pred["dates"])
-        missing = add_baselines(pred, a.close, pred["window_first"], pred["selection_last"] + 1, rows, seed,
-                                synthetic=truth is not None)
+        missing = add_baselines(
+            pred,
+            a.close,
+            pred["window_first"],
+            pred["selection_last"] + 1,
+            rows,
+            seed,
+            synthetic=truth is not None,
+        )
         true = np.asarray(pred["actual"])
-        scores = {who: (fold_scores(true, np.asarray(pred[who])) if pred.get(who) is not None else None)
-                  for who in DETECTORS if who in pred}
-        return {"metrics": scores.pop("model"), "baselines": scores, "windows": run.windows,
-                "predictions": run.predictions, "missing_extras": missing, "best_epoch": run.best_epoch,
-                "selection_loss": run.selection_score}
+        scores = {
+            who: (fold_scores(true, np.asarray(pred[who])) if pred.get(who) is not None else None)
+            for who in DETECTORS
+            if who in pred
+        }
+        return {
+            "metrics": scores.pop("model"),
+            "baselines": scores,
+            "windows": run.windows,
+            "predictions": run.predictions,
+            "missing_extras": missing,
+            "best_epoch": run.best_epoch,
+            "selection_loss": run.selection_score,
+        }
 
     def summarize(self, folds: list[dict]) -> dict:
         return pooled_summary(folds)
@@ -202,12 +292,32 @@ class RegimeKind(ModelKind):
         for k, fold in enumerate(result["folds"], start=1):
             for symbol, val in fold["validation"].items():
                 m = fold["metrics"]
-                rows.append([k, f"{val['first']}..{val['last']}", symbol, m["balanced_accuracy"], m["macro_f1"],
-                             m["detection_lag_days"],
-                             *(b["balanced_accuracy"] if b is not None else "not installed"
-                               for b in fold["baselines"].values())])
-        return (["fold", "validation", "symbol", "model bal. acc", "model macro-F1", "model lag (days)",
-                 *[f"{n} bal. acc" for n in names]], rows)
+                rows.append(
+                    [
+                        k,
+                        f"{val['first']}..{val['last']}",
+                        symbol,
+                        m["balanced_accuracy"],
+                        m["macro_f1"],
+                        m["detection_lag_days"],
+                        *(
+                            b["balanced_accuracy"] if b is not None else "not installed"
+                            for b in fold["baselines"].values()
+                        ),
+                    ]
+                )
+        return (
+            [
+                "fold",
+                "validation",
+                "symbol",
+                "model bal. acc",
+                "model macro-F1",
+                "model lag (days)",
+                *[f"{n} bal. acc" for n in names],
+            ],
+            rows,
+        )
 
     def report(self, result, out, plt):
         from .regime_eval import report_parts
@@ -218,6 +328,7 @@ class RegimeKind(ModelKind):
         parts = []
         for symbol, s in summary.items():
             d = s["detectors"]
-            parts.append(f"{symbol}: " + ", ".join(f"{who} {v['balanced_accuracy']:.2f}" for who, v in d.items()
-                                                   if v))
+            parts.append(
+                f"{symbol}: " + ", ".join(f"{who} {v['balanced_accuracy']:.2f}" for who, v in d.items() if v)
+            )
         return "; ".join(parts)

@@ -1,6 +1,7 @@
 """The regime detector's walk-forward scoring: baselines on each validation block, pooled figures over all
 folds (balanced accuracy with a block-bootstrap interval, recall per regime, detection lag with misses
 counted, false alarms, log-loss and Brier), the fold table and the report parts."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,9 @@ def fold_scores(true: np.ndarray, pred: np.ndarray) -> dict:
     return {k: scores[k] for k in (*SCORES, "confusion", "recall", "regimes_detected", "regimes_missed")}
 
 
-def add_baselines(pred: dict, close: np.ndarray, fit_start: int, fit_end: int, rows: np.ndarray, seed: int,
-                  synthetic: bool) -> list[str]:
+def add_baselines(
+    pred: dict, close: np.ndarray, fit_start: int, fit_end: int, rows: np.ndarray, seed: int, synthetic: bool
+) -> list[str]:
     """HMM (forward-filtered, with probabilities), the jump model and, on a synthetic market, the filter with
     the true parameters: fitted on rows [fit_start, fit_end), predicted for `rows`. Returns missing extras."""
     from .. import forecasts
@@ -33,10 +35,11 @@ def add_baselines(pred: dict, close: np.ndarray, fit_start: int, fit_end: int, r
     except MissingExtra:
         pred["hmm"] = pred["hmm_probs"] = None
         missing.append("hmm")
-    pred["jump_model"] = forecasts.jump_model_regimes(close, fit_end, rows, fit_start=fit_start,
-                                                      seed=seed).tolist()
+    pred["jump_model"] = forecasts.jump_model_regimes(
+        close, fit_end, rows, fit_start=fit_start, seed=seed
+    ).tolist()
     if synthetic:  # the best causal detector for this process
-        probs = synth.forward_filter(close[fit_start:rows[-1] + 1])
+        probs = synth.forward_filter(close[fit_start : rows[-1] + 1])
         pred["forward_filter_true_params"] = probs.argmax(axis=1)[rows - fit_start].tolist()
         pred["forward_filter_true_params_probs"] = np.round(probs[rows - fit_start], 5).tolist()
     return missing
@@ -66,8 +69,13 @@ def pooled_summary(folds: list[dict]) -> dict:
     out = {}
     for symbol in dict.fromkeys(s for f in folds for s in f["predictions"]):
         true = _concat(folds, symbol, "actual").astype(int)
-        segment = np.concatenate([np.full(len(f["predictions"][symbol]["actual"]), k)
-                                  for k, f in enumerate(folds) if symbol in f["predictions"]])
+        segment = np.concatenate(
+            [
+                np.full(len(f["predictions"][symbol]["actual"]), k)
+                for k, f in enumerate(folds)
+                if symbol in f["predictions"]
+            ]
+        )
         per = {}
         for who in DETECTORS:
             pred = _concat(folds, symbol, who)
@@ -78,22 +86,34 @@ def pooled_summary(folds: list[dict]) -> dict:
             pred = pred.astype(int)
             ci = stats.balanced_accuracy_ci(true, pred)
             lags = stats.detection_lags(true, pred, segment=segment)
-            row = {"balanced_accuracy": _r(ci["value"]), "ci_low": _r(ci["low"]), "ci_high": _r(ci["high"]),
-                   "ci_level": ci["level"],
-                   "recall": {k: _r(v) for k, v in stats.per_regime_recall(true, pred, F.REGIMES).items()},
-                   "regime_starts": lags["starts"], "detected": lags["detected"], "missed": lags["missed"],
-                   "mean_lag_detected_days": _r(lags["mean_lag_detected"], 2),
-                   "mean_lag_miss_as_run_days": _r(lags["mean_lag_miss_as_run"], 2),
-                   "false_alarms_per_year": _r(stats.false_alarms_per_year(true, pred, segment=segment), 2),
-                   "log_loss": None, "brier": None}
+            row = {
+                "balanced_accuracy": _r(ci["value"]),
+                "ci_low": _r(ci["low"]),
+                "ci_high": _r(ci["high"]),
+                "ci_level": ci["level"],
+                "recall": {k: _r(v) for k, v in stats.per_regime_recall(true, pred, F.REGIMES).items()},
+                "regime_starts": lags["starts"],
+                "detected": lags["detected"],
+                "missed": lags["missed"],
+                "mean_lag_detected_days": _r(lags["mean_lag_detected"], 2),
+                "mean_lag_miss_as_run_days": _r(lags["mean_lag_miss_as_run"], 2),
+                "false_alarms_per_year": _r(stats.false_alarms_per_year(true, pred, segment=segment), 2),
+                "log_loss": None,
+                "brier": None,
+            }
             probs = _concat(folds, symbol, "model_probs" if who in ("model", "network") else f"{who}_probs")
             if probs is not None and who != "model":  # the shipped decision is a verdict, not probabilities
                 row["log_loss"] = _r(stats.log_loss(true, probs))
                 row["brier"] = _r(stats.brier(true, probs))
             per[who] = row
         dates = [d for f in folds if symbol in f["predictions"] for d in f["predictions"][symbol]["dates"]]
-        out[symbol] = {"days": int(len(true)), "folds": int(segment.max() + 1), "first": dates[0],
-                       "last": dates[-1], "detectors": per}
+        out[symbol] = {
+            "days": int(len(true)),
+            "folds": int(segment.max() + 1),
+            "first": dates[0],
+            "last": dates[-1],
+            "detectors": per,
+        }
     return out
 
 
@@ -110,7 +130,8 @@ def verdict_lines(summary: dict) -> list[str]:
             f"{rule['ci_high']:.3f}]; Bear recall {_p(model['recall']['Bear'])} vs {_p(rule['recall']['Bear'])}; "
             f"regime starts missed {model['missed']}/{model['regime_starts']} vs {rule['missed']}/"
             f"{rule['regime_starts']}; lag counting misses {model['mean_lag_miss_as_run_days']} vs "
-            f"{rule['mean_lag_miss_as_run_days']} days; {s['days']} days in {s['folds']} folds")
+            f"{rule['mean_lag_miss_as_run_days']} days; {s['days']} days in {s['folds']} folds"
+        )
     return lines
 
 
@@ -125,25 +146,60 @@ def report_parts(result: dict, out, plt) -> list[str]:
     folds, parts = result["folds"], ["## Pooled over all folds\n"]
     parts += [f"- {line}\n" for line in verdict_lines(result["summary"])]
     for symbol, s in result["summary"].items():
-        rows = [[who, d["balanced_accuracy"], f"{d['ci_low']}..{d['ci_high']}", *d["recall"].values(),
-                 f"{d['missed']}/{d['regime_starts']}", d["mean_lag_detected_days"], d["mean_lag_miss_as_run_days"],
-                 d["false_alarms_per_year"], d["log_loss"], d["brier"]] if d else [who, "not installed"]
-                for who, d in s["detectors"].items()]
-        parts.append(f"\n### {symbol}: {s['days']} validation days in {s['folds']} folds, {s['first']}..{s['last']}\n")
-        parts.append(md_table(["detector", "balanced acc", "90% interval", *[f"recall {r}" for r in REGIMES],
-                               "starts missed", "lag (detected)", "lag (miss = run)", "false alarms/yr",
-                               "log-loss", "Brier"], rows))
+        rows = [
+            [
+                who,
+                d["balanced_accuracy"],
+                f"{d['ci_low']}..{d['ci_high']}",
+                *d["recall"].values(),
+                f"{d['missed']}/{d['regime_starts']}",
+                d["mean_lag_detected_days"],
+                d["mean_lag_miss_as_run_days"],
+                d["false_alarms_per_year"],
+                d["log_loss"],
+                d["brier"],
+            ]
+            if d
+            else [who, "not installed"]
+            for who, d in s["detectors"].items()
+        ]
+        parts.append(
+            f"\n### {symbol}: {s['days']} validation days in {s['folds']} folds, {s['first']}..{s['last']}\n"
+        )
+        parts.append(
+            md_table(
+                [
+                    "detector",
+                    "balanced acc",
+                    "90% interval",
+                    *[f"recall {r}" for r in REGIMES],
+                    "starts missed",
+                    "lag (detected)",
+                    "lag (miss = run)",
+                    "false alarms/yr",
+                    "log-loss",
+                    "Brier",
+                ],
+                rows,
+            )
+        )
     symbol = next(iter(folds[0]["validation"]))
     confusion = np.sum([np.asarray(f["metrics"]["confusion"]) for f in folds], axis=0)
     parts.append("\n### Confusion matrix of the model, all folds (rows: true, columns: predicted)\n")
-    parts.append(md_table(["true \\ predicted", *REGIMES], [[REGIMES[i], *confusion[i].tolist()] for i in range(4)]))
+    parts.append(
+        md_table(["true \\ predicted", *REGIMES], [[REGIMES[i], *confusion[i].tolist()] for i in range(4)])
+    )
     if plt is not None:
         dates, close = series(folds, symbol, "close")
         _, true = series(folds, symbol, "actual")
         _, pred = series(folds, symbol, "model")
         x = np.asarray(dates, dtype="datetime64[D]")
         fig, axes = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
-        truth = "true (generating) regime" if result.get("synthetic_seed") is not None else "true (ex-post) regime"
+        truth = (
+            "true (generating) regime"
+            if result.get("synthetic_seed") is not None
+            else "true (ex-post) regime"
+        )
         for ax, labels, title in ((axes[0], true, truth), (axes[1], pred, "predicted regime")):
             ax.plot(x, close, color="black", lw=1)
             ax.set_yscale("log")
@@ -163,5 +219,7 @@ def report_parts(result: dict, out, plt) -> list[str]:
         fig.tight_layout()
         fig.savefig(out / "regime_confusion.png", dpi=110)
         plt.close(fig)
-        parts.append("![price shaded by regime](regime_price.png)\n\n![confusion matrix](regime_confusion.png)\n")
+        parts.append(
+            "![price shaded by regime](regime_price.png)\n\n![confusion matrix](regime_confusion.png)\n"
+        )
     return parts

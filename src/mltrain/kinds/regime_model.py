@@ -14,6 +14,7 @@ does not, the network's Expansion stands and anything else reads Correction; oth
 Measured under walk-forward on BTC it beats the rule alone (docs/regimes.md); the network alone names
 Bear markets well but confuses Correction and Bull.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
     from ..config import TrainingConfig
     from ..data.store import DataStore, Series
-    from ..pipeline import RunResult, Window
+    from ..pipeline import RunResult
 
 ARCH = "regime_mlp"  # spec["kind"] of stored versions: never rename
 DECISION = "rule_with_network_bear"  # spec["decision"]; absent in versions that took the network's argmax
@@ -75,9 +76,17 @@ def asset(series: Series, truth: np.ndarray | None = None) -> Asset:
     table = F.regime_features(frame)
     values = table[list(F.REGIME_FEATURES)].to_numpy()
     ok = ~np.isnan(values).any(axis=1)
-    ok[:F.REGIME_WARMUP_DAYS] = False
-    return Asset(series.symbol, frame, frame.index, frame["close"].to_numpy(), values, F.rule_detector(table), ok,
-                 None if truth is None else np.asarray(truth, dtype=int))
+    ok[: F.REGIME_WARMUP_DAYS] = False
+    return Asset(
+        series.symbol,
+        frame,
+        frame.index,
+        frame["close"].to_numpy(),
+        values,
+        F.rule_detector(table),
+        ok,
+        None if truth is None else np.asarray(truth, dtype=int),
+    )
 
 
 def labels_before(a: Asset, day: pd.Timestamp) -> np.ndarray:
@@ -126,21 +135,31 @@ def blocks(a: Asset, config: TrainingConfig, end: pd.Timestamp | None) -> Blocks
     if len(labelled) == 0:
         raise DataError(f"{a.symbol}: no day has an ex-post regime label yet (no confirmed turning point)")
     last = labelled[-1] if end is None else int(a.dates.searchsorted(end, side="right")) - 1
-    candidates = np.nonzero(a.ok[:last + 1])[0]
+    candidates = np.nonzero(a.ok[: last + 1])[0]
     if len(candidates) < config.days:
         raise too_short(a.symbol, len(candidates), config.days, None, "sample days")
-    idx = candidates[-config.days:]
+    idx = candidates[-config.days :]
     span = int(round(config.days * config.train_val_split))
     n_sel = max(int(round(span * SELECTION_SHARE)), MIN_SELECTION_DAYS)
     validation = idx[span:]
     validation = validation[labels[validation] >= 0]  # scored against the full ex-post labels
-    selection = idx[max(span - PURGE_DAYS - n_sel, 0):max(span - PURGE_DAYS, 0)]
+    selection = idx[max(span - PURGE_DAYS - n_sel, 0) : max(span - PURGE_DAYS, 0)]
     if len(validation) < 2 or len(selection) < 2:
-        raise DataError(f"{a.symbol}: days={config.days} leaves {len(selection)} selection and {len(validation)} "
-                        "labelled validation days; use more --days")
+        raise DataError(
+            f"{a.symbol}: days={config.days} leaves {len(selection)} selection and {len(validation)} "
+            "labelled validation days; use more --days"
+        )
     purge = pd.Timedelta(days=PURGE_DAYS)
-    return Blocks(a, idx, selection, validation, labels, a.dates[selection[0]] - purge, a.dates[selection[0]],
-                  a.dates[idx[span]])
+    return Blocks(
+        a,
+        idx,
+        selection,
+        validation,
+        labels,
+        a.dates[selection[0]] - purge,
+        a.dates[selection[0]],
+        a.dates[idx[span]],
+    )
 
 
 def sample_span(a: Asset, config: TrainingConfig) -> tuple:
@@ -149,7 +168,7 @@ def sample_span(a: Asset, config: TrainingConfig) -> tuple:
 
     labels = full_labels(a)
     last = np.nonzero(labels >= 0)[0][-1]
-    candidates = np.nonzero(a.ok[:last + 1])[0]
+    candidates = np.nonzero(a.ok[: last + 1])[0]
     if len(candidates) < config.days:
         raise too_short(a.symbol, len(candidates), config.days, None, "sample days")
     return a.dates[candidates[config.days - 1]], a.dates[candidates[-1]]
@@ -181,9 +200,19 @@ def pool_assets(store: DataStore, target: Series) -> list[Asset]:
     return out
 
 
-def train_regime(store: DataStore, config: TrainingConfig, symbol: str, *, seed: int, device: str,
-                 on_epoch=None, stop=None, end: pd.Timestamp | None = None, series: Series | None = None,
-                 truth: np.ndarray | None = None) -> RunResult:
+def train_regime(
+    store: DataStore,
+    config: TrainingConfig,
+    symbol: str,
+    *,
+    seed: int,
+    device: str,
+    on_epoch=None,
+    stop=None,
+    end: pd.Timestamp | None = None,
+    series: Series | None = None,
+    truth: np.ndarray | None = None,
+) -> RunResult:
     """`series` and `truth` let evaluation train on a synthetic market (alone, its true regimes as labels)."""
     import torch
     from torch import nn
@@ -209,15 +238,17 @@ def train_regime(store: DataStore, config: TrainingConfig, symbol: str, *, seed:
             continue
         fit_x.append(a.values[fit_rows])
         fit_y.append(before_sel[fit_rows])
-        fit_spells.append(before_sel[fit_rows[0]:fit_rows[-1] + 1])
+        fit_spells.append(before_sel[fit_rows[0] : fit_rows[-1] + 1])
         sel_x.append(a.values[sel_rows])
         sel_y.append(before_val[sel_rows])
         pool.append(a.symbol)
     x_fit, y_fit = np.concatenate(fit_x), np.concatenate(fit_y)
     x_sel, y_sel = np.concatenate(sel_x), np.concatenate(sel_y)
     if len(x_fit) < MIN_TRAIN_SAMPLES or len(x_sel) == 0:
-        raise DataError(f"{symbol}: only {len(x_fit)} labelled training days before "
-                        f"{b.selection_start.date()}; use fewer --days or import more history")
+        raise DataError(
+            f"{symbol}: only {len(x_fit)} labelled training days before "
+            f"{b.selection_start.date()}; use fewer --days or import more history"
+        )
     mean, std = x_fit.mean(axis=0), x_fit.std(axis=0) + 1e-8
     lo, hi = x_fit.min(axis=0), x_fit.max(axis=0)
     counts = np.bincount(y_fit, minlength=4).astype(float)
@@ -226,18 +257,34 @@ def train_regime(store: DataStore, config: TrainingConfig, symbol: str, *, seed:
     torch.manual_seed(seed)
     model = RegimeNet(x_fit.shape[1]).to(device)
     normed = [((x - mean) / std).astype(np.float32) for x in (x_fit, x_sel)]
-    split = Split(*tensors(device, normed[0]), *tensors(device, y_fit, dtype=torch.long),
-                  *tensors(device, normed[1]), *tensors(device, y_sel, dtype=torch.long))
+    split = Split(
+        *tensors(device, normed[0]),
+        *tensors(device, y_fit, dtype=torch.long),
+        *tensors(device, normed[1]),
+        *tensors(device, y_sel, dtype=torch.long),
+    )
     class_weights = torch.as_tensor(weights, dtype=torch.float32, device=device)
 
     def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(out, y, weight=class_weights)
 
     def balanced(out: torch.Tensor) -> float:
-        return metrics.classification_scores(y_sel, out.argmax(dim=1).cpu().numpy(), F.REGIMES)["balanced_accuracy"]
+        return metrics.classification_scores(y_sel, out.argmax(dim=1).cpu().numpy(), F.REGIMES)[
+            "balanced_accuracy"
+        ]
 
-    fitted = fit_symbol(model, split, config, symbol=symbol, seed=seed, loss_fn=loss_fn, metric_fn=balanced,
-                        on_epoch=on_epoch, stop=stop, select_on_metric=True)
+    fitted = fit_symbol(
+        model,
+        split,
+        config,
+        symbol=symbol,
+        seed=seed,
+        loss_fn=loss_fn,
+        metric_fn=balanced,
+        on_epoch=on_epoch,
+        stop=stop,
+        select_on_metric=True,
+    )
     run = RunResult(model_type="regime")
     run.add_fit(symbol, model, fitted)
     if run.interrupted:
@@ -250,31 +297,68 @@ def train_regime(store: DataStore, config: TrainingConfig, symbol: str, *, seed:
     network, rule, true = probs.argmax(axis=1), b.target.rule[val], b.labels[val]
     pred = decide(network, rule)
     majority = int(np.argmax(counts))
-    run.metrics = {**metrics.classification_scores(true, pred, F.REGIMES),
-                   "network": metrics.classification_scores(true, network, F.REGIMES)}
-    run.baselines = {"majority": metrics.classification_scores(true, np.full_like(true, majority), F.REGIMES),
-                     "rule": metrics.classification_scores(true, rule, F.REGIMES)}
+    run.metrics = {
+        **metrics.classification_scores(true, pred, F.REGIMES),
+        "network": metrics.classification_scores(true, network, F.REGIMES),
+    }
+    run.baselines = {
+        "majority": metrics.classification_scores(true, np.full_like(true, majority), F.REGIMES),
+        "rule": metrics.classification_scores(true, rule, F.REGIMES),
+    }
     few = [name for name, n in seen.items() if n < MIN_SPELLS]
     if few:
-        run.warnings.append(f"the training data holds fewer than {MIN_SPELLS} spells of {', '.join(few)} "
-                            f"({', '.join(f'{k} {v}' for k, v in seen.items())}): the network has barely seen "
-                            f"{'it' if len(few) == 1 else 'them'}; trust the rule's verdict there")
-    run.spec = {"kind": ARCH, "decision": DECISION, "n_features": len(F.REGIME_FEATURES),
-                "hidden_size": REGIME_HIDDEN, "n_classes": 4, "features": list(F.REGIME_FEATURES),
-                "regimes": list(F.REGIMES), "symbol": symbol, "label_rule": F.LabelRule().as_dict(),
-                "warmup_days": F.REGIME_WARMUP_DAYS, "feature_mean": mean.tolist(), "feature_std": std.tolist(),
-                "feature_min": lo.tolist(), "feature_max": hi.tolist(), "class_weights": weights.tolist(),
-                "pool": pool, "training_spells": seen, "training_rows": int(len(x_fit)),
-                "validation_last": str(b.target.dates[val[-1]].date())}
-    used = window(target_series, b.target.frame, b.idx, train=int(len(x_fit)), val=int(len(val)), dropped=0,
-                  filled=0, rows_before=F.REGIME_WARMUP_DAYS)
+        run.warnings.append(
+            f"the training data holds fewer than {MIN_SPELLS} spells of {', '.join(few)} "
+            f"({', '.join(f'{k} {v}' for k, v in seen.items())}): the network has barely seen "
+            f"{'it' if len(few) == 1 else 'them'}; trust the rule's verdict there"
+        )
+    run.spec = {
+        "kind": ARCH,
+        "decision": DECISION,
+        "n_features": len(F.REGIME_FEATURES),
+        "hidden_size": REGIME_HIDDEN,
+        "n_classes": 4,
+        "features": list(F.REGIME_FEATURES),
+        "regimes": list(F.REGIMES),
+        "symbol": symbol,
+        "label_rule": F.LabelRule().as_dict(),
+        "warmup_days": F.REGIME_WARMUP_DAYS,
+        "feature_mean": mean.tolist(),
+        "feature_std": std.tolist(),
+        "feature_min": lo.tolist(),
+        "feature_max": hi.tolist(),
+        "class_weights": weights.tolist(),
+        "pool": pool,
+        "training_spells": seen,
+        "training_rows": int(len(x_fit)),
+        "validation_last": str(b.target.dates[val[-1]].date()),
+    }
+    used = window(
+        target_series,
+        b.target.frame,
+        b.idx,
+        train=int(len(x_fit)),
+        val=int(len(val)),
+        dropped=0,
+        filled=0,
+        rows_before=F.REGIME_WARMUP_DAYS,
+    )
     run.windows = {symbol: {**used.as_dict(), **_block_dates(b, fit_x=x_fit)}}
-    run.predictions = {symbol: {
-        "dates": [str(d.date()) for d in b.target.dates[val]], "classes": list(F.REGIMES),
-        "actual": true.tolist(), "model": pred.tolist(), "network": network.tolist(),
-        "model_probs": np.round(probs, 5).tolist(), "rule": rule.tolist(),
-        "majority": np.full_like(true, majority).tolist(), "close": b.target.close[val].tolist(),
-        "window_first": int(b.idx[0]), "selection_last": int(b.selection[-1])}}
+    run.predictions = {
+        symbol: {
+            "dates": [str(d.date()) for d in b.target.dates[val]],
+            "classes": list(F.REGIMES),
+            "actual": true.tolist(),
+            "model": pred.tolist(),
+            "network": network.tolist(),
+            "model_probs": np.round(probs, 5).tolist(),
+            "rule": rule.tolist(),
+            "majority": np.full_like(true, majority).tolist(),
+            "close": b.target.close[val].tolist(),
+            "window_first": int(b.idx[0]),
+            "selection_last": int(b.selection[-1]),
+        }
+    }
     run.total_seconds = clock.seconds()
     return run
 
@@ -283,11 +367,17 @@ def _block_dates(b: Blocks, fit_x: np.ndarray) -> dict:
     import pandas as pd
 
     def span(rows: np.ndarray) -> dict:
-        return {"first": str(b.target.dates[rows[0]].date()), "last": str(b.target.dates[rows[-1]].date()),
-                "rows": int(len(rows))}
+        return {
+            "first": str(b.target.dates[rows[0]].date()),
+            "last": str(b.target.dates[rows[-1]].date()),
+            "rows": int(len(rows)),
+        }
 
     fit_rows = np.nonzero(b.target.ok & (b.target.dates < b.fit_end))[0]
-    fit = {"first": str(b.target.dates[fit_rows[0]].date()) if len(fit_rows) else None,
-           "last": str((b.fit_end - pd.Timedelta(days=1)).date()), "rows": int(len(fit_x)),
-           "pooled": True}
+    fit = {
+        "first": str(b.target.dates[fit_rows[0]].date()) if len(fit_rows) else None,
+        "last": str((b.fit_end - pd.Timedelta(days=1)).date()),
+        "rows": int(len(fit_x)),
+        "pooled": True,
+    }
     return {"fit": fit, "selection": span(b.selection), "validation": span(b.validation)}

@@ -5,11 +5,10 @@ learned by one network pooled over symbols, its epoch chosen on a selection bloc
 older per-symbol GRU (volatility_gru.py) still load and predict. The gate asks every symbol's out-of-sample
 R² on the untouched validation block to reach min_r2. Heavy libraries are imported inside the methods.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from . import ModelKind, ScoreTable
 from . import volatility_gru as gru
@@ -27,8 +26,17 @@ class VolatilityKind(ModelKind):
     description = "annualized volatility of each symbol over the next 7 days"
     catalogue = ("volatility_forecaster",)
     # days 730 with 0.9 in training: 73 validation days, so --folds all gives 20+ blocks on BTC's history
-    defaults = dict(days=730, epochs=100, patience=15, batch_size=64, learning_rate=0.001,
-                    train_val_split=0.9, hidden_size=DEFAULT_HIDDEN, min_r2=0.5, symbols=["BTC", "ETH", "SOL"])
+    defaults = dict(
+        days=730,
+        epochs=100,
+        patience=15,
+        batch_size=64,
+        learning_rate=0.001,
+        train_val_split=0.9,
+        hidden_size=DEFAULT_HIDDEN,
+        min_r2=0.5,
+        symbols=["BTC", "ETH", "SOL"],
+    )
     uses = ("hidden_size", "min_r2", "symbols")
     main_metric = "r2_min"
     progress_metric = "selection_qlike"
@@ -54,7 +62,7 @@ class VolatilityKind(ModelKind):
         return model, x, y, qlike_loss
 
     def train(self, store, config, model_name, *, seed, device, on_epoch=None, stop=None, end=None):
-        from .volatility_model import train_pooled
+        from .volatility_train import train_pooled
 
         return train_pooled(store, config, seed=seed, device=device, on_epoch=on_epoch, stop=stop, end=end)
 
@@ -63,8 +71,12 @@ class VolatilityKind(ModelKind):
         says, `lost_to` names the log-HAR variants that forecast a symbol better (lower QLIKE)."""
         lost_to = {}
         for symbol, scores in metrics["symbols"].items():
-            better = [b for b in LOG_HAR_VARIANTS if (baselines.get(b) or {}).get(symbol) is not None
-                      and baselines[b][symbol]["qlike"] < scores["qlike"]]
+            better = [
+                b
+                for b in LOG_HAR_VARIANTS
+                if (baselines.get(b) or {}).get(symbol) is not None
+                and baselines[b][symbol]["qlike"] < scores["qlike"]
+            ]
             if better:
                 lost_to[symbol] = {b: baselines[b][symbol]["qlike"] for b in better}
         if config.min_r2 is None:
@@ -74,19 +86,32 @@ class VolatilityKind(ModelKind):
             if scores["r2"] < config.min_r2:
                 named = {b: per[symbol] for b, per in baselines.items() if per.get(symbol) is not None}
                 best = max(named, key=lambda b: named[b]["r2"])
-                failing[symbol] = {"r2": scores["r2"], "best_baseline": best,
-                                   "best_baseline_r2": named[best]["r2"]}
-        return {"passed": not failing, "rule": "every symbol's r2 >= min_r2", "threshold": config.min_r2,
-                "failing": failing, "lost_to": lost_to}
+                failing[symbol] = {
+                    "r2": scores["r2"],
+                    "best_baseline": best,
+                    "best_baseline_r2": named[best]["r2"],
+                }
+        return {
+            "passed": not failing,
+            "rule": "every symbol's r2 >= min_r2",
+            "threshold": config.min_r2,
+            "failing": failing,
+            "lost_to": lost_to,
+        }
 
     def gate_messages(self, gate: dict, version: int) -> list[str]:
-        lines = [f"gate: {symbol} r2={fail['r2']:.4f} < min_r2={gate['threshold']} (best baseline "
-                 f"{fail['best_baseline']} r2={fail['best_baseline_r2']:.4f}); v{version} saved as rejected, "
-                 "production unchanged" for symbol, fail in gate.get("failing", {}).items()]
+        lines = [
+            f"gate: {symbol} r2={fail['r2']:.4f} < min_r2={gate['threshold']} (best baseline "
+            f"{fail['best_baseline']} r2={fail['best_baseline_r2']:.4f}); v{version} saved as rejected, "
+            "production unchanged"
+            for symbol, fail in gate.get("failing", {}).items()
+        ]
         for symbol, better in gate.get("lost_to", {}).items():
             listed = ", ".join(f"{b} QLIKE {q:.4f}" for b, q in better.items())
-            lines.append(f"warning: {symbol}: the model's validation QLIKE is worse than {listed}; "
-                         "on this block the baseline forecasts better than the model")
+            lines.append(
+                f"warning: {symbol}: the model's validation QLIKE is worse than {listed}; "
+                "on this block the baseline forecasts better than the model"
+            )
         return lines
 
     def build_network(self, spec: dict):
@@ -104,22 +129,33 @@ class VolatilityKind(ModelKind):
         return predict_rows(self.build_network(meta["spec"]), meta, tensors, store, symbol, since)
 
     def prediction_table(self, rows):
-        columns = ["symbol", "date", "horizon_days", "forecast_annualized_vol", "trailing_realized_vol",
-                   "in_sample"]
+        columns = [
+            "symbol",
+            "date",
+            "horizon_days",
+            "forecast_annualized_vol",
+            "trailing_realized_vol",
+            "in_sample",
+        ]
         return columns, [[r.get(c) for c in columns] for r in rows]
 
     def score_table(self, metrics: dict, baselines: dict, windows: dict) -> ScoreTable:
         rows = []
         for symbol, scores in metrics["symbols"].items():
             rows.append([symbol, "model", *(scores[k] for k in SCORES)])
-            rows += [[symbol, name, *(per[symbol][k] for k in SCORES)] for name, per in baselines.items()
-                     if per.get(symbol) is not None]
+            rows += [
+                [symbol, name, *(per[symbol][k] for k in SCORES)]
+                for name, per in baselines.items()
+                if per.get(symbol) is not None
+            ]
         notes = []
         fewest = min((w["val_samples"] for w in windows.values()), default=None)
         if fewest is not None and fewest < SHORT_VALIDATION_DAYS:
-            notes.append(f"note: {fewest} validation days hold about {max(fewest // 7, 1)} independent 7-day "
-                         "targets, so a few volatile days decide r2 and QLIKE; use more --days, or "
-                         "`mltrain evaluate --folds all` for the whole history")
+            notes.append(
+                f"note: {fewest} validation days hold about {max(fewest // 7, 1)} independent 7-day "
+                "targets, so a few volatile days decide r2 and QLIKE; use more --days, or "
+                "`mltrain evaluate --folds all` for the whole history"
+            )
         return ["symbol", "forecaster", "r2 (log vol)", "QLIKE", "MAE (ann. vol)"], rows, notes
 
     # ---------------------------------------------------------------- evaluation
@@ -131,14 +167,20 @@ class VolatilityKind(ModelKind):
         return min(s[0] for s in spans), min(s[1] for s in spans)
 
     def fold(self, store, model_name, config, seed, end, synthetic_seed, folds, stop=None):
-        from .volatility_model import train_pooled
+        from .volatility_train import train_pooled
 
         run = train_pooled(store, config, seed=seed, device="cpu", end=end, stop=stop, skip_short=True)
         if run.interrupted:
             return {"interrupted": True}
-        return {"metrics": run.metrics, "baselines": run.baselines, "windows": run.windows,
-                "predictions": run.predictions, "missing_extras": run.missing_extras,
-                "best_epoch": run.best_epoch, "selection_loss": run.selection_score}
+        return {
+            "metrics": run.metrics,
+            "baselines": run.baselines,
+            "windows": run.windows,
+            "predictions": run.predictions,
+            "missing_extras": run.missing_extras,
+            "best_epoch": run.best_epoch,
+            "selection_loss": run.selection_score,
+        }
 
     def summarize(self, folds: list[dict]) -> dict:
         return pooled_summary(folds)
@@ -152,11 +194,27 @@ class VolatilityKind(ModelKind):
         for k, fold in enumerate(result["folds"], start=1):
             for symbol, val in fold["validation"].items():
                 m = fold["metrics"]["symbols"][symbol]
-                rows.append([k, f"{val['first']}..{val['last']}", symbol, m["r2"], m["qlike"],
-                             *((fold["baselines"][b].get(symbol) or {}).get("qlike", "not installed")
-                               for b in names)])
-        return ["fold", "validation", "symbol", "model r2", "model QLIKE",
-                *[f"{n} QLIKE" for n in names]], rows
+                rows.append(
+                    [
+                        k,
+                        f"{val['first']}..{val['last']}",
+                        symbol,
+                        m["r2"],
+                        m["qlike"],
+                        *(
+                            (fold["baselines"][b].get(symbol) or {}).get("qlike", "not installed")
+                            for b in names
+                        ),
+                    ]
+                )
+        return [
+            "fold",
+            "validation",
+            "symbol",
+            "model r2",
+            "model QLIKE",
+            *[f"{n} QLIKE" for n in names],
+        ], rows
 
     def report(self, result, out, plt):
         from .volatility_eval import report_parts
@@ -164,6 +222,9 @@ class VolatilityKind(ModelKind):
         return report_parts(result, out, plt)
 
     def evaluation_headline(self, summary: dict) -> str:
-        return "; ".join(f"{symbol} QLIKE {s['scores']['model']['qlike']} vs {s['best_log_har']} "
-                         f"{s['scores'][s['best_log_har']]['qlike']} (ratio {s['ratio_to_best_log_har']})"
-                         for symbol, s in summary.items() if s.get("best_log_har"))
+        return "; ".join(
+            f"{symbol} QLIKE {s['scores']['model']['qlike']} vs {s['best_log_har']} "
+            f"{s['scores'][s['best_log_har']]['qlike']} (ratio {s['ratio_to_best_log_har']})"
+            for symbol, s in summary.items()
+            if s.get("best_log_har")
+        )

@@ -1,5 +1,6 @@
 """The volatility forecaster's scores: baselines on a validation block, pooled walk-forward figures with
 Diebold-Mariano tests and the Model Confidence Set, the fold table and the report parts."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -37,8 +38,10 @@ def baseline_forecasts(p: Panel) -> tuple[dict[str, np.ndarray], list[str]]:
         "persistence": F.log_vol_from_var(F.trailing_mean(p.daily_var, horizon))[val],
         "ewma": F.log_vol_from_var(F.ewma_variance(p.daily_var))[val],
         "har": forecasts.har(p.daily_var, har_end, val, fit_start=fit_start),
-        "log_har": p.har_full.predict(forecasts.har_design(p.daily_var[:val[-1] + 1])[val], corrected=False),
-        "log_har_bc": p.har_full.predict(forecasts.har_design(p.daily_var[:val[-1] + 1])[val], corrected=True),
+        "log_har": p.har_full.predict(forecasts.har_design(p.daily_var[: val[-1] + 1])[val], corrected=False),
+        "log_har_bc": p.har_full.predict(
+            forecasts.har_design(p.daily_var[: val[-1] + 1])[val], corrected=True
+        ),
     }
     missing = []
     for name, fn in (("garch", forecasts.garch), ("gjr_garch", forecasts.gjr_garch)):
@@ -60,14 +63,19 @@ def validation_forecasts(p: Panel, model_forecast: np.ndarray) -> Forecasts:
     found = Forecasts(missing=missing)
     for name, forecast in {"model": model_forecast, **baselines}.items():
         found.scores[name] = metrics.volatility_scores(actual, forecast, train_mean)
-    found.predictions = {"dates": [str(d.date()) for d in p.dates[p.validation]], "train_mean": train_mean,
-                         "actual": actual.tolist(), "model": np.asarray(model_forecast).tolist(),
-                         **{k: v.tolist() for k, v in baselines.items()},
-                         **{k: None for k in missing}}
+    found.predictions = {
+        "dates": [str(d.date()) for d in p.dates[p.validation]],
+        "train_mean": train_mean,
+        "actual": actual.tolist(),
+        "model": np.asarray(model_forecast).tolist(),
+        **{k: v.tolist() for k, v in baselines.items()},
+        **{k: None for k in missing},
+    }
     return found
 
 
 # ---------------------------------------------------------------- pooled walk-forward figures
+
 
 def _concat(folds: list[dict], symbol: str, key: str) -> np.ndarray | None:
     parts = []
@@ -86,9 +94,11 @@ def _pooled_scores(actual: np.ndarray, forecast: np.ndarray, benchmark: np.ndarr
 
     sse = float(np.sum((actual - forecast) ** 2))
     sst = float(np.sum((actual - benchmark) ** 2))
-    return {"r2": round(1 - sse / sst, 4) if sst > 0 else None,
-            "qlike": round(float(np.mean(qlike_loss(actual, forecast))), 4),
-            "mae": round(float(np.mean(np.abs(np.exp(actual) - np.exp(forecast)))), 4)}
+    return {
+        "r2": round(1 - sse / sst, 4) if sst > 0 else None,
+        "qlike": round(float(np.mean(qlike_loss(actual, forecast))), 4),
+        "mae": round(float(np.mean(np.abs(np.exp(actual) - np.exp(forecast)))), 4),
+    }
 
 
 def _r(value, digits: int = 4):
@@ -105,9 +115,13 @@ def pooled_summary(folds: list[dict], horizon: int = 7) -> dict:
     out = {}
     for symbol in dict.fromkeys(s for f in folds for s in f["predictions"]):
         actual = _concat(folds, symbol, "actual")
-        benchmark = np.concatenate([np.full(len(f["predictions"][symbol]["actual"]),
-                                            f["predictions"][symbol]["train_mean"])
-                                    for f in folds if symbol in f["predictions"]])
+        benchmark = np.concatenate(
+            [
+                np.full(len(f["predictions"][symbol]["actual"]), f["predictions"][symbol]["train_mean"])
+                for f in folds
+                if symbol in f["predictions"]
+            ]
+        )
         present = {}
         for who in ("model", *BASELINES):
             found = _concat(folds, symbol, who)
@@ -121,14 +135,25 @@ def pooled_summary(folds: list[dict], horizon: int = 7) -> dict:
                 continue
             on_q = diebold_mariano(model_q, qlike_loss(actual, f), horizon=horizon)
             on_se = diebold_mariano(model_se, squared_error(actual, f), horizon=horizon)
-            dm[who] = {"stat": _r(on_q["stat"]), "p_value": _r(on_q["p_value"]), "loss": "qlike",
-                       "bandwidth": on_q["bandwidth"],
-                       "squared_error": {"stat": _r(on_se["stat"]), "p_value": _r(on_se["p_value"])}}
+            dm[who] = {
+                "stat": _r(on_q["stat"]),
+                "p_value": _r(on_q["p_value"]),
+                "loss": "qlike",
+                "bandwidth": on_q["bandwidth"],
+                "squared_error": {"stat": _r(on_se["stat"]), "p_value": _r(on_se["p_value"])},
+            }
         try:
-            found = model_confidence_set({w: qlike_loss(actual, f) for w, f in present.items()}, size=MCS_SIZE,
-                                         block_size=max(7, horizon))
-            mcs = {"included": found["included"], "pvalues": {k: _r(v) for k, v in found["pvalues"].items()},
-                   "level": 1 - MCS_SIZE, "loss": "qlike"}
+            found = model_confidence_set(
+                {w: qlike_loss(actual, f) for w, f in present.items()},
+                size=MCS_SIZE,
+                block_size=max(7, horizon),
+            )
+            mcs = {
+                "included": found["included"],
+                "pvalues": {k: _r(v) for k, v in found["pvalues"].items()},
+                "level": 1 - MCS_SIZE,
+                "loss": "qlike",
+            }
         except (MissingExtra, ValueError):  # arch absent, or too few days for the bootstrap
             mcs = None
         variants = [v for v in LOG_HAR_VARIANTS if v in scores]
@@ -144,10 +169,18 @@ def pooled_summary(folds: list[dict], horizon: int = 7) -> dict:
             wins += q["model"] < min(v for w, v in q.items() if w != "model")
         dates = [d for f in folds if symbol in f["predictions"] for d in f["predictions"][symbol]["dates"]]
         out[symbol] = {
-            "days": int(len(actual)), "first": dates[0], "last": dates[-1], "folds": count, "scores": scores,
+            "days": int(len(actual)),
+            "first": dates[0],
+            "last": dates[-1],
+            "folds": count,
+            "scores": scores,
             "best_log_har": best,
-            "ratio_to_best_log_har": round(scores["model"]["qlike"] / scores[best]["qlike"], 4) if best else None,
-            "dm": dm, "mcs": mcs, "folds_beating_every_baseline_on_qlike": wins,
+            "ratio_to_best_log_har": round(scores["model"]["qlike"] / scores[best]["qlike"], 4)
+            if best
+            else None,
+            "dm": dm,
+            "mcs": mcs,
+            "folds_beating_every_baseline_on_qlike": wins,
         }
     return out
 
@@ -162,11 +195,15 @@ def verdict_lines(summary: dict) -> list[str]:
         model_q, best_q = s["scores"]["model"]["qlike"], s["scores"][best]["qlike"]
         dm = s["dm"].get(best, {})
         mcs = s["mcs"]
-        member = "n/a (arch not installed)" if mcs is None else ("in" if "model" in mcs["included"] else "out")
+        member = (
+            "n/a (arch not installed)" if mcs is None else ("in" if "model" in mcs["included"] else "out")
+        )
         verb = "beats" if model_q < best_q else "ties" if model_q == best_q else "LOSES TO"
-        lines.append(f"{symbol}: model QLIKE {model_q:.4f} {verb} {best} {best_q:.4f} (ratio "
-                     f"{s['ratio_to_best_log_har']:.3f}, DM p={_fmt_p(dm.get('p_value'))}); 90% MCS: model {member}; "
-                     f"{s['days']} days, {s['folds']} folds, {s['first']}..{s['last']}")
+        lines.append(
+            f"{symbol}: model QLIKE {model_q:.4f} {verb} {best} {best_q:.4f} (ratio "
+            f"{s['ratio_to_best_log_har']:.3f}, DM p={_fmt_p(dm.get('p_value'))}); 90% MCS: model {member}; "
+            f"{s['days']} days, {s['folds']} folds, {s['first']}..{s['last']}"
+        )
     return lines
 
 
@@ -201,11 +238,34 @@ def report_parts(result: dict, out, plt) -> list[str]:
         rows = []
         for who, scores in s["scores"].items():
             dm = s["dm"].get(who, {})
-            rows.append([who, scores["qlike"], scores["r2"], scores["mae"],
-                         dm.get("stat", "") if who != "model" else "", dm.get("p_value", "") if who != "model" else "",
-                         (dm.get("squared_error") or {}).get("p_value", "") if who != "model" else "",
-                         "yes" if who in mcs["included"] else ("no" if s["mcs"] else "n/a")])
-        parts.append(f"\n### {symbol}: {s['days']} validation days in {s['folds']} folds, {s['first']}..{s['last']}\n")
-        parts.append(md_table(["forecaster", "QLIKE", "r2 (log vol)", "MAE", "DM stat (model vs it, QLIKE)",
-                               "DM p (QLIKE)", "DM p (sq. error of log vol)", "in 90% MCS"], rows))
+            rows.append(
+                [
+                    who,
+                    scores["qlike"],
+                    scores["r2"],
+                    scores["mae"],
+                    dm.get("stat", "") if who != "model" else "",
+                    dm.get("p_value", "") if who != "model" else "",
+                    (dm.get("squared_error") or {}).get("p_value", "") if who != "model" else "",
+                    "yes" if who in mcs["included"] else ("no" if s["mcs"] else "n/a"),
+                ]
+            )
+        parts.append(
+            f"\n### {symbol}: {s['days']} validation days in {s['folds']} folds, {s['first']}..{s['last']}\n"
+        )
+        parts.append(
+            md_table(
+                [
+                    "forecaster",
+                    "QLIKE",
+                    "r2 (log vol)",
+                    "MAE",
+                    "DM stat (model vs it, QLIKE)",
+                    "DM p (QLIKE)",
+                    "DM p (sq. error of log vol)",
+                    "in 90% MCS",
+                ],
+                rows,
+            )
+        )
     return parts

@@ -1,5 +1,6 @@
 """Versions saved before the HAR-residual design (spec kind "volatility_gru"): one GRU per symbol. They are
 still loaded and predict as they did; new versions are never trained with this design."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,10 @@ def predict(meta, tensors, store, symbol, since):
     spec = meta["spec"]
     trained = list(spec["symbols"])
     if symbol is not None and symbol not in trained:
-        raise UsageError(f"version {meta['version']} of {meta['name']} was not trained on {symbol}; "
-                         f"it knows {', '.join(trained)}")
+        raise UsageError(
+            f"version {meta['version']} of {meta['name']} was not trained on {symbol}; "
+            f"it knows {', '.join(trained)}"
+        )
     out = []
     lookback, horizon = spec["lookback_days"], spec["horizon_days"]
     for name in [symbol] if symbol else trained:
@@ -44,12 +47,18 @@ def predict(meta, tensors, store, symbol, since):
             raise DataError(f"{name}: not enough history for a forecast ({len(frame)} days)")
         pos = since_positions(frame.index, since, first_ok)
         normed = (values - np.asarray(stats["feature_mean"])) / np.asarray(stats["feature_std"])
-        x = np.stack([normed[p - lookback + 1:p + 1] for p in pos]).astype(np.float32)
+        x = np.stack([normed[p - lookback + 1 : p + 1] for p in pos]).astype(np.float32)
         with torch.no_grad():
             pred = model(torch.as_tensor(x)).numpy() * stats["target_std"] + stats["target_mean"]
         for p, value in zip(pos, pred):
-            out.append({"symbol": name, "date": str(frame.index[p].date()), "horizon_days": horizon,
-                        "forecast_annualized_vol": round(float(np.exp(value)), 4),
-                        "trailing_realized_vol": round(float(trailing[p]),
-                                                       4), "estimator": series.estimator})
+            out.append(
+                {
+                    "symbol": name,
+                    "date": str(frame.index[p].date()),
+                    "horizon_days": horizon,
+                    "forecast_annualized_vol": round(float(np.exp(value)), 4),
+                    "trailing_realized_vol": round(float(trailing[p]), 4),
+                    "estimator": series.estimator,
+                }
+            )
     return out

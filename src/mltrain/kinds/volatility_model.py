@@ -8,6 +8,7 @@ validation block is scored once. Its last layer starts at zero, so an untrained 
 bias-corrected log-HAR forecast and early stopping can only keep a correction that helped on the
 selection block (best epoch 0 = no correction).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,13 +21,20 @@ if TYPE_CHECKING:
 
     from ..config import TrainingConfig
     from ..data.store import Series
-    from ..data.store import DataStore
     from ..forecasts import HarFit
-    from ..pipeline import RunResult, Window
+    from ..pipeline import Window
 
 ARCH = "volatility_har_residual"  # spec["kind"] of versions with this design: never rename
-INPUTS = ("log_rv_1", "log_rv_5", "log_rv_22", "return_1", "return_5", "return_22", "down_return_1",
-          "volume_change_5")
+INPUTS = (
+    "log_rv_1",
+    "log_rv_5",
+    "log_rv_22",
+    "return_1",
+    "return_5",
+    "return_22",
+    "down_return_1",
+    "volume_change_5",
+)
 HORIZON = 7  # days: features.HORIZON_DAYS
 DEFAULT_HIDDEN = 64
 POOLED = "pooled"  # the one network's key in weights and history
@@ -53,8 +61,13 @@ def inputs(frame: pd.DataFrame, has_ohlc: bool) -> np.ndarray:
     else:  # a close-only import: no volume signal, a neutral zero
         volume = np.zeros(len(frame))
     columns = [F.log_vol_from_var(F.trailing_mean(var, w)) for w in F.HAR_WINDOWS]
-    columns += [returns.to_numpy(), log_close.diff(5).to_numpy(), log_close.diff(22).to_numpy(),
-                np.minimum(returns.to_numpy(), 0.0), volume]
+    columns += [
+        returns.to_numpy(),
+        log_close.diff(5).to_numpy(),
+        log_close.diff(22).to_numpy(),
+        np.minimum(returns.to_numpy(), 0.0),
+        volume,
+    ]
     return np.column_stack(columns)
 
 
@@ -79,7 +92,7 @@ class Panel:
 
     def base(self, rows: np.ndarray, har: HarFit) -> np.ndarray:
         """The base forecast of each row: log-HAR with BASE_SHRINK of its bias correction."""
-        return base_forecast(har, self.daily_var[:rows.max() + 1], rows)
+        return base_forecast(har, self.daily_var[: rows.max() + 1], rows)
 
     def x(self, rows: np.ndarray, har: HarFit) -> np.ndarray:
         """Standardized inputs with the base forecast as the last column (what the network reads)."""
@@ -89,8 +102,11 @@ class Panel:
         """first/last/rows of each block, for the version's metadata."""
         out = {}
         for name, rows in (("fit", self.fit), ("selection", self.selection), ("validation", self.validation)):
-            out[name] = {"first": str(self.dates[rows[0]].date()), "last": str(self.dates[rows[-1]].date()),
-                         "rows": int(len(rows))}
+            out[name] = {
+                "first": str(self.dates[rows[0]].date()),
+                "last": str(self.dates[rows[-1]].date()),
+                "rows": int(len(rows)),
+            }
         return out
 
 
@@ -108,8 +124,8 @@ def split_blocks(idx: np.ndarray, days: int, train_share: float, horizon: int) -
     span = int(round(days * train_share))
     n_sel = max(int(round(span * SELECTION_SHARE)), MIN_SELECTION_DAYS)
     validation = idx[span:]
-    selection = idx[span - horizon - n_sel:span - horizon]
-    fit = idx[:max(span - 2 * horizon - n_sel, 0)]
+    selection = idx[span - horizon - n_sel : span - horizon]
+    fit = idx[: max(span - 2 * horizon - n_sel, 0)]
     return fit, selection, validation
 
 
@@ -122,12 +138,13 @@ def _base(series: Series, horizon: int):
     var = F.daily_variance(frame, series.has_ohlc)
     target = F.future_log_vol(var, horizon)
     usable = np.isfinite(values).all(axis=1) & np.isfinite(target)
-    usable[:max(F.HAR_WINDOWS)] = False
+    usable[: max(F.HAR_WINDOWS)] = False
     return frame, filled, gap, values, var, target, usable
 
 
-def pool_panel(series: Series, first: pd.Timestamp, last: pd.Timestamp, min_rows: int,
-               horizon: int | None = None) -> Panel | None:
+def pool_panel(
+    series: Series, first: pd.Timestamp, last: pd.Timestamp, min_rows: int, horizon: int | None = None
+) -> Panel | None:
     """Another symbol's rows between the targets' first and last fit days (fit rows only: a pool symbol never
     lends a day that the targets select on or are scored on); None with fewer than `min_rows`."""
     from .. import features as F
@@ -146,12 +163,27 @@ def pool_panel(series: Series, first: pd.Timestamp, last: pd.Timestamp, min_rows
         return None
     empty = np.array([], dtype=int)
     mean, std = values[fit].mean(axis=0), values[fit].std(axis=0) + 1e-8
-    return Panel(series.symbol, frame.index, values, target, var, frame["close"].to_numpy(), fit, empty, empty,
-                 har, har, mean, std, None)
+    return Panel(
+        series.symbol,
+        frame.index,
+        values,
+        target,
+        var,
+        frame["close"].to_numpy(),
+        fit,
+        empty,
+        empty,
+        har,
+        har,
+        mean,
+        std,
+        None,
+    )
 
 
-def panel(series: Series, config: TrainingConfig, end: pd.Timestamp | None = None,
-          horizon: int | None = None) -> Panel:
+def panel(
+    series: Series, config: TrainingConfig, end: pd.Timestamp | None = None, horizon: int | None = None
+) -> Panel:
     """A config symbol's three blocks over its last `days` usable days up to `end`."""
     from .. import features as F
     from ..errors import DataError
@@ -161,7 +193,7 @@ def panel(series: Series, config: TrainingConfig, end: pd.Timestamp | None = Non
     horizon = horizon or F.HORIZON_DAYS
     frame, filled, gap, values, var, target, usable = _base(series, horizon)
     if end is not None:  # the last sample day (walk-forward folds)
-        usable[int(frame.index.searchsorted(end, side="right")):] = False
+        usable[int(frame.index.searchsorted(end, side="right")) :] = False
     candidates = np.nonzero(usable)[0]
     days = config.days
     if len(candidates) < days:
@@ -169,17 +201,41 @@ def panel(series: Series, config: TrainingConfig, end: pd.Timestamp | None = Non
     idx = candidates[-days:]
     fit, selection, validation = split_blocks(idx, days, config.train_val_split, horizon)
     if len(fit) < MIN_TRAIN_SAMPLES or len(selection) < 2 or len(validation) < 2:
-        raise DataError(f"{series.symbol}: days={config.days} leaves {len(fit)} fit, {len(selection)} selection and "
-                        f"{len(validation)} validation samples; use more --days")
+        raise DataError(
+            f"{series.symbol}: days={config.days} leaves {len(fit)} fit, {len(selection)} selection and "
+            f"{len(validation)} validation samples; use more --days"
+        )
     # the HAR fits read samples whose whole target lies before fit_end (forecasts.fit_har)
     har_fit = fit_har(var, fit_end=int(fit[-1]) + horizon + 1, fit_start=int(fit[0]), horizon=horizon)
     har_full = fit_har(var, fit_end=int(selection[-1]) + horizon + 1, fit_start=int(fit[0]), horizon=horizon)
     mean, std = values[fit].mean(axis=0), values[fit].std(axis=0) + 1e-8
-    used = window(series, frame, idx, train=len(fit) + len(selection), val=len(validation),
-                                     dropped=len(idx) - len(fit) - len(selection) - len(validation),
-                                     filled=filled, rows_before=max(F.HAR_WINDOWS) + 10, rows_after=horizon)
-    return Panel(series.symbol, frame.index, values, target, var, frame["close"].to_numpy(), fit, selection,
-                 validation, har_fit, har_full, mean, std, used)
+    used = window(
+        series,
+        frame,
+        idx,
+        train=len(fit) + len(selection),
+        val=len(validation),
+        dropped=len(idx) - len(fit) - len(selection) - len(validation),
+        filled=filled,
+        rows_before=max(F.HAR_WINDOWS) + 10,
+        rows_after=horizon,
+    )
+    return Panel(
+        series.symbol,
+        frame.index,
+        values,
+        target,
+        var,
+        frame["close"].to_numpy(),
+        fit,
+        selection,
+        validation,
+        har_fit,
+        har_full,
+        mean,
+        std,
+        used,
+    )
 
 
 def qlike_loss(forecast_log_vol, actual_log_vol):
@@ -198,8 +254,9 @@ def build_network(n_inputs: int, hidden_size: int):
     class HarResidualNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.body = nn.Sequential(nn.Linear(n_inputs, hidden_size), nn.GELU(), nn.Dropout(DROPOUT),
-                                      nn.Linear(hidden_size, 1))
+            self.body = nn.Sequential(
+                nn.Linear(n_inputs, hidden_size), nn.GELU(), nn.Dropout(DROPOUT), nn.Linear(hidden_size, 1)
+            )
             nn.init.zeros_(self.body[-1].weight)
             nn.init.zeros_(self.body[-1].bias)
 
@@ -207,106 +264,6 @@ def build_network(n_inputs: int, hidden_size: int):
             return x[:, -1] + self.body(x[:, :-1]).squeeze(1)
 
     return HarResidualNet()
-
-
-def train_pooled(store: DataStore, config: TrainingConfig, *, seed: int, device: str, on_epoch=None, stop=None,
-                 end: pd.Timestamp | None = None, skip_short: bool = False) -> RunResult:
-    """Fit one network on the fit rows of every symbol, choose its epoch on the config symbols' selection
-    rows, and score the config symbols' validation blocks once, beside every baseline. `skip_short`
-    (walk-forward folds): a config symbol without `days` of history by `end` sits the fold out."""
-    import torch
-
-    from ..errors import DataError
-    from ..pipeline import Clock, RunResult, fit_symbol, tensors
-    from ..train import Split
-    from .volatility_eval import validation_forecasts
-
-    clock = Clock()
-    symbols = list(config.symbols or [])
-    panels = {}
-    for s in symbols:
-        try:
-            panels[s] = panel(store.load(s), config, end)
-        except DataError:
-            if not skip_short or s == symbols[-1] and not panels:
-                raise
-    symbols = list(panels)
-    first = min(p.dates[p.fit[0]] for p in panels.values())
-    last = min(p.dates[p.fit[-1]] for p in panels.values())  # no pool row on a day any target selects on
-    min_rows = int(MIN_POOL_SHARE * min(len(p.fit) for p in panels.values()))
-    pool = {}
-    for other in store.symbols():
-        if other not in panels:
-            found = pool_panel(store.load(other), first, last, min_rows)
-            if found is not None:
-                pool[other] = found
-    fit_x = np.concatenate([p.x(p.fit, p.har_fit) for p in [*panels.values(), *pool.values()]])
-    fit_y = np.concatenate([p.target[p.fit] for p in [*panels.values(), *pool.values()]])
-    sel_x = np.concatenate([p.x(p.selection, p.har_fit) for p in panels.values()])
-    sel_y = np.concatenate([p.target[p.selection] for p in panels.values()])
-    torch.manual_seed(seed)
-    model = build_network(len(INPUTS), config.hidden_size or DEFAULT_HIDDEN).to(device)
-    split = Split(*tensors(device, fit_x, fit_y, sel_x, sel_y))
-
-    def selection_qlike(out: torch.Tensor) -> float:
-        return float(qlike_loss(out, split.y_sel))
-
-    fitted = fit_symbol(model, split, config, symbol=POOLED, seed=seed, loss_fn=qlike_loss,
-                        metric_fn=selection_qlike, on_epoch=on_epoch, stop=stop, min_gain=MIN_SELECTION_GAIN)
-    run = RunResult(model_type="volatility")
-    run.add_fit(POOLED, model, fitted)
-    if run.interrupted:
-        return run
-    model.eval()
-    per_symbol, spec_symbols = {}, {}
-    for symbol, p in panels.items():
-        use = keeps_correction(model, p, device)
-        with torch.no_grad():
-            x = p.x(p.validation, p.har_full)
-            corrected = model(torch.as_tensor(x, device=device)).cpu().numpy().astype(float)
-        forecast = corrected if use else x[:, -1].astype(float)
-        found = validation_forecasts(p, forecast)
-        run.missing_extras = sorted(set(run.missing_extras) | set(found.missing))
-        per_symbol[symbol] = {**found.scores["model"], "n_val": int(len(p.validation))}
-        for name, scores in found.scores.items():
-            if name != "model":
-                run.baselines.setdefault(name, {})[symbol] = scores
-        for name in found.missing:  # an optional package is absent: no score, named in missing_extras
-            run.baselines.setdefault(name, {})[symbol] = None
-        run.predictions[symbol] = found.predictions
-        run.windows[symbol] = {**p.window.as_dict(), **p.blocks()}
-        spec_symbols[symbol] = {"har_coef": p.har_full.coef.tolist(), "har_correction": p.har_full.correction,
-                                "feature_mean": p.mean.tolist(), "feature_std": p.std.tolist(),
-                                "estimator": p.window.estimator, "use_correction": use,
-                                "validation_last": str(p.dates[p.validation[-1]].date())}
-    run.epochs_run = {s: fitted.epochs_run for s in symbols}
-    run.best_epoch = {s: fitted.best_epoch for s in symbols}
-    run.spec = {"kind": ARCH, "inputs": list(INPUTS), "n_inputs": len(INPUTS),
-                "hidden_size": config.hidden_size or DEFAULT_HIDDEN, "horizon_days": HORIZON,
-                "base": f"log-HAR on range-based variance + {BASE_SHRINK} x its bias correction",
-                "base_shrink": BASE_SHRINK, "target": "log annualized volatility over the next horizon_days",
-                "pooled": True, "pool": sorted(pool), "best_epoch": fitted.best_epoch, "symbols": spec_symbols}
-    r2s = [m["r2"] for m in per_symbol.values()]
-    run.metrics = {"r2_mean": round(float(np.mean(r2s)), 4), "r2_min": round(float(np.min(r2s)), 4),
-                   "symbols": per_symbol}
-    if fitted.best_epoch == 0:
-        run.warnings.append("no epoch improved on the base forecast on the selection block: the network's "
-                            "correction is zero and the model forecasts exactly the bias-corrected log-HAR")
-    run.total_seconds = clock.seconds()
-    return run
-
-
-def keeps_correction(model, p: Panel, device: str) -> bool:
-    """Whether a symbol's forecasts carry the network's correction: only when it cut that symbol's own
-    selection QLIKE by MIN_SELECTION_GAIN (a pooled network can help one asset and hurt another)."""
-    import torch
-
-    x = p.x(p.selection, p.har_fit)
-    actual = torch.as_tensor(p.target[p.selection], dtype=torch.float32)
-    with torch.no_grad():
-        corrected = model(torch.as_tensor(x, device=device)).cpu()
-    base = torch.as_tensor(x[:, -1])
-    return bool(float(qlike_loss(corrected, actual)) < (1 - MIN_SELECTION_GAIN) * float(qlike_loss(base, actual)))
 
 
 def sample_span(series: Series, config: TrainingConfig, horizon: int | None = None) -> tuple:
@@ -321,7 +278,9 @@ def sample_span(series: Series, config: TrainingConfig, horizon: int | None = No
     return frame.index[candidates[config.days - 1]], frame.index[candidates[-1]]
 
 
-def predict_rows(network, meta: dict, tensors: dict, store, symbol: str | None, since: str | None) -> list[dict]:
+def predict_rows(
+    network, meta: dict, tensors: dict, store, symbol: str | None, since: str | None
+) -> list[dict]:
     """Forecasts of a stored HAR-residual version for the last day (or every day from `since`)."""
     import torch
 
@@ -333,8 +292,10 @@ def predict_rows(network, meta: dict, tensors: dict, store, symbol: str | None, 
     spec = meta["spec"]
     trained = list(spec["symbols"])
     if symbol is not None and symbol not in trained:
-        raise UsageError(f"version {meta['version']} of {meta['name']} was not trained on {symbol}; "
-                         f"it knows {', '.join(trained)}")
+        raise UsageError(
+            f"version {meta['version']} of {meta['name']} was not trained on {symbol}; "
+            f"it knows {', '.join(trained)}"
+        )
     network.load_state_dict(state_of(tensors, POOLED))
     network.eval()
     horizon = spec["horizon_days"]
@@ -346,22 +307,33 @@ def predict_rows(network, meta: dict, tensors: dict, store, symbol: str | None, 
         values = inputs(frame, series.has_ohlc)
         var = F.daily_variance(frame, series.has_ohlc)
         ok = np.isfinite(values).all(axis=1)
-        ok[:max(F.HAR_WINDOWS)] = False
+        ok[: max(F.HAR_WINDOWS)] = False
         if not ok[-1]:
             raise DataError(f"{name}: not enough history for a forecast ({len(frame)} days)")
         pos = since_positions(frame.index, since, int(np.argmax(ok)))
         pos = pos[ok[pos]]
         har = HarFit(np.asarray(stats["har_coef"]), float(stats["har_correction"]), 0)
-        base = har.predict(_har_rows(var, pos), corrected=False) + spec.get("base_shrink", 1.0) * har.correction
-        x = network_input(values[pos], np.asarray(stats["feature_mean"]), np.asarray(stats["feature_std"]), base)
+        base = (
+            har.predict(_har_rows(var, pos), corrected=False) + spec.get("base_shrink", 1.0) * har.correction
+        )
+        x = network_input(
+            values[pos], np.asarray(stats["feature_mean"]), np.asarray(stats["feature_std"]), base
+        )
         with torch.no_grad():
             forecast = network(torch.as_tensor(x)).numpy() if stats.get("use_correction", True) else base
         trailing = np.exp(F.log_vol_from_var(F.trailing_mean(var, horizon)))
         for p, value, b in zip(pos, forecast, base):
-            out.append({"symbol": name, "date": str(frame.index[p].date()), "horizon_days": horizon,
-                        "forecast_annualized_vol": round(float(np.exp(value)), 4),
-                        "base_annualized_vol": round(float(np.exp(b)), 4),
-                        "trailing_realized_vol": round(float(trailing[p]), 4), "estimator": series.estimator})
+            out.append(
+                {
+                    "symbol": name,
+                    "date": str(frame.index[p].date()),
+                    "horizon_days": horizon,
+                    "forecast_annualized_vol": round(float(np.exp(value)), 4),
+                    "base_annualized_vol": round(float(np.exp(b)), 4),
+                    "trailing_realized_vol": round(float(trailing[p]), 4),
+                    "estimator": series.estimator,
+                }
+            )
     return out
 
 

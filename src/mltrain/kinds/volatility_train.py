@@ -1,0 +1,171 @@
+"""Training the volatility forecaster: one network pooled over symbols, its epoch chosen on the selection
+block, its correction kept per symbol only where it earned its place there (design in volatility_model.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .volatility_model import (
+    ARCH,
+    BASE_SHRINK,
+    DEFAULT_HIDDEN,
+    HORIZON,
+    INPUTS,
+    MIN_POOL_SHARE,
+    MIN_SELECTION_GAIN,
+    POOLED,
+    Panel,
+    build_network,
+    panel,
+    pool_panel,
+    qlike_loss,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..config import TrainingConfig
+    from ..data.store import DataStore
+    from ..pipeline import RunResult
+
+
+def train_pooled(
+    store: DataStore,
+    config: TrainingConfig,
+    *,
+    seed: int,
+    device: str,
+    on_epoch=None,
+    stop=None,
+    end: pd.Timestamp | None = None,
+    skip_short: bool = False,
+) -> RunResult:
+    """Fit one network on the fit rows of every symbol, choose its epoch on the config symbols' selection
+    rows, and score the config symbols' validation blocks once, beside every baseline. `skip_short`
+    (walk-forward folds): a config symbol without `days` of history by `end` sits the fold out."""
+    import torch
+
+    from ..errors import DataError
+    from ..pipeline import Clock, RunResult, fit_symbol, tensors
+    from ..train import Split
+    from .volatility_eval import validation_forecasts
+
+    clock = Clock()
+    symbols = list(config.symbols or [])
+    panels = {}
+    for s in symbols:
+        try:
+            panels[s] = panel(store.load(s), config, end)
+        except DataError:
+            if not skip_short or s == symbols[-1] and not panels:
+                raise
+    symbols = list(panels)
+    first = min(p.dates[p.fit[0]] for p in panels.values())
+    last = min(p.dates[p.fit[-1]] for p in panels.values())  # no pool row on a day any target selects on
+    min_rows = int(MIN_POOL_SHARE * min(len(p.fit) for p in panels.values()))
+    pool = {}
+    for other in store.symbols():
+        if other not in panels:
+            found = pool_panel(store.load(other), first, last, min_rows)
+            if found is not None:
+                pool[other] = found
+    fit_x = np.concatenate([p.x(p.fit, p.har_fit) for p in [*panels.values(), *pool.values()]])
+    fit_y = np.concatenate([p.target[p.fit] for p in [*panels.values(), *pool.values()]])
+    sel_x = np.concatenate([p.x(p.selection, p.har_fit) for p in panels.values()])
+    sel_y = np.concatenate([p.target[p.selection] for p in panels.values()])
+    torch.manual_seed(seed)
+    model = build_network(len(INPUTS), config.hidden_size or DEFAULT_HIDDEN).to(device)
+    split = Split(*tensors(device, fit_x, fit_y, sel_x, sel_y))
+
+    def selection_qlike(out: torch.Tensor) -> float:
+        return float(qlike_loss(out, split.y_sel))
+
+    fitted = fit_symbol(
+        model,
+        split,
+        config,
+        symbol=POOLED,
+        seed=seed,
+        loss_fn=qlike_loss,
+        metric_fn=selection_qlike,
+        on_epoch=on_epoch,
+        stop=stop,
+        min_gain=MIN_SELECTION_GAIN,
+    )
+    run = RunResult(model_type="volatility")
+    run.add_fit(POOLED, model, fitted)
+    if run.interrupted:
+        return run
+    model.eval()
+    per_symbol, spec_symbols = {}, {}
+    for symbol, p in panels.items():
+        use = keeps_correction(model, p, device)
+        with torch.no_grad():
+            x = p.x(p.validation, p.har_full)
+            corrected = model(torch.as_tensor(x, device=device)).cpu().numpy().astype(float)
+        forecast = corrected if use else x[:, -1].astype(float)
+        found = validation_forecasts(p, forecast)
+        run.missing_extras = sorted(set(run.missing_extras) | set(found.missing))
+        per_symbol[symbol] = {**found.scores["model"], "n_val": int(len(p.validation))}
+        for name, scores in found.scores.items():
+            if name != "model":
+                run.baselines.setdefault(name, {})[symbol] = scores
+        for name in found.missing:  # an optional package is absent: no score, named in missing_extras
+            run.baselines.setdefault(name, {})[symbol] = None
+        run.predictions[symbol] = found.predictions
+        run.windows[symbol] = {**p.window.as_dict(), **p.blocks()}
+        spec_symbols[symbol] = {
+            "har_coef": p.har_full.coef.tolist(),
+            "har_correction": p.har_full.correction,
+            "feature_mean": p.mean.tolist(),
+            "feature_std": p.std.tolist(),
+            "estimator": p.window.estimator,
+            "use_correction": use,
+            "validation_last": str(p.dates[p.validation[-1]].date()),
+        }
+    run.epochs_run = {s: fitted.epochs_run for s in symbols}
+    run.best_epoch = {s: fitted.best_epoch for s in symbols}
+    run.spec = {
+        "kind": ARCH,
+        "inputs": list(INPUTS),
+        "n_inputs": len(INPUTS),
+        "hidden_size": config.hidden_size or DEFAULT_HIDDEN,
+        "horizon_days": HORIZON,
+        "base": f"log-HAR on range-based variance + {BASE_SHRINK} x its bias correction",
+        "base_shrink": BASE_SHRINK,
+        "target": "log annualized volatility over the next horizon_days",
+        "pooled": True,
+        "pool": sorted(pool),
+        "best_epoch": fitted.best_epoch,
+        "symbols": spec_symbols,
+    }
+    r2s = [m["r2"] for m in per_symbol.values()]
+    run.metrics = {
+        "r2_mean": round(float(np.mean(r2s)), 4),
+        "r2_min": round(float(np.min(r2s)), 4),
+        "symbols": per_symbol,
+    }
+    if fitted.best_epoch == 0:
+        run.warnings.append(
+            "no epoch improved on the base forecast on the selection block: the network's "
+            "correction is zero and the model forecasts exactly the bias-corrected log-HAR"
+        )
+    run.total_seconds = clock.seconds()
+    return run
+
+
+def keeps_correction(model, p: Panel, device: str) -> bool:
+    """Whether a symbol's forecasts carry the network's correction: only when it cut that symbol's own
+    selection QLIKE by MIN_SELECTION_GAIN (a pooled network can help one asset and hurt another)."""
+    import torch
+
+    x = p.x(p.selection, p.har_fit)
+    actual = torch.as_tensor(p.target[p.selection], dtype=torch.float32)
+    with torch.no_grad():
+        corrected = model(torch.as_tensor(x, device=device)).cpu()
+    base = torch.as_tensor(x[:, -1])
+    return bool(
+        float(qlike_loss(corrected, actual)) < (1 - MIN_SELECTION_GAIN) * float(qlike_loss(base, actual))
+    )
