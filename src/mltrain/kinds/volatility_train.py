@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .volatility_model import (
+    APPLY_CORRECTION,
     ARCH,
     BASE_SHRINK,
     DEFAULT_HIDDEN,
@@ -101,7 +102,7 @@ def train_pooled(
     model.eval()
     per_symbol, spec_symbols = {}, {}
     for symbol, p in panels.items():
-        use = keeps_correction(model, p, device)
+        use = APPLY_CORRECTION and keeps_correction(model, p, device)
         with torch.no_grad():
             x = p.x(p.validation, p.har_full)
             corrected = model(torch.as_tensor(x, device=device)).cpu().numpy().astype(float)
@@ -135,6 +136,7 @@ def train_pooled(
         "horizon_days": HORIZON,
         "base": f"log-HAR on range-based variance + {BASE_SHRINK} x its bias correction",
         "base_shrink": BASE_SHRINK,
+        "correction_applied": APPLY_CORRECTION,
         "target": "log annualized volatility over the next horizon_days",
         "pooled": True,
         "pool": sorted(pool),
@@ -147,7 +149,7 @@ def train_pooled(
         "r2_min": round(float(np.min(r2s)), 4),
         "symbols": per_symbol,
     }
-    if fitted.best_epoch == 0:
+    if APPLY_CORRECTION and fitted.best_epoch == 0:
         run.warnings.append(
             "no epoch improved on the base forecast on the selection block: the network's "
             "correction is zero and the model forecasts exactly the bias-corrected log-HAR"
