@@ -106,7 +106,7 @@ def train_pooled(
         with torch.no_grad():
             x = p.x(p.validation, p.har_full)
             corrected = model(torch.as_tensor(x, device=device)).cpu().numpy().astype(float)
-        forecast = corrected if use else x[:, -1].astype(float)
+        forecast = corrected if use else p.base(p.validation, p.har_full)  # float64, as the baselines
         found = validation_forecasts(p, forecast)
         run.missing_extras = sorted(set(run.missing_extras) | set(found.missing))
         per_symbol[symbol] = {**found.scores["model"], "n_val": int(len(p.validation))}
