@@ -109,8 +109,7 @@ def pooled_summary(folds: list[dict], horizon: int = 7) -> dict:
     """Per symbol: every forecaster scored on all folds' validation days at once; DM of the model against
     each baseline on QLIKE and on squared error of log vol (HAC, bandwidth >= 2 x horizon, Harvey
     correction); the 90% MCS over all forecasters on QLIKE; the ratio to the best log-HAR variant."""
-    from ..baselines import MissingExtra
-    from ..stats import diebold_mariano, model_confidence_set, qlike_loss, squared_error
+    from ..stats import diebold_mariano, qlike_loss, squared_error
 
     out = {}
     for symbol in dict.fromkeys(s for f in folds for s in f["predictions"]):
@@ -142,20 +141,7 @@ def pooled_summary(folds: list[dict], horizon: int = 7) -> dict:
                 "bandwidth": on_q["bandwidth"],
                 "squared_error": {"stat": _r(on_se["stat"]), "p_value": _r(on_se["p_value"])},
             }
-        try:
-            found = model_confidence_set(
-                {w: qlike_loss(actual, f) for w, f in present.items()},
-                size=MCS_SIZE,
-                block_size=max(7, horizon),
-            )
-            mcs = {
-                "included": found["included"],
-                "pvalues": {k: _r(v) for k, v in found["pvalues"].items()},
-                "level": 1 - MCS_SIZE,
-                "loss": "qlike",
-            }
-        except (MissingExtra, ValueError):  # arch absent, or too few days for the bootstrap
-            mcs = None
+        mcs = confidence_set({w: qlike_loss(actual, f) for w, f in present.items()}, horizon)
         variants = [v for v in LOG_HAR_VARIANTS if v in scores]
         best = min(variants, key=lambda v: scores[v]["qlike"]) if variants else None
         wins, count = 0, 0
@@ -183,6 +169,37 @@ def pooled_summary(folds: list[dict], horizon: int = 7) -> dict:
             "folds_beating_every_baseline_on_qlike": wins,
         }
     return out
+
+
+def confidence_set(losses: dict[str, np.ndarray], horizon: int) -> dict | None:
+    """The 90% MCS; forecasters with identical losses (the model when it applies no correction is
+    log_har_bc) enter once and share the verdict. None without arch or with too few days."""
+    from ..baselines import MissingExtra
+    from ..stats import model_confidence_set
+
+    twins: dict[str, str] = {}
+    unique: dict[str, np.ndarray] = {}
+    for name, loss in losses.items():
+        same = next((u for u, kept in unique.items() if np.array_equal(kept, loss)), None)
+        if same is None:
+            unique[name] = loss
+        else:
+            twins[name] = same
+    if len(unique) < 2:
+        return None
+    try:
+        found = model_confidence_set(unique, size=MCS_SIZE, block_size=max(7, horizon))
+    except (MissingExtra, ValueError):  # arch absent, or too few days for the bootstrap
+        return None
+    pvalues = {**found["pvalues"], **{t: found["pvalues"][u] for t, u in twins.items()}}
+    included = set(found["included"]) | {t for t, u in twins.items() if u in found["included"]}
+    return {
+        "included": [n for n in losses if n in included],
+        "pvalues": {k: _r(v) for k, v in pvalues.items()},
+        "level": 1 - MCS_SIZE,
+        "loss": "qlike",
+        "identical": twins,
+    }
 
 
 def verdict_lines(summary: dict) -> list[str]:
