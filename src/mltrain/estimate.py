@@ -52,9 +52,10 @@ def format_seconds(seconds: float) -> str:
 
 
 def work_units(model_type: str, config: TrainingConfig) -> float:
-    """Training samples x epochs x symbols: what run time scales with."""
-    n_series = len(config.symbols or [])  # a model without symbols trains on one series
-    return config.days * config.train_val_split * config.epochs * max(n_series, 1)
+    """Training rows per epoch x epochs: what run time scales with (the kind knows its rows)."""
+    from .kinds import KINDS
+
+    return KINDS[model_type].training_rows(config) * config.epochs
 
 
 def probe_key(model_type: str, config: TrainingConfig, device: str) -> str:

@@ -48,6 +48,10 @@ class ModelKind:
         """What the per-epoch progress counts: one fit per symbol by default."""
         return self.symbols(model_name, config)
 
+    def training_rows(self, config: TrainingConfig) -> float:
+        """About how many rows one epoch reads (the time estimate scales with it): one series by default."""
+        return config.days * config.train_val_split * max(len(config.symbols or []), 1)
+
     def symbols_reason(self, model_name: str, sources: dict[str, str]) -> str:
         """Where the symbols came from, for an error naming a missing one."""
         return f"symbols of model {model_name!r}"

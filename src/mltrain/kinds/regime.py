@@ -19,6 +19,7 @@ from .regime_model import ARCH, DECISION, OOD_MARGIN, regime_symbol
 if TYPE_CHECKING:
     from ..config import TrainingConfig
 
+POOLED_ROWS = 40_000  # labelled days of the 21 embedded series with warm-up: what one epoch reads
 TABLE_SCORES = ("accuracy", "balanced_accuracy", "macro_f1", "detection_lag_days", "changes_per_year")
 
 
@@ -64,6 +65,10 @@ class RegimeKind(ModelKind):
 
     def symbols(self, model_name: str, config: TrainingConfig) -> list[str]:
         return [regime_symbol(model_name)]
+
+    def training_rows(self, config: TrainingConfig) -> float:
+        # every labelled day of every embedded series before the selection block, whatever `days` is
+        return POOLED_ROWS
 
     def symbols_reason(self, model_name: str, sources: dict[str, str]) -> str:
         return f"regime model {model_name!r} is scored on the asset its name starts with"

@@ -18,6 +18,7 @@ from .volatility_model import ARCH, DEFAULT_HIDDEN, INPUTS, POOLED
 if TYPE_CHECKING:
     from ..config import TrainingConfig
 
+EMBEDDED_SERIES = 21  # series shipped in the package: the pool of a fresh install
 SHORT_VALIDATION_DAYS = 60  # below this a split holds under nine non-overlapping weekly targets
 
 
@@ -47,6 +48,10 @@ class VolatilityKind(ModelKind):
 
     def progress_units(self, model_name: str, config: TrainingConfig) -> list[str]:
         return [POOLED]  # one network for all symbols
+
+    def training_rows(self, config: TrainingConfig) -> float:
+        # the fit block (about 80% of the training span) of every series in the store: 21 embedded ones
+        return config.days * config.train_val_split * 0.8 * EMBEDDED_SERIES
 
     def symbols_reason(self, model_name: str, sources: dict[str, str]) -> str:
         return f"symbols from {sources['symbols']}"
