@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .clock import now_iso
-from .errors import ExitCode, LockBusyError, RegistryError, UsageError, excerpt
+from .errors import LockBusyError, RegistryError, UsageError, excerpt
 from .fsutil import (
     append_line,
     atomic_write_json,
@@ -30,6 +30,7 @@ from .fsutil import (
 )
 from .metadata import check_meta
 from .paths import Home
+from .retention import Retention
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # always fullmatch: "$" would allow a final newline
 VERSION_DIR_RE = re.compile(r"v[1-9][0-9]*")  # ASCII digits only: "\d" also takes other scripts' digits
@@ -74,7 +75,7 @@ class Promotion:
     status_before: str  # production, archived, candidate or rejected
 
 
-class Registry:
+class Registry(Retention):
     def __init__(self, home: Home):
         self.root = home.registry
 
@@ -344,21 +345,6 @@ class Registry:
         """promote_version returning only the previous production version (the older call's shape)."""
         return self.promote_version(name, version, reason, force).previous
 
-    def rollback(
-        self, name: str, wait: bool = False, on_wait: Callable[[dict], None] | None = None
-    ) -> tuple[int | None, int]:
-        """Production back to the version that held it before the current one."""
-        self.require_version(name, None)
-        with self.lock(name, {"command": "models rollback"}, wait, on_wait):
-            current = self.aliases(name).get("production")
-            if current is None:
-                raise UsageError(f"model {name} has no production version to roll back from")
-            target = self.rollback_target(name)
-            if target is None:
-                raise UsageError(f"model {name}: no earlier production version to roll back to")
-            self.set_alias(name, "production", target, f"rollback from v{current}")
-            return current, target
-
     # ---------------------------------------------------------------- evaluation records
     def save_evaluation(self, name: str, record: dict) -> Path:
         """Evaluation results live beside the versions; they never touch versions or aliases."""
@@ -371,64 +357,6 @@ class Registry:
         if not folder.is_dir():
             return []
         return [read_json(p) for p in sorted(folder.glob("*.json")) if not p.name.startswith(".")]
-
-    def rollback_target(self, name: str) -> int | None:
-        """The version `rollback` would restore: the newest still-present one that production moved away from
-        to reach the current version. Entries whose versions were removed (or renumbered) do not count."""
-        current = self.aliases(name).get("production")
-        for row in reversed([r for r in self.alias_log(name) if r.get("alias") == "production"]):
-            if (
-                row.get("to") == current
-                and row.get("from") not in (None, current)
-                and self._same(name, current, row.get("to_id"), row.get("at"))
-                and self._same(name, row.get("from"), row.get("from_id"), row.get("at"))
-            ):
-                return row["from"]
-        return None
-
-    def prune(
-        self,
-        name: str,
-        keep: int,
-        dry_run: bool = False,
-        wait: bool = False,
-        on_wait: Callable[[dict], None] | None = None,
-    ) -> tuple[list[int], list[int]]:
-        """Remove all but the `keep` newest versions, never production or its rollback target."""
-        if keep < 1:
-            raise UsageError(f"--keep {keep} must be 1 or more")
-        if not self.versions(name):
-            raise UsageError(f"model {name} has no versions")
-        if dry_run:
-            return self._prune_plan(name, keep)
-        with self.lock(name, {"command": "models prune"}, wait, on_wait):
-            doomed, kept = self._prune_plan(name, keep)
-            for version in doomed:
-                self.remove(name, version)
-            return doomed, kept
-
-    def _prune_plan(self, name: str, keep: int) -> tuple[list[int], list[int]]:
-        versions = self.versions(name)
-        protected = set(versions[-keep:]) | {self.aliases(name).get("production"), self.rollback_target(name)}
-        return [v for v in versions if v not in protected], [v for v in versions if v in protected]
-
-    def remove(
-        self, name: str, version: int, wait: bool = False, on_wait: Callable[[dict], None] | None = None
-    ) -> None:
-        self.require_version(name, version)
-        with self.lock(name, {"command": "models rm"}, wait, on_wait):
-            version = self.require_version(name, version)
-            if self.aliases(name).get("production") == version:
-                raise UsageError(
-                    f"v{version} is the production version of {name}; promote another version first",
-                    ExitCode.USAGE,
-                )
-            last = self._last_version(name)
-            self._save_counter(name, last)  # a registry from before the counter: keep the number taken
-            folder = self.model_dir(name)
-            trash = make_staging_dir(folder)
-            os.rename(folder / f"v{version}", trash / "removed")  # atomic: readers see it gone at once
-            shutil.rmtree(trash, ignore_errors=True)
 
 
 def _busy_message(name: str, info: dict) -> str:

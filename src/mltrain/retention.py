@@ -1,0 +1,88 @@
+"""Retention half of the registry: rollback, prune and rm, each under the model's lock. Mixed into
+registry.Registry, whose methods (lock, aliases, alias_log, set_alias, versions...) these use."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+
+from .errors import ExitCode, UsageError
+from .fsutil import make_staging_dir
+
+
+class Retention:
+    """Which versions go, and which one production falls back to."""
+
+    def rollback(
+        self, name: str, wait: bool = False, on_wait: Callable[[dict], None] | None = None
+    ) -> tuple[int | None, int]:
+        """Production back to the version that held it before the current one."""
+        self.require_version(name, None)
+        with self.lock(name, {"command": "models rollback"}, wait, on_wait):
+            current = self.aliases(name).get("production")
+            if current is None:
+                raise UsageError(f"model {name} has no production version to roll back from")
+            target = self.rollback_target(name)
+            if target is None:
+                raise UsageError(f"model {name}: no earlier production version to roll back to")
+            self.set_alias(name, "production", target, f"rollback from v{current}")
+            return current, target
+
+    def rollback_target(self, name: str) -> int | None:
+        """The version `rollback` would restore: the newest still-present one that production moved away from
+        to reach the current version. Entries whose versions were removed (or renumbered) do not count."""
+        current = self.aliases(name).get("production")
+        for row in reversed([r for r in self.alias_log(name) if r.get("alias") == "production"]):
+            if (
+                row.get("to") == current
+                and row.get("from") not in (None, current)
+                and self._same(name, current, row.get("to_id"), row.get("at"))
+                and self._same(name, row.get("from"), row.get("from_id"), row.get("at"))
+            ):
+                return row["from"]
+        return None
+
+    def prune(
+        self,
+        name: str,
+        keep: int,
+        dry_run: bool = False,
+        wait: bool = False,
+        on_wait: Callable[[dict], None] | None = None,
+    ) -> tuple[list[int], list[int]]:
+        """Remove all but the `keep` newest versions, never production or its rollback target."""
+        if keep < 1:
+            raise UsageError(f"--keep {keep} must be 1 or more")
+        if not self.versions(name):
+            raise UsageError(f"model {name} has no versions")
+        if dry_run:
+            return self._prune_plan(name, keep)
+        with self.lock(name, {"command": "models prune"}, wait, on_wait):
+            doomed, kept = self._prune_plan(name, keep)
+            for version in doomed:
+                self.remove(name, version)
+            return doomed, kept
+
+    def _prune_plan(self, name: str, keep: int) -> tuple[list[int], list[int]]:
+        versions = self.versions(name)
+        protected = set(versions[-keep:]) | {self.aliases(name).get("production"), self.rollback_target(name)}
+        return [v for v in versions if v not in protected], [v for v in versions if v in protected]
+
+    def remove(
+        self, name: str, version: int, wait: bool = False, on_wait: Callable[[dict], None] | None = None
+    ) -> None:
+        self.require_version(name, version)
+        with self.lock(name, {"command": "models rm"}, wait, on_wait):
+            version = self.require_version(name, version)
+            if self.aliases(name).get("production") == version:
+                raise UsageError(
+                    f"v{version} is the production version of {name}; promote another version first",
+                    ExitCode.USAGE,
+                )
+            last = self._last_version(name)
+            self._save_counter(name, last)  # a registry from before the counter: keep the number taken
+            folder = self.model_dir(name)
+            trash = make_staging_dir(folder)
+            os.rename(folder / f"v{version}", trash / "removed")  # atomic: readers see it gone at once
+            shutil.rmtree(trash, ignore_errors=True)
