@@ -103,16 +103,6 @@ def test_garch_family_is_causal(btc, forecaster):
     np.testing.assert_allclose(after[:20], before[:20], rtol=1e-9)
 
 
-def test_garch_on_positions_equals_the_dated_baseline(btc):
-    pytest.importorskip("arch")
-    from mltrain.baselines import garch_log_vol
-
-    close = btc["close"]
-    rows = np.arange(1030, 1040)
-    dated = garch_log_vol(close, close.index[300], close.index[rows])
-    np.testing.assert_allclose(V.garch(close.to_numpy(), 1030, rows, fit_start=300), dated, rtol=1e-9)
-
-
 def test_gjr_garch_without_arch_raises_missing_extra(btc, monkeypatch):
     monkeypatch.setitem(sys.modules, "arch", None)  # what `import arch` meets when the extra is absent
     with pytest.raises(MissingExtra, match="arch"):

@@ -7,7 +7,7 @@ positions in a gap-free daily series. Volatility forecasts are log annualized vo
 the definition of features.future_log_vol on Garman-Klass daily variance (features.daily_variance).
 
 Duplicates, kept so every baseline shares one signature: `har` is pipeline.py's HAR (regression on the mean
-log variance) and `garch` is baselines.garch_log_vol on positions instead of dates.
+log variance) and `garch` is GARCH(1,1)-t on the same signature.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def garch(
     fit_start: int = 0,
     horizon: int = F.HORIZON_DAYS,
 ) -> np.ndarray:
-    """GARCH(1,1)-t as baselines.garch_log_vol, on the shared signature."""
+    """GARCH(1,1) with Student-t errors, on the shared signature (gjr_garch without the asymmetry)."""
     return _garch(close, fit_end, predict_idx, fit_start, horizon, asymmetric=False)
 
 
@@ -320,7 +320,7 @@ def hmm_regime_probs(
     close: np.ndarray, fit_end: int, predict_idx: np.ndarray, fit_start: int = 0, seed: int = 0
 ) -> np.ndarray:
     """Forward-filtered regime probabilities (columns in features.REGIMES order) from a 4-state Gaussian HMM
-    on daily log returns fitted on rows [fit_start, fit_end), as baselines.hmm_regimes but with probabilities.
+    on daily log returns fitted on rows [fit_start, fit_end), scored with forward-filtered probabilities only.
     Raises MissingExtra when hmmlearn is absent."""
     import logging
 

@@ -78,10 +78,7 @@ def symbols(incomplete: str = "") -> list[str]:
 
     home = _home()
     stored = _names(home / "data" if home else None, (".json",))
-    try:
-        embedded = _names(embedded_data_dir(), (".csv", ".csv.gz", ".parquet"))
-    except Exception:
-        embedded = []
+    embedded = _names(embedded_data_dir(), (".csv", ".csv.gz", ".parquet"))  # an unreadable folder: none
     return _match(
         [s.upper() for s in [*stored, *embedded] if s.replace("_", "").isalnum()], incomplete.upper()
     )
