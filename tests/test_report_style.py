@@ -33,6 +33,18 @@ def test_price_axis_has_thousands_separators_not_powers_of_ten(scale: str):
     plt.close(fig)
 
 
+def test_narrow_log_price_axis_has_several_labelled_prices():
+    """A 100k-125k range on a log axis holds one power of ten at most: label evenly spaced prices instead."""
+    x = np.arange("2025-05-01", "2025-10-01", dtype="datetime64[D]")
+    fig, ax = plt.subplots()
+    ax.plot(x, np.linspace(101_000, 124_000, len(x)))
+    ax.set_yscale("log")
+    readable(fig)
+    labels = tick_texts(fig, "y")
+    assert len(labels) >= 3 and all("," in t for t in labels), labels
+    plt.close(fig)
+
+
 def test_date_axis_is_concise():
     from matplotlib.dates import ConciseDateFormatter
 

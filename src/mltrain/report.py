@@ -111,6 +111,10 @@ def readable(fig) -> None:
         if ax.images:  # a matrix: its axes are categories
             continue
         low, high = ax.get_ylim()
+        if ax.get_yscale() == "log" and 0 < low and high / low < 10:
+            # under a decade a log axis has one labelled tick at most: label evenly spaced prices instead
+            ax.yaxis.set_major_locator(ticker.MaxNLocator(nbins=5))
+            ax.yaxis.set_minor_locator(ticker.NullLocator())
         if max(abs(low), abs(high)) >= 1000:
             ax.yaxis.set_major_formatter(ticker.FuncFormatter(thousands))
             if ax.get_yscale() == "log":

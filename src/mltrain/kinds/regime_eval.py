@@ -141,7 +141,7 @@ def _p(value) -> str:
 
 def report_parts(result: dict, out, plt) -> list[str]:
     from ..features import REGIMES
-    from ..report import md_table, series, shade_runs
+    from ..report import annotate_matrix, md_table, save_figure, series, shade_runs
 
     folds, parts = result["folds"], ["## Pooled over all folds\n"]
     parts += [f"- {line}\n" for line in verdict_lines(result["summary"])]
@@ -204,21 +204,15 @@ def report_parts(result: dict, out, plt) -> list[str]:
             ax.plot(x, close, color="black", lw=1)
             ax.set_yscale("log")
             shade_runs(ax, x, labels.astype(int), REGIMES, COLORS, f"{symbol} close, shaded by {title}")
-        fig.tight_layout()
-        fig.savefig(out / "regime_price.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out / "regime_price.png", plt)
         fig, ax = plt.subplots(figsize=(5, 4.5))
-        ax.imshow(confusion, cmap="Blues")
+        image = ax.imshow(confusion, cmap="Blues")
         ax.set_xticks(range(4), REGIMES, rotation=30)
         ax.set_yticks(range(4), REGIMES)
-        for i, j in np.ndindex(4, 4):
-            dark = confusion[i, j] > confusion.max() / 2
-            ax.text(j, i, str(confusion[i, j]), ha="center", va="center", color="white" if dark else "black")
+        annotate_matrix(ax, image, confusion)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        fig.tight_layout()
-        fig.savefig(out / "regime_confusion.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out / "regime_confusion.png", plt)
         parts.append(
             "![price shaded by regime](regime_price.png)\n\n![confusion matrix](regime_confusion.png)\n"
         )

@@ -230,7 +230,7 @@ def _fmt_p(p) -> str:
 
 def report_parts(result: dict, out, plt) -> list[str]:
     """Per symbol: a figure of forecasts against realized volatility and the pooled table with DM and MCS."""
-    from ..report import md_table, series
+    from ..report import md_table, save_figure, series
 
     folds, parts = result["folds"], ["## Pooled over all folds (predictions concatenated, scored once)\n"]
     parts += [f"- {line}\n" for line in verdict_lines(result["summary"])]
@@ -247,9 +247,7 @@ def report_parts(result: dict, out, plt) -> list[str]:
             ax.set_ylabel("annualized volatility")
             ax.set_title(f"{symbol}: forecast vs realized volatility, walk-forward validation blocks")
             ax.legend(ncol=4, fontsize=8)
-            fig.tight_layout()
-            fig.savefig(out / f"volatility_{symbol}.png", dpi=110)
-            plt.close(fig)
+            save_figure(fig, out / f"volatility_{symbol}.png", plt)
             parts.append(f"\n![{symbol} forecast vs realized](volatility_{symbol}.png)\n")
         mcs = s["mcs"] or {"included": [], "pvalues": {}}
         rows = []
