@@ -68,13 +68,22 @@ class InlineExecutor(cf.Executor):
         pass
 
 
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Workers start from a fork server, not a fork of this process: a process that has trained with torch
+    holds thread pools that a plain fork copies in a locked state (the child can hang). The server imports
+    mltrain and torch once, so each worker starts in milliseconds all the same."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context()  # macOS/Windows: spawn, the platform default
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["mltrain.evaluate"])
+    return context
+
+
 class LocalExecutor(cf.ProcessPoolExecutor):
     """A process pool like evaluate's: workers ignore Ctrl-C, keep SIGTERM's default, die with the parent."""
 
     def __init__(self, workers: int):
-        super().__init__(
-            max_workers=workers, mp_context=multiprocessing.get_context(), initializer=_worker_init
-        )
+        super().__init__(max_workers=workers, mp_context=_pool_context(), initializer=_worker_init)
         self.capacity = workers
         self.description = f"local:{workers}"
 
