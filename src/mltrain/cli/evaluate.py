@@ -53,6 +53,12 @@ def evaluate(
         "--synthetic",
         help="Regime models: train and score on a generated market whose true regimes are known.",
     ),
+    cross_asset: bool = typer.Option(
+        False,
+        "--cross-asset",
+        help="Regime models: every fold trains on the other assets only (the scored asset and any near "
+        "copy of it left out), to measure the detector on an asset it never saw.",
+    ),
     report: Optional[Path] = typer.Option(None, "--report", help="Write report.md and PNG figures into DIR."),
     workers: int = typer.Option(0, "--workers", help="Processes for the independent folds (0: every core)."),
     executor: Optional[str] = typer.Option(None, "--executor", help="local, local:N or dask://HOST:PORT"),
@@ -104,6 +110,10 @@ def evaluate(
                 f"--synthetic is for {with_truth} models: only they have known true regimes to score against"
             )
         effective = effective_config(at, kind, preset, config_file, flags)
+        if cross_asset:
+            from ..evaluate import cross_asset_held_out
+
+            cross_asset_held_out(at, kind, model, effective.config, 42 if synthetic else None)
         if dry_run:
             return evaluation_plan(at, model, kind, effective, count, workers, synthetic, first_day, holdout)
         e = env()
@@ -125,6 +135,7 @@ def evaluate(
                 predictions_csv=predictions,
                 on_progress=display,
                 executor=executor,
+                cross_asset=cross_asset,
             )
 
     def show(d: dict) -> None:

@@ -212,8 +212,11 @@ def train_regime(
     end: pd.Timestamp | None = None,
     series: Series | None = None,
     truth: np.ndarray | None = None,
+    held_out: tuple[str, ...] = (),
 ) -> RunResult:
-    """`series` and `truth` let evaluation train on a synthetic market (alone, its true regimes as labels)."""
+    """`series` and `truth` let evaluation train on a synthetic market (alone, its true regimes as labels);
+    series named in `held_out` (cross-asset evaluation: the scored asset itself) give no fit or selection row,
+    the scored asset still sets the blocks' dates."""
     import torch
     from torch import nn
 
@@ -230,6 +233,8 @@ def train_regime(
     b = blocks(assets[0], config, end)
     fit_x, fit_y, sel_x, sel_y, fit_spells, pool = [], [], [], [], [], []
     for a in assets:
+        if a.symbol in held_out:
+            continue
         before_sel, before_val = labels_before(a, b.selection_start), labels_before(a, b.validation_start)
         fit_rows = np.nonzero(a.ok & (before_sel >= 0) & (a.dates < b.fit_end))[0]
         in_sel = (a.dates >= b.selection_start) & (a.dates <= b.target.dates[b.selection[-1]])
