@@ -1,7 +1,7 @@
 """Regenerate docs/quality.md and its figures from `mltrain evaluate --folds all` at the default configs on the
 embedded data: every fold the history allows, a design period and the untouched period after it scored apart,
-the synthetic-truth runs of the regime detector, and the regime detector on ETH and SOL (pooled, and cross-asset:
-trained without the scored asset).
+the synthetic-truth runs of the regime detector, and the regime detector on ETH and SOL (pooled and
+cross-asset: trained without the scored asset).
 
 Run from the repository root (about half an hour on 2 cores): python scripts/make_quality.py
 """
