@@ -47,6 +47,7 @@ def evaluate(
     train_val_split: Optional[float] = OPT["train_val_split"],
     hidden_size: Optional[int] = OPT["hidden_size"],
     symbols: Optional[str] = OPT["symbols"],
+    label_thresholds: Optional[str] = OPT["label_thresholds"],
     seed: int = typer.Option(42, "--seed", help="Training seed; with --synthetic also the market's seed."),
     synthetic: bool = typer.Option(
         False,
@@ -83,6 +84,7 @@ def evaluate(
         train_val_split=train_val_split,
         hidden_size=hidden_size,
         symbols=parse_symbols(symbols),
+        label_thresholds=label_thresholds,
     )
 
     def body() -> dict:

@@ -32,7 +32,8 @@ class ModelKind:
     name: str = ""
     description: str = ""
     catalogue: tuple[str, ...] = ()  # built-in model names of this type (known without a registry)
-    defaults: dict[str, Any] = {}  # every TrainingConfig field
+    # every TrainingConfig field, but a field added later (label_thresholds) only in the kinds that use it
+    defaults: dict[str, Any] = {}
     uses: tuple[str, ...] = ()  # optional config fields this type applies; other types refuse them
     main_metric: str = ""  # the headline key of the stored metrics (models list)
     progress_metric: str = ""  # the selection metric shown per epoch

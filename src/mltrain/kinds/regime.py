@@ -76,8 +76,9 @@ class RegimeKind(ModelKind):
         hidden_size=None,
         min_r2=None,
         symbols=None,
+        label_thresholds="fixed",
     )
-    uses = ()
+    uses = ("label_thresholds",)
     main_metric = "balanced_accuracy"
     progress_metric = "selection_balanced_accuracy"
     archs = (ARCH,)
@@ -247,12 +248,15 @@ class RegimeKind(ModelKind):
 
     # ---------------------------------------------------------------- evaluation
     def evaluation_span(self, store, model_name, config, synthetic_seed, folds):
+        from .regime_labels import scale_labels
         from .regime_model import asset, sample_span
 
         if synthetic_seed is not None:
             series, truth = synthetic_market(config, folds, synthetic_seed)
             return sample_span(asset(series, truth), config)
-        return sample_span(asset(store.load(regime_symbol(model_name))), config)
+        target = asset(store.load(regime_symbol(model_name)))
+        scale_labels(store, config, [target])
+        return sample_span(target, config)
 
     def held_out(self, store, model_name, config):
         symbol = regime_symbol(model_name)

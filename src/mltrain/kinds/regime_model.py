@@ -63,6 +63,7 @@ class Asset:
     rule: np.ndarray
     ok: np.ndarray  # features known (after the warm-up)
     truth: np.ndarray | None  # the generating regimes of a synthetic market, else None
+    label_scale: np.ndarray | None = None  # per-day threshold scale (regime_labels.py); None: fixed ones
 
 
 def asset(series: Series, truth: np.ndarray | None = None) -> Asset:
@@ -98,14 +99,15 @@ def labels_before(a: Asset, day: pd.Timestamp) -> np.ndarray:
     if a.truth is not None:
         out[:cut] = a.truth[:cut]
     elif cut > 1:
-        out[:cut] = F.regime_labels(a.close[:cut])
+        scale = None if a.label_scale is None else a.label_scale[:cut]
+        out[:cut] = F.regime_labels(a.close[:cut], scale=scale)
     return out
 
 
 def full_labels(a: Asset) -> np.ndarray:
     from .. import features as F
 
-    return a.truth if a.truth is not None else F.regime_labels(a.close)
+    return a.truth if a.truth is not None else F.regime_labels(a.close, scale=a.label_scale)
 
 
 @dataclass
@@ -226,10 +228,12 @@ def train_regime(
     from ..models import REGIME_HIDDEN, RegimeNet
     from ..pipeline import MIN_TRAIN_SAMPLES, Clock, RunResult, fit_symbol, tensors, window
     from ..train import Split
+    from .regime_labels import scale_labels
 
     clock = Clock()
     target_series = series or store.load(symbol)
     assets = [asset(target_series, truth)] if truth is not None else pool_assets(store, target_series)
+    scale_labels(store, config, assets)
     b = blocks(assets[0], config, end)
     fit_x, fit_y, sel_x, sel_y, fit_spells, pool = [], [], [], [], [], []
     for a in assets:
@@ -327,6 +331,7 @@ def train_regime(
         "regimes": list(F.REGIMES),
         "symbol": symbol,
         "label_rule": F.LabelRule().as_dict(),
+        "label_thresholds": config.label_thresholds or "fixed",
         "warmup_days": F.REGIME_WARMUP_DAYS,
         "feature_mean": mean.tolist(),
         "feature_std": std.tolist(),
