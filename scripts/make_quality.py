@@ -1,6 +1,7 @@
 """Regenerate docs/quality.md and its figures from `mltrain evaluate --folds all` at the default configs on the
 embedded data: every fold the history allows, a design period and the untouched period after it scored apart,
-the synthetic-truth runs of the regime detector, and the regime detector on ETH and SOL.
+the synthetic-truth runs of the regime detector, and the regime detector on ETH and SOL (pooled and
+cross-asset: trained without the scored asset).
 
 Run from the repository root (about half an hour on 2 cores): python scripts/make_quality.py
 """
@@ -38,6 +39,8 @@ RUNS = {
     "regime_untouched": ["btc_regime_detector", "--folds", "all", "--start", REGIME_HOLDOUT],
     "regime_eth": ["eth_regime_detector", "--model-type", "regime", "--folds", "all"],
     "regime_sol": ["sol_regime_detector", "--model-type", "regime", "--folds", "all"],
+    "regime_eth_cross": ["eth_regime_detector", "--model-type", "regime", "--folds", "all", "--cross-asset"],
+    "regime_sol_cross": ["sol_regime_detector", "--model-type", "regime", "--folds", "all", "--cross-asset"],
     "synthetic_7": ["btc_regime_detector", "--synthetic", "--seed", "7"],
     "synthetic_1": ["btc_regime_detector", "--synthetic", "--seed", "1"],
     "synthetic_2": ["btc_regime_detector", "--synthetic", "--seed", "2"],
@@ -97,6 +100,8 @@ def main() -> None:
         r = results[name]
         parts.append(f"## {name}: `{command(RUNS[name])}`\n")
         parts.append(f"{r['fold_count']} folds.\n")
+        if r.get("cross_asset"):
+            parts.append(f"Trained without {', '.join(r['cross_asset']['held_out'])} in every fold.\n")
         parts += [f"- {line}" for line in r.get("verdicts") or []]
         report = DOCS / "quality" / name / "report.md"
         if report.is_file():

@@ -22,7 +22,9 @@ FIELD_ORDER = (
     "hidden_size",
     "min_r2",
     "symbols",
+    "label_thresholds",
 )
+LABEL_THRESHOLDS = ("fixed", "volatility_scaled")  # docs/regimes.md "Volatility-scaled thresholds"
 
 DEFAULT_PRESET = "full"
 CUSTOM_PRESET = "custom"
@@ -43,6 +45,12 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
     "hidden_size": (32, 256, "volatility models only: GRU width"),
     "min_r2": (0.0, 1.0, "volatility models only: promotion gate on every symbol's r2"),
     "symbols": (None, None, "volatility models only: comma-separated, e.g. BTC,ETH"),
+    "label_thresholds": (
+        None,
+        None,
+        "regime models only: ex-post label thresholds, fixed (BTC's for every asset) or volatility_scaled "
+        "(widened by the asset's trailing volatility relative to BTC's)",
+    ),
 }
 
 
@@ -50,6 +58,8 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
 def training_config() -> type:
     """The TrainingConfig model, built on first use: a config is validated by the commands that train,
     evaluate or estimate, while `--help`, `defaults` and completion never pay for importing pydantic."""
+    from typing import Literal
+
     from pydantic import BaseModel, ConfigDict, Field, field_validator
 
     def bounded(name: str, **extra: Any) -> Any:
@@ -71,6 +81,9 @@ def training_config() -> type:
         hidden_size: int | None = bounded("hidden_size", default=None)
         min_r2: float | None = bounded("min_r2", default=None)
         symbols: list[str] | None = Field(default=None, min_length=1, description=FIELDS["symbols"][2])
+        label_thresholds: Literal["fixed", "volatility_scaled"] | None = Field(
+            default=None, description=FIELDS["label_thresholds"][2]
+        )
 
         @field_validator("symbols")
         @classmethod
@@ -104,6 +117,8 @@ def bounds_text(name: str) -> str:
         return f"{lo}..{hi}"
     if name == "symbols":
         return "a non-empty list of unique upper-case symbols, e.g. BTC,ETH"
+    if name == "label_thresholds":
+        return " or ".join(LABEL_THRESHOLDS)
     return "see `mltrain defaults`"
 
 
@@ -276,8 +291,11 @@ class EffectiveConfig:
     has_custom_config: bool = field(default=False)
 
     def as_dict(self) -> dict[str, Any]:
+        from .kinds import KINDS
+
         data = self.config.model_dump()
-        return {name: data[name] for name in FIELD_ORDER}
+        shown = KINDS[self.model_type].defaults  # a field added later is left out by kinds that never use it
+        return {name: data[name] for name in FIELD_ORDER if name in shown}
 
 
 def _raise_validation(exc: ValidationError, sources: dict[str, str], raw: dict[str, Any]) -> None:

@@ -95,6 +95,7 @@ def fold_task(payload: dict) -> dict:
                 payload["synthetic_seed"],
                 payload["folds"],
                 stop=_caller_stop,
+                **({"held_out": payload["held_out"]} if payload.get("held_out") else {}),
             )
     finally:
         torch.set_num_threads(threads)
@@ -140,8 +141,10 @@ def fold_payloads(
     seed: int,
     synthetic_seed: int | None,
     threads: int,
+    held_out: list[str] | None = None,
 ) -> list[dict]:
-    """One plain-JSON payload per fold; every series the installed package lacks travels with it."""
+    """One plain-JSON payload per fold; every series the installed package lacks travels with it, and the
+    series a cross-asset fold must not train on are named in it."""
     from .data.carry import carried_symbols, pack
 
     store = DataStore(home)
@@ -159,6 +162,7 @@ def fold_payloads(
             "threads": threads,
             "candles": candles,
             "sources": sources,
+            "held_out": held_out or [],
         }
         for end in ends
     ]
@@ -177,15 +181,19 @@ def walk_forward(
     holdout_from: pd.Timestamp | None = None,
     on_progress=None,
     executor: str | None = None,
+    cross_asset: bool = False,
 ) -> dict:
     """Train and score each fold with the same rules as `train`, as pure tasks on `executor` (`local`,
     `local:N`, `dask://HOST:PORT`; default `local` with `workers` processes, 0: every core). `folds` None
     means every fold the history allows; nothing on or after `holdout_from` enters any fold. `on_progress`
     gets {"done", "total", "label"} before the first fold and after each one. SIGTERM or Ctrl-C cancels the
-    pending folds and raises Interrupted; nothing is returned to record.
+    pending folds and raises Interrupted; nothing is returned to record. `cross_asset`: every fold's training
+    pool leaves out the scored asset and its near copies (the kind names them), so the figures measure the
+    model on an asset it never saw.
 
     Scores of a baseline whose optional package is missing are None; `missing_extras` names them."""
     global _caller_stop
+    held_out = cross_asset_held_out(home, kind, name, config, synthetic_seed) if cross_asset else None
     ends = plan_folds(home, kind, name, config, folds, synthetic_seed, start, holdout_from)
     cores = os.cpu_count() or 1
     local = (executor or "local").strip() == "local"
@@ -193,7 +201,7 @@ def walk_forward(
         capacity = getattr(pool, "capacity", None)  # None: a cluster, whose workers run one task per thread
         used = min(len(ends), capacity) if capacity else getattr(pool, "workers", 1)
         threads = max(1, cores // used) if capacity else 1
-        tasks = fold_payloads(home, kind, name, config, ends, seed, synthetic_seed, threads)
+        tasks = fold_payloads(home, kind, name, config, ends, seed, synthetic_seed, threads, held_out)
         label = pool.description
 
         def progress(done: int, total: int = len(ends)) -> None:
@@ -223,11 +231,41 @@ def walk_forward(
         "fold_count": len(results),
         "holdout_from": None if holdout_from is None else str(holdout_from.date()),
         "start": None if start is None else str(start.date()),
+        "cross_asset": None if held_out is None else {"held_out": held_out},
         "folds": results,
         "summary": summary,
         "verdicts": KINDS[kind].verdicts(summary),
         "missing_extras": missing,
     }
+
+
+def cross_asset_held_out(
+    home: Home, kind: str, name: str, config: TrainingConfig, synthetic_seed: int | None
+) -> list[str]:
+    """The series no fold may train on under --cross-asset; a usage error where the option cannot apply."""
+    if not KINDS[kind].cross_asset:
+        allowed = " or ".join(k.name for k in KINDS.values() if k.cross_asset)
+        raise UsageError(
+            f"--cross-asset is for {allowed} models, which train on a pool of assets; a {kind} model "
+            "cannot leave its own asset out"
+        )
+    if synthetic_seed is not None:
+        raise UsageError(
+            "--cross-asset cannot be combined with --synthetic: a generated market trains alone, so "
+            "there is no pool to leave it out of"
+        )
+    return KINDS[kind].held_out(DataStore(home), name, config)
+
+
+def cross_asset_note(result: dict) -> str | None:
+    """One sentence naming the series no fold trained on, or None outside a cross-asset evaluation."""
+    cross = result.get("cross_asset")
+    if not cross:
+        return None
+    return (
+        f"Cross-asset: no fold trained on {', '.join(cross['held_out'])}; each fold's network learnt from "
+        "the other series of the store only."
+    )
 
 
 def write_predictions(result: dict, path: Path) -> Path:
@@ -302,6 +340,7 @@ def evaluate_and_record(
     predictions_csv: Path | None = None,
     on_progress=None,
     executor: str | None = None,
+    cross_asset: bool = False,
 ) -> dict:
     """Run the walk-forward evaluation, write the optional report and predictions, and keep the record in the
     registry."""
@@ -321,6 +360,7 @@ def evaluate_and_record(
         holdout_from=holdout_from,
         on_progress=on_progress,
         executor=executor,
+        cross_asset=cross_asset,
     )
     if predictions_csv is not None:
         result["predictions_csv"] = str(write_predictions(result, predictions_csv))

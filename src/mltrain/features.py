@@ -24,6 +24,9 @@ REGIMES = ("Bear", "Correction", "Bull", "Expansion")
 REVERSAL = 0.25  # a turning point needs a reversal of at least 25% from the running extreme
 BEAR_FALL = 0.40  # a peak-to-trough fall of 40% or more is a Bear, less is a Correction
 RECOVERY_GAP = 0.15  # a rise out of a Bear is Expansion while price is >15% below the pre-Bear peak
+LABEL_SCALE_DAYS = 365  # volatility-scaled labels: the trailing window of daily returns compared with BTC's
+LABEL_SCALE_MIN_DAYS = 90
+LABEL_SCALE_RANGE = (1.0, 3.0)  # never tighter than BTC's thresholds; at most 3x BTC's moves in log price
 REGIME_FEATURES = (
     "return_5",
     "return_20",
@@ -112,22 +115,26 @@ class LabelRule:
         return {"reversal": self.reversal, "bear_fall": self.bear_fall, "recovery_gap": self.recovery_gap}
 
 
-def turning_points(close: np.ndarray, reversal: float) -> list[tuple[int, str]]:
-    """Confirmed peaks and troughs: an extreme counts once price has reversed `reversal` from it."""
+def turning_points(
+    close: np.ndarray, reversal: float, scale: np.ndarray | None = None
+) -> list[tuple[int, str]]:
+    """Confirmed peaks and troughs: an extreme counts once price has reversed `reversal` from it. With
+    `scale`, the reversal in log price is scale[i] times as large on day i (known on the day it confirms)."""
     points: list[tuple[int, str]] = []
     hi_i = lo_i = 0
     direction = 0  # +1 rising (looking for a peak), -1 falling (looking for a trough), 0 unknown
     for i in range(1, len(close)):
+        down, up = (1 - reversal, 1 + reversal) if scale is None else _scaled(reversal, scale[i])
         if close[i] > close[hi_i]:
             hi_i = i
         if close[i] < close[lo_i]:
             lo_i = i
-        if direction >= 0 and close[i] <= close[hi_i] * (1 - reversal):
+        if direction >= 0 and close[i] <= close[hi_i] * down:
             if direction == 0 and lo_i < hi_i:
                 points.append((lo_i, "trough"))
             points.append((hi_i, "peak"))
             direction, lo_i = -1, i
-        elif direction <= 0 and close[i] >= close[lo_i] * (1 + reversal):
+        elif direction <= 0 and close[i] >= close[lo_i] * up:
             if direction == 0 and hi_i < lo_i:
                 points.append((hi_i, "peak"))
             points.append((lo_i, "trough"))
@@ -136,12 +143,18 @@ def turning_points(close: np.ndarray, reversal: float) -> list[tuple[int, str]]:
 
 
 def _label_rise(
-    labels: np.ndarray, close: np.ndarray, days: range, recovery_peak: float | None, rule: LabelRule
+    labels: np.ndarray,
+    close: np.ndarray,
+    days: range,
+    recovery_peak: float | None,
+    rule: LabelRule,
+    scale: np.ndarray | None = None,
 ) -> float | None:
     """Label a rise: Expansion while price is still far below the pre-Bear peak, Bull from then on.
     Returns the recovery peak still pending (None once price has come back near it)."""
     for t in days:
-        if recovery_peak is not None and close[t] < (1 - rule.recovery_gap) * recovery_peak:
+        below = 1 - rule.recovery_gap if scale is None else _scaled(rule.recovery_gap, scale[t])[0]
+        if recovery_peak is not None and close[t] < below * recovery_peak:
             labels[t] = 3
         else:
             labels[t] = 2
@@ -149,32 +162,61 @@ def _label_rise(
     return recovery_peak
 
 
-def regime_labels(close: np.ndarray, rule: LabelRule = LabelRule()) -> np.ndarray:
-    """Ex-post regime index per day (into REGIMES); -1 before the first and after the last turning point."""
+def regime_labels(
+    close: np.ndarray, rule: LabelRule = LabelRule(), scale: np.ndarray | None = None
+) -> np.ndarray:
+    """Ex-post regime index per day (into REGIMES); -1 before the first and after the last turning point.
+    `scale` (one factor per day, see label_scale) multiplies every threshold, as a move in log price, by the
+    factor known on the day that decides it: a turning point's confirmation, a fall's trough, a day of a rise.
+    A scale of 1 on every day gives exactly the fixed thresholds' labels."""
+    if scale is not None and np.all(np.asarray(scale) == 1.0):
+        scale = None  # exactly the fixed thresholds (BTC scaled by itself)
     labels = np.full(len(close), -1, dtype=int)
-    points = turning_points(close, rule.reversal)
+    points = turning_points(close, rule.reversal, scale)
+
+    def is_bear(peak: int, trough: int) -> bool:
+        if scale is None:
+            return close[trough] / close[peak] - 1 <= -rule.bear_fall
+        return close[trough] / close[peak] <= _scaled(rule.bear_fall, scale[trough])[0]
+
     recovery_peak = None  # the peak before the last Bear, while price has not come back near it
     for (a, kind_a), (b, _) in zip(points, points[1:]):
         if kind_a == "peak":
-            fall = close[b] / close[a] - 1
-            is_bear = fall <= -rule.bear_fall
-            labels[a + 1 : b + 1] = 0 if is_bear else 1
-            if is_bear and (recovery_peak is None or close[a] > recovery_peak):
+            bear = is_bear(a, b)
+            labels[a + 1 : b + 1] = 0 if bear else 1
+            if bear and (recovery_peak is None or close[a] > recovery_peak):
                 recovery_peak = close[a]
         else:
-            recovery_peak = _label_rise(labels, close, range(a + 1, b + 1), recovery_peak, rule)
+            recovery_peak = _label_rise(labels, close, range(a + 1, b + 1), recovery_peak, rule, scale)
     if points:  # the unconfirmed tail: label only the days whose label no future price can change
         last, kind = points[-1]
         tail = close[last + 1 :]
         if len(tail):
             if kind == "trough":  # days up to the running maximum are part of the rise whatever comes next
                 end = last + 1 + int(np.argmax(tail))
-                _label_rise(labels, close, range(last + 1, end + 1), recovery_peak, rule)
+                _label_rise(labels, close, range(last + 1, end + 1), recovery_peak, rule, scale)
             else:  # a fall that is already deep enough is a Bear whatever comes next
                 end = last + 1 + int(np.argmin(tail))
-                if close[end] / close[last] - 1 <= -rule.bear_fall:
+                if is_bear(last, end):
                     labels[last + 1 : end + 1] = 0
     return labels
+
+
+def _scaled(move: float, factor: float) -> tuple[float, float]:
+    """Price ratios of a fall and a rise of `move` made `factor` times as large in log price."""
+    return (1 - move) ** factor, (1 + move) ** factor
+
+
+def label_scale(close: pd.Series, reference: pd.Series) -> np.ndarray:
+    """Per day of `close`: its trailing volatility relative to the reference asset's (BTC's) over the same
+    days, from prices up to that day only; 1 until both have LABEL_SCALE_MIN_DAYS of returns, clipped to
+    LABEL_SCALE_RANGE. The reference scaled by itself is exactly 1 on every day."""
+    own = np.log(close).diff()
+    ref = np.log(reference.reindex(close.index)).diff()
+    window = dict(window=LABEL_SCALE_DAYS, min_periods=LABEL_SCALE_MIN_DAYS)
+    both = own.notna() & ref.notna()
+    ratio = own.where(both).rolling(**window).std() / ref.where(both).rolling(**window).std()
+    return ratio.fillna(1.0).clip(*LABEL_SCALE_RANGE).to_numpy()
 
 
 def regime_features(frame: pd.DataFrame) -> pd.DataFrame:

@@ -41,7 +41,7 @@ def series(folds: list[dict], symbol: str, key: str) -> tuple[list, np.ndarray]:
 
 def write_report(result: dict, out: Path, command: str) -> Path:
     """Write report.md (and PNGs when matplotlib is installed) into `out`; returns the report path."""
-    from .evaluate import fold_table
+    from .evaluate import cross_asset_note, fold_table
 
     ensure_dir(out)
     plt = _pyplot()
@@ -56,6 +56,8 @@ def write_report(result: dict, out: Path, command: str) -> Path:
             f"Data: synthetic regime-switching market, seed {result['synthetic_seed']} (true "
             "regimes known).\n"
         )
+    if cross_asset_note(result):
+        parts.append(f"{cross_asset_note(result)}\n")
     if plt is None:
         parts.append("Figures need matplotlib: `pip install 'mltrain[report]'`.\n")
     parts.append("## Folds\n")

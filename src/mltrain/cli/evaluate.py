@@ -47,11 +47,18 @@ def evaluate(
     train_val_split: Optional[float] = OPT["train_val_split"],
     hidden_size: Optional[int] = OPT["hidden_size"],
     symbols: Optional[str] = OPT["symbols"],
+    label_thresholds: Optional[str] = OPT["label_thresholds"],
     seed: int = typer.Option(42, "--seed", help="Training seed; with --synthetic also the market's seed."),
     synthetic: bool = typer.Option(
         False,
         "--synthetic",
         help="Regime models: train and score on a generated market whose true regimes are known.",
+    ),
+    cross_asset: bool = typer.Option(
+        False,
+        "--cross-asset",
+        help="Regime models: every fold trains on the other assets only (the scored asset and any near "
+        "copy of it left out), to measure the detector on an asset it never saw.",
     ),
     report: Optional[Path] = typer.Option(None, "--report", help="Write report.md and PNG figures into DIR."),
     workers: int = typer.Option(0, "--workers", help="Processes for the independent folds (0: every core)."),
@@ -77,6 +84,7 @@ def evaluate(
         train_val_split=train_val_split,
         hidden_size=hidden_size,
         symbols=parse_symbols(symbols),
+        label_thresholds=label_thresholds,
     )
 
     def body() -> dict:
@@ -104,6 +112,10 @@ def evaluate(
                 f"--synthetic is for {with_truth} models: only they have known true regimes to score against"
             )
         effective = effective_config(at, kind, preset, config_file, flags)
+        if cross_asset:
+            from ..evaluate import cross_asset_held_out
+
+            cross_asset_held_out(at, kind, model, effective.config, 42 if synthetic else None)
         if dry_run:
             return evaluation_plan(at, model, kind, effective, count, workers, synthetic, first_day, holdout)
         e = env()
@@ -125,6 +137,7 @@ def evaluate(
                 predictions_csv=predictions,
                 on_progress=display,
                 executor=executor,
+                cross_asset=cross_asset,
             )
 
     def show(d: dict) -> None:

@@ -165,10 +165,12 @@ def version(meta: dict, stream: IO[str]) -> None:
 
 
 def evaluation(data: dict, stream: IO[str]) -> None:
-    from ..evaluate import fold_table
+    from ..evaluate import cross_asset_note, fold_table
 
     columns, rows = fold_table(data)
     table(f"walk-forward: {data['model_name']} ({data['scheme']})", columns, rows, stream)
+    if cross_asset_note(data):
+        print(cross_asset_note(data), file=stream)
     render_evaluation_summary(data, stream)
     for line in data.get("verdicts") or []:
         print(line, file=stream)

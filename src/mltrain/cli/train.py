@@ -45,6 +45,7 @@ def train(
     hidden_size: Optional[int] = OPT["hidden_size"],
     min_r2: Optional[float] = OPT["min_r2"],
     symbols: Optional[str] = OPT["symbols"],
+    label_thresholds: Optional[str] = OPT["label_thresholds"],
     seed: int = typer.Option(42, "--seed", help="Random seed (recorded with the model)."),
     device: str = typer.Option(
         "auto",
@@ -101,6 +102,7 @@ def train(
         hidden_size=hidden_size,
         min_r2=min_r2,
         symbols=parse_symbols(symbols),
+        label_thresholds=label_thresholds,
     )
     e = env()
     windows: dict = {}  # the run's data windows: shown in text, kept out of the pinned JSON result

@@ -32,12 +32,14 @@ class ModelKind:
     name: str = ""
     description: str = ""
     catalogue: tuple[str, ...] = ()  # built-in model names of this type (known without a registry)
-    defaults: dict[str, Any] = {}  # every TrainingConfig field
+    # every TrainingConfig field, but a field added later (label_thresholds) only in the kinds that use it
+    defaults: dict[str, Any] = {}
     uses: tuple[str, ...] = ()  # optional config fields this type applies; other types refuse them
     main_metric: str = ""  # the headline key of the stored metrics (models list)
     progress_metric: str = ""  # the selection metric shown per epoch
     archs: tuple[str, ...] = ()  # network spec names (spec["kind"] on disk) this type rebuilds
     synthetic: bool = False  # evaluate --synthetic: a generated market with known truth
+    cross_asset: bool = False  # evaluate --cross-asset: folds train on a pool without the scored asset
 
     # ---------------------------------------------------------------- data and training
     def symbols(self, model_name: str, config: TrainingConfig) -> list[str]:
@@ -122,7 +124,12 @@ class ModelKind:
         folds: int,
         stop: StopFlag | None = None,
     ) -> dict:
-        """Train one fold and score it: {metrics, baselines, windows, predictions, missing_extras}."""
+        """Train one fold and score it: {metrics, baselines, windows, predictions, missing_extras}. Kinds
+        with `cross_asset` also take `held_out=(symbols...)`: series no training row may come from."""
+        raise NotImplementedError
+
+    def held_out(self, store: DataStore, model_name: str, config: TrainingConfig) -> list[str]:
+        """Cross-asset evaluation: the series a fold must not train on (the scored one and near copies)."""
         raise NotImplementedError
 
     def summarize(self, folds: list[dict]) -> dict:

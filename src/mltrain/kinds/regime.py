@@ -19,6 +19,8 @@ from .regime_model import ARCH, DECISION, OOD_MARGIN, regime_symbol
 if TYPE_CHECKING:
     from ..config import TrainingConfig
 
+NEAR_COPY_CORRELATION = 0.95  # daily log returns this correlated: one price path (a wrapped or staked coin)
+NEAR_COPY_MIN_DAYS = 180  # common days needed before two series can count as copies
 POOLED_ROWS = 40_000  # labelled days of the 21 embedded series with warm-up: what one epoch reads
 TABLE_SCORES = ("accuracy", "balanced_accuracy", "macro_f1", "detection_lag_days", "changes_per_year")
 
@@ -42,6 +44,24 @@ def out_of_distribution(spec: dict, x: np.ndarray) -> list[list[str]]:
     return [[spec["features"][j] for j in np.nonzero(row)[0]] for row in outside]
 
 
+def near_copies(store, symbol: str) -> list[str]:
+    """Real series whose daily log returns correlate with `symbol`'s at NEAR_COPY_CORRELATION or more over at
+    least NEAR_COPY_MIN_DAYS common days: training on them is training on the asset itself."""
+    import pandas as pd
+
+    def returns(name: str):
+        return np.log(store.load(name).frame["close"]).diff()
+
+    own, out = returns(symbol), []
+    for other in store.symbols():
+        if other == symbol or store.load(other).source.startswith("synthetic"):
+            continue
+        both = pd.concat([own, returns(other)], axis=1, join="inner").dropna()
+        if len(both) >= NEAR_COPY_MIN_DAYS and both.corr().iloc[0, 1] >= NEAR_COPY_CORRELATION:
+            out.append(other)
+    return out
+
+
 class RegimeKind(ModelKind):
     name = "regime"
     description = "market regime (Bear, Correction, Bull, Expansion) of one asset"
@@ -56,12 +76,14 @@ class RegimeKind(ModelKind):
         hidden_size=None,
         min_r2=None,
         symbols=None,
+        label_thresholds="fixed",
     )
-    uses = ()
+    uses = ("label_thresholds",)
     main_metric = "balanced_accuracy"
     progress_metric = "selection_balanced_accuracy"
     archs = (ARCH,)
     synthetic = True
+    cross_asset = True
 
     def symbols(self, model_name: str, config: TrainingConfig) -> list[str]:
         return [regime_symbol(model_name)]
@@ -226,14 +248,21 @@ class RegimeKind(ModelKind):
 
     # ---------------------------------------------------------------- evaluation
     def evaluation_span(self, store, model_name, config, synthetic_seed, folds):
+        from .regime_labels import scale_labels
         from .regime_model import asset, sample_span
 
         if synthetic_seed is not None:
             series, truth = synthetic_market(config, folds, synthetic_seed)
             return sample_span(asset(series, truth), config)
-        return sample_span(asset(store.load(regime_symbol(model_name))), config)
+        target = asset(store.load(regime_symbol(model_name)))
+        scale_labels(store, config, [target])
+        return sample_span(target, config)
 
-    def fold(self, store, model_name, config, seed, end, synthetic_seed, folds, stop=None):
+    def held_out(self, store, model_name, config):
+        symbol = regime_symbol(model_name)
+        return [symbol, *near_copies(store, symbol)]
+
+    def fold(self, store, model_name, config, seed, end, synthetic_seed, folds, stop=None, held_out=()):
         from .regime_eval import fold_scores
         from .regime_model import train_regime
 
@@ -252,6 +281,7 @@ class RegimeKind(ModelKind):
             series=series,
             truth=truth,
             stop=stop,
+            held_out=tuple(held_out),
         )
         if run.interrupted:
             return {"interrupted": True}
@@ -283,6 +313,8 @@ class RegimeKind(ModelKind):
             "missing_extras": missing,
             "best_epoch": run.best_epoch,
             "selection_loss": run.selection_score,
+            "training_pool": run.spec["pool"],  # the series the fold's network learnt from
+            "training_rows": run.spec["training_rows"],
         }
 
     def summarize(self, folds: list[dict]) -> dict:

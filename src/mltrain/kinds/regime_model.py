@@ -63,6 +63,7 @@ class Asset:
     rule: np.ndarray
     ok: np.ndarray  # features known (after the warm-up)
     truth: np.ndarray | None  # the generating regimes of a synthetic market, else None
+    label_scale: np.ndarray | None = None  # per-day threshold scale (regime_labels.py); None: fixed ones
 
 
 def asset(series: Series, truth: np.ndarray | None = None) -> Asset:
@@ -98,14 +99,15 @@ def labels_before(a: Asset, day: pd.Timestamp) -> np.ndarray:
     if a.truth is not None:
         out[:cut] = a.truth[:cut]
     elif cut > 1:
-        out[:cut] = F.regime_labels(a.close[:cut])
+        scale = None if a.label_scale is None else a.label_scale[:cut]
+        out[:cut] = F.regime_labels(a.close[:cut], scale=scale)
     return out
 
 
 def full_labels(a: Asset) -> np.ndarray:
     from .. import features as F
 
-    return a.truth if a.truth is not None else F.regime_labels(a.close)
+    return a.truth if a.truth is not None else F.regime_labels(a.close, scale=a.label_scale)
 
 
 @dataclass
@@ -212,8 +214,11 @@ def train_regime(
     end: pd.Timestamp | None = None,
     series: Series | None = None,
     truth: np.ndarray | None = None,
+    held_out: tuple[str, ...] = (),
 ) -> RunResult:
-    """`series` and `truth` let evaluation train on a synthetic market (alone, its true regimes as labels)."""
+    """`series` and `truth` let evaluation train on a synthetic market (alone, its true regimes as labels);
+    series named in `held_out` (cross-asset evaluation: the scored asset itself) give no fit or selection row,
+    the scored asset still sets the blocks' dates."""
     import torch
     from torch import nn
 
@@ -223,13 +228,17 @@ def train_regime(
     from ..models import REGIME_HIDDEN, RegimeNet
     from ..pipeline import MIN_TRAIN_SAMPLES, Clock, RunResult, fit_symbol, tensors, window
     from ..train import Split
+    from .regime_labels import scale_labels
 
     clock = Clock()
     target_series = series or store.load(symbol)
     assets = [asset(target_series, truth)] if truth is not None else pool_assets(store, target_series)
+    scale_labels(store, config, assets)
     b = blocks(assets[0], config, end)
     fit_x, fit_y, sel_x, sel_y, fit_spells, pool = [], [], [], [], [], []
     for a in assets:
+        if a.symbol in held_out:
+            continue
         before_sel, before_val = labels_before(a, b.selection_start), labels_before(a, b.validation_start)
         fit_rows = np.nonzero(a.ok & (before_sel >= 0) & (a.dates < b.fit_end))[0]
         in_sel = (a.dates >= b.selection_start) & (a.dates <= b.target.dates[b.selection[-1]])
@@ -322,6 +331,7 @@ def train_regime(
         "regimes": list(F.REGIMES),
         "symbol": symbol,
         "label_rule": F.LabelRule().as_dict(),
+        "label_thresholds": config.label_thresholds or "fixed",
         "warmup_days": F.REGIME_WARMUP_DAYS,
         "feature_mean": mean.tolist(),
         "feature_std": std.tolist(),
