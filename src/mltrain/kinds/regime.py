@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
+from ..lazyimport import lazy_module
 from . import ModelKind, ScoreTable
 from .regime_eval import DETECTORS, add_baselines, pooled_summary, verdict_lines
 from .regime_model import ARCH, DECISION, OOD_MARGIN, regime_symbol
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..config import TrainingConfig
+else:
+    np = lazy_module("numpy")  # imported at first use: see lazyimport.py
 
 POOLED_ROWS = 40_000  # labelled days of the 21 embedded series with warm-up: what one epoch reads
 TABLE_SCORES = ("accuracy", "balanced_accuracy", "macro_f1", "detection_lag_days", "changes_per_year")
