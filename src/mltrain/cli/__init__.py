@@ -9,10 +9,11 @@ import typer
 
 from .. import __version__
 from ..errors import ExitCode
-from . import data, evaluate, helpfmt, info, jobs, models, predict, render, sweep, train
+from . import coercion, data, evaluate, helpfmt, info, jobs, models, predict, render, sweep, train
 from .env import Env
 
 helpfmt.install()
+coercion.install()
 
 __all__ = ["Env", "app", "main"]
 
