@@ -11,7 +11,7 @@ read a kind's name, catalogue and defaults. A kind module therefore names numpy 
 
 and the real import happens at the first `np.something` (Python 3.15's `lazy import numpy as np`, PEP 810, says
 the same thing). After that first use the stand-in holds numpy's own namespace, so an attribute costs what it
-costs on the module itself.
+costs on numpy itself.
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ from typing import Any
 
 
 class LazyModule(types.ModuleType):
-    """Stands in for a module until an attribute is asked for, then imports it and takes its namespace."""
+    """Stands in for a module until an attribute is asked for, then imports it and becomes a plain module
+    holding its namespace (as importlib.util.LazyLoader does), so later lookups cost nothing extra."""
 
     def __getattr__(self, attr: str) -> Any:  # only called for names not yet in this module's __dict__
         module = importlib.import_module(self.__name__)
-        self.__dict__.update(vars(module))  # later lookups find the attribute directly
-        return getattr(module, attr)  # names a module provides through its own __getattr__ (np.linalg...)
+        self.__dict__.update(vars(module))
+        self.__class__ = types.ModuleType  # the module's own __getattr__ (np.linalg...) now answers misses
+        return getattr(self, attr)
 
 
 def lazy_module(name: str) -> Any:
