@@ -14,8 +14,10 @@ import pytest
 import typer.main
 from typer import _coercion
 
-from mltrain.cli import app
+from mltrain.cli import app, richhelp
+from mltrain.kinds import catalogue
 from mltrain.lazyimport import lazy_module
+from mltrain.registry import validate_name
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 HEAVY = ("numpy", "pandas", "torch", "pydantic")
@@ -119,6 +121,67 @@ def test_deferred_conversion_gives_what_typers_own_gives_for_every_parameter():
             assert type(results[0][-1]) is type(results[1][-1])
             checked += 1
     assert checked > 300
+
+
+SCREENS = """
+import json, sys
+import typer.main
+from typer.testing import CliRunner
+from mltrain.cli import app
+paths = []
+def walk(command, path):
+    paths.append(path)
+    for name, sub in getattr(command, "commands", {}).items():
+        walk(sub, [*path, name])
+walk(typer.main.get_command(app), [])
+argvs = [[*path, "--help"] for path in paths]
+argvs += [["train"], ["train", "x", "--epochs", "abc"], ["nope"], ["models", "show"], ["--version"]]
+screens = {" ".join(a): CliRunner().invoke(app, a).output for a in argvs}
+heavy = ("rich.markdown", "rich.traceback", "markdown_it", "pygments")
+skipped = sorted(m for m in heavy if m not in sys.modules)
+print(json.dumps({"screens": screens, "skipped": skipped}))
+"""
+
+
+def test_help_and_error_screens_are_the_same_without_rich_markdown_and_traceback(home: Path):
+    """cli/richhelp.py lets typer.rich_utils load without rich.markdown and rich.traceback; every help
+    screen and usage error must read exactly as with them (typer.rich_utils imported first: the ordinary
+    way)."""
+    runs = {}
+    for variant, first in (("deferred", ""), ("ordinary", "import typer.rich_utils\n")):
+        out = subprocess.run(
+            [sys.executable, "-c", first + SCREENS],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": SRC, "MLTRAIN_HOME": str(home), "COLUMNS": "80"},
+        )
+        assert out.returncode == 0, out.stderr
+        runs[variant] = json.loads(out.stdout)
+    assert runs["deferred"]["skipped"] == ["markdown_it", "pygments", "rich.markdown", "rich.traceback"]
+    assert runs["ordinary"]["skipped"] == []
+    screens = runs["deferred"]["screens"]
+    assert len(screens) > 25 and "Usage: root models show" in screens["models show --help"]
+    assert screens == runs["ordinary"]["screens"]
+
+
+def test_the_deferred_rich_classes_give_the_real_ones():
+    import rich.markdown
+    import rich.traceback
+
+    markdown = richhelp.deferred_class("rich.markdown", "Markdown")
+    traceback = richhelp.deferred_class("rich.traceback", "Traceback")
+    assert type(markdown("# title")) is rich.markdown.Markdown
+    try:
+        raise ValueError("shown")
+    except ValueError as exc:
+        shown = traceback.from_exception(type(exc), exc, exc.__traceback__)
+    assert type(shown) is rich.traceback.Traceback
+
+
+def test_every_catalogue_name_is_a_valid_model_name():
+    """resolve_model_type skips the name check (and the registry's import) for catalogue names."""
+    for name in catalogue():
+        assert validate_name(name) == name
 
 
 def test_lazy_module_imports_at_first_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

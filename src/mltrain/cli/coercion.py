@@ -4,9 +4,9 @@ Typer (0.25 and later) converts every parameter value, None included, through a 
 builds on the parameter's first use. Importing pydantic and building adapters costs about 60 ms, most of the
 start-up budget of a TAB completion or `mltrain defaults` (150 ms, bench/startup.py), although there nothing
 needs converting: a missing option stays None and a text value stays the same text. This defers Typer's own
-conversion to the first value that needs it; every other value (an INTEGER given as text, a PATH, a value out of
-range) still goes through it, with its messages. tests/test_startup.py checks, parameter by parameter, that
-both give the same values.
+conversion to the first value that needs it; every other value (an INTEGER given as text, a PATH, a value
+out of range) still goes through it, with its messages. tests/test_startup.py checks, parameter by
+parameter, that both give the same values.
 """
 
 from __future__ import annotations
