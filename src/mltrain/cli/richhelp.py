@@ -90,6 +90,7 @@ class _Finder(importlib.abc.MetaPathFinder):
             self.busy = False
         if spec is not None and spec.loader is not None:
             spec.loader = _Loader(spec.loader)
+            sys.meta_path.remove(self)  # one import to wrap (returning a spec ends the finders' loop here)
         return spec
 
 

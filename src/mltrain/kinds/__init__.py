@@ -2,8 +2,9 @@
 
 The rest of the code asks `KINDS[name]` and never branches on a type's name. A new type is a new
 module with a `ModelKind` subclass and one `register(...)` call. Importing this package must stay
-cheap (`mltrain --help`, `defaults` and `presets` never load torch or pandas): kinds import their
-heavy libraries inside the methods that need them.
+cheap (`mltrain --help`, `defaults` and `presets` never load torch or pandas; --help and `defaults` not even
+numpy): kinds import their heavy libraries inside the methods that need them, or name numpy through
+`lazyimport.lazy_module`, which imports it at its first use.
 """
 
 from __future__ import annotations
