@@ -7,20 +7,24 @@ Round 0 is not timed: it writes the bytecode (PYTHONDONTWRITEBYTECODE is dropped
 installed package has its bytecode) and warms the file cache. `cpu s` is the user + system time of the
 command; on a busy machine wall times stretch with the load while it barely moves.
 
-Measured 2026-11-30 on the project's shared 2-core machine while other jobs kept the load average at 8-11, so
-wall times are 2-3x what a quiet machine shows (`python -c pass`: 28 ms here, 9 ms when quiet). Medians of 9
-interleaved runs, bytecode cached, seconds wall / cpu, before (3fc5017) and after issue 16's start-up work:
+Measured 2026-11-30 on the project's 2-core machine in a quiet minute (`python -c pass` 9 ms), 7 runs each,
+bytecode cached, median seconds wall / cpu, before (3fc5017) and after issue 16's start-up work:
 
     command                                 before          after
-    python -c pass                          0.028 / 0.011   0.028 / 0.010
-    mltrain --help                          0.638 / 0.246   0.331 / 0.128
-    mltrain defaults btc_regime_detector    0.837 / 0.305   0.395 / 0.136
-    mltrain presets                         0.800 / 0.328   0.608 / 0.235
-    TAB: mltrain train btc<TAB>             0.619 / 0.258   0.232 / 0.089
+    python -c pass                          0.009 / 0.009   0.009 / 0.009
+    python -c 'import torch'                1.212 / 1.146   1.132 / 1.092
+    mltrain --help                          0.239 / 0.237   0.099 / 0.098   ok
+    mltrain defaults btc_regime_detector    0.276 / 0.275   0.107 / 0.105   ok
+    mltrain presets                         0.281 / 0.279   0.176 / 0.175
+    TAB: mltrain train btc<TAB>             0.239 / 0.238   0.073 / 0.072   ok
 
-Measured in-process (CPU, best of 9): Python itself 10 ms, `import typer` 32 ms, `import mltrain.cli` 12 ms;
-then --help 34 ms (Rich's console, panels and tables, the screen), defaults 41 ms (Rich, yaml for the
-presets, the table; 10 ms with --json), a TAB 11 ms. What went: numpy at the kinds' import (lazyimport.py),
+With other jobs keeping the load average at 8-11 the same commands took 2-3x the wall time (--help 0.331 s,
+defaults 0.395 s, TAB 0.232 s; `python -c pass` 0.028 s) while cpu rose by a third at most (0.128, 0.136,
+0.089 s).
+
+Measured in-process (CPU, best of 9): Python itself 9 ms, `import typer` 30 ms, `import mltrain.cli` 12 ms;
+then --help 31 ms (Rich's console, panels and tables, the screen), defaults 35 ms (Rich, yaml for the
+presets, the table; 10 ms with --json), a TAB 9 ms. What went: numpy at the kinds' import (lazyimport.py),
 pydantic through Typer's conversion of every parameter (cli/coercion.py), rich.markdown and rich.traceback
 through typer.rich_utils (cli/richhelp.py), the registry module for a catalogue name.
 `presets` is not under the goal: it validates a config per preset (pydantic) for its estimates.
