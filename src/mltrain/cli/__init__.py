@@ -9,10 +9,12 @@ import typer
 
 from .. import __version__
 from ..errors import ExitCode
-from . import data, evaluate, helpfmt, info, jobs, models, predict, render, sweep, train
+from . import coercion, data, evaluate, helpfmt, info, jobs, models, predict, render, richhelp, sweep, train
 from .env import Env
 
 helpfmt.install()
+coercion.install()
+richhelp.install()
 
 __all__ = ["Env", "app", "main"]
 

@@ -2,8 +2,9 @@
 
 The rest of the code asks `KINDS[name]` and never branches on a type's name. A new type is a new
 module with a `ModelKind` subclass and one `register(...)` call. Importing this package must stay
-cheap (`mltrain --help`, `defaults` and `presets` never load torch or pandas): kinds import their
-heavy libraries inside the methods that need them.
+cheap (`mltrain --help`, `defaults` and `presets` never load torch or pandas; --help and `defaults` not even
+numpy): kinds import their heavy libraries inside the methods that need them, or name numpy through
+`lazyimport.lazy_module`, which imports it at its first use.
 """
 
 from __future__ import annotations
@@ -180,14 +181,16 @@ def kind_of_arch(arch: str) -> ModelKind:
 def resolve_model_type(name: str, flag: str | None, home: Any) -> str:
     """Catalogue, then registry, then --model-type; contradictions are errors."""
     from ..errors import UsageError
-    from ..registry import Registry, validate_name
     from ..textutil import suggest
 
-    validate_name(name)
-    if flag is not None and flag not in KINDS:
-        raise UsageError(f"--model-type {flag!r} is not a model type; allowed: {', '.join(KINDS)}")
     known_names = catalogue()
     known = known_names.get(name)
+    if known is None:  # a catalogue name is valid; only other names need checking and the registry's import
+        from ..registry import Registry, validate_name
+
+        validate_name(name)
+    if flag is not None and flag not in KINDS:
+        raise UsageError(f"--model-type {flag!r} is not a model type; allowed: {', '.join(KINDS)}")
     if known is None:
         registry = Registry(home)
         versions = registry.versions(name)

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
+from ..lazyimport import lazy_module
 from . import ModelKind, ScoreTable
 from .regime_eval import DETECTORS, add_baselines, pooled_summary, verdict_lines
 from .regime_model import ARCH, DECISION, OOD_MARGIN, regime_symbol
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..config import TrainingConfig
+else:
+    np = lazy_module("numpy")  # imported at first use: see lazyimport.py
 
 NEAR_COPY_CORRELATION = 0.95  # daily log returns this correlated: one price path (a wrapped or staked coin)
 NEAR_COPY_MIN_DAYS = 180  # common days needed before two series can count as copies

@@ -4,7 +4,14 @@ counted, false alarms, log-loss and Brier), the fold table and the report parts.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+from ..lazyimport import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")  # imported at first use: see lazyimport.py
 
 SCORES = ("balanced_accuracy", "macro_f1", "detection_lag_days", "changes_per_year")
 DETECTORS = ("model", "network", "rule", "majority", "hmm", "jump_model", "forward_filter_true_params")

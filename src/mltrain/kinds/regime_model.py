@@ -20,14 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
+from ..lazyimport import lazy_module
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from ..config import TrainingConfig
     from ..data.store import DataStore, Series
     from ..pipeline import RunResult
+else:
+    np = lazy_module("numpy")  # imported at first use: see lazyimport.py
 
 ARCH = "regime_mlp"  # spec["kind"] of stored versions: never rename
 DECISION = "rule_with_network_bear"  # spec["decision"]; absent in versions that took the network's argmax

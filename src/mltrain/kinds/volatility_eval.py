@@ -6,10 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
+from ..lazyimport import lazy_module
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .volatility_model import Panel
+else:
+    np = lazy_module("numpy")  # imported at first use: see lazyimport.py
 
 SCORES = ("r2", "qlike", "mae")
 BASELINES = ("persistence", "ewma", "har", "log_har", "log_har_bc", "garch", "gjr_garch")

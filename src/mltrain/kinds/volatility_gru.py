@@ -3,7 +3,14 @@ still loaded and predict as they did; new versions are never trained with this d
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+from ..lazyimport import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")  # imported at first use: see lazyimport.py
 
 ARCH = "volatility_gru"  # spec["kind"] of stored versions: never rename
 

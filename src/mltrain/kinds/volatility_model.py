@@ -14,15 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
+from ..lazyimport import lazy_module
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from ..config import TrainingConfig
     from ..data.store import Series
     from ..forecasts import HarFit
     from ..pipeline import Window
+else:
+    np = lazy_module("numpy")  # imported at first use: see lazyimport.py
 
 ARCH = "volatility_har_residual"  # spec["kind"] of versions with this design: never rename
 INPUTS = (
