@@ -63,9 +63,13 @@ def test_volatility_blocks_are_purged_and_validation_prices_never_reach_fit_or_s
     same = panel(btc, config, end=base.dates[base.validation[-1]])
     for rows in ("fit", "selection"):
         a, b = getattr(same, rows), getattr(changed, rows)
-        assert np.array_equal(same.x(a, same.har_fit), changed.x(b, changed.har_fit))
+        assert np.array_equal(same.x(a, same.base_fit), changed.x(b, changed.base_fit))
         assert np.array_equal(same.target[a], changed.target[b])
     assert np.array_equal(same.har_full.coef, changed.har_full.coef)
+    # the model's base (its weights, coefficients and bias constant) is chosen on fit + selection rows only
+    for fit in ("base_fit", "base_full", "har_full"):
+        assert np.array_equal(getattr(same, fit).coef, getattr(changed, fit).coef)
+        assert getattr(same, fit).correction == getattr(changed, fit).correction
     assert not np.array_equal(same.target[same.validation], changed.target[changed.validation])
 
 
