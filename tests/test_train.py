@@ -68,9 +68,9 @@ def test_volatility_blocks_are_purged_and_validation_prices_never_reach_fit_or_s
         assert np.array_equal(same.target[a], changed.target[b])
     assert np.array_equal(same.har_full.coef, changed.har_full.coef)
     # the model's base (its weights, coefficients and bias constant) is chosen on fit + selection rows only
-    for fit in ("base_fit", "base_full", "har_full"):
-        assert np.array_equal(getattr(same, fit).coef, getattr(changed, fit).coef)
-        assert getattr(same, fit).correction == getattr(changed, fit).correction
+    for har in ("base_fit", "base_full", "har_full"):
+        assert np.array_equal(getattr(same, har).coef, getattr(changed, har).coef)
+        assert getattr(same, har).correction == getattr(changed, har).correction
     assert not np.array_equal(same.target[same.validation], changed.target[changed.validation])
 
 
