@@ -53,7 +53,7 @@ def data_for(kind: str):
     store = DataStore(Home(Path(tempfile.mkdtemp())))
     if kind == "volatility":  # the fit rows of BTC, as the pooled network reads them
         p = panel(store.load("BTC"), config)
-        x, y = p.x(p.fit, p.har_fit), p.target[p.fit]
+        x, y = p.x(p.fit, p.base_fit), p.target[p.fit]
         return (
             config,
             build_network(len(INPUTS), 64).to(DEVICE),

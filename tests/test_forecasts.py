@@ -73,6 +73,31 @@ def test_bias_correction_raises_the_forecast_by_the_training_constant(btc):
     assert np.mean(np.exp(2 * (target[train] - fitted))) == pytest.approx(1.0)
 
 
+def test_weighted_robust_fit_reads_no_day_at_or_after_fit_end(btc):
+    var = F.daily_variance(btc, True)
+    fit = V.fit_har(var, 600, fit_start=50, half_life_days=365, robust_correction=True)
+    again = V.fit_har(_shocked(var, 600), 600, fit_start=50, half_life_days=365, robust_correction=True)
+    np.testing.assert_array_equal(fit.coef, again.coef)
+    assert fit.correction == again.correction
+    assert fit.rows == V.fit_har(var, 600, fit_start=50).rows  # the same samples, weighted
+
+
+def test_robust_correction_is_the_squared_scaled_mad_of_the_weighted_fit_residuals(btc):
+    var = F.daily_variance(btc, True)
+    fit = V.fit_har(var, 700, half_life_days=200, robust_correction=True)
+    design, target = V.har_design(var[:700]), F.future_log_vol(var[:700])
+    train = np.isfinite(design).all(axis=1) & np.isfinite(target)
+    residuals = target[train] - fit.predict(design[train], corrected=False)
+    mad = np.median(np.abs(residuals - np.median(residuals)))
+    assert fit.correction == pytest.approx((1.4826 * mad) ** 2)
+    # the weights favour recent samples: the fit differs from plain least squares, and a half-life far longer
+    # than the sample gives plain least squares back
+    plain = V.fit_har(var, 700)
+    assert not np.allclose(fit.coef, plain.coef)
+    np.testing.assert_allclose(V.fit_har(var, 700, half_life_days=1e12).coef, plain.coef)
+    assert 0 < fit.correction < plain.correction  # spikes inflate the mean-exp constant, not the MAD one
+
+
 def test_log_har_and_har_differ_only_in_the_design(btc):
     var = F.daily_variance(btc, True)
     daily = V.har_design(var)[:, 0]

@@ -10,6 +10,7 @@ import torch
 from mltrain import features as F
 from mltrain.config import TrainingConfig
 from mltrain.data.store import DataStore, Series
+from mltrain.forecasts import HarFit, har_design
 from mltrain.kinds import KINDS
 from mltrain.kinds.regime_model import asset, blocks, labels_before, train_regime
 from mltrain.kinds.volatility_model import panel
@@ -63,9 +64,13 @@ def test_volatility_blocks_are_purged_and_validation_prices_never_reach_fit_or_s
     same = panel(btc, config, end=base.dates[base.validation[-1]])
     for rows in ("fit", "selection"):
         a, b = getattr(same, rows), getattr(changed, rows)
-        assert np.array_equal(same.x(a, same.har_fit), changed.x(b, changed.har_fit))
+        assert np.array_equal(same.x(a, same.base_fit), changed.x(b, changed.base_fit))
         assert np.array_equal(same.target[a], changed.target[b])
     assert np.array_equal(same.har_full.coef, changed.har_full.coef)
+    # the model's base (its weights, coefficients and bias constant) is chosen on fit + selection rows only
+    for har in ("base_fit", "base_full", "har_full"):
+        assert np.array_equal(getattr(same, har).coef, getattr(changed, har).coef)
+        assert getattr(same, har).correction == getattr(changed, har).correction
     assert not np.array_equal(same.target[same.validation], changed.target[changed.validation])
 
 
@@ -177,6 +182,17 @@ def test_volatility_metrics_sit_beside_every_baseline():
     assert set(run.baselines) == {"persistence", "ewma", "har", "log_har", "log_har_bc", "garch", "gjr_garch"}
     for scores in (run.metrics["symbols"]["BTC"], *[b["BTC"] for b in run.baselines.values()]):
         assert set(scores) >= {"r2", "qlike", "mae"} and scores["qlike"] >= 0
+    # the shipped forecast is the stored base (predict reads the same coefficients and constant): weighted
+    # log-HAR plus the robust constant, not log_har_bc
+    spec, stored = run.spec, run.spec["symbols"]["BTC"]
+    assert spec["base_half_life_days"] == 730 and spec["base_correction"] == "mad"
+    assert not stored["use_correction"]
+    p = panel(store.load("BTC"), cfg("volatility", days=200, symbols=["BTC"]))
+    base = HarFit(np.asarray(stored["har_coef"]), stored["har_correction"], 0)
+    design = har_design(p.daily_var)[p.validation]
+    np.testing.assert_allclose(run.predictions["BTC"]["model"], base.predict(design, corrected=True))
+    assert np.allclose(base.coef, p.base_full.coef) and not np.allclose(base.coef, p.har_full.coef)
+    assert run.predictions["BTC"]["model"] != run.predictions["BTC"]["log_har_bc"]
 
 
 def _store_with(root: Path, symbol: str, series: Series) -> DataStore:
@@ -213,6 +229,9 @@ def test_selection_never_reads_the_validation_block(tmp_path: Path, btc: Series,
             runs.append(train_regime(store, config, "BTC", seed=3, device="cpu", end=end))
     a, b = runs
     assert a.best_epoch == b.best_epoch
+    if kind == "volatility":  # the base's coefficients and bias constant are chosen before the block too
+        assert a.spec["symbols"]["BTC"]["har_coef"] == b.spec["symbols"]["BTC"]["har_coef"]
+        assert a.spec["symbols"]["BTC"]["har_correction"] == b.spec["symbols"]["BTC"]["har_correction"]
     assert a.tensors.keys() == b.tensors.keys()
     assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors)
     assert a.predictions["BTC"]["actual"] != b.predictions["BTC"]["actual"]

@@ -23,6 +23,7 @@ from .baselines import MissingExtra, map_states
 
 JUMP_HALF_LIVES = (8, 21, 63)  # days: about a week and a half, a month and a quarter (Shu, Yu & Mulvey 2024)
 JUMP_PENALTY = 50.0  # cost of one switch in squared standardized feature distance (9 features)
+MAD_TO_SIGMA = 1.4826  # median absolute deviation to standard deviation of a normal
 DOWNSIDE_FLOOR = 1e-4  # daily downside deviation floor: keeps the Sortino ratio finite in a calm rise
 
 
@@ -69,8 +70,14 @@ def fit_har(
     fit_start: int = 0,
     horizon: int = F.HORIZON_DAYS,
     log_of_mean: bool = True,
+    half_life_days: float | None = None,
+    robust_correction: bool = False,
 ) -> HarFit:
-    """Least squares of the target log vol on the HAR design over samples whose target ends before fit_end."""
+    """Least squares of the target log vol on the HAR design over samples whose target ends before fit_end.
+    `half_life_days`: weights halve every that many days back from the last sample (exponentially weighted
+    least squares). `robust_correction`: the correction is the lognormal shift sigma^2 with sigma estimated
+    as 1.4826 x the residuals' median absolute deviation, instead of 0.5 log mean exp(2e), which a few
+    spikes dominate."""
     daily_var = np.asarray(daily_var, float)
     _rows(len(daily_var), fit_start, fit_end, np.array([], dtype=int))
     seen = daily_var[:fit_end]  # nothing at or after fit_end is read
@@ -83,9 +90,16 @@ def fit_har(
             f"only {int(ok.sum())} training samples with a known target in [{fit_start}, {fit_end})"
         )
     x = np.column_stack([np.ones(ok.sum()), design[ok]])
-    coef, *_ = np.linalg.lstsq(x, target[ok], rcond=None)
+    root_w = np.ones(ok.sum())
+    if half_life_days is not None:
+        rows = np.nonzero(ok)[0]
+        root_w = np.sqrt(0.5 ** ((rows[-1] - rows) / half_life_days))
+    coef, *_ = np.linalg.lstsq(x * root_w[:, None], target[ok] * root_w, rcond=None)
     residuals = target[ok] - x @ coef
-    correction = 0.5 * float(np.log(np.mean(np.exp(2 * residuals))))
+    if robust_correction:  # for e ~ N(m, s^2): 0.5 log E exp(2e) = m + s^2; least squares leaves m near 0
+        correction = float((MAD_TO_SIGMA * np.median(np.abs(residuals - np.median(residuals)))) ** 2)
+    else:
+        correction = 0.5 * float(np.log(np.mean(np.exp(2 * residuals))))
     return HarFit(coef, correction, int(ok.sum()))
 
 

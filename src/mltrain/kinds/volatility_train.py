@@ -10,6 +10,8 @@ import numpy as np
 from .volatility_model import (
     APPLY_CORRECTION,
     ARCH,
+    BASE_HALF_LIFE_DAYS,
+    BASE_ROBUST_CORRECTION,
     BASE_SHRINK,
     DEFAULT_HIDDEN,
     HORIZON,
@@ -72,9 +74,9 @@ def train_pooled(
             found = pool_panel(store.load(other), first, last, min_rows)
             if found is not None:
                 pool[other] = found
-    fit_x = np.concatenate([p.x(p.fit, p.har_fit) for p in [*panels.values(), *pool.values()]])
+    fit_x = np.concatenate([p.x(p.fit, p.base_fit) for p in [*panels.values(), *pool.values()]])
     fit_y = np.concatenate([p.target[p.fit] for p in [*panels.values(), *pool.values()]])
-    sel_x = np.concatenate([p.x(p.selection, p.har_fit) for p in panels.values()])
+    sel_x = np.concatenate([p.x(p.selection, p.base_fit) for p in panels.values()])
     sel_y = np.concatenate([p.target[p.selection] for p in panels.values()])
     torch.manual_seed(seed)
     model = build_network(len(INPUTS), config.hidden_size or DEFAULT_HIDDEN).to(device)
@@ -104,9 +106,9 @@ def train_pooled(
     for symbol, p in panels.items():
         use = APPLY_CORRECTION and keeps_correction(model, p, device)
         with torch.no_grad():
-            x = p.x(p.validation, p.har_full)
+            x = p.x(p.validation, p.base_full)
             corrected = model(torch.as_tensor(x, device=device)).cpu().numpy().astype(float)
-        forecast = corrected if use else p.base(p.validation, p.har_full)  # float64, as the baselines
+        forecast = corrected if use else p.base(p.validation, p.base_full)  # float64, as the baselines
         found = validation_forecasts(p, forecast)
         run.missing_extras = sorted(set(run.missing_extras) | set(found.missing))
         per_symbol[symbol] = {**found.scores["model"], "n_val": int(len(p.validation))}
@@ -118,8 +120,8 @@ def train_pooled(
         run.predictions[symbol] = found.predictions
         run.windows[symbol] = {**p.window.as_dict(), **p.blocks()}
         spec_symbols[symbol] = {
-            "har_coef": p.har_full.coef.tolist(),
-            "har_correction": p.har_full.correction,
+            "har_coef": p.base_full.coef.tolist(),  # the base's log-HAR (predict adds the correction)
+            "har_correction": p.base_full.correction,
             "feature_mean": p.mean.tolist(),
             "feature_std": p.std.tolist(),
             "estimator": p.window.estimator,
@@ -134,8 +136,14 @@ def train_pooled(
         "n_inputs": len(INPUTS),
         "hidden_size": config.hidden_size or DEFAULT_HIDDEN,
         "horizon_days": HORIZON,
-        "base": f"log-HAR on range-based variance + {BASE_SHRINK} x its bias correction",
+        "base": (
+            f"log-HAR on range-based variance, exponentially weighted least squares (half-life "
+            f"{BASE_HALF_LIFE_DAYS:g} days), + {BASE_SHRINK} x its "
+            + ("robust lognormal bias correction, (1.4826 MAD)^2" if BASE_ROBUST_CORRECTION else "correction")
+        ),
         "base_shrink": BASE_SHRINK,
+        "base_half_life_days": BASE_HALF_LIFE_DAYS,
+        "base_correction": "mad" if BASE_ROBUST_CORRECTION else "mean_exp",
         "correction_applied": APPLY_CORRECTION,
         "target": "log annualized volatility over the next horizon_days",
         "pooled": True,
@@ -152,7 +160,7 @@ def train_pooled(
     if APPLY_CORRECTION and fitted.best_epoch == 0:
         run.warnings.append(
             "no epoch improved on the base forecast on the selection block: the network's "
-            "correction is zero and the model forecasts exactly the bias-corrected log-HAR"
+            "correction is zero and the model forecasts exactly its log-HAR base"
         )
     run.total_seconds = clock.seconds()
     return run
@@ -163,7 +171,7 @@ def keeps_correction(model, p: Panel, device: str) -> bool:
     selection QLIKE by MIN_SELECTION_GAIN (a pooled network can help one asset and hurt another)."""
     import torch
 
-    x = p.x(p.selection, p.har_fit)
+    x = p.x(p.selection, p.base_fit)
     actual = torch.as_tensor(p.target[p.selection], dtype=torch.float32)
     with torch.no_grad():
         corrected = model(torch.as_tensor(x, device=device)).cpu()
