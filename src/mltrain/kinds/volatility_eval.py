@@ -147,7 +147,8 @@ def pooled_summary(folds: list[dict], horizon: int = 7) -> dict:
             }
         mcs = confidence_set({w: qlike_loss(actual, f) for w, f in present.items()}, horizon)
         variants = [v for v in LOG_HAR_VARIANTS if v in scores]
-        best = min(variants, key=lambda v: scores[v]["qlike"]) if variants else None
+        mean_q = {w: float(np.mean(qlike_loss(actual, present[w]))) for w in variants + ["model"]}
+        best = min(variants, key=lambda v: mean_q[v]) if variants else None  # unrounded: no tie by rounding
         wins, count = 0, 0
         for fold in folds:
             pred = fold["predictions"].get(symbol)
@@ -165,9 +166,7 @@ def pooled_summary(folds: list[dict], horizon: int = 7) -> dict:
             "folds": count,
             "scores": scores,
             "best_log_har": best,
-            "ratio_to_best_log_har": round(scores["model"]["qlike"] / scores[best]["qlike"], 4)
-            if best
-            else None,
+            "ratio_to_best_log_har": round(mean_q["model"] / mean_q[best], 4) if best else None,
             "dm": dm,
             "mcs": mcs,
             "folds_beating_every_baseline_on_qlike": wins,
@@ -219,10 +218,14 @@ def verdict_lines(summary: dict) -> list[str]:
         member = (
             "n/a (arch not installed)" if mcs is None else ("in" if "model" in mcs["included"] else "out")
         )
-        verb = "beats" if model_q < best_q else "ties" if model_q == best_q else "LOSES TO"
+        ratio, p = s["ratio_to_best_log_har"], dm.get("p_value")
+        significant = p is not None and p < 0.05
+        verb = "beats" if ratio < 1 else "ties" if ratio == 1 else "LOSES TO"
+        if ratio != 1 and not significant:
+            verb += " (not significant)"  # a lower QLIKE that the DM test cannot tell from chance is no win
         lines.append(
             f"{symbol}: model QLIKE {model_q:.4f} {verb} {best} {best_q:.4f} (ratio "
-            f"{s['ratio_to_best_log_har']:.3f}, DM p={_fmt_p(dm.get('p_value'))}); 90% MCS: model {member}; "
+            f"{ratio:.3f}, DM p={_fmt_p(p)}); 90% MCS: model {member}; "
             f"{s['days']} days, {s['folds']} folds, {s['first']}..{s['last']}"
         )
     return lines
