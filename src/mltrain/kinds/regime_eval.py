@@ -130,7 +130,14 @@ def verdict_lines(summary: dict) -> list[str]:
         model, rule = s["detectors"].get("model"), s["detectors"].get("rule")
         if not model or not rule:
             continue
-        verb = "beats" if model["balanced_accuracy"] > rule["balanced_accuracy"] else "does NOT beat"
+        if (
+            model["ci_low"] > rule["balanced_accuracy"]
+        ):  # the bar: the interval above the rule's figure
+            verb = "beats"
+        elif model["balanced_accuracy"] > rule["balanced_accuracy"]:
+            verb = "is above (within its interval, not shown to beat)"
+        else:
+            verb = "does NOT beat"
         lines.append(
             f"{symbol}: model balanced accuracy {model['balanced_accuracy']:.3f} [90% {model['ci_low']:.3f}, "
             f"{model['ci_high']:.3f}] {verb} the rule's {rule['balanced_accuracy']:.3f} [{rule['ci_low']:.3f}, "

@@ -1,4 +1,5 @@
-"""The volatility verdict line says a lower QLIKE is a win only when the DM test says so (issue 11 audit)."""
+"""Verdict lines call a gain a win only when the evidence says so (the issue 11 audit): DM p for volatility,
+the bootstrap interval above the rule for the regime detector."""
 
 from __future__ import annotations
 
@@ -30,3 +31,32 @@ def test_a_significant_gain_and_any_loss_are_said_plainly():
     assert "model QLIKE 0.2800 beats log_har_bc" in verdict_lines(summary(0.28, 0.30, 0.01))[0]
     assert "LOSES TO (not significant) log_har_bc" in verdict_lines(summary(0.31, 0.30, 0.4))[0]
     assert "LOSES TO log_har_bc" in verdict_lines(summary(0.36, 0.30, 0.001))[0]
+
+
+def regime_summary(model_ba: float, low: float, rule_ba: float) -> dict:
+    def det(ba: float, lo: float) -> dict:
+        return {
+            "balanced_accuracy": ba,
+            "ci_low": lo,
+            "ci_high": ba + 0.05,
+            "recall": {"Bear": 0.5},
+            "missed": 1,
+            "regime_starts": 4,
+            "mean_lag_miss_as_run_days": 10.0,
+        }
+
+    return {
+        "BTC": {
+            "detectors": {"model": det(model_ba, low), "rule": det(rule_ba, rule_ba - 0.05)},
+            "days": 9,
+            "folds": 1,
+        }
+    }
+
+
+def test_regime_verdict_needs_the_interval_above_the_rule_to_say_beats():
+    from mltrain.kinds.regime_eval import verdict_lines as regime_lines
+
+    assert "] beats the rule's" in regime_lines(regime_summary(0.70, 0.66, 0.60))[0]
+    assert "is above (within its interval" in regime_lines(regime_summary(0.636, 0.570, 0.629))[0]
+    assert "does NOT beat" in regime_lines(regime_summary(0.50, 0.45, 0.70))[0]
