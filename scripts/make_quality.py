@@ -94,10 +94,14 @@ def main() -> None:
         (DOCS / "quality_notes.md").read_text(),
         "",
     ]
+    from mltrain.kinds import KINDS
+
     for name in RUNS:
         if name not in results:
             continue
         r = results[name]
+        # the verdict sentences follow the current wording rules even for a run kept from an earlier pass
+        r["verdicts"] = KINDS[r["model_type"]].verdicts(r["summary"])
         parts.append(f"## {name}: `{command(RUNS[name])}`\n")
         parts.append(f"{r['fold_count']} folds.\n")
         if r.get("cross_asset"):
