@@ -45,6 +45,7 @@ def main() -> int:
     args = parser.parse_args()
     presets, types = args.presets.split(","), args.types.split(",")
     home = tempfile.mkdtemp(prefix="mltrain-estimate-")
+    print(f"load average at start (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     first = {}
     for kind in types:
         model, extra = MODELS[kind]
@@ -73,6 +74,8 @@ def main() -> int:
                 f"{seed_ratio:5.2f} | {est:7.1f} {act:8.1f} {ratio:5.2f} {'ok' if ok else 'OUT':3}",
                 flush=True,
             )
+    cores, load = os.cpu_count(), ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{cores} cores; load average now (1, 5, 15 min): {load}, other work on the machine included")
     for line in outside:
         print(f"outside +-{TOLERANCE:.0%}: {line}")
     return 1 if outside else 0

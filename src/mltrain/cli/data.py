@@ -274,7 +274,7 @@ def update_data(
 
             state["page"] += 1
             fetched = (pd.Timestamp(event["through"]) - pd.Timestamp(state["start"])).days + 1
-            share = min(max(fetched / state["days"], 0.0), 1.0)
+            share = min(max(fetched / state["days"], 0.0), 0.99)  # the symbol is done when it is stored
             label = f"{symbol}: page {state['page']}, {event['candles']} candles through {event['through']}"
             display({"done": state["done"] + share, "total": total, "label": label})
         elif kind == "done":
