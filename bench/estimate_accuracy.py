@@ -26,6 +26,7 @@ TOLERANCE = 0.15
 
 def train(home: str, model: str, preset: str, extra: list[str], device: str) -> dict:
     cmd = [sys.executable, "-m", "mltrain", "train", model, "--preset", preset, "--yes", "--json"]
+    load = os.getloadavg()[0]  # the machine's 1-minute load when the run starts: other agents' work too
     out = subprocess.run(
         [*cmd, "--device", device, "--quiet", *extra],
         env={**os.environ, "MLTRAIN_HOME": home},
@@ -34,7 +35,7 @@ def train(home: str, model: str, preset: str, extra: list[str], device: str) -> 
     )
     if not out.stdout.strip():  # exit 3 (gate refused) still prints the result; anything else is a failure
         raise SystemExit(f"{model} --preset {preset} failed (exit {out.returncode}): {out.stderr.strip()}")
-    return json.loads(out.stdout)["data"]
+    return {**json.loads(out.stdout)["data"], "load": load}
 
 
 def main() -> int:
@@ -53,7 +54,7 @@ def main() -> int:
             first[kind, preset] = train(home, model, preset, extra, args.device)
     header = (
         f"{'type':10} {'preset':8} | {'1st est s':>9} {'1st act s':>9} {'ratio':>5} | "
-        f"{'est s':>7} {'actual s':>8} {'ratio':>5} {'':3}"
+        f"{'est s':>7} {'actual s':>8} {'ratio':>5} {'':3} | load 1st, 2nd"
     )
     print(
         f"pass 1 seeds the history (estimate from probe / other presets); pass 2 after one past run\n{header}"
@@ -71,7 +72,8 @@ def main() -> int:
             seed_ratio = seed["estimated_seconds"] / max(seed["duration_seconds"], 1e-9)
             print(
                 f"{kind:10} {preset:8} | {seed['estimated_seconds']:9.1f} {seed['duration_seconds']:9.1f} "
-                f"{seed_ratio:5.2f} | {est:7.1f} {act:8.1f} {ratio:5.2f} {'ok' if ok else 'OUT':3}",
+                f"{seed_ratio:5.2f} | {est:7.1f} {act:8.1f} {ratio:5.2f} {'ok' if ok else 'OUT':3} | "
+                f"{seed['load']:4.1f} {data['load']:4.1f}",
                 flush=True,
             )
     cores, load = os.cpu_count(), ", ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -115,3 +115,13 @@ def test_evaluation_runs_folds_workers_at_a_time(tmp_path: Path):
     Jobs(home).record_run(row(cfg))
     got = E.for_evaluation(home, "regime", cfg, folds=5, workers=2)
     assert got.expected_seconds == pytest.approx(11.0 * 3) and "5 folds" in got.basis
+
+
+def test_epochs_come_from_runs_with_the_same_budget_and_patience_before_best_epoch_plus_patience():
+    other_days = config(days=365)  # same epochs and patience as the defaults, other data
+    got = E.from_history("regime", config(), "cpu", [row(other_days, epochs_run=37, best=22)])
+    assert "same budget and patience stopped after 37" in got.basis
+    # a quick run peaked at epoch 1: expect no fewer than the 2 x patience prior for a longer budget
+    quick = config(days=90, epochs=20, patience=10)
+    floor = E.from_history("regime", config(), "cpu", [row(quick, epochs_run=11, best=1)])
+    assert "about 30 of 100 epochs" in floor.basis

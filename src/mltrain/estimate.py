@@ -199,16 +199,7 @@ def from_history(
     nearest = nearest[-RECENT_RUNS:]
     pace = statistics.median(_pace(r, model_type, config, device, probes) for r in nearest)
     overhead = statistics.median(r["overhead_seconds"] for r in nearest)
-    if same_config:
-        expected_epochs = statistics.median(r["epochs_run"] for r in nearest)
-        why = f"early stopping ended after {expected_epochs:g} of {config.epochs} epochs"
-    else:
-        best = statistics.median(r.get("best_epoch", 0) for r in nearest)
-        expected_epochs = min(config.epochs, math.ceil(best) + config.patience)
-        why = (
-            f"their best epoch was {best:g}, so about {expected_epochs} of {config.epochs} epochs "
-            f"(best + patience) are expected"
-        )
+    expected_epochs, why = _expected_epochs(config, usable, same_config, nearest)
     rows = rows_per_epoch(model_type, config)
     plural = "run" if len(nearest) == 1 else "runs"
     return Estimate(
@@ -217,6 +208,31 @@ def from_history(
         f"median of {len(nearest)} past {plural} of {match} on this host ({device}): "
         f"{format_seconds(overhead)} loading and baselines, {pace * rows:.3g} s per epoch; {why}",
         device,
+    )
+
+
+def _expected_epochs(
+    config: TrainingConfig, usable: list[dict], same_config: list[dict], nearest: list[dict]
+) -> tuple[float, str]:
+    """Epochs early stopping will let run: as many as the same config ran; else as many as runs with the
+    same stopping rule (epoch budget and patience) ran; else the nearest runs' best epoch + this patience,
+    never fewer than the no-history prior (a short budget's early best says little about a longer one)."""
+    if same_config:
+        epochs = statistics.median(r["epochs_run"] for r in same_config[-RECENT_RUNS:])
+        return epochs, f"early stopping ended after {epochs:g} of {config.epochs} epochs"
+    rule = {"epochs": config.epochs, "patience": config.patience}
+    same_rule = [r for r in usable if rule.items() <= r["config"].items()][-RECENT_RUNS:]
+    if same_rule:
+        epochs = statistics.median(r["epochs_run"] for r in same_rule)
+        return epochs, (
+            f"runs with the same budget and patience stopped after {epochs:g} of {config.epochs} epochs"
+        )
+    best = statistics.median(r.get("best_epoch", 0) for r in nearest)
+    prior = EARLY_STOP_PRIOR_PATIENCES * config.patience
+    epochs = min(config.epochs, max(math.ceil(best) + config.patience, prior))
+    return epochs, (
+        f"their best epoch was {best:g}, so about {epochs} of {config.epochs} epochs are expected "
+        f"(best + patience, at least 2 x patience)"
     )
 
 
