@@ -81,9 +81,9 @@ class Progress:
 
 
 class FoldProgress:
-    """Observes evaluate's progress events {"done": k, "total": n, "label": str}: a Rich bar with ETA in a
-    terminal, one flushed plain line per event otherwise; nothing with quiet. Meant for stderr, --json or
-    not."""
+    """Observes progress events {"done": k, "total": n, "label": str, "note": str (optional)} of evaluate,
+    presets --measure, data update and sweep: a Rich bar with ETA in a terminal, one flushed plain line per
+    event otherwise; nothing with quiet. Meant for stderr, --json or not."""
 
     def __init__(
         self, stream: IO[str], *, live: bool, quiet: bool, what: str = "folds", clock=time.monotonic
