@@ -154,9 +154,8 @@ class FoldProgress:
                 self._task,
                 completed=float(event["done"]),
                 total=int(event["total"]),
-                description=" ".join(
-                    part for part in (self.what, event.get("label"), event.get("note")) if part
-                ),
+                # one short line beside the bar: the note (a sweep's best so far) when there is one
+                description=f"{self.what} {event.get('note') or event.get('label') or ''}".strip(),
             )
         else:
             self.stream.write(self.line(event) + "\n")
