@@ -125,3 +125,10 @@ def test_epochs_come_from_runs_with_the_same_budget_and_patience_before_best_epo
     quick = config(days=90, epochs=20, patience=10)
     floor = E.from_history("regime", config(), "cpu", [row(quick, epochs_run=11, best=1)])
     assert "about 30 of 100 epochs" in floor.basis
+
+
+def test_a_damaged_history_row_is_skipped_not_an_error():
+    cfg = config()
+    good = row(cfg)
+    damaged = [{**good, "fit_seconds": "8"}, {**good, "epochs_run": None}, {**good, "config": None}, [1, 2]]
+    assert E.from_history("regime", cfg, "cpu", damaged) is None

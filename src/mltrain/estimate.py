@@ -165,15 +165,18 @@ def from_probe(
 
 
 def _usable(row: dict, model_type: str, device: str) -> bool:
+    """A finished run of this type and device in the current format (the history is advisory: an older or
+    damaged row is skipped, never an error)."""
+    numbers = ("rows_per_epoch", "epochs_run", "best_epoch", "fit_seconds", "overhead_seconds")
     return (
-        row.get("model_type") == model_type
+        isinstance(row, dict)
+        and row.get("model_type") == model_type
         and row.get("device") == device
         and row.get("status") in ("completed", "rejected")
         and isinstance(row.get("config"), dict)
-        and (row.get("rows_per_epoch") or 0) > 0
-        and (row.get("epochs_run") or 0) > 0
-        and "fit_seconds" in row
-        and "overhead_seconds" in row
+        and all(isinstance(row.get(k), int | float) and row[k] >= 0 for k in numbers)
+        and row["rows_per_epoch"] > 0
+        and row["epochs_run"] > 0
     )
 
 
@@ -182,8 +185,8 @@ def from_history(
 ) -> Estimate | None:
     """The nearest past runs on this host and device: the same config, else the same batch and width, else
     the same model type. Their overhead as is, their pace per row and epoch scaled to this config's rows
-    (and by the probes' pace ratio when the width or batch differs and both were probed), and the epochs:
-    as many as the same config ran, else the epoch the nearest runs peaked at plus this config's patience."""
+    (and by the probes' pace ratio when the width or batch differs and both were probed), and the epochs
+    early stopping is expected to let run (_expected_epochs)."""
     usable = [r for r in runs if _usable(r, model_type, device)]
     if not usable:
         return None
