@@ -132,3 +132,12 @@ def test_a_damaged_history_row_is_skipped_not_an_error():
     good = row(cfg)
     damaged = [{**good, "fit_seconds": "8"}, {**good, "epochs_run": None}, {**good, "config": None}, [1, 2]]
     assert E.from_history("regime", cfg, "cpu", damaged) is None
+
+
+def test_a_line_of_the_history_file_that_is_not_a_record_is_skipped(tmp_path: Path):
+    home = Home(tmp_path / "home")
+    cfg = config()
+    Jobs(home).record_run(row(cfg))
+    with (home.cache / "runs.jsonl").open("a") as f:
+        f.write('[1, 2]\n"text"\n{"torn": \n')
+    assert E.estimate(home, "regime", cfg, "cpu", measure=False).expected_seconds == pytest.approx(11.0)
