@@ -85,6 +85,17 @@ def test_presets_lists_builtins_and_user_presets(home: Path, tmp_path: Path, mon
     assert measured["standard"]["estimates"]["volatility"]["upper_seconds"] > 0
 
 
+@pytest.mark.slow  # times real training steps
+def test_presets_measure_shows_each_probe_on_stderr_and_quiet_silences_it(home: Path):
+    out = run_cli(["presets", "--measure", "--json"])
+    rows = {r["name"]: r for r in out.json["data"]}  # stdout stays one JSON document
+    assert rows["quick"]["estimates"]["regime"]["expected_seconds"] > 0
+    lines = out.stderr.splitlines()
+    assert lines[0].startswith("probes 1/2 done (regime/cpu/") and lines[1].startswith("probes 2/2 done")
+    quiet = run_cli(["presets", "--measure", "--json", "--quiet"])
+    assert "probes" not in quiet.stderr and quiet.json["data"]
+
+
 def test_dry_run_json_contract_and_sources(tmp_path: Path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("epochs: 30\n")

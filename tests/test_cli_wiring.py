@@ -287,3 +287,19 @@ def test_import_merge_extends_the_embedded_series_and_says_how_many_days_are_new
     assert "to 2026-01-07 (2 new)" in out.stdout
     doc = run_cli(["data", "show", "BTC", "--json"], today=pd.Timestamp("2026-01-10")).json["data"]
     assert doc["rows"] > 3000 and doc["last"] == "2026-01-07"
+
+
+def test_data_update_shows_every_symbol_and_page_on_stderr_json_or_not_and_quiet_silences_it(fx, home: Path):
+    out = run_cli(["data", "update", "BTC", "ETH", "--api-url", fx.url, "--json"], today=TODAY)
+    assert [r["symbol"] for r in out.json["data"]] == ["BTC", "ETH"]  # stdout stays one JSON document
+    lines = out.stderr.splitlines()
+    start = "symbols 0/2 done (BTC: fetching BTC/USDT from 2026-01-05, about 5 days in ~1 pages)"
+    assert lines[0].startswith(start)
+    page = "symbols 0/2 done (BTC: page 1, 6 candles through 2026-01-10)"  # the forming day is dropped later
+    assert any(line.startswith(page) for line in lines)
+    done = "symbols 1/2 done (BTC: updated, 4 new days through 2026-01-09)"
+    assert any(line.startswith(done) for line in lines)
+    assert any("(ETH: page 1," in line for line in lines)
+    assert lines[-1].startswith("symbols 2/2 done (ETH: updated") and "ETA" in lines[-1]
+    quiet = run_cli(["data", "update", "BTC", "--api-url", fx.url, "--json", "--quiet"], today=TODAY)
+    assert quiet.stderr == "" and quiet.json["data"][0]["status"] == "up to date"

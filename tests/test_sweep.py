@@ -330,3 +330,17 @@ def test_the_objective_is_the_selection_score_and_the_best_is_validated_once(hom
         ]
     ).stdout
     assert "(not the search's score)" in text and "selection score" in text
+
+
+def test_sweep_progress_counts_trials_with_the_best_so_far_and_an_eta_on_stderr(home: Path) -> None:
+    space = home.parent / "space.yaml"
+    space.write_text("learning_rate: {low: 0.0003, high: 0.03, log: true}\n")
+    out = run_cli(["sweep", MODEL, "--trials", "2", "--space", space, "--json", *TOY])
+    assert out.json["data"]["this_run"] == [0, 1]  # stdout stays one JSON document
+    lines = [line for line in out.stderr.splitlines() if line.startswith("trials ")]
+    assert len(lines) == 2 and lines[0].startswith("trials 1/2 done (trial 0: ")
+    best = min(out.json["data"]["trials"], key=lambda t: t["value"])
+    assert f"best so far {best['value']:.6g} (trial {best['number']})" in lines[1]
+    assert "ETA" in lines[0] and lines[1].startswith("trials 2/2 done (trial 1: ")
+    quiet = run_cli(["sweep", MODEL, "--trials", "1", "--space", space, "--json", "--quiet", *TOY])
+    assert "trials " not in quiet.stderr and quiet.json["data"]["this_run"] == [2]

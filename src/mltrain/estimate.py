@@ -1,4 +1,11 @@
-"""Time estimate: a timed probe of the real training step, or the median of past runs on this host."""
+"""Time estimate: the run history on this host when there is one, else a timed probe of the training step.
+
+A training run's duration is modelled as `overhead + seconds_per_row_epoch x rows_per_epoch x epochs_run`:
+the overhead (loading and pooling the series, features, baselines, GARCH fits, scoring) does not grow with
+epochs, the fit does. After one real run of a config on this host and device, the next estimate for the same
+config takes its overhead, its pace and the number of epochs early stopping actually ran from that run; a
+similar config (another preset of the same model type) scales the nearest runs' pace by rows x epochs.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +15,16 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .config import TrainingConfig
-
 if TYPE_CHECKING:
-    from .config import EffectiveConfig, Preset
+    from .config import EffectiveConfig, Preset, TrainingConfig
     from .paths import Home
 
 PROBE_STEPS = 20
 LONG_RUN_SECONDS = 20 * 60
+RECENT_RUNS = 5  # the newest runs of the nearest kind: older ones may predate a faster or slower machine
+EARLY_STOP_PRIOR_PATIENCES = 2  # with no past runs: expect the stop about 2 x patience epochs in
+# the fields that decide how much work a run does and when early stopping ends it (min_r2 is the gate's)
+CONFIG_FIELDS = ("days", "epochs", "patience", "batch_size", "learning_rate", "train_val_split")
 
 
 @dataclass(frozen=True)
@@ -51,16 +60,65 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-def work_units(model_type: str, config: TrainingConfig) -> float:
-    """Training rows per epoch x epochs: what run time scales with (the kind knows its rows)."""
+def rows_per_epoch(model_type: str, config: TrainingConfig) -> float:
+    """About how many rows one epoch reads (the kind knows: the pooled models read every series)."""
     from .kinds import KINDS
 
-    return KINDS[model_type].training_rows(config) * config.epochs
+    return float(KINDS[model_type].training_rows(config))
+
+
+def work_units(model_type: str, config: TrainingConfig) -> float:
+    """Training rows per epoch x the epoch budget: the most work a run can do."""
+    return rows_per_epoch(model_type, config) * config.epochs
+
+
+def shape_key(config: TrainingConfig) -> dict:
+    """What sets the pace of one training step: the batch and the network's width."""
+    return {"batch_size": config.batch_size, "hidden_size": config.hidden_size}
+
+
+def config_key(config: TrainingConfig) -> dict:
+    """What decides the amount of work and when early stopping ends a run."""
+    symbols = None if config.symbols is None else sorted(config.symbols)
+    return {
+        **{name: getattr(config, name) for name in CONFIG_FIELDS},
+        **shape_key(config),
+        "symbols": symbols,
+    }
 
 
 def probe_key(model_type: str, config: TrainingConfig, device: str) -> str:
     hidden = "-" if config.hidden_size is None else config.hidden_size
     return f"{model_type}/{device}/b{config.batch_size}/h{hidden}"
+
+
+def history_row(
+    model_type: str,
+    config: TrainingConfig,
+    device: str,
+    status: str,
+    epochs_run: dict,
+    best_epoch: dict,
+    fit_seconds: float,
+    total_seconds: float,
+    estimated_seconds: float,
+) -> dict:
+    """One finished run as the history keeps it: its config, the epochs early stopping let it run (the mean
+    over its fits), the fit's seconds and the rest (overhead), and what had been estimated."""
+    runs, bests = list(epochs_run.values()) or [0], list(best_epoch.values()) or [0]
+    return {
+        "model_type": model_type,
+        "device": device,
+        "status": status,
+        "config": config_key(config),
+        "rows_per_epoch": rows_per_epoch(model_type, config),
+        "epochs_run": sum(runs) / len(runs),
+        "best_epoch": statistics.median(bests),
+        "fit_seconds": fit_seconds,
+        "overhead_seconds": max(total_seconds - fit_seconds, 0.0),
+        "total_seconds": total_seconds,
+        "estimated_seconds": estimated_seconds,
+    }
 
 
 def probe_seconds_per_sample(model_type: str, config: TrainingConfig, device: str) -> float:
@@ -91,9 +149,6 @@ def probe_seconds_per_sample(model_type: str, config: TrainingConfig, device: st
     return (time.perf_counter() - start) / PROBE_STEPS / config.batch_size * 1.1
 
 
-EARLY_STOP_PRIOR_PATIENCES = 2  # with no past runs: expect the stop about 2 x patience epochs in
-
-
 def from_probe(
     model_type: str, config: TrainingConfig, device: str, seconds_per_sample: float, measured_now: bool
 ) -> Estimate:
@@ -101,85 +156,166 @@ def from_probe(
     about 2 x patience epochs in (bench/estimate_accuracy.py measures how far off that is)."""
     upper = seconds_per_sample * work_units(model_type, config)
     expected_epochs = min(config.epochs, EARLY_STOP_PRIOR_PATIENCES * config.patience)
-    source = "probe" if measured_now else "earlier probe"
+    source = "probe" if measured_now else "cached probe"
     basis = (
         f"{source} of {PROBE_STEPS} steps on {device}; no past runs on this host yet, so expected assumes "
-        f"early stopping near epoch {expected_epochs} (2 x patience)"
+        f"early stopping near epoch {expected_epochs} (2 x patience) and leaves out loading and baselines"
     )
     return Estimate(upper * expected_epochs / config.epochs, upper, basis, device)
 
 
-def from_history(model_type: str, config: TrainingConfig, device: str, runs: list[dict]) -> Estimate | None:
-    """Scale past runs of this model type on this device by samples x epochs, and expect early stopping to
-    end `patience` epochs after the epoch at which past runs usually peaked."""
-    runs = [
-        r
-        for r in runs
-        if r.get("model_type") == model_type
-        and r.get("device") == device
-        and r.get("status") in ("completed", "rejected")
-        and r.get("work_units")
-        and "best_epoch" in r
-    ]
-    if not runs:
-        return None
-    # seconds per training sample and epoch actually run
-    per_unit = statistics.median(
-        r["fit_seconds"] / (r["work_units"] * r["epochs_run_fraction"]) for r in runs
+def _usable(row: dict, model_type: str, device: str) -> bool:
+    """A finished run of this type and device in the current format (the history is advisory: an older or
+    damaged row is skipped, never an error)."""
+    numbers = ("rows_per_epoch", "epochs_run", "best_epoch", "fit_seconds", "overhead_seconds")
+    return (
+        isinstance(row, dict)
+        and row.get("model_type") == model_type
+        and row.get("device") == device
+        and row.get("status") in ("completed", "rejected")
+        and isinstance(row.get("config"), dict)
+        and all(isinstance(row.get(k), int | float) and row[k] >= 0 for k in numbers)
+        and row["rows_per_epoch"] > 0
+        and row["epochs_run"] > 0
     )
-    best_epoch = statistics.median(r["best_epoch"] for r in runs)
-    expected_epochs = min(config.epochs, math.ceil(best_epoch) + config.patience)
-    overhead = statistics.median(max(r["total_seconds"] - r["fit_seconds"], 0.0) for r in runs)
-    upper = overhead + per_unit * work_units(model_type, config)
-    expected = overhead + per_unit * work_units(model_type, config) * expected_epochs / config.epochs
-    plural = "run" if len(runs) == 1 else "runs"
+
+
+def from_history(
+    model_type: str, config: TrainingConfig, device: str, runs: list[dict], probes: dict | None = None
+) -> Estimate | None:
+    """The nearest past runs on this host and device: the same config, else the same batch and width, else
+    the same model type. Their overhead as is, their pace per row and epoch scaled to this config's rows
+    (and by the probes' pace ratio when the width or batch differs and both were probed), and the epochs
+    early stopping is expected to let run (_expected_epochs)."""
+    usable = [r for r in runs if _usable(r, model_type, device)]
+    if not usable:
+        return None
+    same_config = [r for r in usable if r["config"] == config_key(config)]
+    same_shape = [r for r in usable if shape_key(config).items() <= r["config"].items()]
+    nearest, match = (
+        (same_config, "this config")
+        if same_config
+        else (same_shape, f"{model_type} models of this batch size and width")
+        if same_shape
+        else (usable, f"{model_type} models")
+    )
+    nearest = nearest[-RECENT_RUNS:]
+    pace = statistics.median(_pace(r, model_type, config, device, probes) for r in nearest)
+    overhead = statistics.median(r["overhead_seconds"] for r in nearest)
+    expected_epochs, why = _expected_epochs(config, usable, same_config, nearest)
+    rows = rows_per_epoch(model_type, config)
+    plural = "run" if len(nearest) == 1 else "runs"
     return Estimate(
-        expected,
-        upper,
-        f"median of {len(runs)} past {plural} of {model_type} models on this host "
-        f"({device}); the best epoch was usually {best_epoch:g}, so about {expected_epochs} of "
-        f"{config.epochs} epochs are expected",
+        overhead + pace * rows * expected_epochs,
+        overhead + pace * rows * config.epochs,
+        f"median of {len(nearest)} past {plural} of {match} on this host ({device}): "
+        f"{format_seconds(overhead)} loading and baselines, {pace * rows:.3g} s per epoch; {why}",
         device,
     )
 
 
-# ---------------------------------------------------------------- estimates with the run history and probe cache
+def _expected_epochs(
+    config: TrainingConfig, usable: list[dict], same_config: list[dict], nearest: list[dict]
+) -> tuple[float, str]:
+    """Epochs early stopping will let run: as many as the same config ran; else as many as runs with the
+    same stopping rule (epoch budget and patience) ran; else the nearest runs' best epoch + this patience,
+    never fewer than the no-history prior (a short budget's early best says little about a longer one)."""
+    if same_config:
+        epochs = statistics.median(r["epochs_run"] for r in same_config[-RECENT_RUNS:])
+        return epochs, f"early stopping ended after {epochs:g} of {config.epochs} epochs"
+    rule = {"epochs": config.epochs, "patience": config.patience}
+    same_rule = [r for r in usable if rule.items() <= r["config"].items()][-RECENT_RUNS:]
+    if same_rule:
+        epochs = statistics.median(r["epochs_run"] for r in same_rule)
+        return epochs, (
+            f"runs with the same budget and patience stopped after {epochs:g} of {config.epochs} epochs"
+        )
+    best = statistics.median(r.get("best_epoch", 0) for r in nearest)
+    prior = EARLY_STOP_PRIOR_PATIENCES * config.patience
+    epochs = min(config.epochs, max(math.ceil(best) + config.patience, prior))
+    return epochs, (
+        f"their best epoch was {best:g}, so about {epochs} of {config.epochs} epochs are expected "
+        f"(best + patience, at least 2 x patience)"
+    )
 
 
-def probe(home: Home, model_type: str, config: TrainingConfig, device: str) -> Estimate:
-    """Measure the probe now, cache it under the mltrain home, and estimate from it."""
+def _pace(row: dict, model_type: str, config: TrainingConfig, device: str, probes: dict | None) -> float:
+    """Seconds per row and epoch of a past run, adjusted to this config's step shape when both are probed."""
+    pace = row["fit_seconds"] / (row["rows_per_epoch"] * row["epochs_run"])
+    if probes and {k: row["config"].get(k) for k in shape_key(config)} != shape_key(config):
+        then = probes.get(_row_probe_key(row, model_type, device))
+        now = probes.get(probe_key(model_type, config, device))
+        if then and now and then["seconds_per_sample"] > 0:
+            pace *= now["seconds_per_sample"] / then["seconds_per_sample"]
+    return pace
+
+
+def _row_probe_key(row: dict, model_type: str, device: str) -> str:
+    hidden = row["config"].get("hidden_size")
+    return f"{model_type}/{device}/b{row['config'].get('batch_size')}/h{'-' if hidden is None else hidden}"
+
+
+# ---------------------------------------------------------------- the one estimate every command uses
+
+
+def probe(home: Home, model_type: str, config: TrainingConfig, device: str) -> float:
+    """Measure the probe now and cache it under the mltrain home (per model type, shape, device, host)."""
     from .jobs import Jobs
 
     seconds = probe_seconds_per_sample(model_type, config, device)
     Jobs(home).save_probe(probe_key(model_type, config, device), seconds)
+    return seconds
+
+
+def estimate(
+    home: Home, model_type: str, config: TrainingConfig, device: str, *, measure: bool
+) -> Estimate | None:
+    """Past runs on this host first; else the cached probe; else, with `measure`, a probe timed now (and
+    cached, so the next call is instant); else None (nothing measured, no made-up number)."""
+    from .jobs import Jobs
+
+    jobs = Jobs(home)
+    probes = jobs.probes()
+    found = from_history(model_type, config, device, jobs.runs(), probes)
+    if found is not None:
+        return found
+    cached_probe = probes.get(probe_key(model_type, config, device))
+    if cached_probe is not None:
+        return from_probe(model_type, config, device, cached_probe["seconds_per_sample"], measured_now=False)
+    if not measure:
+        return None
+    seconds = probe(home, model_type, config, device)
     return from_probe(model_type, config, device, seconds, measured_now=True)
 
 
 def for_training(home: Home, model_type: str, config: TrainingConfig, device: str) -> Estimate:
-    """Past runs on this host when there are any, else a fresh probe."""
-    from .jobs import Jobs
-
-    return from_history(model_type, config, device, Jobs(home).runs()) or probe(
-        home, model_type, config, device
-    )
+    """What `train`, `train --dry-run` and `sweep` show: history, else the cached probe, else a probe now."""
+    found = estimate(home, model_type, config, device, measure=True)
+    assert found is not None  # measure=True always yields one
+    return found
 
 
 def cached(home: Home, model_type: str, config: TrainingConfig, device: str) -> Estimate | None:
     """Past runs, else an earlier probe; None when neither exists (nothing is measured)."""
-    from .jobs import Jobs
-
-    jobs = Jobs(home)
-    estimate = from_history(model_type, config, device, jobs.runs())
-    if estimate is None:
-        found = jobs.probes().get(probe_key(model_type, config, device))
-        if found is None:
-            return None
-        estimate = from_probe(model_type, config, device, found["seconds_per_sample"], measured_now=False)
-    return estimate
+    return estimate(home, model_type, config, device, measure=False)
 
 
-def preset_estimates(home: Home, preset: Preset, device: str, measure: bool) -> dict[str, dict | None]:
-    """The preset's estimated duration for every model type (the fields a type does not use are left out)."""
+def for_evaluation(
+    home: Home, model_type: str, config: TrainingConfig, *, folds: int, workers: int
+) -> Estimate:
+    """Walk-forward evaluation: one training estimate per fold, `workers` folds at a time (on cpu)."""
+    one = for_training(home, model_type, config, "cpu")
+    rounds = math.ceil(folds / max(workers, 1))
+    return Estimate(
+        one.expected_seconds * rounds,
+        one.upper_seconds * rounds,
+        f"{folds} folds x one training run, {workers} at a time ({one.basis})",
+        one.device,
+    )
+
+
+def preset_configs(preset: Preset) -> dict[str, TrainingConfig]:
+    """The preset's config for every model type (the fields a type does not use are left out)."""
     import dataclasses
 
     from .config import build_config
@@ -190,8 +326,27 @@ def preset_estimates(home: Home, preset: Preset, device: str, measure: bool) -> 
     for name, kind in KINDS.items():
         values = {k: v for k, v in preset.values.items() if k not in optional or k in kind.uses}
         effective: EffectiveConfig = build_config(name, dataclasses.replace(preset, values=values), None, {})
-        if measure:
-            probe(home, name, effective.config, device)
-        estimate = cached(home, name, effective.config, device)
-        out[name] = None if estimate is None else estimate.as_dict()
+        out[name] = effective.config
+    return out
+
+
+def measure_presets(home: Home, presets: list[Preset], device: str, on_progress=None) -> None:
+    """Probe every distinct (model type, step shape) the presets use, once each, and cache the probes;
+    `on_progress({"done", "total", "label"})` hears of each one measured (the face shows progress)."""
+    todo: dict[str, tuple[str, TrainingConfig]] = {}
+    for preset in presets:
+        for name, config in preset_configs(preset).items():
+            todo.setdefault(probe_key(name, config, device), (name, config))
+    for done, (key, (name, config)) in enumerate(todo.items(), start=1):
+        probe(home, name, config, device)
+        if on_progress is not None:
+            on_progress({"done": done, "total": len(todo), "label": key})
+
+
+def preset_estimates(home: Home, preset: Preset, device: str) -> dict[str, dict | None]:
+    """The preset's estimated duration for every model type, from history or cached probes only."""
+    out = {}
+    for name, config in preset_configs(preset).items():
+        found = cached(home, name, config, device)
+        out[name] = None if found is None else found.as_dict()
     return out

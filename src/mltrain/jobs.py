@@ -142,7 +142,7 @@ class Jobs:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a torn last line from a killed process: skip it, the history is advisory
-            if row.get("host") == socket.gethostname():
+            if isinstance(row, dict) and row.get("host") == socket.gethostname():
                 rows.append(row)
         return rows
 

@@ -6,7 +6,6 @@ import csv
 import io
 import platform
 import signal
-import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from .clock import now_iso
 from .config import EffectiveConfig
 from .errors import Interrupted, MltrainError, TrainingError
-from .estimate import Estimate, work_units
+from .estimate import Estimate, history_row
 from .jobs import Jobs, app_logger, new_job_id
 from .kinds import KINDS, EpochCallback
 from .paths import Home
@@ -236,20 +235,20 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                     f"interrupted while saving: v{version} of {name} was saved {where} before stopping"
                 )
             jobs.update(job, status=status, finished_at=now_iso(), metrics=result.metrics, version=version)
-            fit_seconds = result.timings["fit_seconds"]
-            runs, bests = list(result.epochs_run.values()), list(result.best_epoch.values())
             jobs.record_run(
                 {
                     "job_id": job["job_id"],
-                    "model_type": eff.model_type,
-                    "device": request.device,
-                    "status": status,
-                    "work_units": work_units(eff.model_type, eff.config),
-                    "epochs_run_fraction": sum(runs) / (len(runs) * eff.config.epochs),
-                    "best_epoch": statistics.median(bests),
-                    "fit_seconds": fit_seconds,
-                    "total_seconds": total_seconds,
-                    "estimated_seconds": request.estimate.expected_seconds,
+                    **history_row(
+                        eff.model_type,
+                        eff.config,
+                        request.device,
+                        status,
+                        result.epochs_run,
+                        result.best_epoch,
+                        result.fit_seconds,
+                        total_seconds,
+                        request.estimate.expected_seconds,
+                    ),
                 }
             )
             log.info(

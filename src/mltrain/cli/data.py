@@ -179,7 +179,12 @@ def data_update(
         help="Overwrite stored candles the exchange disagrees with (default: refuse, change nothing).",
     ),
     wait: bool = WAIT_OPT,
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        help="No progress lines on stderr (with --json they stay on stderr unless --quiet).",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Fetch closed daily candles from an exchange (ccxt) since the newest stored one; needs mltrain[fetch].
@@ -196,7 +201,8 @@ def data_update(
             api_url=api_url,
             replace=replace,
             wait=wait,
-            quiet=quiet or as_json,
+            quiet=quiet,
+            live=env().stderr.isatty() and not as_json,
         )
 
     def show(rows: list) -> None:
@@ -232,11 +238,13 @@ def update_data(
     replace: bool = False,
     wait: bool = False,
     quiet: bool = False,
+    live: bool = False,
 ) -> list:
-    """The core's update_symbols with the face's progress lines (stderr, plain) and the Env's clock."""
+    """The core's update_symbols with the face's progress display on stderr (a Rich bar when `live`, else
+    one plain line per symbol start, page and end) and the Env's clock."""
     from datetime import datetime
 
-    from ..data.update import update_symbols
+    from ..data.update import default_symbols, update_symbols
 
     e = env()
     clock = None
@@ -246,29 +254,46 @@ def update_data(
         def clock() -> datetime:
             return datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
 
-    def progress(event: dict) -> None:
-        if quiet:
-            return
-        kind = event.get("event")
-        if kind == "start":
-            print(f"{event['symbol']}: fetching {event['market']} from {event['from']}", file=e.stderr)
-        elif kind == "done":
-            print(
-                f"{event['symbol']}: {event['status']}, {event.get('new_rows', 0)} new days through "
-                f"{event.get('last')}",
-                file=e.stderr,
-            )
+    at = store()
+    names = list(symbols) if symbols else default_symbols(at)
+    display = render.FoldProgress(e.stderr, live=live, quiet=quiet, what="symbols")
+    state: dict = {"done": 0, "days": 1, "start": None, "page": 0}
 
-    return update_symbols(
-        store(),
-        symbols,
-        exchange=exchange,
-        quote=quote,
-        since=since,
-        api_url=api_url,
-        replace=replace,
-        wait=wait,
-        on_progress=progress,
-        clock=clock,
-        on_wait=_say_err,
-    )
+    def progress(event: dict) -> None:
+        """Each symbol's start, every page and its end; the share of days fetched drives the ETA."""
+        kind, symbol, total = event.get("event"), event.get("symbol"), len(names)
+        if kind == "start":
+            state.update(days=max(int(event.get("days", 1)), 1), start=event["from"], page=0)
+            label = (
+                f"{symbol}: fetching {event['market']} from {event['from']}, about {event.get('days')} days "
+                f"in ~{event.get('pages')} pages"
+            )
+            display({"done": state["done"], "total": total, "label": label})
+        elif kind == "page":
+            import pandas as pd
+
+            state["page"] += 1
+            fetched = (pd.Timestamp(event["through"]) - pd.Timestamp(state["start"])).days + 1
+            share = min(max(fetched / state["days"], 0.0), 0.99)  # the symbol is done when it is stored
+            label = f"{symbol}: page {state['page']}, {event['candles']} candles through {event['through']}"
+            display({"done": state["done"] + share, "total": total, "label": label})
+        elif kind == "done":
+            state["done"] += 1
+            new = event.get("new_rows", 0)
+            label = f"{symbol}: {event['status']}, {new} new days through {event.get('last')}"
+            display({"done": state["done"], "total": total, "label": label})
+
+    with display:
+        return update_symbols(
+            at,
+            names,
+            exchange=exchange,
+            quote=quote,
+            since=since,
+            api_url=api_url,
+            replace=replace,
+            wait=wait,
+            on_progress=progress,
+            clock=clock,
+            on_wait=_say_err,
+        )

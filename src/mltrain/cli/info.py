@@ -65,18 +65,31 @@ def presets(
     measure: bool = typer.Option(
         False, "--measure", help="Time a short probe on this machine (loads torch)."
     ),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        help="No progress lines on stderr while measuring (with --json they stay on stderr unless --quiet).",
+    ),
 ) -> None:
     """List presets (built-in and user), their values, source file and estimated duration."""
 
     def body() -> list:
-        from ..estimate import preset_estimates
+        from ..estimate import measure_presets, preset_estimates
 
         at = home()
         device = "cpu"
+        found = load_presets(at)
         if measure:
             from ..train import pick_device
 
             device = pick_device("auto")
+            e = env()
+            display = render.FoldProgress(
+                e.stderr, live=e.stderr.isatty() and not as_json, quiet=quiet, what="probes"
+            )
+            with display:
+                measure_presets(at, list(found.values()), device, on_progress=display)
         return [
             {
                 "name": preset.name,
@@ -84,10 +97,10 @@ def presets(
                 "values": preset.values,
                 "source": str(preset.source) if preset.source else "built-in",
                 "default": preset.name == DEFAULT_PRESET,
-                "estimates": preset_estimates(at, preset, device, measure),
+                "estimates": preset_estimates(at, preset, device),
                 "device": device,
             }
-            for preset in load_presets(at).values()
+            for preset in found.values()
         ]
 
     def show(rows: list) -> None:

@@ -81,9 +81,9 @@ class Progress:
 
 
 class FoldProgress:
-    """Observes evaluate's progress events {"done": k, "total": n, "label": str}: a Rich bar with ETA in a
-    terminal, one flushed plain line per event otherwise; nothing with quiet. Meant for stderr, --json or
-    not."""
+    """Observes progress events {"done": k, "total": n, "label": str, "note": str (optional)} of evaluate,
+    presets --measure, data update and sweep: a Rich bar with ETA in a terminal, one flushed plain line per
+    event otherwise; nothing with quiet. Meant for stderr, --json or not."""
 
     def __init__(
         self, stream: IO[str], *, live: bool, quiet: bool, what: str = "folds", clock=time.monotonic
@@ -123,21 +123,24 @@ class FoldProgress:
         if self._progress is not None:
             self._progress.__exit__(None, None, None)
 
-    def eta_seconds(self, done: int, total: int) -> float | None:
-        """Remaining time at the mean pace so far; None before the first step is done."""
+    def eta_seconds(self, done: float, total: float) -> float | None:
+        """Remaining time at the mean pace so far; None before any progress is made."""
         if done <= 0:
             return None
         return (self.clock() - self.start) / done * max(total - done, 0)
 
     def line(self, event: dict) -> str:
+        """`done` may be fractional (a download part-way through a symbol): the count shows whole steps,
+        the ETA uses the fraction."""
         from ..estimate import format_seconds
 
-        done, total = int(event["done"]), int(event["total"])
+        done, total = float(event["done"]), int(event["total"])
         label = f" ({event['label']})" if event.get("label") else ""
         eta = self.eta_seconds(done, total)
         tail = "" if eta is None else f", ETA {format_seconds(eta)}"
+        extra = "".join(f"; {text}" for text in [event.get("note")] if text)
         return (
-            f"{self.what} {done}/{total} done{label}; elapsed "
+            f"{self.what} {int(done)}/{total} done{label}{extra}; elapsed "
             f"{format_seconds(self.clock() - self.start)}{tail}"
         )
 
@@ -149,9 +152,10 @@ class FoldProgress:
                 self._task = self._progress.add_task(self.what, total=int(event["total"]))
             self._progress.update(
                 self._task,
-                completed=int(event["done"]),
+                completed=float(event["done"]),
                 total=int(event["total"]),
-                description=f"{self.what} {event.get('label') or ''}".strip(),
+                # one short line beside the bar: the note (a sweep's best so far) when there is one
+                description=f"{self.what} {event.get('note') or event.get('label') or ''}".strip(),
             )
         else:
             self.stream.write(self.line(event) + "\n")

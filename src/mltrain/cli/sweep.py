@@ -57,6 +57,12 @@ def sweep(
     objective: Optional[str] = typer.Option(
         None, "--objective", hidden=True, help="module:function scoring a config (docs/scale.md)."
     ),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        help="No progress lines on stderr (with --json they stay on stderr unless --quiet).",
+    ),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Search config fields with Optuna; trials run through the executor, this process records them."""
@@ -101,12 +107,29 @@ def sweep(
             at, kind, model, effective.config, seed, folds, None if holdout is None else str(holdout.date())
         )
 
-        def progress(trial: dict) -> None:
-            if not as_json:
-                outcome = f"{trial['value']:.6g}" if "value" in trial else f"failed: {trial['error']}"
-                print(f"trial {trial['number']}: {outcome} {trial['params']}", file=e.stderr, flush=True)
+        prior = best_trial(study)  # a resumed study: "best so far" starts from its best
+        state: dict = {"done": 0, "best": None if prior is None else (prior["value"], prior["number"])}
+        display = render.FoldProgress(
+            e.stderr, live=e.stderr.isatty() and not as_json, quiet=quiet, what="trials"
+        )
 
-        with make_executor(executor) as pool, stop_on_sigterm() as stop:
+        def progress(trial: dict) -> None:
+            """Trials done / total with the ETA, the trial's outcome and the best selection score so far."""
+            state["done"] += 1
+            if "value" in trial and (state["best"] is None or trial["value"] < state["best"][0]):
+                state["best"] = (trial["value"], trial["number"])
+            outcome = f"{trial['value']:.6g}" if "value" in trial else f"failed: {trial['error']}"
+            best = state["best"]
+            display(
+                {
+                    "done": state["done"],
+                    "total": trials,
+                    "label": f"trial {trial['number']}: {outcome} {trial['params']}",
+                    "note": None if best is None else f"best so far {best[0]:.6g} (trial {best[1]})",
+                }
+            )
+
+        with make_executor(executor) as pool, stop_on_sigterm() as stop, display:
             try:
                 mine = run_sweep(
                     study,
@@ -146,11 +169,14 @@ def sweep(
             return out
         config = trial_config(effective.config, best["params"])
         if (objective or DEFAULT_OBJECTIVE) == DEFAULT_OBJECTIVE:  # another objective may not score folds
-            display = render.FoldProgress(e.stderr, live=False, quiet=as_json, what="validation folds")
-            out["validation"] = {
-                "trial": best["number"],
-                **validate_best(at, config, context, executor, on_progress=display),
-            }
+            checking = render.FoldProgress(
+                e.stderr, live=e.stderr.isatty() and not as_json, quiet=quiet, what="validation folds"
+            )
+            with checking:
+                out["validation"] = {
+                    "trial": best["number"],
+                    **validate_best(at, config, context, executor, on_progress=checking),
+                }
         if save_preset:
             text = (
                 f"best of sweep {name} (trial {best['number']}, selection score {best['value']:.6g}), "

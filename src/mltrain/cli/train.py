@@ -130,7 +130,8 @@ def train(
                     quote=quote,
                     since=None,
                     api_url=api_url,
-                    quiet=quiet or as_json,
+                    quiet=quiet,
+                    live=e.stderr.isatty() and not as_json,
                 )
             return prepare(at, kind, effective, job_id)
 

@@ -133,7 +133,17 @@ def _update_one(
             )
         start = since if since is not None else stored_last if stored_last is not None else EARLIEST
         requests_before = call.requests
-        on_progress({"event": "start", "symbol": symbol, "market": market, "from": str(start.date())})
+        days = max((today - start).days, 1)
+        on_progress(
+            {
+                "event": "start",
+                "symbol": symbol,
+                "market": market,
+                "from": str(start.date()),
+                "days": days,  # what is left to fetch: with `pages`, what the progress display counts
+                "pages": -(-days // page_limit),  # at most; an exchange that caps lower sends more, shorter
+            }
+        )
 
         def progress(event: dict, symbol: str = symbol) -> None:
             on_progress({"symbol": symbol, **event})

@@ -1,0 +1,143 @@
+"""The time estimate: history rows as `train` records them, the calibration they give, the probe cache."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from mltrain import estimate as E
+from mltrain.config import TrainingConfig
+from mltrain.jobs import Jobs
+from mltrain.kinds import KINDS
+from mltrain.paths import Home
+
+
+def config(kind: str = "regime", **changes) -> TrainingConfig:
+    return TrainingConfig(**{**KINDS[kind].defaults, **changes})
+
+
+def row(cfg: TrainingConfig, kind: str = "regime", *, epochs_run=40, best=25, fit=8.0, total=11.0, **extra):
+    """A history row as runner.run_training records it (a 3 s overhead, 8 s of fitting for 40 epochs)."""
+    found = E.history_row(kind, cfg, "cpu", "completed", {"BTC": epochs_run}, {"BTC": best}, fit, total, 1.0)
+    return {**found, **extra}
+
+
+def test_after_one_run_the_same_config_is_estimated_at_that_runs_duration():
+    cfg = config()
+    got = E.from_history("regime", cfg, "cpu", [row(cfg)])
+    assert got is not None and got.expected_seconds == pytest.approx(11.0)
+    # the upper bound: every epoch of the budget at the measured pace, plus the same overhead
+    assert got.upper_seconds == pytest.approx(3.0 + 8.0 / 40 * cfg.epochs)
+    assert "this config" in got.basis and "after 40 of 100 epochs" in got.basis
+
+
+def test_the_overhead_does_not_scale_with_epochs_and_the_epochs_come_from_history():
+    cfg = config()
+    got = E.from_history("regime", cfg, "cpu", [row(cfg, epochs_run=20, fit=4.0, total=10.0)])
+    assert got.expected_seconds == pytest.approx(10.0)  # 6 s overhead + 20 epochs x 0.2 s
+    assert got.upper_seconds == pytest.approx(6.0 + 0.2 * 100)
+
+
+def test_a_similar_config_scales_the_pace_by_rows_and_expects_best_epoch_plus_patience():
+    seen = config("volatility", days=365, epochs=50, patience=12)
+    wanted = config("volatility", days=730, epochs=100, patience=15)
+    got = E.from_history("volatility", wanted, "cpu", [row(seen, "volatility", epochs_run=30, best=18)])
+    per_row_epoch = 8.0 / (E.rows_per_epoch("volatility", seen) * 30)
+    expected_epochs = 18 + 15
+    assert got.expected_seconds == pytest.approx(
+        3.0 + per_row_epoch * E.rows_per_epoch("volatility", wanted) * expected_epochs
+    )
+    assert "batch size and width" in got.basis and "best epoch was 18" in got.basis
+
+
+def test_the_same_config_wins_over_other_runs_and_only_the_newest_few_count():
+    cfg, other = config(), config(days=365)
+    runs = [row(other, fit=80.0, total=90.0)] + [row(cfg, total=100.0)] * 3 + [row(cfg)] * E.RECENT_RUNS
+    assert E.from_history("regime", cfg, "cpu", runs).expected_seconds == pytest.approx(11.0)
+
+
+def test_unusable_rows_are_ignored():
+    cfg = config()
+    old_format = {
+        "model_type": "regime",
+        "device": "cpu",
+        "status": "completed",
+        "work_units": 1,
+        "best_epoch": 1,
+    }
+    runs = [
+        row(cfg, status="failed"),
+        row(cfg, device="cuda"),
+        row(cfg, "regime", model_type="volatility"),
+        old_format,
+    ]
+    assert E.from_history("regime", cfg, "cpu", runs) is None
+
+
+def test_another_step_shape_is_scaled_by_the_probes_when_both_are_cached():
+    seen, wanted = config(batch_size=64), config(batch_size=256)
+    probes = {
+        E.probe_key("regime", seen, "cpu"): {"seconds_per_sample": 4e-6},
+        E.probe_key("regime", wanted, "cpu"): {"seconds_per_sample": 1e-6},
+    }
+    plain = E.from_history("regime", wanted, "cpu", [row(seen)])
+    scaled = E.from_history("regime", wanted, "cpu", [row(seen)], probes)
+    assert scaled.expected_seconds - 3.0 == pytest.approx((plain.expected_seconds - 3.0) / 4)
+
+
+def test_estimate_reads_history_then_the_cached_probe_and_never_makes_up_a_number(tmp_path: Path):
+    home = Home(tmp_path / "home")
+    cfg = config()
+    assert E.estimate(home, "regime", cfg, "cpu", measure=False) is None
+    Jobs(home).save_probe(E.probe_key("regime", cfg, "cpu"), 2e-6)
+    cached = E.estimate(home, "regime", cfg, "cpu", measure=True)  # cached: nothing is timed again
+    assert "cached probe" in cached.basis
+    assert cached.upper_seconds == pytest.approx(2e-6 * E.work_units("regime", cfg))
+    Jobs(home).record_run({"job_id": "j1", **row(cfg)})
+    found = E.estimate(home, "regime", cfg, "cpu", measure=False)
+    assert found.expected_seconds == pytest.approx(11.0) and "median of 1 past run" in found.basis
+
+
+def test_history_of_another_host_is_not_used(tmp_path: Path):
+    home = Home(tmp_path / "home")
+    cfg = config()
+    Jobs(home).record_run(row(cfg))
+    path = home.cache / "runs.jsonl"
+    path.write_text(path.read_text().replace(f'"host": "{socket.gethostname()}"', '"host": "elsewhere"'))
+    assert E.estimate(home, "regime", cfg, "cpu", measure=False) is None
+
+
+def test_evaluation_runs_folds_workers_at_a_time(tmp_path: Path):
+    home = Home(tmp_path / "home")
+    cfg = config()
+    Jobs(home).record_run(row(cfg))
+    got = E.for_evaluation(home, "regime", cfg, folds=5, workers=2)
+    assert got.expected_seconds == pytest.approx(11.0 * 3) and "5 folds" in got.basis
+
+
+def test_epochs_come_from_runs_with_the_same_budget_and_patience_before_best_epoch_plus_patience():
+    other_days = config(days=365)  # same epochs and patience as the defaults, other data
+    got = E.from_history("regime", config(), "cpu", [row(other_days, epochs_run=37, best=22)])
+    assert "same budget and patience stopped after 37" in got.basis
+    # a quick run peaked at epoch 1: expect no fewer than the 2 x patience prior for a longer budget
+    quick = config(days=90, epochs=20, patience=10)
+    floor = E.from_history("regime", config(), "cpu", [row(quick, epochs_run=11, best=1)])
+    assert "about 30 of 100 epochs" in floor.basis
+
+
+def test_a_damaged_history_row_is_skipped_not_an_error():
+    cfg = config()
+    good = row(cfg)
+    damaged = [{**good, "fit_seconds": "8"}, {**good, "epochs_run": None}, {**good, "config": None}, [1, 2]]
+    assert E.from_history("regime", cfg, "cpu", damaged) is None
+
+
+def test_a_line_of_the_history_file_that_is_not_a_record_is_skipped(tmp_path: Path):
+    home = Home(tmp_path / "home")
+    cfg = config()
+    Jobs(home).record_run(row(cfg))
+    with (home.cache / "runs.jsonl").open("a") as f:
+        f.write('[1, 2]\n"text"\n{"torn": \n')
+    assert E.estimate(home, "regime", cfg, "cpu", measure=False).expected_seconds == pytest.approx(11.0)
