@@ -178,9 +178,8 @@ def _date(flag: str, text: str | None):
 def evaluation_plan(
     at, model: str, kind: str, effective, count: int | None, workers: int, synthetic: bool, first_day, holdout
 ) -> dict:
-    """What `evaluate` would run and about how long it takes: the core's estimate when it has one, else one
-    training estimate per fold, folds running `workers` at a time."""
-    import math
+    """What `evaluate` would run and about how long it takes: one training estimate per fold, folds running
+    `workers` at a time."""
     import os
 
     from .. import estimate
@@ -189,18 +188,7 @@ def evaluation_plan(
     ends = plan_folds(at, kind, model, effective.config, count, 42 if synthetic else None, first_day, holdout)
     folds = len(ends)
     used = min(folds, workers or os.cpu_count() or 1)
-    for_evaluation = getattr(estimate, "for_evaluation", None)
-    if for_evaluation is not None:
-        est = for_evaluation(at, kind, effective.config, folds=folds, workers=used).as_dict()
-    else:
-        one = estimate.for_training(at, kind, effective.config, "cpu")
-        rounds = math.ceil(folds / used)
-        est = {
-            **one.as_dict(),
-            "expected_seconds": round(one.expected_seconds * rounds, 1),
-            "upper_seconds": round(one.upper_seconds * rounds, 1),
-            "basis": f"{folds} folds x one training run ({one.basis}), {used} at a time",
-        }
+    est = estimate.for_evaluation(at, kind, effective.config, folds=folds, workers=used).as_dict()
     return {
         "model_name": model,
         "model_type": kind,
