@@ -7,6 +7,10 @@ Reports, measured side by side in one run:
 - the pure compute limit: forward, backward and Adam step on pre-sliced batches with no data handling.
 Loop figures are the best of 5 interleaved rounds of 20 epochs (the round least disturbed by other load).
 
+Measured 2026-11-30 here (2 cores, load about 2.5 from other work, after the weighted log-HAR base): regime full
+preset 6.9 s wall, loop 1.11x of pure compute; volatility full preset 4.6 s wall, loop 1.13x. Under load 4-10 the
+same commands took 45-170 s: torch's threads spin against other processes, so read these on a quiet machine.
+
 Run: python bench/train_speed.py [--device cpu|cuda|mps]   (cpu by default; on a GPU machine, cuda gives the
 same figures with the data and models on the GPU, each timing closed by a device synchronize.)
 """
