@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError, excerpt
 from .paths import Home, builtin_presets_dir
@@ -22,7 +22,11 @@ FIELD_ORDER = (
     "hidden_size",
     "min_r2",
     "symbols",
+    "encoder",
+    "pretrain_markets",
 )
+
+ENCODERS = ("mlp", "gru")  # regime models: the network's input design
 
 DEFAULT_PRESET = "full"
 CUSTOM_PRESET = "custom"
@@ -43,6 +47,8 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
     "hidden_size": (32, 256, "volatility models only: GRU width"),
     "min_r2": (0.0, 1.0, "volatility models only: promotion gate on every symbol's r2"),
     "symbols": (None, None, "volatility models only: comma-separated, e.g. BTC,ETH"),
+    "encoder": (None, None, "regime models only: mlp (the day's summary features) or gru (the last 30 days)"),
+    "pretrain_markets": (0, 64, "regime models only: generated markets to pretrain on"),
 }
 
 
@@ -71,6 +77,8 @@ def training_config() -> type:
         hidden_size: int | None = bounded("hidden_size", default=None)
         min_r2: float | None = bounded("min_r2", default=None)
         symbols: list[str] | None = Field(default=None, min_length=1, description=FIELDS["symbols"][2])
+        encoder: Literal["mlp", "gru"] | None = Field(default=None, description=FIELDS["encoder"][2])
+        pretrain_markets: int | None = bounded("pretrain_markets", default=None)
 
         @field_validator("symbols")
         @classmethod
@@ -104,6 +112,8 @@ def bounds_text(name: str) -> str:
         return f"{lo}..{hi}"
     if name == "symbols":
         return "a non-empty list of unique upper-case symbols, e.g. BTC,ETH"
+    if name == "encoder":
+        return " or ".join(ENCODERS)
     return "see `mltrain defaults`"
 
 

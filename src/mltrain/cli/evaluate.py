@@ -47,6 +47,8 @@ def evaluate(
     train_val_split: Optional[float] = OPT["train_val_split"],
     hidden_size: Optional[int] = OPT["hidden_size"],
     symbols: Optional[str] = OPT["symbols"],
+    encoder: Optional[str] = OPT["encoder"],
+    pretrain_markets: Optional[int] = OPT["pretrain_markets"],
     seed: int = typer.Option(42, "--seed", help="Training seed; with --synthetic also the market's seed."),
     synthetic: bool = typer.Option(
         False,
@@ -77,6 +79,8 @@ def evaluate(
         train_val_split=train_val_split,
         hidden_size=hidden_size,
         symbols=parse_symbols(symbols),
+        encoder=encoder,
+        pretrain_markets=pretrain_markets,
     )
 
     def body() -> dict:

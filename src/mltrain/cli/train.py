@@ -45,6 +45,8 @@ def train(
     hidden_size: Optional[int] = OPT["hidden_size"],
     min_r2: Optional[float] = OPT["min_r2"],
     symbols: Optional[str] = OPT["symbols"],
+    encoder: Optional[str] = OPT["encoder"],
+    pretrain_markets: Optional[int] = OPT["pretrain_markets"],
     seed: int = typer.Option(42, "--seed", help="Random seed (recorded with the model)."),
     device: str = typer.Option(
         "auto",
@@ -101,6 +103,8 @@ def train(
         hidden_size=hidden_size,
         min_r2=min_r2,
         symbols=parse_symbols(symbols),
+        encoder=encoder,
+        pretrain_markets=pretrain_markets,
     )
     e = env()
     windows: dict = {}  # the run's data windows: shown in text, kept out of the pinned JSON result

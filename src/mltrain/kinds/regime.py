@@ -15,6 +15,7 @@ import numpy as np
 from . import ModelKind, ScoreTable
 from .regime_eval import DETECTORS, add_baselines, pooled_summary, verdict_lines
 from .regime_model import ARCH, DECISION, OOD_MARGIN, regime_symbol
+from .regime_seq import SEQ_ARCH
 
 if TYPE_CHECKING:
     from ..config import TrainingConfig
@@ -56,11 +57,13 @@ class RegimeKind(ModelKind):
         hidden_size=None,
         min_r2=None,
         symbols=None,
+        encoder="mlp",
+        pretrain_markets=0,
     )
-    uses = ()
+    uses = ("encoder", "pretrain_markets")
     main_metric = "balanced_accuracy"
     progress_metric = "selection_balanced_accuracy"
-    archs = (ARCH,)
+    archs = (ARCH, SEQ_ARCH)
     synthetic = True
 
     def symbols(self, model_name: str, config: TrainingConfig) -> list[str]:
@@ -133,9 +136,9 @@ class RegimeKind(ModelKind):
         return lines
 
     def build_network(self, spec: dict):
-        from ..models import RegimeNet
+        from .regime_seq import build_network
 
-        return RegimeNet(spec["n_features"], spec["hidden_size"], spec["n_classes"])
+        return build_network(spec)
 
     def predict(self, meta, tensors, store, symbol, since):
         import torch
@@ -144,6 +147,7 @@ class RegimeKind(ModelKind):
         from ..errors import DataError, UsageError
         from ..pipeline import history, since_positions, state_of
         from .regime_model import decide
+        from .regime_seq import predict_inputs
 
         if symbol is not None:
             raise UsageError("--symbol is for volatility models; a regime model has one asset")
@@ -160,7 +164,7 @@ class RegimeKind(ModelKind):
         if np.isnan(feats[-1]).any():
             raise DataError(f"{symbol}: not enough history for regime features ({len(frame)} days)")
         pos = since_positions(frame.index, since, max(first_ok, F.REGIME_WARMUP_DAYS))
-        x = (feats[pos] - np.asarray(spec["feature_mean"])) / np.asarray(spec["feature_std"])
+        x = predict_inputs(spec, frame, feats, pos)
         with torch.no_grad():
             probs = torch.softmax(model(torch.as_tensor(x, dtype=torch.float32)), dim=1).numpy()
         network = probs.argmax(axis=1)
