@@ -47,7 +47,7 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
     "hidden_size": (32, 256, "volatility models only: GRU width"),
     "min_r2": (0.0, 1.0, "volatility models only: promotion gate on every symbol's r2"),
     "symbols": (None, None, "volatility models only: comma-separated, e.g. BTC,ETH"),
-    "encoder": (None, None, "regime models only: mlp (the day's summary features) or gru (the last 30 days)"),
+    "encoder": (None, None, "regime models only: mlp (the day's summary features) or gru (the last 20 days)"),
     "pretrain_markets": (0, 64, "regime models only: generated markets to pretrain on"),
 }
 

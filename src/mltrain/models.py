@@ -55,7 +55,7 @@ class RegimeSeqNet(nn.Module):
     """A GRU over the recent path (kinds/regime_seq.py); its last state and the last day's inputs feed four
     regime logits."""
 
-    def __init__(self, n_channels: int, hidden_size: int = 32, n_classes: int = 4):
+    def __init__(self, n_channels: int, hidden_size: int = 16, n_classes: int = 4):
         super().__init__()
         self.gru = nn.GRU(n_channels, hidden_size, batch_first=True)
         self.head = nn.Sequential(

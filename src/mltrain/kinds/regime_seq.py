@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SEQ_ARCH = "regime_gru"  # spec["kind"] of versions trained with encoder gru: never rename
-SEQ_DAYS = 30  # days of path the GRU reads, today included
-SEQ_HIDDEN = 32
+SEQ_DAYS = 20  # days of path the GRU reads, today included
+SEQ_HIDDEN = 16
 PATH_CHANNELS = ("log_return", "log_range")  # added to the summary features for each day of the path
 
 
