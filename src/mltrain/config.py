@@ -27,6 +27,7 @@ FIELD_ORDER = (
 )
 
 ENCODERS = ("mlp", "gru")  # regime models: the network's input design
+REGIME_ONLY = ("encoder", "pretrain_markets")  # added later: absent from other types' configs
 
 DEFAULT_PRESET = "full"
 CUSTOM_PRESET = "custom"
@@ -287,7 +288,8 @@ class EffectiveConfig:
 
     def as_dict(self) -> dict[str, Any]:
         data = self.config.model_dump()
-        return {name: data[name] for name in FIELD_ORDER}
+        # a field of one model type only, unset: left out, so other types' configs keep their shape
+        return {name: data[name] for name in FIELD_ORDER if name not in REGIME_ONLY or data[name] is not None}
 
 
 def _raise_validation(exc: ValidationError, sources: dict[str, str], raw: dict[str, Any]) -> None:

@@ -27,7 +27,7 @@ def defaults(
         return {
             "model_name": model,
             "model_type": kind,
-            "config": {k: KINDS[kind].defaults[k] for k in FIELD_ORDER},
+            "config": {k: KINDS[kind].defaults[k] for k in FIELD_ORDER if k in KINDS[kind].defaults},
         }
 
     def show(data: dict) -> None:

@@ -37,8 +37,6 @@ class VolatilityKind(ModelKind):
         hidden_size=DEFAULT_HIDDEN,
         min_r2=0.5,
         symbols=["BTC", "ETH", "SOL"],
-        encoder=None,
-        pretrain_markets=None,
     )
     uses = ("hidden_size", "min_r2", "symbols")
     main_metric = "r2_min"
