@@ -18,7 +18,8 @@ from mltrain.kinds.regime_model import asset, blocks, labels_before, train_regim
 from mltrain.kinds.regime_pretrain import fit_dynamics
 from mltrain.paths import Home
 
-from .conftest import run_cli, train_regime as train_regime_cli
+from .conftest import run_cli
+from .conftest import train_regime as train_regime_cli
 
 
 def cfg(**changes) -> TrainingConfig:
