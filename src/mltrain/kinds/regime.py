@@ -81,10 +81,13 @@ class RegimeKind(ModelKind):
         from torch import nn
 
         from .. import features as F
-        from ..models import RegimeNet
+        from .regime_seq import PATH_CHANNELS, SEQ_DAYS, new_network
 
-        model = RegimeNet(len(F.REGIME_FEATURES)).to(device)
-        x = torch.randn(config.batch_size, len(F.REGIME_FEATURES), device=device)
+        encoder = config.encoder or "mlp"
+        n = len(F.REGIME_FEATURES) + (len(PATH_CHANNELS) if encoder == "gru" else 0)
+        model = new_network(encoder, n).to(device)
+        shape = (config.batch_size, SEQ_DAYS, n) if encoder == "gru" else (config.batch_size, n)
+        x = torch.randn(*shape, device=device)
         y = torch.randint(0, 4, (config.batch_size,), device=device)
         return model, x, y, nn.functional.cross_entropy
 

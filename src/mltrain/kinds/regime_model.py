@@ -13,6 +13,9 @@ The decision (`DECISION`): the network's Bear overrides the rule; where the rule
 does not, the network's Expansion stands and anything else reads Correction; otherwise the rule's verdict.
 Measured under walk-forward on BTC it beats the rule alone (docs/regimes.md); the network alone names
 Bear markets well but confuses Correction and Bull.
+
+Opt-in designs measured and not shipped (docs/regimes.md, "What was tried"): the network's inputs
+(`encoder`, regime_seq.py) and sim-to-real pretraining (`pretrain_markets`, regime_pretrain.py).
 """
 
 from __future__ import annotations
