@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError, excerpt
 from .paths import Home, builtin_presets_dir
@@ -23,8 +23,12 @@ FIELD_ORDER = (
     "min_r2",
     "symbols",
     "label_thresholds",
+    "encoder",
+    "pretrain_markets",
 )
 LABEL_THRESHOLDS = ("fixed", "volatility_scaled")  # docs/regimes.md "Volatility-scaled thresholds"
+
+ENCODERS = ("mlp", "gru")  # regime models: the network's input design
 
 DEFAULT_PRESET = "full"
 CUSTOM_PRESET = "custom"
@@ -51,6 +55,8 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
         "regime models only: ex-post label thresholds, fixed (BTC's for every asset) or volatility_scaled "
         "(widened by the asset's trailing volatility relative to BTC's)",
     ),
+    "encoder": (None, None, "regime models only: mlp (the day's summary features) or gru (the last 20 days)"),
+    "pretrain_markets": (0, 64, "regime models only: generated markets to pretrain on"),
 }
 
 
@@ -58,7 +64,7 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
 def training_config() -> type:
     """The TrainingConfig model, built on first use: a config is validated by the commands that train,
     evaluate or estimate, while `--help`, `defaults` and completion never pay for importing pydantic."""
-    from typing import Literal
+    from typing import Literal  # noqa: F401 - named by the string annotations pydantic resolves here
 
     from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -84,6 +90,8 @@ def training_config() -> type:
         label_thresholds: Literal["fixed", "volatility_scaled"] | None = Field(
             default=None, description=FIELDS["label_thresholds"][2]
         )
+        encoder: Literal["mlp", "gru"] | None = Field(default=None, description=FIELDS["encoder"][2])
+        pretrain_markets: int | None = bounded("pretrain_markets", default=None)
 
         @field_validator("symbols")
         @classmethod
@@ -119,6 +127,8 @@ def bounds_text(name: str) -> str:
         return "a non-empty list of unique upper-case symbols, e.g. BTC,ETH"
     if name == "label_thresholds":
         return " or ".join(LABEL_THRESHOLDS)
+    if name == "encoder":
+        return " or ".join(ENCODERS)
     return "see `mltrain defaults`"
 
 

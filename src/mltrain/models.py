@@ -49,3 +49,22 @@ def build(spec: dict) -> nn.Module:
 
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+class RegimeSeqNet(nn.Module):
+    """A GRU over the recent path (kinds/regime_seq.py); its last state and the last day's inputs feed four
+    regime logits."""
+
+    def __init__(self, n_channels: int, hidden_size: int = 16, n_classes: int = 4):
+        super().__init__()
+        self.gru = nn.GRU(n_channels, hidden_size, batch_first=True)
+        self.head = nn.Sequential(
+            nn.Linear(hidden_size + n_channels, REGIME_HIDDEN),
+            nn.GELU(),
+            nn.Dropout(0.1),
+            nn.Linear(REGIME_HIDDEN, n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, h = self.gru(x)
+        return self.head(torch.cat([h[-1], x[:, -1, :]], dim=1))

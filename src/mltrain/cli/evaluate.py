@@ -48,6 +48,8 @@ def evaluate(
     hidden_size: Optional[int] = OPT["hidden_size"],
     symbols: Optional[str] = OPT["symbols"],
     label_thresholds: Optional[str] = OPT["label_thresholds"],
+    encoder: Optional[str] = OPT["encoder"],
+    pretrain_markets: Optional[int] = OPT["pretrain_markets"],
     seed: int = typer.Option(42, "--seed", help="Training seed; with --synthetic also the market's seed."),
     synthetic: bool = typer.Option(
         False,
@@ -85,6 +87,8 @@ def evaluate(
         hidden_size=hidden_size,
         symbols=parse_symbols(symbols),
         label_thresholds=label_thresholds,
+        encoder=encoder,
+        pretrain_markets=pretrain_markets,
     )
 
     def body() -> dict:

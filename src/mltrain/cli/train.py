@@ -46,6 +46,8 @@ def train(
     min_r2: Optional[float] = OPT["min_r2"],
     symbols: Optional[str] = OPT["symbols"],
     label_thresholds: Optional[str] = OPT["label_thresholds"],
+    encoder: Optional[str] = OPT["encoder"],
+    pretrain_markets: Optional[int] = OPT["pretrain_markets"],
     seed: int = typer.Option(42, "--seed", help="Random seed (recorded with the model)."),
     device: str = typer.Option(
         "auto",
@@ -103,6 +105,8 @@ def train(
         min_r2=min_r2,
         symbols=parse_symbols(symbols),
         label_thresholds=label_thresholds,
+        encoder=encoder,
+        pretrain_markets=pretrain_markets,
     )
     e = env()
     windows: dict = {}  # the run's data windows: shown in text, kept out of the pinned JSON result

@@ -14,6 +14,7 @@ from ..lazyimport import lazy_module
 from . import ModelKind, ScoreTable
 from .regime_eval import DETECTORS, add_baselines, pooled_summary, verdict_lines
 from .regime_model import ARCH, DECISION, OOD_MARGIN, regime_symbol
+from .regime_seq import SEQ_ARCH
 
 if TYPE_CHECKING:
     import numpy as np
@@ -80,11 +81,13 @@ class RegimeKind(ModelKind):
         min_r2=None,
         symbols=None,
         label_thresholds="fixed",
+        encoder="mlp",
+        pretrain_markets=0,
     )
-    uses = ("label_thresholds",)
+    uses = ("label_thresholds", "encoder", "pretrain_markets")
     main_metric = "balanced_accuracy"
     progress_metric = "selection_balanced_accuracy"
-    archs = (ARCH,)
+    archs = (ARCH, SEQ_ARCH)
     synthetic = True
     cross_asset = True
 
@@ -103,10 +106,13 @@ class RegimeKind(ModelKind):
         from torch import nn
 
         from .. import features as F
-        from ..models import RegimeNet
+        from .regime_seq import PATH_CHANNELS, SEQ_DAYS, new_network
 
-        model = RegimeNet(len(F.REGIME_FEATURES)).to(device)
-        x = torch.randn(config.batch_size, len(F.REGIME_FEATURES), device=device)
+        encoder = config.encoder or "mlp"
+        n = len(F.REGIME_FEATURES) + (len(PATH_CHANNELS) if encoder == "gru" else 0)
+        model = new_network(encoder, n).to(device)
+        shape = (config.batch_size, SEQ_DAYS, n) if encoder == "gru" else (config.batch_size, n)
+        x = torch.randn(*shape, device=device)
         y = torch.randint(0, 4, (config.batch_size,), device=device)
         return model, x, y, nn.functional.cross_entropy
 
@@ -158,9 +164,9 @@ class RegimeKind(ModelKind):
         return lines
 
     def build_network(self, spec: dict):
-        from ..models import RegimeNet
+        from .regime_seq import build_network
 
-        return RegimeNet(spec["n_features"], spec["hidden_size"], spec["n_classes"])
+        return build_network(spec)
 
     def predict(self, meta, tensors, store, symbol, since):
         import torch
@@ -169,6 +175,7 @@ class RegimeKind(ModelKind):
         from ..errors import DataError, UsageError
         from ..pipeline import history, since_positions, state_of
         from .regime_model import decide
+        from .regime_seq import predict_inputs
 
         if symbol is not None:
             raise UsageError("--symbol is for volatility models; a regime model has one asset")
@@ -185,7 +192,7 @@ class RegimeKind(ModelKind):
         if np.isnan(feats[-1]).any():
             raise DataError(f"{symbol}: not enough history for regime features ({len(frame)} days)")
         pos = since_positions(frame.index, since, max(first_ok, F.REGIME_WARMUP_DAYS))
-        x = (feats[pos] - np.asarray(spec["feature_mean"])) / np.asarray(spec["feature_std"])
+        x = predict_inputs(spec, frame, feats, pos)
         with torch.no_grad():
             probs = torch.softmax(model(torch.as_tensor(x, dtype=torch.float32)), dim=1).numpy()
         network = probs.argmax(axis=1)

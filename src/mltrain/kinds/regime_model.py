@@ -13,6 +13,9 @@ The decision (`DECISION`): the network's Bear overrides the rule; where the rule
 does not, the network's Expansion stands and anything else reads Correction; otherwise the rule's verdict.
 Measured under walk-forward on BTC it beats the rule alone (docs/regimes.md); the network alone names
 Bear markets well but confuses Correction and Bull.
+
+Opt-in designs measured and not shipped (docs/regimes.md, "What was tried"): the network's inputs
+(`encoder`, regime_seq.py) and sim-to-real pretraining (`pretrain_markets`, regime_pretrain.py).
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class Asset:
     rule: np.ndarray
     ok: np.ndarray  # features known (after the warm-up)
     truth: np.ndarray | None  # the generating regimes of a synthetic market, else None
+    path: np.ndarray  # per day: features, log return, log range (regime_seq.day_channels)
     label_scale: np.ndarray | None = None  # per-day threshold scale (regime_labels.py); None: fixed ones
 
 
@@ -73,6 +77,7 @@ def asset(series: Series, truth: np.ndarray | None = None) -> Asset:
     from .. import features as F
     from ..errors import DataError
     from ..pipeline import history
+    from .regime_seq import day_channels
 
     frame, filled, _ = history(series)
     if truth is not None and filled:
@@ -90,6 +95,7 @@ def asset(series: Series, truth: np.ndarray | None = None) -> Asset:
         F.rule_detector(table),
         ok,
         None if truth is None else np.asarray(truth, dtype=int),
+        day_channels(frame, values),
     )
 
 
@@ -228,17 +234,18 @@ def train_regime(
     from .. import features as F
     from .. import metrics
     from ..errors import DataError
-    from ..models import REGIME_HIDDEN, RegimeNet
     from ..pipeline import MIN_TRAIN_SAMPLES, Clock, RunResult, fit_symbol, tensors, window
     from ..train import Split
+    from . import regime_seq as S
     from .regime_labels import scale_labels
+    from .regime_pretrain import run_pretraining
 
     clock = Clock()
     target_series = series or store.load(symbol)
     assets = [asset(target_series, truth)] if truth is not None else pool_assets(store, target_series)
     scale_labels(store, config, assets)
     b = blocks(assets[0], config, end)
-    fit_x, fit_y, sel_x, sel_y, fit_spells, pool = [], [], [], [], [], []
+    fit_parts, sel_parts, fit_spells, pool = [], [], [], []  # (asset, rows, labels) per series
     for a in assets:
         if a.symbol in held_out:
             continue
@@ -248,31 +255,37 @@ def train_regime(
         sel_rows = np.nonzero(a.ok & (before_val >= 0) & in_sel)[0]
         if len(fit_rows) == 0:
             continue
-        fit_x.append(a.values[fit_rows])
-        fit_y.append(before_sel[fit_rows])
+        fit_parts.append((a, fit_rows, before_sel))
+        sel_parts.append((a, sel_rows, before_val))
         fit_spells.append(before_sel[fit_rows[0] : fit_rows[-1] + 1])
-        sel_x.append(a.values[sel_rows])
-        sel_y.append(before_val[sel_rows])
         pool.append(a.symbol)
-    x_fit, y_fit = np.concatenate(fit_x), np.concatenate(fit_y)
-    x_sel, y_sel = np.concatenate(sel_x), np.concatenate(sel_y)
-    if len(x_fit) < MIN_TRAIN_SAMPLES or len(x_sel) == 0:
+    y_fit = np.concatenate([labels[rows] for _, rows, labels in fit_parts])
+    y_sel = np.concatenate([labels[rows] for _, rows, labels in sel_parts])
+    if len(y_fit) < MIN_TRAIN_SAMPLES or len(y_sel) == 0:
         raise DataError(
-            f"{symbol}: only {len(x_fit)} labelled training days before "
+            f"{symbol}: only {len(y_fit)} labelled training days before "
             f"{b.selection_start.date()}; use fewer --days or import more history"
         )
-    mean, std = x_fit.mean(axis=0), x_fit.std(axis=0) + 1e-8
-    lo, hi = x_fit.min(axis=0), x_fit.max(axis=0)
+    enc = config.encoder or "mlp"
+    raw = np.concatenate([a.values[rows] for a, rows, _ in fit_parts])
+    lo, hi = raw.min(axis=0), raw.max(axis=0)
+    mean, std = S.normalisation([S.channels(enc, a.values, a.path)[rows] for a, rows, _ in fit_parts])
+
+    def encode(parts) -> np.ndarray:
+        columns = [(S.channels(enc, a.values, a.path), rows) for a, rows, _ in parts]
+        return np.concatenate([S.inputs(enc, c, rows, mean, std) for c, rows in columns])
+
+    x_fit, x_sel = encode(fit_parts), encode(sel_parts)
     counts = np.bincount(y_fit, minlength=4).astype(float)
     weights = np.where(counts > 0, len(y_fit) / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0)
     seen = {name: sum(spells(s)[name] for s in fit_spells) for name in F.REGIMES}
     torch.manual_seed(seed)
-    model = RegimeNet(x_fit.shape[1]).to(device)
-    normed = [((x - mean) / std).astype(np.float32) for x in (x_fit, x_sel)]
+    model = S.new_network(enc, x_fit.shape[-1]).to(device)
+    pretrained = run_pretraining(model, fit_parts, config, encode, seed, device, stop, ex_post=truth is None)
     split = Split(
-        *tensors(device, normed[0]),
+        *tensors(device, x_fit),
         *tensors(device, y_fit, dtype=torch.long),
-        *tensors(device, normed[1]),
+        *tensors(device, x_sel),
         *tensors(device, y_sel, dtype=torch.long),
     )
     class_weights = torch.as_tensor(weights, dtype=torch.float32, device=device)
@@ -303,7 +316,7 @@ def train_regime(
         return run
     model.eval()
     val = b.validation
-    x_val = torch.as_tensor(((b.target.values[val] - mean) / std).astype(np.float32), device=device)
+    x_val = torch.as_tensor(encode([(b.target, val, None)]), device=device)
     with torch.no_grad():
         probs = torch.softmax(model(x_val), dim=1).cpu().numpy()
     network, rule, true = probs.argmax(axis=1), b.target.rule[val], b.labels[val]
@@ -328,7 +341,6 @@ def train_regime(
         "kind": ARCH,
         "decision": DECISION,
         "n_features": len(F.REGIME_FEATURES),
-        "hidden_size": REGIME_HIDDEN,
         "n_classes": 4,
         "features": list(F.REGIME_FEATURES),
         "regimes": list(F.REGIMES),
@@ -336,8 +348,8 @@ def train_regime(
         "label_rule": F.LabelRule().as_dict(),
         "label_thresholds": config.label_thresholds or "fixed",
         "warmup_days": F.REGIME_WARMUP_DAYS,
-        "feature_mean": mean.tolist(),
-        "feature_std": std.tolist(),
+        **S.spec_fields(enc, mean, std),
+        "pretraining": pretrained,
         "feature_min": lo.tolist(),
         "feature_max": hi.tolist(),
         "class_weights": weights.tolist(),
@@ -356,7 +368,7 @@ def train_regime(
         filled=0,
         rows_before=F.REGIME_WARMUP_DAYS,
     )
-    run.windows = {symbol: {**used.as_dict(), **_block_dates(b, fit_x=x_fit)}}
+    run.windows = {symbol: {**used.as_dict(), **_block_dates(b, fit_x=y_fit)}}
     run.predictions = {
         symbol: {
             "dates": [str(d.date()) for d in b.target.dates[val]],

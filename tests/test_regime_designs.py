@@ -1,0 +1,109 @@
+"""The regime network's opt-in designs (issue 12): the gru encoder over the recent path and sim-to-real
+pretraining on generated markets fitted to the fit rows only."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mltrain import features as F
+from mltrain.config import TrainingConfig
+from mltrain.data.store import DataStore, Series
+from mltrain.data.synth import market
+from mltrain.errors import ExitCode
+from mltrain.kinds import KINDS
+from mltrain.kinds import regime_seq as S
+from mltrain.kinds.regime_model import asset, blocks, labels_before, train_regime
+from mltrain.kinds.regime_pretrain import fit_dynamics
+from mltrain.paths import Home
+
+from .conftest import run_cli
+from .conftest import train_regime as train_regime_cli
+
+
+def cfg(**changes) -> TrainingConfig:
+    return TrainingConfig(**{**KINDS["regime"].defaults, "epochs": 10, "patience": 5, **changes})
+
+
+@pytest.fixture(scope="module")
+def btc() -> Series:
+    return DataStore(Home(Path("/nonexistent"))).load("BTC")
+
+
+def test_design_fields_validate_with_one_line_errors():
+    bad = run_cli(["train", "btc_regime_detector", "--encoder", "lstm", "--yes"], expect=ExitCode.USAGE)
+    assert "encoder='lstm'" in bad.stderr and "mlp or gru" in bad.stderr and "Traceback" not in bad.stderr
+    many = run_cli(["evaluate", "btc_regime_detector", "--pretrain-markets", "65"], expect=ExitCode.USAGE)
+    assert "pretrain_markets=65" in many.stderr and "0..64" in many.stderr
+    vol = run_cli(["train", "volatility_forecaster", "--encoder", "gru", "--yes"], expect=ExitCode.USAGE)
+    assert "encoder is for regime models only" in vol.stderr
+    shown = run_cli(["defaults", "btc_regime_detector", "--json"]).json["data"]["config"]
+    assert shown["encoder"] == "mlp" and shown["pretrain_markets"] == 0
+
+
+def test_gru_inputs_read_day_t_and_earlier_only(btc: Series):
+    a = asset(btc)
+    mean, std = S.normalisation([a.path[a.ok]])
+    rows = np.nonzero(a.ok)[0][[0, 500, -1]]
+    x = S.inputs("gru", a.path, rows, mean, std)
+    assert x.shape == (3, S.SEQ_DAYS, len(F.REGIME_FEATURES) + len(S.PATH_CHANNELS))
+    last = rows[-1]
+    assert np.allclose(x[-1, -1], (a.path[last] - mean) / std, atol=1e-5)  # the window ends on day t
+    assert np.allclose(x[-1, 0], (a.path[last - S.SEQ_DAYS + 1] - mean) / std, atol=1e-5)
+    early = S.inputs("gru", a.path, np.array([0]), mean, std)  # before the series: the fit mean
+    assert np.all(early[0, :-1] == 0)
+    assert np.array_equal(S.inputs("mlp", a.values, rows, mean[:10], std[:10])[0], x[0, -1, :10])
+
+
+def test_pretraining_dynamics_come_from_fit_rows_only(btc: Series):
+    config = cfg(days=365)
+    b = blocks(asset(btc), config, None)
+
+    def fitted(series: Series):
+        a = asset(series)
+        labels = labels_before(a, b.selection_start)
+        rows = np.nonzero(a.ok & (labels >= 0) & (a.dates < b.fit_end))[0]
+        return fit_dynamics([(a.dates, a.close, labels, rows)])
+
+    same = fitted(btc)
+    assert pd.Timestamp(same.last_day) < b.fit_end and same.rows > 1000 and not same.missing
+    assert same.params.drift[0] < 0 < same.params.drift[2]  # Bear falls, Bull rises
+    assert np.allclose(np.sum(same.params.transition, axis=1), 1)
+    # every price from the fit end on rewritten: the fitted dynamics do not move
+    frame = btc.frame.copy()
+    later = frame.index >= b.fit_end
+    frame.loc[later, ["open", "high", "low", "close"]] *= np.exp(
+        np.random.default_rng(1).normal(0, 0.3, later.sum())
+    )[:, None]
+    changed = fitted(Series(btc.symbol, frame, btc.source, btc.has_ohlc))
+    assert changed.as_dict() == same.as_dict()
+
+
+@pytest.mark.slow  # trains a network
+def test_pretraining_on_a_synthetic_market_records_its_fit_span():
+    series, truth = market(F.REGIME_WARMUP_DAYS + 400, seed=3)
+    store = DataStore(Home(Path("/nonexistent")))
+    run = train_regime(
+        store, cfg(days=365, pretrain_markets=1), "SYN", seed=0, device="cpu", series=series, truth=truth
+    )
+    pre = run.spec["pretraining"]
+    fit_last = run.windows["SYN"]["fit"]["last"]
+    assert pre["markets"] == 1 and pre["epochs"] > 0 and pre["labels"] == "generating regimes"
+    assert pre["dynamics"]["last_day"] <= fit_last  # fitted on fit rows only
+    assert run.spec["kind"] == "regime_mlp" and 0 <= run.metrics["balanced_accuracy"] <= 1
+
+
+@pytest.mark.slow  # trains a network
+def test_gru_with_pretraining_trains_saves_loads_and_predicts():
+    out = train_regime_cli("--encoder", "gru", "--pretrain-markets", "1", "--json")
+    version = out.json["data"]["version"]
+    shown = run_cli(["models", "show", "btc_regime_detector", str(version), "--json"]).json["data"]
+    assert shown["config"]["encoder"] == "gru" and shown["config"]["pretrain_markets"] == 1
+    spec = shown["spec"]
+    assert spec["kind"] == S.SEQ_ARCH and spec["sequence_days"] == S.SEQ_DAYS
+    assert spec["pretraining"]["dynamics"]["last_day"] < spec["validation_last"]
+    rows = run_cli(["predict", "btc_regime_detector", "--since", "2025-12-20", "--json"]).json["data"]
+    preds = rows["predictions"]
+    assert len(preds) == 17 and all(abs(sum(p["probabilities"].values()) - 1) < 1e-3 for p in preds)
+    assert {p["regime"] for p in preds} <= set(F.REGIMES)
