@@ -101,7 +101,8 @@ def main() -> None:
             continue
         r = results[name]
         # the verdict sentences follow the current wording rules even for a run kept from an earlier pass
-        r["verdicts"] = KINDS[r["model_type"]].verdicts(r["summary"])
+        stored, r["verdicts"] = r.get("verdicts") or [], KINDS[r["model_type"]].verdicts(r["summary"])
+        reworded = dict(zip(stored, r["verdicts"])) if len(stored) == len(r["verdicts"]) else {}
         parts.append(f"## {name}: `{command(RUNS[name])}`\n")
         parts.append(f"{r['fold_count']} folds.\n")
         if r.get("cross_asset"):
@@ -109,9 +110,14 @@ def main() -> None:
         parts += [f"- {line}" for line in r.get("verdicts") or []]
         report = DOCS / "quality" / name / "report.md"
         if report.is_file():
-            body = report.read_text().split("## Folds", 1)[-1]
+            text = report.read_text()
+            for before, after in reworded.items():
+                text = text.replace(before, after)
+            report.write_text(text)
+            body = text.split("## Folds", 1)[-1]
             body = body.replace("](", f"](quality/{name}/")
             parts.append("\n### Folds" + body.replace("\n## ", "\n### "))
+    cache.write_text(json.dumps(results, indent=1))  # the reworded verdicts too
     (DOCS / "quality.md").write_text("\n".join(parts))
     print(f"wrote {DOCS / 'quality.md'}")
 
