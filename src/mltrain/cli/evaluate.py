@@ -116,12 +116,16 @@ def evaluate(
                 f"--synthetic is for {with_truth} models: only they have known true regimes to score against"
             )
         effective = effective_config(at, kind, preset, config_file, flags)
+        held_out = None
         if cross_asset:
             from ..evaluate import cross_asset_held_out
 
-            cross_asset_held_out(at, kind, model, effective.config, 42 if synthetic else None)
+            held_out = cross_asset_held_out(at, kind, model, effective.config, 42 if synthetic else None)
         if dry_run:
-            return evaluation_plan(at, model, kind, effective, count, workers, synthetic, first_day, holdout)
+            plan = evaluation_plan(at, model, kind, effective, count, workers, synthetic, first_day, holdout)
+            if held_out is not None:
+                plan["cross_asset"] = {"held_out": held_out}  # the key a cross-asset result carries
+            return plan
         e = env()
         display = render.FoldProgress(e.stderr, live=e.stderr.isatty() and not as_json, quiet=quiet)
         with display:

@@ -33,6 +33,8 @@ def plan(data: dict, stream: IO[str]) -> None:
 def evaluation_plan(data: dict, stream: IO[str]) -> None:
     """evaluate --dry-run: the config as `plan` shows it, with the number of folds and workers."""
     plan(data, stream)
+    if data.get("cross_asset"):
+        paragraph(f"cross-asset: no fold will train on {', '.join(data['cross_asset']['held_out'])}", stream)
     paragraph(
         f"walk-forward: {plural(data['folds'], 'fold')}, {plural(data['workers'], 'worker')}; nothing "
         "was evaluated (--dry-run)",
