@@ -68,7 +68,9 @@ def test_near_copies_are_held_out_with_the_asset_and_the_embedded_store_has_none
     args = ["evaluate", "eth_regime_detector", "--model-type", "regime", "--folds", "2", "--cross-asset"]
     plan = run_cli([*args, "--dry-run"])
     assert "cross-asset: no fold will train on ETH, XETH" in plan.stdout
-    assert run_cli([*args, "--dry-run", "--json"]).json["data"]["cross_asset"] == {"held_out": ["ETH", "XETH"]}
+    assert run_cli([*args, "--dry-run", "--json"]).json["data"]["cross_asset"] == {
+        "held_out": ["ETH", "XETH"]
+    }
 
 
 @pytest.mark.slow  # trains networks
