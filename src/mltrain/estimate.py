@@ -126,8 +126,9 @@ def probe_seconds_per_sample(model_type: str, config: TrainingConfig, device: st
     import torch
 
     from .kinds import KINDS
-    from .train import train_step
+    from .train import train_step, use_cpu_threads
 
+    use_cpu_threads()  # the probe runs as training will
     torch.manual_seed(0)
     model, x, y, loss_fn = KINDS[model_type].probe_batch(config, device)
     model = model.to(device)

@@ -193,6 +193,8 @@ def walk_forward(
 
     Scores of a baseline whose optional package is missing are None; `missing_extras` names them."""
     global _caller_stop
+    from .train import cpu_threads
+
     held_out = cross_asset_held_out(home, kind, name, config, synthetic_seed) if cross_asset else None
     ends = plan_folds(home, kind, name, config, folds, synthetic_seed, start, holdout_from)
     cores = os.cpu_count() or 1
@@ -200,7 +202,7 @@ def walk_forward(
     with make_executor(executor, min(len(ends), workers or cores) if local else 0) as pool:
         capacity = getattr(pool, "capacity", None)  # None: a cluster, whose workers run one task per thread
         used = min(len(ends), capacity) if capacity else getattr(pool, "workers", 1)
-        threads = max(1, cores // used) if capacity else 1
+        threads = min(cpu_threads(), max(1, cores // used)) if capacity else 1
         tasks = fold_payloads(home, kind, name, config, ends, seed, synthetic_seed, threads, held_out)
         label = pool.description
 

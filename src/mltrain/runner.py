@@ -123,8 +123,9 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
     job log and to `request.on_epoch`."""
     from .data.store import DataStore
     from .progress import EpochLines
-    from .train import StopFlag, seed_everything
+    from .train import StopFlag, cpu_threads, seed_everything, use_cpu_threads
 
+    cpu_threads()  # a bad MLTRAIN_CPU_THREADS is refused before any lock or job record
     eff, name = request.effective, request.model_name
     kind = KINDS[eff.model_type]
     registry, jobs, log = Registry(home), Jobs(home), app_logger(home)
@@ -155,6 +156,7 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
         start = time.perf_counter()
         jobs.update(job, status="running", started_at=now_iso())
         try:
+            use_cpu_threads()
             seed_everything(request.seed)
             lines = EpochLines(
                 symbols=kind.progress_units(name, eff.config),

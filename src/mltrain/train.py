@@ -30,6 +30,32 @@ def pick_device(requested: str = "auto") -> str:
     return requested
 
 
+THREADS_ENV = "MLTRAIN_CPU_THREADS"
+
+
+def cpu_threads() -> int:
+    """Threads torch may use for CPU work: `MLTRAIN_CPU_THREADS`, else 1. These networks are small (batches of
+    64-256 rows of a few dozen inputs), so a second thread gains little on an idle machine, while on a busy one
+    torch's spinning threads wait on each other: a quick run that takes 1.3 s took 64-176 s with two threads
+    beside two other jobs on 2 cores, and 1.3 s with one (bench/train_speed.py notes the figures)."""
+    import os
+
+    text = os.environ.get(THREADS_ENV, "").strip()
+    if not text:
+        return 1
+    cores = os.cpu_count() or 1
+    if not text.isdigit() or not 1 <= int(text) <= cores:
+        raise UsageError(f"{THREADS_ENV}={text!r} is not a thread count; allowed: 1..{cores} (unset means 1)")
+    return int(text)
+
+
+def use_cpu_threads() -> int:
+    """Set torch's intra-op threads to cpu_threads() for this process; returns the count."""
+    threads = cpu_threads()
+    torch.set_num_threads(threads)
+    return threads
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
