@@ -7,9 +7,10 @@ Reports, measured side by side in one run:
 - the pure compute limit: forward, backward and Adam step on pre-sliced batches with no data handling.
 Loop figures are the best of 5 interleaved rounds of 20 epochs (the round least disturbed by other load).
 
-Measured 2026-11-30 here (2 cores, load about 2.5 from other work, after the weighted log-HAR base): regime full
-preset 6.9 s wall, loop 1.11x of pure compute; volatility full preset 4.6 s wall, loop 1.13x. Under load 4-10 the
-same commands took 45-170 s: torch's threads spin against other processes, so read these on a quiet machine.
+Measured 2026-11-30 here (2 cores, load about 2 from other work, one torch thread as training now uses): regime
+full preset 6.2 s wall, loop 1.11x of pure compute; volatility full preset 5.3 s wall, loop 1.13x. With two
+threads the same loops were slower (regime 355k samples/s against 418k with one), and under load 4-10 two
+spinning threads made the full presets take 45-170 s.
 
 Run: python bench/train_speed.py [--device cpu|cuda|mps]   (cpu by default; on a GPU machine, cuda gives the
 same figures with the data and models on the GPU, each timing closed by a device synchronize.)
@@ -37,7 +38,7 @@ from mltrain.kinds.regime_model import asset, full_labels
 from mltrain.kinds.volatility_model import INPUTS, build_network, panel, qlike_loss
 from mltrain.models import RegimeNet
 from mltrain.paths import Home
-from mltrain.train import Split, fit, train_step
+from mltrain.train import Split, fit, train_step, use_cpu_threads
 
 EPOCHS = 20
 ROUNDS = 5
@@ -127,7 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "mps"))
     DEVICE = parser.parse_args().device
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    use_cpu_threads()  # the loops run on the threads training uses (1 unless MLTRAIN_CPU_THREADS)
     print(f"device {DEVICE}" + (f" ({torch.cuda.get_device_name()})" if DEVICE == "cuda" else ""))
     for kind, model_name in (("regime", "btc_regime_detector"), ("volatility", "volatility_forecaster")):
         home = tempfile.mkdtemp()
