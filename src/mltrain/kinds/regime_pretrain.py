@@ -5,7 +5,8 @@ markets (data/synth.py's four-regime Markov-switching process). Their dynamics (
 drift and volatility, and the daily transition matrix) are fitted to the run's **fit rows only**: the labelled
 days of the pooled series strictly before the fit end, labelled from prices before the selection block. So no
 selection or validation price shapes them. The generated markets are labelled the way the scored series is:
-by the same ex-post label function (features.regime_labels) on a real asset, by their generating regimes when
+by the same ex-post label function (features.regime_labels, fixed thresholds even under
+`label_thresholds: volatility_scaled`) on a real asset, by their generating regimes when
 the scored series is itself a generated market with known regimes. Then the usual training (fine-tuning)
 starts from the pretrained weights, its epoch chosen on the selection block as always.
 """
