@@ -6,6 +6,11 @@ estimate comes from the probe or from the other presets' runs: shown for informa
 estimate, the measured duration (`duration_seconds`: the run from its job record to the version, process
 start-up not included) and their ratio; the claim is that every pass-2 ratio lies within 1 +- 0.15.
 
+Measured 2026-11-30 here (2 cores, load about 1), after training moved to one torch thread and torch's compiler
+import moved before the run's clock: pass-2 ratios regime quick 1.01, standard 1.00, full 1.04, deep 1.05;
+volatility quick 1.17 (outside: 1.5 s estimated, 1.3 s taken), standard 1.08, full 1.01, deep 0.92. Before those
+two fixes, quick runs read 0.57-0.71 and a run beside other jobs could take 10-50x its time.
+
 Run: python bench/estimate_accuracy.py [--presets quick,standard] [--types regime,volatility] [--device cpu]
 Exit status 1 when a pass-2 ratio is outside +-15%. Full and deep presets train for real: minutes on 2 cores.
 """
