@@ -107,3 +107,23 @@ def test_gru_with_pretraining_trains_saves_loads_and_predicts():
     preds = rows["predictions"]
     assert len(preds) == 17 and all(abs(sum(p["probabilities"].values()) - 1) < 1e-3 for p in preds)
     assert {p["regime"] for p in preds} <= set(F.REGIMES)
+
+
+@pytest.mark.slow  # trains a GRU twice
+def test_a_gru_versions_predict_equals_its_walk_forward_fold(tmp_path: Path):
+    """`train` and the last fold of `evaluate` fit the same blocks with the same seed, so `predict` from the
+    stored version must give the fold's probabilities: the spec rebuilds the GRU's windows and normalisation."""
+    args = ["btc_regime_detector", "--preset", "quick", "--days", "365", "--epochs", "10", "--patience", "5"]
+    train_regime_cli("--encoder", "gru")
+    csv = tmp_path / "folds.csv"
+    run_cli(["evaluate", *args, "--encoder", "gru", "--folds", "2", "--workers", "1", "--predictions", csv])
+    folds = pd.read_csv(csv, dtype={"date": str})
+    last = folds[folds["fold"] == folds["fold"].max()]
+    served = run_cli(["predict", "btc_regime_detector", "--since", last["date"].min(), "--json"]).json["data"]
+    by_day = {p["date"]: p for p in served["predictions"]}
+    assert len(last) > 30 and set(last["date"]) <= set(by_day)
+    for _, r in last.iterrows():
+        got = by_day[r["date"]]
+        assert got["regime"] == F.REGIMES[int(r["model"])]
+        for name, value in got["probabilities"].items():
+            assert abs(value - r[f"model_probs_{name}"]) < 1e-3, (r["date"], name)
