@@ -131,12 +131,13 @@ def pooled_summary(folds: list[dict], horizon: int = 7) -> dict:
             if found is not None:
                 present[who] = found
         scores = {who: _pooled_scores(actual, f, benchmark) for who, f in present.items()}
-        model_q, model_se = qlike_loss(actual, present["model"]), squared_error(actual, present["model"])
+        losses = {who: qlike_loss(actual, f) for who, f in present.items()}  # per day, once: DM, MCS, ratio
+        model_se = squared_error(actual, present["model"])
         dm = {}
         for who, f in present.items():
             if who == "model":
                 continue
-            on_q = diebold_mariano(model_q, qlike_loss(actual, f), horizon=horizon)
+            on_q = diebold_mariano(losses["model"], losses[who], horizon=horizon)
             on_se = diebold_mariano(model_se, squared_error(actual, f), horizon=horizon)
             dm[who] = {
                 "stat": _r(on_q["stat"]),
@@ -145,9 +146,9 @@ def pooled_summary(folds: list[dict], horizon: int = 7) -> dict:
                 "bandwidth": on_q["bandwidth"],
                 "squared_error": {"stat": _r(on_se["stat"]), "p_value": _r(on_se["p_value"])},
             }
-        mcs = confidence_set({w: qlike_loss(actual, f) for w, f in present.items()}, horizon)
+        mcs = confidence_set(losses, horizon)
         variants = [v for v in LOG_HAR_VARIANTS if v in scores]
-        mean_q = {w: float(np.mean(qlike_loss(actual, present[w]))) for w in variants + ["model"]}
+        mean_q = {w: float(np.mean(q)) for w, q in losses.items()}
         best = min(variants, key=lambda v: mean_q[v]) if variants else None  # unrounded: no tie by rounding
         wins, count = 0, 0
         for fold in folds:
@@ -175,8 +176,8 @@ def pooled_summary(folds: list[dict], horizon: int = 7) -> dict:
 
 
 def confidence_set(losses: dict[str, np.ndarray], horizon: int) -> dict | None:
-    """The 90% MCS; forecasters with identical losses (the model when it applies no correction is
-    log_har_bc) enter once and share the verdict. None without arch or with too few days."""
+    """The 90% MCS; forecasters with identical losses (a model that forecasts exactly as a baseline does)
+    enter once and share the verdict. None without arch or with too few days."""
     from ..baselines import MissingExtra
     from ..stats import model_confidence_set
 
