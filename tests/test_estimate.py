@@ -94,7 +94,10 @@ def test_estimate_reads_history_then_the_cached_probe_and_never_makes_up_a_numbe
     Jobs(home).save_probe(E.probe_key("regime", cfg, "cpu"), 2e-6)
     cached = E.estimate(home, "regime", cfg, "cpu", measure=True)  # cached: nothing is timed again
     assert "cached probe" in cached.basis
-    assert cached.upper_seconds == pytest.approx(2e-6 * E.work_units("regime", cfg))
+    # every epoch at the probed pace, plus the reference machine's loading and baselines (stated)
+    prior = E.overhead_prior("regime", cfg)
+    assert prior > 0 and "loading and baselines (the reference machine's" in cached.basis
+    assert cached.upper_seconds == pytest.approx(prior + 2e-6 * E.work_units("regime", cfg))
     Jobs(home).record_run({"job_id": "j1", **row(cfg)})
     found = E.estimate(home, "regime", cfg, "cpu", measure=False)
     assert found.expected_seconds == pytest.approx(11.0) and "median of 1 past run" in found.basis

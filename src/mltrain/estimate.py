@@ -23,6 +23,11 @@ PROBE_STEPS = 20
 LONG_RUN_SECONDS = 20 * 60
 RECENT_RUNS = 5  # the newest runs of the nearest kind: older ones may predate a faster or slower machine
 EARLY_STOP_PRIOR_PATIENCES = 2  # with no past runs: expect the stop about 2 x patience epochs in
+# with no past runs: loading, features, baselines and scoring as measured on the 2-core reference machine
+# (bench/estimate_accuracy.py; volatility pays GARCH and GJR-GARCH fits per symbol). Without it a first quick
+# volatility run was estimated at 0.2 s and took 2.5 s. One real run on this host replaces it.
+OVERHEAD_PRIOR_SECONDS = {"regime": (0.3, 0.0), "volatility": (0.2, 0.6)}  # fixed, per symbol
+DEFAULT_VOLATILITY_SYMBOLS = 3
 # the fields that decide how much work a run does and when early stopping ends it (min_r2 is the gate's)
 CONFIG_FIELDS = ("days", "epochs", "patience", "batch_size", "learning_rate", "train_val_split")
 
@@ -155,14 +160,23 @@ def from_probe(
 ) -> Estimate:
     """Upper bound: every epoch at the probed pace. Expected: a stated prior that early stopping ends
     about 2 x patience epochs in (bench/estimate_accuracy.py measures how far off that is)."""
-    upper = seconds_per_sample * work_units(model_type, config)
+    fit = seconds_per_sample * work_units(model_type, config)
     expected_epochs = min(config.epochs, EARLY_STOP_PRIOR_PATIENCES * config.patience)
+    overhead = overhead_prior(model_type, config)
     source = "probe" if measured_now else "cached probe"
     basis = (
         f"{source} of {PROBE_STEPS} steps on {device}; no past runs on this host yet, so expected assumes "
-        f"early stopping near epoch {expected_epochs} (2 x patience) and leaves out loading and baselines"
+        f"early stopping near epoch {expected_epochs} (2 x patience) and {format_seconds(overhead)} of "
+        f"loading and baselines (the reference machine's; this host's own after one run)"
     )
-    return Estimate(upper * expected_epochs / config.epochs, upper, basis, device)
+    return Estimate(overhead + fit * expected_epochs / config.epochs, overhead + fit, basis, device)
+
+
+def overhead_prior(model_type: str, config: TrainingConfig) -> float:
+    """Loading and baselines before any run on this host: OVERHEAD_PRIOR_SECONDS for the config's symbols."""
+    fixed, per_symbol = OVERHEAD_PRIOR_SECONDS.get(model_type, (0.0, 0.0))
+    symbols = len(config.symbols) if config.symbols else DEFAULT_VOLATILITY_SYMBOLS
+    return fixed + per_symbol * symbols
 
 
 def _usable(row: dict, model_type: str, device: str) -> bool:
