@@ -195,6 +195,27 @@ def test_volatility_metrics_sit_beside_every_baseline():
     assert run.predictions["BTC"]["model"] != run.predictions["BTC"]["log_har_bc"]
 
 
+@pytest.mark.slow  # trains two networks
+def test_volatility_network_fields_leave_the_shipped_forecast_and_its_selection_score_alone():
+    """The correction is not applied, so the network's fields cannot move the forecast; the selection score a
+    sweep compares is the base's (what ships), and the score table says the fields have no effect."""
+    store = DataStore(Home(Path("/nonexistent")))
+    small = train_pooled(store, cfg("volatility", days=200, symbols=["BTC"]), seed=1, device="cpu")
+    wide = train_pooled(
+        store,
+        cfg("volatility", days=200, symbols=["BTC"], hidden_size=128, learning_rate=0.01, batch_size=16),
+        seed=1,
+        device="cpu",
+    )
+    assert small.predictions["BTC"]["model"] == wide.predictions["BTC"]["model"]
+    assert small.selection_score == pytest.approx(wide.selection_score)
+    p = panel(store.load("BTC"), cfg("volatility", days=200, symbols=["BTC"]))
+    z = 2 * (p.target[p.selection] - p.base(p.selection, p.base_fit))
+    assert small.selection_score == pytest.approx(float(np.mean(np.exp(z) - z - 1)), rel=1e-5)
+    _, _, notes = KINDS["volatility"].score_table(small.metrics, small.baselines, small.windows)
+    assert any("hidden_size do not change the forecasts" in n for n in notes)
+
+
 def _store_with(root: Path, symbol: str, series: Series) -> DataStore:
     """A real store whose `symbol` is the given series (written as a CSV and imported)."""
     root.mkdir(parents=True)

@@ -46,7 +46,7 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
     "patience": (5, 50, "early-stopping patience in epochs"),
     "batch_size": (8, 256, "samples per optimizer step"),
     "learning_rate": (0.0001, 0.1, "Adam step size"),
-    "hidden_size": (32, 256, "volatility models only: GRU width"),
+    "hidden_size": (32, 256, "volatility models only: width of the correction network"),
     "min_r2": (0.0, 1.0, "volatility models only: promotion gate on every symbol's r2"),
     "symbols": (None, None, "volatility models only: comma-separated, e.g. BTC,ETH"),
     "label_thresholds": (

@@ -154,6 +154,13 @@ class VolatilityKind(ModelKind):
                 if per.get(symbol) is not None
             ]
         notes = []
+        if metrics.get("correction_applied") is False:
+            notes.append(
+                "note: the model's forecasts are its log-HAR base (exponentially weighted, robust bias "
+                "constant); the network is fitted and its selection score recorded, but its correction is "
+                "not applied (it lost to plain log-HAR on SOL in the design study, docs/volatility.md), so "
+                "epochs, patience, batch_size, learning_rate and hidden_size do not change the forecasts"
+            )
         fewest = min((w["val_samples"] for w in windows.values()), default=None)
         if fewest is not None and fewest < SHORT_VALIDATION_DAYS:
             notes.append(

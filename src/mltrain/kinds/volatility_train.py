@@ -101,6 +101,10 @@ def train_pooled(
     run.add_fit(POOLED, model, fitted)
     if run.interrupted:
         return run
+    if not APPLY_CORRECTION:
+        # the shipped forecast is the base: its selection QLIKE is what a sweep must compare, not the
+        # network's (the base's log vol is the inputs' last column)
+        run.selection_score = selection_qlike(torch.as_tensor(sel_x[:, -1], device=device))
     model.eval()
     per_symbol, spec_symbols = {}, {}
     for symbol, p in panels.items():
@@ -156,6 +160,8 @@ def train_pooled(
         "r2_mean": round(float(np.mean(r2s)), 4),
         "r2_min": round(float(np.min(r2s)), 4),
         "symbols": per_symbol,
+        # shown beside the scores: which part of the design the forecasts come from
+        "correction_applied": bool(APPLY_CORRECTION),
     }
     if APPLY_CORRECTION and fitted.best_epoch == 0:
         run.warnings.append(
