@@ -250,7 +250,7 @@ def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: P
         expect=(0, 3),
     ).stdout
     assert (
-        "note: 9 validation days hold about 1 independent 7-day targets" in short
+        "note: 9 validation days hold about 1 independent 7-day target," in short
     )  # 90 days, 0.9 in training
 
 

@@ -163,10 +163,11 @@ class VolatilityKind(ModelKind):
             )
         fewest = min((w["val_samples"] for w in windows.values()), default=None)
         if fewest is not None and fewest < SHORT_VALIDATION_DAYS:
+            independent = max(fewest // 7, 1)
             notes.append(
-                f"note: {fewest} validation days hold about {max(fewest // 7, 1)} independent 7-day "
-                "targets, so a few volatile days decide r2 and QLIKE; use more --days, or "
-                "`mltrain evaluate --folds all` for the whole history"
+                f"note: {fewest} validation days hold about {independent} independent 7-day "
+                f"target{'s' if independent > 1 else ''}, so a few volatile days decide r2 and QLIKE; "
+                "use more --days, or `mltrain evaluate --folds all` for the whole history"
             )
         return ["symbol", "forecaster", "r2 (log vol)", "QLIKE", "MAE (ann. vol)"], rows, notes
 
