@@ -92,6 +92,19 @@ def test_volatility_folds_have_garch_and_a_summary(home: Path):
     )
 
 
+@pytest.mark.slow  # the dry-run measures a short training probe
+def test_a_series_that_ends_early_is_named_as_the_end_of_every_fold(home: Path):
+    """XMR stops trading in 2024: a joint run ends BTC's folds there too, and the plan and result say so."""
+    args = ["evaluate", "volatility_forecaster", "--symbols", "BTC,XMR", "--folds", "2", *SMALL]
+    plan = run_cli([*args, "--dry-run", "--json"]).json["data"]
+    assert plan["span_note"].startswith(
+        "Folds end on 2024-02-13, the last usable day of XMR; BTC has data to"
+    )
+    assert "note: Folds end on 2024-02-13" in run_cli([*args, "--dry-run"]).stdout
+    plan = run_cli(["evaluate", "volatility_forecaster", "--symbols", "BTC,ETH", "--dry-run", "--json"]).json
+    assert plan["data"]["span_note"] is None
+
+
 @pytest.mark.slow  # trains a network
 def test_report_is_markdown_with_figures(tmp_path: Path):
     out = tmp_path / "report"

@@ -234,6 +234,7 @@ def walk_forward(
         "holdout_from": None if holdout_from is None else str(holdout_from.date()),
         "start": None if start is None else str(start.date()),
         "cross_asset": None if held_out is None else {"held_out": held_out},
+        "span_note": span_note(home, kind, config),
         "folds": results,
         "summary": summary,
         "verdicts": KINDS[kind].verdicts(summary),
@@ -257,6 +258,11 @@ def cross_asset_held_out(
             "there is no pool to leave it out of"
         )
     return KINDS[kind].held_out(DataStore(home), name, config)
+
+
+def span_note(home: Home, kind: str, config: TrainingConfig) -> str | None:
+    """The kind's sentence when a shorter series ends every fold early (see Kind.span_note)."""
+    return KINDS[kind].span_note(DataStore(home), config)
 
 
 def cross_asset_note(result: dict) -> str | None:

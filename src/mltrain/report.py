@@ -58,6 +58,8 @@ def write_report(result: dict, out: Path, command: str) -> Path:
         )
     if cross_asset_note(result):
         parts.append(f"{cross_asset_note(result)}\n")
+    if result.get("span_note"):
+        parts.append(f"{result['span_note']}\n")
     if plt is None:
         parts.append("Figures need matplotlib: `pip install 'mltrain[report]'`.\n")
     parts.append("## Folds\n")

@@ -191,7 +191,7 @@ def evaluation_plan(
     import os
 
     from .. import estimate
-    from ..evaluate import plan_folds
+    from ..evaluate import plan_folds, span_note
 
     ends = plan_folds(at, kind, model, effective.config, count, 42 if synthetic else None, first_day, holdout)
     folds = len(ends)
@@ -208,4 +208,5 @@ def evaluation_plan(
         "workers": used,
         "estimate": est,
         "validation_blocks": f"{ends[0].date()} .. {ends[-1].date()} (block ends)",
+        "span_note": span_note(at, kind, effective.config),
     }

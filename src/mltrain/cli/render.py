@@ -35,6 +35,8 @@ def evaluation_plan(data: dict, stream: IO[str]) -> None:
     plan(data, stream)
     if data.get("cross_asset"):
         paragraph(f"cross-asset: no fold will train on {', '.join(data['cross_asset']['held_out'])}", stream)
+    if data.get("span_note"):
+        paragraph(f"note: {data['span_note']}", stream)
     paragraph(
         f"walk-forward: {plural(data['folds'], 'fold')}, {plural(data['workers'], 'worker')}; nothing "
         "was evaluated (--dry-run)",
@@ -173,6 +175,8 @@ def evaluation(data: dict, stream: IO[str]) -> None:
     table(f"walk-forward: {data['model_name']} ({data['scheme']})", columns, rows, stream)
     if cross_asset_note(data):
         print(cross_asset_note(data), file=stream)
+    if data.get("span_note"):
+        paragraph(f"note: {data['span_note']}", stream)
     render_evaluation_summary(data, stream)
     for line in data.get("verdicts") or []:
         print(line, file=stream)

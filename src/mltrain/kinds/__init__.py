@@ -114,6 +114,11 @@ class ModelKind:
         """The first and the last day a validation block can end on (enough history before the first)."""
         raise NotImplementedError
 
+    def span_note(self, store: DataStore, config: TrainingConfig) -> str | None:
+        """A sentence when the folds end before some of the config's series do (a shorter series sets the
+        last fold for all of them); None otherwise."""
+        return None
+
     def fold(
         self,
         store: DataStore,

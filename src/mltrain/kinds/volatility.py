@@ -175,9 +175,25 @@ class VolatilityKind(ModelKind):
     def evaluation_span(self, store, model_name, config, synthetic_seed, folds):
         from .volatility_model import sample_span
 
-        # a symbol with a shorter history joins the folds once it has `days` of it
+        # a symbol with a shorter history joins the folds once it has `days` of it; the series that ends
+        # first sets the last fold for all (span_note says so)
         spans = [sample_span(store.load(s), config) for s in config.symbols or []]
         return min(s[0] for s in spans), min(s[1] for s in spans)
+
+    def span_note(self, store, config):
+        from .volatility_model import sample_span
+
+        last = {s: sample_span(store.load(s), config)[1] for s in config.symbols or []}
+        end = min(last.values(), default=None)
+        later = sorted(s for s, day in last.items() if day > end)
+        if not later:
+            return None
+        first = sorted(s for s, day in last.items() if day == end)
+        return (
+            f"Folds end on {end.date()}, the last usable day of {', '.join(first)}; "
+            f"{', '.join(later)} {'has' if len(later) == 1 else 'have'} data to {max(last.values()).date()}: "
+            f"evaluate {', '.join(first)} apart to score the others to their end."
+        )
 
     def fold(self, store, model_name, config, seed, end, synthetic_seed, folds, stop=None):
         from .volatility_train import train_pooled
