@@ -187,7 +187,7 @@ def data_update(
     ),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Fetch closed daily candles from an exchange (ccxt) since the newest stored one; needs mltrain[fetch].
+    """Fetch closed daily candles from an exchange (ccxt) since the newest stored one; needs mltrain\\[fetch].
 
     Exit 1 when the exchange cannot be reached or answers garbage, 2 for an unknown exchange or market, a
     disagreeing overlap or a symbol another writer holds; the store is unchanged for any symbol that fails."""

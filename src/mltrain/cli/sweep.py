@@ -35,7 +35,7 @@ def sweep(
         None, "--study", help="Study name (default: the model name); an existing study is resumed."
     ),
     executor: Optional[str] = typer.Option(
-        None, "--executor", help="local (every core), local:N or dask://HOST:PORT (needs mltrain[dask])."
+        None, "--executor", help="local (every core), local:N or dask://HOST:PORT (needs mltrain\\[dask])."
     ),
     seed: int = typer.Option(42, "--seed", help="Training seed of every trial."),
     folds: int = typer.Option(
