@@ -200,3 +200,27 @@ def test_symbols_are_matched_in_full(tmp_path: Path, symbol: str):
 def test_integer_past_pythons_digit_limit_is_a_config_error(tmp_path: Path):
     with pytest.raises(ConfigError, match="invalid value in config file"):
         _config(tmp_path, f"days: {'9' * 100_000}\n")
+
+
+def test_correction_is_a_volatility_field_off_unless_set(tmp_path: Path):
+    bad = run_cli(["train", "volatility_forecaster", "--correction", "maybe", "--yes"], expect=2)
+    assert "correction='maybe'" in bad.stderr and "off or on" in bad.stderr and "Traceback" not in bad.stderr
+    regime = run_cli(["evaluate", "btc_regime_detector", "--correction", "on"], expect=2)
+    assert "correction is for volatility models only" in regime.stderr
+    # `defaults --json` keeps the old API's shape; the text and a set value show the field
+    assert "correction" not in run_cli(["defaults", "volatility_forecaster", "--json"]).json["data"]["config"]
+    assert "correction" in run_cli(["defaults", "volatility_forecaster"]).stdout
+    presets = load_presets(Home(tmp_path / "h"))
+    for text, value in (
+        ("correction: on\n", "on"),
+        ("correction: off\n", "off"),
+        ("correction: 'on'\n", "on"),
+    ):
+        file = tmp_path / "c.yaml"
+        file.write_text(text)  # YAML 1.1 reads a bare on / off as a boolean
+        loaded = load_yaml_mapping(file, "config file")
+        config = build_config("volatility", get_preset("full", presets), loaded, {})
+        assert config.config.correction == value and config.as_dict()["correction"] == value
+    file.write_text("correction: 1\n")
+    with pytest.raises(ConfigError, match="off or on"):
+        build_config("volatility", get_preset("full", presets), load_yaml_mapping(file, "config file"), {})

@@ -216,6 +216,21 @@ def test_volatility_network_fields_leave_the_shipped_forecast_and_its_selection_
     assert any("hidden_size do not change the forecasts" in n for n in notes)
 
 
+@pytest.mark.slow  # trains two networks
+def test_correction_on_applies_the_network_only_where_it_earned_its_place():
+    store = DataStore(Home(Path("/nonexistent")))
+    kw = dict(days=300, symbols=["BTC", "ETH"], epochs=20, learning_rate=0.01)
+    off = train_pooled(store, cfg("volatility", **kw), seed=1, device="cpu")
+    on = train_pooled(store, cfg("volatility", correction="on", **kw), seed=1, device="cpu")
+    assert off.spec["correction_applied"] is False and on.spec["correction_applied"] is True
+    assert on.selection_score <= off.selection_score  # epoch 0 (the base) competes
+    for symbol in ("BTC", "ETH"):
+        kept = on.spec["symbols"][symbol]["use_correction"]
+        assert (symbol in on.metrics["correction_kept"]) == kept
+        same = on.predictions[symbol]["model"] == off.predictions[symbol]["model"]
+        assert same != kept  # a symbol without its correction is forecast by the base, exactly
+
+
 def _store_with(root: Path, symbol: str, series: Series) -> DataStore:
     """A real store whose `symbol` is the given series (written as a CSV and imported)."""
     root.mkdir(parents=True)

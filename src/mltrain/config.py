@@ -25,10 +25,12 @@ FIELD_ORDER = (
     "label_thresholds",
     "encoder",
     "pretrain_markets",
+    "correction",
 )
 LABEL_THRESHOLDS = ("fixed", "volatility_scaled")  # docs/regimes.md "Volatility-scaled thresholds"
 
 ENCODERS = ("mlp", "gru")  # regime models: the network's input design
+CORRECTIONS = ("off", "on")  # volatility models: whether the network's correction is applied
 
 DEFAULT_PRESET = "full"
 CUSTOM_PRESET = "custom"
@@ -57,6 +59,12 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
     ),
     "encoder": (None, None, "regime models only: mlp (the day's summary features) or gru (the last 20 days)"),
     "pretrain_markets": (0, 64, "regime models only: generated markets to pretrain on"),
+    "correction": (
+        None,
+        None,
+        "volatility models only: off (forecast = the log-HAR base) or on (add the network's correction "
+        "for a symbol whose selection QLIKE it cut by 2%)",
+    ),
 }
 
 
@@ -92,6 +100,13 @@ def training_config() -> type:
         )
         encoder: Literal["mlp", "gru"] | None = Field(default=None, description=FIELDS["encoder"][2])
         pretrain_markets: int | None = bounded("pretrain_markets", default=None)
+        correction: Literal["off", "on"] | None = Field(default=None, description=FIELDS["correction"][2])
+
+        @field_validator("correction", mode="before")
+        @classmethod
+        def _yaml_on_off(cls, value: Any) -> Any:
+            # YAML 1.1 reads a bare on / off as true / false: take them as the words they were
+            return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
         @field_validator("symbols")
         @classmethod
@@ -129,6 +144,8 @@ def bounds_text(name: str) -> str:
         return " or ".join(LABEL_THRESHOLDS)
     if name == "encoder":
         return " or ".join(ENCODERS)
+    if name == "correction":
+        return " or ".join(CORRECTIONS)
     return "see `mltrain defaults`"
 
 
@@ -304,8 +321,10 @@ class EffectiveConfig:
         from .kinds import KINDS
 
         data = self.config.model_dump()
-        shown = KINDS[self.model_type].defaults  # a field added later is left out by kinds that never use it
-        return {name: data[name] for name in FIELD_ORDER if name in shown}
+        # a field added later is left out by kinds that never use it; one a kind keeps out of its defaults
+        # (the old API's shape) is shown once it is set
+        shown = KINDS[self.model_type].defaults
+        return {name: data[name] for name in FIELD_ORDER if name in shown or data[name] is not None}
 
 
 def _raise_validation(exc: ValidationError, sources: dict[str, str], raw: dict[str, Any]) -> None:

@@ -50,6 +50,7 @@ def evaluate(
     label_thresholds: Optional[str] = OPT["label_thresholds"],
     encoder: Optional[str] = OPT["encoder"],
     pretrain_markets: Optional[int] = OPT["pretrain_markets"],
+    correction: Optional[str] = OPT["correction"],
     seed: int = typer.Option(42, "--seed", help="Training seed; with --synthetic also the market's seed."),
     synthetic: bool = typer.Option(
         False,
@@ -89,6 +90,7 @@ def evaluate(
         label_thresholds=label_thresholds,
         encoder=encoder,
         pretrain_markets=pretrain_markets,
+        correction=correction,
     )
 
     def body() -> dict:

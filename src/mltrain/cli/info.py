@@ -38,7 +38,10 @@ def defaults(
         render.table(
             f"defaults for {data['model_name']} ({data['model_type']})",
             ["field", "default", f"plain train (preset {preset})"],
-            [[k, v, changes.get(k, v)] for k, v in data["config"].items()],
+            [
+                [k, v, changes.get(k, v)]
+                for k, v in {**data["config"], **KINDS[data["model_type"]].unlisted_defaults}.items()
+            ],
             env().stdout,
         )
         if changes:

@@ -48,6 +48,7 @@ def train(
     label_thresholds: Optional[str] = OPT["label_thresholds"],
     encoder: Optional[str] = OPT["encoder"],
     pretrain_markets: Optional[int] = OPT["pretrain_markets"],
+    correction: Optional[str] = OPT["correction"],
     seed: int = typer.Option(42, "--seed", help="Random seed (recorded with the model)."),
     device: str = typer.Option(
         "auto",
@@ -107,6 +108,7 @@ def train(
         label_thresholds=label_thresholds,
         encoder=encoder,
         pretrain_markets=pretrain_markets,
+        correction=correction,
     )
     e = env()
     windows: dict = {}  # the run's data windows: shown in text, kept out of the pinned JSON result

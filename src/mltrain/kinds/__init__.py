@@ -36,6 +36,8 @@ class ModelKind:
     # every TrainingConfig field, but a field added later (label_thresholds) only in the kinds that use it
     defaults: dict[str, Any] = {}
     uses: tuple[str, ...] = ()  # optional config fields this type applies; other types refuse them
+    # defaults of fields kept out of `defaults` (its JSON keeps the old API's shape): shown in its text
+    unlisted_defaults: dict[str, Any] = {}
     main_metric: str = ""  # the headline key of the stored metrics (models list)
     progress_metric: str = ""  # the selection metric shown per epoch
     archs: tuple[str, ...] = ()  # network spec names (spec["kind"] on disk) this type rebuilds

@@ -38,7 +38,8 @@ class VolatilityKind(ModelKind):
         min_r2=0.5,
         symbols=["BTC", "ETH", "SOL"],
     )
-    uses = ("hidden_size", "min_r2", "symbols")
+    unlisted_defaults = {"correction": "off"}  # off unless set; `defaults --json` keeps the old API's shape
+    uses = ("hidden_size", "min_r2", "symbols", "correction")
     main_metric = "r2_min"
     progress_metric = "selection_qlike"
     archs = (ARCH, gru.ARCH)
@@ -154,11 +155,18 @@ class VolatilityKind(ModelKind):
                 if per.get(symbol) is not None
             ]
         notes = []
-        if metrics.get("correction_applied") is False:
+        kept = metrics.get("correction_kept")
+        if kept:
+            notes.append(
+                f"note: the network's correction is applied for {', '.join(kept)} (it cut that symbol's "
+                "selection QLIKE by 2%); the other symbols' forecasts are the log-HAR base"
+            )
+        elif metrics.get("correction_applied") is False:
             notes.append(
                 "note: the model's forecasts are its log-HAR base (exponentially weighted, robust bias "
                 "constant); the network is fitted and its selection score recorded, but its correction is "
-                "not applied (it lost to plain log-HAR on SOL in the design study, docs/volatility.md), so "
+                "not applied (correction: off, the default; it lost to plain log-HAR on SOL in the design study, "
+                "docs/volatility.md), so "
                 "epochs, patience, batch_size, learning_rate and hidden_size do not change the forecasts"
             )
         fewest = min((w["val_samples"] for w in windows.values()), default=None)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .volatility_model import (
-    APPLY_CORRECTION,
     ARCH,
     BASE_HALF_LIFE_DAYS,
     BASE_ROBUST_CORRECTION,
@@ -101,14 +100,15 @@ def train_pooled(
     run.add_fit(POOLED, model, fitted)
     if run.interrupted:
         return run
-    if not APPLY_CORRECTION:
+    apply = config.correction == "on"
+    if not apply:
         # the shipped forecast is the base: its selection QLIKE is what a sweep must compare, not the
         # network's (the base's log vol is the inputs' last column)
         run.selection_score = selection_qlike(torch.as_tensor(sel_x[:, -1], device=device))
     model.eval()
     per_symbol, spec_symbols = {}, {}
     for symbol, p in panels.items():
-        use = APPLY_CORRECTION and keeps_correction(model, p, device)
+        use = apply and keeps_correction(model, p, device)
         with torch.no_grad():
             x = p.x(p.validation, p.base_full)
             corrected = model(torch.as_tensor(x, device=device)).cpu().numpy().astype(float)
@@ -148,7 +148,7 @@ def train_pooled(
         "base_shrink": BASE_SHRINK,
         "base_half_life_days": BASE_HALF_LIFE_DAYS,
         "base_correction": "mad" if BASE_ROBUST_CORRECTION else "mean_exp",
-        "correction_applied": APPLY_CORRECTION,
+        "correction_applied": apply,
         "target": "log annualized volatility over the next horizon_days",
         "pooled": True,
         "pool": sorted(pool),
@@ -161,9 +161,10 @@ def train_pooled(
         "r2_min": round(float(np.min(r2s)), 4),
         "symbols": per_symbol,
         # shown beside the scores: which part of the design the forecasts come from
-        "correction_applied": bool(APPLY_CORRECTION),
+        "correction_applied": apply,
+        "correction_kept": sorted(s for s, stats in spec_symbols.items() if stats["use_correction"]),
     }
-    if APPLY_CORRECTION and fitted.best_epoch == 0:
+    if apply and fitted.best_epoch == 0:
         run.warnings.append(
             "no epoch improved on the base forecast on the selection block: the network's "
             "correction is zero and the model forecasts exactly its log-HAR base"
