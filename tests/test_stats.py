@@ -169,6 +169,25 @@ def test_balanced_accuracy_interval_brackets_the_estimate_and_is_seeded():
     assert perfect["low"] == perfect["high"] == perfect["value"] == 1.0
 
 
+def test_paired_difference_interval_scores_both_detectors_on_the_same_days():
+    rng = np.random.default_rng(0)
+    true = np.repeat(rng.integers(0, 4, 40), 25)
+    good = np.where(rng.random(len(true)) < 0.8, true, rng.integers(0, 4, len(true)))
+    worse = np.where(rng.random(len(true)) < 0.6, true, rng.integers(0, 4, len(true)))
+    diff = stats.balanced_accuracy_ci(true, good, block=30, reps=300, seed=1, versus=worse)
+    assert diff["value"] == pytest.approx(
+        stats.balanced_accuracy(true, good) - stats.balanced_accuracy(true, worse)
+    )
+    assert 0 < diff["low"] <= diff["value"] <= diff["high"]
+    # pairing: a detector against itself differs by exactly 0 in every replicate
+    same = stats.balanced_accuracy_ci(true, good, reps=50, versus=good)
+    assert same["low"] == same["high"] == same["value"] == 0.0
+    # narrower than the gap between the two separate intervals would suggest (the days' luck is shared)
+    a = stats.balanced_accuracy_ci(true, good, block=30, reps=300, seed=1)
+    b = stats.balanced_accuracy_ci(true, worse, block=30, reps=300, seed=1)
+    assert diff["high"] - diff["low"] < (a["high"] - a["low"]) + (b["high"] - b["low"])
+
+
 def test_detection_lags_count_misses_and_charge_the_run():
     # day:   0  1  2  3  4  5  6  7  8  9 10 11
     true = [2, 2, 0, 0, 0, 0, 3, 3, 3, 2, 2, 2]

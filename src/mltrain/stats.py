@@ -203,17 +203,24 @@ def balanced_accuracy_ci(
     block: int = DEFAULT_BLOCK_DAYS,
     reps: int = 1000,
     seed: int = 0,
+    versus: np.ndarray | None = None,
 ) -> dict:
-    """Balanced accuracy with a percentile interval from a circular moving-block bootstrap over days.
+    """Balanced accuracy with a percentile interval from a circular moving-block bootstrap over days; with
+    `versus` (another detector's labels for the same days), of the paired difference BA(pred) - BA(versus),
+    both scored on the same resampled days in every replicate.
 
     Each replicate joins ceil(n / block) blocks of `block` consecutive labelled days (wrapping at the end) and
     is cut to n days, so the persistence of both truth and prediction is kept inside a block. Replicates
     where no class is present are impossible (every day is labelled); classes absent from a replicate are
     left out of its mean, as in the point estimate.
     """
-    true, pred = _labelled(true, pred)
-    n = len(true)
+    raw_true = np.asarray(true, int)
+    true, pred = _labelled(raw_true, pred)
     value = balanced_accuracy(true, pred, n_classes)
+    if versus is not None:
+        other = _labelled(raw_true, versus)[1]
+        value -= balanced_accuracy(true, other, n_classes)
+    n = len(true)
     out = {"value": value, "low": None, "high": None, "level": level, "block": block, "reps": reps, "n": n}
     if n < 2:
         return out
@@ -224,6 +231,7 @@ def balanced_accuracy_ci(
     support = np.zeros((n, n_classes))
     support[np.arange(n), true] = 1.0
     hits = support * (pred == true)[:, None]
+    other_hits = None if versus is None else support * (other == true)[:, None]
     stats = np.empty(reps)
     offsets = np.arange(block)
     for r in range(reps):
@@ -232,6 +240,8 @@ def balanced_accuracy_ci(
         s, h = support[rows].sum(axis=0), hits[rows].sum(axis=0)
         present = s > 0
         stats[r] = np.mean(h[present] / s[present])
+        if other_hits is not None:
+            stats[r] -= np.mean(other_hits[rows].sum(axis=0)[present] / s[present])
     alpha = (1 - level) / 2
     low, high = np.quantile(stats, [alpha, 1 - alpha])
     return {**out, "low": float(low), "high": float(high)}

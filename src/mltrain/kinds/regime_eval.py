@@ -120,8 +120,25 @@ def pooled_summary(folds: list[dict]) -> dict:
             "first": dates[0],
             "last": dates[-1],
             "detectors": per,
+            "model_minus_rule": _paired(true, folds, symbol),
         }
     return out
+
+
+def _paired(true: np.ndarray, folds: list[dict], symbol: str) -> dict | None:
+    """Model minus rule balanced accuracy with its paired block-bootstrap interval (same days resampled)."""
+    from .. import stats
+
+    model, rule = _concat(folds, symbol, "model"), _concat(folds, symbol, "rule")
+    if model is None or rule is None:
+        return None
+    ci = stats.balanced_accuracy_ci(true, model.astype(int), versus=rule.astype(int))
+    return {
+        "difference": _r(ci["value"]),
+        "ci_low": _r(ci["low"]),
+        "ci_high": _r(ci["high"]),
+        "level": ci["level"],
+    }
 
 
 def verdict_lines(summary: dict) -> list[str]:
@@ -145,8 +162,18 @@ def verdict_lines(summary: dict) -> list[str]:
             f"regime starts missed {model['missed']}/{model['regime_starts']} vs {rule['missed']}/"
             f"{rule['regime_starts']}; lag counting misses {model['mean_lag_miss_as_run_days']} vs "
             f"{rule['mean_lag_miss_as_run_days']} days; {s['days']} days in {s['folds']} folds"
+            + _paired_text(s.get("model_minus_rule"))
         )
     return lines
+
+
+def _paired_text(paired: dict | None) -> str:
+    if not paired or paired.get("ci_low") is None:
+        return ""  # a summary recorded before the paired interval existed
+    return (
+        f"; model minus rule {paired['difference']:+.3f} [paired 90% {paired['ci_low']:+.3f}, "
+        f"{paired['ci_high']:+.3f}]"
+    )
 
 
 def _p(value) -> str:
