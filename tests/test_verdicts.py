@@ -60,3 +60,18 @@ def test_regime_verdict_needs_the_interval_above_the_rule_to_say_beats():
     assert "] beats the rule's" in regime_lines(regime_summary(0.70, 0.66, 0.60))[0]
     assert "is above (within its interval" in regime_lines(regime_summary(0.636, 0.570, 0.629))[0]
     assert "does NOT beat" in regime_lines(regime_summary(0.50, 0.45, 0.70))[0]
+
+
+def test_regime_verdict_carries_the_paired_difference_and_reads_it():
+    from mltrain.kinds.regime_eval import verdict_lines as regime_lines
+
+    paired = regime_summary(0.483, 0.424, 0.432)
+    paired["BTC"]["model_minus_rule"] = {"difference": 0.051, "ci_low": 0.017, "ci_high": 0.081, "level": 0.9}
+    line = regime_lines(paired)[0]
+    assert "is above (paired interval above 0; its own interval does not clear" in line
+    assert line.endswith("; model minus rule +0.051 [paired 90% +0.017, +0.081]")
+    straddling = regime_summary(0.383, 0.340, 0.340)
+    straddling["BTC"]["model_minus_rule"] = {"difference": 0.043, "ci_low": -0.005, "ci_high": 0.087}
+    assert "is above (within its interval, not shown to beat)" in regime_lines(straddling)[0]
+    # a summary recorded before the paired interval existed still reads
+    assert "model minus rule" not in regime_lines(regime_summary(0.636, 0.570, 0.629))[0]
