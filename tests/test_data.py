@@ -575,3 +575,34 @@ def test_synth_save_writes_series_and_regimes_under_the_symbols_lock(tmp_path: P
         holder.join()
     store.save_synthetic("SYN", frame, regimes, meta)
     assert len(store.load("SYN").frame) == 300 and (home / "data" / "SYN.regimes.csv").read_text() == regimes
+
+
+def test_a_day_with_a_high_10x_its_low_is_listed_and_warned_about(tmp_path: Path):
+    """A flash-crash wick (LINKUSDT printed a 38519x high/low on 2020-03-12) is kept as given but named by
+    data show, data list and a volatility run whose days hold it."""
+    from mltrain.kinds.volatility_train import extreme_day_warnings
+
+    frame = candles(400, start="2023-01-01")
+    day = frame.index[300]
+    frame.loc[day, "low"] = frame.loc[day, "high"] / 40  # the low a fortieth of the high
+    write_generic(tmp_path / "w.csv", frame)
+    run_cli(["data", "import", tmp_path / "w.csv", "--symbol", "WICK"])
+    shown = run_cli(["data", "show", "WICK", "--json"]).json["data"]
+    assert shown["extreme_ranges"] == [{"date": str(day.date()), "high_low": 40.0}]
+    assert (
+        f"extreme days (high at least 10x the low): {day.date()} (40x)"
+        in run_cli(["data", "show", "WICK"]).stdout
+    )
+    rows = {r["symbol"]: r for r in run_cli(["data", "list", "--json"]).json["data"]}
+    assert len(rows["WICK"]["extreme_ranges"]) == 1 and rows["BTC"]["extreme_ranges"] == []
+    store = DataStore(Home(Path(run_cli(["info", "--json"]).json["data"]["home"])))
+    inside = {"WICK": {"first": "2023-06-01", "last": "2023-12-01"}}
+    assert extreme_day_warnings(store, inside)[0].startswith(f"WICK: this run's days include {day.date()}")
+    # a target window reaching the day counts (it lies within the horizon after the last sample)
+    before = {"WICK": {"first": "2023-01-01", "last": str((day - pd.Timedelta(days=3)).date())}}
+    assert extreme_day_warnings(store, before)
+    assert extreme_day_warnings(store, {"WICK": {"first": "2023-01-01", "last": "2023-06-01"}}) == []
+    note = KINDS["volatility"].span_note(
+        store, TrainingConfig(**{**KINDS["volatility"].defaults, "days": 200, "symbols": ["WICK"]})
+    )
+    assert f"WICK {day.date()} (40x)" in note

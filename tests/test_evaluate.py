@@ -105,6 +105,16 @@ def test_a_series_that_ends_early_is_named_as_the_end_of_every_fold(home: Path):
     assert plan["data"]["span_note"] is None
 
 
+@pytest.mark.slow  # the dry-run measures a short training probe
+def test_start_names_the_days_before_its_first_block(home: Path):
+    """Blocks tile back from the latest day: --start's first block can begin after DATE, and the gap is said."""
+    args = ["evaluate", "volatility_forecaster", "--symbols", "BTC", "--start", "2025-01-01", "--dry-run"]
+    note = run_cli([*args, "--json"]).json["data"]["span_note"]
+    assert "--start 2025-01-01 begins 2025-03-13" in note and "2025-01-01..2025-03-12" in note
+    again = ["evaluate", "volatility_forecaster", "--symbols", "BTC", "--start", "2025-03-13", "--dry-run"]
+    assert run_cli([*again, "--json"]).json["data"]["span_note"] is None
+
+
 @pytest.mark.slow  # trains a network
 def test_report_is_markdown_with_figures(tmp_path: Path):
     out = tmp_path / "report"

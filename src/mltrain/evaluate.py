@@ -234,7 +234,7 @@ def walk_forward(
         "holdout_from": None if holdout_from is None else str(holdout_from.date()),
         "start": None if start is None else str(start.date()),
         "cross_asset": None if held_out is None else {"held_out": held_out},
-        "span_note": span_note(home, kind, config),
+        "span_note": span_note(home, kind, config, ends, start),
         "folds": results,
         "summary": summary,
         "verdicts": KINDS[kind].verdicts(summary),
@@ -260,9 +260,27 @@ def cross_asset_held_out(
     return KINDS[kind].held_out(DataStore(home), name, config)
 
 
-def span_note(home: Home, kind: str, config: TrainingConfig) -> str | None:
-    """The kind's sentence when a shorter series ends every fold early (see Kind.span_note)."""
-    return KINDS[kind].span_note(DataStore(home), config)
+def span_note(
+    home: Home,
+    kind: str,
+    config: TrainingConfig,
+    ends: list[pd.Timestamp] | None = None,
+    start: pd.Timestamp | None = None,
+) -> str | None:
+    """What the reader of the figures must know about the days they cover: the kind's sentences (a shorter
+    series ends every fold early, extreme days) and, with --start, the days between DATE and the first block
+    (blocks tile back from the latest day, so the block that straddles DATE is left out)."""
+    notes = [KINDS[kind].span_note(DataStore(home), config)]
+    if start is not None and ends:
+        begins = ends[0] - pd.Timedelta(days=val_days(config) - 1)
+        if begins > start:
+            gap_end = (begins - pd.Timedelta(days=1)).date()
+            notes.append(
+                f"The first block from --start {start.date()} begins {begins.date()}: blocks tile back from the "
+                f"latest day in {val_days(config)}-day steps, so {start.date()}..{gap_end} lies in a block "
+                "that starts earlier and is in no fold here (`--folds all --predictions` has it)."
+            )
+    return " ".join(n for n in notes if n) or None
 
 
 def cross_asset_note(result: dict) -> str | None:

@@ -76,15 +76,30 @@ def data_list(as_json: bool = JSON_OPT) -> None:
     def show(rows: list) -> None:
         render.table(
             "price history",
-            ["symbol", "source", "first", "last", "rows", "missing days", "ohlc"],
+            ["symbol", "source", "first", "last", "rows", "missing days", "extreme days", "ohlc"],
             [
-                [r["symbol"], r["source"], r["first"], r["last"], r["rows"], r["missing_days"], r["ohlc"]]
+                [
+                    r["symbol"],
+                    r["source"],
+                    r["first"],
+                    r["last"],
+                    r["rows"],
+                    r["missing_days"],
+                    len(r["extreme_ranges"]),
+                    r["ohlc"],
+                ]
                 for r in rows
             ],
             env().stdout,
-            drop=("ohlc", "source"),
+            drop=("ohlc", "source", "extreme days"),
             whole=("first", "last"),
         )
+        if any(r["extreme_ranges"] for r in rows):
+            render.paragraph(
+                "extreme days: high at least 10x the low (`mltrain data show SYMBOL` lists them); real "
+                "prints, kept as given, but each enters the volatility target as a crash",
+                env().stdout,
+            )
 
     run(as_json, body, show)
 
@@ -118,6 +133,13 @@ def data_show(
             f"{render.plural(d['missing_days'], 'missing day')}",
             file=env().stdout,
         )
+        if d["extreme_ranges"]:
+            days = ", ".join(f"{x['date']} ({x['high_low']:,g}x)" for x in d["extreme_ranges"])
+            render.paragraph(
+                f"extreme days (high at least 10x the low): {days}; real prints, kept as given, but each "
+                "enters the volatility target as a crash and can decide a volatility score",
+                env().stdout,
+            )
         render.table(
             None,
             ["date", "open", "high", "low", "close", "volume"],

@@ -164,6 +164,7 @@ class DataStore:
             "last": str(frame.index[-1].date()),
             "rows": int(len(frame)),
             "missing_days": validate.missing_days(frame),
+            "extreme_ranges": validate.extreme_ranges(frame) if series.has_ohlc else [],
             "ohlc": series.has_ohlc,
             "aggregated": bool(series.meta.get("aggregated", False)),
         }

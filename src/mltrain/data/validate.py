@@ -150,6 +150,20 @@ def clean(where: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, bool, CleanRepor
     return frame.astype("float64"), has_ohlc, report
 
 
+EXTREME_RANGE = 10.0  # a day whose low is below a tenth of its high: a wick worth a user's look
+
+
+def extreme_ranges(frame: pd.DataFrame, ratio: float = EXTREME_RANGE) -> list[dict]:
+    """Days whose high is at least `ratio` x their low (e.g. LINKUSDT's 2020-03-12 print, 38519x on Binance):
+    real prints, kept as the exchange gave them, but one such day enters the range-based variance as a crash
+    and can decide a volatility score. Empty for close-only series."""
+    if "high" not in frame or "low" not in frame:
+        return []
+    hl = frame["high"] / frame["low"]
+    hit = hl[(hl >= ratio) & frame["low"].gt(0)]
+    return [{"date": str(d.date()), "high_low": round(float(v), 1)} for d, v in hit.items()]
+
+
 def missing_days(frame: pd.DataFrame) -> int:
     if frame.empty:
         return 0

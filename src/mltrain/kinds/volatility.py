@@ -189,19 +189,31 @@ class VolatilityKind(ModelKind):
         return min(s[0] for s in spans), min(s[1] for s in spans)
 
     def span_note(self, store, config):
+        from ..data.validate import extreme_ranges
         from .volatility_model import sample_span
 
+        notes = []
         last = {s: sample_span(store.load(s), config)[1] for s in config.symbols or []}
         end = min(last.values(), default=None)
         later = sorted(s for s, day in last.items() if day > end)
-        if not later:
-            return None
-        first = sorted(s for s, day in last.items() if day == end)
-        return (
-            f"Folds end on {end.date()}, the last usable day of {', '.join(first)}; "
-            f"{', '.join(later)} {'has' if len(later) == 1 else 'have'} data to {max(last.values()).date()}: "
-            f"evaluate {', '.join(first)} apart to score the others to their end."
-        )
+        if later:
+            first = sorted(s for s, day in last.items() if day == end)
+            notes.append(
+                f"Folds end on {end.date()}, the last usable day of {', '.join(first)}; {', '.join(later)} "
+                f"{'has' if len(later) == 1 else 'have'} data to {max(last.values()).date()}: evaluate "
+                f"{', '.join(first)} apart to score the others to their end."
+            )
+        extreme = [
+            f"{s} {x['date']} ({x['high_low']:,g}x)"
+            for s in config.symbols or []
+            for x in extreme_ranges(store.load(s).frame)
+        ]
+        if extreme:
+            notes.append(
+                f"Days with a high at least 10x the low: {', '.join(extreme)}; kept as the source printed "
+                "them, each enters the target as a crash and can decide a fold's scores."
+            )
+        return " ".join(notes) or None
 
     def fold(self, store, model_name, config, seed, end, synthetic_seed, folds, stop=None):
         from .volatility_train import train_pooled

@@ -164,6 +164,7 @@ def train_pooled(
         "correction_applied": apply,
         "correction_kept": sorted(s for s, stats in spec_symbols.items() if stats["use_correction"]),
     }
+    run.warnings += extreme_day_warnings(store, run.windows)
     if apply and fitted.best_epoch == 0:
         run.warnings.append(
             "no epoch improved on the base forecast on the selection block: the network's "
@@ -186,3 +187,23 @@ def keeps_correction(model, p: Panel, device: str) -> bool:
     return bool(
         float(qlike_loss(corrected, actual)) < (1 - MIN_SELECTION_GAIN) * float(qlike_loss(base, actual))
     )
+
+
+def extreme_day_warnings(store, windows: dict) -> list[str]:
+    """One line per symbol whose samples' days (targets included) hold a day with a high at least 10x its
+    low: real prints kept as given, but one can decide the validation scores."""
+    import pandas as pd
+
+    from ..data.validate import extreme_ranges
+
+    lines = []
+    for symbol, w in windows.items():
+        last = str((pd.Timestamp(w["last"]) + pd.Timedelta(days=HORIZON)).date())
+        days = [x for x in extreme_ranges(store.load(symbol).frame) if w["first"] <= x["date"] <= last]
+        if days:
+            listed = ", ".join(f"{x['date']} (high {x['high_low']:,g}x the low)" for x in days)
+            lines.append(
+                f"{symbol}: this run's days include {listed}; kept as the source printed it, it enters the "
+                "target as a crash and can decide the scores (`mltrain data show " + symbol + "`)"
+            )
+    return lines
