@@ -101,6 +101,9 @@ def test_a_series_that_ends_early_is_named_as_the_end_of_every_fold(home: Path):
         "Folds end on 2024-02-13, the last usable day of XMR; BTC has data to"
     )
     assert "note: Folds end on 2024-02-13" in run_cli([*args, "--dry-run"]).stdout
+    # a --holdout-from before XMR's end ends every series there: no series ends the folds early
+    held = run_cli([*args, "--holdout-from", "2023-01-01", "--dry-run", "--json"]).json["data"]
+    assert held["span_note"] is None and held["validation_blocks"].endswith("2022-12-31 (block ends)")
     plan = run_cli(["evaluate", "volatility_forecaster", "--symbols", "BTC,ETH", "--dry-run", "--json"]).json
     assert plan["data"]["span_note"] is None
 

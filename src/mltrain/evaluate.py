@@ -234,7 +234,7 @@ def walk_forward(
         "holdout_from": None if holdout_from is None else str(holdout_from.date()),
         "start": None if start is None else str(start.date()),
         "cross_asset": None if held_out is None else {"held_out": held_out},
-        "span_note": span_note(home, kind, config, ends, start),
+        "span_note": span_note(home, kind, config, ends, start, holdout_from),
         "folds": results,
         "summary": summary,
         "verdicts": KINDS[kind].verdicts(summary),
@@ -266,11 +266,12 @@ def span_note(
     config: TrainingConfig,
     ends: list[pd.Timestamp] | None = None,
     start: pd.Timestamp | None = None,
+    holdout_from: pd.Timestamp | None = None,
 ) -> str | None:
     """What the reader of the figures must know about the days they cover: the kind's sentences (a shorter
     series ends every fold early, extreme days) and, with --start, the days between DATE and the first block
     (blocks tile back from the latest day, so the block that straddles DATE is left out)."""
-    notes = [KINDS[kind].span_note(DataStore(home), config)]
+    notes = [KINDS[kind].span_note(DataStore(home), config, holdout_from)]
     if start is not None and ends:
         begins = ends[0] - pd.Timedelta(days=val_days(config) - 1)
         if begins > start:

@@ -210,5 +210,5 @@ def evaluation_plan(
         "workers": used,
         "estimate": est,
         "validation_blocks": f"{ends[0].date()} .. {ends[-1].date()} (block ends)",
-        "span_note": span_note(at, kind, effective.config, ends, first_day),
+        "span_note": span_note(at, kind, effective.config, ends, first_day, holdout),
     }

@@ -116,9 +116,12 @@ class ModelKind:
         """The first and the last day a validation block can end on (enough history before the first)."""
         raise NotImplementedError
 
-    def span_note(self, store: DataStore, config: TrainingConfig) -> str | None:
+    def span_note(
+        self, store: DataStore, config: TrainingConfig, holdout_from: pd.Timestamp | None = None
+    ) -> str | None:
         """A sentence when the folds end before some of the config's series do (a shorter series sets the
-        last fold for all of them); None otherwise."""
+        last fold for all of them; --holdout-from's end is not that), and on days that can decide a score;
+        None otherwise."""
         return None
 
     def fold(

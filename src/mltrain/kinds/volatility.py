@@ -161,6 +161,11 @@ class VolatilityKind(ModelKind):
                 f"note: the network's correction is applied for {', '.join(kept)} (it cut that symbol's "
                 "selection QLIKE by 2%); the other symbols' forecasts are the log-HAR base"
             )
+        elif metrics.get("correction_applied") is True:
+            notes.append(
+                "note: correction is on, but the network's correction cut no symbol's selection QLIKE by 2%, "
+                "so every forecast is the log-HAR base"
+            )
         elif metrics.get("correction_applied") is False:
             notes.append(
                 "note: the model's forecasts are its log-HAR base (exponentially weighted, robust bias "
@@ -188,12 +193,16 @@ class VolatilityKind(ModelKind):
         spans = [sample_span(store.load(s), config) for s in config.symbols or []]
         return min(s[0] for s in spans), min(s[1] for s in spans)
 
-    def span_note(self, store, config):
+    def span_note(self, store, config, holdout_from=None):
+        import pandas as pd
+
         from ..data.validate import extreme_ranges
         from .volatility_model import sample_span
 
         notes = []
+        cap = None if holdout_from is None else holdout_from - pd.Timedelta(days=1)
         last = {s: sample_span(store.load(s), config)[1] for s in config.symbols or []}
+        last = {s: day if cap is None else min(day, cap) for s, day in last.items()}
         end = min(last.values(), default=None)
         later = sorted(s for s, day in last.items() if day > end)
         if later:

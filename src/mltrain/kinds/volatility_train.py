@@ -101,14 +101,15 @@ def train_pooled(
     if run.interrupted:
         return run
     apply = config.correction == "on"
-    if not apply:
-        # the shipped forecast is the base: its selection QLIKE is what a sweep must compare, not the
-        # network's (the base's log vol is the inputs' last column)
-        run.selection_score = selection_qlike(torch.as_tensor(sel_x[:, -1], device=device))
     model.eval()
-    per_symbol, spec_symbols = {}, {}
+    per_symbol, spec_symbols, shipped_selection = {}, {}, []
     for symbol, p in panels.items():
         use = apply and keeps_correction(model, p, device)
+        with (
+            torch.no_grad()
+        ):  # what ships for this symbol, on its selection rows (the base's is the last column)
+            x_sel = torch.as_tensor(p.x(p.selection, p.base_fit), device=device)
+            shipped_selection.append(model(x_sel) if use else x_sel[:, -1])
         with torch.no_grad():
             x = p.x(p.validation, p.base_full)
             corrected = model(torch.as_tensor(x, device=device)).cpu().numpy().astype(float)
@@ -155,6 +156,9 @@ def train_pooled(
         "best_epoch": fitted.best_epoch,
         "symbols": spec_symbols,
     }
+    # the selection score a version records and sweep compares: that of the forecasts that ship (the base, or
+    # the corrected forecast for a symbol that kept its correction), not the network's best
+    run.selection_score = selection_qlike(torch.cat(shipped_selection))
     r2s = [m["r2"] for m in per_symbol.values()]
     run.metrics = {
         "r2_mean": round(float(np.mean(r2s)), 4),
