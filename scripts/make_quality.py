@@ -3,7 +3,7 @@ embedded data: every fold the history allows, a design period and the untouched 
 the synthetic-truth runs of the regime detector, and the regime detector on ETH and SOL (pooled and
 cross-asset: trained without the scored asset).
 
-Run from the repository root (TIME on 2 cores): python scripts/make_quality.py
+Run from the repository root (about 10 minutes on 2 cores): python scripts/make_quality.py
 """
 
 from __future__ import annotations
