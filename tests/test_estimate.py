@@ -117,7 +117,20 @@ def test_evaluation_runs_folds_workers_at_a_time(tmp_path: Path):
     cfg = config()
     Jobs(home).record_run(row(cfg))
     got = E.for_evaluation(home, "regime", cfg, folds=5, workers=2)
-    assert got.expected_seconds == pytest.approx(11.0 * 3) and "5 folds" in got.basis
+    # a fold pays the run's fitting (8 s) and a fold's own overhead, not a train's 3 s: 3 rounds of 2 folds
+    fold = E.fold_overhead_prior("regime", cfg)
+    assert got.expected_seconds == pytest.approx((8.0 + fold) * 3) and "5 folds" in got.basis
+    # after one evaluation of this config on this host: its pace per round of folds
+    Jobs(home).record_run(E.evaluation_row("regime", cfg, folds=4, workers=2, seconds=10.0, synthetic=False))
+    paced = E.for_evaluation(home, "regime", cfg, folds=5, workers=2)
+    assert paced.expected_seconds == pytest.approx(5.0 * 3) and "1 past evaluation" in paced.basis
+    assert paced.upper_seconds >= paced.expected_seconds
+    # another config's or a synthetic run's pace is not this one's; train estimates ignore evaluation rows
+    assert (
+        "past evaluation"
+        not in E.for_evaluation(home, "regime", cfg, folds=5, workers=2, synthetic=True).basis
+    )
+    assert E.from_history("regime", cfg, "cpu", Jobs(home).runs()).expected_seconds == pytest.approx(11.0)
 
 
 def test_epochs_come_from_runs_with_the_same_budget_and_patience_before_best_epoch_plus_patience():

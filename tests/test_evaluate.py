@@ -90,6 +90,10 @@ def test_volatility_folds_have_garch_and_a_summary(home: Path):
         "garch QLIKE"
         in run_cli(["evaluate", "volatility_forecaster", "--symbols", "BTC", "--folds", "2", *SMALL]).stdout
     )
+    # the host's pace is kept: the next estimate of this evaluation comes from it
+    args = ["evaluate", "volatility_forecaster", "--symbols", "BTC", "--folds", "2", *SMALL]
+    plan = run_cli([*args, "--dry-run", "--json"]).json["data"]["estimate"]
+    assert "past evaluations of this config on this host" in plan["basis"] and plan["expected_seconds"] > 0
 
 
 @pytest.mark.slow  # the dry-run measures a short training probe

@@ -23,11 +23,14 @@ PROBE_STEPS = 20
 LONG_RUN_SECONDS = 20 * 60
 RECENT_RUNS = 5  # the newest runs of the nearest kind: older ones may predate a faster or slower machine
 EARLY_STOP_PRIOR_PATIENCES = 2  # with no past runs: expect the stop about 2 x patience epochs in
-# with no past runs: loading, features, baselines and scoring as measured on the 2-core reference machine
-# (bench/estimate_accuracy.py; volatility pays GARCH and GJR-GARCH fits per symbol). Without it a first quick
-# volatility run was estimated at 0.2 s and took 2.5 s. One real run on this host replaces it.
-OVERHEAD_PRIOR_SECONDS = {"regime": (0.3, 0.0), "volatility": (0.2, 0.6)}  # fixed, per symbol
-DEFAULT_VOLATILITY_SYMBOLS = 3
+# with no past runs: a train's loading, features, baselines and scoring as measured on the 2-core reference
+# machine (volatility: 2.1 s with 1 symbol, 2.0 s with 16: mostly imports and the pool's series, not per
+# symbol). Without it a first quick volatility run was estimated at 0.2 s and took 2.5 s. One real run on this
+# host replaces it.
+OVERHEAD_PRIOR_SECONDS = {"regime": 0.3, "volatility": 2.0}
+# a walk-forward fold's own overhead (its worker has imported everything already): fixed + per scored symbol
+# (volatility: two GARCH fits each); the reference machine's, until one evaluation of the config on this host
+FOLD_OVERHEAD_PRIOR_SECONDS = {"regime": (0.3, 0.0), "volatility": (0.3, 0.06)}
 # the fields that decide how much work a run does and when early stopping ends it (min_r2 is the gate's)
 CONFIG_FIELDS = ("days", "epochs", "patience", "batch_size", "learning_rate", "train_val_split")
 
@@ -38,6 +41,7 @@ class Estimate:
     upper_seconds: float
     basis: str
     device: str
+    overhead_seconds: float = 0.0  # the part that is not fitting (an evaluation fold pays its own instead)
 
     @property
     def warning(self) -> str | None:
@@ -169,14 +173,18 @@ def from_probe(
         f"early stopping near epoch {expected_epochs} (2 x patience) and {format_seconds(overhead)} of "
         f"loading and baselines (the reference machine's; this host's own after one run)"
     )
-    return Estimate(overhead + fit * expected_epochs / config.epochs, overhead + fit, basis, device)
+    return Estimate(overhead + fit * expected_epochs / config.epochs, overhead + fit, basis, device, overhead)
 
 
 def overhead_prior(model_type: str, config: TrainingConfig) -> float:
-    """Loading and baselines before any run on this host: OVERHEAD_PRIOR_SECONDS for the config's symbols."""
-    fixed, per_symbol = OVERHEAD_PRIOR_SECONDS.get(model_type, (0.0, 0.0))
-    symbols = len(config.symbols) if config.symbols else DEFAULT_VOLATILITY_SYMBOLS
-    return fixed + per_symbol * symbols
+    """A train's loading and baselines before any run on this host (OVERHEAD_PRIOR_SECONDS)."""
+    return OVERHEAD_PRIOR_SECONDS.get(model_type, 0.0)
+
+
+def fold_overhead_prior(model_type: str, config: TrainingConfig) -> float:
+    """A walk-forward fold's loading and baselines before any evaluation on this host."""
+    fixed, per_symbol = FOLD_OVERHEAD_PRIOR_SECONDS.get(model_type, (0.0, 0.0))
+    return fixed + per_symbol * len(config.symbols or [])
 
 
 def _usable(row: dict, model_type: str, device: str) -> bool:
@@ -226,6 +234,7 @@ def from_history(
         f"median of {len(nearest)} past {plural} of {match} on this host ({device}): "
         f"{format_seconds(overhead)} loading and baselines, {pace * rows:.3g} s per epoch; {why}",
         device,
+        overhead,
     )
 
 
@@ -316,16 +325,67 @@ def cached(home: Home, model_type: str, config: TrainingConfig, device: str) -> 
 
 
 def for_evaluation(
-    home: Home, model_type: str, config: TrainingConfig, *, folds: int, workers: int
+    home: Home, model_type: str, config: TrainingConfig, *, folds: int, workers: int, synthetic: bool = False
 ) -> Estimate:
-    """Walk-forward evaluation: one training estimate per fold, `workers` folds at a time (on cpu)."""
+    """Walk-forward evaluation, `workers` folds at a time (on cpu). After one evaluation of this config on
+    this host: its seconds per round of folds. Before: per fold, one training estimate's fitting plus a
+    fold's own overhead (a fold does not pay a train's imports and registry writes)."""
+    from .jobs import Jobs
+
     one = for_training(home, model_type, config, "cpu")
     rounds = math.ceil(folds / max(workers, 1))
+    upper_share = one.upper_seconds / one.expected_seconds if one.expected_seconds > 0 else 1.0
+    key = {"model_type": model_type, "config": config_key(config), "synthetic": synthetic}
+    past = [r for r in Jobs(home).runs() if _usable_evaluation(r) and key.items() <= r.items()]
+    if past:
+        per_round = statistics.median(r["seconds"] / r["rounds"] for r in past[-RECENT_RUNS:])
+        plural = "evaluation" if len(past[-RECENT_RUNS:]) == 1 else "evaluations"
+        return Estimate(
+            per_round * rounds,
+            per_round * rounds * max(upper_share, 1.0),
+            f"{folds} folds, {workers} at a time, at the pace of {len(past[-RECENT_RUNS:])} past {plural} of "
+            f"this config on this host ({per_round:.3g} s per round of folds)",
+            "cpu",
+        )
+    fold = fold_overhead_prior(model_type, config)
+    fit_expected, fit_upper = (
+        one.expected_seconds - one.overhead_seconds,
+        one.upper_seconds - one.overhead_seconds,
+    )
     return Estimate(
-        one.expected_seconds * rounds,
-        one.upper_seconds * rounds,
-        f"{folds} folds x one training run, {workers} at a time ({one.basis})",
-        one.device,
+        (fold + fit_expected) * rounds,
+        (fold + fit_upper) * rounds,
+        f"{folds} folds x one training run's fitting plus {format_seconds(fold)} of a fold's loading and "
+        f"baselines (the reference machine's until one evaluation here), {workers} at a time ({one.basis})",
+        "cpu",
+    )
+
+
+def evaluation_row(
+    model_type: str, config: TrainingConfig, folds: int, workers: int, seconds: float, synthetic: bool
+) -> dict:
+    """One finished local evaluation as the history keeps it (for_evaluation reads its pace)."""
+    return {
+        "what": "evaluation",
+        "model_type": model_type,
+        "device": "cpu",
+        "config": config_key(config),
+        "synthetic": synthetic,
+        "folds": folds,
+        "workers": workers,
+        "rounds": math.ceil(folds / max(workers, 1)),
+        "seconds": seconds,
+    }
+
+
+def _usable_evaluation(row: dict) -> bool:
+    return (
+        isinstance(row, dict)
+        and row.get("what") == "evaluation"
+        and isinstance(row.get("seconds"), int | float)
+        and row["seconds"] > 0
+        and isinstance(row.get("rounds"), int)
+        and row["rounds"] > 0
     )
 
 

@@ -371,9 +371,13 @@ def evaluate_and_record(
 ) -> dict:
     """Run the walk-forward evaluation, write the optional report and predictions, and keep the record in the
     registry."""
-    from .jobs import new_job_id
+    import time
+
+    from .estimate import evaluation_row
+    from .jobs import Jobs, new_job_id
     from .registry import Registry
 
+    started = time.perf_counter()
     result = walk_forward(
         home,
         kind,
@@ -389,6 +393,13 @@ def evaluate_and_record(
         executor=executor,
         cross_asset=cross_asset,
     )
+    if result["executor"].startswith("local"):  # the pace of this host, for the next estimate
+        seconds = time.perf_counter() - started
+        Jobs(home).record_run(
+            evaluation_row(
+                kind, effective.config, result["fold_count"], result["workers"], seconds, synthetic
+            )
+        )
     if predictions_csv is not None:
         result["predictions_csv"] = str(write_predictions(result, predictions_csv))
     if report_dir is not None:

@@ -198,7 +198,9 @@ def evaluation_plan(
     ends = plan_folds(at, kind, model, effective.config, count, 42 if synthetic else None, first_day, holdout)
     folds = len(ends)
     used = min(folds, workers or os.cpu_count() or 1)
-    est = estimate.for_evaluation(at, kind, effective.config, folds=folds, workers=used).as_dict()
+    est = estimate.for_evaluation(
+        at, kind, effective.config, folds=folds, workers=used, synthetic=synthetic
+    ).as_dict()
     return {
         "model_name": model,
         "model_type": kind,
