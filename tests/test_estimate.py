@@ -157,3 +157,27 @@ def test_a_line_of_the_history_file_that_is_not_a_record_is_skipped(tmp_path: Pa
     with (home.cache / "runs.jsonl").open("a") as f:
         f.write('[1, 2]\n"text"\n{"torn": \n')
     assert E.estimate(home, "regime", cfg, "cpu", measure=False).expected_seconds == pytest.approx(11.0)
+
+
+def test_encoder_and_pretraining_are_part_of_what_an_estimate_matches_and_counts():
+    """A GRU run is not estimated at an MLP run's pace, and pretraining is counted (it runs outside the
+    epochs, so a run records it as overhead)."""
+    mlp, gru = config(encoder="mlp"), config(encoder="gru")
+    assert E.probe_key("regime", mlp, "cpu") != E.probe_key("regime", gru, "cpu")
+    assert E.config_key(mlp) != E.config_key(gru)
+    assert E.config_key(config()) == E.config_key(mlp)  # history rows written before the fields still match
+    plain, pre = config(), config(pretrain_markets=8)
+    rows = E.extra_rows("regime", pre.model_dump())
+    assert rows == 8 * 3000 * 10 and E.extra_rows("regime", plain.model_dump()) == 0
+    assert E.extra_rows("volatility", config("volatility").model_dump()) == 0
+    probed = E.from_probe("regime", pre, "cpu", 1e-6, measured_now=True)
+    base = E.from_probe("regime", plain, "cpu", 1e-6, measured_now=True)
+    assert probed.expected_seconds - base.expected_seconds == pytest.approx(rows * 1e-6)
+    assert "pretraining" in probed.basis and "pretraining" not in base.basis
+    # after a plain run, a pretraining config adds its pretraining at that run's pace
+    past = [row(plain)]
+    with_pre = E.from_history("regime", pre, "cpu", past)
+    pace = 8.0 / (E.rows_per_epoch("regime", plain) * 40)
+    assert with_pre.expected_seconds - E.from_history("regime", plain, "cpu", past).expected_seconds == (
+        pytest.approx(pace * rows, rel=0.2)
+    )

@@ -81,22 +81,36 @@ def work_units(model_type: str, config: TrainingConfig) -> float:
     return rows_per_epoch(model_type, config) * config.epochs
 
 
+def extra_rows(model_type: str, values: dict) -> float:
+    """Rows trained on outside the epochs (regime pretraining), from a config's or a history row's values."""
+    from .kinds import KINDS
+
+    return float(KINDS[model_type].extra_training_rows(values))
+
+
 def shape_key(config: TrainingConfig) -> dict:
-    """What sets the pace of one training step: the batch and the network's width."""
-    return {"batch_size": config.batch_size, "hidden_size": config.hidden_size}
+    """What sets the pace of one training step: the batch, the network's width and, when set, its encoder (a
+    GRU step costs several MLP steps)."""
+    key = {"batch_size": config.batch_size, "hidden_size": config.hidden_size}
+    return key if config.encoder in (None, "mlp") else {**key, "encoder": config.encoder}
 
 
 def config_key(config: TrainingConfig) -> dict:
-    """What decides the amount of work and when early stopping ends a run."""
+    """What decides the amount of work and when early stopping ends a run (pretraining only when set, so
+    history rows written before the field existed still match a config without it)."""
     symbols = None if config.symbols is None else sorted(config.symbols)
+    extra = {"pretrain_markets": config.pretrain_markets} if config.pretrain_markets else {}
     return {
         **{name: getattr(config, name) for name in CONFIG_FIELDS},
         **shape_key(config),
         "symbols": symbols,
+        **extra,
     }
 
 
 def probe_key(model_type: str, config: TrainingConfig, device: str) -> str:
+    if config.encoder not in (None, "mlp"):
+        return f"{model_type}/{device}/b{config.batch_size}/{config.encoder}"
     hidden = "-" if config.hidden_size is None else config.hidden_size
     return f"{model_type}/{device}/b{config.batch_size}/h{hidden}"
 
@@ -165,6 +179,7 @@ def from_probe(
     """Upper bound: every epoch at the probed pace. Expected: a stated prior that early stopping ends
     about 2 x patience epochs in (bench/estimate_accuracy.py measures how far off that is)."""
     fit = seconds_per_sample * work_units(model_type, config)
+    pretrain = seconds_per_sample * extra_rows(model_type, config.model_dump())
     expected_epochs = min(config.epochs, EARLY_STOP_PRIOR_PATIENCES * config.patience)
     overhead = overhead_prior(model_type, config)
     source = "probe" if measured_now else "cached probe"
@@ -172,8 +187,15 @@ def from_probe(
         f"{source} of {PROBE_STEPS} steps on {device}; no past runs on this host yet, so expected assumes "
         f"early stopping near epoch {expected_epochs} (2 x patience) and {format_seconds(overhead)} of "
         f"loading and baselines (the reference machine's; this host's own after one run)"
+        + (f"; pretraining {format_seconds(pretrain)} at the probed pace" if pretrain else "")
     )
-    return Estimate(overhead + fit * expected_epochs / config.epochs, overhead + fit, basis, device, overhead)
+    return Estimate(
+        overhead + pretrain + fit * expected_epochs / config.epochs,
+        overhead + pretrain + fit,
+        basis,
+        device,
+        overhead,
+    )
 
 
 def overhead_prior(model_type: str, config: TrainingConfig) -> float:
@@ -214,7 +236,7 @@ def from_history(
     if not usable:
         return None
     same_config = [r for r in usable if r["config"] == config_key(config)]
-    same_shape = [r for r in usable if shape_key(config).items() <= r["config"].items()]
+    same_shape = [r for r in usable if _row_shape(r["config"]) == shape_key(config)]
     nearest, match = (
         (same_config, "this config")
         if same_config
@@ -224,15 +246,24 @@ def from_history(
     )
     nearest = nearest[-RECENT_RUNS:]
     pace = statistics.median(_pace(r, model_type, config, device, probes) for r in nearest)
-    overhead = statistics.median(r["overhead_seconds"] for r in nearest)
+    # a run's overhead holds its pretraining (outside the epochs): take it out at that run's pace, and put
+    # this config's in at this pace
+    overhead = statistics.median(
+        r["overhead_seconds"]
+        - _pace(r, model_type, config, device, probes) * extra_rows(model_type, r["config"])
+        for r in nearest
+    )
+    overhead = max(overhead, 0.0)
+    pretrain = pace * extra_rows(model_type, config.model_dump())
     expected_epochs, why = _expected_epochs(config, usable, same_config, nearest)
     rows = rows_per_epoch(model_type, config)
     plural = "run" if len(nearest) == 1 else "runs"
     return Estimate(
-        overhead + pace * rows * expected_epochs,
-        overhead + pace * rows * config.epochs,
+        overhead + pretrain + pace * rows * expected_epochs,
+        overhead + pretrain + pace * rows * config.epochs,
         f"median of {len(nearest)} past {plural} of {match} on this host ({device}): "
-        f"{format_seconds(overhead)} loading and baselines, {pace * rows:.3g} s per epoch; {why}",
+        f"{format_seconds(overhead)} loading and baselines, {pace * rows:.3g} s per epoch; {why}"
+        + (f"; pretraining {format_seconds(pretrain)}" if pretrain else ""),
         device,
         overhead,
     )
@@ -266,7 +297,7 @@ def _expected_epochs(
 def _pace(row: dict, model_type: str, config: TrainingConfig, device: str, probes: dict | None) -> float:
     """Seconds per row and epoch of a past run, adjusted to this config's step shape when both are probed."""
     pace = row["fit_seconds"] / (row["rows_per_epoch"] * row["epochs_run"])
-    if probes and {k: row["config"].get(k) for k in shape_key(config)} != shape_key(config):
+    if probes and _row_shape(row["config"]) != shape_key(config):
         then = probes.get(_row_probe_key(row, model_type, device))
         now = probes.get(probe_key(model_type, config, device))
         if then and now and then["seconds_per_sample"] > 0:
@@ -274,7 +305,17 @@ def _pace(row: dict, model_type: str, config: TrainingConfig, device: str, probe
     return pace
 
 
+def _row_shape(values: dict) -> dict:
+    """shape_key of a history row's config (rows written before the encoder field have none: an MLP)."""
+    key = {"batch_size": values.get("batch_size"), "hidden_size": values.get("hidden_size")}
+    encoder = values.get("encoder")
+    return key if encoder in (None, "mlp") else {**key, "encoder": encoder}
+
+
 def _row_probe_key(row: dict, model_type: str, device: str) -> str:
+    encoder = row["config"].get("encoder")
+    if encoder not in (None, "mlp"):
+        return f"{model_type}/{device}/b{row['config'].get('batch_size')}/{encoder}"
     hidden = row["config"].get("hidden_size")
     return f"{model_type}/{device}/b{row['config'].get('batch_size')}/h{'-' if hidden is None else hidden}"
 
@@ -300,7 +341,21 @@ def estimate(
 
     jobs = Jobs(home)
     probes = jobs.probes()
-    found = from_history(model_type, config, device, jobs.runs(), probes)
+    runs = jobs.runs()
+    key = probe_key(model_type, config, device)
+    if (
+        measure
+        and key not in probes
+        and runs
+        and not any(
+            _usable(r, model_type, device) and _row_shape(r["config"]) == shape_key(config) for r in runs
+        )
+    ):
+        # past runs of another step shape only (an MLP's before a GRU's): their pace must be scaled by the
+        # probes' ratio, so this shape is probed now (and cached)
+        probe(home, model_type, config, device)
+        probes = jobs.probes()
+    found = from_history(model_type, config, device, runs, probes)
     if found is not None:
         return found
     cached_probe = probes.get(probe_key(model_type, config, device))

@@ -57,6 +57,11 @@ class ModelKind:
         """About how many rows one epoch reads (the time estimate scales with it): one series by default."""
         return config.days * config.train_val_split * max(len(config.symbols or []), 1)
 
+    def extra_training_rows(self, values: dict) -> float:
+        """Rows a run trains on outside its epochs (e.g. pretraining), from a config's field values: the
+        time estimate adds them at the probed or measured pace. None by default."""
+        return 0.0
+
     def symbols_reason(self, model_name: str, sources: dict[str, str]) -> str:
         """Where the symbols came from, for an error naming a missing one."""
         return f"symbols of model {model_name!r}"

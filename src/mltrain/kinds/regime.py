@@ -16,6 +16,8 @@ from .regime_eval import DETECTORS, add_baselines, pooled_summary, verdict_lines
 from .regime_model import ARCH, DECISION, OOD_MARGIN, regime_symbol
 from .regime_seq import SEQ_ARCH
 
+PRETRAIN_DAYS, PRETRAIN_EPOCHS = 3000, 10  # regime_pretrain.py's (it imports numpy; kinds stay light)
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -97,6 +99,10 @@ class RegimeKind(ModelKind):
     def training_rows(self, config: TrainingConfig) -> float:
         # every labelled day of every embedded series before the selection block, whatever `days` is
         return POOLED_ROWS
+
+    def extra_training_rows(self, values: dict) -> float:
+        # pretraining: every generated market's days, PRETRAIN_EPOCHS passes (regime_pretrain.py)
+        return float((values.get("pretrain_markets") or 0) * PRETRAIN_DAYS * PRETRAIN_EPOCHS)
 
     def symbols_reason(self, model_name: str, sources: dict[str, str]) -> str:
         return f"regime model {model_name!r} is scored on the asset its name starts with"

@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+# labelled days of each generated market (after the features' warm-up) and passes over them: kept in
+# regime.py, whose time estimate counts them without importing numpy
+from .regime import PRETRAIN_DAYS, PRETRAIN_EPOCHS
+
 if TYPE_CHECKING:
     from ..data.synth import SwitchingParams
 
-PRETRAIN_DAYS = 3000  # labelled days of each generated market (after the features' warm-up)
-PRETRAIN_EPOCHS = 10
 PSEUDO_COUNT = 0.1  # per cell of the transition counts: a regime change never seen is rare, not impossible
 
 
