@@ -602,6 +602,9 @@ def test_a_day_with_a_high_10x_its_low_is_listed_and_warned_about(tmp_path: Path
     before = {"WICK": {"first": "2023-01-01", "last": str((day - pd.Timedelta(days=3)).date())}}
     assert extreme_day_warnings(store, before)
     assert extreme_day_warnings(store, {"WICK": {"first": "2023-01-01", "last": "2023-06-01"}}) == []
+    # a sample's inputs reach 21 days back: a window starting 10 days after the wick still reads it
+    after = str((day + pd.Timedelta(days=10)).date())
+    assert extreme_day_warnings(store, {"WICK": {"first": after, "last": "2024-01-31"}})
     note = KINDS["volatility"].span_note(
         store, TrainingConfig(**{**KINDS["volatility"].defaults, "days": 200, "symbols": ["WICK"]})
     )

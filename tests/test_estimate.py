@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mltrain import estimate as E
+from mltrain import estimate_eval as EE
 from mltrain.config import TrainingConfig
 from mltrain.jobs import Jobs
 from mltrain.kinds import KINDS
@@ -116,21 +117,25 @@ def test_evaluation_runs_folds_workers_at_a_time(tmp_path: Path):
     home = Home(tmp_path / "home")
     cfg = config()
     Jobs(home).record_run(row(cfg))
-    got = E.for_evaluation(home, "regime", cfg, folds=5, workers=2)
+    got = EE.for_evaluation(home, "regime", cfg, folds=5, workers=2)
     # a fold pays the run's fitting (8 s) and a fold's own overhead, not a train's 3 s: 3 rounds of 2 folds
-    fold = E.fold_overhead_prior("regime", cfg)
+    fold = EE.fold_overhead_prior("regime", cfg)
     assert got.expected_seconds == pytest.approx((8.0 + fold) * 3) and "5 folds" in got.basis
     # after one evaluation of this config on this host: its pace per round of folds
-    Jobs(home).record_run(E.evaluation_row("regime", cfg, folds=4, workers=2, seconds=10.0, synthetic=False))
-    paced = E.for_evaluation(home, "regime", cfg, folds=5, workers=2)
+    Jobs(home).record_run(EE.evaluation_row("regime", cfg, folds=4, workers=2, seconds=10.0, synthetic=False))
+    paced = EE.for_evaluation(home, "regime", cfg, folds=5, workers=2)
     assert paced.expected_seconds == pytest.approx(5.0 * 3) and "1 past evaluation" in paced.basis
     assert paced.upper_seconds >= paced.expected_seconds
     # another config's or a synthetic run's pace is not this one's; train estimates ignore evaluation rows
     assert (
         "past evaluation"
-        not in E.for_evaluation(home, "regime", cfg, folds=5, workers=2, synthetic=True).basis
+        not in EE.for_evaluation(home, "regime", cfg, folds=5, workers=2, synthetic=True).basis
     )
     assert E.from_history("regime", cfg, "cpu", Jobs(home).runs()).expected_seconds == pytest.approx(11.0)
+    # a round of one worker's folds is not a round of two's; a JSON true is not a number of seconds
+    assert "past evaluation" not in EE.for_evaluation(home, "regime", cfg, folds=5, workers=1).basis
+    Jobs(home).record_run({**EE.evaluation_row("regime", cfg, 4, 2, 10.0, False), "seconds": True})
+    assert "1 past evaluation" in EE.for_evaluation(home, "regime", cfg, folds=5, workers=2).basis
 
 
 def test_epochs_come_from_runs_with_the_same_budget_and_patience_before_best_epoch_plus_patience():

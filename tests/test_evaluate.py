@@ -120,6 +120,27 @@ def test_start_names_the_days_before_its_first_block(home: Path):
     assert "--start 2025-01-01 begins 2025-03-13" in note and "2025-01-01..2025-03-12" in note
     again = ["evaluate", "volatility_forecaster", "--symbols", "BTC", "--start", "2025-03-13", "--dry-run"]
     assert run_cli([*again, "--json"]).json["data"]["span_note"] is None
+    # fewer --folds leave out more than the straddling block: asked for, not said
+    few = ["evaluate", "volatility_forecaster", "--symbols", "BTC", "--start", "2022-01-01", "--folds", "2"]
+    assert run_cli([*few, "--dry-run", "--json"]).json["data"]["span_note"] is None
+    # extreme days are named only where the folds' data reach them (LINK 2020-03-12 is years before the last
+    # two blocks; UNI's first row is before any sample's inputs); --executor local:1 plans one worker
+    recent = [
+        "evaluate",
+        "volatility_forecaster",
+        "--symbols",
+        "LINK,UNI",
+        "--folds",
+        "2",
+        "--dry-run",
+        "--json",
+    ]
+    assert run_cli(recent).json["data"]["span_note"] is None
+    every = run_cli(["evaluate", "volatility_forecaster", "--symbols", "LINK,UNI", "--dry-run", "--json"])
+    note = every.json["data"]["span_note"]
+    assert "LINK 2020-03-12 (38,519x)" in note and "UNI" not in note
+    one = run_cli([*recent, "--executor", "local:1"]).json["data"]
+    assert one["workers"] == 1 and "1 at a time" in one["estimate"]["basis"]
 
 
 @pytest.mark.slow  # trains a network

@@ -28,10 +28,6 @@ EARLY_STOP_PRIOR_PATIENCES = 2  # with no past runs: expect the stop about 2 x p
 # symbol). Without it a first quick volatility run was estimated at 0.2 s and took 2.5 s. One real run on this
 # host replaces it.
 OVERHEAD_PRIOR_SECONDS = {"regime": 0.3, "volatility": 2.0}
-# a walk-forward fold's own overhead (its worker has imported everything already): fixed + per scored symbol
-# (volatility: two GARCH fits each); the reference machine's, until one evaluation of the config on this host
-FOLD_OVERHEAD_PRIOR_SECONDS = {"regime": (0.3, 0.0), "volatility": (0.3, 0.06)}
-# the fields that decide how much work a run does and when early stopping ends it (min_r2 is the gate's)
 CONFIG_FIELDS = ("days", "epochs", "patience", "batch_size", "learning_rate", "train_val_split")
 
 
@@ -203,12 +199,6 @@ def overhead_prior(model_type: str, config: TrainingConfig) -> float:
     return OVERHEAD_PRIOR_SECONDS.get(model_type, 0.0)
 
 
-def fold_overhead_prior(model_type: str, config: TrainingConfig) -> float:
-    """A walk-forward fold's loading and baselines before any evaluation on this host."""
-    fixed, per_symbol = FOLD_OVERHEAD_PRIOR_SECONDS.get(model_type, (0.0, 0.0))
-    return fixed + per_symbol * len(config.symbols or [])
-
-
 def _usable(row: dict, model_type: str, device: str) -> bool:
     """A finished run of this type and device in the current format (the history is advisory: an older or
     damaged row is skipped, never an error)."""
@@ -219,7 +209,7 @@ def _usable(row: dict, model_type: str, device: str) -> bool:
         and row.get("device") == device
         and row.get("status") in ("completed", "rejected")
         and isinstance(row.get("config"), dict)
-        and all(isinstance(row.get(k), int | float) and row[k] >= 0 for k in numbers)
+        and all(_number(row.get(k)) and row[k] >= 0 for k in numbers)
         and row["rows_per_epoch"] > 0
         and row["epochs_run"] > 0
     )
@@ -249,9 +239,7 @@ def from_history(
     # a run's overhead holds its pretraining (outside the epochs): take it out at that run's pace, and put
     # this config's in at this pace
     overhead = statistics.median(
-        r["overhead_seconds"]
-        - _pace(r, model_type, config, device, probes) * extra_rows(model_type, r["config"])
-        for r in nearest
+        r["overhead_seconds"] - _own_pace(r) * extra_rows(model_type, r["config"]) for r in nearest
     )
     overhead = max(overhead, 0.0)
     pretrain = pace * extra_rows(model_type, config.model_dump())
@@ -292,6 +280,11 @@ def _expected_epochs(
         f"their best epoch was {best:g}, so about {epochs} of {config.epochs} epochs are expected "
         f"(best + patience, at least 2 x patience)"
     )
+
+
+def _own_pace(row: dict) -> float:
+    """Seconds per row and epoch of a past run, at its own step shape."""
+    return row["fit_seconds"] / (row["rows_per_epoch"] * row["epochs_run"])
 
 
 def _pace(row: dict, model_type: str, config: TrainingConfig, device: str, probes: dict | None) -> float:
@@ -379,69 +372,8 @@ def cached(home: Home, model_type: str, config: TrainingConfig, device: str) -> 
     return estimate(home, model_type, config, device, measure=False)
 
 
-def for_evaluation(
-    home: Home, model_type: str, config: TrainingConfig, *, folds: int, workers: int, synthetic: bool = False
-) -> Estimate:
-    """Walk-forward evaluation, `workers` folds at a time (on cpu). After one evaluation of this config on
-    this host: its seconds per round of folds. Before: per fold, one training estimate's fitting plus a
-    fold's own overhead (a fold does not pay a train's imports and registry writes)."""
-    from .jobs import Jobs
-
-    one = for_training(home, model_type, config, "cpu")
-    rounds = math.ceil(folds / max(workers, 1))
-    upper_share = one.upper_seconds / one.expected_seconds if one.expected_seconds > 0 else 1.0
-    key = {"model_type": model_type, "config": config_key(config), "synthetic": synthetic}
-    past = [r for r in Jobs(home).runs() if _usable_evaluation(r) and key.items() <= r.items()]
-    if past:
-        per_round = statistics.median(r["seconds"] / r["rounds"] for r in past[-RECENT_RUNS:])
-        plural = "evaluation" if len(past[-RECENT_RUNS:]) == 1 else "evaluations"
-        return Estimate(
-            per_round * rounds,
-            per_round * rounds * max(upper_share, 1.0),
-            f"{folds} folds, {workers} at a time, at the pace of {len(past[-RECENT_RUNS:])} past {plural} of "
-            f"this config on this host ({per_round:.3g} s per round of folds)",
-            "cpu",
-        )
-    fold = fold_overhead_prior(model_type, config)
-    fit_expected, fit_upper = (
-        one.expected_seconds - one.overhead_seconds,
-        one.upper_seconds - one.overhead_seconds,
-    )
-    return Estimate(
-        (fold + fit_expected) * rounds,
-        (fold + fit_upper) * rounds,
-        f"{folds} folds x one training run's fitting plus {format_seconds(fold)} of a fold's loading and "
-        f"baselines (the reference machine's until one evaluation here), {workers} at a time ({one.basis})",
-        "cpu",
-    )
-
-
-def evaluation_row(
-    model_type: str, config: TrainingConfig, folds: int, workers: int, seconds: float, synthetic: bool
-) -> dict:
-    """One finished local evaluation as the history keeps it (for_evaluation reads its pace)."""
-    return {
-        "what": "evaluation",
-        "model_type": model_type,
-        "device": "cpu",
-        "config": config_key(config),
-        "synthetic": synthetic,
-        "folds": folds,
-        "workers": workers,
-        "rounds": math.ceil(folds / max(workers, 1)),
-        "seconds": seconds,
-    }
-
-
-def _usable_evaluation(row: dict) -> bool:
-    return (
-        isinstance(row, dict)
-        and row.get("what") == "evaluation"
-        and isinstance(row.get("seconds"), int | float)
-        and row["seconds"] > 0
-        and isinstance(row.get("rounds"), int)
-        and row["rounds"] > 0
-    )
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def preset_configs(preset: Preset) -> dict[str, TrainingConfig]:

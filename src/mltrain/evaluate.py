@@ -271,15 +271,16 @@ def span_note(
     """What the reader of the figures must know about the days they cover: the kind's sentences (a shorter
     series ends every fold early, extreme days) and, with --start, the days between DATE and the first block
     (blocks tile back from the latest day, so the block that straddles DATE is left out)."""
-    notes = [KINDS[kind].span_note(DataStore(home), config, holdout_from)]
+    notes = [KINDS[kind].span_note(DataStore(home), config, holdout_from, ends)]
     if start is not None and ends:
         begins = ends[0] - pd.Timedelta(days=val_days(config) - 1)
-        if begins > start:
+        # only the block that straddles DATE (fewer --folds can leave out more: that is asked for)
+        if start < begins <= start + pd.Timedelta(days=val_days(config) - 1):
             gap_end = (begins - pd.Timedelta(days=1)).date()
             notes.append(
-                f"The first block from --start {start.date()} begins {begins.date()}: blocks tile back from the "
-                f"latest day in {val_days(config)}-day steps, so {start.date()}..{gap_end} lies in a block "
-                "that starts earlier and is in no fold here (`--folds all --predictions` has it)."
+                f"The first block from --start {start.date()} begins {begins.date()}: blocks tile back from "
+                f"the latest day in {val_days(config)}-day steps, so {start.date()}..{gap_end} lies in a "
+                "block that starts earlier and is in no fold here (`--folds all --predictions` has it)."
             )
     return " ".join(n for n in notes if n) or None
 
@@ -373,7 +374,7 @@ def evaluate_and_record(
     registry."""
     import time
 
-    from .estimate import evaluation_row
+    from .estimate_eval import evaluation_row
     from .jobs import Jobs, new_job_id
     from .registry import Registry
 

@@ -96,8 +96,9 @@ def data_list(as_json: bool = JSON_OPT) -> None:
         )
         if any(r["extreme_ranges"] for r in rows):
             render.paragraph(
-                "extreme days: high at least 10x the low (`mltrain data show SYMBOL` lists them); real "
-                "prints, kept as given, but each enters the volatility target as a crash",
+                "extreme days: high at least 10x the low (`mltrain data show SYMBOL` lists them); kept as "
+                "the source printed them, but one inside a run's days enters its range-based variance as a "
+                "crash",
                 env().stdout,
             )
 
@@ -136,8 +137,9 @@ def data_show(
         if d["extreme_ranges"]:
             days = ", ".join(f"{x['date']} ({x['high_low']:,g}x)" for x in d["extreme_ranges"])
             render.paragraph(
-                f"extreme days (high at least 10x the low): {days}; real prints, kept as given, but each "
-                "enters the volatility target as a crash and can decide a volatility score",
+                f"extreme days (high at least 10x the low): {days}; kept as the source printed them, but one "
+                "inside a run's days enters its range-based variance as a crash and can decide a volatility "
+                "score",
                 env().stdout,
             )
         render.table(

@@ -124,7 +124,9 @@ def evaluate(
 
             held_out = cross_asset_held_out(at, kind, model, effective.config, 42 if synthetic else None)
         if dry_run:
-            plan = evaluation_plan(at, model, kind, effective, count, workers, synthetic, first_day, holdout)
+            plan = evaluation_plan(
+                at, model, kind, effective, count, workers, synthetic, first_day, holdout, executor
+            )
             if held_out is not None:
                 plan["cross_asset"] = {"held_out": held_out}  # the key a cross-asset result carries
             return plan
@@ -186,19 +188,31 @@ def _date(flag: str, text: str | None):
 
 
 def evaluation_plan(
-    at, model: str, kind: str, effective, count: int | None, workers: int, synthetic: bool, first_day, holdout
+    at,
+    model: str,
+    kind: str,
+    effective,
+    count: int | None,
+    workers: int,
+    synthetic: bool,
+    first_day,
+    holdout,
+    executor: str | None = None,
 ) -> dict:
     """What `evaluate` would run and about how long it takes: one training estimate per fold, folds running
-    `workers` at a time."""
+    `workers` at a time (`--executor local:N`: N; a Dask cluster: as many as this machine has cores)."""
     import os
 
-    from .. import estimate
+    from .. import estimate_eval
     from ..evaluate import plan_folds, span_note
 
     ends = plan_folds(at, kind, model, effective.config, count, 42 if synthetic else None, first_day, holdout)
     folds = len(ends)
+    name, sep, n = (executor or "local").strip().partition(":")
+    if name == "local" and sep and n.isdigit() and int(n) >= 1:
+        workers = int(n)
     used = min(folds, workers or os.cpu_count() or 1)
-    est = estimate.for_evaluation(
+    est = estimate_eval.for_evaluation(
         at, kind, effective.config, folds=folds, workers=used, synthetic=synthetic
     ).as_dict()
     return {

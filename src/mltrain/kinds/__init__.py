@@ -122,7 +122,11 @@ class ModelKind:
         raise NotImplementedError
 
     def span_note(
-        self, store: DataStore, config: TrainingConfig, holdout_from: pd.Timestamp | None = None
+        self,
+        store: DataStore,
+        config: TrainingConfig,
+        holdout_from: pd.Timestamp | None = None,
+        ends: list[pd.Timestamp] | None = None,
     ) -> str | None:
         """A sentence when the folds end before some of the config's series do (a shorter series sets the
         last fold for all of them; --holdout-from's end is not that), and on days that can decide a score;

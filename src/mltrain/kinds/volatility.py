@@ -170,9 +170,9 @@ class VolatilityKind(ModelKind):
             notes.append(
                 "note: the model's forecasts are its log-HAR base (exponentially weighted, robust bias "
                 "constant); the network is fitted and its selection score recorded, but its correction is "
-                "not applied (correction: off, the default; it lost to plain log-HAR on SOL in the design study, "
-                "docs/volatility.md), so "
-                "epochs, patience, batch_size, learning_rate and hidden_size do not change the forecasts"
+                "not applied (correction: off, the default; it lost to plain log-HAR on SOL in the design "
+                "study, docs/volatility.md), so epochs, patience, batch_size, learning_rate and hidden_size "
+                "do not change the forecasts"
             )
         fewest = min((w["val_samples"] for w in windows.values()), default=None)
         if fewest is not None and fewest < SHORT_VALIDATION_DAYS:
@@ -193,11 +193,11 @@ class VolatilityKind(ModelKind):
         spans = [sample_span(store.load(s), config) for s in config.symbols or []]
         return min(s[0] for s in spans), min(s[1] for s in spans)
 
-    def span_note(self, store, config, holdout_from=None):
+    def span_note(self, store, config, holdout_from=None, ends=None):
         import pandas as pd
 
         from ..data.validate import extreme_ranges
-        from .volatility_model import sample_span
+        from .volatility_model import HORIZON, INPUT_DAYS, sample_span, usable_range
 
         notes = []
         cap = None if holdout_from is None else holdout_from - pd.Timedelta(days=1)
@@ -212,15 +212,26 @@ class VolatilityKind(ModelKind):
                 f"{'has' if len(later) == 1 else 'have'} data to {max(last.values()).date()}: evaluate "
                 f"{', '.join(first)} apart to score the others to their end."
             )
-        extreme = [
-            f"{s} {x['date']} ({x['high_low']:,g}x)"
-            for s in config.symbols or []
-            for x in extreme_ranges(store.load(s).frame)
-        ]
+        extreme = []
+        for s in config.symbols or []:
+            series = store.load(s)
+            first, last_day = usable_range(series)
+            if ends:  # the folds' samples: `days` back from the first block's end to the last block's end
+                first = max(first, ends[0] - pd.Timedelta(days=config.days - 1))
+                last_day = min(last_day, ends[-1])
+            # a sample's inputs reach INPUT_DAYS - 1 days back, its target HORIZON days ahead
+            low = str((first - pd.Timedelta(days=INPUT_DAYS - 1)).date())
+            high = str((last_day + pd.Timedelta(days=HORIZON)).date())
+            extreme += [
+                f"{s} {x['date']} ({x['high_low']:,g}x)"
+                for x in extreme_ranges(series.frame)
+                if low <= x["date"] <= high
+            ]
         if extreme:
             notes.append(
-                f"Days with a high at least 10x the low: {', '.join(extreme)}; kept as the source printed "
-                "them, each enters the target as a crash and can decide a fold's scores."
+                f"Days in these folds' data with a high at least 10x the low: {', '.join(extreme)}; kept as "
+                "the source printed them, each enters the range-based variance (inputs and target) as a "
+                "crash and can decide a fold's scores."
             )
         return " ".join(notes) or None
 

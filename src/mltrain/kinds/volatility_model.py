@@ -301,6 +301,16 @@ def build_network(n_inputs: int, hidden_size: int):
     return HarResidualNet()
 
 
+INPUT_DAYS = 22  # the longest input window (features.HAR_WINDOWS): a sample reads this many days up to itself
+
+
+def usable_range(series: Series) -> tuple:
+    """The first and the last day with the inputs and a complete 7-day target."""
+    frame, *_, usable = _base(series, HORIZON)
+    candidates = np.nonzero(usable)[0]
+    return frame.index[candidates[0]], frame.index[candidates[-1]]
+
+
 def sample_span(series: Series, config: TrainingConfig, horizon: int | None = None) -> tuple:
     """The first and the last day a run's validation block can end on: `days` usable days must lie before."""
     from .. import features as F

@@ -14,6 +14,7 @@ from .volatility_model import (
     BASE_SHRINK,
     DEFAULT_HIDDEN,
     HORIZON,
+    INPUT_DAYS,
     INPUTS,
     MIN_POOL_SHARE,
     MIN_SELECTION_GAIN,
@@ -202,8 +203,10 @@ def extreme_day_warnings(store, windows: dict) -> list[str]:
 
     lines = []
     for symbol, w in windows.items():
+        # a sample's inputs reach INPUT_DAYS - 1 days back, its target HORIZON days ahead
+        first = str((pd.Timestamp(w["first"]) - pd.Timedelta(days=INPUT_DAYS - 1)).date())
         last = str((pd.Timestamp(w["last"]) + pd.Timedelta(days=HORIZON)).date())
-        days = [x for x in extreme_ranges(store.load(symbol).frame) if w["first"] <= x["date"] <= last]
+        days = [x for x in extreme_ranges(store.load(symbol).frame) if first <= x["date"] <= last]
         if days:
             listed = ", ".join(f"{x['date']} (high {x['high_low']:,g}x the low)" for x in days)
             lines.append(
