@@ -596,15 +596,16 @@ def test_a_day_with_a_high_10x_its_low_is_listed_and_warned_about(tmp_path: Path
     rows = {r["symbol"]: r for r in run_cli(["data", "list", "--json"]).json["data"]}
     assert len(rows["WICK"]["extreme_ranges"]) == 1 and rows["BTC"]["extreme_ranges"] == []
     store = DataStore(Home(Path(run_cli(["info", "--json"]).json["data"]["home"])))
+    frames = {"WICK": store.load("WICK").frame}
     inside = {"WICK": {"first": "2023-06-01", "last": "2023-12-01"}}
-    assert extreme_day_warnings(store, inside)[0].startswith(f"WICK: this run's days include {day.date()}")
+    assert extreme_day_warnings(frames, inside)[0].startswith(f"WICK: this run's days include {day.date()}")
     # a target window reaching the day counts (it lies within the horizon after the last sample)
     before = {"WICK": {"first": "2023-01-01", "last": str((day - pd.Timedelta(days=3)).date())}}
-    assert extreme_day_warnings(store, before)
-    assert extreme_day_warnings(store, {"WICK": {"first": "2023-01-01", "last": "2023-06-01"}}) == []
+    assert extreme_day_warnings(frames, before)
+    assert extreme_day_warnings(frames, {"WICK": {"first": "2023-01-01", "last": "2023-06-01"}}) == []
     # a sample's inputs reach 21 days back: a window starting 10 days after the wick still reads it
     after = str((day + pd.Timedelta(days=10)).date())
-    assert extreme_day_warnings(store, {"WICK": {"first": after, "last": "2024-01-31"}})
+    assert extreme_day_warnings(frames, {"WICK": {"first": after, "last": "2024-01-31"}})
     note = KINDS["volatility"].span_note(
         store, TrainingConfig(**{**KINDS["volatility"].defaults, "days": 200, "symbols": ["WICK"]})
     )

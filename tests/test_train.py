@@ -227,7 +227,9 @@ def test_correction_on_applies_the_network_only_where_it_earned_its_place():
     # symbol's selection QLIKE, so it is never above the base's
     assert on.selection_score <= off.selection_score
     _, _, notes = KINDS["volatility"].score_table(on.metrics, on.baselines, on.windows)
-    assert any("correction" in n for n in notes)
+    kept = on.metrics["correction_kept"]
+    said = f"correction is applied for {', '.join(kept)}" if kept else "correction is on, but"
+    assert any(said in n for n in notes) and not any("correction: off, the default" in n for n in notes)
     for symbol in ("BTC", "ETH"):
         kept = on.spec["symbols"][symbol]["use_correction"]
         assert (symbol in on.metrics["correction_kept"]) == kept

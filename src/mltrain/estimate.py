@@ -87,8 +87,15 @@ def extra_rows(model_type: str, values: dict) -> float:
 def shape_key(config: TrainingConfig) -> dict:
     """What sets the pace of one training step: the batch, the network's width and, when set, its encoder (a
     GRU step costs several MLP steps)."""
-    key = {"batch_size": config.batch_size, "hidden_size": config.hidden_size}
-    return key if config.encoder in (None, "mlp") else {**key, "encoder": config.encoder}
+    return _shape(config.model_dump())
+
+
+def _shape(values: dict) -> dict:
+    """shape_key from a config's values or a history row's (rows written before the encoder field have none:
+    an MLP)."""
+    key = {"batch_size": values.get("batch_size"), "hidden_size": values.get("hidden_size")}
+    encoder = values.get("encoder")
+    return key if encoder in (None, "mlp") else {**key, "encoder": encoder}
 
 
 def config_key(config: TrainingConfig) -> dict:
@@ -105,10 +112,15 @@ def config_key(config: TrainingConfig) -> dict:
 
 
 def probe_key(model_type: str, config: TrainingConfig, device: str) -> str:
-    if config.encoder not in (None, "mlp"):
-        return f"{model_type}/{device}/b{config.batch_size}/{config.encoder}"
-    hidden = "-" if config.hidden_size is None else config.hidden_size
-    return f"{model_type}/{device}/b{config.batch_size}/h{hidden}"
+    return _probe_key(model_type, device, shape_key(config))
+
+
+def _probe_key(model_type: str, device: str, shape: dict) -> str:
+    """The probe cache's key of a step shape (_shape)."""
+    if "encoder" in shape:
+        return f"{model_type}/{device}/b{shape['batch_size']}/{shape['encoder']}"
+    hidden = "-" if shape["hidden_size"] is None else shape["hidden_size"]
+    return f"{model_type}/{device}/b{shape['batch_size']}/h{hidden}"
 
 
 def history_row(
@@ -226,7 +238,7 @@ def from_history(
     if not usable:
         return None
     same_config = [r for r in usable if r["config"] == config_key(config)]
-    same_shape = [r for r in usable if _row_shape(r["config"]) == shape_key(config)]
+    same_shape = [r for r in usable if _shape(r["config"]) == shape_key(config)]
     nearest, match = (
         (same_config, "this config")
         if same_config
@@ -289,28 +301,13 @@ def _own_pace(row: dict) -> float:
 
 def _pace(row: dict, model_type: str, config: TrainingConfig, device: str, probes: dict | None) -> float:
     """Seconds per row and epoch of a past run, adjusted to this config's step shape when both are probed."""
-    pace = row["fit_seconds"] / (row["rows_per_epoch"] * row["epochs_run"])
-    if probes and _row_shape(row["config"]) != shape_key(config):
-        then = probes.get(_row_probe_key(row, model_type, device))
+    pace = _own_pace(row)
+    if probes and _shape(row["config"]) != shape_key(config):
+        then = probes.get(_probe_key(model_type, device, _shape(row["config"])))
         now = probes.get(probe_key(model_type, config, device))
         if then and now and then["seconds_per_sample"] > 0:
             pace *= now["seconds_per_sample"] / then["seconds_per_sample"]
     return pace
-
-
-def _row_shape(values: dict) -> dict:
-    """shape_key of a history row's config (rows written before the encoder field have none: an MLP)."""
-    key = {"batch_size": values.get("batch_size"), "hidden_size": values.get("hidden_size")}
-    encoder = values.get("encoder")
-    return key if encoder in (None, "mlp") else {**key, "encoder": encoder}
-
-
-def _row_probe_key(row: dict, model_type: str, device: str) -> str:
-    encoder = row["config"].get("encoder")
-    if encoder not in (None, "mlp"):
-        return f"{model_type}/{device}/b{row['config'].get('batch_size')}/{encoder}"
-    hidden = row["config"].get("hidden_size")
-    return f"{model_type}/{device}/b{row['config'].get('batch_size')}/h{'-' if hidden is None else hidden}"
 
 
 # ---------------------------------------------------------------- the one estimate every command uses
@@ -340,9 +337,7 @@ def estimate(
         measure
         and key not in probes
         and runs
-        and not any(
-            _usable(r, model_type, device) and _row_shape(r["config"]) == shape_key(config) for r in runs
-        )
+        and not any(_usable(r, model_type, device) and _shape(r["config"]) == shape_key(config) for r in runs)
     ):
         # past runs of another step shape only (an MLP's before a GRU's): their pace must be scaled by the
         # probes' ratio, so this shape is probed now (and cached)

@@ -145,11 +145,19 @@ def make_executor(spec: str | None, workers_default: int = 0) -> cf.Executor:
                 f"dask://10.0.0.5:8786; allowed: {SPEC_FORMS}"
             )
         return DaskExecutor(address)
-    name, sep, count = text.partition(":")
-    if name == "local" and (not sep or count.isdigit() and int(count) >= 1):
-        workers = int(count) if sep else (workers_default or os.cpu_count() or 1)
+    workers = local_workers(text, workers_default)
+    if workers is not None:
         return InlineExecutor() if workers == 1 else LocalExecutor(workers)
     raise UsageError(f"--executor {excerpt(text)} is not understood; allowed: {SPEC_FORMS}")
+
+
+def local_workers(spec: str | None, workers_default: int = 0) -> int | None:
+    """The process count of a local executor spec (`local`: workers_default, 0: every core; `local:N`: N);
+    None for anything else (a cluster, or a spec make_executor refuses)."""
+    name, sep, count = (spec or "local").strip().partition(":")
+    if name != "local" or sep and not (count.isdigit() and int(count) >= 1):
+        return None
+    return int(count) if sep else (workers_default or os.cpu_count() or 1)
 
 
 def spec_hash(fn: Callable, payload: Any) -> str:

@@ -205,13 +205,11 @@ def evaluation_plan(
 
     from .. import estimate_eval
     from ..evaluate import plan_folds, span_note
+    from ..executors import local_workers
 
     ends = plan_folds(at, kind, model, effective.config, count, 42 if synthetic else None, first_day, holdout)
     folds = len(ends)
-    name, sep, n = (executor or "local").strip().partition(":")
-    if name == "local" and sep and n.isdigit() and int(n) >= 1:
-        workers = int(n)
-    used = min(folds, workers or os.cpu_count() or 1)
+    used = min(folds, local_workers(executor, workers) or os.cpu_count() or 1)
     est = estimate_eval.for_evaluation(
         at, kind, effective.config, folds=folds, workers=used, synthetic=synthetic
     ).as_dict()

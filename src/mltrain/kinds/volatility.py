@@ -197,12 +197,13 @@ class VolatilityKind(ModelKind):
         import pandas as pd
 
         from ..data.validate import extreme_ranges
-        from .volatility_model import HORIZON, INPUT_DAYS, sample_span, usable_range
+        from .volatility_model import HORIZON, INPUT_DAYS, usable_range
 
         notes = []
+        series = {s: store.load(s) for s in config.symbols or []}
+        usable = {s: usable_range(one) for s, one in series.items()}  # first and last usable sample day
         cap = None if holdout_from is None else holdout_from - pd.Timedelta(days=1)
-        last = {s: sample_span(store.load(s), config)[1] for s in config.symbols or []}
-        last = {s: day if cap is None else min(day, cap) for s, day in last.items()}
+        last = {s: day if cap is None else min(day, cap) for s, (_, day) in usable.items()}
         end = min(last.values(), default=None)
         later = sorted(s for s, day in last.items() if day > end)
         if later:
@@ -213,9 +214,7 @@ class VolatilityKind(ModelKind):
                 f"{', '.join(first)} apart to score the others to their end."
             )
         extreme = []
-        for s in config.symbols or []:
-            series = store.load(s)
-            first, last_day = usable_range(series)
+        for s, (first, last_day) in usable.items():
             if ends:  # the folds' samples: `days` back from the first block's end to the last block's end
                 first = max(first, ends[0] - pd.Timedelta(days=config.days - 1))
                 last_day = min(last_day, ends[-1])
@@ -224,7 +223,7 @@ class VolatilityKind(ModelKind):
             high = str((last_day + pd.Timedelta(days=HORIZON)).date())
             extreme += [
                 f"{s} {x['date']} ({x['high_low']:,g}x)"
-                for x in extreme_ranges(series.frame)
+                for x in extreme_ranges(series[s].frame)
                 if low <= x["date"] <= high
             ]
         if extreme:

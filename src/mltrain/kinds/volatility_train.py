@@ -57,10 +57,12 @@ def train_pooled(
 
     clock = Clock()
     symbols = list(config.symbols or [])
-    panels = {}
+    panels, frames = {}, {}
     for s in symbols:
         try:
-            panels[s] = panel(store.load(s), config, end)
+            series = store.load(s)
+            panels[s] = panel(series, config, end)
+            frames[s] = series.frame
         except DataError:
             if not skip_short or s == symbols[-1] and not panels:
                 raise
@@ -105,16 +107,18 @@ def train_pooled(
     model.eval()
     per_symbol, spec_symbols, shipped_selection = {}, {}, []
     for symbol, p in panels.items():
-        use = apply and keeps_correction(model, p, device)
-        with (
-            torch.no_grad()
-        ):  # what ships for this symbol, on its selection rows (the base's is the last column)
-            x_sel = torch.as_tensor(p.x(p.selection, p.base_fit), device=device)
-            shipped_selection.append(model(x_sel) if use else x_sel[:, -1])
         with torch.no_grad():
-            x = p.x(p.validation, p.base_full)
-            corrected = model(torch.as_tensor(x, device=device)).cpu().numpy().astype(float)
-        forecast = corrected if use else p.base(p.validation, p.base_full)  # float64, as the baselines
+            # the selection rows, corrected and base (the inputs' last column): the symbol keeps its
+            # correction only if it earned it there, and what ships is what the selection score scores
+            x_sel = torch.as_tensor(p.x(p.selection, p.base_fit), device=device)
+            corrected_sel, base_sel = model(x_sel).cpu(), x_sel[:, -1].cpu()
+            use = apply and keeps_correction(corrected_sel, base_sel, p)
+            shipped_selection.append(corrected_sel if use else base_sel)
+            if use:
+                x = torch.as_tensor(p.x(p.validation, p.base_full), device=device)
+                forecast = model(x).cpu().numpy().astype(float)
+            else:
+                forecast = p.base(p.validation, p.base_full)  # float64, as the baselines
         found = validation_forecasts(p, forecast)
         run.missing_extras = sorted(set(run.missing_extras) | set(found.missing))
         per_symbol[symbol] = {**found.scores["model"], "n_val": int(len(p.validation))}
@@ -159,7 +163,7 @@ def train_pooled(
     }
     # the selection score a version records and sweep compares: that of the forecasts that ship (the base, or
     # the corrected forecast for a symbol that kept its correction), not the network's best
-    run.selection_score = selection_qlike(torch.cat(shipped_selection))
+    run.selection_score = selection_qlike(torch.cat(shipped_selection).to(device))
     r2s = [m["r2"] for m in per_symbol.values()]
     run.metrics = {
         "r2_mean": round(float(np.mean(r2s)), 4),
@@ -169,7 +173,7 @@ def train_pooled(
         "correction_applied": apply,
         "correction_kept": sorted(s for s, stats in spec_symbols.items() if stats["use_correction"]),
     }
-    run.warnings += extreme_day_warnings(store, run.windows)
+    run.warnings += extreme_day_warnings(frames, run.windows)
     if apply and fitted.best_epoch == 0:
         run.warnings.append(
             "no epoch improved on the base forecast on the selection block: the network's "
@@ -179,24 +183,22 @@ def train_pooled(
     return run
 
 
-def keeps_correction(model, p: Panel, device: str) -> bool:
-    """Whether a symbol's forecasts carry the network's correction: only when it cut that symbol's own
-    selection QLIKE by MIN_SELECTION_GAIN (a pooled network can help one asset and hurt another)."""
+def keeps_correction(corrected, base, p: Panel) -> bool:
+    """Whether a symbol's forecasts carry the network's correction (`corrected` and `base`: its selection
+    rows' forecasts): only when it cut that symbol's own selection QLIKE by MIN_SELECTION_GAIN (a pooled
+    network can help one asset and hurt another)."""
     import torch
 
-    x = p.x(p.selection, p.base_fit)
     actual = torch.as_tensor(p.target[p.selection], dtype=torch.float32)
-    with torch.no_grad():
-        corrected = model(torch.as_tensor(x, device=device)).cpu()
-    base = torch.as_tensor(x[:, -1])
     return bool(
         float(qlike_loss(corrected, actual)) < (1 - MIN_SELECTION_GAIN) * float(qlike_loss(base, actual))
     )
 
 
-def extreme_day_warnings(store, windows: dict) -> list[str]:
-    """One line per symbol whose samples' days (targets included) hold a day with a high at least 10x its
-    low: real prints kept as given, but one can decide the validation scores."""
+def extreme_day_warnings(frames: dict, windows: dict) -> list[str]:
+    """One line per symbol whose samples' days (inputs and targets included) hold a day with a high at least
+    10x its low: real prints kept as given, but one can decide the validation scores. `frames`: the candles
+    the run read, per symbol."""
     import pandas as pd
 
     from ..data.validate import extreme_ranges
@@ -206,11 +208,12 @@ def extreme_day_warnings(store, windows: dict) -> list[str]:
         # a sample's inputs reach INPUT_DAYS - 1 days back, its target HORIZON days ahead
         first = str((pd.Timestamp(w["first"]) - pd.Timedelta(days=INPUT_DAYS - 1)).date())
         last = str((pd.Timestamp(w["last"]) + pd.Timedelta(days=HORIZON)).date())
-        days = [x for x in extreme_ranges(store.load(symbol).frame) if first <= x["date"] <= last]
+        days = [x for x in extreme_ranges(frames[symbol]) if first <= x["date"] <= last]
         if days:
             listed = ", ".join(f"{x['date']} (high {x['high_low']:,g}x the low)" for x in days)
             lines.append(
                 f"{symbol}: this run's days include {listed}; kept as the source printed it, it enters the "
-                "target as a crash and can decide the scores (`mltrain data show " + symbol + "`)"
+                "range-based variance (inputs and target) as a crash and can decide the scores "
+                f"(`mltrain data show {symbol}`)"
             )
     return lines
