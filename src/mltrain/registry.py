@@ -25,8 +25,13 @@ from .fsutil import (
     ensure_dir,
     exclusive_lock,
     make_staging_dir,
+    open_home_file,
+    parse_json,
+    read_home_bytes,
+    read_home_text,
     read_json,
     truncate_to,
+    WEIGHTS_MAX_BYTES,
 )
 from .metadata import check_meta
 from .paths import Home
@@ -57,8 +62,9 @@ def validate_name(name: str) -> str:
 
 
 def sha256_file(path: Path) -> str:
+    """sha256 of a plain file (fsutil.open_home_file: a FIFO or a link in a version folder never blocks)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with os.fdopen(open_home_file(path), "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -173,14 +179,11 @@ class Registry(Retention):
 
     def alias_log(self, name: str) -> list[dict]:
         path = self.model_dir(name) / ALIAS_LOG
-        if not path.is_file():
+        if not path.exists() and not path.is_symlink():
             return []
         rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-            try:
-                row = json.loads(line)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                raise RegistryError(f"malformed JSON in {path} line {n}: {getattr(exc, 'msg', exc)}") from exc
+        for n, line in enumerate(read_home_text(path).splitlines(), start=1):
+            row = parse_json(line, f"{path} line {n}")
             if not isinstance(row, dict):
                 raise RegistryError(f"malformed entry in {path} line {n}: expected an object")
             rows.append(row)
@@ -216,20 +219,22 @@ class Registry(Retention):
 
     def load(self, name: str, version: int) -> tuple[dict, dict]:
         """Metadata and tensors, after checking every file's sha256; never unpickles."""
-        from safetensors.torch import load_file
+        from safetensors.torch import load
 
         folder = self.model_dir(name) / f"v{version}"
         meta = self.meta(name, version)
         for filename, expected in meta["files"].items():
             path = folder / filename
-            if not path.is_file():
+            if not path.exists() and not path.is_symlink():
                 raise RegistryError(f"model file {path} is missing; the version cannot be used")
             if sha256_file(path) != expected:
                 raise RegistryError(
                     f"model file {path} is corrupted (sha256 mismatch); retrain or use another version"
                 )
+        # read through the plain-file reader, like every file of the home (never a FIFO or a link)
+        weights = read_home_bytes(folder / WEIGHTS_FILE, WEIGHTS_MAX_BYTES)
         try:
-            tensors = load_file(str(folder / WEIGHTS_FILE))
+            tensors = load(weights)
         except Exception as exc:  # safetensors raises its own error type for a truncated or garbled file
             raise RegistryError(
                 f"model file {folder / WEIGHTS_FILE} is corrupted ({excerpt(str(exc), 80)}); "
