@@ -18,6 +18,7 @@ from pathlib import Path
 from .clock import now_iso
 from .errors import LockBusyError, RegistryError, UsageError, excerpt
 from .fsutil import (
+    WEIGHTS_MAX_BYTES,
     append_line,
     atomic_write_json,
     clean_dead_staging,
@@ -31,7 +32,6 @@ from .fsutil import (
     read_home_text,
     read_json,
     truncate_to,
-    WEIGHTS_MAX_BYTES,
 )
 from .metadata import check_meta
 from .paths import Home
