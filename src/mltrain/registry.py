@@ -248,11 +248,15 @@ class Registry(Retention):
         path = self.model_dir(name) / COUNTER_FILE
         last = 0
         if path.exists() or path.is_symlink():
-            data = read_json(path)
-            last = data.get("last_version") if isinstance(data, dict) else None
-            if not isinstance(last, int) or isinstance(last, bool) or last < 0:
-                raise RegistryError(f'{path} is corrupted: expected {{"last_version": N}}')
+            last = self._counter_value(path)
         return max([last, *self.versions(name)])
+
+    def _counter_value(self, path: Path) -> int:
+        data = read_json(path)
+        last = data.get("last_version") if isinstance(data, dict) else None
+        if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+            raise RegistryError(f'{path} is corrupted: expected {{"last_version": N}}')
+        return last
 
     def _save_counter(self, name: str, last: int) -> None:
         atomic_write_json(self.model_dir(name) / COUNTER_FILE, {"last_version": last})

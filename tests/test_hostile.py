@@ -1,0 +1,195 @@
+"""Issue 26: a hostile home (FIFOs, links, huge integers, truncated files) and an inconsistent registry.
+Every command that reads the home ends at once with a one-line error naming the file; nothing destructive
+runs on an inconsistent registry. A FIFO can only hang a test that is broken: an alarm fails it instead."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from mltrain.errors import ExitCode
+
+from .conftest import run_cli
+
+REGIME = "btc_regime_detector"
+VOL = "volatility_forecaster"
+ALARM_SECONDS = 20  # far above what any of these commands takes; only a hang reaches it
+
+
+@pytest.fixture(autouse=True)
+def no_hang():
+    """A command blocked on a FIFO gets SIGALRM: the blocked open() is interrupted and the test fails."""
+
+    def hung(signum, frame):
+        raise TimeoutError(f"a command hung for {ALARM_SECONDS} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(ALARM_SECONDS)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def copied(trained_home: Path, home: Path) -> Path:
+    """The session's trained home, copied into this test's home so it can be damaged."""
+    shutil.copytree(trained_home, home, symlinks=True)
+    return home
+
+
+def model(home: Path, name: str = REGIME) -> Path:
+    return home / "registry" / name
+
+
+def fifo_at(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+
+
+def versions(home: Path, name: str = REGIME) -> list[str]:
+    return sorted(p.name for p in model(home, name).iterdir() if p.name.startswith("v"))
+
+
+# every command that reads a model's registry files, with the exit codes it may end with when one is hostile
+READERS = [
+    ["predict", REGIME],
+    ["models", "list"],
+    ["models", "show", REGIME],
+    ["models", "history", REGIME],
+    ["models", "promote", REGIME, "1", "--force"],
+    ["models", "rollback", REGIME],
+    ["models", "prune", REGIME, "--keep", "1"],
+    ["models", "rm", REGIME, "1"],
+]
+
+
+def hostile_result(args: list[str], path: Path) -> str:
+    """Run `args`; it must end: exit 0 where the command never needs the file (`models list` warns per
+    damaged model instead), else exit 1 or 2 naming the file on stderr."""
+    out = run_cli(args, expect=(ExitCode.OK, ExitCode.FAILURE, ExitCode.USAGE))
+    if out.code != ExitCode.OK:
+        assert path.name in out.stderr, (args, out.stderr)
+        assert "Traceback" not in out.stderr
+    return out.stderr
+
+
+@pytest.mark.parametrize("file", ["aliases.json", "counter.json", "v1/metadata.json"])
+@pytest.mark.parametrize("args", READERS, ids=lambda a: " ".join(a[:2]))
+def test_a_fifo_in_the_registry_never_blocks_a_command(copied: Path, file: str, args: list[str]):
+    target = model(copied) / file
+    fifo_at(target)
+    before = versions(copied)
+    hostile_result(args, target)
+    assert target.is_fifo()  # never replaced by a regular file
+    if file != "v1/metadata.json":
+        assert versions(copied) == before  # nothing removed while the registry cannot be read
+
+
+@pytest.mark.parametrize("file", ["aliases.json", "counter.json", "v1/metadata.json"])
+def test_a_symlink_or_a_huge_integer_in_the_registry_is_named(copied: Path, tmp_path: Path, file: str):
+    target = model(copied) / file
+    outside = tmp_path / "outside.json"
+    outside.write_text(target.read_text() if target.exists() else "{}")
+    target.unlink(missing_ok=True)
+    target.symlink_to(outside)
+    err = run_cli(["models", "prune", REGIME, "--keep", "1", "--dry-run"], expect=ExitCode.FAILURE).stderr
+    assert "symbolic link" in err and file.split("/")[-1] in err
+    target.unlink()
+    target.write_text('{"production": ' + "9" * 5000 + ', "last_version": 1}')
+    err = run_cli(["models", "prune", REGIME, "--keep", "1", "--dry-run"], expect=ExitCode.FAILURE).stderr
+    assert "5000 digits" in err and file.split("/")[-1] in err and "internal error" not in err
+
+
+def test_a_truncated_or_deep_file_is_malformed_json_naming_it(copied: Path):
+    aliases = model(copied) / "aliases.json"
+    aliases.write_text('{"production": ')
+    assert "malformed JSON" in hostile_result(["predict", REGIME], aliases)
+    aliases.write_text("[" * 70 + "]" * 70)
+    assert "nested deeper" in hostile_result(["models", "prune", REGIME, "--keep", "1"], aliases)
+
+
+def test_a_fifo_job_record_or_runs_history_never_blocks(copied: Path):
+    jobs = sorted((copied / "jobs").glob("*.json"))
+    fifo_at(jobs[0])
+    err = run_cli(["jobs", "list"], expect=ExitCode.FAILURE).stderr
+    assert jobs[0].name in err and "FIFO" in err
+    run_cli(["jobs", "show", jobs[0].stem], expect=ExitCode.FAILURE)
+
+
+def test_a_fifo_in_the_data_store_never_blocks(copied: Path):
+    store = copied / "data"
+    store.mkdir(exist_ok=True)
+    fifo_at(store / "BTC.json")
+    err = run_cli(["data", "list"], expect=ExitCode.FAILURE).stderr
+    assert "BTC.json" in err and "FIFO" in err
+    err = run_cli(["predict", REGIME], expect=ExitCode.FAILURE).stderr
+    assert "BTC.json" in err
+
+
+def test_train_refuses_a_fifo_counter_before_training(copied: Path):
+    fifo_at(model(copied) / "counter.json")
+    err = run_cli(["train", REGIME, "--preset", "quick", "--yes"], expect=ExitCode.FAILURE).stderr
+    assert "counter.json" in err and "FIFO" in err
+    assert versions(copied) == versions(copied)  # and no epoch ran: the test ends in well under a second
+
+
+# ---------------------------------------------------------------- an inconsistent registry (issue 26.1)
+
+
+@pytest.mark.parametrize("production", [99, -1, 0])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["models", "prune", REGIME, "--keep", "1"],
+        ["models", "prune", REGIME, "--keep", "1", "--dry-run"],
+        ["models", "rm", REGIME, "1"],
+        ["models", "rollback", REGIME],
+    ],
+    ids=lambda a: " ".join(a[1:3] + a[5:]),
+)
+def test_destructive_commands_refuse_an_alias_to_a_missing_version(copied: Path, production, args):
+    _second_version(copied)
+    (model(copied) / "aliases.json").write_text(json.dumps({"production": production}))
+    before = versions(copied)
+    err = run_cli(args, expect=ExitCode.FAILURE).stderr
+    assert f"names production v{production}, which does not exist" in err and "nothing was removed" in err
+    assert len(err.strip().splitlines()) == 1
+    assert versions(copied) == before
+
+
+def test_destructive_commands_refuse_a_counter_below_the_versions(copied: Path):
+    _second_version(copied)
+    (model(copied) / "counter.json").write_text('{"last_version": 1}')
+    err = run_cli(["models", "prune", REGIME, "--keep", "1"], expect=ExitCode.FAILURE).stderr
+    assert "counter.json" in err and "below v2" in err
+    assert versions(copied) == ["v1", "v2"]
+
+
+def test_destructive_commands_refuse_an_unlogged_alias_to_a_rejected_version(copied: Path):
+    _second_version(copied, passed=False)
+    (model(copied) / "aliases.json").write_text('{"production": 2}')
+    err = run_cli(["models", "rm", REGIME, "1"], expect=ExitCode.FAILURE).stderr
+    assert "gate rejected" in err
+    assert versions(copied) == ["v1", "v2"]
+
+
+def test_a_consistent_registry_still_prunes(copied: Path):
+    _second_version(copied)
+    run_cli(["models", "promote", REGIME, "2"])
+    assert run_cli(["models", "prune", REGIME, "--keep", "1", "--json"]).json["data"]["kept"] == [1, 2]
+
+
+def _second_version(home: Path, passed: bool = True) -> None:
+    """v2: a copy of v1 with a new creation id (and its gate result), the counter moved on as train does."""
+    folder = model(home)
+    shutil.copytree(folder / "v1", folder / "v2")
+    meta = json.loads((folder / "v2" / "metadata.json").read_text())
+    meta.update(version=2, creation_id="copied-v2")
+    meta.setdefault("gate", {})["passed"] = passed
+    (folder / "v2" / "metadata.json").write_text(json.dumps(meta))
+    (folder / "counter.json").write_text('{"last_version": 2}')
