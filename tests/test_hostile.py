@@ -14,25 +14,27 @@ import pytest
 
 from mltrain.errors import ExitCode
 
-from .conftest import run_cli
+from .conftest import run_cli as conftest_run_cli
 
 REGIME = "btc_regime_detector"
 VOL = "volatility_forecaster"
-ALARM_SECONDS = 20  # far above what any of these commands takes; only a hang reaches it
+ALARM_SECONDS = 30  # far above what any of these commands takes; only a hang reaches it
 
 
-@pytest.fixture(autouse=True)
-def no_hang():
-    """A command blocked on a FIFO gets SIGALRM: the blocked open() is interrupted and the test fails."""
+def run_cli(args: list[str], **kw):
+    """conftest.run_cli under an alarm: a command blocked on a FIFO gets SIGALRM, the blocked open() is
+    interrupted and the test fails instead of hanging the suite."""
 
     def hung(signum, frame):
-        raise TimeoutError(f"a command hung for {ALARM_SECONDS} s")
+        raise TimeoutError(f"`mltrain {' '.join(args)}` hung for {ALARM_SECONDS} s")
 
     previous = signal.signal(signal.SIGALRM, hung)
     signal.alarm(ALARM_SECONDS)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+    try:
+        return conftest_run_cli(args, **kw)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture
