@@ -195,3 +195,76 @@ def _second_version(home: Path, passed: bool = True) -> None:
     meta.setdefault("gate", {})["passed"] = passed
     (folder / "v2" / "metadata.json").write_text(json.dumps(meta))
     (folder / "counter.json").write_text('{"last_version": 2}')
+
+
+# ---------------------------------------------------------------- output paths (issue 26.4)
+
+
+def _prediction_result() -> dict:
+    """The smallest evaluation result write_predictions accepts: one fold, one symbol, two days."""
+    pred = {"dates": ["2025-01-01", "2025-01-02"], "actual": [0.1, 0.2], "model": [0.15, 0.25]}
+    return {"folds": [{"predictions": {"BTC": pred}}]}
+
+
+def test_predictions_into_a_regular_file_replace_it_whole(tmp_path: Path):
+    from mltrain.evaluate import write_predictions
+
+    target = tmp_path / "p.csv"
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    write_predictions(_prediction_result(), link)
+    assert link.is_symlink() and target.read_text().startswith("date,symbol,fold,truth,model")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_predictions_into_a_fifo_are_written_into_it_never_renamed_over(tmp_path: Path):
+    import threading
+
+    from mltrain.evaluate import write_predictions
+
+    fifo = tmp_path / "p.fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(Exception) as refused:  # nobody reads it: exit 2, the FIFO stays
+        write_predictions(_prediction_result(), fifo)
+    assert refused.value.exit_code == ExitCode.USAGE and "no process is reading" in str(refused.value)
+    assert fifo.is_fifo()
+    got: list[bytes] = []
+    reader_ready = threading.Event()
+
+    def read() -> None:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        reader_ready.set()
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as handle:
+            got.append(handle.read())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    reader_ready.wait(5)
+    write_predictions(_prediction_result(), fifo)
+    thread.join(5)
+    assert fifo.is_fifo() and got[0].startswith(b"date,symbol")
+
+
+def test_predictions_onto_dev_full_fail_with_exit_1_naming_enospc():
+    from mltrain.evaluate import write_predictions
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    with pytest.raises(Exception) as failed:
+        write_predictions(_prediction_result(), Path("/dev/full"))
+    assert failed.value.exit_code == ExitCode.FAILURE and "ENOSPC" in str(failed.value)
+    assert Path("/dev/full").is_char_device()
+
+
+def test_evaluate_refuses_a_folder_or_socket_for_predictions_before_evaluating(tmp_path: Path):
+    import socket
+
+    err = run_cli(["evaluate", VOL, "--predictions", str(tmp_path)], expect=ExitCode.USAGE).stderr
+    assert "is a folder" in err
+    path = tmp_path / "s.sock"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        err = run_cli(["evaluate", VOL, "--predictions", str(path)], expect=ExitCode.USAGE).stderr
+    assert "neither a file" in err

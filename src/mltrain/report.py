@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fsutil import atomic_write_bytes, ensure_dir
+from .fsutil import ensure_dir, write_output
 from .kinds import KINDS
 from .textutil import fmt
 
@@ -66,8 +66,7 @@ def write_report(result: dict, out: Path, command: str) -> Path:
     parts.append(md_table(*fold_table(result)))
     parts += KINDS[kind].report(result, out, plt)
     path = out / "report.md"
-    atomic_write_bytes(path, "\n".join(parts).encode())
-    return path
+    return write_output(path, "\n".join(parts).encode(), "--report")
 
 
 def shade_runs(ax, x, labels, names, colors: dict, title: str) -> None:
