@@ -268,3 +268,142 @@ def test_evaluate_refuses_a_folder_or_socket_for_predictions_before_evaluating(t
         server.bind(str(path))
         err = run_cli(["evaluate", VOL, "--predictions", str(path)], expect=ExitCode.USAGE).stderr
     assert "neither a file" in err
+
+
+# ---------------------------------------------------------------- a bad exchange (issue 26.2, 26.5, 26.7)
+
+ccxt = pytest.importorskip("ccxt", reason="data update needs the optional ccxt package (mltrain[fetch])")
+
+
+@pytest.fixture
+def exchange():
+
+    from .fake_exchange import FakeExchange
+    from .test_update import TODAY, extended
+
+    with FakeExchange({"BTCUSDT": extended("BTC", TODAY)}) as server:
+        yield server
+
+
+def _update(home: Path, fx, limits=None, today=None, sleeps=None):
+    from mltrain.data.http import FetchLimits
+    from mltrain.data.store import DataStore
+    from mltrain.data.update import update_symbols
+    from mltrain.paths import Home
+
+    from .test_update import TODAY, clock_at
+
+    return update_symbols(
+        DataStore(Home(home)),
+        ["BTC"],
+        api_url=fx.url,
+        clock=clock_at(today if today is not None else TODAY),
+        backoff=(0.001, 0.002, 0.004),
+        sleep=sleeps.append if sleeps is not None else (lambda s: None),
+        limits=limits or FetchLimits(request_seconds=2, run_seconds=10),
+    )
+
+
+def _store_files(home: Path) -> dict:
+    folder = home / "data"
+    return {p.name: p.read_bytes() for p in folder.iterdir()} if folder.is_dir() else {}
+
+
+@pytest.mark.parametrize("fault", ["json500", "json502", "json429", "500", "cut"])
+def test_5xx_and_429_are_retried_whatever_the_body(home: Path, exchange, fault: str):
+    exchange.faults = [fault, fault]
+    sleeps: list[float] = []
+    [result] = _update(home, exchange, sleeps=sleeps)
+    assert result["status"] == "updated" and len(sleeps) == 2
+
+
+def test_a_json_500_that_never_clears_fails_after_the_tries(home: Path, exchange):
+    from mltrain.errors import FetchError
+
+    exchange.always = "json500"
+    with pytest.raises(FetchError, match="failed after 4 tries"):
+        _update(home, exchange)
+    assert _store_files(home) == {} or "BTC.json" not in _store_files(home)
+
+
+@pytest.mark.parametrize(
+    "fault,match",
+    [
+        ("wrapped", "an object with keys \\['data'\\]"),
+        ("seconds", "not in milliseconds"),
+        ("short", "not a candle of 6 or more fields"),
+        ("garbage", "not JSON"),
+    ],
+)
+def test_an_answer_of_the_wrong_shape_is_exit_1_and_stores_nothing(home: Path, exchange, fault, match):
+    from mltrain.errors import FetchError
+
+    exchange.always = fault
+    with pytest.raises(FetchError, match=match) as failed:
+        _update(home, exchange)
+    assert failed.value.exit_code == ExitCode.FAILURE
+    assert not (home / "data" / "BTC.json").exists()
+
+
+def test_a_trickling_server_ends_within_the_deadlines(home: Path, exchange):
+    import time
+
+    from mltrain.data.http import FetchLimits
+    from mltrain.errors import FetchError
+
+    exchange.always = "trickle"
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="deadline|within 0.2 s"):
+        _update(home, exchange, limits=FetchLimits(request_seconds=0.2, run_seconds=0.5))
+    assert time.monotonic() - started < 2.0  # the run's 0.5 s plus the exchange's setup, never 600 s
+    assert not (home / "data" / "BTC.json").exists()
+
+
+def test_a_huge_answer_is_refused(home: Path, exchange):
+    from mltrain.data.http import FetchLimits
+    from mltrain.errors import FetchError
+
+    exchange.always, exchange.huge_bytes = "huge", 1 << 20
+    with pytest.raises(FetchError, match="larger than 262,144 bytes"):
+        _update(home, exchange, limits=FetchLimits(request_seconds=2, run_seconds=10, max_bytes=1 << 18))
+
+
+def test_a_stale_series_after_an_empty_answer_warns(home: Path, exchange):
+    import pandas as pd
+
+    from .test_update import TODAY
+
+    later = TODAY + pd.Timedelta(days=335)
+    _update(home, exchange, today=later)  # through TODAY, the server's last candle
+    [result] = _update(home, exchange, today=later)  # an empty answer
+    assert result["status"] == "up to date"
+    assert "335 days before today" in result["warnings"][0]
+    out = run_cli(["data", "update", "BTC", "--api-url", exchange.url], today=later)
+    assert "warning: BTC still ends" in out.stderr
+
+
+def test_fetch_deadlines_come_from_the_environment(monkeypatch):
+    from mltrain.data.http import FetchLimits, limits_from_env
+    from mltrain.errors import UsageError
+
+    assert limits_from_env({}) == FetchLimits()
+    got = limits_from_env({"MLTRAIN_FETCH_REQUEST_SECONDS": "3", "MLTRAIN_FETCH_RUN_SECONDS": "9"})
+    assert (got.request_seconds, got.run_seconds) == (3, 9)
+    with pytest.raises(UsageError, match="MLTRAIN_FETCH_RUN_SECONDS"):
+        limits_from_env({"MLTRAIN_FETCH_RUN_SECONDS": "0"})
+
+
+# ---------------------------------------------------------------- an unreachable scheduler (issue 26.8)
+
+
+def test_an_unreachable_dask_scheduler_is_said_in_seconds():
+    import time
+
+    pytest.importorskip("distributed")
+    from mltrain.errors import UsageError
+    from mltrain.executors import make_executor
+
+    started = time.monotonic()
+    with pytest.raises(UsageError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:1"):
+        make_executor("dask://127.0.0.1:1")
+    assert time.monotonic() - started < 5
