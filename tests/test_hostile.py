@@ -407,3 +407,31 @@ def test_an_unreachable_dask_scheduler_is_said_in_seconds():
     with pytest.raises(UsageError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:1"):
         make_executor("dask://127.0.0.1:1")
     assert time.monotonic() - started < 5
+
+
+# ---------------------------------------------------------------- linked folders in the home (issue 26.6)
+
+
+@pytest.mark.parametrize("folder", ["registry", "data", "jobs"])
+def test_a_home_folder_that_is_a_link_is_refused_like_a_linked_model_folder(
+    copied: Path, tmp_path: Path, folder: str
+):
+    elsewhere = tmp_path / f"elsewhere-{folder}"
+    (copied / folder).mkdir(exist_ok=True)
+    shutil.move(copied / folder, elsewhere)
+    (copied / folder).symlink_to(elsewhere)
+    before = sorted(p.name for p in elsewhere.rglob("*"))
+    command = {"registry": ["models", "list"], "data": ["data", "list"], "jobs": ["jobs", "list"]}[folder]
+    err = run_cli(command, expect=ExitCode.FAILURE).stderr
+    assert f"{folder}: it is a symbolic link" in err and "MLTRAIN_HOME" in err
+    err = run_cli(["predict", REGIME], expect=(ExitCode.FAILURE,)).stderr if folder != "jobs" else ""
+    assert folder == "jobs" or "symbolic link" in err
+    assert sorted(p.name for p in elsewhere.rglob("*")) == before  # nothing written through the link
+
+
+def test_a_linked_model_folder_is_refused_for_reading_too(copied: Path, tmp_path: Path):
+    shutil.move(model(copied), tmp_path / "elsewhere")
+    model(copied).symlink_to(tmp_path / "elsewhere")
+    err = run_cli(["predict", REGIME], expect=ExitCode.FAILURE).stderr
+    assert "model folder is a symbolic link" in err
+    assert REGIME not in run_cli(["models", "list"]).stdout

@@ -41,6 +41,7 @@ NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # always fullmatch: "$" would
 VERSION_DIR_RE = re.compile(r"v[1-9][0-9]*")  # ASCII digits only: "\d" also takes other scripts' digits
 META_FILE, WEIGHTS_FILE, HISTORY_FILE = "metadata.json", "weights.safetensors", "history.csv"
 ALIASES_FILE, ALIAS_LOG, LOCK_FILE = "aliases.json", "aliases.log.jsonl", ".lock"
+_NO_LINK = "move the folder here in place of the link (mltrain never follows links inside its home)"
 COUNTER_FILE = "counter.json"  # {"last_version": N}: numbers are never handed out twice
 
 
@@ -86,7 +87,11 @@ class Registry(Retention):
         self.root = home.registry
 
     def model_dir(self, name: str) -> Path:
-        return self.root / validate_name(name)
+        """The model's folder; a symbolic link there is refused for reading and writing alike (paths.Home)."""
+        folder = self.root / validate_name(name)
+        if folder.is_symlink():  # the lock and every file beside it would land wherever the link points
+            raise RegistryError(f"refusing to use {folder}: the model folder is a symbolic link; {_NO_LINK}")
+        return folder
 
     # ---------------------------------------------------------------- locks
     def lock(
@@ -95,8 +100,6 @@ class Registry(Retention):
         """The model's lock, held by a training run for its whole run and by promote, rollback, rm and
         prune for their read-modify-write of aliases.json. Re-entrant per thread (fsutil.exclusive_lock)."""
         folder = self.model_dir(name)
-        if folder.is_symlink():  # the lock and every file beside it would land wherever the link points
-            raise RegistryError(f"refusing to use {folder}: the model folder is a symbolic link")
         return exclusive_lock(
             folder / LOCK_FILE, holder, lambda info: LockBusyError(_busy_message(name, info)), wait, on_wait
         )
@@ -108,7 +111,7 @@ class Registry(Retention):
         return sorted(
             p.name
             for p in self.root.iterdir()
-            if p.is_dir() and NAME_RE.fullmatch(p.name) and self.versions(p.name)
+            if p.is_dir() and not p.is_symlink() and NAME_RE.fullmatch(p.name) and self.versions(p.name)
         )
 
     def versions(self, name: str) -> list[int]:
