@@ -133,11 +133,20 @@ def test_a_fifo_in_the_data_store_never_blocks(copied: Path):
     assert "BTC.json" in err
 
 
-def test_train_refuses_a_fifo_counter_before_training(copied: Path):
-    fifo_at(model(copied) / "counter.json")
+@pytest.mark.parametrize("file", ["aliases.json", "counter.json", "v1/metadata.json"])
+def test_train_refuses_a_fifo_in_the_registry_before_training(copied: Path, file: str):
+    fifo_at(model(copied) / file)
+    before = versions(copied)
     err = run_cli(["train", REGIME, "--preset", "quick", "--yes"], expect=ExitCode.FAILURE).stderr
-    assert "counter.json" in err and "FIFO" in err
-    assert versions(copied) == versions(copied)  # and no epoch ran: the test ends in well under a second
+    assert file.split("/")[-1] in err and "FIFO" in err
+    assert versions(copied) == before  # refused under the lock, before any epoch
+
+
+def test_a_truncated_job_record_is_named(copied: Path):
+    record = sorted((copied / "jobs").glob("*.json"))[0]
+    record.write_text(record.read_text()[:40])
+    err = run_cli(["jobs", "list"], expect=ExitCode.FAILURE).stderr
+    assert record.name in err and "malformed JSON" in err
 
 
 # ---------------------------------------------------------------- an inconsistent registry (issue 26.1)

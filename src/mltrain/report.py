@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -144,5 +145,7 @@ def save_figure(fig, path: Path, plt) -> None:
     """readable(), tight layout, PNG at one resolution for every report figure, figure closed."""
     readable(fig)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
+    write_output(path, buffer.getvalue(), "--report")  # atomic; a FIFO planted there is never renamed over

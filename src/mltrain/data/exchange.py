@@ -84,7 +84,8 @@ class Caller:
         if left < self.backoff[attempt]:
             raise FetchError(
                 f"{self.exchange.id}: {what} failed after {attempt + 1} tries ({said}{type(exc).__name__}); "
-                f"the run's deadline ({left:.0f} s left, MLTRAIN_FETCH_RUN_SECONDS) ends before the next"
+                f"the next would start after the run's deadline of {session.limits.run_seconds:g} s "
+                "(MLTRAIN_FETCH_RUN_SECONDS)"
             ) from None
         self.sleep(self.backoff[attempt])
 
