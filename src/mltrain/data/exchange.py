@@ -75,9 +75,10 @@ class Caller:
         status = self._status()
         said = f"HTTP {status}: " if status is not None else ""
         if attempt == len(self.backoff):
+            cause = exc.__cause__ if "Timeout" in type(exc).__name__ and exc.__cause__ else None
             raise FetchError(
                 f"{self.exchange.id}: {what} failed after {attempt + 1} tries: "
-                f"{type(exc).__name__}: {short(exc)}"
+                f"{type(exc).__name__}: {short(exc)}" + (f" ({short(cause)[:120]})" if cause else "")
             ) from None
         session = getattr(self.exchange, "session", None)
         left = session.left() if hasattr(session, "left") else float("inf")
