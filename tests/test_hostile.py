@@ -242,11 +242,27 @@ def test_predictions_into_a_fifo_are_written_into_it_never_renamed_over(tmp_path
     reader_ready = threading.Event()
 
     def read() -> None:
+        """Hold the FIFO open for reading (non-blocking: no writer yet), gather until EOF after data."""
+        import time
+
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
         reader_ready.set()
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb") as handle:
-            got.append(handle.read())
+        data, deadline = b"", time.monotonic() + 10
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except BlockingIOError:  # a writer is there, nothing written yet
+                    chunk = None
+                if chunk:
+                    data += chunk
+                elif chunk == b"" and data:  # the writer closed after writing
+                    break
+                else:
+                    time.sleep(0.005)
+        finally:
+            os.close(fd)
+        got.append(data)
 
     thread = threading.Thread(target=read, daemon=True)
     thread.start()

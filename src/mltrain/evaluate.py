@@ -331,7 +331,7 @@ def write_predictions(result: dict, path: Path) -> Path:
     writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="")
     writer.writeheader()
     writer.writerows(rows)
-    from .fsutil import write_output
+    from .outputs import write_output
 
     return write_output(path, buffer.getvalue().encode(), "--predictions")
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .fsutil import ensure_dir, write_output
+from .fsutil import ensure_dir
 from .kinds import KINDS
+from .outputs import write_output
 from .textutil import fmt
 
 

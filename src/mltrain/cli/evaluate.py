@@ -9,8 +9,8 @@ import typer
 
 from ..config import parse_symbols
 from ..errors import UsageError
-from ..fsutil import check_output
 from ..kinds import KINDS, resolve_model_type
+from ..outputs import check_output
 from . import render
 from .common import CONFIG_OPT, JSON_OPT, MODEL_TYPE_OPT, OPT, PRESET_OPT, effective_config, env, home, run
 
