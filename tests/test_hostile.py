@@ -89,7 +89,7 @@ def test_a_fifo_in_the_registry_never_blocks_a_command(copied: Path, file: str, 
     fifo_at(target)
     before = versions(copied)
     err = hostile_result(args, target)
-    if args[0] == "predict":  # predict reads every one of these files: it must say which one is wrong
+    if args[0] == "predict" and file != "counter.json":  # predict reads these: it must name the one refused
         assert target.name in err and "FIFO" in err
     assert target.is_fifo()  # never replaced by a regular file
     assert versions(copied) == before  # nothing removed while the registry cannot be read
