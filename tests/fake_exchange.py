@@ -2,7 +2,10 @@
 
 It speaks the two endpoints ccxt's binance calls for markets and daily candles:
 GET /api/v3/exchangeInfo and GET /api/v3/klines?symbol=&interval=1d&startTime=&endTime=&limit=.
-Faults are queued per klines request ("429", "500", "garbage", "cut") or set for every one (`always`).
+Faults are queued per klines request or set for every one (`always`): "429", "500" (an HTML body),
+"json429", "json500", "json502" (Binance's JSON error body), "garbage", "cut" (truncated), "wrapped"
+(`{"data": [...]}` instead of a list), "seconds" (timestamps in seconds), "short" (rows of 4 fields),
+"trickle" (one byte every `trickle_seconds`), "huge" (a valid page padded past `huge_bytes`).
 """
 
 from __future__ import annotations
@@ -73,6 +76,9 @@ class FakeExchange:
         self.faults: list[str] = []
         self.always: str | None = None
         self.requests: list[tuple[str, dict]] = []
+        self.trickle_seconds = 0.05
+        self.huge_bytes = 1 << 20
+        self.stopped = threading.Event()  # ends a trickling answer when the test is over
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -95,6 +101,7 @@ class FakeExchange:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stopped.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -132,6 +139,11 @@ class FakeExchange:
                     return self.send(429, b'{"code": -1003, "msg": "Too many requests"}')
                 if fault == "500":
                     return self.send(500, b"<html>Internal Server Error</html>", "text/html")
+                if fault in ("json429", "json500", "json502"):
+                    body = (
+                        b'{"code": -1000, "msg": "An unknown error occurred while processing the request."}'
+                    )
+                    return self.send(int(fault[4:]), body)
                 if fault == "garbage":
                     return self.send(200, b'[[1700000000000, "1", "2"', "application/json")
                 with exchange._lock:
@@ -143,6 +155,29 @@ class FakeExchange:
                 limit = min(int(params.get("limit", 500)), MAX_LIMIT)
                 page = [r for r in rows if start <= r[0] <= end][:limit]
                 body = json.dumps(page).encode()
+                if fault == "wrapped":
+                    body = json.dumps({"data": page}).encode()
+                if fault == "seconds":
+                    body = json.dumps([[r[0] // 1000, *r[1:6], r[6] // 1000, *r[7:]] for r in page]).encode()
+                if fault == "short":
+                    body = json.dumps([r[:4] for r in page]).encode()
+                if fault == "huge":
+                    body = body[:-1] + b" " * exchange.huge_bytes + b"]"
+                if fault == "trickle":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    for k in range(len(body)):
+                        if exchange.stopped.wait(exchange.trickle_seconds):
+                            break
+                        try:
+                            self.wfile.write(body[k : k + 1])
+                            self.wfile.flush()
+                        except OSError:  # the client gave up
+                            break
+                    self.close_connection = True
+                    return
                 if fault == "cut":
                     # the headers promise the whole page; half of it arrives, then the socket closes
                     self.send_response(200)

@@ -291,6 +291,8 @@ def load_presets(home: Home) -> dict[str, Preset]:
     for folder in (builtin_presets_dir(), home.user_presets):
         if folder.is_dir():
             for path in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
+                if not path.is_file():  # a FIFO (or a dangling link) there must not block every command
+                    raise ConfigError(f"preset {path} is not a plain file; remove it")
                 preset = _read_preset(path)
                 presets[preset.name] = preset
     return presets

@@ -331,10 +331,9 @@ def write_predictions(result: dict, path: Path) -> Path:
     writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="")
     writer.writeheader()
     writer.writerows(rows)
-    from .fsutil import atomic_write_bytes
+    from .outputs import write_output
 
-    atomic_write_bytes(path, buffer.getvalue().encode())
-    return path
+    return write_output(path, buffer.getvalue().encode(), "--predictions")
 
 
 def fold_table(result: dict) -> tuple[list[str], list[list]]:

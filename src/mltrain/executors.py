@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -27,6 +28,7 @@ from .errors import Interrupted, MltrainError, UsageError, excerpt
 POLL_SECONDS = 0.2  # how often run_tasks looks at the stop flag while tasks run
 SPEC_FORMS = "local, local:N (N >= 1 processes) or dask://HOST:PORT"
 DASK_HINT = "pip install 'mltrain[dask]'"
+DASK_CONNECT_SECONDS = 5.0  # an unreachable or silent scheduler is said within this (docs/scale.md)
 
 
 class StopRequest(Protocol):
@@ -98,16 +100,30 @@ class LocalExecutor(cf.ProcessPoolExecutor):
                 process.terminate()
 
 
+def _probe(address: str, timeout_seconds: float) -> None:
+    """One plain TCP connect first: distributed's Client retries a refused connection until its timeout
+    (30 s by default), while a scheduler that is not there refuses at once."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_seconds).close()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot reach the Dask scheduler at tcp://{address}: {exc.strerror or exc}; start it with "
+            "`dask scheduler` and point --executor at its address"
+        ) from None
+
+
 class DaskExecutor(cf.Executor):
     """A distributed.Client's concurrent.futures view; shutdown cancels what is pending, closes the client."""
 
     capacity = None  # the scheduler queues and balances; run_tasks submits everything at once
 
-    def __init__(self, address: str, timeout_seconds: float = 30):
+    def __init__(self, address: str, timeout_seconds: float = DASK_CONNECT_SECONDS):
         try:
             from distributed import Client
         except ImportError:
             raise UsageError(f"--executor dask://{address} needs the dask extra: {DASK_HINT}") from None
+        _probe(address, timeout_seconds)
         try:
             self.client = Client(address, timeout=timeout_seconds, set_as_default=False)
         except OSError as exc:

@@ -61,7 +61,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         _fsync_dir(path.parent)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise RegistryError(f"cannot write {path}: {exc.strerror}") from exc
+        code = errno.errorcode.get(exc.errno or 0, "")
+        raise RegistryError(f"cannot write {path}: {exc.strerror}" + (f" ({code})" if code else "")) from exc
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:
@@ -168,22 +169,95 @@ def truncate_to(path: Path, size: int) -> None:
         os.close(fd)
 
 
-def read_json(path: Path) -> Any:
-    """Read a JSON file, naming it in any error."""
+# caps on what mltrain reads back from its own home: far above anything it writes, low enough that a planted
+# file cannot exhaust memory or the JSON parser
+HOME_FILE_MAX_BYTES = 64 << 20  # metadata, aliases, job records, store CSVs, logs read back
+WEIGHTS_MAX_BYTES = 2 << 30  # a version's tensors
+JSON_MAX_DEPTH = 64  # mltrain's own files nest under 10 deep
+JSON_MAX_INT_DIGITS = 40  # its integers are versions, counts, epoch-ms; Python refuses past 4300 digits
+_FIX = "remove it or put back the file mltrain wrote"
+
+
+def open_home_file(path: Path) -> int:
+    """Open a file of the home for reading: a plain file only. O_NOFOLLOW refuses a symlink, O_NONBLOCK
+    makes a FIFO open return at once instead of waiting for a writer, and fstat then refuses anything not a
+    regular file (FIFO, device, socket, folder). Returns a blocking descriptor; errors name the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError as exc:
         raise RegistryError(f"missing file {path}") from exc
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RegistryError(f"refusing to read {path}: it is a symbolic link; {_FIX}") from exc
         raise RegistryError(f"cannot read {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise RegistryError(f"malformed JSON in {path}: not UTF-8 text (byte {exc.start})") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a plain file"
+        raise RegistryError(f"refusing to read {path}: it is {what}; {_FIX}")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def read_home_bytes(path: Path, max_bytes: int = HOME_FILE_MAX_BYTES) -> bytes:
+    """The whole content of a plain file of the home, at most `max_bytes` (open_home_file's checks)."""
+    fd = open_home_file(path)
     try:
-        return json.loads(text)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise RegistryError(f"cannot read {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise RegistryError(f"refusing to read {path}: larger than {max_bytes >> 20} MiB; {_FIX}")
+    return data
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > JSON_MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits (at most {JSON_MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Is `value` nested deeper than `limit` lists/objects? (iterative: never recurses itself)"""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def parse_json(text: str, where: str) -> Any:
+    """json.loads with bounds (nesting depth, integer digits); errors name `where` (a file, a line)."""
+    try:
+        value = json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
-        raise RegistryError(f"malformed JSON in {path} line {exc.lineno}: {exc.msg}") from exc
+        raise RegistryError(f"malformed JSON in {where} line {exc.lineno}: {exc.msg}; {_FIX}") from exc
+    except ValueError as exc:  # _bounded_int, or a float Python cannot represent
+        raise RegistryError(f"malformed JSON in {where}: {exc}; {_FIX}") from exc
     except RecursionError as exc:
-        raise RegistryError(f"malformed JSON in {path}: nested too deeply") from exc
+        raise RegistryError(f"malformed JSON in {where}: nested too deeply; {_FIX}") from exc
+    if _too_deep(value, JSON_MAX_DEPTH):
+        raise RegistryError(f"malformed JSON in {where}: nested deeper than {JSON_MAX_DEPTH}; {_FIX}")
+    return value
+
+
+def read_home_text(path: Path, max_bytes: int = HOME_FILE_MAX_BYTES) -> str:
+    data = read_home_bytes(path, max_bytes)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RegistryError(f"malformed JSON in {path}: not UTF-8 text (byte {exc.start}); {_FIX}") from exc
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file of the home (read_home_bytes' checks, parse_json's bounds), naming it in any error."""
+    return parse_json(read_home_text(path), str(path))
 
 
 def fsync_file(path: Path) -> None:

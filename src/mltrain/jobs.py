@@ -13,14 +13,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .clock import now_iso
-from .errors import UsageError, excerpt
+from .errors import RegistryError, UsageError, excerpt
 from .fsutil import (
     append_line,
     atomic_write_json,
     ensure_dir,
     open_no_symlink,
+    parse_json,
     pid_alive,
     process_identity,
+    read_home_text,
     read_json,
 )
 from .paths import Home
@@ -111,7 +113,7 @@ class Jobs:
 
     def get(self, job_id: str) -> dict:
         path = self.path(job_id)
-        if not path.is_file():
+        if not path.exists() and not path.is_symlink():
             raise UsageError(f"no job {job_id!r}; see `mltrain jobs list`")
         return self._view(read_json(path))
 
@@ -134,13 +136,13 @@ class Jobs:
 
     def runs(self) -> list[dict]:
         path = self.home.cache / RUNS_FILE
-        if not path.is_file():
+        if not path.exists() and not path.is_symlink():
             return []
         rows = []
-        for line in path.read_text().splitlines():
+        for n, line in enumerate(read_home_text(path).splitlines(), start=1):
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
+                row = parse_json(line, f"{path} line {n}")
+            except RegistryError:
                 continue  # a torn last line from a killed process: skip it, the history is advisory
             if isinstance(row, dict) and row.get("host") == socket.gethostname():
                 rows.append(row)
@@ -148,7 +150,7 @@ class Jobs:
 
     def probes(self) -> dict:
         path = self.home.cache / "probes.json"
-        return read_json(path) if path.is_file() else {}
+        return read_json(path) if path.exists() or path.is_symlink() else {}
 
     def save_probe(self, key: str, seconds_per_sample: float) -> None:
         probes = self.probes()

@@ -19,21 +19,36 @@ class Home:
     root: Path
     presets_override: Path | None = None
 
+    def _folder(self, name: str) -> Path:
+        """A folder of the home, refused when it is a symbolic link: everything mltrain reads or writes stays
+        inside its home (as a linked model folder or log file is refused). To keep the home on another disk,
+        point MLTRAIN_HOME (or --home) there instead (docs/registry.md)."""
+        path = self.root / name
+        if path.is_symlink():
+            from .errors import RegistryError
+
+            raise RegistryError(
+                f"refusing to use {path}: it is a symbolic link (to {os.readlink(path)[:120]}); mltrain "
+                "reads and writes only inside its home. Move that folder here in place of the link, or "
+                "point MLTRAIN_HOME at a home on the other disk"
+            )
+        return path
+
     @property
     def registry(self) -> Path:
-        return self.root / "registry"
+        return self._folder("registry")
 
     @property
     def data_store(self) -> Path:
-        return self.root / "data"
+        return self._folder("data")
 
     @property
     def jobs(self) -> Path:
-        return self.root / "jobs"
+        return self._folder("jobs")
 
     @property
     def logs(self) -> Path:
-        return self.root / "logs"
+        return self._folder("logs")
 
     @property
     def app_log(self) -> Path:
@@ -41,7 +56,7 @@ class Home:
 
     @property
     def cache(self) -> Path:
-        return self.root / "cache"
+        return self._folder("cache")
 
     @property
     def user_presets(self) -> Path:

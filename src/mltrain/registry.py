@@ -18,6 +18,7 @@ from pathlib import Path
 from .clock import now_iso
 from .errors import LockBusyError, RegistryError, UsageError, excerpt
 from .fsutil import (
+    WEIGHTS_MAX_BYTES,
     append_line,
     atomic_write_json,
     clean_dead_staging,
@@ -25,6 +26,10 @@ from .fsutil import (
     ensure_dir,
     exclusive_lock,
     make_staging_dir,
+    open_home_file,
+    parse_json,
+    read_home_bytes,
+    read_home_text,
     read_json,
     truncate_to,
 )
@@ -36,6 +41,7 @@ NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # always fullmatch: "$" would
 VERSION_DIR_RE = re.compile(r"v[1-9][0-9]*")  # ASCII digits only: "\d" also takes other scripts' digits
 META_FILE, WEIGHTS_FILE, HISTORY_FILE = "metadata.json", "weights.safetensors", "history.csv"
 ALIASES_FILE, ALIAS_LOG, LOCK_FILE = "aliases.json", "aliases.log.jsonl", ".lock"
+_NO_LINK = "move the folder here in place of the link (mltrain never follows links inside its home)"
 COUNTER_FILE = "counter.json"  # {"last_version": N}: numbers are never handed out twice
 
 
@@ -57,8 +63,9 @@ def validate_name(name: str) -> str:
 
 
 def sha256_file(path: Path) -> str:
+    """sha256 of a plain file (fsutil.open_home_file: a FIFO or a link in a version folder never blocks)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with os.fdopen(open_home_file(path), "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -80,7 +87,11 @@ class Registry(Retention):
         self.root = home.registry
 
     def model_dir(self, name: str) -> Path:
-        return self.root / validate_name(name)
+        """The model's folder; a symbolic link there is refused for reading and writing alike (paths.Home)."""
+        folder = self.root / validate_name(name)
+        if folder.is_symlink():  # the lock and every file beside it would land wherever the link points
+            raise RegistryError(f"refusing to use {folder}: the model folder is a symbolic link; {_NO_LINK}")
+        return folder
 
     # ---------------------------------------------------------------- locks
     def lock(
@@ -89,8 +100,6 @@ class Registry(Retention):
         """The model's lock, held by a training run for its whole run and by promote, rollback, rm and
         prune for their read-modify-write of aliases.json. Re-entrant per thread (fsutil.exclusive_lock)."""
         folder = self.model_dir(name)
-        if folder.is_symlink():  # the lock and every file beside it would land wherever the link points
-            raise RegistryError(f"refusing to use {folder}: the model folder is a symbolic link")
         return exclusive_lock(
             folder / LOCK_FILE, holder, lambda info: LockBusyError(_busy_message(name, info)), wait, on_wait
         )
@@ -102,7 +111,7 @@ class Registry(Retention):
         return sorted(
             p.name
             for p in self.root.iterdir()
-            if p.is_dir() and NAME_RE.fullmatch(p.name) and self.versions(p.name)
+            if p.is_dir() and not p.is_symlink() and NAME_RE.fullmatch(p.name) and self.versions(p.name)
         )
 
     def versions(self, name: str) -> list[int]:
@@ -173,14 +182,11 @@ class Registry(Retention):
 
     def alias_log(self, name: str) -> list[dict]:
         path = self.model_dir(name) / ALIAS_LOG
-        if not path.is_file():
+        if not path.exists() and not path.is_symlink():
             return []
         rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-            try:
-                row = json.loads(line)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                raise RegistryError(f"malformed JSON in {path} line {n}: {getattr(exc, 'msg', exc)}") from exc
+        for n, line in enumerate(read_home_text(path).splitlines(), start=1):
+            row = parse_json(line, f"{path} line {n}")
             if not isinstance(row, dict):
                 raise RegistryError(f"malformed entry in {path} line {n}: expected an object")
             rows.append(row)
@@ -216,20 +222,22 @@ class Registry(Retention):
 
     def load(self, name: str, version: int) -> tuple[dict, dict]:
         """Metadata and tensors, after checking every file's sha256; never unpickles."""
-        from safetensors.torch import load_file
+        from safetensors.torch import load
 
         folder = self.model_dir(name) / f"v{version}"
         meta = self.meta(name, version)
         for filename, expected in meta["files"].items():
             path = folder / filename
-            if not path.is_file():
+            if not path.exists() and not path.is_symlink():
                 raise RegistryError(f"model file {path} is missing; the version cannot be used")
             if sha256_file(path) != expected:
                 raise RegistryError(
                     f"model file {path} is corrupted (sha256 mismatch); retrain or use another version"
                 )
+        # read through the plain-file reader, like every file of the home (never a FIFO or a link)
+        weights = read_home_bytes(folder / WEIGHTS_FILE, WEIGHTS_MAX_BYTES)
         try:
-            tensors = load_file(str(folder / WEIGHTS_FILE))
+            tensors = load(weights)
         except Exception as exc:  # safetensors raises its own error type for a truncated or garbled file
             raise RegistryError(
                 f"model file {folder / WEIGHTS_FILE} is corrupted ({excerpt(str(exc), 80)}); "
@@ -243,11 +251,15 @@ class Registry(Retention):
         path = self.model_dir(name) / COUNTER_FILE
         last = 0
         if path.exists() or path.is_symlink():
-            data = read_json(path)
-            last = data.get("last_version") if isinstance(data, dict) else None
-            if not isinstance(last, int) or isinstance(last, bool) or last < 0:
-                raise RegistryError(f'{path} is corrupted: expected {{"last_version": N}}')
+            last = self._counter_value(path)
         return max([last, *self.versions(name)])
+
+    def _counter_value(self, path: Path) -> int:
+        data = read_json(path)
+        last = data.get("last_version") if isinstance(data, dict) else None
+        if not isinstance(last, int) or isinstance(last, bool) or last < 0:
+            raise RegistryError(f'{path} is corrupted: expected {{"last_version": N}}')
+        return last
 
     def _save_counter(self, name: str, last: int) -> None:
         atomic_write_json(self.model_dir(name) / COUNTER_FILE, {"last_version": last})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
-from .fsutil import atomic_write_bytes, ensure_dir
+from .fsutil import ensure_dir
 from .kinds import KINDS
+from .outputs import write_output
 from .textutil import fmt
 
 
@@ -66,8 +68,7 @@ def write_report(result: dict, out: Path, command: str) -> Path:
     parts.append(md_table(*fold_table(result)))
     parts += KINDS[kind].report(result, out, plt)
     path = out / "report.md"
-    atomic_write_bytes(path, "\n".join(parts).encode())
-    return path
+    return write_output(path, "\n".join(parts).encode(), "--report")
 
 
 def shade_runs(ax, x, labels, names, colors: dict, title: str) -> None:
@@ -145,5 +146,7 @@ def save_figure(fig, path: Path, plt) -> None:
     """readable(), tight layout, PNG at one resolution for every report figure, figure closed."""
     readable(fig)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
+    write_output(path, buffer.getvalue(), "--report")  # atomic; a FIFO planted there is never renamed over

@@ -7,8 +7,13 @@ import os
 import shutil
 from collections.abc import Callable
 
-from .errors import ExitCode, UsageError
+from .errors import ExitCode, RegistryError, UsageError
 from .fsutil import make_staging_dir
+
+_REPAIR = (
+    "the registry is inconsistent, so nothing was removed or changed; promote an existing version "
+    "(`mltrain models promote NAME N`) or restore the file from a backup"
+)
 
 
 class Retention:
@@ -20,6 +25,7 @@ class Retention:
         """Production back to the version that held it before the current one."""
         self.require_version(name, None)
         with self.lock(name, {"command": "models rollback"}, wait, on_wait):
+            self.check_consistent(name)
             current = self.aliases(name).get("production")
             if current is None:
                 raise UsageError(f"model {name} has no production version to roll back from")
@@ -28,6 +34,33 @@ class Retention:
                 raise UsageError(f"model {name}: no earlier production version to roll back to")
             self.set_alias(name, "production", target, f"rollback from v{current}")
             return current, target
+
+    def check_consistent(self, name: str) -> None:
+        """Before anything is removed or an alias moved back: every alias names an existing version whose
+        metadata reads (a gate-rejected one only if the alias log shows it was promoted), and the counter
+        is at or above every version. Anything else is a damaged registry: refuse (exit 1), change nothing,
+        as git and SQLite re-validate the state a destructive operation acts on."""
+        folder = self.model_dir(name)
+        versions = self.versions(name)
+        for alias, version in self.aliases(name).items():
+            if version is None:
+                continue
+            where = f"{folder / 'aliases.json'} names {alias} v{version}"
+            if version not in versions:
+                raise RegistryError(f"{where}, which does not exist; {_REPAIR}")
+            meta = self.meta(name, version)
+            promoted = any(
+                row.get("alias") == alias and row.get("to") == version for row in self.alias_log(name)
+            )
+            if not meta.get("gate", {}).get("passed", True) and not promoted:
+                raise RegistryError(f"{where}, which its gate rejected and no promotion logged; {_REPAIR}")
+        counter = folder / "counter.json"
+        if versions and (counter.exists() or counter.is_symlink()):
+            last = self._counter_value(counter)
+            if last < versions[-1]:
+                raise RegistryError(
+                    f"{counter} says v{last} was the last number handed out, below v{versions[-1]}; {_REPAIR}"
+                )
 
     def rollback_target(self, name: str) -> int | None:
         """The version `rollback` would restore: the newest still-present one that production moved away from
@@ -57,8 +90,10 @@ class Retention:
         if not self.versions(name):
             raise UsageError(f"model {name} has no versions")
         if dry_run:
+            self.check_consistent(name)
             return self._prune_plan(name, keep)
         with self.lock(name, {"command": "models prune"}, wait, on_wait):
+            self.check_consistent(name)
             doomed, kept = self._prune_plan(name, keep)
             for version in doomed:
                 self.remove(name, version)
@@ -75,6 +110,7 @@ class Retention:
         self.require_version(name, version)
         with self.lock(name, {"command": "models rm"}, wait, on_wait):
             version = self.require_version(name, version)
+            self.check_consistent(name)
             if self.aliases(name).get("production") == version:
                 raise UsageError(
                     f"v{version} is the production version of {name}; promote another version first",

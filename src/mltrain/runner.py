@@ -142,7 +142,11 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
     job_id = request.job_id or new_job_id()
     saved_then_stopped = ""  # a signal that landed while the version was being committed
     with model_lock(home, name, job_id, request.wait):
-        registry.aliases(name)  # a damaged aliases file fails now, not after training and saving a version
+        # a damaged aliases, counter or production metadata file fails now, not after training
+        production = registry.aliases(name).get("production")
+        registry._last_version(name)
+        if production in registry.versions(name):
+            registry.meta(name, production)
         job = jobs.create(
             job_id, name, eff.model_type, eff.as_dict(), eff.has_custom_config, eff.sources, request.command
         )

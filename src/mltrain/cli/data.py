@@ -10,7 +10,7 @@ import typer
 
 from ..errors import UsageError
 from . import complete, render
-from .common import JSON_OPT, env, run, store
+from .common import JSON_OPT, env, run, store, warn
 
 app = typer.Typer(
     help="Price history: embedded, imported, fetched and synthetic series.", no_args_is_help=True
@@ -308,7 +308,7 @@ def update_data(
             display({"done": state["done"], "total": total, "label": label})
 
     with display:
-        return update_symbols(
+        results = update_symbols(
             at,
             names,
             exchange=exchange,
@@ -321,3 +321,7 @@ def update_data(
             clock=clock,
             on_wait=_say_err,
         )
+    for result in results:  # a series the exchange left stale (exit 0 still: its answer was valid)
+        for line in result.get("warnings", []):
+            warn(line)
+    return results

@@ -10,6 +10,7 @@ import typer
 from ..config import parse_symbols
 from ..errors import UsageError
 from ..kinds import KINDS, resolve_model_type
+from ..outputs import check_output
 from . import render
 from .common import CONFIG_OPT, JSON_OPT, MODEL_TYPE_OPT, OPT, PRESET_OPT, effective_config, env, home, run
 
@@ -98,10 +99,8 @@ def evaluate(
 
         count = _folds(folds)
         first_day, holdout = _date("--start", start), _date("--holdout-from", holdout_from)
-        if predictions is not None and predictions.is_dir():
-            raise UsageError(
-                f"--predictions {predictions} is a folder; give a file name, e.g. predictions.csv"
-            )
+        if predictions is not None:  # a folder or a socket is refused before minutes of evaluation
+            check_output(predictions, "--predictions")
         if workers < 0:
             raise UsageError(f"--workers {workers} must be 0 (every core) or more")
         if workers and executor is not None and executor.strip() != "local":

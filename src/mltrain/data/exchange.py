@@ -1,5 +1,6 @@
 """Talking to an exchange through ccxt: open it (rate limited, optionally at another host), find a market,
-page through its daily candles; network errors, 429 and 5xx retried with backoff, then FetchError."""
+page through its daily candles; network errors, 429 and 5xx (whatever their body) retried with backoff
+within the run's deadline (data/http.py), then FetchError; every answer's shape checked before use."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from ..errors import FetchError, UsageError
+from ..errors import FetchError, UsageError, excerpt
 
 DAY_MS = 86_400_000
+EARLIEST_MS = 1_230_940_800_000  # 2009-01-03 in ms: below it, a timestamp is not in milliseconds (seconds)
+LATEST_MS = 4_102_444_800_000  # 2100-01-01 in ms: above it, microseconds (near-future days: update.py)
 BACKOFF_SECONDS = (2.0, 8.0, 30.0)  # waits before each retry of a network error, 429 or 5xx; then give up
 FETCH_EXTRA = "pip install 'mltrain[fetch]'"
 
@@ -64,6 +67,29 @@ class Caller:
     def __init__(self, exchange: Any, backoff: Sequence[float], sleep: Callable[[float], None]):
         self.exchange, self.backoff, self.sleep, self.requests = exchange, tuple(backoff), sleep, 0
 
+    def _status(self) -> int | None:
+        return getattr(getattr(self.exchange, "session", None), "last_status", None)
+
+    def _retry_or_fail(self, what: str, attempt: int, exc: Exception) -> None:
+        """Wait before the next try, or raise FetchError when the tries or the run's deadline are spent."""
+        status = self._status()
+        said = f"HTTP {status}: " if status is not None else ""
+        if attempt == len(self.backoff):
+            cause = exc.__cause__ if "Timeout" in type(exc).__name__ and exc.__cause__ else None
+            raise FetchError(
+                f"{self.exchange.id}: {what} failed after {attempt + 1} tries: "
+                f"{type(exc).__name__}: {short(exc)}" + (f" ({short(cause)[:120]})" if cause else "")
+            ) from None
+        session = getattr(self.exchange, "session", None)
+        left = session.left() if hasattr(session, "left") else float("inf")
+        if left < self.backoff[attempt]:
+            raise FetchError(
+                f"{self.exchange.id}: {what} failed after {attempt + 1} tries ({said}{type(exc).__name__}); "
+                f"the next would start after the run's deadline of {session.limits.run_seconds:g} s "
+                "(MLTRAIN_FETCH_RUN_SECONDS)"
+            ) from None
+        self.sleep(self.backoff[attempt])
+
     def __call__(self, what: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         import ccxt
 
@@ -74,13 +100,12 @@ class Caller:
             except ccxt.BadSymbol as exc:
                 raise UsageError(f"{self.exchange.id}: {what}: {short(exc)}") from None
             except ccxt.NetworkError as exc:  # timeouts, cut connections, 429 (DDoSProtection), 5xx
-                if attempt == len(self.backoff):
-                    raise FetchError(
-                        f"{self.exchange.id}: {what} failed after {attempt + 1} tries: "
-                        f"{type(exc).__name__}: {short(exc)}"
-                    ) from None
-                self.sleep(self.backoff[attempt])
+                self._retry_or_fail(what, attempt, exc)
             except ccxt.BaseError as exc:
+                status = self._status()
+                if status is not None and (status == 429 or status >= 500):  # a JSON error body: still 5xx
+                    self._retry_or_fail(what, attempt, exc)
+                    continue
                 raise FetchError(f"{self.exchange.id}: {what}: {type(exc).__name__}: {short(exc)}") from None
             except (
                 TypeError,
@@ -109,7 +134,9 @@ def resolve_market(exchange: Any, symbol: str, quote: str) -> str:
 
 
 def check_rows(where: str, rows: Any) -> list:
-    """Refuse an answer that is not a list of [timestamp_ms, open, high, low, close, (volume)] rows."""
+    """Refuse an answer that is not a list of [timestamp_ms, open, high, low, close, (volume)] rows whose
+    timestamps are milliseconds from 2009-01-03 (seconds would be a thousand times too small, and were
+    silently filtered out as old candles)."""
     if not isinstance(rows, list):
         raise FetchError(f"{where}: the answer is not a list of candles ({str(rows)[:80]})")
     for n, row in enumerate(rows, start=1):
@@ -117,6 +144,7 @@ def check_rows(where: str, rows: Any) -> list:
             isinstance(row, (list, tuple))
             and len(row) >= 5
             and isinstance(row[0], int)
+            and not isinstance(row[0], bool)
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row[1:5])
         )
         if not ok:
@@ -124,7 +152,39 @@ def check_rows(where: str, rows: Any) -> list:
                 f"{where}: candle {n} of the answer is malformed ({str(row)[:80]}); "
                 "expected [timestamp_ms, open, high, low, close, volume]"
             )
+        if not EARLIEST_MS <= row[0] <= LATEST_MS:
+            raise FetchError(
+                f"{where}: candle {n} has timestamp {excerpt(row[0], 20)}, not milliseconds since 1970 "
+                "for a day from 2009 on; the exchange's answer is not what mltrain asked for"
+            )
     return rows
+
+
+def check_raw(where: str, raw: Any, parsed: list) -> None:
+    """The exchange's own JSON, before ccxt's parsing forgave it: a list must hold rows of 6 or more
+    fields (rows sent as objects are left to ccxt and check_rows); an object (some exchanges wrap their
+    candles) in which ccxt found no candles must not hide a non-empty list: `{"data": [...]}` read as
+    "no candles" ended "up to date"."""
+    if isinstance(raw, list):
+        for n, row in enumerate(raw, start=1):
+            if not (isinstance(row, dict) or isinstance(row, list) and len(row) >= 6):
+                raise FetchError(
+                    f"{where}: row {n} of the answer is not a candle of 6 or more fields "
+                    f"[timestamp_ms, open, high, low, close, volume, ...] ({excerpt(row, 80)})"
+                )
+    elif isinstance(raw, dict) and not parsed and _holds_rows(raw):
+        raise FetchError(
+            f"{where}: the answer is an object with keys {excerpt(sorted(raw)[:5], 80)} holding rows "
+            "ccxt does not read as candles; expected a list of candles"
+        )
+
+
+def _holds_rows(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, list):
+        return bool(value)
+    if isinstance(value, dict) and depth < 3:
+        return any(_holds_rows(v, depth + 1) for v in value.values())
+    return False
 
 
 def fetch_daily(
@@ -153,7 +213,15 @@ def fetch_daily(
         if exchange.last_json_response is None and str(exchange.last_http_response or "").strip():
             # ccxt turns an unparsable reply into an empty or odd list; it is a broken answer, not "no candles"
             raise FetchError(f"{where}: the answer is not JSON ({short(exchange.last_http_response)[:80]})")
-        page = [r for r in check_rows(where, page) if r[0] >= cursor]  # an exchange may repeat older candles
+        raw = exchange.last_json_response
+        check_raw(where, raw, page)
+        page = [r for r in check_rows(where, page) if r[0] >= cursor]  # may repeat older candles
+        if not page and isinstance(raw, list) and raw:
+            # rows came, none in the range asked for: timestamps in seconds, or a server ignoring `since`
+            raise FetchError(
+                f"{where}: the answer's {len(raw)} rows are all before {pd.Timestamp(cursor, unit='ms').date()}, "
+                "the day asked for (timestamps not in milliseconds?); nothing was stored"
+            )
         if not page:
             return rows
         rows += page

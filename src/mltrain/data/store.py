@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import DataError
-from ..fsutil import atomic_write_bytes, atomic_write_json, read_json
+from ..errors import DataError, RegistryError
+from ..fsutil import atomic_write_bytes, atomic_write_json, read_home_bytes, read_json
 from ..paths import Home, embedded_data_dir
 from ..textutil import SYMBOL_RE
 from . import readers, validate
@@ -47,8 +47,20 @@ def fingerprint(frame: pd.DataFrame) -> str:
     return hashlib.sha256(frame.to_csv(float_format="%.10g").encode()).hexdigest()[:16]
 
 
+def _present(path: Path) -> bool:
+    """Anything at `path`, a dangling link included: the plain-file reader then says what is wrong with it."""
+    return path.exists() or path.is_symlink()
+
+
 def _read_store_csv(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, parse_dates=["date"], index_col="date")
+    # through the plain-file reader: a FIFO or a link planted in the store is refused, never waited on
+    try:
+        data = read_home_bytes(path)
+    except RegistryError as exc:
+        if isinstance(exc.__cause__, FileNotFoundError):  # a writer's race: load() reads the meta again
+            raise FileNotFoundError(path) from None
+        raise
+    frame = pd.read_csv(io.BytesIO(data), parse_dates=["date"], index_col="date")
     frame.index = pd.DatetimeIndex(frame.index, name="date")
     return frame.astype("float64")
 
@@ -115,7 +127,7 @@ class DataStore:
         """The imported series if there is one, else the embedded one."""
         meta_path = self.meta_path(symbol)
         for attempt in range(LOAD_ATTEMPTS if SYMBOL_RE.fullmatch(symbol) else 0):
-            if not meta_path.is_file():
+            if not _present(meta_path):
                 break
             meta = read_json(meta_path)
             csv_path = self.data_file(symbol, meta)
@@ -151,7 +163,7 @@ class DataStore:
     def has(self, symbol: str) -> bool:
         """Whether the store serves something for `symbol` (an import or the embedded history)."""
         return bool(SYMBOL_RE.fullmatch(symbol)) and (
-            self.meta_path(symbol).is_file() or (embedded_data_dir() / f"{symbol}.csv.gz").is_file()
+            _present(self.meta_path(symbol)) or (embedded_data_dir() / f"{symbol}.csv.gz").is_file()
         )
 
     def summary(self, symbol: str) -> dict:
@@ -195,7 +207,7 @@ class DataStore:
         name = f"{symbol}-{hashlib.sha256(data).hexdigest()[:12]}.csv"
         with self.lock(symbol, command, wait):
             meta_path = self.meta_path(symbol)
-            if meta_path.is_file():
+            if _present(meta_path):  # a FIFO or a link here is refused by read_json, never replaced
                 self.data_file(
                     symbol, read_json(meta_path)
                 )  # a tampered metadata is refused before any change

@@ -18,7 +18,8 @@ from ..errors import DataError, FetchError, MltrainError, UsageError
 from ..fsutil import read_json
 from . import validate
 from .exchange import BACKOFF_SECONDS, Caller, fetch_daily, open_exchange, resolve_market
-from .store import DataStore, Series, check_symbol, fingerprint, merge_frames
+from .http import FetchLimits, bounded_session, limits_from_env
+from .store import STALE_DATA_DAYS, DataStore, Series, check_symbol, fingerprint, merge_frames
 
 DEFAULT_SYMBOLS = ("BTC", "ETH", "SOL")
 PAGE_LIMIT = 1000  # candles asked per request; an exchange that caps lower just answers fewer
@@ -187,6 +188,12 @@ def _update_one(
             }
             store.save(symbol, merged, meta)
             result = {**result, **store.summary(symbol), "status": "updated"}
+        age = (today - pd.Timestamp(result["last"])).days
+        if age > STALE_DATA_DAYS:  # the exchange sent nothing newer: say so, never a silent "up to date"
+            result["warnings"] = [
+                f"{symbol} still ends {result['last']} ({age} days before today, UTC): {where} sent no newer "
+                "closed candle; check the market (--quote, --exchange) or the exchange's status"
+            ]
         on_progress({"event": "done", **result})
         return result
 
@@ -206,11 +213,14 @@ def update_symbols(
     sleep: Callable[[float], None] = time.sleep,
     page_limit: int = PAGE_LIMIT,
     on_wait: Callable[[str], None] | None = None,
+    limits: FetchLimits | None = None,
 ) -> list[dict]:
     """Fetch each symbol's closed daily candles since its newest stored one and store them; one dict each.
 
     Unknown exchange or market: UsageError (exit 2) before any download. Network errors, 429 and 5xx are
-    retried after each `backoff` wait, then FetchError (exit 1). A symbol is written whole or not at all; a
+    retried after each `backoff` wait, then FetchError (exit 1); every request ends within its deadline and
+    the whole run within its own (`limits`, else MLTRAIN_FETCH_REQUEST_SECONDS / MLTRAIN_FETCH_RUN_SECONDS).
+    A result's `warnings` say when a series is still stale after the update. A symbol is written whole or not at all; a
     failure names the symbols already updated."""
     names = [check_symbol(s) for s in symbols] if symbols else default_symbols(store)
     start = parse_since(since)
@@ -221,7 +231,10 @@ def update_symbols(
         raise UsageError(f"--since {start.date()} is not before today ({today.date()}, UTC)")
     if page_limit < 1:
         raise UsageError(f"page limit {page_limit} must be at least 1")
+    limits = limits or limits_from_env()
     ex = open_exchange(exchange, api_url)
+    ex.session = bounded_session(limits)  # a total deadline per request and per run; answers capped
+    ex.timeout = int(limits.request_seconds * 1000)
     call = Caller(ex, backoff, sleep)
     call(f"loading {ex.id} markets", ex.load_markets)
     markets = {symbol: resolve_market(ex, symbol, quote) for symbol in names}
