@@ -168,23 +168,56 @@ def version(meta: dict, stream: IO[str]) -> None:
         )
 
 
-def evaluation(data: dict, stream: IO[str]) -> None:
-    from ..evaluate import cross_asset_note, fold_table
+def headline(data: dict) -> dict:
+    """The summary `evaluate` prints first, as JSON carries it: columns, one row per symbol, notes."""
+    from ..kinds import KINDS
 
-    columns, rows = fold_table(data)
-    table(f"walk-forward: {data['model_name']} ({data['scheme']})", columns, rows, stream)
+    kind = KINDS.get(data.get("model_type", ""))
+    columns, rows, notes = kind.headline_table(data.get("summary") or {}) if kind else ([], [], [])
+    return {"columns": columns, "rows": rows, "notes": notes}
+
+
+def evaluation(data: dict, stream: IO[str], details: bool = False) -> None:
+    """The answer first: one row per symbol with its verdict, a few notes, where the rest is; the per-fold
+    table, the full pooled tables and the verdict sentences only with `details`."""
+    from ..evaluate import cross_asset_note
+
+    top = data.get("headline") or headline(data)
+    title = f"walk-forward: {data['model_name']} ({data['model_type']}), {plural(data['fold_count'], 'fold')}"
+    if top["rows"]:
+        table(title, top["columns"], top["rows"], stream, whole=("verdict",))
+    else:
+        print(title, file=stream)
+    for note in top["notes"]:
+        paragraph(note, stream)
     if cross_asset_note(data):
-        print(cross_asset_note(data), file=stream)
+        paragraph(cross_asset_note(data), stream)
     if data.get("span_note"):
         paragraph(f"note: {data['span_note']}", stream)
+    if details:
+        evaluation_details(data, stream)
+    else:
+        where = f" and in {data['report']}" if data.get("report") else " (and --report DIR)"
+        paragraph(
+            f"per-fold scores, the full tests (DM, MCS) and verdict sentences: --details{where}", stream
+        )
+    if data.get("predictions_csv"):
+        paragraph(f"predictions: {data['predictions_csv']}", stream)
+    if data.get("report"):
+        paragraph(f"report: {data['report']}", stream)
+    paragraph(f"stored: {data['record']}", stream)
+
+
+def evaluation_details(data: dict, stream: IO[str]) -> None:
+    """evaluate --details: every fold's scores, the pooled tables and the verdict sentences."""
+    from ..evaluate import fold_table
+
+    if data.get("folds"):
+        columns, rows = fold_table(data)
+        table(f"walk-forward folds: {data['model_name']} ({data['scheme']})", columns, rows, stream)
     render_evaluation_summary(data, stream)
     for line in data.get("verdicts") or []:
-        print(line, file=stream)
-    if data.get("predictions_csv"):
-        print(f"predictions: {data['predictions_csv']}", file=stream)
-    if data.get("report"):
-        print(f"report: {data['report']}", file=stream)
-    print(f"stored: {data['record']}", file=stream)
+        paragraph(line, stream)
 
 
 def render_evaluation_summary(result: dict, stream: IO[str]) -> None:

@@ -131,13 +131,14 @@ def _rich_table(title, columns, texts, shown, need, keep, limit, stream) -> None
 
 
 def paragraph(text: str, stream: IO[str]) -> None:
-    """A sentence wrapped at the table width; a word longer than the width (a path) stays whole."""
+    """A sentence wrapped at the table width; a word longer than the width (a path) is cut at the width, so
+    no line is ever wider than COLUMNS."""
     import textwrap
 
     lines = textwrap.wrap(
         text,
         width=width(stream) or 80,
-        break_long_words=False,
+        break_long_words=True,
         break_on_hyphens=False,
         subsequent_indent="  ",
     )
@@ -158,14 +159,14 @@ def _records(title: str | None, columns: list[str], rows: list[list[str]], strea
 
     limit = width(stream) or 80
 
-    def say(line: str, indent: str) -> None:  # words wrap; a path or hash longer than the width stays whole
+    def say(line: str, indent: str) -> None:  # words wrap; only a word longer than the width is cut
         print(
             "\n".join(
                 textwrap.wrap(
                     line,
                     width=limit,
                     subsequent_indent=indent + "  ",
-                    break_long_words=False,
+                    break_long_words=True,
                     break_on_hyphens=False,
                 )
             )

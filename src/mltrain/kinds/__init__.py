@@ -160,6 +160,11 @@ class ModelKind:
         """Plain sentences: the model against its strongest baseline, with the evidence."""
         return []
 
+    def headline_table(self, summary: dict) -> ScoreTable:
+        """What `evaluate` prints first: one row per symbol (model score, best baseline, ratio, the test and a
+        one-word verdict) and the notes that read it."""
+        return [], [], []
+
     def fold_table(self, result: dict) -> tuple[list[str], list[list[Any]]]:
         """One row per fold (and symbol): the model's and the baselines' scores on its validation block."""
         raise NotImplementedError

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..lazyimport import lazy_module
 from . import ModelKind, ScoreTable
-from .regime_eval import DETECTORS, add_baselines, pooled_summary, verdict_lines
+from .regime_eval import DETECTORS, add_baselines, headline_table, pooled_summary, verdict_lines
 from .regime_model import ARCH, DECISION, OOD_MARGIN, regime_symbol
 from .regime_seq import SEQ_ARCH
 
@@ -338,6 +338,9 @@ class RegimeKind(ModelKind):
 
     def verdicts(self, summary: dict) -> list[str]:
         return verdict_lines(summary)
+
+    def headline_table(self, summary: dict) -> ScoreTable:
+        return headline_table(summary)
 
     def fold_table(self, result: dict):
         names = list(result["folds"][0]["baselines"])

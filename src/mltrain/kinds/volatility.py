@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 
 from . import ModelKind, ScoreTable
 from . import volatility_gru as gru
-from .volatility_eval import BASELINES, LOG_HAR_VARIANTS, SCORES, pooled_summary, verdict_lines
+from .volatility_eval import (
+    BASELINES,
+    LOG_HAR_VARIANTS,
+    SCORES,
+    headline_table,
+    pooled_summary,
+    verdict_lines,
+)
 from .volatility_model import ARCH, DEFAULT_HIDDEN, INPUTS, POOLED
 
 if TYPE_CHECKING:
@@ -255,6 +262,9 @@ class VolatilityKind(ModelKind):
 
     def verdicts(self, summary: dict) -> list[str]:
         return verdict_lines(summary)
+
+    def headline_table(self, summary: dict) -> ScoreTable:
+        return headline_table(summary)
 
     def fold_table(self, result: dict):
         names = [b for b in BASELINES if b in result["folds"][0]["baselines"]]
