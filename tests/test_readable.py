@@ -59,3 +59,93 @@ def test_evaluate_summary_details_json_and_yes(home: Path, monkeypatch):
     assert all(len(line) <= 80 for line in text) and "walk-forward folds" not in "\n".join(text)
     detailed = "\n".join(rendered(doc, 80, monkeypatch, details=True))
     assert "gjr_garch" in detailed and "walk-forward folds" in detailed
+
+
+# ---------------------------------------------------------------- the small defects, each failed before its fix
+
+
+def test_regime_predict_text_shows_the_networks_own_verdict(trained_home: Path, monkeypatch):
+    monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
+    monkeypatch.setenv("COLUMNS", "200")
+    row = run_cli(["predict", "btc_regime_detector", "--json"]).json["data"]["predictions"][0]
+    text = run_cli(["predict", "btc_regime_detector"]).stdout
+    assert "network_regime" in text and f"│ {row['network_regime']} " in text
+    csv = run_cli(["predict", "btc_regime_detector", "--csv"]).stdout.splitlines()
+    assert csv[0].split(",")[3] == "network_regime" and csv[1].split(",")[3] == row["network_regime"]
+
+
+def test_a_typo_in_a_model_name_points_at_the_real_name_not_at_itself(trained_home: Path, monkeypatch):
+    monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
+    for command in (["predict"], ["models", "show"], ["models", "rollback"], ["models", "history"]):
+        err = run_cli([*command, "btc_regime_detectr"], expect=2).stderr
+        assert "Did you mean 'btc_regime_detector'?" in err, (command, err)
+        assert "mltrain train btc_regime_detectr" not in err
+
+
+def test_an_empty_registry_points_a_typo_at_the_built_in_name():
+    err = run_cli(["predict", "volatility_forcaster"], expect=2).stderr
+    assert "Did you mean 'volatility_forecaster'?" in err and "train volatility_forcaster" not in err
+
+
+@pytest.mark.parametrize("text", ["01/02/2026", "20260102", "2026-W01-1", "2026-1-2", "2026-02-30"])
+def test_dates_take_one_format_and_anything_else_is_refused_with_an_example(
+    trained_home: Path, monkeypatch, text
+):
+    monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
+    for command in (
+        ["predict", "btc_regime_detector", "--since", text],
+        ["evaluate", "btc_regime_detector", "--start", text, "--dry-run"],
+        ["evaluate", "btc_regime_detector", "--holdout-from", text, "--dry-run"],
+    ):
+        err = run_cli(command, expect=2).stderr
+        assert f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-01-02" in err, (command, err)
+    from mltrain.data.update import parse_since
+    from mltrain.errors import UsageError
+
+    with pytest.raises(UsageError, match="use YYYY-MM-DD, e.g."):
+        parse_since(text)
+
+
+def test_rollback_twice_goes_further_back_and_never_toggles(home: Path):
+    from mltrain.paths import Home
+    from mltrain.registry import Registry
+
+    from .test_registry_integrity import NAME, add_version
+
+    reg = Registry(Home(home))
+    for _ in range(3):
+        add_version(reg)  # v1, v2, v3, each promoted in turn
+    assert reg.rollback(NAME) == (3, 2)
+    assert reg.rollback(NAME) == (2, 1)  # before: (2, 3), back where the first rollback came from
+    with pytest.raises(Exception, match="no earlier production version"):
+        reg.rollback(NAME)
+    reg.promote_version(NAME, 3)  # a promotion after rollbacks pushes again: rollback returns to v1
+    assert reg.rollback_target(NAME) == 1
+
+
+def test_without_a_terminal_the_refusal_comes_before_any_probe():
+    import time
+
+    started = time.perf_counter()
+    out = run_cli(["train", "btc_regime_detector", "--preset", "quick"], expect=2)
+    assert "--yes was not given" in out.stderr
+    assert "estimate" not in out.stderr and time.perf_counter() - started < 3  # no plan, no probe, no data
+
+
+def test_a_sigterm_after_the_run_finished_keeps_exit_0(home: Path, tmp_path: Path):
+    """The result is 350 kB of JSON: the process blocks writing it to the pipe, its work done, while SIGTERM
+    lands; it must still finish the output and exit 0 (before: killed, 143)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MLTRAIN_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
+    cmd = [sys.executable, "-m", "mltrain", "data", "show", "BTC", "--rows", "3000", "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    first = proc.stdout.read(1)  # it is printing: the command's work is over
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stdout.read()
+    proc.wait(timeout=60)
+    assert proc.returncode == 0, proc.stderr.read()
+    assert len(json.loads(first + rest)["data"]["candles"]) == 3000

@@ -191,14 +191,11 @@ def _folds(text: str) -> int | None:
 def _date(flag: str, text: str | None):
     if text is None:
         return None
-    import datetime
-
     import pandas as pd
 
-    try:
-        return pd.Timestamp(datetime.date.fromisoformat(text))
-    except ValueError:
-        raise UsageError(f"{flag} {text!r} is not a date; use YYYY-MM-DD") from None
+    from ..textutil import parse_day
+
+    return pd.Timestamp(parse_day(text, flag))
 
 
 def evaluation_plan(

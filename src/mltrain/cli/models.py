@@ -151,6 +151,8 @@ def models_history(name: str = _name_arg(), as_json: bool = JSON_OPT) -> None:
 
     def body() -> dict:
         found = registry()
+        if not found.versions(name):
+            raise found.no_versions(name)
         versions = []
         for v in found.versions(name):
             meta = found.meta(name, v)

@@ -24,6 +24,10 @@ from .common import (
     warn,
 )
 
+NO_TTY = (
+    "stdin is not a terminal and --yes was not given; pass --yes to train non-interactively (cron, scripts)"
+)
+
 
 def train(
     model: str = typer.Argument(
@@ -120,6 +124,8 @@ def train(
         effective = effective_config(at, kind, preset, config_file, flags)
         if dry_run:
             return prepare(at, kind, effective, None)
+        if not yes and not e.stdin_isatty:  # at once: before the lock, a data update, the data and the probe
+            raise UsageError(NO_TTY)
         from ..jobs import new_job_id
         from ..runner import model_lock
 
@@ -165,10 +171,7 @@ def train(
         render.plan(plan, e.stderr)
         if not yes:
             if not e.stdin_isatty:
-                raise UsageError(
-                    "stdin is not a terminal and --yes was not given; pass --yes to train "
-                    "non-interactively (cron, scripts)"
-                )
+                raise UsageError(NO_TTY)
             if not typer.confirm("Start training?", default=True, err=True):
                 raise MltrainError("cancelled at the prompt; nothing was trained", ExitCode.FAILURE)
         from ..runner import TrainRequest, run_training

@@ -38,10 +38,9 @@ def default_symbols(store: DataStore) -> list[str]:
 def parse_since(since: str | date | None) -> pd.Timestamp | None:
     if since is None or isinstance(since, pd.Timestamp):
         return since
-    try:
-        return pd.Timestamp(since.isoformat() if isinstance(since, date) else date.fromisoformat(str(since)))
-    except ValueError:
-        raise UsageError(f"--since {since!r} is not a date; use YYYY-MM-DD, e.g. 2021-01-01") from None
+    from ..textutil import parse_day
+
+    return pd.Timestamp(since.isoformat() if isinstance(since, date) else parse_day(str(since), "--since"))
 
 
 def _empty() -> pd.DataFrame:
