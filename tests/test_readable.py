@@ -149,3 +149,45 @@ def test_a_sigterm_after_the_run_finished_keeps_exit_0(home: Path, tmp_path: Pat
     proc.wait(timeout=60)
     assert proc.returncode == 0, proc.stderr.read()
     assert len(json.loads(first + rest)["data"]["candles"]) == 3000
+
+
+# ---------------------------------------------------------------- one table style, never wider than COLUMNS
+
+
+@pytest.mark.slow  # trains one tiny volatility version
+@pytest.mark.parametrize("columns", [80, 120])
+def test_no_command_writes_a_line_wider_than_columns(
+    trained_home: Path, tmp_path: Path, monkeypatch, columns
+):
+    import shutil
+
+    from .conftest import VOL_TINY
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    monkeypatch.setenv("MLTRAIN_HOME", str(home))
+    monkeypatch.setenv("COLUMNS", str(columns))
+    vol = ["volatility_forecaster", "--preset", "quick", "--symbols", "BTC,ETH", "--min-r2", "0"]
+    commands = [
+        ["train", *vol, *VOL_TINY],
+        ["train", *vol, *VOL_TINY[:-1], "--dry-run"],
+        ["evaluate", "btc_regime_detector", "--folds", "3", "--dry-run"],
+        ["models", "list"],
+        ["models", "show", "btc_regime_detector"],
+        ["models", "show", "volatility_forecaster"],
+        ["models", "compare", "volatility_forecaster", "1", "2"],
+        ["models", "history", "volatility_forecaster"],
+        ["predict", "btc_regime_detector"],
+        ["predict", "volatility_forecaster"],
+        ["data", "list"],
+        ["data", "show", "BTC"],
+        ["jobs", "list"],
+        ["defaults", "btc_regime_detector"],
+        ["defaults", "volatility_forecaster"],
+        ["presets"],
+        ["info"],
+    ]
+    for command in commands:
+        out = run_cli(command, expect=(0, 3))
+        for line in (out.stdout + out.stderr).splitlines():
+            assert len(line) <= columns, f"mltrain {' '.join(command)}: {len(line)} > {columns}\n{line}"

@@ -87,7 +87,7 @@ def effective_config(at: Home, kind: str, preset: str | None, config_file: Path 
 
 
 def warn(message: str) -> None:
-    print(f"warning: {message}", file=env().stderr)
+    render.paragraph(f"warning: {message}", env().stderr)
 
 
 def _finished() -> None:

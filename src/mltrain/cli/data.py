@@ -55,11 +55,11 @@ def data_import(
         )
 
     def show(d: dict) -> None:
-        print(
+        render.paragraph(
             f"imported {d['symbol']} ({d['format']}): {render.plural(d['rows'], 'day')} {d['first']} to "
             f"{d['last']} ({d['added_rows']} new), {render.plural(d['missing_days'], 'missing day')}"
             + (f"; {'; '.join(d['notes'])}" if d["notes"] else ""),
-            file=env().stdout,
+            env().stdout,
         )
 
     run(as_json, body, show)
@@ -128,11 +128,11 @@ def data_show(
         return {**summary, "candles": candles, "last_candle": candles[-1]}
 
     def show(d: dict) -> None:
-        print(
+        render.paragraph(
             f"{d['symbol']}: {d['source']}, {d['first']} to {d['last']}, "
             f"{render.plural(d['rows'], 'row')}, "
             f"{render.plural(d['missing_days'], 'missing day')}",
-            file=env().stdout,
+            env().stdout,
         )
         if d["extreme_ranges"]:
             days = ", ".join(f"{x['date']} ({x['high_low']:,g}x)" for x in d["extreme_ranges"])

@@ -17,7 +17,7 @@ WAIT_OPT = typer.Option(False, "--wait", help="Wait for a job holding the model'
 
 
 def _say(text: str) -> None:
-    print(text, file=env().stdout)
+    render.paragraph(text, env().stdout)
 
 
 def _waiting(info: dict) -> None:

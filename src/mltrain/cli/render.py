@@ -49,11 +49,11 @@ def train_result(data: dict, windows: dict, stream: IO[str]) -> None:
 
     refused = "NOT promoted (gate failed); production unchanged"
     status = "promoted to production" if data["promoted"] else refused
-    print(
+    paragraph(
         f"{data['model_name']} v{data['version']} {status} | job {data['job_id']} | "
         f"{format_seconds(data['duration_seconds'])} (estimated "
         f"{format_seconds(data['estimated_seconds'])})",
-        file=stream,
+        stream,
     )
     scores(data["model_type"], data["metrics"], data["baselines"], windows, stream)
 
@@ -68,13 +68,66 @@ def _validation_title(windows: dict) -> str:
 
 
 def scores(model_type: str, metrics: dict, baselines: dict, windows: dict | None, stream: IO[str]) -> None:
-    """The kind's validation table, then its notes on how far the scores can be trusted."""
+    """The kind's validation table in the one table style (the best value of each scored column marked *,
+    each row's ratio to the best baseline), then its notes on how far the scores can be trusted."""
     from ..kinds import KINDS
 
-    columns, rows, notes = KINDS[model_type].score_table(metrics, baselines, windows or {})
-    table(_validation_title(windows or {}), columns, [[fmt(v) for v in r] for r in rows], stream)
+    kind = KINDS[model_type]
+    columns, rows, notes = kind.score_table(metrics, baselines, windows or {})
+    columns, texts, legend = styled_scores(kind, columns, rows)
+    table(_validation_title(windows or {}), columns, texts, stream)
+    if legend:
+        paragraph(legend, stream)
     for note in notes:
         paragraph(note, stream)
+
+
+def styled_scores(kind, columns: list[str], rows: list[list]) -> tuple[list[str], list[list[str]], str]:
+    """Scores as aligned text: four decimals, the best of each group and column marked '*', and a ratio
+    column (the kind's headline score over the best baseline's) where the kind names one."""
+    group = columns.index(kind.score_group) if kind.score_group in columns else None
+    who = 1 if group == 0 else 0  # the forecaster / detector column
+    best: dict[tuple, float] = {}
+    for key, direction in kind.score_better.items():
+        if key not in columns:
+            continue
+        c = columns.index(key)
+        for row in rows:
+            if isinstance(row[c], (int, float)) and not isinstance(row[c], bool):
+                g = (row[group] if group is not None else None, c)
+                pick = max if direction == "high" else min
+                best[g] = row[c] if g not in best else pick(best[g], row[c])
+    ratio, base = kind.ratio_column in columns, {}
+    if ratio:
+        c, direction = columns.index(kind.ratio_column), kind.score_better.get(kind.ratio_column, "low")
+        for row in rows:
+            g = row[group] if group is not None else None
+            if row[who] not in kind.not_baselines and isinstance(row[c], (int, float)):
+                pick = max if direction == "high" else min
+                base[g] = row[c] if g not in base else pick(base[g], row[c])
+    texts = []
+    for row in rows:
+        g = row[group] if group is not None else None
+        cells = []
+        for c, value in enumerate(row):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            scored = columns[c] in kind.score_better
+            text = f"{value:.4f}" if scored and isinstance(value, float) else fmt(value)
+            if scored:
+                text += "*" if number and best.get((g, c)) == value else " "
+            cells.append(text)
+        if ratio:
+            value, b = row[columns.index(kind.ratio_column)], base.get(g)
+            cells.append(f"{value / b:.3f}" if isinstance(value, (int, float)) and b else "-")
+        texts.append(cells)
+    out = [*columns, "ratio"] if ratio else list(columns)
+    if not best and not ratio:
+        return out, texts, ""
+    legend = "*: the best in its column" + (" for its symbol" if group is not None else "")
+    if ratio:
+        side = "above" if kind.score_better.get(kind.ratio_column) == "high" else "below"
+        legend += f"; ratio: {kind.ratio_column} / the best baseline's ({side} 1: better than every baseline)"
+    return out, texts, legend
 
 
 def _per_symbol(value) -> str:
@@ -185,7 +238,15 @@ def evaluation(data: dict, stream: IO[str], details: bool = False) -> None:
     top = data.get("headline") or headline(data)
     title = f"walk-forward: {data['model_name']} ({data['model_type']}), {plural(data['fold_count'], 'fold')}"
     if top["rows"]:
-        table(title, top["columns"], top["rows"], stream, whole=("verdict",))
+        digits = {"ratio": 3, "DM p": 4}  # aligned: a ratio of 1 reads 1.000, not 1
+        rows = [
+            [
+                f"{v:.{digits[c]}f}" if c in digits and isinstance(v, (int, float)) else v
+                for c, v in zip(top["columns"], row)
+            ]
+            for row in top["rows"]
+        ]
+        table(title, top["columns"], rows, stream, whole=("verdict",))
     else:
         print(title, file=stream)
     for note in top["notes"]:
@@ -344,4 +405,4 @@ def history(d: dict, stream: IO[str]) -> None:
             whole=("at",),
         )
     else:
-        print(f"{name}: no alias changes recorded", file=stream)
+        paragraph(f"{name}: no alias changes recorded", stream)

@@ -201,15 +201,15 @@ def train(
             outcome = run_training(at, request)
         windows.update(outcome.windows)
         for line in KINDS[kind].gate_messages(outcome.gate, outcome.data["version"]):
-            print(line, file=e.stderr)
+            render.paragraph(line, e.stderr)
         for line in outcome.warnings:
-            print(f"warning: {line}", file=e.stderr)
+            render.paragraph(f"warning: {line}", e.stderr)
         if no_promote and outcome.gate.get("passed"):
-            print(
+            render.paragraph(
                 f"--no-promote: v{outcome.data['version']} passed its gate and was saved as a candidate; "
                 f"production unchanged (promote it with `mltrain models promote {model} "
                 f"{outcome.data['version']}`)",
-                file=e.stderr,
+                e.stderr,
             )
         gate.update(outcome.gate)
         return outcome.data

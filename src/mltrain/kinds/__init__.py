@@ -41,6 +41,12 @@ class ModelKind:
     main_metric: str = ""  # the headline key of the stored metrics (models list)
     progress_metric: str = ""  # the selection metric shown per epoch
     archs: tuple[str, ...] = ()  # network spec names (spec["kind"] on disk) this type rebuilds
+    # how score tables mark the best value: column -> "high" or "low" is better; the column the ratio to the
+    # best baseline is taken on; the column that groups rows (one group per symbol); rows that are no baseline
+    score_better: dict[str, str] = {}
+    ratio_column: str = ""
+    score_group: str = ""
+    not_baselines: tuple[str, ...] = ("model",)
     synthetic: bool = False  # evaluate --synthetic: a generated market with known truth
     cross_asset: bool = False  # evaluate --cross-asset: folds train on a pool without the scored asset
 

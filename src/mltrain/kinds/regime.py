@@ -89,6 +89,8 @@ class RegimeKind(ModelKind):
     uses = ("label_thresholds", "encoder", "pretrain_markets")
     main_metric = "balanced_accuracy"
     progress_metric = "selection_balanced_accuracy"
+    score_better = {"accuracy": "high", "balanced acc": "high", "macro-F1": "high"}
+    ratio_column, not_baselines = "balanced acc", ("model", "network alone")
     archs = (ARCH, SEQ_ARCH)
     synthetic = True
     cross_asset = True
