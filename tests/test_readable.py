@@ -191,3 +191,29 @@ def test_no_command_writes_a_line_wider_than_columns(
         out = run_cli(command, expect=(0, 3))
         for line in (out.stdout + out.stderr).splitlines():
             assert len(line) <= columns, f"mltrain {' '.join(command)}: {len(line)} > {columns}\n{line}"
+
+
+def test_models_compare_shows_what_changed_not_two_documents(trained_home: Path, tmp_path: Path, monkeypatch):
+    """Two real versions of the volatility forecaster, 200 and 300 days: the config row that changed, the
+    model's scores side by side with the change, no unchanged config field, no raw JSON."""
+    import shutil
+
+    from .conftest import VOL_TINY
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    monkeypatch.setenv("MLTRAIN_HOME", str(home))
+    monkeypatch.setenv("COLUMNS", "100")
+    args = ["volatility_forecaster", "--preset", "quick", "--symbols", "BTC,ETH", "--min-r2", "0"]
+    run_cli(["train", *args, *VOL_TINY[2:], "--days", "300"])
+    text = run_cli(["models", "compare", "volatility_forecaster", "1", "2"]).stdout
+    assert "config.days" in text and "config.batch_size" not in text and "{" not in text
+    doc = run_cli(["models", "compare", "volatility_forecaster", "1", "2", "--json"]).json["data"]
+    assert doc["figures"]["config_changes"] == {"days": [200, 300]}
+    qlike = next(e for e in doc["figures"]["scores"] if e["symbol"] == "BTC" and e["score"] == "QLIKE")
+    a, b = qlike["values"]
+    assert qlike["change"] == round(b - a, 4) and qlike["verdict"] == ("better" if b < a else "worse")
+    assert f"{qlike['change']:+.4f}" in text and any(
+        e["score"].endswith("/ best baseline") for e in doc["figures"]["scores"]
+    )
+    assert set(doc["versions"]) == {"v1", "v2"}  # both versions' documents stay in --json

@@ -235,7 +235,9 @@ def models_compare(
     b: int = _version_arg("Second version number."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Config, validation windows and scores of two versions side by side; warns when the windows differ."""
+    """What changed between two versions: config fields, the model's scores side by side with the change (and
+    its ratio to the best baseline), validation windows; warns when the windows differ. --json also has both
+    versions' full config, metrics and baselines."""
 
     def body() -> dict:
         found = registry()
@@ -249,8 +251,12 @@ def models_compare(
                 "baselines": meta["baselines"],
                 "created_at": meta["created_at"],
                 "status": found.status(name, v, meta),
+                "model_type": meta["model_type"],
             }
-        return {"model_name": name, "versions": out}
+        left, right = out.values()
+        # what the text shows: the config fields that changed and the model's scores with the change
+        figures = render.compare_figures(left["model_type"], left, right)
+        return {"model_name": name, "model_type": left["model_type"], "versions": out, "figures": figures}
 
     def show(d: dict) -> None:
         render.compare(d, env().stdout)
