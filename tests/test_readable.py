@@ -217,3 +217,49 @@ def test_models_compare_shows_what_changed_not_two_documents(trained_home: Path,
         e["score"].endswith("/ best baseline") for e in doc["figures"]["scores"]
     )
     assert set(doc["versions"]) == {"v1", "v2"}  # both versions' documents stay in --json
+
+
+# ---------------------------------------------------------------- every wait says what it does
+
+
+def test_an_unreachable_exchange_says_each_try_and_what_to_try_next(home: Path):
+    """No network: the request and each failed try with its wait are reported as they happen (before: 41 s
+    of silence), and the error says what to try next."""
+    import socket
+
+    from mltrain.data.store import DataStore
+    from mltrain.data.update import update_symbols
+    from mltrain.errors import FetchError
+    from mltrain.paths import Home
+
+    pytest.importorskip("ccxt")
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    events: list[dict] = []
+    with pytest.raises(FetchError) as err:
+        update_symbols(
+            DataStore(Home(home)),
+            ["BTC"],
+            api_url=f"http://127.0.0.1:{port}",
+            backoff=(0.001,) * 3,
+            sleep=lambda s: None,
+            on_progress=events.append,
+        )
+    assert events[0] == {"event": "request", "what": "loading binance markets", "tries": 4}
+    assert [e["attempt"] for e in events if e["event"] == "retry"] == [1, 2, 3]
+    assert "--api-url" in str(err.value) and "mltrain data import" in str(err.value)
+
+
+def test_data_update_shows_a_retry_with_its_wait_on_stderr(home: Path):
+    pytest.importorskip("ccxt")
+    from .fake_exchange import FakeExchange
+    from .test_cli_wiring import TODAY
+    from .test_update import extended
+
+    with FakeExchange({"BTCUSDT": extended("BTC", TODAY)}) as fx:
+        fx.faults = ["429"]  # the first candle request is refused once: one real 2 s wait
+        out = run_cli(["data", "update", "BTC", "--api-url", fx.url], today=TODAY)
+    assert "loading binance markets (up to 4 tries)" in out.stderr
+    assert "try 1/4 failed (DDoSProtection" in out.stderr and "retrying in 2 s" in out.stderr
+    assert "updated" in out.stdout

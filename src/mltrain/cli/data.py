@@ -286,7 +286,16 @@ def update_data(
     def progress(event: dict) -> None:
         """Each symbol's start, every page and its end; the share of days fetched drives the ETA."""
         kind, symbol, total = event.get("event"), event.get("symbol"), len(names)
-        if kind == "start":
+        if kind == "request":  # before the first answer: what is asked, and that failures are retried
+            label = f"{event['what']} (up to {event['tries']} tries)"
+            display({"done": state["done"], "total": total, "label": label})
+        elif kind == "retry":  # a failed try is said at once, with the wait before the next one
+            label = (
+                f"{event['what']}: try {event['attempt']}/{event['tries']} failed ({event['error']}); "
+                f"retrying in {event['wait_seconds']:g} s"
+            )
+            display({"done": state["done"], "total": total, "label": label})
+        elif kind == "start":
             state.update(days=max(int(event.get("days", 1)), 1), start=event["from"], page=0)
             label = (
                 f"{symbol}: fetching {event['market']} from {event['from']}, about {event.get('days')} days "

@@ -12,6 +12,10 @@ import pandas as pd
 from ..errors import FetchError, UsageError
 
 DAY_MS = 86_400_000
+TRY_NEXT = (
+    "Check the connection (a proxy, a firewall, the exchange's status page), try again later, use a mirror "
+    "with --api-url URL, or import a file instead: mltrain data import FILE --symbol SYMBOL --merge"
+)
 BACKOFF_SECONDS = (2.0, 8.0, 30.0)  # waits before each retry of a network error, 429 or 5xx; then give up
 FETCH_EXTRA = "pip install 'mltrain[fetch]'"
 
@@ -63,6 +67,7 @@ class Caller:
 
     def __init__(self, exchange: Any, backoff: Sequence[float], sleep: Callable[[float], None]):
         self.exchange, self.backoff, self.sleep, self.requests = exchange, tuple(backoff), sleep, 0
+        self.on_retry: Callable[[dict], None] | None = None  # told of each failed try before its wait
 
     def __call__(self, what: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         import ccxt
@@ -77,8 +82,19 @@ class Caller:
                 if attempt == len(self.backoff):
                     raise FetchError(
                         f"{self.exchange.id}: {what} failed after {attempt + 1} tries: "
-                        f"{type(exc).__name__}: {short(exc)}"
+                        f"{type(exc).__name__}: {short(exc)}. {TRY_NEXT}"
                     ) from None
+                if self.on_retry is not None:
+                    self.on_retry(
+                        {
+                            "event": "retry",
+                            "what": what,
+                            "attempt": attempt + 1,
+                            "tries": len(self.backoff) + 1,
+                            "wait_seconds": self.backoff[attempt],
+                            "error": f"{type(exc).__name__}: {short(exc)}",
+                        }
+                    )
                 self.sleep(self.backoff[attempt])
             except ccxt.BaseError as exc:
                 raise FetchError(f"{self.exchange.id}: {what}: {type(exc).__name__}: {short(exc)}") from None

@@ -222,6 +222,9 @@ def update_symbols(
         raise UsageError(f"page limit {page_limit} must be at least 1")
     ex = open_exchange(exchange, api_url)
     call = Caller(ex, backoff, sleep)
+    report = on_progress or (lambda event: None)
+    call.on_retry = report  # every failed try is shown with its wait: no silent minute of backoff
+    report({"event": "request", "what": f"loading {ex.id} markets", "tries": len(tuple(backoff)) + 1})
     call(f"loading {ex.id} markets", ex.load_markets)
     markets = {symbol: resolve_market(ex, symbol, quote) for symbol in names}
     results: list[dict] = []
