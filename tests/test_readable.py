@@ -263,3 +263,27 @@ def test_data_update_shows_a_retry_with_its_wait_on_stderr(home: Path):
     assert "loading binance markets (up to 4 tries)" in out.stderr
     assert "try 1/4 failed (DDoSProtection" in out.stderr and "retrying in 2 s" in out.stderr
     assert "updated" in out.stdout
+
+
+@pytest.mark.slow  # one trial of one small fold, then its validation
+def test_sweep_estimates_before_its_first_trial_names_its_score_and_says_what_the_space_overrides(home: Path):
+    from mltrain.paths import Home
+
+    presets = Home(home).user_presets
+    presets.mkdir(parents=True, exist_ok=True)
+    (presets / "tiny.yaml").write_text("description: tiny folds\ndays: 90\nepochs: 10\nsymbols: [BTC]\n")
+    space = home.parent / "space.yaml"
+    space.write_text("days: {low: 150, high: 180, step: 30}\nepochs: {low: 10, high: 11}\n")
+    out = run_cli(
+        ["sweep", "volatility_forecaster", "--trials", "1", "--folds", "1", "--space", space]
+        + ["--preset", "tiny", "--executor", "local:1", "--json"]
+    )
+    lines = out.stderr.splitlines()
+    first_trial = next(k for k, line in enumerate(lines) if line.startswith("trials 1/1"))
+    estimate = next(k for k, line in enumerate(lines) if line.startswith("estimate: ~"))
+    assert estimate < first_trial and "per trial" in lines[estimate]
+    assert any("varies days" in line for line in lines[:estimate])  # the preset's days=90 is not used: said
+    assert "days=90 from preset tiny" in out.stderr
+    data = out.json["data"]
+    assert "lower is better" in data["score"] and data["estimate"]["per_trial_seconds"] > 0
+    assert set(data["space_overrides"]) == {"days", "epochs"}

@@ -39,6 +39,8 @@ class ModelKind:
     # defaults of fields kept out of `defaults` (its JSON keeps the old API's shape): shown in its text
     unlisted_defaults: dict[str, Any] = {}
     main_metric: str = ""  # the headline key of the stored metrics (models list)
+    # what a fold's selection_loss is (a sweep's score): said wherever that number is shown
+    selection_loss_text: str = "the selection blocks' loss (lower is better)"
     progress_metric: str = ""  # the selection metric shown per epoch
     archs: tuple[str, ...] = ()  # network spec names (spec["kind"] on disk) this type rebuilds
     # how score tables mark the best value: column -> "high" or "low" is better; the column the ratio to the

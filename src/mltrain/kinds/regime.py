@@ -89,6 +89,9 @@ class RegimeKind(ModelKind):
     uses = ("label_thresholds", "encoder", "pretrain_markets")
     main_metric = "balanced_accuracy"
     progress_metric = "selection_balanced_accuracy"
+    selection_loss_text = (
+        "minus the balanced accuracy on the folds' selection blocks (lower is better: -0.62 is 0.62)"
+    )
     score_better = {"accuracy": "high", "balanced acc": "high", "macro-F1": "high"}
     ratio_column, not_baselines = "balanced acc", ("model", "network alone")
     archs = (ARCH, SEQ_ARCH)

@@ -49,6 +49,7 @@ class VolatilityKind(ModelKind):
     uses = ("hidden_size", "min_r2", "symbols", "correction")
     main_metric = "r2_min"
     progress_metric = "selection_qlike"
+    selection_loss_text = "QLIKE on the folds' selection blocks (a loss: lower is better)"
     score_better = {"r2 (log vol)": "high", "QLIKE": "low", "MAE (ann. vol)": "low"}
     ratio_column, score_group = "QLIKE", "symbol"
     archs = (ARCH, gru.ARCH)
