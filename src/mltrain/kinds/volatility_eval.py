@@ -315,7 +315,7 @@ def headline_table(summary: dict) -> tuple[list[str], list[list], list[str]]:
             outside.append(symbol)
     notes = [
         "QLIKE: lower is better; baseline: the best of them; ratio = model / it (below 1: model better); "
-        "DM p: Diebold-Mariano test of that pair; beats/LOSES need p < {P_SIGNIFICANT}, else tie."
+        f"DM p: Diebold-Mariano test of that pair; beats/LOSES need p < {P_SIGNIFICANT}, else tie."
     ]
     if outside:
         notes.append(f"outside the 90% model confidence set (a baseline is better): {', '.join(outside)}")
