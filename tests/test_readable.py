@@ -287,3 +287,24 @@ def test_sweep_estimates_before_its_first_trial_names_its_score_and_says_what_th
     data = out.json["data"]
     assert "lower is better" in data["score"] and data["estimate"]["per_trial_seconds"] > 0
     assert set(data["space_overrides"]) == {"days", "epochs"}
+
+
+# ---------------------------------------------------------------- README and docs read as the issue asks
+
+
+def test_readme_first_screen_and_the_short_quality_page():
+    readme = (ROOT / "README.md").read_text()
+    first = "\n".join(readme.splitlines()[:50])
+    assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in first
+    assert "mltrain train btc_regime_detector" in first and "mltrain evaluate volatility_forecaster" in first
+    assert "verdict" in first  # what evaluate prints, shown
+    quality = (ROOT / "docs" / "quality.md").read_text()
+    assert len(quality.splitlines()) < 150 and "mltrain evaluate" in quality
+    for name in set(__import__("re").findall(r"\(runs/([a-z0-9_]+)\.md\)", quality)):
+        assert (ROOT / "docs" / "runs" / f"{name}.md").is_file(), name
+
+
+def test_docs_name_no_path_of_this_repositorys_development_setup():
+    for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        text = page.read_text()
+        assert "../shared" not in text and "/work/" not in text, page
