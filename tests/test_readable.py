@@ -266,8 +266,13 @@ def test_data_update_shows_a_retry_with_its_wait_on_stderr(home: Path):
 
 
 @pytest.mark.slow  # one trial of one small fold, then its validation
-def test_sweep_estimates_before_its_first_trial_names_its_score_and_says_what_the_space_overrides(home: Path):
+def test_sweep_estimates_before_its_first_trial_names_its_score_and_says_what_the_space_overrides(
+    home: Path, monkeypatch
+):
+    from mltrain.cli import sweep
     from mltrain.paths import Home
+
+    monkeypatch.setattr(sweep, "HEARTBEAT_SECONDS", 0.5)  # a trial of several seconds shows it is running
 
     presets = Home(home).user_presets
     presets.mkdir(parents=True, exist_ok=True)
@@ -284,6 +289,9 @@ def test_sweep_estimates_before_its_first_trial_names_its_score_and_says_what_th
     assert estimate < first_trial and "per trial" in lines[estimate]
     assert any("varies days" in line for line in lines[:estimate])  # the preset's days=90 is not used: said
     assert "days=90 from preset tiny" in out.stderr
+    assert any(
+        line.startswith("trials 0/1 done (trial 0 running for") for line in lines[estimate:first_trial]
+    )
     data = out.json["data"]
     assert "lower is better" in data["score"] and data["estimate"]["per_trial_seconds"] > 0
     assert set(data["space_overrides"]) == {"days", "epochs"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Optional
@@ -77,7 +79,6 @@ def sweep(
             context_for,
             default_space,
             open_study,
-            run_sweep,
             shown_storage,
             space_from_file,
             trial_config,
@@ -142,9 +143,9 @@ def sweep(
                     else "no estimate: a custom objective's cost is unknown; a line follows each finished trial",
                     e.stderr,
                 )
-            display.__enter__()
-            try:
-                mine = run_sweep(
+            with display, _heartbeat(display, state, trials, estimate):
+                mine = _searched(
+                    name,
                     study,
                     effective.config,
                     space,
@@ -155,13 +156,6 @@ def sweep(
                     on_trial=progress,
                     objective=objective or DEFAULT_OBJECTIVE,
                 )
-            except (Interrupted, KeyboardInterrupt):
-                raise Interrupted(
-                    f"interrupted: pending trials cancelled and recorded as failed in study "
-                    f"{name!r}; finished trials are kept (rerun to resume)"
-                ) from None
-            finally:
-                display.__exit__(None, None, None)
         best = best_trial(study)
         out = {
             "model_name": model,
@@ -211,6 +205,54 @@ def sweep(
         return ExitCode.NOT_PROMOTED if trained is not None and not trained["promoted"] else ExitCode.OK
 
     run(as_json, body, lambda d: _show(d, e.stdout), code=code)
+
+
+HEARTBEAT_SECONDS = 20.0  # while trials run, a line this often: which trials, how long so far, the estimate
+
+
+def _searched(name: str, study, *args, **kwargs) -> list[int]:
+    """run_sweep; a stop (signal, Ctrl-C) is one line saying what was kept."""
+    from ..sweep import run_sweep
+
+    try:
+        return run_sweep(study, *args, **kwargs)
+    except (Interrupted, KeyboardInterrupt):
+        raise Interrupted(
+            f"interrupted: pending trials cancelled and recorded as failed in study "
+            f"{name!r}; finished trials are kept (rerun to resume)"
+        ) from None
+
+
+@contextmanager
+def _heartbeat(display, state: dict, trials: int, estimate: dict | None) -> Iterator[None]:
+    """A trial can take minutes: between finished trials, a line every HEARTBEAT_SECONDS says which trials
+    are running, for how long, and what one is expected to take."""
+    import threading
+    import time
+
+    from ..estimate import format_seconds
+
+    stop = threading.Event()
+    at_once = (estimate or {}).get("at_once", 1)
+
+    def beat() -> None:
+        seen, since = state["done"], time.monotonic()
+        while not stop.wait(HEARTBEAT_SECONDS):
+            if state["done"] != seen:
+                seen, since = state["done"], time.monotonic()
+            first, last = seen, min(seen + at_once, trials) - 1
+            running = f"trial {first}" if first == last else f"trials {first}..{last}"
+            expected = f"; about {format_seconds(estimate['per_trial_seconds'])} each" if estimate else ""
+            label = f"{running} running for {format_seconds(time.monotonic() - since)}{expected}"
+            display({"done": seen, "total": trials, "label": label})
+
+    thread = threading.Thread(target=beat, name="sweep-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _space_overrides(space: dict, effective) -> dict[str, str]:
