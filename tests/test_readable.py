@@ -316,3 +316,11 @@ def test_docs_name_no_path_of_this_repositorys_development_setup():
     for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
         text = page.read_text()
         assert "../shared" not in text and "/work/" not in text, page
+
+
+@pytest.mark.slow  # the dry-run measures a short training probe
+def test_the_first_estimate_says_it_times_a_probe_before_the_wait(home: Path):
+    first = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--dry-run"]).stderr
+    assert "timing a short training probe" in first
+    again = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--dry-run"]).stderr
+    assert "timing a short training probe" not in again  # cached: no wait, nothing to say

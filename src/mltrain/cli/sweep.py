@@ -272,8 +272,10 @@ def _estimate(at, kind: str, config, folds: int, trials: int, pool) -> dict:
     """Before the first trial: a trial trains `folds` folds one after another in one worker; trials run as
     many at a time as the executor takes."""
     from .. import estimate_eval
+    from .train import _say_probe
 
     capacity = getattr(pool, "capacity", None) or getattr(pool, "workers", 1) or 1
+    _say_probe(at, kind, config, "cpu", False)
     per = estimate_eval.for_evaluation(at, kind, config, folds=folds, workers=1)
     rounds = -(-trials // capacity)
     return {

@@ -29,6 +29,17 @@ NO_TTY = (
 )
 
 
+def _say_probe(at, kind: str, config, device: str, quiet: bool) -> None:
+    """The first estimate of a config times a short training probe (seconds): say so before the wait."""
+    from ..estimate import cached
+
+    if not quiet and cached(at, kind, config, device) is None:
+        render.paragraph(
+            "estimating the run time: timing a short training probe (a few seconds; cached for next time)",
+            env().stderr,
+        )
+
+
 def train(
     model: str = typer.Argument(
         ...,
@@ -156,6 +167,7 @@ def train(
         if stale:
             warn(stale)
         used_device = pick_device(device)
+        _say_probe(at, kind, effective.config, used_device, quiet)
         estimate = for_training(at, kind, effective.config, used_device)
         plan = {
             "model_name": model,
