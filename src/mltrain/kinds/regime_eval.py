@@ -292,12 +292,12 @@ def headline_table(summary: dict) -> tuple[list[str], list[list], list[str]]:
         if found.get("forward_filter_true_params"):
             ceilings.append(f"{symbol} {found['forward_filter_true_params']['balanced_accuracy']:.3f}")
     notes = [
-        "balanced accuracy: higher is better; [90% interval]; ratio = model / best baseline (above 1: model "
-        "better); beats/LOSES when the interval clears the baseline's figure (or the paired one clears 0)."
+        "balanced accuracy: higher is better; [90% interval]; baseline: the best of them; ratio = model / it "
+        "(above 1: model better); beats/LOSES when the interval clears its figure (or the paired one clears 0)."
     ]
     if ceilings:
         notes.append("ceiling (the filter with the true parameters): " + ", ".join(ceilings))
-    columns = ["symbol", "model bal. acc.", "best baseline", "its", "ratio", "model - rule", "verdict"]
+    columns = ["symbol", "model bal. acc.", "baseline", "its", "ratio", "model - rule", "verdict"]
     return columns, rows, notes
 
 
