@@ -214,7 +214,7 @@ def evaluation(data: dict, stream: IO[str], details: bool = False) -> None:
         paragraph(cross_asset_note(data), stream)
     if data.get("span_note"):
         paragraph(f"note: {data['span_note']}", stream)
-    if details:
+    if details or not top["rows"]:  # a kind without a summary table shows what it has: folds and summary
         evaluation_details(data, stream)
     else:
         where = f" and in {data['report']}" if data.get("report") else " (and --report DIR)"
