@@ -234,7 +234,13 @@ def evaluation_details(data: dict, stream: IO[str]) -> None:
 
     if data.get("folds"):
         columns, rows = fold_table(data)
-        table(f"walk-forward folds: {data['model_name']} ({data['scheme']})", columns, rows, stream)
+        from ..kinds import KINDS
+
+        # a narrow terminal drops the kind's least useful columns first (a note says so; the report and --json
+        # have them) rather than turning hundreds of rows into blocks
+        drop = getattr(KINDS.get(data.get("model_type", "")), "fold_table_drop", ())
+        table(f"walk-forward folds: {data['model_name']}", columns, rows, stream, drop=drop)
+        paragraph(f"scheme: {data['scheme']}", stream)
     render_evaluation_summary(data, stream)
     for line in data.get("verdicts") or []:
         paragraph(line, stream)

@@ -49,6 +49,9 @@ class ModelKind:
     ratio_column: str = ""
     score_group: str = ""
     not_baselines: tuple[str, ...] = ("model",)
+    fold_table_drop: tuple[
+        str, ...
+    ] = ()  # fold-table columns a narrow terminal drops first (least useful first)
     synthetic: bool = False  # evaluate --synthetic: a generated market with known truth
     cross_asset: bool = False  # evaluate --cross-asset: folds train on a pool without the scored asset
 

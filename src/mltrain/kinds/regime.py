@@ -94,6 +94,7 @@ class RegimeKind(ModelKind):
     )
     score_better = {"accuracy": "high", "balanced acc": "high", "macro-F1": "high"}
     ratio_column, not_baselines = "balanced acc", ("model", "network alone")
+    fold_table_drop = tuple(f"{b} bal. acc" for b in ("network", "majority", "jump_model", "hmm"))
     archs = (ARCH, SEQ_ARCH)
     synthetic = True
     cross_asset = True

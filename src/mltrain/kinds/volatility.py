@@ -52,6 +52,7 @@ class VolatilityKind(ModelKind):
     selection_loss_text = "QLIKE on the folds' selection blocks (a loss: lower is better)"
     score_better = {"r2 (log vol)": "high", "QLIKE": "low", "MAE (ann. vol)": "low"}
     ratio_column, score_group = "QLIKE", "symbol"
+    fold_table_drop = tuple(f"{b} QLIKE" for b in ("persistence", "ewma", "gjr_garch", "garch", "har"))
     archs = (ARCH, gru.ARCH)
 
     def symbols(self, model_name: str, config: TrainingConfig) -> list[str]:
