@@ -1,6 +1,7 @@
-"""Copy ../shared/data/binance-1d into the package as gzip CSV, dropping the partial last candle.
+"""Copy a folder of Binance daily kline files (SYMBOLUSDT_1d.csv) into the package as gzip CSV, dropping the
+partial last candle.
 
-Run from the repository root: python scripts/embed_data.py ../shared/data/binance-1d
+Run from the repository root: python scripts/embed_data.py DIR
 """
 
 from __future__ import annotations

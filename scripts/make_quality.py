@@ -1,4 +1,5 @@
-"""Regenerate docs/quality.md and its figures from `mltrain evaluate --folds all` at the default configs on the
+"""Regenerate docs/quality.md (a short page of current figures), docs/runs/NAME.md (each run's full record)
+and their figures from `mltrain evaluate --folds all` at the default configs on the
 embedded data: every fold the history allows, a design period and the untouched period after it scored apart,
 the synthetic-truth runs of the regime detector, and the regime detector on ETH and SOL (pooled and
 cross-asset: trained without the scored asset).
@@ -120,6 +121,104 @@ def command(args: list[str]) -> str:
     return "mltrain evaluate " + " ".join(args)
 
 
+MAIN_RUNS = (
+    "volatility",
+    "volatility_untouched",
+    "regime",
+    "regime_untouched",
+    "regime_eth_cross",
+    "regime_sol_cross",
+)
+DECISION_SECTION = "## Decision value"  # kept as it stands in docs/quality.md when the page is rebuilt
+
+
+def run_page(name: str, r: dict, reworded: dict) -> str:
+    """docs/runs/NAME.md: one run's full record (verdict sentences, folds, pooled tables, figures)."""
+    parts = [f"# {name}: `{command(RUNS[name])}`\n", f"{r['fold_count']} folds. Scheme: {r['scheme']}.\n"]
+    if r.get("cross_asset"):
+        parts.append(f"Trained without {', '.join(r['cross_asset']['held_out'])} in every fold.\n")
+    parts += [f"- {line}" for line in r.get("verdicts") or []]
+    report = DOCS / "quality" / name / "report.md"
+    if report.is_file():
+        text = report.read_text()
+        for before, after in reworded.items():
+            text = text.replace(before, after)
+        report.write_text(text)
+        body = text.split("## Folds", 1)[-1].replace("](", f"](../quality/{name}/")
+        parts.append("\n## Folds" + body)
+    return "\n".join(parts) + "\n"
+
+
+def headline_cell(r: dict) -> str:
+    """A run in one cell: per symbol its ratio to the best baseline and verdict; many symbols summarised."""
+    from mltrain.kinds import KINDS
+
+    columns, rows, _ = KINDS[r["model_type"]].headline_table(r["summary"])
+    ratio, verdict = columns.index("ratio"), columns.index("verdict")
+    if len(rows) <= 3:
+        return "; ".join(f"{row[0]} {row[ratio]:.3f} {row[verdict]}" for row in rows)
+    ratios = [row[ratio] for row in rows]
+    words = {}
+    for row in rows:
+        words[row[verdict]] = words.get(row[verdict], 0) + 1
+    said = ", ".join(f"{n} {w}" for w, n in sorted(words.items()))
+    return f"{len(rows)} symbols: mean ratio {sum(ratios) / len(ratios):.3f}; {said}"
+
+
+def short_page(results: dict, kept: str) -> str:
+    """docs/quality.md: the current figures, one row per run, with the command that reproduces each."""
+    from mltrain.kinds import KINDS
+
+    lines = [
+        "# Quality: current figures\n",
+        "Walk-forward over the embedded data (to 2026-01-05), default configs, seed 42 unless the command says "
+        "otherwise, CPU. Every figure is out of sample and beside the baselines on the same days. Regenerate: "
+        "`python scripts/make_quality.py` (runs every command below, about 10 minutes on 2 cores; "
+        "`--assemble` rebuilds the pages from docs/quality/results.json). How to read them and the verdicts: "
+        "[quality_notes.md](quality_notes.md).\n",
+    ]
+    for name in MAIN_RUNS:
+        r = results.get(name)
+        if r is None:
+            continue
+        columns, rows, notes = KINDS[r["model_type"]].headline_table(r["summary"])
+        lines.append(f"## {name} ([full record](runs/{name}.md))\n")
+        lines.append(f"    {command(RUNS[name])}\n")
+        lines.append("| " + " | ".join(columns) + " |")
+        lines.append("|" + "---|" * len(columns))
+        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
+        lines += ["", *[f"{note}" for note in notes], ""]
+    lines.append("## Every run\n")
+    lines.append(
+        "Ratio: the model's pooled score over the best baseline's (QLIKE: below 1 is better; balanced "
+        "accuracy: above 1 is better).\n"
+    )
+    lines.append("| run | folds | ratio and verdict | command |")
+    lines.append("|---|---|---|---|")
+    for name in RUNS:
+        if name in results:
+            r = results[name]
+            lines.append(
+                f"| [{name}](runs/{name}.md) | {r['fold_count']} | {headline_cell(r)} | `{command(RUNS[name])}` |"
+            )
+    lines.append("")
+    lines.append(
+        kept or f"{DECISION_SECTION}\n\n(what a policy driven by each model earned: docs/runs/decision.md)\n"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def kept_decision_section() -> str:
+    """The decision-value section as it stands in docs/quality.md (written by its own study), kept whole."""
+    page = DOCS / "quality.md"
+    text = page.read_text() if page.is_file() else ""
+    if DECISION_SECTION not in text:
+        return ""
+    section = text[text.index(DECISION_SECTION) :]
+    after = section.find("\n## ", len(DECISION_SECTION))
+    return section if after < 0 else section[:after]
+
+
 def main() -> None:
     only = set() if sys.argv[1:] == ["--assemble"] else (set(sys.argv[1:]) or set(RUNS))
     home = tempfile.mkdtemp()
@@ -130,19 +229,9 @@ def main() -> None:
             results[name] = evaluate(name, args, home)
             results[name].pop("folds", None)
             cache.write_text(json.dumps(results, indent=1))
-    parts = [
-        "# Quality: walk-forward results\n",
-        "Generated by `python scripts/make_quality.py` from these commands (each also with "
-        "`--report docs/quality/NAME --json`), default configs and seed 42 unless a flag says otherwise, the "
-        "embedded data up to 2026-01-05, CPU:\n",
-        *[f"    {command(args)}" for args in RUNS.values()],
-        "",
-        f"Scheme: {results['volatility']['scheme']}.\n",
-        (DOCS / "quality_notes.md").read_text(),
-        "",
-    ]
     from mltrain.kinds import KINDS
 
+    (DOCS / "runs").mkdir(exist_ok=True)
     for name in RUNS:
         if name not in results:
             continue
@@ -150,23 +239,10 @@ def main() -> None:
         # the verdict sentences follow the current wording rules even for a run kept from an earlier pass
         stored, r["verdicts"] = r.get("verdicts") or [], KINDS[r["model_type"]].verdicts(r["summary"])
         reworded = dict(zip(stored, r["verdicts"])) if len(stored) == len(r["verdicts"]) else {}
-        parts.append(f"## {name}: `{command(RUNS[name])}`\n")
-        parts.append(f"{r['fold_count']} folds.\n")
-        if r.get("cross_asset"):
-            parts.append(f"Trained without {', '.join(r['cross_asset']['held_out'])} in every fold.\n")
-        parts += [f"- {line}" for line in r.get("verdicts") or []]
-        report = DOCS / "quality" / name / "report.md"
-        if report.is_file():
-            text = report.read_text()
-            for before, after in reworded.items():
-                text = text.replace(before, after)
-            report.write_text(text)
-            body = text.split("## Folds", 1)[-1]
-            body = body.replace("](", f"](quality/{name}/")
-            parts.append("\n### Folds" + body.replace("\n## ", "\n### "))
+        (DOCS / "runs" / f"{name}.md").write_text(run_page(name, r, reworded))
     cache.write_text(json.dumps(results, indent=1))  # the reworded verdicts too
-    (DOCS / "quality.md").write_text("\n".join(parts))
-    print(f"wrote {DOCS / 'quality.md'}")
+    (DOCS / "quality.md").write_text(short_page(results, kept_decision_section()))
+    print(f"wrote {DOCS / 'quality.md'} and {DOCS / 'runs'}/*.md")
 
 
 if __name__ == "__main__":

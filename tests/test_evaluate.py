@@ -88,7 +88,9 @@ def test_volatility_folds_have_garch_and_a_summary(home: Path):
     assert 0 <= summary["folds_beating_every_baseline_on_qlike"] <= 2
     assert (
         "garch QLIKE"
-        in run_cli(["evaluate", "volatility_forecaster", "--symbols", "BTC", "--folds", "2", *SMALL]).stdout
+        in run_cli(
+            ["evaluate", "volatility_forecaster", "--symbols", "BTC", "--folds", "2", *SMALL, "--details"]
+        ).stdout
     )
     # the host's pace is kept: the next estimate of this evaluation comes from it
     args = ["evaluate", "volatility_forecaster", "--symbols", "BTC", "--folds", "2", *SMALL]

@@ -201,7 +201,7 @@ def test_columns_is_honoured_in_a_pipe_and_a_pipe_without_it_gets_wide_rows(monk
 def test_too_wide_for_any_table_becomes_one_block_per_row(monkeypatch):
     text = table_text(["name", "sha256"], [[LONG, "f" * 64]], monkeypatch, 60, whole=("sha256",))
     no_bad_cells(text)
-    assert f"name: {LONG}" in text and re.search(r"sha256:\s+" + "f" * 64, text)
+    assert f"name: {LONG}" in text and "f" * 50 in text and all(len(line) <= 60 for line in text.splitlines())
 
 
 def test_nested_values_are_key_value_lines_and_sub_tables(monkeypatch):

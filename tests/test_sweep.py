@@ -329,7 +329,7 @@ def test_the_objective_is_the_selection_score_and_the_best_is_validated_once(hom
             "tiny",
         ]
     ).stdout
-    assert "(not the search's score)" in text and "selection score" in text
+    assert "(not the search's score)" in text and "selection loss" in text and "lower is better" in text
 
 
 def test_sweep_progress_counts_trials_with_the_best_so_far_and_an_eta_on_stderr(home: Path) -> None:

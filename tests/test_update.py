@@ -101,7 +101,8 @@ def test_first_download_into_an_empty_home_is_the_servers_series_minus_the_formi
         stored.frame[["open", "high", "low", "close"]], served[["open", "high", "low", "close"]][:-1]
     )
     assert stored.meta["exchange"] == "binance" and stored.meta["market"] == "NEW/USDT"
-    assert [e["event"] for e in events] == ["start", "page", "done"] and default_symbols(store) == ["NEW"]
+    assert [e["event"] for e in events] == ["request", "start", "page", "done"]  # markets first, then NEW
+    assert default_symbols(store) == ["NEW"]
     assert {path for path, _ in fx.requests} == {"/api/v3/exchangeInfo", "/api/v3/klines"}
 
 

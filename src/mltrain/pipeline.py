@@ -207,10 +207,9 @@ def since_positions(index: pd.DatetimeIndex, since: str | None, first_ok: int) -
 
     if since is None:
         return np.array([len(index) - 1])
-    try:
-        start = pd.Timestamp(since)
-    except ValueError as exc:
-        raise UsageError(f"--since {since!r} is not a date; use YYYY-MM-DD") from exc
+    from .textutil import parse_day
+
+    start = pd.Timestamp(parse_day(since, "--since"))
     pos = np.nonzero(index >= start)[0]
     pos = pos[pos >= first_ok]
     if len(pos) == 0:

@@ -83,8 +83,20 @@ class Promotion:
 
 
 class Registry(Retention):
-    def __init__(self, home: Home):
+    def __init__(self, home: Home, known_names: tuple[str, ...] = ()):
         self.root = home.registry
+        self.known_names = known_names  # built-in model names (the face passes them): where a typo points
+
+    def no_versions(self, name: str) -> UsageError:
+        """No version of NAME: a name close to one that exists is a typo, pointed at that name, never told to
+        train the typo."""
+        from .textutil import suggest
+
+        others = [n for n in dict.fromkeys([*self.models(), *self.known_names]) if n != name]
+        hint = suggest(name, others)
+        if hint:
+            return UsageError(f"no model {name!r} in the registry.{hint}")
+        return UsageError(f"no trained versions of model {name!r}; train it with `mltrain train {name}`")
 
     def model_dir(self, name: str) -> Path:
         """The model's folder; a symbolic link there is refused for reading and writing alike (paths.Home)."""
@@ -128,7 +140,7 @@ class Registry(Retention):
     def require_version(self, name: str, version: int | None) -> int:
         versions = self.versions(name)
         if not versions:
-            raise UsageError(f"no trained versions of model {name!r}; train it with `mltrain train {name}`")
+            raise self.no_versions(name)
         if version is None:
             production = self.aliases(name).get("production")
             return production if production is not None else versions[-1]
@@ -146,7 +158,7 @@ class Registry(Retention):
             return version, self.status(name, version)
         versions = self.versions(name)
         if not versions:
-            raise UsageError(f"no trained versions of model {name!r}; train it with `mltrain train {name}`")
+            raise self.no_versions(name)
         production = self.aliases(name).get("production")
         if production is None:
             latest = versions[-1]

@@ -22,7 +22,8 @@ class Retention:
     def rollback(
         self, name: str, wait: bool = False, on_wait: Callable[[dict], None] | None = None
     ) -> tuple[int | None, int]:
-        """Production back to the version that held it before the current one."""
+        """Production back to the version that held it before the current one; rolling back again goes one
+        further back (v1, v2, v3 promoted: rollback gives v2, then v1), never back and forth."""
         self.require_version(name, None)
         with self.lock(name, {"command": "models rollback"}, wait, on_wait):
             self.check_consistent(name)
@@ -63,17 +64,24 @@ class Retention:
                 )
 
     def rollback_target(self, name: str) -> int | None:
-        """The version `rollback` would restore: the newest still-present one that production moved away from
-        to reach the current version. Entries whose versions were removed (or renumbered) do not count."""
+        """The version `rollback` would restore: the production before the current one in the alias log's
+        history, read as a stack (a promotion pushes, a rollback pops), so a second rollback goes one further
+        back instead of returning to where the first came from. Versions removed (or renumbered) since do not
+        count."""
         current = self.aliases(name).get("production")
-        for row in reversed([r for r in self.alias_log(name) if r.get("alias") == "production"]):
-            if (
-                row.get("to") == current
-                and row.get("from") not in (None, current)
-                and self._same(name, current, row.get("to_id"), row.get("at"))
-                and self._same(name, row.get("from"), row.get("from_id"), row.get("at"))
-            ):
-                return row["from"]
+        stack: list[tuple[object, object, object]] = []  # (version, creation id, when it became production)
+        for row in (r for r in self.alias_log(name) if r.get("alias") == "production"):
+            to = (row.get("to"), row.get("to_id"), row.get("at"))
+            rolled_back = str(row.get("reason") or "").startswith("rollback")
+            if rolled_back and len(stack) >= 2 and stack[-2][0] == to[0]:
+                stack.pop()
+            elif to[0] is not None and (not stack or stack[-1][0] != to[0]):
+                stack.append(to)
+        if not stack or stack[-1][0] != current or not self._same(name, current, *stack[-1][1:]):
+            return None
+        for version, creation_id, at in reversed(stack[:-1]):
+            if version != current and self._same(name, version, creation_id, at):
+                return version
         return None
 
     def prune(

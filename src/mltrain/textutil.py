@@ -40,3 +40,21 @@ def fmt(value: Any) -> str:
 def plural(count: int, noun: str, many: str | None = None) -> str:
     """'1 day', '2 days' (a given plural for irregular nouns)."""
     return f"{count} {noun if count == 1 else (many or noun + 's')}"
+
+
+DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # always fullmatch: the one date format of every flag
+
+
+def parse_day(text: str, flag: str):
+    """A day given on the command line as YYYY-MM-DD (a datetime.date); anything else (01/02/2026, 20260102,
+    2026-W01) is refused with an example, never read one way silently."""
+    import datetime
+
+    from .errors import UsageError
+
+    try:
+        if DAY_RE.fullmatch(str(text)):
+            return datetime.date.fromisoformat(str(text))
+    except ValueError:
+        pass
+    raise UsageError(f"{flag} {text!r} is not a date; use YYYY-MM-DD, e.g. 2026-01-02")

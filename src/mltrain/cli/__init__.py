@@ -61,7 +61,7 @@ def root(
 def main(argv: list[str] | None = None, env: Env | None = None) -> None:
     """Console entry point. Typer reports bad options itself (exit 2); with --json the report is JSON too."""
     args = sys.argv[1:] if argv is None else list(argv)
-    env = env or Env(argv=[sys.argv[0], *args])
+    env = env or Env(argv=[sys.argv[0], *args], owns_process=True)
     call = dict(prog_name="mltrain", obj=env, **({} if argv is None else {"args": args}))
     if "--json" not in args:
         app(**call)

@@ -67,9 +67,10 @@ def home() -> Home:
 
 
 def registry():
+    from ..kinds import catalogue
     from ..registry import Registry
 
-    return Registry(home())
+    return Registry(home(), tuple(catalogue()))
 
 
 def store():
@@ -86,7 +87,18 @@ def effective_config(at: Home, kind: str, preset: str | None, config_file: Path 
 
 
 def warn(message: str) -> None:
-    print(f"warning: {message}", file=env().stderr)
+    render.paragraph(f"warning: {message}", env().stderr)
+
+
+def _finished() -> None:
+    """The work is done and recorded: a SIGTERM from now on (a cron timeout landing while the result is
+    printed or the interpreter exits) must not turn its exit 0 into 143, so the process ignores it. Only a
+    process main() started changes its handlers; an in-process caller (tests) keeps its own."""
+    import signal
+    import threading
+
+    if env().owns_process and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def run(
@@ -105,6 +117,7 @@ def run(
                 ExitCode.FAILURE,
             )
         value = body()
+        _finished()
         if as_json:
             print(render.envelope(value), file=env().stdout)
         elif show is not None:

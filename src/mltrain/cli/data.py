@@ -55,11 +55,11 @@ def data_import(
         )
 
     def show(d: dict) -> None:
-        print(
+        render.paragraph(
             f"imported {d['symbol']} ({d['format']}): {render.plural(d['rows'], 'day')} {d['first']} to "
             f"{d['last']} ({d['added_rows']} new), {render.plural(d['missing_days'], 'missing day')}"
             + (f"; {'; '.join(d['notes'])}" if d["notes"] else ""),
-            file=env().stdout,
+            env().stdout,
         )
 
     run(as_json, body, show)
@@ -128,11 +128,11 @@ def data_show(
         return {**summary, "candles": candles, "last_candle": candles[-1]}
 
     def show(d: dict) -> None:
-        print(
+        render.paragraph(
             f"{d['symbol']}: {d['source']}, {d['first']} to {d['last']}, "
             f"{render.plural(d['rows'], 'row')}, "
             f"{render.plural(d['missing_days'], 'missing day')}",
-            file=env().stdout,
+            env().stdout,
         )
         if d["extreme_ranges"]:
             days = ", ".join(f"{x['date']} ({x['high_low']:,g}x)" for x in d["extreme_ranges"])
@@ -286,7 +286,16 @@ def update_data(
     def progress(event: dict) -> None:
         """Each symbol's start, every page and its end; the share of days fetched drives the ETA."""
         kind, symbol, total = event.get("event"), event.get("symbol"), len(names)
-        if kind == "start":
+        if kind == "request":  # before the first answer: what is asked, and that failures are retried
+            label = f"{event['what']} (up to {event['tries']} tries)"
+            display({"done": state["done"], "total": total, "label": label})
+        elif kind == "retry":  # a failed try is said at once, with the wait before the next one
+            label = (
+                f"{event['what']}: try {event['attempt']}/{event['tries']} failed ({event['error']}); "
+                f"retrying in {event['wait_seconds']:g} s"
+            )
+            display({"done": state["done"], "total": total, "label": label})
+        elif kind == "start":
             state.update(days=max(int(event.get("days", 1)), 1), start=event["from"], page=0)
             label = (
                 f"{symbol}: fetching {event['market']} from {event['from']}, about {event.get('days')} days "

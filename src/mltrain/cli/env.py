@@ -21,6 +21,7 @@ class Env:
     home: str | None = None  # --home
     debug: bool = False
     before_commit: Callable[[], None] | None = None  # called while a new version is staged (tests pause here)
+    owns_process: bool = False  # main() built it: process-wide settings (signal handlers) are this run's
 
     # streams are looked up when used: a test runner swaps sys.stdout/stderr around each invocation
     @property

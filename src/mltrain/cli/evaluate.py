@@ -70,6 +70,17 @@ def evaluate(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print config, folds and the time estimate; evaluate nothing."
     ),
+    details: bool = typer.Option(
+        False,
+        "--details",
+        help="After the summary: every fold's scores, the full pooled tables (DM, MCS) and verdict sentences.",
+    ),
+    yes: bool = typer.Option(
+        False,
+        "--yes",
+        "-y",
+        help="Accepted so scripts can pass train's flag here too; evaluate never asks (it changes no version).",
+    ),
     quiet: bool = typer.Option(
         False,
         "--quiet",
@@ -132,7 +143,7 @@ def evaluate(
         e = env()
         display = render.FoldProgress(e.stderr, live=e.stderr.isatty() and not as_json, quiet=quiet)
         with display:
-            return evaluate_and_record(
+            result = evaluate_and_record(
                 at,
                 kind,
                 model,
@@ -150,12 +161,15 @@ def evaluate(
                 executor=executor,
                 cross_asset=cross_asset,
             )
+        result["headline"] = render.headline(result)  # the summary the text shows first, in --json too
+        return result
 
     def show(d: dict) -> None:
         if dry_run:
             render.evaluation_plan(d, env().stdout)
         else:
-            render.evaluation(d, env().stdout)
+            # the decision-value table (what a policy driven by the model earned) goes first, here
+            render.evaluation(d, env().stdout, details=details)
 
     run(as_json, body, show)
 
@@ -176,14 +190,11 @@ def _folds(text: str) -> int | None:
 def _date(flag: str, text: str | None):
     if text is None:
         return None
-    import datetime
-
     import pandas as pd
 
-    try:
-        return pd.Timestamp(datetime.date.fromisoformat(text))
-    except ValueError:
-        raise UsageError(f"{flag} {text!r} is not a date; use YYYY-MM-DD") from None
+    from ..textutil import parse_day
+
+    return pd.Timestamp(parse_day(text, flag))
 
 
 def evaluation_plan(

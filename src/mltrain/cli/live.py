@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from typing import IO
 
+from .tables import paragraph
+
 
 class Progress:
     """Observes epoch records: a Rich live table in a terminal, one plain flushed line per epoch otherwise."""
@@ -76,7 +78,7 @@ class Progress:
             )
             self._live.update(self._table())
         else:
-            self.stream.write(self.lines.line(symbol, record) + "\n")
+            paragraph(self.lines.line(symbol, record), self.stream)  # wrapped at COLUMNS, like every line
             self.stream.flush()
 
 
@@ -158,5 +160,5 @@ class FoldProgress:
                 description=f"{self.what} {event.get('note') or event.get('label') or ''}".strip(),
             )
         else:
-            self.stream.write(self.line(event) + "\n")
+            paragraph(self.line(event), self.stream)
             self.stream.flush()

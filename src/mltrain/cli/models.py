@@ -17,7 +17,7 @@ WAIT_OPT = typer.Option(False, "--wait", help="Wait for a job holding the model'
 
 
 def _say(text: str) -> None:
-    print(text, file=env().stdout)
+    render.paragraph(text, env().stdout)
 
 
 def _waiting(info: dict) -> None:
@@ -151,6 +151,8 @@ def models_history(name: str = _name_arg(), as_json: bool = JSON_OPT) -> None:
 
     def body() -> dict:
         found = registry()
+        if not found.versions(name):
+            raise found.no_versions(name)
         versions = []
         for v in found.versions(name):
             meta = found.meta(name, v)
@@ -233,7 +235,9 @@ def models_compare(
     b: int = _version_arg("Second version number."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Config, validation windows and scores of two versions side by side; warns when the windows differ."""
+    """What changed between two versions: config fields, the model's scores side by side with the change (and
+    its ratio to the best baseline), validation windows; warns when the windows differ. --json also has both
+    versions' full config, metrics and baselines."""
 
     def body() -> dict:
         found = registry()
@@ -247,8 +251,12 @@ def models_compare(
                 "baselines": meta["baselines"],
                 "created_at": meta["created_at"],
                 "status": found.status(name, v, meta),
+                "model_type": meta["model_type"],
             }
-        return {"model_name": name, "versions": out}
+        left, right = out.values()
+        # what the text shows: the config fields that changed and the model's scores with the change
+        figures = render.compare_figures(left["model_type"], left, right)
+        return {"model_name": name, "model_type": left["model_type"], "versions": out, "figures": figures}
 
     def show(d: dict) -> None:
         render.compare(d, env().stdout)

@@ -68,7 +68,14 @@ def predict(
                 print(",".join(str(v) for v in row), file=out)
         else:
             label = "" if d["status"] == "production" else f" ({d['status']})"
-            render.table(f"{model} v{d['version']}{label}", columns, values, out, whole=("date", "regime"))
+            render.table(
+                f"{model} v{d['version']}{label}",
+                columns,
+                values,
+                out,
+                whole=("date", "regime", "network_regime"),
+                drop=("in_sample", "out_of_distribution"),
+            )
 
     run(as_json, body, show)
 

@@ -7,6 +7,13 @@ from typing import IO
 from ..render import envelope, error_envelope  # noqa: F401  (the JSON envelopes)
 from ..textutil import fmt, plural
 from .live import FoldProgress, Progress  # noqa: F401  (the live displays)
+from .scores import (  # noqa: F401  (score tables and version comparison)
+    compare,
+    compare_figures,
+    styled_scores,
+    validation_window,
+    window_warnings,
+)
 from .tables import cell, kv, paragraph, table, width  # noqa: F401  (tables for every command)
 
 
@@ -49,11 +56,11 @@ def train_result(data: dict, windows: dict, stream: IO[str]) -> None:
 
     refused = "NOT promoted (gate failed); production unchanged"
     status = "promoted to production" if data["promoted"] else refused
-    print(
+    paragraph(
         f"{data['model_name']} v{data['version']} {status} | job {data['job_id']} | "
         f"{format_seconds(data['duration_seconds'])} (estimated "
         f"{format_seconds(data['estimated_seconds'])})",
-        file=stream,
+        stream,
     )
     scores(data["model_type"], data["metrics"], data["baselines"], windows, stream)
 
@@ -68,11 +75,16 @@ def _validation_title(windows: dict) -> str:
 
 
 def scores(model_type: str, metrics: dict, baselines: dict, windows: dict | None, stream: IO[str]) -> None:
-    """The kind's validation table, then its notes on how far the scores can be trusted."""
+    """The kind's validation table in the one table style (the best value of each scored column marked *,
+    each row's ratio to the best baseline), then its notes on how far the scores can be trusted."""
     from ..kinds import KINDS
 
-    columns, rows, notes = KINDS[model_type].score_table(metrics, baselines, windows or {})
-    table(_validation_title(windows or {}), columns, [[fmt(v) for v in r] for r in rows], stream)
+    kind = KINDS[model_type]
+    columns, rows, notes = kind.score_table(metrics, baselines, windows or {})
+    columns, texts, legend = styled_scores(kind, columns, rows)
+    table(_validation_title(windows or {}), columns, texts, stream)
+    if legend:
+        paragraph(legend, stream)
     for note in notes:
         paragraph(note, stream)
 
@@ -168,23 +180,70 @@ def version(meta: dict, stream: IO[str]) -> None:
         )
 
 
-def evaluation(data: dict, stream: IO[str]) -> None:
-    from ..evaluate import cross_asset_note, fold_table
+def headline(data: dict) -> dict:
+    """The summary `evaluate` prints first, as JSON carries it: columns, one row per symbol, notes."""
+    from ..kinds import KINDS
 
-    columns, rows = fold_table(data)
-    table(f"walk-forward: {data['model_name']} ({data['scheme']})", columns, rows, stream)
+    kind = KINDS.get(data.get("model_type", ""))
+    columns, rows, notes = kind.headline_table(data.get("summary") or {}) if kind else ([], [], [])
+    return {"columns": columns, "rows": rows, "notes": notes}
+
+
+def evaluation(data: dict, stream: IO[str], details: bool = False) -> None:
+    """The answer first: one row per symbol with its verdict, a few notes, where the rest is; the per-fold
+    table, the full pooled tables and the verdict sentences only with `details`."""
+    from ..evaluate import cross_asset_note
+
+    top = data.get("headline") or headline(data)
+    title = f"walk-forward: {data['model_name']} ({data['model_type']}), {plural(data['fold_count'], 'fold')}"
+    if top["rows"]:
+        digits = {"ratio": 3, "DM p": 4}  # aligned: a ratio of 1 reads 1.000, not 1
+        rows = [
+            [
+                f"{v:.{digits[c]}f}" if c in digits and isinstance(v, (int, float)) else v
+                for c, v in zip(top["columns"], row)
+            ]
+            for row in top["rows"]
+        ]
+        table(title, top["columns"], rows, stream, whole=("verdict",))
+    else:
+        print(title, file=stream)
+    for note in top["notes"]:
+        paragraph(note, stream)
     if cross_asset_note(data):
-        print(cross_asset_note(data), file=stream)
+        paragraph(cross_asset_note(data), stream)
     if data.get("span_note"):
         paragraph(f"note: {data['span_note']}", stream)
+    if details or not top["rows"]:  # a kind without a summary table shows what it has: folds and summary
+        evaluation_details(data, stream)
+    else:
+        where = f" and in {data['report']}" if data.get("report") else " (and --report DIR)"
+        paragraph(
+            f"per-fold scores, the full tests (DM, MCS) and verdict sentences: --details{where}", stream
+        )
+    if data.get("predictions_csv"):
+        paragraph(f"predictions: {data['predictions_csv']}", stream)
+    if data.get("report"):
+        paragraph(f"report: {data['report']}", stream)
+    paragraph(f"stored: {data['record']}", stream)
+
+
+def evaluation_details(data: dict, stream: IO[str]) -> None:
+    """evaluate --details: every fold's scores, the pooled tables and the verdict sentences."""
+    from ..evaluate import fold_table
+
+    if data.get("folds"):
+        columns, rows = fold_table(data)
+        from ..kinds import KINDS
+
+        # a narrow terminal drops the kind's least useful columns first (a note says so; the report and --json
+        # have them) rather than turning hundreds of rows into blocks
+        drop = getattr(KINDS.get(data.get("model_type", "")), "fold_table_drop", ())
+        table(f"walk-forward folds: {data['model_name']}", columns, rows, stream, drop=drop)
+        paragraph(f"scheme: {data['scheme']}", stream)
     render_evaluation_summary(data, stream)
     for line in data.get("verdicts") or []:
-        print(line, file=stream)
-    if data.get("predictions_csv"):
-        print(f"predictions: {data['predictions_csv']}", file=stream)
-    if data.get("report"):
-        print(f"report: {data['report']}", file=stream)
-    print(f"stored: {data['record']}", file=stream)
+        paragraph(line, stream)
 
 
 def render_evaluation_summary(result: dict, stream: IO[str]) -> None:
@@ -216,64 +275,6 @@ def summary_tables(title: str, values: dict, stream: IO[str]) -> None:
         return
     for key, value in nested.items():
         summary_tables(f"{title}: {key}", value, stream)
-
-
-def compare(d: dict, stream: IO[str]) -> None:
-    """Two versions side by side: config, validation windows (with a warning when they differ), scores."""
-    (va, left), (vb, right) = list(d["versions"].items())
-    rows = [
-        [f"config.{k}", left["config"].get(k), right["config"].get(k)]
-        for k in dict.fromkeys([*left["config"], *right["config"]])
-    ]
-    rows += [
-        ["status", left["status"], right["status"]],
-        ["created", left["created_at"], right["created_at"]],
-    ]
-    for symbol in dict.fromkeys([*left["data_windows"], *right["data_windows"]]):
-        rows.append(
-            [
-                f"validation {symbol}",
-                validation_window(left["data_windows"].get(symbol)),
-                validation_window(right["data_windows"].get(symbol)),
-            ]
-        )
-    for section in ("metrics", "baselines"):
-        for key in dict.fromkeys([*left.get(section, {}), *right.get(section, {})]):
-            rows.append([f"{section}.{key}", left.get(section, {}).get(key), right.get(section, {}).get(key)])
-    name = d.get("model_name", d.get("name"))
-    table(f"{name}: {va} vs {vb}", ["field", va, vb], rows, stream)
-    for line in window_warnings(d):
-        paragraph(f"warning: {line}", stream)
-
-
-def validation_window(window: dict | None) -> str:
-    """A version's validation block for one symbol: '97 days to 2026-01-05' (the last val_samples samples)."""
-    if not window:
-        return "-"
-    days = window.get("val_samples")
-    if window.get("val_first"):
-        return f"{window['val_first']}..{window.get('val_last', window.get('last'))} ({plural(days, 'day')})"
-    if not isinstance(days, int):
-        return f"to {window.get('last')}"
-    return f"{plural(days, 'day')} to {window.get('last')}"
-
-
-def window_warnings(d: dict) -> list[str]:
-    """Scores on different validation windows are not comparable: say so per symbol."""
-    (va, left), (vb, right) = list(d["versions"].items())
-    out = []
-    for symbol in dict.fromkeys([*left["data_windows"], *right["data_windows"]]):
-        a, b = (
-            validation_window(left["data_windows"].get(symbol)),
-            validation_window(right["data_windows"].get(symbol)),
-        )
-        if a != b:
-            out.append(
-                f"{symbol}: validation windows differ ({va} {a}; {vb} {b}); the scores are not "
-                "directly "
-                "comparable"
-            )
-    return out
 
 
 def history(d: dict, stream: IO[str]) -> None:
@@ -311,4 +312,4 @@ def history(d: dict, stream: IO[str]) -> None:
             whole=("at",),
         )
     else:
-        print(f"{name}: no alias changes recorded", file=stream)
+        paragraph(f"{name}: no alias changes recorded", stream)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Optional
@@ -77,7 +79,6 @@ def sweep(
             context_for,
             default_space,
             open_study,
-            run_sweep,
             shown_storage,
             space_from_file,
             trial_config,
@@ -107,6 +108,9 @@ def sweep(
             at, kind, model, effective.config, seed, folds, None if holdout is None else str(holdout.date())
         )
 
+        overridden = _space_overrides(space, effective)
+        for line in overridden.values():
+            render.paragraph(f"note: {line}", e.stderr)
         prior = best_trial(study)  # a resumed study: "best so far" starts from its best
         state: dict = {"done": 0, "best": None if prior is None else (prior["value"], prior["number"])}
         display = render.FoldProgress(
@@ -129,9 +133,19 @@ def sweep(
                 }
             )
 
-        with make_executor(executor) as pool, stop_on_sigterm() as stop, display:
-            try:
-                mine = run_sweep(
+        with make_executor(executor) as pool, stop_on_sigterm() as stop:
+            custom = (objective or DEFAULT_OBJECTIVE) != DEFAULT_OBJECTIVE
+            estimate = None if custom else _estimate(at, kind, effective.config, folds, trials, pool)
+            if not quiet:
+                render.paragraph(
+                    _estimate_text(estimate, KINDS[kind].selection_loss_text)
+                    if estimate
+                    else "no estimate: a custom objective's cost is unknown; a line follows each finished trial",
+                    e.stderr,
+                )
+            with display, _heartbeat(display, state, trials, estimate):
+                mine = _searched(
+                    name,
                     study,
                     effective.config,
                     space,
@@ -142,11 +156,6 @@ def sweep(
                     on_trial=progress,
                     objective=objective or DEFAULT_OBJECTIVE,
                 )
-            except (Interrupted, KeyboardInterrupt):
-                raise Interrupted(
-                    f"interrupted: pending trials cancelled and recorded as failed in study "
-                    f"{name!r}; finished trials are kept (rerun to resume)"
-                ) from None
         best = best_trial(study)
         out = {
             "model_name": model,
@@ -159,6 +168,10 @@ def sweep(
             "best": best,
             "folds": folds,
             "holdout_from": context["holdout_from"],
+            # what every trial's value is
+            "score": "the custom objective's value" if custom else KINDS[kind].selection_loss_text,
+            "estimate": estimate,
+            "space_overrides": overridden,
             "validation": None,
             "preset": None,
             "trained": None,
@@ -192,6 +205,97 @@ def sweep(
         return ExitCode.NOT_PROMOTED if trained is not None and not trained["promoted"] else ExitCode.OK
 
     run(as_json, body, lambda d: _show(d, e.stdout), code=code)
+
+
+HEARTBEAT_SECONDS = 20.0  # while trials run, a line this often: which trials, how long so far, the estimate
+
+
+def _searched(name: str, study, *args, **kwargs) -> list[int]:
+    """run_sweep; a stop (signal, Ctrl-C) is one line saying what was kept."""
+    from ..sweep import run_sweep
+
+    try:
+        return run_sweep(study, *args, **kwargs)
+    except (Interrupted, KeyboardInterrupt):
+        raise Interrupted(
+            f"interrupted: pending trials cancelled and recorded as failed in study "
+            f"{name!r}; finished trials are kept (rerun to resume)"
+        ) from None
+
+
+@contextmanager
+def _heartbeat(display, state: dict, trials: int, estimate: dict | None) -> Iterator[None]:
+    """A trial can take minutes: between finished trials, a line every HEARTBEAT_SECONDS says which trials
+    are running, for how long, and what one is expected to take."""
+    import threading
+    import time
+
+    from ..estimate import format_seconds
+
+    stop = threading.Event()
+    at_once = (estimate or {}).get("at_once", 1)
+
+    def beat() -> None:
+        seen, since = state["done"], time.monotonic()
+        while not stop.wait(HEARTBEAT_SECONDS):
+            if state["done"] != seen:
+                seen, since = state["done"], time.monotonic()
+            first, last = seen, min(seen + at_once, trials) - 1
+            running = f"trial {first}" if first == last else f"trials {first}..{last}"
+            expected = f"; about {format_seconds(estimate['per_trial_seconds'])} each" if estimate else ""
+            label = f"{running} running for {format_seconds(time.monotonic() - since)}{expected}"
+            display({"done": seen, "total": trials, "label": label})
+
+    thread = threading.Thread(target=beat, name="sweep-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _space_overrides(space: dict, effective) -> dict[str, str]:
+    """Fields the search space varies that the preset (or a flag) had set: the search's values win, said."""
+    out = {}
+    for field, param in space.items():
+        source = effective.sources.get(field, "default")
+        if source != "default":
+            out[field] = (
+                f"the search space varies {field} ({param.describe()}); "
+                f"{field}={getattr(effective.config, field)} from {source} is not used by the trials"
+            )
+    return out
+
+
+def _estimate(at, kind: str, config, folds: int, trials: int, pool) -> dict:
+    """Before the first trial: a trial trains `folds` folds one after another in one worker; trials run as
+    many at a time as the executor takes."""
+    from .. import estimate_eval
+    from .train import _say_probe
+
+    capacity = getattr(pool, "capacity", None) or getattr(pool, "workers", 1) or 1
+    _say_probe(at, kind, config, "cpu", False)
+    per = estimate_eval.for_evaluation(at, kind, config, folds=folds, workers=1)
+    rounds = -(-trials // capacity)
+    return {
+        "per_trial_seconds": round(per.expected_seconds, 1),
+        "expected_seconds": round(per.expected_seconds * rounds, 1),
+        "upper_seconds": round(per.upper_seconds * rounds, 1),
+        "at_once": capacity,
+        "basis": per.basis,
+    }
+
+
+def _estimate_text(est: dict, score: str) -> str:
+    from ..estimate import format_seconds
+
+    return (
+        f"estimate: ~{format_seconds(est['per_trial_seconds'])} per trial at the base config (a trial with more "
+        f"days or epochs takes longer), ~{format_seconds(est['expected_seconds'])} in all, at most "
+        f"{format_seconds(est['upper_seconds'])}, {est['at_once']} trial(s) at a time; based on {est['basis']}. "
+        f"A line follows each finished trial; its score is {score}"
+    )
 
 
 def _train(
@@ -236,15 +340,15 @@ def _show(data: dict, stream) -> None:
     render.table(
         f"sweep {data['study']} ({data['storage']}): {len(data['this_run'])} trials added, "
         f"{len(data['trials'])} in the study",
-        ["trial", "state", "selection score", *names],
+        ["trial", "state", "selection loss", *names],
         rows,
         stream,
     )
     if data["best"] is not None:
-        print(
-            f"best: trial {data['best']['number']}, selection score {fmt(data['best']['value'])}, "
-            f"{data['best']['params']}",
-            file=stream,
+        render.paragraph(
+            f"best: trial {data['best']['number']}, selection loss {fmt(data['best']['value'])} "
+            f"({data.get('score') or 'lower is better'}), {data['best']['params']}",
+            stream,
         )
     checked = data.get("validation")
     if checked:

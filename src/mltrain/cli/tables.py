@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import IO, Any
 
@@ -77,9 +78,7 @@ def _layout(
     shown = list(range(len(columns)))
     keep = {0, *(i for i, c in enumerate(columns) if c in whole)}
     need = {
-        i: max(
-            len(columns[i].split()[0]) if columns[i].split() else 1, _need([r[i] for r in texts], i in keep)
-        )
+        i: max(max((len(w) for w in columns[i].split()), default=1), _need([r[i] for r in texts], i in keep))
         for i in shown
     }
     hidden: list[str] = []
@@ -117,27 +116,59 @@ def table(
     _hidden_note(hidden, stream)
 
 
+def _widths(columns, texts, shown, need, limit) -> dict[int, int]:
+    """Each column's width: its longest line, the widest shrunk first (never below what cuts no word) until
+    the table fits the width; Rich's own collapse can overshoot by a few characters, so it is done here."""
+    widths = {
+        i: max(
+            need[i], len(columns[i]), *(len(line) for row in texts for line in row[i].splitlines() or [""])
+        )
+        for i in shown
+    }
+    if limit is None:
+        return widths
+    while sum(widths[i] + BORDER for i in shown) + 1 > limit:
+        room = [i for i in shown if widths[i] > need[i]]
+        if not room:
+            break
+        widest = max(room, key=lambda i: widths[i] - need[i])
+        widths[widest] -= 1
+    return widths
+
+
 def _rich_table(title, columns, texts, shown, need, keep, limit, stream) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     t = Table(title=title)
+    widths = _widths(columns, texts, shown, need, limit)
     for i in shown:
-        t.add_column(columns[i], no_wrap=i in keep, min_width=need[i], overflow="fold")
+        justify = "right" if _numeric([row[i] for row in texts]) else "left"
+        t.add_column(columns[i], no_wrap=i in keep, width=widths[i], overflow="fold", justify=justify)
     for row in texts:
         t.add_row(*[Text(row[i]) for i in shown])
     Console(file=stream, width=limit, highlight=False).print(t)
 
 
+NUMBER_RE = re.compile(r"[-+]?[0-9][0-9,]*(\.[0-9]+)?(e[-+]?[0-9]+)?[*%]? ?")
+
+
+def _numeric(cells: list[str]) -> bool:
+    """A column of numbers (a '-' for a missing one allowed): right-aligned so the digits line up."""
+    present = [c for c in cells if c.strip() not in ("-", "")]
+    return bool(present) and all(NUMBER_RE.fullmatch(c) for c in present)
+
+
 def paragraph(text: str, stream: IO[str]) -> None:
-    """A sentence wrapped at the table width; a word longer than the width (a path) stays whole."""
+    """A sentence wrapped at the table width; a word longer than the width (a path) is cut at the width, so
+    no line is ever wider than COLUMNS."""
     import textwrap
 
     lines = textwrap.wrap(
         text,
         width=width(stream) or 80,
-        break_long_words=False,
+        break_long_words=True,
         break_on_hyphens=False,
         subsequent_indent="  ",
     )
@@ -158,14 +189,14 @@ def _records(title: str | None, columns: list[str], rows: list[list[str]], strea
 
     limit = width(stream) or 80
 
-    def say(line: str, indent: str) -> None:  # words wrap; a path or hash longer than the width stays whole
+    def say(line: str, indent: str) -> None:  # words wrap; only a word longer than the width is cut
         print(
             "\n".join(
                 textwrap.wrap(
                     line,
                     width=limit,
                     subsequent_indent=indent + "  ",
-                    break_long_words=False,
+                    break_long_words=True,
                     break_on_hyphens=False,
                 )
             )

@@ -24,6 +24,21 @@ from .common import (
     warn,
 )
 
+NO_TTY = (
+    "stdin is not a terminal and --yes was not given; pass --yes to train non-interactively (cron, scripts)"
+)
+
+
+def _say_probe(at, kind: str, config, device: str, quiet: bool) -> None:
+    """The first estimate of a config times a short training probe (seconds): say so before the wait."""
+    from ..estimate import cached
+
+    if not quiet and cached(at, kind, config, device) is None:
+        render.paragraph(
+            "estimating the run time: timing a short training probe (a few seconds; cached for next time)",
+            env().stderr,
+        )
+
 
 def train(
     model: str = typer.Argument(
@@ -120,6 +135,8 @@ def train(
         effective = effective_config(at, kind, preset, config_file, flags)
         if dry_run:
             return prepare(at, kind, effective, None)
+        if not yes and not e.stdin_isatty:  # at once: before the lock, a data update, the data and the probe
+            raise UsageError(NO_TTY)
         from ..jobs import new_job_id
         from ..runner import model_lock
 
@@ -150,6 +167,7 @@ def train(
         if stale:
             warn(stale)
         used_device = pick_device(device)
+        _say_probe(at, kind, effective.config, used_device, quiet)
         estimate = for_training(at, kind, effective.config, used_device)
         plan = {
             "model_name": model,
@@ -165,10 +183,7 @@ def train(
         render.plan(plan, e.stderr)
         if not yes:
             if not e.stdin_isatty:
-                raise UsageError(
-                    "stdin is not a terminal and --yes was not given; pass --yes to train "
-                    "non-interactively (cron, scripts)"
-                )
+                raise UsageError(NO_TTY)
             if not typer.confirm("Start training?", default=True, err=True):
                 raise MltrainError("cancelled at the prompt; nothing was trained", ExitCode.FAILURE)
         from ..runner import TrainRequest, run_training
@@ -198,15 +213,15 @@ def train(
             outcome = run_training(at, request)
         windows.update(outcome.windows)
         for line in KINDS[kind].gate_messages(outcome.gate, outcome.data["version"]):
-            print(line, file=e.stderr)
+            render.paragraph(line, e.stderr)
         for line in outcome.warnings:
-            print(f"warning: {line}", file=e.stderr)
+            render.paragraph(f"warning: {line}", e.stderr)
         if no_promote and outcome.gate.get("passed"):
-            print(
+            render.paragraph(
                 f"--no-promote: v{outcome.data['version']} passed its gate and was saved as a candidate; "
                 f"production unchanged (promote it with `mltrain models promote {model} "
                 f"{outcome.data['version']}`)",
-                file=e.stderr,
+                e.stderr,
             )
         gate.update(outcome.gate)
         return outcome.data

@@ -15,6 +15,10 @@ from ..errors import FetchError, UsageError, excerpt
 DAY_MS = 86_400_000
 EARLIEST_MS = 1_230_940_800_000  # 2009-01-03 in ms: below it, a timestamp is not in milliseconds (seconds)
 LATEST_MS = 4_102_444_800_000  # 2100-01-01 in ms: above it, microseconds (near-future days: update.py)
+TRY_NEXT = (
+    "Check the connection (a proxy, a firewall, the exchange's status page), try again later, use a mirror "
+    "with --api-url URL, or import a file instead: mltrain data import FILE --symbol SYMBOL --merge"
+)
 BACKOFF_SECONDS = (2.0, 8.0, 30.0)  # waits before each retry of a network error, 429 or 5xx; then give up
 FETCH_EXTRA = "pip install 'mltrain[fetch]'"
 
@@ -66,6 +70,7 @@ class Caller:
 
     def __init__(self, exchange: Any, backoff: Sequence[float], sleep: Callable[[float], None]):
         self.exchange, self.backoff, self.sleep, self.requests = exchange, tuple(backoff), sleep, 0
+        self.on_retry: Callable[[dict], None] | None = None  # told of each failed try before its wait
 
     def _status(self) -> int | None:
         return getattr(getattr(self.exchange, "session", None), "last_status", None)
@@ -78,7 +83,9 @@ class Caller:
             cause = exc.__cause__ if "Timeout" in type(exc).__name__ and exc.__cause__ else None
             raise FetchError(
                 f"{self.exchange.id}: {what} failed after {attempt + 1} tries: "
-                f"{type(exc).__name__}: {short(exc)}" + (f" ({short(cause)[:120]})" if cause else "")
+                f"{type(exc).__name__}: {short(exc)}"
+                + (f" ({short(cause)[:120]})" if cause else "")
+                + f". {TRY_NEXT}"
             ) from None
         session = getattr(self.exchange, "session", None)
         left = session.left() if hasattr(session, "left") else float("inf")
@@ -88,6 +95,17 @@ class Caller:
                 f"the next would start after the run's deadline of {session.limits.run_seconds:g} s "
                 "(MLTRAIN_FETCH_RUN_SECONDS)"
             ) from None
+        if self.on_retry is not None:
+            self.on_retry(
+                {
+                    "event": "retry",
+                    "what": what,
+                    "attempt": attempt + 1,
+                    "tries": len(self.backoff) + 1,
+                    "wait_seconds": self.backoff[attempt],
+                    "error": f"{said}{type(exc).__name__}: {short(exc)}",
+                }
+            )
         self.sleep(self.backoff[attempt])
 
     def __call__(self, what: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:

@@ -39,10 +39,9 @@ def default_symbols(store: DataStore) -> list[str]:
 def parse_since(since: str | date | None) -> pd.Timestamp | None:
     if since is None or isinstance(since, pd.Timestamp):
         return since
-    try:
-        return pd.Timestamp(since.isoformat() if isinstance(since, date) else date.fromisoformat(str(since)))
-    except ValueError:
-        raise UsageError(f"--since {since!r} is not a date; use YYYY-MM-DD, e.g. 2021-01-01") from None
+    from ..textutil import parse_day
+
+    return pd.Timestamp(since.isoformat() if isinstance(since, date) else parse_day(str(since), "--since"))
 
 
 def _empty() -> pd.DataFrame:
@@ -236,6 +235,9 @@ def update_symbols(
     ex.session = bounded_session(limits)  # a total deadline per request and per run; answers capped
     ex.timeout = int(limits.request_seconds * 1000)
     call = Caller(ex, backoff, sleep)
+    report = on_progress or (lambda event: None)
+    call.on_retry = report  # every failed try is shown with its wait: no silent minute of backoff
+    report({"event": "request", "what": f"loading {ex.id} markets", "tries": len(tuple(backoff)) + 1})
     call(f"loading {ex.id} markets", ex.load_markets)
     markets = {symbol: resolve_market(ex, symbol, quote) for symbol in names}
     results: list[dict] = []

@@ -39,8 +39,19 @@ class ModelKind:
     # defaults of fields kept out of `defaults` (its JSON keeps the old API's shape): shown in its text
     unlisted_defaults: dict[str, Any] = {}
     main_metric: str = ""  # the headline key of the stored metrics (models list)
+    # what a fold's selection_loss is (a sweep's score): said wherever that number is shown
+    selection_loss_text: str = "the selection blocks' loss (lower is better)"
     progress_metric: str = ""  # the selection metric shown per epoch
     archs: tuple[str, ...] = ()  # network spec names (spec["kind"] on disk) this type rebuilds
+    # how score tables mark the best value: column -> "high" or "low" is better; the column the ratio to the
+    # best baseline is taken on; the column that groups rows (one group per symbol); rows that are no baseline
+    score_better: dict[str, str] = {}
+    ratio_column: str = ""
+    score_group: str = ""
+    not_baselines: tuple[str, ...] = ("model",)
+    fold_table_drop: tuple[
+        str, ...
+    ] = ()  # fold-table columns a narrow terminal drops first (least useful first)
     synthetic: bool = False  # evaluate --synthetic: a generated market with known truth
     cross_asset: bool = False  # evaluate --cross-asset: folds train on a pool without the scored asset
 
@@ -159,6 +170,11 @@ class ModelKind:
     def verdicts(self, summary: dict) -> list[str]:
         """Plain sentences: the model against its strongest baseline, with the evidence."""
         return []
+
+    def headline_table(self, summary: dict) -> ScoreTable:
+        """What `evaluate` prints first: one row per symbol (model score, best baseline, ratio, the test and a
+        one-word verdict) and the notes that read it."""
+        return [], [], []
 
     def fold_table(self, result: dict) -> tuple[list[str], list[list[Any]]]:
         """One row per fold (and symbol): the model's and the baselines' scores on its validation block."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..lazyimport import lazy_module
 from . import ModelKind, ScoreTable
-from .regime_eval import DETECTORS, add_baselines, pooled_summary, verdict_lines
+from .regime_eval import DETECTORS, add_baselines, headline_table, pooled_summary, verdict_lines
 from .regime_model import ARCH, DECISION, OOD_MARGIN, regime_symbol
 from .regime_seq import SEQ_ARCH
 
@@ -89,6 +89,12 @@ class RegimeKind(ModelKind):
     uses = ("label_thresholds", "encoder", "pretrain_markets")
     main_metric = "balanced_accuracy"
     progress_metric = "selection_balanced_accuracy"
+    selection_loss_text = (
+        "minus the balanced accuracy on the folds' selection blocks (lower is better: -0.62 is 0.62)"
+    )
+    score_better = {"accuracy": "high", "balanced acc": "high", "macro-F1": "high"}
+    ratio_column, not_baselines = "balanced acc", ("model", "network alone")
+    fold_table_drop = tuple(f"{b} bal. acc" for b in ("network", "majority", "jump_model", "hmm"))
     archs = (ARCH, SEQ_ARCH)
     synthetic = True
     cross_asset = True
@@ -224,6 +230,7 @@ class RegimeKind(ModelKind):
             "symbol",
             "date",
             "regime",
+            "network_regime",
             "Bear",
             "Correction",
             "Bull",
@@ -237,6 +244,7 @@ class RegimeKind(ModelKind):
                 r["symbol"],
                 r["date"],
                 r["regime"],
+                r.get("network_regime", "-"),
                 *r["probabilities"].values(),
                 r["rule_regime"],
                 r["out_of_distribution"],
@@ -338,6 +346,9 @@ class RegimeKind(ModelKind):
 
     def verdicts(self, summary: dict) -> list[str]:
         return verdict_lines(summary)
+
+    def headline_table(self, summary: dict) -> ScoreTable:
+        return headline_table(summary)
 
     def fold_table(self, result: dict):
         names = list(result["folds"][0]["baselines"])

@@ -260,3 +260,56 @@ def report_parts(result: dict, out, plt) -> list[str]:
             "![price shaded by regime](regime_price.png)\n\n![confusion matrix](regime_confusion.png)\n"
         )
     return parts
+
+
+NOT_BASELINES = ("model", "network", "forward_filter_true_params")  # the model itself and the oracle ceiling
+
+
+def headline_table(summary: dict) -> tuple[list[str], list[list], list[str]]:
+    """One row per symbol: the model's pooled balanced accuracy and interval against the best baseline's,
+    their ratio, the paired interval of model minus rule and a one-word verdict; then the notes."""
+    rows, ceilings = [], []
+    for symbol, s in summary.items():
+        found = s["detectors"]
+        model = found.get("model")
+        others = [b for b, d in found.items() if d and b not in NOT_BASELINES]
+        if not model or not others:
+            continue
+        best = max(others, key=lambda b: found[b]["balanced_accuracy"])
+        ba, base = model["balanced_accuracy"], found[best]["balanced_accuracy"]
+        paired = s.get("model_minus_rule") or {}
+        rows.append(
+            [
+                symbol,
+                f"{ba:.3f} [{model['ci_low']:.3f}, {model['ci_high']:.3f}]",
+                best,
+                round(base, 3),
+                round(ba / base, 3) if base else None,
+                _paired_cell(paired),
+                _verdict_word(model, base, paired if best == "rule" else {}),
+            ]
+        )
+        if found.get("forward_filter_true_params"):
+            ceilings.append(f"{symbol} {found['forward_filter_true_params']['balanced_accuracy']:.3f}")
+    notes = [
+        "balanced accuracy: higher is better; [90% interval]; baseline: the best of them; ratio = model / it "
+        "(above 1: model better); beats/LOSES when the interval clears its figure (or the paired one clears 0)."
+    ]
+    if ceilings:
+        notes.append("ceiling (the filter with the true parameters): " + ", ".join(ceilings))
+    columns = ["symbol", "model bal. acc.", "baseline", "its", "ratio", "model - rule", "verdict"]
+    return columns, rows, notes
+
+
+def _paired_cell(paired: dict) -> str:
+    if paired.get("ci_low") is None:
+        return "-"
+    return f"{paired['difference']:+.3f} [{paired['ci_low']:+.3f}, {paired['ci_high']:+.3f}]"
+
+
+def _verdict_word(model: dict, base: float, paired: dict) -> str:
+    if model["ci_low"] > base or (paired.get("ci_low") or 0.0) > 0:
+        return "beats"
+    if model["ci_high"] < base or (paired.get("ci_high") is not None and paired["ci_high"] < 0):
+        return "LOSES"
+    return "tie" if model["balanced_accuracy"] >= base else "tie, worse"

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 
 from . import ModelKind, ScoreTable
 from . import volatility_gru as gru
-from .volatility_eval import BASELINES, LOG_HAR_VARIANTS, SCORES, pooled_summary, verdict_lines
+from .volatility_eval import (
+    BASELINES,
+    LOG_HAR_VARIANTS,
+    SCORES,
+    headline_table,
+    pooled_summary,
+    verdict_lines,
+)
 from .volatility_model import ARCH, DEFAULT_HIDDEN, INPUTS, POOLED
 
 if TYPE_CHECKING:
@@ -42,6 +49,10 @@ class VolatilityKind(ModelKind):
     uses = ("hidden_size", "min_r2", "symbols", "correction")
     main_metric = "r2_min"
     progress_metric = "selection_qlike"
+    selection_loss_text = "QLIKE on the folds' selection blocks (a loss: lower is better)"
+    score_better = {"r2 (log vol)": "high", "QLIKE": "low", "MAE (ann. vol)": "low"}
+    ratio_column, score_group = "QLIKE", "symbol"
+    fold_table_drop = tuple(f"{b} QLIKE" for b in ("persistence", "ewma", "gjr_garch", "garch", "har"))
     archs = (ARCH, gru.ARCH)
 
     def symbols(self, model_name: str, config: TrainingConfig) -> list[str]:
@@ -255,6 +266,9 @@ class VolatilityKind(ModelKind):
 
     def verdicts(self, summary: dict) -> list[str]:
         return verdict_lines(summary)
+
+    def headline_table(self, summary: dict) -> ScoreTable:
+        return headline_table(summary)
 
     def fold_table(self, result: dict):
         names = [b for b in BASELINES if b in result["folds"][0]["baselines"]]

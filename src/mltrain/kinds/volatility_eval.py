@@ -292,3 +292,39 @@ def report_parts(result: dict, out, plt) -> list[str]:
             )
         )
     return parts
+
+
+P_SIGNIFICANT = 0.05  # a difference the DM test cannot tell from chance at this level is a tie
+
+
+def headline_table(summary: dict) -> tuple[list[str], list[list], list[str]]:
+    """One row per symbol: the model's pooled QLIKE against the best baseline's (lowest QLIKE of all of
+    them), their ratio, the DM p-value of that pair and a one-word verdict; then the notes that read it."""
+    rows, outside = [], []
+    for symbol, s in summary.items():
+        scores = s["scores"]
+        others = [b for b in scores if b != "model"]
+        if not others:
+            continue
+        best = min(others, key=lambda b: scores[b]["qlike"])
+        model_q, best_q = scores["model"]["qlike"], scores[best]["qlike"]
+        ratio = round(model_q / best_q, 3) if best_q else None
+        p = (s["dm"].get(best) or {}).get("p_value")
+        rows.append([symbol, model_q, best, best_q, ratio, p, _verdict_word(ratio, p)])
+        if s.get("mcs") and "model" not in s["mcs"]["included"]:
+            outside.append(symbol)
+    notes = [
+        "QLIKE: lower is better; baseline: the best of them; ratio = model / it (below 1: model better); "
+        f"DM p: Diebold-Mariano test of that pair; beats/LOSES need p < {P_SIGNIFICANT}, else tie."
+    ]
+    if outside:
+        notes.append(f"outside the 90% model confidence set (a baseline is better): {', '.join(outside)}")
+    return ["symbol", "model QLIKE", "baseline", "its QLIKE", "ratio", "DM p", "verdict"], rows, notes
+
+
+def _verdict_word(ratio, p) -> str:
+    if ratio is None or p is None:
+        return "n/a"
+    if p < P_SIGNIFICANT:
+        return "beats" if ratio < 1 else "LOSES" if ratio > 1 else "tie"
+    return "tie" if ratio <= 1 else "tie, worse"
