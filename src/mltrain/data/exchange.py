@@ -103,7 +103,7 @@ class Caller:
                     "attempt": attempt + 1,
                     "tries": len(self.backoff) + 1,
                     "wait_seconds": self.backoff[attempt],
-                    "error": f"{said}{type(exc).__name__}: {short(exc)}",
+                    "error": f"{type(exc).__name__}: {short(exc)}",
                 }
             )
         self.sleep(self.backoff[attempt])
