@@ -86,7 +86,12 @@ class RegimeKind(ModelKind):
         encoder="mlp",
         pretrain_markets=0,
     )
-    uses = ("label_thresholds", "encoder", "pretrain_markets")
+    uses = ("label_thresholds", "encoder", "pretrain_markets", "exposure", "cost_bps")
+    # the decision's fields (decision.py) stay out of `defaults --json` (the old API's shape)
+    unlisted_defaults = {
+        "exposure": {"Bear": 0.0, "Correction": 1.0, "Bull": 1.0, "Expansion": 1.0},
+        "cost_bps": 10.0,
+    }
     main_metric = "balanced_accuracy"
     progress_metric = "selection_balanced_accuracy"
     archs = (ARCH, SEQ_ARCH)

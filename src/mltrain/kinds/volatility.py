@@ -38,8 +38,14 @@ class VolatilityKind(ModelKind):
         min_r2=0.5,
         symbols=["BTC", "ETH", "SOL"],
     )
-    unlisted_defaults = {"correction": "off"}  # off unless set; `defaults --json` keeps the old API's shape
-    uses = ("hidden_size", "min_r2", "symbols", "correction")
+    # off unless set; `defaults --json` keeps the old API's shape (the decision's fields too: decision.py)
+    unlisted_defaults = {
+        "correction": "off",
+        "cost_bps": 10.0,
+        "target_vol": "the asset's median realized volatility over the training span",
+        "max_leverage": 2.0,
+    }
+    uses = ("hidden_size", "min_r2", "symbols", "correction", "cost_bps", "target_vol", "max_leverage")
     main_metric = "r2_min"
     progress_metric = "selection_qlike"
     archs = (ARCH, gru.ARCH)
