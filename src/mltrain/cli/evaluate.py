@@ -156,6 +156,9 @@ def evaluate(
         if dry_run:
             render.evaluation_plan(d, env().stdout)
         else:
+            from .decision_view import render as decision_first
+
+            decision_first(d, env().stdout)  # the headline: decision value comes first
             render.evaluation(d, env().stdout)
 
     run(as_json, body, show)

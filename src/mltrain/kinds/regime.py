@@ -284,6 +284,7 @@ class RegimeKind(ModelKind):
         return [symbol, *near_copies(store, symbol)]
 
     def fold(self, store, model_name, config, seed, end, synthetic_seed, folds, stop=None, held_out=()):
+        from .regime_decision import add_exposures
         from .regime_eval import fold_scores
         from .regime_model import train_regime
 
@@ -320,6 +321,14 @@ class RegimeKind(ModelKind):
             seed,
             synthetic=truth is not None,
         )
+        tail = pred.get("tail")
+        if tail:  # the unlabelled days after the last fold: the baselines' calls for the decision figures
+            tail_rows = np.asarray(tail.pop("rows"))
+            missing += add_baselines(
+                tail, a.close, pred["window_first"], pred["selection_last"] + 1, tail_rows, seed, False
+            )
+            tail["majority"] = [pred["majority"][0]] * len(tail_rows)
+        add_exposures(pred, config)
         true = np.asarray(pred["actual"])
         scores = {
             who: (fold_scores(true, np.asarray(pred[who])) if pred.get(who) is not None else None)
@@ -334,12 +343,18 @@ class RegimeKind(ModelKind):
             "missing_extras": missing,
             "best_epoch": run.best_epoch,
             "selection_loss": run.selection_score,
+            "policy": pred.get("policy_label"),  # chosen on this fold's selection block
             "training_pool": run.spec["pool"],  # the series the fold's network learnt from
             "training_rows": run.spec["training_rows"],
         }
 
     def summarize(self, folds: list[dict]) -> dict:
         return pooled_summary(folds)
+
+    def decision(self, folds: list[dict]) -> dict:
+        from .regime_decision import decision_summary
+
+        return decision_summary(folds)
 
     def verdicts(self, summary: dict) -> list[str]:
         return verdict_lines(summary)
