@@ -4,6 +4,7 @@ daily exposure, and the choice among them on a selection block (never on the day
 A policy is a plain dict (stored in a version's metadata): {"design": NAME, ...its parameters}. Designs:
 - verdict: the exposure map on the shipped verdict (the plain policy);
 - network: the exposure map on the network's most likely regime;
+- rule: the exposure map on the causal rule's call (the detector adds nothing);
 - verdict_or_rule: out (the Bear exposure) when the verdict or the causal rule says Bear (the shipped
   verdict drops the rule's Bear calls; this keeps them);
 - expected: the exposure expected under the network's probabilities, sum_k p_k x exposure_k;
@@ -25,7 +26,12 @@ BEAR = 0
 
 def candidates() -> list[dict]:
     """Every policy the selection block chooses from, simplest first (a tie keeps the earlier one)."""
-    out: list[dict] = [{"design": "verdict"}, {"design": "verdict_or_rule"}, {"design": "network"}]
+    out: list[dict] = [
+        {"design": "verdict"},
+        {"design": "verdict_or_rule"},
+        {"design": "network"},
+        {"design": "rule"},
+    ]
     out.append({"design": "expected"})
     for exit_at in (0.3, 0.5, 0.7):
         for hold in (1, 7):
@@ -67,6 +73,8 @@ def exposure(
         return regime_weights(verdict, emap)
     if design == "network":
         return regime_weights(probs.argmax(axis=1), emap)
+    if design == "rule":
+        return regime_weights(rule, emap)
     if design == "verdict_or_rule":
         return np.where((verdict == BEAR) | (rule == BEAR), emap["Bear"], regime_weights(verdict, emap))
     if design == "expected":

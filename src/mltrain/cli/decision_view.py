@@ -48,12 +48,23 @@ def decision_lines(d: dict) -> list[str]:
             f"model minus the best baseline ({d['best_baseline']}): Sharpe {_interval(paired, 'sharpe')}, "
             f"max drawdown {_interval(paired, 'max_drawdown')}"
         )
-    if d.get("oracle_days") is not None:
-        share = d.get("oracle_share")
+    if d.get("oracle_note"):
+        text = f"oracle: {d['oracle_note']} ({d['oracle_days']} days)"
+        if "oracle_share" in d:
+            share = d["oracle_share"]
+            text += (
+                "; the model captures "
+                + ("n/a" if share is None else f"{share * 100:.0f}%")
+                + " of the oracle's Sharpe gain over buy-and-hold on those days"
+            )
+        lines.append(text)
+    if d.get("steadiest_baseline"):
+        rows, best = d["rows"], d["steadiest_baseline"]
         lines.append(
-            f"oracle: the ex-post labels, on the {d['oracle_days']} labelled days only; the model captures "
-            + ("n/a" if share is None else f"{share * 100:.0f}%")
-            + " of its Sharpe gain over buy-and-hold on those days"
+            f"risk steadiness (mean |30-day vol - target| / target, lower is steadier): model "
+            f"{_cell(rows['model'].get('risk_steadiness'), 'num')} vs the steadiest baseline ({best}) "
+            f"{_cell(rows[best].get('risk_steadiness'), 'num')}; target "
+            + ", ".join(f"{t * 100:.0f}%" for t in d.get("target_vol", []))
         )
     if d.get("unlabelled_days"):
         lines.append(

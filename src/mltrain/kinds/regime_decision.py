@@ -159,6 +159,7 @@ def decision_summary(folds: list[dict]) -> dict:
             "first": dates[int(np.argmax(known))],
             "last": dates[len(dates) - 1 - int(np.argmax(known[::-1]))],
             "unlabelled_days": tail_days,
+            "oracle_note": "the oracle acts on the ex-post labels, known only on the labelled days",
             "policies": [p.get("policy_label") for p in preds],
         }
     return out

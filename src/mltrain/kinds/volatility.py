@@ -259,6 +259,11 @@ class VolatilityKind(ModelKind):
     def summarize(self, folds: list[dict]) -> dict:
         return pooled_summary(folds)
 
+    def decision(self, folds: list[dict]) -> dict:
+        from .volatility_decision import decision_summary
+
+        return decision_summary(folds)
+
     def verdicts(self, summary: dict) -> list[str]:
         return verdict_lines(summary)
 

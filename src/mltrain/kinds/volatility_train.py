@@ -53,6 +53,7 @@ def train_pooled(
     from ..errors import DataError
     from ..pipeline import Clock, RunResult, fit_symbol, tensors
     from ..train import Split
+    from .volatility_decision import add_decision
     from .volatility_eval import validation_forecasts
 
     clock = Clock()
@@ -120,6 +121,7 @@ def train_pooled(
             else:
                 forecast = p.base(p.validation, p.base_full)  # float64, as the baselines
         found = validation_forecasts(p, forecast)
+        add_decision(found.predictions, p, config)
         run.missing_extras = sorted(set(run.missing_extras) | set(found.missing))
         per_symbol[symbol] = {**found.scores["model"], "n_val": int(len(p.validation))}
         for name, scores in found.scores.items():
