@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import IO
 
+from ..report_decision import cell as _cell
+from ..report_decision import decision_lines
 from .tables import paragraph, table
 
 COLUMNS = (
@@ -17,63 +19,6 @@ COLUMNS = (
     ("time_in_market", "in market", "pct"),
     ("risk_steadiness", "risk steadiness", "num"),
 )
-
-
-def _cell(value, style: str) -> str:
-    if value is None:
-        return "-"
-    return f"{value * 100:.1f}%" if style == "pct" else f"{value:.2f}"
-
-
-def _interval(paired: dict | None, what: str) -> str:
-    if not paired or paired.get(f"{what}_difference") is None:
-        return "n/a"
-    ci = paired.get(f"{what}_ci")
-    value = paired[f"{what}_difference"]
-    scale, unit = (100, " pts") if what == "max_drawdown" else (1, "")
-    text = f"{value * scale:+.2f}{unit}"
-    return text + (f" [90% {ci[0] * scale:+.2f}, {ci[1] * scale:+.2f}]" if ci else "")
-
-
-def decision_lines(d: dict) -> list[str]:
-    """The sentences under one symbol's decision table: the model against buy-and-hold and the best
-    baseline with paired intervals, the oracle's days and share captured, the unlabelled days scored."""
-    lines = [
-        f"model minus buy-and-hold: Sharpe {_interval(d.get('model_vs_buy_and_hold'), 'sharpe')}, "
-        f"max drawdown {_interval(d.get('model_vs_buy_and_hold'), 'max_drawdown')} (positive: shallower)"
-    ]
-    if d.get("best_baseline"):
-        paired = d.get("model_vs_best_baseline")
-        lines.append(
-            f"model minus the best baseline ({d['best_baseline']}): Sharpe {_interval(paired, 'sharpe')}, "
-            f"max drawdown {_interval(paired, 'max_drawdown')}"
-        )
-    if d.get("oracle_note"):
-        text = f"oracle: {d['oracle_note']} ({d['oracle_days']} days)"
-        if "oracle_share" in d:
-            share = d["oracle_share"]
-            text += (
-                "; the model captures "
-                + ("n/a" if share is None else f"{share * 100:.0f}%")
-                + " of the oracle's Sharpe gain over buy-and-hold on those days"
-            )
-        lines.append(text)
-    if d.get("steadiest_baseline"):
-        rows, best = d["rows"], d["steadiest_baseline"]
-        lines.append(
-            f"risk steadiness (mean |30-day vol - target| / target, lower is steadier): model "
-            f"{_cell(rows['model'].get('risk_steadiness'), 'num')} vs the steadiest baseline ({best}) "
-            f"{_cell(rows[best].get('risk_steadiness'), 'num')}; target "
-            + ", ".join(f"{t * 100:.0f}%" for t in d.get("target_vol", []))
-        )
-    if d.get("unlabelled_days"):
-        lines.append(
-            f"{d['unlabelled_days']} days after the last labelled day are scored here (their next-day return "
-            "is known) and in no statistical score below"
-        )
-    if d.get("policies"):
-        lines.append("policy chosen on each fold's selection block: " + ", ".join(map(str, d["policies"])))
-    return lines
 
 
 def render(result: dict, stream: IO[str]) -> None:
