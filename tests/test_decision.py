@@ -139,3 +139,16 @@ def test_decision_fields_stay_out_of_defaults_json():
     for model in ("btc_regime_detector", "volatility_forecaster"):
         config = run_cli(["defaults", model, "--json"]).json["data"]["config"]
         assert not {"exposure", "cost_bps", "target_vol", "max_leverage"} & set(config)
+
+
+def test_predict_says_what_to_do(trained_home, monkeypatch):
+    monkeypatch.setenv("MLTRAIN_HOME", str(trained_home))
+    regime = run_cli(["predict", "btc_regime_detector", "--json"]).json["data"]["predictions"][-1]
+    assert regime["exposure"] in (0.0, 1.0) or 0 <= regime["exposure"] <= 1
+    assert "hold" in run_cli(["predict", "btc_regime_detector"]).stdout
+    rows = run_cli(["predict", "volatility_forecaster", "--json"]).json["data"]["predictions"]
+    for row in rows:
+        assert row["weight"] == pytest.approx(
+            min(2.0, row["target_vol"] / row["forecast_annualized_vol"]), abs=1e-3
+        )
+    assert "volatility targeting holds" in run_cli(["predict", "volatility_forecaster"]).stdout

@@ -185,6 +185,7 @@ class RegimeKind(ModelKind):
         from .. import features as F
         from ..errors import DataError, UsageError
         from ..pipeline import history, since_positions, state_of
+        from .regime_decision import decided_exposure
         from .regime_model import decide
         from .regime_seq import predict_inputs
 
@@ -202,12 +203,18 @@ class RegimeKind(ModelKind):
         first_ok = int(np.argmax(~np.isnan(feats).any(axis=1)))
         if np.isnan(feats[-1]).any():
             raise DataError(f"{symbol}: not enough history for regime features ({len(frame)} days)")
-        pos = since_positions(frame.index, since, max(first_ok, F.REGIME_WARMUP_DAYS))
-        x = predict_inputs(spec, frame, feats, pos)
+        first = max(first_ok, F.REGIME_WARMUP_DAYS)
+        pos = since_positions(frame.index, since, first)
+        # the policy's exposure may depend on earlier days (hysteresis): it runs from the first usable day
+        every = np.arange(first, len(frame)) if "policy" in spec else pos
+        x = predict_inputs(spec, frame, feats, every)
         with torch.no_grad():
             probs = torch.softmax(model(torch.as_tensor(x, dtype=torch.float32)), dim=1).numpy()
         network = probs.argmax(axis=1)
-        verdict = decide(network, rule[pos]) if spec.get("decision") == DECISION else network
+        verdict = decide(network, rule[every]) if spec.get("decision") == DECISION else network
+        exposure = decided_exposure(spec, meta.get("config") or {}, probs, verdict, rule[every])
+        keep = np.searchsorted(every, pos)
+        probs, network, verdict, exposure = probs[keep], network[keep], verdict[keep], exposure[keep]
         unseen = out_of_distribution(spec, feats[pos])
         regimes = spec["regimes"]
         return [
@@ -218,10 +225,11 @@ class RegimeKind(ModelKind):
                 "network_regime": regimes[int(n)],
                 "probabilities": {r: round(float(q), 4) for r, q in zip(regimes, row)},
                 "rule_regime": F.REGIMES[int(rule[p])],
+                "exposure": round(float(e), 4),  # the position to hold from this day's close
                 "out_of_distribution": bool(u),
                 "unseen_features": u,
             }
-            for p, v, n, row, u in zip(pos, verdict, network, probs, unseen)
+            for p, v, n, row, u, e in zip(pos, verdict, network, probs, unseen, exposure)
         ]
 
     def prediction_table(self, rows):
@@ -229,6 +237,7 @@ class RegimeKind(ModelKind):
             "symbol",
             "date",
             "regime",
+            "exposure",
             "Bear",
             "Correction",
             "Bull",
@@ -242,6 +251,7 @@ class RegimeKind(ModelKind):
                 r["symbol"],
                 r["date"],
                 r["regime"],
+                r.get("exposure"),
                 *r["probabilities"].values(),
                 r["rule_regime"],
                 r["out_of_distribution"],

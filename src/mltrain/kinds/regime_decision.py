@@ -163,3 +163,12 @@ def decision_summary(folds: list[dict]) -> dict:
             "policies": [p.get("policy_label") for p in preds],
         }
     return out
+
+
+def decided_exposure(spec: dict, config: dict, probs, verdict, rule) -> np.ndarray:
+    """predict's position per day: the version's policy (chosen on its selection block) on its calls, or for a
+    version saved before policies the exposure map on its verdict."""
+    from .. import decision_policy as P
+
+    policy = spec.get("policy") or {"design": "verdict"}
+    return P.exposure(policy, probs, verdict, rule, config.get("exposure"))

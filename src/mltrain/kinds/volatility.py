@@ -138,7 +138,13 @@ class VolatilityKind(ModelKind):
             return gru.predict(meta, tensors, store, symbol, since)
         from .volatility_model import predict_rows
 
-        return predict_rows(self.build_network(meta["spec"]), meta, tensors, store, symbol, since)
+        rows = predict_rows(self.build_network(meta["spec"]), meta, tensors, store, symbol, since)
+        for row in rows:  # what to do: volatility targeting's weight (versions before it have no target)
+            spec = meta["spec"]["symbols"].get(row["symbol"], {})
+            if spec.get("target_vol") is not None:
+                weight = min(spec["max_leverage"], spec["target_vol"] / row["forecast_annualized_vol"])
+                row["target_vol"], row["weight"] = spec["target_vol"], round(weight, 4)
+        return rows
 
     def prediction_table(self, rows):
         columns = [
@@ -147,6 +153,7 @@ class VolatilityKind(ModelKind):
             "horizon_days",
             "forecast_annualized_vol",
             "trailing_realized_vol",
+            "weight",
             "in_sample",
         ]
         return columns, [[r.get(c) for c in columns] for r in rows]

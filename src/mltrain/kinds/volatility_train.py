@@ -50,6 +50,7 @@ def train_pooled(
     (walk-forward folds): a config symbol without `days` of history by `end` sits the fold out."""
     import torch
 
+    from ..decision import DEFAULT_MAX_LEVERAGE
     from ..errors import DataError
     from ..pipeline import Clock, RunResult, fit_symbol, tensors
     from ..train import Split
@@ -139,6 +140,9 @@ def train_pooled(
             "estimator": p.window.estimator,
             "use_correction": use,
             "validation_last": str(p.dates[p.validation[-1]].date()),
+            # volatility targeting's target: the config's, else the median realized vol of the training span
+            "target_vol": found.predictions["target_vol"][0],
+            "max_leverage": config.max_leverage or DEFAULT_MAX_LEVERAGE,
         }
     run.epochs_run = {s: fitted.epochs_run for s in symbols}
     run.best_epoch = {s: fitted.best_epoch for s in symbols}
