@@ -3,14 +3,14 @@
 Reads one `mltrain evaluate REGIME_MODEL --folds all --json --predictions CSV` run (its JSON on stdout saved to
 a file, and the CSV) and prints, per design, the decision figures pooled over the folds (and from --from):
 - every fixed candidate of decision_policy.candidates(), applied to every fold (state reset per fold);
-- "selection block" (what ships): each fold's policy, chosen on that fold's selection block inside its
-  training span (recorded in the evaluation's folds[].policy);
+- "selection block": each fold's policy, chosen on that fold's selection block inside its training span
+  (recorded in the evaluation's folds[].policy.selection_choice);
 - "earlier folds": each fold's policy chosen on the out-of-sample days of the earlier folds whose blocks lie
   inside its training window (the verdict for the first fold);
 - the rule, buy-and-hold and the oracle for reference.
 No choice here looks at the fold it scores.
 
-    python scripts/decision_policies.py RUN.json RUN.csv [--from 2024-01-01] [--window-folds 4]
+    python scripts/decision_policies.py RUN.json RUN.csv [--from 2024-01-01] [--until 2025-01-01] [--window-folds 4]
 """
 
 from __future__ import annotations
@@ -60,16 +60,17 @@ def main() -> None:
     parser.add_argument("run_json")
     parser.add_argument("csv")
     parser.add_argument("--from", dest="first", default=None)
+    parser.add_argument("--until", default=None, help="only folds whose block starts before DATE")
     parser.add_argument("--window-folds", type=int, default=4)
     args = parser.parse_args()
     doc = json.load(open(args.run_json))["data"]
     frame = pd.read_csv(args.csv).sort_values(["fold", "date"])
     parts = fold_parts(frame)
-    shipped = [f["policy"] for f in doc["folds"]]
+    shipped = [f["policy"].get("selection_choice", f["policy"]) for f in doc["folds"]]
     designs: dict[str, list[dict]] = {P.label(p): [p] * len(parts) for p in P.candidates()}
-    designs["selection block (ships)"] = shipped
+    designs["selection block"] = shipped
     designs["earlier folds"] = [earlier_folds_choice(parts, k, args.window_folds) for k in range(len(parts))]
-    keep = [p["date"].iloc[0] >= (args.first or "") for p in parts]
+    keep = [(args.first or "") <= p["date"].iloc[0] < (args.until or "9999") for p in parts]
     chosen = pd.concat([p for p, k in zip(parts, keep) if k])
     mask = chosen["next_return"].notna().to_numpy()
     ret = chosen["next_return"].to_numpy(float)[mask]
@@ -80,7 +81,7 @@ def main() -> None:
     weights["rule (exposure map)"] = chosen["exposure_rule"].to_numpy(float)[mask]
     labelled = chosen["truth"].notna().to_numpy()[mask]
     oracle = np.where(labelled, chosen["exposure_oracle"].to_numpy(float)[mask], np.nan)
-    table = D.decision_table(ret, weights, model="selection block (ships)", baselines=[], oracle=oracle)
+    table = D.decision_table(ret, weights, model="selection block", baselines=[], oracle=oracle)
     bh = table["rows"][D.BUY_AND_HOLD]
     print(
         f"{len(ret)} days {chosen['date'].iloc[0]}..{chosen['date'].iloc[-1]}; buy-and-hold Sharpe "

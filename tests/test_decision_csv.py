@@ -62,7 +62,7 @@ def test_decision_table_agrees_with_the_predictions_csv(tmp_path: Path):
         ["evaluate", "btc_regime_detector", *SMALL, "--json", "--quiet", "--predictions", regime_csv]
     ).json["data"]
     _check(doc, regime_csv, "BTC")
-    assert list(doc["decision"]["BTC"]["rows"])[:3] == ["model", "network", "policy"]
+    assert list(doc["decision"]["BTC"]["rows"])[:3] == ["model", "network", "selected_policy"]
     vol_csv = tmp_path / "vol.csv"
     doc = run_cli(
         [

@@ -22,6 +22,10 @@ import numpy as np
 from .decision import DEFAULT_EXPOSURE, REGIMES, regime_weights, strategy_returns
 
 BEAR = 0
+# What ships: the exposure map on the verdict. The chooser below (a policy picked on each fold's selection
+# block) lost to it on the design period (BTC folds before 2024-12-19, docs/regimes.md "Decision policies"):
+# about 117 selection days pick among near-equal candidates by noise. It is still run and recorded.
+SHIPPED = {"design": "verdict"}
 
 
 def candidates() -> list[dict]:

@@ -63,7 +63,10 @@ def decision_lines(d: dict) -> list[str]:
             "is known) and in no statistical score below"
         )
     if d.get("policies"):
-        lines.append("policy chosen on each fold's selection block: " + ", ".join(map(str, d["policies"])))
+        lines.append(
+            "selected_policy: the policy each fold's selection block picks (not shipped; the model row is the "
+            "shipped exposure map on the verdict): " + ", ".join(map(str, d["policies"]))
+        )
     return lines
 
 
@@ -88,7 +91,7 @@ def daily_series(folds: list[dict], symbol: str) -> tuple[list[str], np.ndarray,
 
 def decision_parts(result: dict, out: Path, plt) -> list[str]:
     """Markdown: per symbol the decision table and (with matplotlib) equity and drawdown of the model, the
-    shipped policy, the best baseline and buy-and-hold."""
+    best baseline and buy-and-hold."""
     from . import decision as D
     from .report import md_table, save_figure
 
@@ -108,7 +111,7 @@ def decision_parts(result: dict, out: Path, plt) -> list[str]:
         dates, ret, weights = daily_series(result["folds"], symbol)
         known = ~np.isnan(ret)
         x = np.asarray(dates, dtype="datetime64[D]")[known]
-        shown = [n for n in ("model", "policy", d.get("best_baseline")) if n and n in weights]
+        shown = [n for n in ("model", d.get("best_baseline")) if n and n in weights]
         fig, axes = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
         for name in [*shown, D.BUY_AND_HOLD]:
             w = np.ones(known.sum()) if name == D.BUY_AND_HOLD else weights[name][known]

@@ -353,7 +353,9 @@ class RegimeKind(ModelKind):
             "missing_extras": missing,
             "best_epoch": run.best_epoch,
             "selection_loss": run.selection_score,
-            "policy": run.spec["policy"],  # chosen on this fold's selection block, every candidate's score
+            "policy": run.spec[
+                "policy"
+            ],  # shipped, and the selection block's pick with every candidate's score
             "training_pool": run.spec["pool"],  # the series the fold's network learnt from
             "training_rows": run.spec["training_rows"],
         }

@@ -36,8 +36,9 @@ def tail_rows(b: Blocks) -> np.ndarray:
 
 
 def regime_decision(b: Blocks, config: TrainingConfig, probs_of) -> dict:
-    """The policy chosen on the selection block (decision_policy.py) and, for the validation days (and the
-    unlabelled tail after the last fold), the days' next returns, the policy's exposure and the tail's calls.
+    """The shipped policy with the one the selection block picks (decision_policy.py) and, for the validation
+    days (and the unlabelled tail after the last fold), the days' next returns, the picked policy's exposure
+    (the shipped verdict's is the model's row) and the tail's calls.
     `probs_of(rows)`: the network's probabilities for those rows of the scored asset."""
     from .. import decision_policy as P
     from ..decision import next_day_returns
@@ -47,19 +48,20 @@ def regime_decision(b: Blocks, config: TrainingConfig, probs_of) -> dict:
     sel = b.selection
     sel_probs = probs_of(sel)
     sel_verdict = decide(sel_probs.argmax(axis=1), b.target.rule[sel])
-    policy = P.choose(sel_probs, sel_verdict, b.target.rule[sel], nxt[sel], config.exposure, _cost(config))
+    chosen = P.choose(sel_probs, sel_verdict, b.target.rule[sel], nxt[sel], config.exposure, _cost(config))
     tail = tail_rows(b)
     rows = np.concatenate([b.validation, tail])
     probs = probs_of(rows)
     network, rule = probs.argmax(axis=1), b.target.rule[rows]
     verdict = decide(network, rule)
-    exposure = P.exposure(policy, probs, verdict, rule, config.exposure)
+    exposure = P.exposure(chosen, probs, verdict, rule, config.exposure)
     n = len(b.validation)
     out = {
-        "policy": policy,
-        "policy_label": P.label(policy),
+        # what ships (predict's exposure), and what the selection block would have picked (scored beside it)
+        "policy": {**P.SHIPPED, "selection_choice": chosen},
+        "policy_label": P.label(chosen),
         "next_return": _nan_none(nxt[b.validation]),
-        "exposure_policy": exposure[:n].round(4).tolist(),
+        "exposure_selected_policy": exposure[:n].round(4).tolist(),
     }
     if len(tail):
         out["tail"] = {
@@ -71,7 +73,7 @@ def regime_decision(b: Blocks, config: TrainingConfig, probs_of) -> dict:
             "rule": rule[n:].tolist(),
             "close": b.target.close[tail].tolist(),
             "next_return": _nan_none(nxt[tail]),
-            "exposure_policy": exposure[n:].round(4).tolist(),
+            "exposure_selected_policy": exposure[n:].round(4).tolist(),
         }
     return out
 
@@ -89,7 +91,7 @@ def _nan_none(values: np.ndarray) -> list:
 DECIDERS = (
     "model",
     "network",
-    "policy",
+    "selected_policy",
     "rule",
     "majority",
     "hmm",
@@ -106,7 +108,7 @@ def add_exposures(pred: dict, config: TrainingConfig) -> None:
 
     for part in (pred, pred.get("tail") or {}):
         for who in DECIDERS:
-            if who in part and who != "policy":
+            if who in part:
                 calls = part[who]
                 part[f"exposure_{who}"] = (
                     None if calls is None else regime_weights(calls, config.exposure).tolist()
@@ -166,9 +168,9 @@ def decision_summary(folds: list[dict]) -> dict:
 
 
 def decided_exposure(spec: dict, config: dict, probs, verdict, rule) -> np.ndarray:
-    """predict's position per day: the version's policy (chosen on its selection block) on its calls, or for a
-    version saved before policies the exposure map on its verdict."""
+    """predict's position per day: the version's shipped policy on its calls (the exposure map on its verdict
+    for a version saved before policies)."""
     from .. import decision_policy as P
 
-    policy = spec.get("policy") or {"design": "verdict"}
+    policy = spec.get("policy") or P.SHIPPED
     return P.exposure(policy, probs, verdict, rule, config.get("exposure"))
