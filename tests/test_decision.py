@@ -152,3 +152,18 @@ def test_predict_says_what_to_do(trained_home, monkeypatch):
             min(2.0, row["target_vol"] / row["forecast_annualized_vol"]), abs=1e-3
         )
     assert "volatility targeting holds" in run_cli(["predict", "volatility_forecaster"]).stdout
+
+
+def test_fold_figures_for_the_promotion_gate():
+    close = 100 * np.cumprod(1 + np.array([0.01, -0.03, 0.02, -0.01, 0.015] * 20))
+    ret = D.next_day_returns(close)
+    n = len(close)
+    calls = {"model": np.where(np.arange(n) % 10 < 3, 0, 2), "rule": np.full(n, 2)}
+    out = D.regime_figures(ret, calls, truth=np.r_[np.full(n - 5, 2), np.full(5, -1)])
+    assert set(out["rows"]) == {"model", "rule", "buy_and_hold", "oracle"} and out["best_baseline"] == "rule"
+    assert out["oracle_days"] == n - 5  # the labelled days (each has a known next-day return here)
+    vol = D.volatility_figures(
+        ret, {"model": np.full(n, 0.5), "ewma": np.full(n, 0.25)}, 0.5, realized=np.full(n, 0.4)
+    )
+    assert vol["rows"]["model"]["mean_exposure"] == 1.0 and vol["rows"]["ewma"]["mean_exposure"] == 2.0
+    assert vol["rows"]["model"]["risk_steadiness"] is not None

@@ -236,3 +236,60 @@ def _oracle_share(
     if None in s or s[2] - s[1] <= 0:
         return None
     return _r((s[0] - s[1]) / (s[2] - s[1]))
+
+
+# ---------------------------------------------------------------- one fold's rows (promotion evidence)
+
+
+def regime_figures(
+    next_returns: Sequence[float],
+    calls: Mapping[str, Sequence[int] | None],
+    truth: Sequence[int] | None = None,
+    exposure: Mapping[str, float] | None = None,
+    cost_bps: float | None = None,
+) -> dict:
+    """Decision figures of a fold's out-of-sample regime calls. next_returns: per day, the next day's
+    close-to-close return (NaN where unknown); calls: name -> regime index per day (0 Bear .. 3 Expansion),
+    "model" among them, every other name a baseline; truth: ex-post labels (-1 where unknown) for the oracle
+    row. Returns decision_table's dict: rows (figures per name, buy_and_hold, oracle), model_vs_buy_and_hold,
+    model_vs_best_baseline (Sharpe and max-drawdown differences with 90% paired block-bootstrap intervals),
+    best_baseline, oracle_share."""
+    weights = {k: None if v is None else regime_weights(v, exposure) for k, v in calls.items()}
+    oracle = None
+    if truth is not None:
+        labels = np.asarray(truth, dtype=int)
+        oracle = np.where(labels >= 0, regime_weights(np.maximum(labels, 0), exposure), np.nan)
+    return decision_table(
+        next_returns,
+        weights,
+        baselines=[k for k in calls if k != "model"],
+        cost_bps=DEFAULT_COST_BPS if cost_bps is None else cost_bps,
+        oracle=oracle,
+    )
+
+
+def volatility_figures(
+    next_returns: Sequence[float],
+    forecasts: Mapping[str, Sequence[float] | None],
+    target_vol: float,
+    realized: Sequence[float] | None = None,
+    max_leverage: float | None = None,
+    cost_bps: float | None = None,
+) -> dict:
+    """Decision figures of a fold's out-of-sample volatility forecasts under volatility targeting.
+    forecasts: name -> annualized volatility forecast per day ("model" among them); target_vol: annualized
+    target (e.g. the median realized volatility of the training span); realized: the realized volatility the
+    forecasts aimed at, for the oracle row. Same dict as regime_figures, each row with risk_steadiness."""
+    weights = {
+        k: None if v is None else volatility_weights(v, target_vol, max_leverage)
+        for k, v in forecasts.items()
+    }
+    oracle = None if realized is None else volatility_weights(realized, target_vol, max_leverage)
+    return decision_table(
+        next_returns,
+        weights,
+        baselines=[k for k in forecasts if k != "model"],
+        cost_bps=DEFAULT_COST_BPS if cost_bps is None else cost_bps,
+        oracle=oracle,
+        target_vol=target_vol,
+    )
