@@ -331,14 +331,7 @@ class RegimeKind(ModelKind):
             seed,
             synthetic=truth is not None,
         )
-        tail = pred.get("tail")
-        if tail:  # the unlabelled days after the last fold: the baselines' calls for the decision figures
-            tail_rows = np.asarray(tail.pop("rows"))
-            missing += add_baselines(
-                tail, a.close, pred["window_first"], pred["selection_last"] + 1, tail_rows, seed, False
-            )
-            tail["majority"] = [pred["majority"][0]] * len(tail_rows)
-        add_exposures(pred, config)
+        missing += add_exposures(pred, config, a.close, seed)  # with the unlabelled tail's baseline calls
         true = np.asarray(pred["actual"])
         scores = {
             who: (fold_scores(true, np.asarray(pred[who])) if pred.get(who) is not None else None)

@@ -101,10 +101,20 @@ DECIDERS = (
 BASELINES = ("rule", "majority", "hmm", "jump_model")  # the best baseline is the best of these on Sharpe
 
 
-def add_exposures(pred: dict, config: TrainingConfig) -> None:
+def add_exposures(pred: dict, config: TrainingConfig, close: np.ndarray, seed: int) -> list[str]:
     """Each detector's exposure per day under the config's exposure map (and the oracle's, from the ex-post
-    labels), beside its calls; the tail's too. `pred` is one fold's predictions of the scored asset."""
+    labels), beside its calls; on the unlabelled tail after the last fold the baselines' calls first (fitted
+    as on the validation block). `pred` is one fold's predictions of the scored asset. Returns missing extras."""
     from ..decision import regime_weights
+    from .regime_eval import add_baselines
+
+    missing, tail = [], pred.get("tail")
+    if tail:
+        rows = np.asarray(tail.pop("rows"))
+        missing = add_baselines(
+            tail, close, pred["window_first"], pred["selection_last"] + 1, rows, seed, False
+        )
+        tail["majority"] = [pred["majority"][0]] * len(rows)
 
     for part in (pred, pred.get("tail") or {}):
         for who in DECIDERS:
@@ -115,6 +125,7 @@ def add_exposures(pred: dict, config: TrainingConfig) -> None:
                 )
     pred["exposure_oracle"] = regime_weights(pred["actual"], config.exposure).tolist()
     pred["decision_config"] = {"exposure": config.exposure, "cost_bps": _cost(config)}
+    return missing
 
 
 def _series(folds: list[dict], symbol: str, key: str) -> list | None:
