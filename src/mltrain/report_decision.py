@@ -44,9 +44,10 @@ def decision_lines(d: dict) -> list[str]:
         if "oracle_share" in d:
             share = d["oracle_share"]
             text += (
-                "; the model captures "
-                + ("n/a" if share is None else f"{share * 100:.0f}%")
-                + " of the oracle's Sharpe gain over buy-and-hold on those days"
+                "; the oracle gains nothing over buy-and-hold on those days (no share to capture)"
+                if share is None
+                else f"; the model captures {share * 100:.0f}% of the oracle's Sharpe gain over buy-and-hold"
+                " on those days"
             )
         lines.append(text)
     if d.get("steadiest_baseline"):
