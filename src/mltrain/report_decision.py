@@ -55,8 +55,7 @@ def decision_lines(d: dict) -> list[str]:
         lines.append(
             f"risk steadiness (mean |30-day vol - target| / target, lower is steadier): model "
             f"{cell(rows['model'].get('risk_steadiness'), 'num')} vs the steadiest baseline ({best}) "
-            f"{cell(rows[best].get('risk_steadiness'), 'num')}; target "
-            + ", ".join(f"{t * 100:.0f}%" for t in d.get("target_vol", []))
+            f"{cell(rows[best].get('risk_steadiness'), 'num')}; target {_targets(d.get('target_vol') or [])}"
         )
     if d.get("unlabelled_days"):
         lines.append(
@@ -128,3 +127,10 @@ def decision_parts(result: dict, out: Path, plt) -> list[str]:
         save_figure(fig, out / name, plt)
         parts.append(f"![equity and drawdown]({name})\n")
     return parts
+
+
+def _targets(values: list[float]) -> str:
+    """The volatility targets of the folds: one value, or their range (each fold's training span sets one)."""
+    if len(values) <= 2:
+        return ", ".join(f"{t * 100:.0f}%" for t in values)
+    return f"{min(values) * 100:.0f}%..{max(values) * 100:.0f}% (one per fold: its training span's median)"
