@@ -55,6 +55,19 @@ def earlier_folds_choice(parts: list[pd.DataFrame], k: int, window: int) -> dict
     return best
 
 
+def _stop(close: np.ndarray, peak: np.ndarray, fall: float = 0.2, days: int = 50) -> np.ndarray:
+    """Out once the close is `fall` below its 90-day high, back in once it closes above its `days`-day mean."""
+    mean = pd.Series(close).rolling(days, min_periods=1).mean().to_numpy()
+    out, state = np.zeros(len(close), dtype=bool), False
+    for d in range(len(close)):
+        if not state and close[d] <= (1 - fall) * peak[d]:
+            state = True
+        elif state and close[d] > mean[d]:
+            state = False
+        out[d] = state
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("run_json")
@@ -79,6 +92,12 @@ def main() -> None:
         for name, policies in designs.items()
     }
     weights["rule (exposure map)"] = chosen["exposure_rule"].to_numpy(float)[mask]
+    # a price-only drawdown stop beside the verdict (not a detector design: measured here, not shipped)
+    close = frame.groupby("date")["close"].first()
+    peak = close.rolling(90, min_periods=1).max()
+    stop = pd.Series(_stop(close.to_numpy(), peak.to_numpy()), index=close.index)
+    out = stop.reindex(chosen["date"]).to_numpy()[mask]
+    weights["verdict + drawdown stop"] = np.where(out, 0.0, weights["verdict"])
     labelled = chosen["truth"].notna().to_numpy()[mask]
     oracle = np.where(labelled, chosen["exposure_oracle"].to_numpy(float)[mask], np.nan)
     table = D.decision_table(ret, weights, model="selection block", baselines=[], oracle=oracle)
@@ -92,7 +111,7 @@ def main() -> None:
         f"{'design':34s} {'Sharpe':>7s} {'maxDD':>7s} {'ann.ret':>8s} {'in mkt':>7s} {'turn/yr':>7s}  "
         "vs buy-and-hold Sharpe [90%]"
     )
-    for name in [*designs, "rule (exposure map)"]:
+    for name in [*designs, "rule (exposure map)", "verdict + drawdown stop"]:
         f = table["rows"][name]
         net = D.strategy_returns(weights[name], ret, D.DEFAULT_COST_BPS)
         paired = D.paired_intervals(net, D.strategy_returns(np.ones(len(ret)), ret, D.DEFAULT_COST_BPS))
