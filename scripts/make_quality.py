@@ -176,6 +176,8 @@ def short_page(results: dict, kept: str) -> str:
         "`python scripts/make_quality.py` (runs every command below, about 10 minutes on 2 cores; "
         "`--assemble` rebuilds the pages from docs/quality/results.json). How to read them and the verdicts: "
         "[quality_notes.md](quality_notes.md).\n",
+        # decision value is the yardstick (issue 22): its section comes before the statistical scores
+        kept or f"{DECISION_SECTION}\n\n(what a policy driven by each model earned: docs/runs/decision.md)\n",
     ]
     for name in MAIN_RUNS:
         r = results.get(name)
@@ -201,10 +203,6 @@ def short_page(results: dict, kept: str) -> str:
             lines.append(
                 f"| [{name}](runs/{name}.md) | {r['fold_count']} | {headline_cell(r)} | `{command(RUNS[name])}` |"
             )
-    lines.append("")
-    lines.append(
-        kept or f"{DECISION_SECTION}\n\n(what a policy driven by each model earned: docs/runs/decision.md)\n"
-    )
     return "\n".join(lines) + "\n"
 
 

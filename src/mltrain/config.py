@@ -26,11 +26,17 @@ FIELD_ORDER = (
     "encoder",
     "pretrain_markets",
     "correction",
+    "exposure",
+    "cost_bps",
+    "target_vol",
+    "max_leverage",
 )
 LABEL_THRESHOLDS = ("fixed", "volatility_scaled")  # docs/regimes.md "Volatility-scaled thresholds"
 
 ENCODERS = ("mlp", "gru")  # regime models: the network's input design
 CORRECTIONS = ("off", "on")  # volatility models: whether the network's correction is applied
+EXPOSURE_REGIMES = ("Bear", "Correction", "Bull", "Expansion")  # regime models: keys of `exposure`
+EXPOSURE_MAX = 3.0  # the highest exposure a regime may map to (3x leverage)
 
 DEFAULT_PRESET = "full"
 CUSTOM_PRESET = "custom"
@@ -65,6 +71,20 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
         "volatility models only: off (forecast = the log-HAR base) or on (add the network's correction "
         "for a symbol whose selection QLIKE it cut by 2%)",
     ),
+    "exposure": (
+        None,
+        None,
+        "regime models only: the position held in each regime for the decision figures and predict "
+        "(default Bear 0, Correction 1, Bull 1, Expansion 1)",
+    ),
+    "cost_bps": (0.0, 500.0, "decision figures: trading cost in basis points per unit of turnover"),
+    "target_vol": (
+        0.01,
+        5.0,
+        "volatility models only: annualized volatility that volatility targeting aims at (default: the "
+        "asset's median realized volatility over the training span)",
+    ),
+    "max_leverage": (0.1, 10.0, "volatility models only: the highest weight volatility targeting takes"),
 }
 
 
@@ -101,6 +121,23 @@ def training_config() -> type:
         encoder: Literal["mlp", "gru"] | None = Field(default=None, description=FIELDS["encoder"][2])
         pretrain_markets: int | None = bounded("pretrain_markets", default=None)
         correction: Literal["off", "on"] | None = Field(default=None, description=FIELDS["correction"][2])
+        exposure: dict[str, float] | None = Field(default=None, description=FIELDS["exposure"][2])
+        cost_bps: float | None = bounded("cost_bps", default=None)
+        target_vol: float | None = bounded("target_vol", default=None)
+        max_leverage: float | None = bounded("max_leverage", default=None)
+
+        @field_validator("exposure")
+        @classmethod
+        def _exposure_per_regime(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+            if value is None:
+                return value
+            for key, level in value.items():
+                if key not in EXPOSURE_REGIMES:
+                    raise ValueError(f"{excerpt(key)} is not a regime")
+                if not 0.0 <= level <= EXPOSURE_MAX:
+                    raise ValueError(f"{key}: {level} is outside 0..{EXPOSURE_MAX}")
+            # a regime left out keeps its default exposure
+            return {r: float(value.get(r, 0.0 if r == "Bear" else 1.0)) for r in EXPOSURE_REGIMES}
 
         @field_validator("correction", mode="before")
         @classmethod
@@ -146,6 +183,10 @@ def bounds_text(name: str) -> str:
         return " or ".join(ENCODERS)
     if name == "correction":
         return " or ".join(CORRECTIONS)
+    if name == "exposure":
+        return (
+            f"a mapping of {', '.join(EXPOSURE_REGIMES)} to a number in 0..{EXPOSURE_MAX}, e.g. {{Bear: 0}}"
+        )
     return "see `mltrain defaults`"
 
 

@@ -64,6 +64,9 @@ def write_report(result: dict, out: Path, command: str) -> Path:
         parts.append(f"{result['span_note']}\n")
     if plt is None:
         parts.append("Figures need matplotlib: `pip install 'mltrain[report]'`.\n")
+    from .report_decision import decision_parts
+
+    parts += decision_parts(result, out, plt)  # the headline: what acting on the calls earned
     parts.append("## Folds\n")
     parts.append(md_table(*fold_table(result)))
     parts += KINDS[kind].report(result, out, plt)

@@ -341,3 +341,22 @@ def brier(true: np.ndarray, probs: np.ndarray) -> float:
     onehot = np.zeros_like(probs)
     onehot[np.arange(len(true)), true] = 1.0
     return float(np.mean(np.sum((probs - onehot) ** 2, axis=1)))
+
+
+# ---------------------------------------------------------------- resampling
+
+
+def stationary_bootstrap_rows(n: int, mean_block: int, reps: int, seed: int = 0):
+    """Politis-Romano stationary bootstrap: per replicate, `n` row indices made of runs of consecutive days
+    (wrapping at the end) whose lengths are geometric with mean `mean_block`. Yields one index array per
+    replicate; two series indexed by the same rows are resampled as pairs (the same days)."""
+    rng = np.random.default_rng(seed)
+    p = 1.0 / max(1, mean_block)
+    for _ in range(reps):
+        starts = rng.random(n) < p  # a new block starts here
+        starts[0] = True
+        origin = rng.integers(0, n, n)
+        block_id = np.cumsum(starts) - 1
+        first = np.nonzero(starts)[0]
+        offset = np.arange(n) - first[block_id]
+        yield (origin[first][block_id] + offset) % n

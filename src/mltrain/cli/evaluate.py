@@ -168,7 +168,9 @@ def evaluate(
         if dry_run:
             render.evaluation_plan(d, env().stdout)
         else:
-            # the decision-value table (what a policy driven by the model earned) goes first, here
+            from .decision_view import render as decision_first
+
+            decision_first(d, env().stdout)  # the headline: decision value comes first
             render.evaluation(d, env().stdout, details=details)
 
     run(as_json, body, show)

@@ -76,6 +76,8 @@ def predict(
                 whole=("date", "regime", "network_regime"),
                 drop=("in_sample", "out_of_distribution"),
             )
+            for line in _what_to_do(d["predictions"]):
+                print(line, file=out)
 
     run(as_json, body, show)
 
@@ -95,3 +97,20 @@ def _check_age(data_store, meta: dict, symbol: str | None, max_age: int) -> None
                 f"than --max-age {max_age}; nothing was predicted. Fetch newer candles "
                 "with `mltrain data update`"
             )
+
+
+def _what_to_do(rows: list[dict]) -> list[str]:
+    """One line per symbol from its latest row: the position the decision layer holds from that close."""
+    latest = {r["symbol"]: r for r in rows}
+    lines = []
+    for symbol, r in latest.items():
+        if r.get("exposure") is not None:
+            lines.append(
+                f"{symbol} {r['date']}: hold {r['exposure']:g}x {symbol} from this close ({r['regime']})"
+            )
+        elif r.get("weight") is not None:
+            lines.append(
+                f"{symbol} {r['date']}: volatility targeting holds {r['weight']:g}x {symbol} (target "
+                f"{r['target_vol'] * 100:.0f}% / forecast {r['forecast_annualized_vol'] * 100:.0f}%)"
+            )
+    return lines

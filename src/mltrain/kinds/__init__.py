@@ -167,6 +167,11 @@ class ModelKind:
         """Figures over all folds (predictions pooled, then scored once)."""
         raise NotImplementedError
 
+    def decision(self, folds: list[dict]) -> dict:
+        """Per symbol, what acting on each forecaster's calls would have earned over the folds' days
+        (decision.decision_table); empty for a kind without a decision."""
+        return {}
+
     def verdicts(self, summary: dict) -> list[str]:
         """Plain sentences: the model against its strongest baseline, with the evidence."""
         return []

@@ -86,7 +86,12 @@ class RegimeKind(ModelKind):
         encoder="mlp",
         pretrain_markets=0,
     )
-    uses = ("label_thresholds", "encoder", "pretrain_markets")
+    uses = ("label_thresholds", "encoder", "pretrain_markets", "exposure", "cost_bps")
+    # the decision's fields (decision.py) stay out of `defaults --json` (the old API's shape)
+    unlisted_defaults = {
+        "exposure": {"Bear": 0.0, "Correction": 1.0, "Bull": 1.0, "Expansion": 1.0},
+        "cost_bps": 10.0,
+    }
     main_metric = "balanced_accuracy"
     progress_metric = "selection_balanced_accuracy"
     selection_loss_text = (
@@ -186,6 +191,7 @@ class RegimeKind(ModelKind):
         from .. import features as F
         from ..errors import DataError, UsageError
         from ..pipeline import history, since_positions, state_of
+        from .regime_decision import decided_exposure
         from .regime_model import decide
         from .regime_seq import predict_inputs
 
@@ -203,12 +209,18 @@ class RegimeKind(ModelKind):
         first_ok = int(np.argmax(~np.isnan(feats).any(axis=1)))
         if np.isnan(feats[-1]).any():
             raise DataError(f"{symbol}: not enough history for regime features ({len(frame)} days)")
-        pos = since_positions(frame.index, since, max(first_ok, F.REGIME_WARMUP_DAYS))
-        x = predict_inputs(spec, frame, feats, pos)
+        first = max(first_ok, F.REGIME_WARMUP_DAYS)
+        pos = since_positions(frame.index, since, first)
+        # the policy's exposure may depend on earlier days (hysteresis): it runs from the first usable day
+        every = np.arange(first, len(frame)) if "policy" in spec else pos
+        x = predict_inputs(spec, frame, feats, every)
         with torch.no_grad():
             probs = torch.softmax(model(torch.as_tensor(x, dtype=torch.float32)), dim=1).numpy()
         network = probs.argmax(axis=1)
-        verdict = decide(network, rule[pos]) if spec.get("decision") == DECISION else network
+        verdict = decide(network, rule[every]) if spec.get("decision") == DECISION else network
+        exposure = decided_exposure(spec, meta.get("config") or {}, probs, verdict, rule[every])
+        keep = np.searchsorted(every, pos)
+        probs, network, verdict, exposure = probs[keep], network[keep], verdict[keep], exposure[keep]
         unseen = out_of_distribution(spec, feats[pos])
         regimes = spec["regimes"]
         return [
@@ -219,10 +231,11 @@ class RegimeKind(ModelKind):
                 "network_regime": regimes[int(n)],
                 "probabilities": {r: round(float(q), 4) for r, q in zip(regimes, row)},
                 "rule_regime": F.REGIMES[int(rule[p])],
+                "exposure": round(float(e), 4),  # the position to hold from this day's close
                 "out_of_distribution": bool(u),
                 "unseen_features": u,
             }
-            for p, v, n, row, u in zip(pos, verdict, network, probs, unseen)
+            for p, v, n, row, u, e in zip(pos, verdict, network, probs, unseen, exposure)
         ]
 
     def prediction_table(self, rows):
@@ -231,6 +244,7 @@ class RegimeKind(ModelKind):
             "date",
             "regime",
             "network_regime",
+            "exposure",
             "Bear",
             "Correction",
             "Bull",
@@ -245,6 +259,7 @@ class RegimeKind(ModelKind):
                 r["date"],
                 r["regime"],
                 r.get("network_regime", "-"),
+                r.get("exposure"),
                 *r["probabilities"].values(),
                 r["rule_regime"],
                 r["out_of_distribution"],
@@ -287,6 +302,7 @@ class RegimeKind(ModelKind):
         return [symbol, *near_copies(store, symbol)]
 
     def fold(self, store, model_name, config, seed, end, synthetic_seed, folds, stop=None, held_out=()):
+        from .regime_decision import add_exposures
         from .regime_eval import fold_scores
         from .regime_model import train_regime
 
@@ -323,6 +339,7 @@ class RegimeKind(ModelKind):
             seed,
             synthetic=truth is not None,
         )
+        missing += add_exposures(pred, config, a.close, seed)  # with the unlabelled tail's baseline calls
         true = np.asarray(pred["actual"])
         scores = {
             who: (fold_scores(true, np.asarray(pred[who])) if pred.get(who) is not None else None)
@@ -337,12 +354,20 @@ class RegimeKind(ModelKind):
             "missing_extras": missing,
             "best_epoch": run.best_epoch,
             "selection_loss": run.selection_score,
+            "policy": run.spec[
+                "policy"
+            ],  # shipped, and the selection block's pick with every candidate's score
             "training_pool": run.spec["pool"],  # the series the fold's network learnt from
             "training_rows": run.spec["training_rows"],
         }
 
     def summarize(self, folds: list[dict]) -> dict:
         return pooled_summary(folds)
+
+    def decision(self, folds: list[dict]) -> dict:
+        from .regime_decision import decision_summary
+
+        return decision_summary(folds)
 
     def verdicts(self, summary: dict) -> list[str]:
         return verdict_lines(summary)

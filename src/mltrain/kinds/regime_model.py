@@ -369,8 +369,13 @@ def train_regime(
         rows_before=F.REGIME_WARMUP_DAYS,
     )
     run.windows = {symbol: {**used.as_dict(), **_block_dates(b, fit_x=y_fit)}}
+    from .regime_decision import network_probs, regime_decision
+
+    decision = regime_decision(b, config, lambda rows: network_probs(model, encode([(b.target, rows, None)])))
+    run.spec["policy"] = decision.pop("policy")
     run.predictions = {
         symbol: {
+            **decision,
             "dates": [str(d.date()) for d in b.target.dates[val]],
             "classes": list(F.REGIMES),
             "actual": true.tolist(),

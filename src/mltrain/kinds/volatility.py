@@ -45,8 +45,14 @@ class VolatilityKind(ModelKind):
         min_r2=0.5,
         symbols=["BTC", "ETH", "SOL"],
     )
-    unlisted_defaults = {"correction": "off"}  # off unless set; `defaults --json` keeps the old API's shape
-    uses = ("hidden_size", "min_r2", "symbols", "correction")
+    # off unless set; `defaults --json` keeps the old API's shape (the decision's fields too: decision.py)
+    unlisted_defaults = {
+        "correction": "off",
+        "cost_bps": 10.0,
+        "target_vol": "the asset's median realized volatility over the training span",
+        "max_leverage": 2.0,
+    }
+    uses = ("hidden_size", "min_r2", "symbols", "correction", "cost_bps", "target_vol", "max_leverage")
     main_metric = "r2_min"
     progress_metric = "selection_qlike"
     selection_loss_text = "QLIKE on the folds' selection blocks (a loss: lower is better)"
@@ -143,7 +149,13 @@ class VolatilityKind(ModelKind):
             return gru.predict(meta, tensors, store, symbol, since)
         from .volatility_model import predict_rows
 
-        return predict_rows(self.build_network(meta["spec"]), meta, tensors, store, symbol, since)
+        rows = predict_rows(self.build_network(meta["spec"]), meta, tensors, store, symbol, since)
+        for row in rows:  # what to do: volatility targeting's weight (versions before it have no target)
+            spec = meta["spec"]["symbols"].get(row["symbol"], {})
+            if spec.get("target_vol") is not None:
+                weight = min(spec["max_leverage"], spec["target_vol"] / row["forecast_annualized_vol"])
+                row["target_vol"], row["weight"] = spec["target_vol"], round(weight, 4)
+        return rows
 
     def prediction_table(self, rows):
         columns = [
@@ -152,6 +164,7 @@ class VolatilityKind(ModelKind):
             "horizon_days",
             "forecast_annualized_vol",
             "trailing_realized_vol",
+            "weight",
             "in_sample",
         ]
         return columns, [[r.get(c) for c in columns] for r in rows]
@@ -263,6 +276,11 @@ class VolatilityKind(ModelKind):
 
     def summarize(self, folds: list[dict]) -> dict:
         return pooled_summary(folds)
+
+    def decision(self, folds: list[dict]) -> dict:
+        from .volatility_decision import decision_summary
+
+        return decision_summary(folds)
 
     def verdicts(self, summary: dict) -> list[str]:
         return verdict_lines(summary)

@@ -50,9 +50,11 @@ def train_pooled(
     (walk-forward folds): a config symbol without `days` of history by `end` sits the fold out."""
     import torch
 
+    from ..decision import DEFAULT_MAX_LEVERAGE
     from ..errors import DataError
     from ..pipeline import Clock, RunResult, fit_symbol, tensors
     from ..train import Split
+    from .volatility_decision import add_decision
     from .volatility_eval import validation_forecasts
 
     clock = Clock()
@@ -120,6 +122,7 @@ def train_pooled(
             else:
                 forecast = p.base(p.validation, p.base_full)  # float64, as the baselines
         found = validation_forecasts(p, forecast)
+        add_decision(found.predictions, p, config)
         run.missing_extras = sorted(set(run.missing_extras) | set(found.missing))
         per_symbol[symbol] = {**found.scores["model"], "n_val": int(len(p.validation))}
         for name, scores in found.scores.items():
@@ -137,6 +140,9 @@ def train_pooled(
             "estimator": p.window.estimator,
             "use_correction": use,
             "validation_last": str(p.dates[p.validation[-1]].date()),
+            # volatility targeting's target: the config's, else the median realized vol of the training span
+            "target_vol": found.predictions["target_vol"][0],
+            "max_leverage": config.max_leverage or DEFAULT_MAX_LEVERAGE,
         }
     run.epochs_run = {s: fitted.epochs_run for s in symbols}
     run.best_epoch = {s: fitted.best_epoch for s in symbols}
