@@ -272,7 +272,7 @@ def test_sweep_estimates_before_its_first_trial_names_its_score_and_says_what_th
     from mltrain.cli import sweep
     from mltrain.paths import Home
 
-    monkeypatch.setattr(sweep, "HEARTBEAT_SECONDS", 0.5)  # a trial of several seconds shows it is running
+    monkeypatch.setattr(sweep, "HEARTBEAT_SECONDS", 0.05)  # a trial of a second or more shows it is running
 
     presets = Home(home).user_presets
     presets.mkdir(parents=True, exist_ok=True)

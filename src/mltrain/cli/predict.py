@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from ..kinds import KINDS
-from . import complete, render
+from . import complete, render, tables
 from .common import JSON_OPT, env, registry, run, store, warn
 
 
@@ -77,7 +77,7 @@ def predict(
                 drop=("in_sample", "out_of_distribution"),
             )
             for line in _what_to_do(d["predictions"]):
-                print(line, file=out)
+                tables.paragraph(line, out)
 
     run(as_json, body, show)
 

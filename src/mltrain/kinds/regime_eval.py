@@ -272,7 +272,8 @@ def headline_table(summary: dict) -> tuple[list[str], list[list], list[str]]:
     for symbol, s in summary.items():
         found = s["detectors"]
         model = found.get("model")
-        others = [b for b, d in found.items() if d and b not in NOT_BASELINES]
+        # a baseline whose package is not installed is a string ("not installed"), not a score
+        others = [b for b, d in found.items() if isinstance(d, dict) and b not in NOT_BASELINES]
         if not model or not others:
             continue
         best = max(others, key=lambda b: found[b]["balanced_accuracy"])

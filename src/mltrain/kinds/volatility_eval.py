@@ -303,7 +303,7 @@ def headline_table(summary: dict) -> tuple[list[str], list[list], list[str]]:
     rows, outside = [], []
     for symbol, s in summary.items():
         scores = s["scores"]
-        others = [b for b in scores if b != "model"]
+        others = [b for b in scores if b != "model" and isinstance(scores[b], dict)]
         if not others:
             continue
         best = min(others, key=lambda b: scores[b]["qlike"])
