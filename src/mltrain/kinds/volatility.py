@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import ModelKind, ScoreTable
+from ..specs import VOLATILITY
 from . import volatility_gru as gru
+from .base import ModelKind, ScoreTable
 from .volatility_eval import BASELINES, LOG_HAR_VARIANTS, SCORES, pooled_summary, verdict_lines
 from .volatility_model import ARCH, DEFAULT_HIDDEN, INPUTS, POOLED
 
@@ -26,20 +27,9 @@ class VolatilityKind(ModelKind):
     name = "volatility"
     description = "annualized volatility of each symbol over the next 7 days"
     catalogue = ("volatility_forecaster",)
-    # days 730 with 0.9 in training: 73 validation days, so --folds all gives 20+ blocks on BTC's history
-    defaults = dict(
-        days=730,
-        epochs=100,
-        patience=15,
-        batch_size=64,
-        learning_rate=0.001,
-        train_val_split=0.9,
-        hidden_size=DEFAULT_HIDDEN,
-        min_r2=0.5,
-        symbols=["BTC", "ETH", "SOL"],
-    )
-    unlisted_defaults = {"correction": "off"}  # off unless set; `defaults --json` keeps the old API's shape
-    uses = ("hidden_size", "min_r2", "symbols", "correction")
+    defaults = VOLATILITY.defaults  # declared in specs.py, below the config that layers them
+    unlisted_defaults = VOLATILITY.unlisted_defaults
+    uses = VOLATILITY.uses
     main_metric = "r2_min"
     progress_metric = "selection_qlike"
     archs = (ARCH, gru.ARCH)
