@@ -144,12 +144,8 @@ def train_regime(
     series named in `held_out` (cross-asset evaluation: the scored asset itself) give no fit or selection row,
     the scored asset still sets the blocks' dates."""
     import torch
-    from torch import nn
 
-    from .. import features as F
-    from .. import metrics
-    from ..pipeline import Clock, RunResult, fit_symbol, tensors
-    from ..train import Split
+    from ..pipeline import Clock, RunResult
     from . import regime_seq as S
     from .regime_labels import scale_labels
     from .regime_pretrain import run_pretraining
@@ -176,6 +172,35 @@ def train_regime(
     pretrained = run_pretraining(
         model, rows.fit_parts, config, encode, seed, device, stop, ex_post=truth is None
     )
+    fitted = _fit(model, (x_fit, y_fit, x_sel, y_sel), weights, config, symbol, seed, device, on_epoch, stop)
+    run = RunResult(model_type="regime")
+    run.add_fit(symbol, model, fitted)
+    if run.interrupted:
+        return run
+    model.eval()
+    x_val = torch.as_tensor(encode([(b.target, b.validation, None)]), device=device)
+    with torch.no_grad():
+        probs = torch.softmax(model(x_val), dim=1).cpu().numpy()
+    design = Design(S.spec_fields(enc, mean, std), pretrained, weights.tolist())
+    _score_validation(run, b, rows, probs, counts, target_series, config, symbol, design)
+    run.total_seconds = clock.seconds()
+    return run
+
+
+def _fit(
+    model, arrays: tuple, weights: np.ndarray, config, symbol: str, seed: int, device: str, on_epoch, stop
+):
+    """Fit the network on the fit rows with class-weighted cross-entropy, its epoch chosen by the selection
+    rows' balanced accuracy. arrays: (x_fit, y_fit, x_sel, y_sel)."""
+    import torch
+    from torch import nn
+
+    from .. import features as F
+    from .. import metrics
+    from ..pipeline import fit_symbol, tensors
+    from ..train import Split
+
+    x_fit, y_fit, x_sel, y_sel = arrays
     split = Split(
         *tensors(device, x_fit),
         *tensors(device, y_fit, dtype=torch.long),
@@ -204,18 +229,7 @@ def train_regime(
         stop=stop,
         select_on_metric=True,
     )
-    run = RunResult(model_type="regime")
-    run.add_fit(symbol, model, fitted)
-    if run.interrupted:
-        return run
-    model.eval()
-    x_val = torch.as_tensor(encode([(b.target, b.validation, None)]), device=device)
-    with torch.no_grad():
-        probs = torch.softmax(model(x_val), dim=1).cpu().numpy()
-    design = Design(S.spec_fields(enc, mean, std), pretrained, weights.tolist())
-    _score_validation(run, b, rows, probs, counts, target_series, config, symbol, design)
-    run.total_seconds = clock.seconds()
-    return run
+    return fitted
 
 
 def _score_validation(
