@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from . import cluster
-from .conftest import run_cli, train_regime
+from .conftest import copy_home, run_cli
 
 SMALL = ["--days", "150", "--epochs", "10", "--patience", "5", "--workers", "1"]
 MISSING = ("arch", "hmmlearn", "matplotlib")
@@ -32,8 +32,8 @@ def validation_spans(doc: dict) -> list[tuple[str, str]]:
 
 
 @pytest.mark.slow  # trains a network
-def test_regime_folds_tile_recent_history_and_leave_registry_alone(home: Path):
-    train_regime()
+def test_regime_folds_tile_recent_history_and_leave_registry_alone(home: Path, regime_once: Path):
+    copy_home(regime_once, home)  # a trained version whose registry the evaluation must leave alone
     aliases = (home / "registry" / "btc_regime_detector" / "aliases.json").read_text()
     doc = run_cli(["evaluate", "btc_regime_detector", "--folds", "3", *SMALL, "--json"]).json["data"]
     spans = validation_spans(doc)

@@ -13,7 +13,7 @@ import pytest
 from mltrain.errors import UsageError
 from mltrain.registry import validate_name
 
-from .conftest import QUICK, VOL_TINY, run_cli, train_regime
+from .conftest import QUICK, VOL_TINY, copy_home, run_cli, train_regime
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = [
@@ -183,8 +183,8 @@ def test_wait_flag_queues_behind_the_running_job(home: Path, tmp_path: Path):
 
 
 @pytest.fixture
-def trained(home: Path) -> Path:
-    train_regime()
+def trained(home: Path, regime_once: Path) -> Path:
+    copy_home(regime_once, home)  # the tests below damage it: each gets its own copy of one trained version
     return home / "registry" / "btc_regime_detector" / "v1"
 
 
@@ -328,8 +328,8 @@ def test_model_names_are_validated_before_paths(name: str):
 
 
 @pytest.mark.slow  # trains a network
-def test_estimate_uses_past_runs_once_there_are_some(home: Path):
-    train_regime()
+def test_estimate_uses_past_runs_once_there_are_some(home: Path, regime_once: Path):
+    copy_home(regime_once, home, ("registry", "cache"))  # the run history of one tiny run on this host
     plan = run_cli(["train", "btc_regime_detector", "--dry-run", "--json"]).json["data"]
     assert "median of 1 past run" in plan["estimate"]["basis"]
 
