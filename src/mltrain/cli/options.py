@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import Any
 
 from ..config import FIELD_ORDER, FIELDS, parse_symbols
 from .common import OPT
@@ -17,7 +17,7 @@ from .common import OPT
 def _flag_type(name: str) -> Any:
     """The type a flag parses to: a bounded field's bound type (int or float), else text."""
     lo = FIELDS[name][0]
-    return Optional[type(lo)] if isinstance(lo, int | float) else Optional[str]  # noqa: UP045 - Typer reads it
+    return (type(lo) if isinstance(lo, int | float) else str) | None
 
 
 def config_flags(*, after: str, skip: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
