@@ -39,7 +39,6 @@ LEVELS: list[tuple[str, tuple[str, ...]]] = [
             "mltrain.train",
             "mltrain.models",
             "mltrain.pipeline",
-            "mltrain.folds",
             "mltrain.registry",
             "mltrain.metadata",
             "mltrain.retention",
@@ -56,7 +55,6 @@ LEVELS: list[tuple[str, tuple[str, ...]]] = [
     (
         "orchestration",
         (
-            "mltrain.pipeline_run",
             "mltrain.evaluate",
             "mltrain.evaluate_*",
             "mltrain.estimate",
