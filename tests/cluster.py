@@ -84,11 +84,21 @@ def dask_cluster(tmp_path: Path):
             client.wait_for_workers(2, timeout=120)
         yield address.removeprefix("tcp://"), workers
     finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        # the workers first, while their scheduler is still there to see them go: a worker whose scheduler
+        # is already gone keeps trying to reach it until the wait below runs out
+        _stop(procs[1:])
+        _stop(procs[:1])
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM, then SIGKILL for a process still running 5 s later (a worker still running a test's held task
+    closes only when that task ends: waiting for it only costs time)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

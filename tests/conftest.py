@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,16 +78,33 @@ def train_regime(*extra: str, **kw) -> Result:
 
 
 @pytest.fixture(scope="session")
-def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A home with one regime and one volatility version, trained once and shared read-only."""
-    root = tmp_path_factory.mktemp("trained") / "home"
+def regime_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home after one `train_regime()` on a fresh home, trained once for every test that only needs such a
+    version to exist (a test about training itself still trains). Read-only: `copy_home` it first."""
+    root = tmp_path_factory.mktemp("regime-once") / "home"
     mp = pytest.MonkeyPatch()
     mp.setenv("MLTRAIN_HOME", str(root))
-    # a tiny regime run may lose to the rule baseline (its gate, issue 15.6): the tests here want a production
-    # version to serve, so a rejected one is promoted by hand as a user would
-    regime = run_cli([*REGIME_TINY, "--json"], expect=(ExitCode.OK, ExitCode.NOT_PROMOTED))
-    if not regime.json["data"]["promoted"]:
-        run_cli(["models", "promote", "btc_regime_detector", str(regime.json["data"]["version"]), "--force"])
+    train_regime()
+    mp.undo()
+    return root
+
+
+def copy_home(source: Path, home: Path, parts: tuple[str, ...] = ("registry",)) -> None:
+    """Copy the named folders of a trained home into this test's home (job records name their own home's log
+    files, so they stay behind unless asked for)."""
+    for part in parts:
+        shutil.copytree(source / part, home / part, symlinks=True)
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory, regime_once: Path) -> Path:
+    """A home with one regime and one volatility version, trained once and shared read-only."""
+    root = tmp_path_factory.mktemp("trained") / "home"
+    # the regime version of `regime_once` (a tiny run; if its gate refused it, it was promoted by hand as a
+    # user would: the tests here want a production version to serve), then one volatility run
+    shutil.copytree(regime_once, root, symlinks=True)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLTRAIN_HOME", str(root))
     run_cli(
         [
             "train",

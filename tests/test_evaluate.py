@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from . import cluster
-from .conftest import run_cli, train_regime
+from .conftest import copy_home, run_cli
 
 SMALL = ["--days", "150", "--epochs", "10", "--patience", "5", "--workers", "1"]
 MISSING = ("arch", "hmmlearn", "matplotlib")
@@ -31,11 +31,26 @@ def validation_spans(doc: dict) -> list[tuple[str, str]]:
     return [tuple(next(iter(f["validation"].values()))[k] for k in ("first", "last")) for f in doc["folds"]]
 
 
-@pytest.mark.slow  # trains a network
-def test_regime_folds_tile_recent_history_and_leave_registry_alone(home: Path):
-    train_regime()
+@pytest.fixture(scope="module")
+def regime_evaluated(tmp_path_factory: pytest.TempPathFactory, regime_once: Path) -> dict:
+    """A home with a trained regime version, evaluated once (3 folds, with a report): shared read-only by the
+    tests that read the evaluation, the report and what the registry kept."""
+    root = tmp_path_factory.mktemp("regime-evaluated")
+    home = root / "home"
+    copy_home(regime_once, home)  # a trained version whose registry the evaluation must leave alone
     aliases = (home / "registry" / "btc_regime_detector" / "aliases.json").read_text()
-    doc = run_cli(["evaluate", "btc_regime_detector", "--folds", "3", *SMALL, "--json"]).json["data"]
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLTRAIN_HOME", str(home))
+    args = ["evaluate", "btc_regime_detector", "--folds", "3", *SMALL, "--report", root / "report", "--json"]
+    doc = run_cli(args).json["data"]
+    mp.undo()
+    return {"home": home, "aliases": aliases, "doc": doc, "report": root / "report"}
+
+
+@pytest.mark.slow  # trains a network
+def test_regime_folds_tile_recent_history_and_leave_registry_alone(regime_evaluated: dict, monkeypatch):
+    home, aliases, doc = regime_evaluated["home"], regime_evaluated["aliases"], regime_evaluated["doc"]
+    monkeypatch.setenv("MLTRAIN_HOME", str(home))
     spans = validation_spans(doc)
     assert all(spans[k][1] < spans[k + 1][0] for k in range(2))  # no overlap, oldest first
     fold = doc["folds"][0]
@@ -146,9 +161,8 @@ def test_start_names_the_days_before_its_first_block(home: Path):
 
 
 @pytest.mark.slow  # trains a network
-def test_report_is_markdown_with_figures(tmp_path: Path):
-    out = tmp_path / "report"
-    run_cli(["evaluate", "btc_regime_detector", "--folds", "2", *SMALL, "--report", out])
+def test_report_is_markdown_with_figures(tmp_path: Path, regime_evaluated: dict):
+    out = regime_evaluated["report"]  # evaluate btc_regime_detector --folds 3 ... --report DIR
     text = (out / "report.md").read_text()
     assert "| fold | validation |" in text and "Confusion matrix" in text and "regime_price.png" in text
     assert (out / "regime_price.png").stat().st_size > 1000 and (out / "regime_confusion.png").is_file()

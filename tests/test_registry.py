@@ -13,7 +13,7 @@ import pytest
 from mltrain.errors import UsageError
 from mltrain.registry import validate_name
 
-from .conftest import QUICK, VOL_TINY, run_cli, train_regime
+from .conftest import QUICK, VOL_TINY, copy_home, run_cli, train_regime
 
 ROOT = Path(__file__).resolve().parent.parent
 ARGS = [
@@ -183,8 +183,8 @@ def test_wait_flag_queues_behind_the_running_job(home: Path, tmp_path: Path):
 
 
 @pytest.fixture
-def trained(home: Path) -> Path:
-    train_regime()
+def trained(home: Path, regime_once: Path) -> Path:
+    copy_home(regime_once, home)  # the tests below damage it: each gets its own copy of one trained version
     return home / "registry" / "btc_regime_detector" / "v1"
 
 
@@ -260,9 +260,24 @@ def test_read_only_file_system_error_is_one_line(home: Path):
     assert "registry" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.fixture(scope="module")
+def three_versions(tmp_path_factory: pytest.TempPathFactory, regime_once: Path) -> Path:
+    """A home after `train_regime()` three times on a fresh home (the first from `regime_once`); read-only:
+    `copy_home` it first."""
+    root = tmp_path_factory.mktemp("three-versions") / "home"
+    copy_home(regime_once, root)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLTRAIN_HOME", str(root))
+    for _ in range(2):
+        train_regime()
+    mp.undo()
+    return root
+
+
 @pytest.mark.slow  # trains a network
-def test_prune_keeps_newest_production_and_rollback_target(home: Path):
-    for _ in range(5):
+def test_prune_keeps_newest_production_and_rollback_target(home: Path, three_versions: Path):
+    copy_home(three_versions, home)
+    for _ in range(2):  # five in all
         train_regime()
     # production 2 (--force: tiny regime runs usually fail their gate); rollback would restore 5
     run_cli(["models", "promote", "btc_regime_detector", "2", "--force"])
@@ -291,9 +306,8 @@ def test_prune_keeps_newest_production_and_rollback_target(home: Path):
 
 
 @pytest.mark.slow  # trains a network
-def test_promote_rollback_compare_rm(home: Path):
-    for _ in range(3):
-        train_regime()
+def test_promote_rollback_compare_rm(home: Path, three_versions: Path):
+    copy_home(three_versions, home)  # train_regime() three times
     assert run_cli(["models", "list", "--json"]).json["data"][0]["production_version"] == 3
     run_cli(["models", "promote", "btc_regime_detector", "1", "--force"])
     assert run_cli(["models", "rollback", "btc_regime_detector", "--json"]).json["data"]["production"] == 3
@@ -328,8 +342,8 @@ def test_model_names_are_validated_before_paths(name: str):
 
 
 @pytest.mark.slow  # trains a network
-def test_estimate_uses_past_runs_once_there_are_some(home: Path):
-    train_regime()
+def test_estimate_uses_past_runs_once_there_are_some(home: Path, regime_once: Path):
+    copy_home(regime_once, home, ("registry", "cache"))  # the run history of one tiny run on this host
     plan = run_cli(["train", "btc_regime_detector", "--dry-run", "--json"]).json["data"]
     assert "median of 1 past run" in plan["estimate"]["basis"]
 

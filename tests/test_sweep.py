@@ -344,3 +344,20 @@ def test_sweep_progress_counts_trials_with_the_best_so_far_and_an_eta_on_stderr(
     assert "ETA" in lines[0] and lines[1].startswith("trials 2/2 done (trial 1: ")
     quiet = run_cli(["sweep", MODEL, "--trials", "1", "--space", space, "--json", "--quiet", *TOY])
     assert "trials " not in quiet.stderr and quiet.json["data"]["this_run"] == [2]
+
+
+def test_sweep_takes_the_config_flags_and_config_file_of_train(home: Path) -> None:
+    helps = {cmd: run_cli([cmd, "--help"]).stdout for cmd in ("train", "sweep")}
+    for flag in ("--config", "--days", "--epochs", "--symbols", "--encoder", "--min-r2", "--correction"):
+        assert flag in helps["sweep"] and flag in helps["train"], flag
+    config = home.parent / "base.yaml"
+    config.write_text("days: 400\npatience: 7\n")
+    space = home.parent / "space.yaml"
+    space.write_text("learning_rate: {low: 0.0003, high: 0.03, log: true}\n")
+    args = ["sweep", MODEL, "--trials", "1", "--space", space, "--config", config, "--epochs", "12", *TOY]
+    run_cli([*args, "--save-preset", "based", "--json"])
+    preset = load_presets(Home(home))["based"]
+    # the fields the space does not vary come from --config and the flags, as `train` would take them
+    assert preset.values["days"] == 400 and preset.values["patience"] == 7 and preset.values["epochs"] == 12
+    bad = run_cli([*args, "--days", "5"], expect=ExitCode.USAGE)
+    assert "days=5 (from flag --days)" in bad.stderr

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError, excerpt
 from .paths import Home, builtin_presets_dir
+from .specs import SPECS
 from .textutil import SYMBOL_RE, suggest
 
 FIELD_ORDER = (
@@ -361,12 +362,10 @@ class EffectiveConfig:
     has_custom_config: bool = field(default=False)
 
     def as_dict(self) -> dict[str, Any]:
-        from .kinds import KINDS
-
         data = self.config.model_dump()
         # a field added later is left out by kinds that never use it; one a kind keeps out of its defaults
         # (the old API's shape) is shown once it is set
-        shown = KINDS[self.model_type].defaults
+        shown = SPECS[self.model_type].defaults
         return {name: data[name] for name in FIELD_ORDER if name in shown or data[name] is not None}
 
 
@@ -391,10 +390,8 @@ def build_config(
     """Layer defaults < preset < config file < flags, validate, and keep the source of each value."""
     from pydantic import ValidationError
 
-    from .kinds import KINDS
-
     TrainingConfig = training_config()  # noqa: N806  (the class, built on first use)
-    kind = KINDS[model_type]
+    kind = SPECS[model_type]  # the type's declaration (specs.py): the config never imports kinds/
     raw = dict(kind.defaults)
     sources = {name: "default" for name in raw}
     layers: list[tuple[dict[str, Any], Any]] = [
@@ -414,7 +411,7 @@ def build_config(
                     f"unknown field {excerpt(key)} (from {where(key)}); allowed: "
                     f"{', '.join(FIELD_ORDER)}.{suggest(key, FIELD_ORDER)}"
                 )
-            users = [k.name for k in KINDS.values() if key in k.uses]
+            users = [k.name for k in SPECS.values() if key in k.uses]
             if users and key not in kind.uses and value is not None:
                 owner = " or ".join(users)
                 raise ConfigError(

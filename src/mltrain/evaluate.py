@@ -22,7 +22,8 @@ from .errors import Interrupted, UsageError
 from .executors import StopRequest, make_executor, run_tasks, stop_on_sigterm
 from .kinds import KINDS
 from .paths import Home
-from .pipeline import missing_marker_walk
+from .pipeline import missing_marker_walk, val_days
+from .report import cross_asset_note, fold_table  # noqa: F401 - moved to report.py; named here as before
 
 SCHEME = (
     "rolling window of `days` samples split fit | selection | validation (purged between blocks; the "
@@ -30,10 +31,6 @@ SCHEME = (
     "ends; the last block ends at the latest usable day (or the day before --holdout-from)"
 )
 SYNTHETIC_FOLDS = 10  # --synthetic with --folds all: a generated market long enough for this many blocks
-
-
-def val_days(config: TrainingConfig) -> int:
-    return config.days - int(round(config.days * config.train_val_split))
 
 
 def fold_ends(
@@ -287,17 +284,6 @@ def span_note(
     return " ".join(n for n in notes if n) or None
 
 
-def cross_asset_note(result: dict) -> str | None:
-    """One sentence naming the series no fold trained on, or None outside a cross-asset evaluation."""
-    cross = result.get("cross_asset")
-    if not cross:
-        return None
-    return (
-        f"Cross-asset: no fold trained on {', '.join(cross['held_out'])}; each fold's network learnt from "
-        "the other series of the store only."
-    )
-
-
 def write_predictions(result: dict, path: Path) -> Path:
     """Every fold's out-of-sample predictions as CSV: date, symbol, fold, truth, the model, each baseline, and
     for the decision each day's next-day return and each forecaster's exposure."""
@@ -346,11 +332,6 @@ def _csv_rows(pred: dict, symbol: str, fold: int, columns: dict, classes) -> lis
         }
         for i in range(n)
     ]
-
-
-def fold_table(result: dict) -> tuple[list[str], list[list]]:
-    """The per-fold scores of model and baselines; the one table text output and the report both show."""
-    return KINDS[result["model_type"]].fold_table(result)
 
 
 def as_json(result: dict) -> dict:

@@ -39,14 +39,6 @@ class RegimeNet(nn.Module):
         return self.net(x)
 
 
-def build(spec: dict) -> nn.Module:
-    """Rebuild a network from its stored spec; spec["kind"] (the on-disk key) names the architecture."""
-    from .kinds import kind_of_arch
-
-    arch = spec["kind"]
-    return kind_of_arch(arch).build_network(spec)
-
-
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -40,6 +40,11 @@ class Window:
         return dict(self.__dict__)
 
 
+def val_days(config: TrainingConfig) -> int:
+    """Days in a run's validation block: a walk-forward fold's step."""
+    return config.days - int(round(config.days * config.train_val_split))
+
+
 def history(series: Series) -> tuple[pd.DataFrame, int, str | None]:
     """The series with short gaps filled, how many days were filled, and the last long gap (if any)."""
     if series.frame.empty:

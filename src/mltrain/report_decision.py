@@ -93,7 +93,7 @@ def decision_parts(result: dict, out: Path, plt) -> list[str]:
     """Markdown: per symbol the decision table and (with matplotlib) equity and drawdown of the model, the
     best baseline and buy-and-hold."""
     from . import decision as D
-    from .report import md_table, save_figure
+    from .figures import md_table, save_figure
 
     parts = []
     for symbol, d in (result.get("decision") or {}).items():

@@ -7,14 +7,16 @@ from typing import Optional
 
 import typer
 
-from ..config import parse_symbols
 from ..errors import UsageError
 from ..kinds import KINDS, resolve_model_type
 from ..outputs import check_output
 from . import render
-from .common import CONFIG_OPT, JSON_OPT, MODEL_TYPE_OPT, OPT, PRESET_OPT, effective_config, env, home, run
+from .common import CONFIG_OPT, JSON_OPT, MODEL_TYPE_OPT, PRESET_OPT, effective_config, env, home, run
+from .options import config_flags
 
 
+# min_r2 is the promotion gate's: an evaluation promotes nothing
+@config_flags(after="config_file", skip=("min_r2",))
 def evaluate(
     model: str = typer.Argument(..., help="Model name."),
     model_type: Optional[str] = MODEL_TYPE_OPT,
@@ -40,18 +42,6 @@ def evaluate(
     ),
     preset: Optional[str] = PRESET_OPT,
     config_file: Optional[Path] = CONFIG_OPT,
-    days: Optional[int] = OPT["days"],
-    epochs: Optional[int] = OPT["epochs"],
-    patience: Optional[int] = OPT["patience"],
-    batch_size: Optional[int] = OPT["batch_size"],
-    learning_rate: Optional[float] = OPT["learning_rate"],
-    train_val_split: Optional[float] = OPT["train_val_split"],
-    hidden_size: Optional[int] = OPT["hidden_size"],
-    symbols: Optional[str] = OPT["symbols"],
-    label_thresholds: Optional[str] = OPT["label_thresholds"],
-    encoder: Optional[str] = OPT["encoder"],
-    pretrain_markets: Optional[int] = OPT["pretrain_markets"],
-    correction: Optional[str] = OPT["correction"],
     seed: int = typer.Option(42, "--seed", help="Training seed; with --synthetic also the market's seed."),
     synthetic: bool = typer.Option(
         False,
@@ -88,22 +78,10 @@ def evaluate(
         help="No progress lines on stderr (with --json they stay on stderr unless --quiet).",
     ),
     as_json: bool = JSON_OPT,
+    flags: dict | None = None,  # the config flags (--days ...): options.config_flags declares them
 ) -> None:
     """Walk-forward evaluation against strong baselines; the registry (versions, aliases) is not changed."""
-    flags = dict(
-        days=days,
-        epochs=epochs,
-        patience=patience,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        train_val_split=train_val_split,
-        hidden_size=hidden_size,
-        symbols=parse_symbols(symbols),
-        label_thresholds=label_thresholds,
-        encoder=encoder,
-        pretrain_markets=pretrain_markets,
-        correction=correction,
-    )
+    flags = flags or {}
 
     def body() -> dict:
         from ..evaluate import evaluate_and_record

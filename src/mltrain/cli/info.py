@@ -78,7 +78,7 @@ def presets(
     """List presets (built-in and user), their values, source file and estimated duration."""
 
     def body() -> list:
-        from ..estimate import measure_presets, preset_estimates
+        from ..estimate_presets import measure_presets, preset_estimates
 
         at = home()
         device = "cpu"

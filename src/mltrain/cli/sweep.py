@@ -13,14 +13,17 @@ import typer
 from ..errors import ExitCode, Interrupted, UsageError
 from ..kinds import KINDS, resolve_model_type
 from . import render
-from .common import JSON_OPT, MODEL_TYPE_OPT, PRESET_OPT, effective_config, env, home, run
+from .common import CONFIG_OPT, JSON_OPT, MODEL_TYPE_OPT, PRESET_OPT, effective_config, env, home, run
+from .options import config_flags
 
 
+@config_flags(after="config_file")
 def sweep(
     model: str = typer.Argument(..., help="Model name."),
     trials: int = typer.Option(..., "--trials", help="Trials this run adds to the study (1..10000)."),
     model_type: Optional[str] = MODEL_TYPE_OPT,
     preset: Optional[str] = PRESET_OPT,
+    config_file: Optional[Path] = CONFIG_OPT,
     space_file: Optional[Path] = typer.Option(
         None,
         "--space",
@@ -66,8 +69,13 @@ def sweep(
         help="No progress lines on stderr (with --json they stay on stderr unless --quiet).",
     ),
     as_json: bool = JSON_OPT,
+    flags: dict | None = None,  # the config flags (--days ...): options.config_flags declares them
 ) -> None:
-    """Search config fields with Optuna; trials run through the executor, this process records them."""
+    """Search config fields with Optuna; trials run through the executor, this process records them.
+
+    The base config (defaults < preset < --config < flags, as `train` takes it) holds every field the search
+    space does not vary."""
+    flags = flags or {}
     e = env()
 
     def body() -> dict:
@@ -96,7 +104,7 @@ def sweep(
         holdout = _date("--holdout-from", holdout_from)
         at = home()
         kind = resolve_model_type(model, model_type, at)
-        effective = effective_config(at, kind, preset, None, {})
+        effective = effective_config(at, kind, preset, config_file, flags)
         space = (
             space_from_file(load_yaml_mapping(space_file, "search space"), kind)
             if space_file
@@ -197,7 +205,8 @@ def sweep(
             )
             out["preset"] = str(write_preset(at, save_preset, config, kind, text))
         if train_best:
-            out["trained"] = _train(at, kind, model, save_preset, preset, best["params"], seed, as_json)
+            base = (preset, config_file, flags)
+            out["trained"] = _train(at, kind, model, save_preset, base, best["params"], seed, as_json)
         return out
 
     def code(data: dict) -> int:
@@ -299,7 +308,7 @@ def _estimate_text(est: dict, score: str) -> str:
 
 
 def _train(
-    at, kind: str, model: str, saved: str | None, preset: str | None, params: dict, seed: int, quiet: bool
+    at, kind: str, model: str, saved: str | None, base: tuple, params: dict, seed: int, quiet: bool
 ) -> dict:
     """The normal train path (lock, staging, gate, atomic commit): this process is the one registry writer."""
     from ..estimate import for_training
@@ -307,11 +316,13 @@ def _train(
     from ..train import pick_device
 
     e = env()
-    # the saved preset carries the best values (sources name it); else the base preset plus the best values
+    # the saved preset carries the best values (sources name it); else the base config (preset, --config,
+    # flags) with the best values over it
+    preset, config_file, flags = base
     effective = (
         effective_config(at, kind, saved, None, {})
         if saved
-        else effective_config(at, kind, preset, None, params)
+        else effective_config(at, kind, preset, config_file, {**flags, **params})
     )
     device = pick_device("auto")
     estimate = for_training(at, kind, effective.config, device)

@@ -7,7 +7,6 @@ from typing import Optional
 
 import typer
 
-from ..config import parse_symbols
 from ..errors import ExitCode, MltrainError, UsageError
 from ..kinds import KINDS, resolve_model_type
 from . import complete, render
@@ -15,7 +14,6 @@ from .common import (
     CONFIG_OPT,
     JSON_OPT,
     MODEL_TYPE_OPT,
-    OPT,
     PRESET_OPT,
     effective_config,
     env,
@@ -23,6 +21,7 @@ from .common import (
     run,
     warn,
 )
+from .options import config_flags
 
 NO_TTY = (
     "stdin is not a terminal and --yes was not given; pass --yes to train non-interactively (cron, scripts)"
@@ -40,6 +39,7 @@ def _say_probe(at, kind: str, config, device: str, quiet: bool) -> None:
         )
 
 
+@config_flags(after="config_file")
 def train(
     model: str = typer.Argument(
         ...,
@@ -51,19 +51,6 @@ def train(
     model_type: Optional[str] = MODEL_TYPE_OPT,
     preset: Optional[str] = PRESET_OPT,
     config_file: Optional[Path] = CONFIG_OPT,
-    days: Optional[int] = OPT["days"],
-    epochs: Optional[int] = OPT["epochs"],
-    patience: Optional[int] = OPT["patience"],
-    batch_size: Optional[int] = OPT["batch_size"],
-    learning_rate: Optional[float] = OPT["learning_rate"],
-    train_val_split: Optional[float] = OPT["train_val_split"],
-    hidden_size: Optional[int] = OPT["hidden_size"],
-    min_r2: Optional[float] = OPT["min_r2"],
-    symbols: Optional[str] = OPT["symbols"],
-    label_thresholds: Optional[str] = OPT["label_thresholds"],
-    encoder: Optional[str] = OPT["encoder"],
-    pretrain_markets: Optional[int] = OPT["pretrain_markets"],
-    correction: Optional[str] = OPT["correction"],
     seed: int = typer.Option(42, "--seed", help="Random seed (recorded with the model)."),
     device: str = typer.Option(
         "auto",
@@ -106,25 +93,12 @@ def train(
         help="With --update-data: the exchange's REST base URL (a mirror or a test server).",
     ),
     as_json: bool = JSON_OPT,
+    flags: dict | None = None,  # the config flags (--days ...): options.config_flags declares them
 ) -> None:
     """Train a model: estimate, confirm, fit, gate, and save a new registry version.
 
     The model's lock is taken first: a model another job is training is refused at once (exit 2)."""
-    flags = dict(
-        days=days,
-        epochs=epochs,
-        patience=patience,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        train_val_split=train_val_split,
-        hidden_size=hidden_size,
-        min_r2=min_r2,
-        symbols=parse_symbols(symbols),
-        label_thresholds=label_thresholds,
-        encoder=encoder,
-        pretrain_markets=pretrain_markets,
-        correction=correction,
-    )
+    flags = flags or {}
     e = env()
     windows: dict = {}  # the run's data windows: shown in text, kept out of the pinned JSON result
     gate: dict = {}  # the gate's verdict (in the version's metadata; `models show`)

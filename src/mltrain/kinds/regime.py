@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..lazyimport import lazy_module
-from . import ModelKind, ScoreTable
+from ..specs import REGIME
+from .base import ModelKind, ScoreTable
+from .regime_data import PRETRAIN_DAYS, PRETRAIN_EPOCHS
 from .regime_eval import DETECTORS, add_baselines, headline_table, pooled_summary, verdict_lines
 from .regime_model import ARCH, DECISION, OOD_MARGIN, regime_symbol
 from .regime_seq import SEQ_ARCH
-
-PRETRAIN_DAYS, PRETRAIN_EPOCHS = 3000, 10  # regime_pretrain.py's (it imports numpy; kinds stay light)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,7 +35,7 @@ def synthetic_market(config: TrainingConfig, folds: int, seed: int):
     """A generated market just long enough for the folds, with its true regimes."""
     from .. import features as F
     from ..data.synth import market
-    from ..evaluate import val_days
+    from ..pipeline import val_days
 
     return market(F.REGIME_WARMUP_DAYS + config.days + (folds - 1) * val_days(config) + 1, seed)
 
@@ -72,26 +72,9 @@ class RegimeKind(ModelKind):
     name = "regime"
     description = "market regime (Bear, Correction, Bull, Expansion) of one asset"
     catalogue = ("btc_regime_detector",)
-    defaults = dict(
-        days=730,
-        epochs=100,
-        patience=15,
-        batch_size=256,
-        learning_rate=0.001,
-        train_val_split=0.8,
-        hidden_size=None,
-        min_r2=None,
-        symbols=None,
-        label_thresholds="fixed",
-        encoder="mlp",
-        pretrain_markets=0,
-    )
-    uses = ("label_thresholds", "encoder", "pretrain_markets", "exposure", "cost_bps")
-    # the decision's fields (decision.py) stay out of `defaults --json` (the old API's shape)
-    unlisted_defaults = {
-        "exposure": {"Bear": 0.0, "Correction": 1.0, "Bull": 1.0, "Expansion": 1.0},
-        "cost_bps": 10.0,
-    }
+    defaults = REGIME.defaults  # declared in specs.py, below the config that layers them
+    uses = REGIME.uses
+    unlisted_defaults = REGIME.unlisted_defaults
     main_metric = "balanced_accuracy"
     progress_metric = "selection_balanced_accuracy"
     selection_loss_text = (
@@ -287,8 +270,8 @@ class RegimeKind(ModelKind):
 
     # ---------------------------------------------------------------- evaluation
     def evaluation_span(self, store, model_name, config, synthetic_seed, folds):
+        from .regime_data import asset, sample_span
         from .regime_labels import scale_labels
-        from .regime_model import asset, sample_span
 
         if synthetic_seed is not None:
             series, truth = synthetic_market(config, folds, synthetic_seed)
@@ -326,7 +309,7 @@ class RegimeKind(ModelKind):
         if run.interrupted:
             return {"interrupted": True}
         pred = run.predictions[series.symbol]
-        from .regime_model import asset
+        from .regime_data import asset
 
         a = asset(series, truth)
         rows = a.dates.get_indexer(pred["dates"])

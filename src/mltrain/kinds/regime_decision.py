@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ..config import TrainingConfig
-    from .regime_model import Blocks
+    from .regime_data import Blocks
 else:
     np = lazy_module("numpy")  # imported at first use: see lazyimport.py
 
@@ -42,7 +42,7 @@ def regime_decision(b: Blocks, config: TrainingConfig, probs_of) -> dict:
     `probs_of(rows)`: the network's probabilities for those rows of the scored asset."""
     from .. import decision_policy as P
     from ..decision import next_day_returns
-    from .regime_model import decide
+    from .regime_data import decide
 
     nxt = next_day_returns(b.target.close)
     sel = b.selection

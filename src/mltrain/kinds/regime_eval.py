@@ -184,7 +184,7 @@ def _p(value) -> str:
 
 def report_parts(result: dict, out, plt) -> list[str]:
     from ..features import REGIMES
-    from ..report import annotate_matrix, md_table, save_figure, series, shade_runs
+    from ..figures import annotate_matrix, md_table, save_figure, series, shade_runs
 
     folds, parts = result["folds"], ["## Pooled over all folds\n"]
     parts += [f"- {line}\n" for line in verdict_lines(result["summary"])]

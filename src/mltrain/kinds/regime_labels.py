@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..config import TrainingConfig
     from ..data.store import DataStore
-    from .regime_model import Asset
+    from .regime_data import Asset
 
 REFERENCE = "BTC"  # the asset the fixed thresholds were drawn for
 

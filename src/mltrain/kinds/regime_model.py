@@ -24,6 +24,27 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..lazyimport import lazy_module
+from .regime_data import (
+    Asset,
+    Blocks,
+    asset,
+    block_dates,
+    blocks,
+    decide,
+    full_labels,
+    labels_before,
+    pool_assets,
+    spells,
+)
+
+__all__ = [
+    "asset",
+    "blocks",
+    "decide",
+    "full_labels",
+    "labels_before",
+    "train_regime",
+]  # tests and bench/ read them here
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,9 +58,6 @@ else:
 
 ARCH = "regime_mlp"  # spec["kind"] of stored versions: never rename
 DECISION = "rule_with_network_bear"  # spec["decision"]; absent in versions that took the network's argmax
-PURGE_DAYS = 7  # between fit and selection and between selection and validation
-SELECTION_SHARE = 0.2  # of the asset's training span
-MIN_SELECTION_DAYS = 30
 MIN_SPELLS = 3  # fewer spells of a regime in the training data: the network barely knows it (a warning)
 OOD_MARGIN = 0.05  # share of a feature's training range beyond which an input counts as unseen
 
@@ -49,202 +67,34 @@ def regime_symbol(model_name: str) -> str:
     return model_name.split("_", 1)[0].upper()
 
 
-def decide(network: np.ndarray, rule: np.ndarray) -> np.ndarray:
-    """The shipped verdict from the network's and the rule's regime indices (Bear 0, Correction 1, Bull 2,
-    Expansion 3)."""
-    network, rule = np.asarray(network, int), np.asarray(rule, int)
-    rule_bear = np.where(network == 3, 3, 1)  # the rule's Bear, overruled by the network
-    return np.where(network == 0, 0, np.where(rule == 0, rule_bear, rule)).astype(int)
+@dataclass
+class TrainingRows:
+    """The pooled fit and selection rows of a run: (asset, rows, labels) per series, labels as known then."""
+
+    fit_parts: list
+    sel_parts: list
+    y_fit: np.ndarray
+    y_sel: np.ndarray
+    seen: dict[str, int]  # spells of each regime in the fit rows
+    pool: list[str]
 
 
 @dataclass
-class Asset:
-    """One series prepared for a run: features, the rule's verdict and the labels each block may use."""
+class Design:
+    """The trained network's design as stored: its inputs (regime_seq.spec_fields), pretraining, class weights."""
 
-    symbol: str
-    frame: pd.DataFrame  # gap-filled candles
-    dates: pd.DatetimeIndex
-    close: np.ndarray
-    values: np.ndarray  # features, one row per day
-    rule: np.ndarray
-    ok: np.ndarray  # features known (after the warm-up)
-    truth: np.ndarray | None  # the generating regimes of a synthetic market, else None
-    path: np.ndarray  # per day: features, log return, log range (regime_seq.day_channels)
-    label_scale: np.ndarray | None = None  # per-day threshold scale (regime_labels.py); None: fixed ones
+    encoder_fields: dict
+    pretraining: dict | None
+    class_weights: list[float]
 
 
-def asset(series: Series, truth: np.ndarray | None = None) -> Asset:
+def training_rows(assets: list[Asset], b: Blocks, symbol: str, held_out: tuple[str, ...]) -> TrainingRows:
+    """Every series' labelled days before the fit end (fit) and in the selection block (selection); series in
+    `held_out` give none."""
     from .. import features as F
     from ..errors import DataError
-    from ..pipeline import history
-    from .regime_seq import day_channels
+    from ..pipeline import MIN_TRAIN_SAMPLES
 
-    frame, filled, _ = history(series)
-    if truth is not None and filled:
-        raise DataError(f"{series.symbol}: a series with known regimes must have no missing days")
-    table = F.regime_features(frame)
-    values = table[list(F.REGIME_FEATURES)].to_numpy()
-    ok = ~np.isnan(values).any(axis=1)
-    ok[: F.REGIME_WARMUP_DAYS] = False
-    return Asset(
-        series.symbol,
-        frame,
-        frame.index,
-        frame["close"].to_numpy(),
-        values,
-        F.rule_detector(table),
-        ok,
-        None if truth is None else np.asarray(truth, dtype=int),
-        day_channels(frame, values),
-    )
-
-
-def labels_before(a: Asset, day: pd.Timestamp) -> np.ndarray:
-    """Ex-post labels computed from prices strictly before `day` (-1 where unknown then), full length."""
-    from .. import features as F
-
-    cut = int(a.dates.searchsorted(day))
-    out = np.full(len(a.close), -1, dtype=int)
-    if a.truth is not None:
-        out[:cut] = a.truth[:cut]
-    elif cut > 1:
-        scale = None if a.label_scale is None else a.label_scale[:cut]
-        out[:cut] = F.regime_labels(a.close[:cut], scale=scale)
-    return out
-
-
-def full_labels(a: Asset) -> np.ndarray:
-    from .. import features as F
-
-    return a.truth if a.truth is not None else F.regime_labels(a.close, scale=a.label_scale)
-
-
-@dataclass
-class Blocks:
-    """The scored asset's selection and validation rows, its window, and the day each block starts."""
-
-    target: Asset
-    idx: np.ndarray  # the last `days` labelled rows
-    selection: np.ndarray
-    validation: np.ndarray
-    labels: np.ndarray  # full ex-post labels: the validation truth
-    fit_end: pd.Timestamp  # fit rows lie strictly before this day (selection start - PURGE_DAYS)
-    selection_start: pd.Timestamp
-    validation_start: pd.Timestamp
-
-
-def blocks(a: Asset, config: TrainingConfig, end: pd.Timestamp | None) -> Blocks:
-    """The last `days` days (with known features) up to `end`, default the last day with an ex-post label.
-    Which days form the window depends on dates only, never on labels that later prices decide."""
-    import pandas as pd
-
-    from ..errors import DataError
-    from ..pipeline import too_short
-
-    labels = full_labels(a)
-    labelled = np.nonzero(labels >= 0)[0]
-    if len(labelled) == 0:
-        raise DataError(f"{a.symbol}: no day has an ex-post regime label yet (no confirmed turning point)")
-    last = labelled[-1] if end is None else int(a.dates.searchsorted(end, side="right")) - 1
-    candidates = np.nonzero(a.ok[: last + 1])[0]
-    if len(candidates) < config.days:
-        raise too_short(a.symbol, len(candidates), config.days, None, "sample days")
-    idx = candidates[-config.days :]
-    span = int(round(config.days * config.train_val_split))
-    n_sel = max(int(round(span * SELECTION_SHARE)), MIN_SELECTION_DAYS)
-    validation = idx[span:]
-    validation = validation[labels[validation] >= 0]  # scored against the full ex-post labels
-    selection = idx[max(span - PURGE_DAYS - n_sel, 0) : max(span - PURGE_DAYS, 0)]
-    if len(validation) < 2 or len(selection) < 2:
-        raise DataError(
-            f"{a.symbol}: days={config.days} leaves {len(selection)} selection and {len(validation)} "
-            "labelled validation days; use more --days"
-        )
-    purge = pd.Timedelta(days=PURGE_DAYS)
-    return Blocks(
-        a,
-        idx,
-        selection,
-        validation,
-        labels,
-        a.dates[selection[0]] - purge,
-        a.dates[selection[0]],
-        a.dates[idx[span]],
-    )
-
-
-def sample_span(a: Asset, config: TrainingConfig) -> tuple:
-    """The first and last day a validation block can end on."""
-    from ..pipeline import too_short
-
-    labels = full_labels(a)
-    last = np.nonzero(labels >= 0)[0][-1]
-    candidates = np.nonzero(a.ok[: last + 1])[0]
-    if len(candidates) < config.days:
-        raise too_short(a.symbol, len(candidates), config.days, None, "sample days")
-    return a.dates[candidates[config.days - 1]], a.dates[candidates[-1]]
-
-
-def spells(labels: np.ndarray) -> dict[str, int]:
-    """Runs of each regime in a label sequence (-1 breaks a run)."""
-    from .. import features as F
-
-    counts = dict.fromkeys(F.REGIMES, 0)
-    previous = -1
-    for value in labels:
-        if value >= 0 and value != previous:
-            counts[F.REGIMES[value]] += 1
-        previous = value
-    return counts
-
-
-def pool_assets(store: DataStore, target: Series) -> list[Asset]:
-    """Every real series in the store (the target first); generated markets never join the pool."""
-    out = [asset(target)]
-    for symbol in store.symbols():
-        if symbol == target.symbol:
-            continue
-        series = store.load(symbol)
-        if series.source.startswith("synthetic"):
-            continue
-        out.append(asset(series))
-    return out
-
-
-def train_regime(
-    store: DataStore,
-    config: TrainingConfig,
-    symbol: str,
-    *,
-    seed: int,
-    device: str,
-    on_epoch=None,
-    stop=None,
-    end: pd.Timestamp | None = None,
-    series: Series | None = None,
-    truth: np.ndarray | None = None,
-    held_out: tuple[str, ...] = (),
-) -> RunResult:
-    """`series` and `truth` let evaluation train on a synthetic market (alone, its true regimes as labels);
-    series named in `held_out` (cross-asset evaluation: the scored asset itself) give no fit or selection row,
-    the scored asset still sets the blocks' dates."""
-    import torch
-    from torch import nn
-
-    from .. import features as F
-    from .. import metrics
-    from ..errors import DataError
-    from ..pipeline import MIN_TRAIN_SAMPLES, Clock, RunResult, fit_symbol, tensors, window
-    from ..train import Split
-    from . import regime_seq as S
-    from .regime_labels import scale_labels
-    from .regime_pretrain import run_pretraining
-
-    clock = Clock()
-    target_series = series or store.load(symbol)
-    assets = [asset(target_series, truth)] if truth is not None else pool_assets(store, target_series)
-    scale_labels(store, config, assets)
-    b = blocks(assets[0], config, end)
     fit_parts, sel_parts, fit_spells, pool = [], [], [], []  # (asset, rows, labels) per series
     for a in assets:
         if a.symbol in held_out:
@@ -266,22 +116,90 @@ def train_regime(
             f"{symbol}: only {len(y_fit)} labelled training days before "
             f"{b.selection_start.date()}; use fewer --days or import more history"
         )
+    seen = {name: sum(spells(s)[name] for s in fit_spells) for name in F.REGIMES}
+    return TrainingRows(fit_parts, sel_parts, y_fit, y_sel, seen, pool)
+
+
+def train_regime(
+    store: DataStore,
+    config: TrainingConfig,
+    symbol: str,
+    *,
+    seed: int,
+    device: str,
+    on_epoch=None,
+    stop=None,
+    end: pd.Timestamp | None = None,
+    series: Series | None = None,
+    truth: np.ndarray | None = None,
+    held_out: tuple[str, ...] = (),
+) -> RunResult:
+    """`series` and `truth` let evaluation train on a synthetic market (alone, its true regimes as labels);
+    series named in `held_out` (cross-asset evaluation: the scored asset itself) give no fit or selection row,
+    the scored asset still sets the blocks' dates."""
+    import torch
+
+    from ..pipeline import Clock, RunResult
+    from . import regime_seq as S
+    from .regime_labels import scale_labels
+    from .regime_pretrain import run_pretraining
+
+    clock = Clock()
+    target_series = series or store.load(symbol)
+    assets = [asset(target_series, truth)] if truth is not None else pool_assets(store, target_series)
+    scale_labels(store, config, assets)
+    b = blocks(assets[0], config, end)
+    rows = training_rows(assets, b, symbol, held_out)
+    y_fit, y_sel = rows.y_fit, rows.y_sel
     enc = config.encoder or "mlp"
-    raw = np.concatenate([a.values[rows] for a, rows, _ in fit_parts])
-    lo, hi = raw.min(axis=0), raw.max(axis=0)
-    mean, std = S.normalisation([S.channels(enc, a.values, a.path)[rows] for a, rows, _ in fit_parts])
+    mean, std = S.normalisation([S.channels(enc, a.values, a.path)[r] for a, r, _ in rows.fit_parts])
 
     def encode(parts) -> np.ndarray:
         columns = [(S.channels(enc, a.values, a.path), rows) for a, rows, _ in parts]
         return np.concatenate([S.inputs(enc, c, rows, mean, std) for c, rows in columns])
 
-    x_fit, x_sel = encode(fit_parts), encode(sel_parts)
+    x_fit, x_sel = encode(rows.fit_parts), encode(rows.sel_parts)
     counts = np.bincount(y_fit, minlength=4).astype(float)
     weights = np.where(counts > 0, len(y_fit) / (np.count_nonzero(counts) * np.maximum(counts, 1)), 0.0)
-    seen = {name: sum(spells(s)[name] for s in fit_spells) for name in F.REGIMES}
     torch.manual_seed(seed)
     model = S.new_network(enc, x_fit.shape[-1]).to(device)
-    pretrained = run_pretraining(model, fit_parts, config, encode, seed, device, stop, ex_post=truth is None)
+    pretrained = run_pretraining(
+        model, rows.fit_parts, config, encode, seed, device, stop, ex_post=truth is None
+    )
+    fitted = _fit(model, (x_fit, y_fit, x_sel, y_sel), weights, config, symbol, seed, device, on_epoch, stop)
+    run = RunResult(model_type="regime")
+    run.add_fit(symbol, model, fitted)
+    if run.interrupted:
+        return run
+    model.eval()
+    x_val = torch.as_tensor(encode([(b.target, b.validation, None)]), device=device)
+    with torch.no_grad():
+        probs = torch.softmax(model(x_val), dim=1).cpu().numpy()
+    design = Design(S.spec_fields(enc, mean, std), pretrained, weights.tolist())
+    from .regime_decision import network_probs
+
+    def days_probs(days) -> np.ndarray:  # the network's probabilities on any of the target's days
+        return network_probs(model, encode([(b.target, days, None)]))
+
+    _score_validation(run, b, rows, probs, counts, target_series, config, symbol, design, days_probs)
+    run.total_seconds = clock.seconds()
+    return run
+
+
+def _fit(
+    model, arrays: tuple, weights: np.ndarray, config, symbol: str, seed: int, device: str, on_epoch, stop
+):
+    """Fit the network on the fit rows with class-weighted cross-entropy, its epoch chosen by the selection
+    rows' balanced accuracy. arrays: (x_fit, y_fit, x_sel, y_sel)."""
+    import torch
+    from torch import nn
+
+    from .. import features as F
+    from .. import metrics
+    from ..pipeline import fit_symbol, tensors
+    from ..train import Split
+
+    x_fit, y_fit, x_sel, y_sel = arrays
     split = Split(
         *tensors(device, x_fit),
         *tensors(device, y_fit, dtype=torch.long),
@@ -310,15 +228,30 @@ def train_regime(
         stop=stop,
         select_on_metric=True,
     )
-    run = RunResult(model_type="regime")
-    run.add_fit(symbol, model, fitted)
-    if run.interrupted:
-        return run
-    model.eval()
+    return fitted
+
+
+def _score_validation(
+    run: RunResult,
+    b: Blocks,
+    rows: TrainingRows,
+    probs: np.ndarray,
+    counts: np.ndarray,
+    target_series: Series,
+    config: TrainingConfig,
+    symbol: str,
+    design: Design,
+    days_probs,
+) -> None:
+    """The validation block's scores beside the baselines, the warnings, the stored spec, the window, the
+    decision policy (chosen on the selection block with `days_probs`, the network's probabilities on any of the
+    target's days) and the predictions of a finished run."""
+    from .. import features as F
+    from .. import metrics
+    from ..pipeline import window
+    from .regime_decision import regime_decision
+
     val = b.validation
-    x_val = torch.as_tensor(encode([(b.target, val, None)]), device=device)
-    with torch.no_grad():
-        probs = torch.softmax(model(x_val), dim=1).cpu().numpy()
     network, rule, true = probs.argmax(axis=1), b.target.rule[val], b.labels[val]
     pred = decide(network, rule)
     majority = int(np.argmax(counts))
@@ -330,48 +263,26 @@ def train_regime(
         "majority": metrics.classification_scores(true, np.full_like(true, majority), F.REGIMES),
         "rule": metrics.classification_scores(true, rule, F.REGIMES),
     }
-    few = [name for name, n in seen.items() if n < MIN_SPELLS]
+    few = [name for name, n in rows.seen.items() if n < MIN_SPELLS]
     if few:
         run.warnings.append(
             f"the training data holds fewer than {MIN_SPELLS} spells of {', '.join(few)} "
-            f"({', '.join(f'{k} {v}' for k, v in seen.items())}): the network has barely seen "
+            f"({', '.join(f'{k} {v}' for k, v in rows.seen.items())}): the network has barely seen "
             f"{'it' if len(few) == 1 else 'them'}; trust the rule's verdict there"
         )
-    run.spec = {
-        "kind": ARCH,
-        "decision": DECISION,
-        "n_features": len(F.REGIME_FEATURES),
-        "n_classes": 4,
-        "features": list(F.REGIME_FEATURES),
-        "regimes": list(F.REGIMES),
-        "symbol": symbol,
-        "label_rule": F.LabelRule().as_dict(),
-        "label_thresholds": config.label_thresholds or "fixed",
-        "warmup_days": F.REGIME_WARMUP_DAYS,
-        **S.spec_fields(enc, mean, std),
-        "pretraining": pretrained,
-        "feature_min": lo.tolist(),
-        "feature_max": hi.tolist(),
-        "class_weights": weights.tolist(),
-        "pool": pool,
-        "training_spells": seen,
-        "training_rows": int(len(x_fit)),
-        "validation_last": str(b.target.dates[val[-1]].date()),
-    }
+    run.spec = _spec(rows, config, symbol, design, b)
     used = window(
         target_series,
         b.target.frame,
         b.idx,
-        train=int(len(x_fit)),
+        train=int(len(rows.y_fit)),
         val=int(len(val)),
         dropped=0,
         filled=0,
         rows_before=F.REGIME_WARMUP_DAYS,
     )
-    run.windows = {symbol: {**used.as_dict(), **_block_dates(b, fit_x=y_fit)}}
-    from .regime_decision import network_probs, regime_decision
-
-    decision = regime_decision(b, config, lambda rows: network_probs(model, encode([(b.target, rows, None)])))
+    run.windows = {symbol: {**used.as_dict(), **block_dates(b, fit_x=rows.y_fit)}}
+    decision = regime_decision(b, config, days_probs)
     run.spec["policy"] = decision.pop("policy")
     run.predictions = {
         symbol: {
@@ -389,25 +300,32 @@ def train_regime(
             "selection_last": int(b.selection[-1]),
         }
     }
-    run.total_seconds = clock.seconds()
-    return run
 
 
-def _block_dates(b: Blocks, fit_x: np.ndarray) -> dict:
-    import pandas as pd
+def _spec(rows: TrainingRows, config: TrainingConfig, symbol: str, design: Design, b: Blocks) -> dict:
+    """Everything a stored version needs to be rebuilt and checked (the keys and their order unchanged)."""
+    from .. import features as F
 
-    def span(rows: np.ndarray) -> dict:
-        return {
-            "first": str(b.target.dates[rows[0]].date()),
-            "last": str(b.target.dates[rows[-1]].date()),
-            "rows": int(len(rows)),
-        }
-
-    fit_rows = np.nonzero(b.target.ok & (b.target.dates < b.fit_end))[0]
-    fit = {
-        "first": str(b.target.dates[fit_rows[0]].date()) if len(fit_rows) else None,
-        "last": str((b.fit_end - pd.Timedelta(days=1)).date()),
-        "rows": int(len(fit_x)),
-        "pooled": True,
+    raw = np.concatenate([a.values[r] for a, r, _ in rows.fit_parts])
+    lo, hi = raw.min(axis=0), raw.max(axis=0)
+    return {
+        "kind": ARCH,
+        "decision": DECISION,
+        "n_features": len(F.REGIME_FEATURES),
+        "n_classes": 4,
+        "features": list(F.REGIME_FEATURES),
+        "regimes": list(F.REGIMES),
+        "symbol": symbol,
+        "label_rule": F.LabelRule().as_dict(),
+        "label_thresholds": config.label_thresholds or "fixed",
+        "warmup_days": F.REGIME_WARMUP_DAYS,
+        **design.encoder_fields,
+        "pretraining": design.pretraining,
+        "feature_min": lo.tolist(),
+        "feature_max": hi.tolist(),
+        "class_weights": design.class_weights,
+        "pool": rows.pool,
+        "training_spells": rows.seen,
+        "training_rows": int(len(rows.y_fit)),  # one input per labelled fit row
+        "validation_last": str(b.target.dates[b.validation[-1]].date()),
     }
-    return {"fit": fit, "selection": span(b.selection), "validation": span(b.validation)}

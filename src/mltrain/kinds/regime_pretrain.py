@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 # labelled days of each generated market (after the features' warm-up) and passes over them: kept in
-# regime.py, whose time estimate counts them without importing numpy
-from .regime import PRETRAIN_DAYS, PRETRAIN_EPOCHS
+# regime_data.py, where regime.py's time estimate counts them without importing numpy
+from .regime_data import PRETRAIN_DAYS, PRETRAIN_EPOCHS
 
 if TYPE_CHECKING:
     from ..data.synth import SwitchingParams
@@ -90,7 +90,7 @@ def generated_assets(fitted: FittedDynamics, markets: int, seed: int, ex_post: b
     from .. import features as F
     from ..data.store import Series
     from ..data.synth import generate
-    from .regime_model import asset
+    from .regime_data import asset
 
     out = []
     for k in range(markets):

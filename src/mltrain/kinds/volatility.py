@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import ModelKind, ScoreTable
+from ..specs import VOLATILITY
 from . import volatility_gru as gru
+from .base import ModelKind, ScoreTable
 from .volatility_eval import (
     BASELINES,
     LOG_HAR_VARIANTS,
@@ -33,26 +34,9 @@ class VolatilityKind(ModelKind):
     name = "volatility"
     description = "annualized volatility of each symbol over the next 7 days"
     catalogue = ("volatility_forecaster",)
-    # days 730 with 0.9 in training: 73 validation days, so --folds all gives 20+ blocks on BTC's history
-    defaults = dict(
-        days=730,
-        epochs=100,
-        patience=15,
-        batch_size=64,
-        learning_rate=0.001,
-        train_val_split=0.9,
-        hidden_size=DEFAULT_HIDDEN,
-        min_r2=0.5,
-        symbols=["BTC", "ETH", "SOL"],
-    )
-    # off unless set; `defaults --json` keeps the old API's shape (the decision's fields too: decision.py)
-    unlisted_defaults = {
-        "correction": "off",
-        "cost_bps": 10.0,
-        "target_vol": "the asset's median realized volatility over the training span",
-        "max_leverage": 2.0,
-    }
-    uses = ("hidden_size", "min_r2", "symbols", "correction", "cost_bps", "target_vol", "max_leverage")
+    defaults = VOLATILITY.defaults  # declared in specs.py, below the config that layers them
+    unlisted_defaults = VOLATILITY.unlisted_defaults
+    uses = VOLATILITY.uses
     main_metric = "r2_min"
     progress_metric = "selection_qlike"
     selection_loss_text = "QLIKE on the folds' selection blocks (a loss: lower is better)"

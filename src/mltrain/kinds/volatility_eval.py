@@ -238,7 +238,7 @@ def _fmt_p(p) -> str:
 
 def report_parts(result: dict, out, plt) -> list[str]:
     """Per symbol: a figure of forecasts against realized volatility and the pooled table with DM and MCS."""
-    from ..report import md_table, save_figure, series
+    from ..figures import md_table, save_figure, series
 
     folds, parts = result["folds"], ["## Pooled over all folds (predictions concatenated, scored once)\n"]
     parts += [f"- {line}\n" for line in verdict_lines(result["summary"])]

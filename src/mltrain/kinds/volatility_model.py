@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..lazyimport import lazy_module
+from ..specs import VOLATILITY
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,7 +41,7 @@ INPUTS = (
     "volume_change_5",
 )
 HORIZON = 7  # days: features.HORIZON_DAYS
-DEFAULT_HIDDEN = 64
+DEFAULT_HIDDEN = VOLATILITY.defaults["hidden_size"]
 POOLED = "pooled"  # the one network's key in weights and history
 SELECTION_SHARE = 0.2  # of the training span (fit + selection): the selection block's length
 MIN_SELECTION_DAYS = 30

@@ -50,34 +50,13 @@ def train_pooled(
     (walk-forward folds): a config symbol without `days` of history by `end` sits the fold out."""
     import torch
 
-    from ..decision import DEFAULT_MAX_LEVERAGE
-    from ..errors import DataError
     from ..pipeline import Clock, RunResult, fit_symbol, tensors
     from ..train import Split
-    from .volatility_decision import add_decision
-    from .volatility_eval import validation_forecasts
 
     clock = Clock()
-    symbols = list(config.symbols or [])
-    panels, frames = {}, {}
-    for s in symbols:
-        try:
-            series = store.load(s)
-            panels[s] = panel(series, config, end)
-            frames[s] = series.frame
-        except DataError:
-            if not skip_short or s == symbols[-1] and not panels:
-                raise
+    panels, frames = _panels(store, config, end, skip_short)
     symbols = list(panels)
-    first = min(p.dates[p.fit[0]] for p in panels.values())
-    last = min(p.dates[p.fit[-1]] for p in panels.values())  # no pool row on a day any target selects on
-    min_rows = int(MIN_POOL_SHARE * min(len(p.fit) for p in panels.values()))
-    pool = {}
-    for other in store.symbols():
-        if other not in panels:
-            found = pool_panel(store.load(other), first, last, min_rows)
-            if found is not None:
-                pool[other] = found
+    pool = _pool(store, panels)
     fit_x = np.concatenate([p.x(p.fit, p.base_fit) for p in [*panels.values(), *pool.values()]])
     fit_y = np.concatenate([p.target[p.fit] for p in [*panels.values(), *pool.values()]])
     sel_x = np.concatenate([p.x(p.selection, p.base_fit) for p in panels.values()])
@@ -107,6 +86,77 @@ def train_pooled(
         return run
     apply = config.correction == "on"
     model.eval()
+    per_symbol, spec_symbols, shipped_selection = _score_symbols(run, model, panels, config, device)
+    run.epochs_run = {s: fitted.epochs_run for s in symbols}
+    run.best_epoch = {s: fitted.best_epoch for s in symbols}
+    run.spec = _spec(config, apply, sorted(pool), fitted.best_epoch, spec_symbols)
+    # the selection score a version records and sweep compares: that of the forecasts that ship (the base, or
+    # the corrected forecast for a symbol that kept its correction), not the network's best
+    run.selection_score = selection_qlike(torch.cat(shipped_selection).to(device))
+    r2s = [m["r2"] for m in per_symbol.values()]
+    run.metrics = {
+        "r2_mean": round(float(np.mean(r2s)), 4),
+        "r2_min": round(float(np.min(r2s)), 4),
+        "symbols": per_symbol,
+        # shown beside the scores: which part of the design the forecasts come from
+        "correction_applied": apply,
+        "correction_kept": sorted(s for s, stats in spec_symbols.items() if stats["use_correction"]),
+    }
+    run.warnings += extreme_day_warnings(frames, run.windows)
+    if apply and fitted.best_epoch == 0:
+        run.warnings.append(
+            "no epoch improved on the base forecast on the selection block: the network's "
+            "correction is zero and the model forecasts exactly its log-HAR base"
+        )
+    run.total_seconds = clock.seconds()
+    return run
+
+
+def _panels(store: DataStore, config: TrainingConfig, end, skip_short: bool) -> tuple[dict, dict]:
+    """The config symbols' panels and candles; with `skip_short` a symbol too short by `end` is left out
+    (the last one raises when none is left)."""
+    from ..errors import DataError
+
+    symbols = list(config.symbols or [])
+    panels, frames = {}, {}
+    for s in symbols:
+        try:
+            series = store.load(s)
+            panels[s] = panel(series, config, end)
+            frames[s] = series.frame
+        except DataError:
+            if not skip_short or s == symbols[-1] and not panels:
+                raise
+    return panels, frames
+
+
+def _pool(store: DataStore, panels: dict) -> dict:
+    """Every other series of the store with enough fit rows in the config symbols' fit span."""
+    first = min(p.dates[p.fit[0]] for p in panels.values())
+    last = min(p.dates[p.fit[-1]] for p in panels.values())  # no pool row on a day any target selects on
+    min_rows = int(MIN_POOL_SHARE * min(len(p.fit) for p in panels.values()))
+    pool = {}
+    for other in store.symbols():
+        if other not in panels:
+            found = pool_panel(store.load(other), first, last, min_rows)
+            if found is not None:
+                pool[other] = found
+    return pool
+
+
+def _score_symbols(
+    run: RunResult, model, panels: dict, config: TrainingConfig, device: str
+) -> tuple[dict, dict, list]:
+    """Each config symbol's validation forecasts scored beside the baselines (into `run`), with what volatility
+    targeting by them earned; returns the model's scores, the spec's per-symbol part and the selection
+    forecasts that ship."""
+    import torch
+
+    from ..decision import DEFAULT_MAX_LEVERAGE
+    from .volatility_decision import add_decision
+    from .volatility_eval import validation_forecasts
+
+    apply = config.correction == "on"
     per_symbol, spec_symbols, shipped_selection = {}, {}, []
     for symbol, p in panels.items():
         with torch.no_grad():
@@ -144,9 +194,12 @@ def train_pooled(
             "target_vol": found.predictions["target_vol"][0],
             "max_leverage": config.max_leverage or DEFAULT_MAX_LEVERAGE,
         }
-    run.epochs_run = {s: fitted.epochs_run for s in symbols}
-    run.best_epoch = {s: fitted.best_epoch for s in symbols}
-    run.spec = {
+    return per_symbol, spec_symbols, shipped_selection
+
+
+def _spec(config: TrainingConfig, apply: bool, pool: list[str], best_epoch: int, spec_symbols: dict) -> dict:
+    """Everything a stored version needs to be rebuilt and checked."""
+    return {
         "kind": ARCH,
         "inputs": list(INPUTS),
         "n_inputs": len(INPUTS),
@@ -163,30 +216,10 @@ def train_pooled(
         "correction_applied": apply,
         "target": "log annualized volatility over the next horizon_days",
         "pooled": True,
-        "pool": sorted(pool),
-        "best_epoch": fitted.best_epoch,
+        "pool": pool,
+        "best_epoch": best_epoch,
         "symbols": spec_symbols,
     }
-    # the selection score a version records and sweep compares: that of the forecasts that ship (the base, or
-    # the corrected forecast for a symbol that kept its correction), not the network's best
-    run.selection_score = selection_qlike(torch.cat(shipped_selection).to(device))
-    r2s = [m["r2"] for m in per_symbol.values()]
-    run.metrics = {
-        "r2_mean": round(float(np.mean(r2s)), 4),
-        "r2_min": round(float(np.min(r2s)), 4),
-        "symbols": per_symbol,
-        # shown beside the scores: which part of the design the forecasts come from
-        "correction_applied": apply,
-        "correction_kept": sorted(s for s, stats in spec_symbols.items() if stats["use_correction"]),
-    }
-    run.warnings += extreme_day_warnings(frames, run.windows)
-    if apply and fitted.best_epoch == 0:
-        run.warnings.append(
-            "no epoch improved on the base forecast on the selection block: the network's "
-            "correction is zero and the model forecasts exactly its log-HAR base"
-        )
-    run.total_seconds = clock.seconds()
-    return run
 
 
 def keeps_correction(corrected, base, p: Panel) -> bool:
