@@ -49,7 +49,12 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
     "batch_size": (8, 256, "samples per optimizer step"),
     "learning_rate": (0.0001, 0.1, "Adam step size"),
     "hidden_size": (32, 256, "volatility models only: width of the correction network"),
-    "min_r2": (0.0, 1.0, "volatility models only: promotion gate on every symbol's r2"),
+    "min_r2": (
+        -1.0,
+        1.0,
+        "volatility models only: promotion gate on every symbol's out-of-sample r2 of log vol, pooled over the "
+        "promotion folds",
+    ),
     "symbols": (None, None, "volatility models only: comma-separated, e.g. BTC,ETH"),
     "label_thresholds": (
         None,
@@ -250,6 +255,9 @@ def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
     if not isinstance(values, dict) or not isinstance(node, yaml.MappingNode):
         raise ConfigError(f"{what} {path} must be a mapping of field: value, e.g. 'days: 365'")
     lines = {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
+    for key, value in node.value:  # a section's keys (a preset's `volatility:` fields) as section.key
+        if isinstance(value, yaml.MappingNode):
+            lines.update({f"{key.value}.{k.value}": k.start_mark.line + 1 for k, _ in value.value})
     return YamlDoc(path, {str(k): v for k, v in values.items()}, lines)
 
 
@@ -260,9 +268,16 @@ def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
 class Preset:
     name: str
     description: str
-    values: dict[str, Any]
+    values: dict[str, Any]  # fields for every model type
     lines: dict[str, int]
     source: Path | None  # None for the built-in "custom"
+    # model type -> fields for that type only (a `regime:` or `volatility:` mapping in the file), layered
+    # over `values`; what a type's defaults held before `defaults --json` went back to the seed values
+    per_type: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def values_for(self, model_type: str) -> dict[str, Any]:
+        """The fields this preset sets on a model of `model_type`."""
+        return {**self.values, **self.per_type.get(model_type, {})}
 
 
 PRESET_KEYS = set(FIELD_ORDER) | {"description"}
@@ -270,15 +285,27 @@ PRESET_KEYS = set(FIELD_ORDER) | {"description"}
 
 def _read_preset(path: Path) -> Preset:
     doc = load_yaml_mapping(path, "preset file")
-    for key in doc.values:
-        if key not in PRESET_KEYS:
+    per_type: dict[str, dict[str, Any]] = {}
+    for key, value in doc.values.items():
+        if isinstance(value, dict) and key.isidentifier() and key not in PRESET_KEYS:
+            # a model type's own section; the type's name is checked when a config is built for it
+            for field_name in value:
+                if str(field_name) not in FIELD_ORDER:
+                    raise ConfigError(
+                        f"unknown field {excerpt(str(field_name))} in section {key} of preset file {path} "
+                        f"(line {doc.lines.get(key, '?')}); allowed: {', '.join(FIELD_ORDER)}."
+                        f"{suggest(str(field_name), FIELD_ORDER)}"
+                    )
+            per_type[key] = {str(k): v for k, v in value.items()}
+        elif key not in PRESET_KEYS:
             raise ConfigError(
                 f"unknown key {excerpt(key)} in preset file {path} "
                 f"line {doc.lines.get(key, '?')}; "
-                f"allowed: {', '.join(sorted(PRESET_KEYS))}.{suggest(key, sorted(PRESET_KEYS))}"
+                f"allowed: {', '.join(sorted(PRESET_KEYS))} or a model type's section "
+                f"(e.g. 'volatility:').{suggest(key, sorted(PRESET_KEYS))}"
             )
-    values = {k: v for k, v in doc.values.items() if k != "description"}
-    return Preset(path.stem, str(doc.values.get("description", "")), values, doc.lines, path)
+    values = {k: v for k, v in doc.values.items() if k != "description" and k not in per_type}
+    return Preset(path.stem, str(doc.values.get("description", "")), values, doc.lines, path, per_type)
 
 
 def load_presets(home: Home) -> dict[str, Preset]:
@@ -352,10 +379,19 @@ def build_config(
 
     TrainingConfig = training_config()  # noqa: N806  (the class, built on first use)
     kind = KINDS[model_type]
-    raw = dict(kind.defaults)
+    unknown = sorted(set(preset.per_type) - set(KINDS))
+    if unknown:
+        raise ConfigError(
+            f"preset file {preset.source} has a section {excerpt(unknown[0])}, which is not a model type; "
+            f"allowed: {', '.join(KINDS)}"
+        )
+    raw = seed_defaults(kind)
     sources = {name: "default" for name in raw}
     layers: list[tuple[dict[str, Any], Any]] = [
-        (preset.values, lambda k: f"preset {preset.name} ({preset.source}:{preset.lines.get(k, '?')})"),
+        (
+            preset.values_for(model_type),
+            lambda k: f"preset {preset.name} ({preset.source}:{preset_line(preset, model_type, k)})",
+        ),
     ]
     if config_file is not None:
         layers.append(
@@ -384,8 +420,28 @@ def build_config(
         config = TrainingConfig(**raw)
     except ValidationError as exc:
         _raise_validation(exc, sources, raw)
-    custom = config.model_dump() != TrainingConfig(**kind.defaults).model_dump()
+    custom = config.model_dump() != TrainingConfig(**plain_train_values(kind)).model_dump()
     return EffectiveConfig(config, sources, preset.name, model_type, custom)
+
+
+def preset_line(preset: Preset, model_type: str, key: str) -> int | str:
+    """The line that sets `key` for a model type: its section's, else the common one."""
+    if key in preset.per_type.get(model_type, {}):
+        return preset.lines.get(f"{model_type}.{key}", "?")
+    return preset.lines.get(key, "?")
+
+
+def seed_defaults(kind: Any) -> dict[str, Any]:
+    """A type's defaults: the seed fields `defaults --json` pins, then the later fields it keeps out."""
+    return {**kind.defaults, **kind.unlisted_defaults}
+
+
+def plain_train_values(kind: Any) -> dict[str, Any]:
+    """What a plain `train` uses: the type's defaults under the built-in default preset (a run that differs
+    from it has a custom config)."""
+    path = builtin_presets_dir() / f"{DEFAULT_PRESET}.yaml"
+    preset = _read_preset(path) if path.is_file() else None
+    return {**seed_defaults(kind), **(preset.values_for(kind.name) if preset else {})}
 
 
 def parse_symbols(text: str | None) -> list[str] | None:
