@@ -26,6 +26,7 @@ FIELD_ORDER = (
     "encoder",
     "pretrain_markets",
     "correction",
+    "promotion_folds",
 )
 LABEL_THRESHOLDS = ("fixed", "volatility_scaled")  # docs/regimes.md "Volatility-scaled thresholds"
 
@@ -70,7 +71,14 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
         "volatility models only: off (forecast = the log-HAR base) or on (add the network's correction "
         "for a symbol whose selection QLIKE it cut by 2%)",
     ),
+    "promotion_folds": (
+        1,
+        20,
+        "walk-forward folds (the most recent) on which train compares the new version with production and "
+        "the baselines before promoting it",
+    ),
 }
+PROMOTION_FOLDS = 4  # promotion_folds when unset (kept out of `defaults --json`: a field added later)
 
 
 @cache
@@ -106,6 +114,7 @@ def training_config() -> type:
         encoder: Literal["mlp", "gru"] | None = Field(default=None, description=FIELDS["encoder"][2])
         pretrain_markets: int | None = bounded("pretrain_markets", default=None)
         correction: Literal["off", "on"] | None = Field(default=None, description=FIELDS["correction"][2])
+        promotion_folds: int | None = bounded("promotion_folds", default=None)
 
         @field_validator("correction", mode="before")
         @classmethod

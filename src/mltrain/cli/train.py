@@ -201,6 +201,9 @@ def train(
             print(line, file=e.stderr)
         for line in outcome.warnings:
             print(f"warning: {line}", file=e.stderr)
+        if outcome.promotion:
+            for line in promotion_text(KINDS[kind], outcome.promotion):
+                print(line, file=e.stderr)
         if no_promote and outcome.gate.get("passed"):
             print(
                 f"--no-promote: v{outcome.data['version']} passed its gate and was saved as a candidate; "
@@ -223,3 +226,11 @@ def train(
         return ExitCode.NOT_PROMOTED  # the gate refused it: saved as rejected, production unchanged
 
     run(as_json, body, show, code=exit_code)
+
+
+def promotion_text(kind, evidence: dict) -> list[str]:
+    """The champion/challenger check as train prints it (stderr) and `models show` repeats it."""
+    windows = evidence.get("folds") or []
+    span = f"{windows[0]['first']}..{windows[-1]['last']}" if windows else "no folds"
+    head = f"promotion check on {len(windows)} walk-forward folds ({span}): {evidence.get('reason')}"
+    return [head, *(f"  {line}" for line in kind.promotion_lines(evidence))]

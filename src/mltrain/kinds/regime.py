@@ -84,13 +84,19 @@ class RegimeKind(ModelKind):
         symbols=None,
     )  # the seed values `defaults --json` pins; the built-in presets change batch_size (presets/*.yaml)
     # fields added later: applied to every run, shown by `defaults` (text, --all), kept out of its JSON
-    unlisted_defaults = {"label_thresholds": "fixed", "encoder": "mlp", "pretrain_markets": 0}
+    unlisted_defaults = {
+        "label_thresholds": "fixed",
+        "encoder": "mlp",
+        "pretrain_markets": 0,
+        "promotion_folds": 4,
+    }
     uses = ("label_thresholds", "encoder", "pretrain_markets")
     main_metric = "balanced_accuracy"
     progress_metric = "selection_balanced_accuracy"
     archs = (ARCH, SEQ_ARCH)
     synthetic = True
     cross_asset = True
+    outcome_days = 365  # ex-post labels: a turning point is confirmed by later prices (months, not days)
 
     def symbols(self, model_name: str, config: TrainingConfig) -> list[str]:
         return [regime_symbol(model_name)]
@@ -158,6 +164,21 @@ class RegimeKind(ModelKind):
             "regimes_in_validation": present,
             "note": note,
         }
+
+    def score_logged(self, rows, store):
+        from .logged_scores import regime
+
+        return regime(rows, store)
+
+    def promotion_figures(self, candidate, production, config):
+        from .regime_promotion import promotion_figures
+
+        return promotion_figures(candidate, production, config)
+
+    def promotion_lines(self, evidence):
+        from .regime_promotion import promotion_lines
+
+        return promotion_lines(evidence)
 
     def gate_messages(self, gate: dict, version: int) -> list[str]:
         lines = [f"gate: {gate['note']}"] if gate.get("note") else []

@@ -39,11 +39,15 @@ class VolatilityKind(ModelKind):
         min_r2=0.5,
         symbols=["BTC", "ETH", "SOL"],
     )
-    unlisted_defaults = {"correction": "off"}  # off unless set; `defaults --json` keeps the old API's shape
+    unlisted_defaults = {
+        "correction": "off",
+        "promotion_folds": 4,
+    }  # off unless set; `defaults --json` keeps the old API's shape
     uses = ("hidden_size", "min_r2", "symbols", "correction")
     main_metric = "r2_min"
     progress_metric = "selection_qlike"
     archs = (ARCH, gru.ARCH)
+    outcome_days = 7  # a validation day's target is the next 7 days' realized volatility
 
     def symbols(self, model_name: str, config: TrainingConfig) -> list[str]:
         return list(config.symbols or [])
@@ -108,18 +112,43 @@ class VolatilityKind(ModelKind):
             "lost_to": lost_to,
         }
 
+    def score_logged(self, rows, store):
+        from .logged_scores import volatility
+
+        return volatility(rows, store)
+
+    def promotion_figures(self, candidate, production, config):
+        from .volatility_promotion import promotion_figures
+
+        return promotion_figures(candidate, production, config)
+
+    def promotion_lines(self, evidence):
+        from .volatility_promotion import promotion_lines
+
+        return promotion_lines(evidence)
+
     def gate_messages(self, gate: dict, version: int) -> list[str]:
+        pooled = gate.get("basis") == "promotion folds"
+        where = "pooled over the promotion folds" if pooled else "on the validation block"
+
+        def num(value) -> str:
+            return "n/a" if value is None else f"{value:.4f}"
+
         lines = [
-            f"gate: {symbol} r2={fail['r2']:.4f} < min_r2={gate['threshold']} (best baseline "
-            f"{fail['best_baseline']} r2={fail['best_baseline_r2']:.4f}); v{version} saved as rejected, "
+            f"gate: {symbol} r2={num(fail['r2'])} {where} < min_r2={gate['threshold']} (best baseline "
+            f"{fail['best_baseline']} r2={num(fail['best_baseline_r2'])}); v{version} saved as rejected, "
             "production unchanged"
             for symbol, fail in gate.get("failing", {}).items()
         ]
         for symbol, better in gate.get("lost_to", {}).items():
             listed = ", ".join(f"{b} QLIKE {q:.4f}" for b, q in better.items())
             lines.append(
-                f"warning: {symbol}: the model's validation QLIKE is worse than {listed}; "
-                "on this block the baseline forecasts better than the model"
+                f"warning: {symbol}: the model's QLIKE {where} is worse than {listed}"
+                + (
+                    "; the DM test says beyond noise"
+                    if pooled
+                    else "; on this block the baseline forecasts better"
+                )
             )
         return lines
 
