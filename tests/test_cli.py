@@ -127,7 +127,8 @@ def test_dry_run_json_contract_and_sources(tmp_path: Path):
     assert data["sources"]["epochs"] == f"config {cfg}:1"
     assert data["sources"]["patience"].startswith("preset standard")
     assert data["device"] == "cpu"
-    assert "probe of 20 steps on cpu" in data["estimate"]["basis"]
+    # correction off (the default): no network is trained, so no training step is probed
+    assert "no network is trained" in data["estimate"]["basis"]
     assert data["estimate"]["upper_seconds"] >= data["estimate"]["expected_seconds"] > 0
 
 

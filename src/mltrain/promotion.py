@@ -20,6 +20,8 @@ from .config import PROMOTION_FOLDS, training_config
 from .kinds import ModelKind
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
     from .data.store import DataStore
@@ -76,17 +78,23 @@ def _cache_key(kind: ModelKind, name: str, config: Any, seed: int, end: pd.Times
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def cache_path(home: Home, store: DataStore, kind: ModelKind, name: str, config: Any, seed: int, end) -> Path:
+    """Where one fold's scored result is kept: its key covers the candles it can read (truth included)."""
+    import pandas as pd
+
+    through = end + pd.Timedelta(days=kind.outcome_days)
+    key = _cache_key(kind, name, config, seed, end, data_fingerprint(store, through))
+    return home.cache / "promotion" / f"{key}.json"
+
+
 def scored_fold(
     home: Home, store: DataStore, kind: ModelKind, name: str, config: Any, seed: int, end, folds: int
 ) -> dict:
     """One fold trained and scored as `evaluate` does, from the cache when the same fold was scored before."""
-    import pandas as pd
 
     from .fsutil import atomic_write_bytes
 
-    through = end + pd.Timedelta(days=kind.outcome_days)
-    key = _cache_key(kind, name, config, seed, end, data_fingerprint(store, through))
-    path = home.cache / "promotion" / f"{key}.json"
+    path = cache_path(home, store, kind, name, config, seed, end)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -119,6 +119,19 @@ def check_data(home: Home, model_name: str, effective: EffectiveConfig, today=No
     )
 
 
+def record_failed_job(
+    home: Home, job_id: str, name: str, eff: EffectiveConfig, command: list[str], error: str
+):
+    """A job that failed before training started (`train --update-data` whose download failed): its record
+    says so, so `jobs list --status failed` shows what a cron run did."""
+    jobs = Jobs(home)
+    job = jobs.create(
+        job_id, name, eff.model_type, eff.as_dict(), eff.has_custom_config, eff.sources, command
+    )
+    jobs.update(job, status="failed", finished_at=now_iso(), error=error)
+    app_logger(home).error("job %s failed before training: %s", job_id, error)
+
+
 def warm_up_optimizer() -> None:
     """torch imports its compiler (torch._dynamo, about 1 s) when the first optimizer is built. A run after a
     time-estimate probe found it imported and one without a probe paid for it inside the timed run, so the same

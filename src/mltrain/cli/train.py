@@ -49,6 +49,7 @@ def train(
     encoder: Optional[str] = OPT["encoder"],
     pretrain_markets: Optional[int] = OPT["pretrain_markets"],
     correction: Optional[str] = OPT["correction"],
+    promotion_folds: Optional[int] = OPT["promotion_folds"],
     seed: int = typer.Option(42, "--seed", help="Random seed (recorded with the model)."),
     device: str = typer.Option(
         "auto",
@@ -109,6 +110,7 @@ def train(
         encoder=encoder,
         pretrain_markets=pretrain_markets,
         correction=correction,
+        promotion_folds=promotion_folds,
     )
     e = env()
     windows: dict = {}  # the run's data windows: shown in text, kept out of the pinned JSON result
@@ -128,17 +130,22 @@ def train(
         # refused at once, and the lock is held, never dropped, until the version is committed
         with model_lock(at, model, job_id, wait, on_wait=lambda m: print(m, file=e.stderr)):
             if update_data:
+                from ..runner import record_failed_job
                 from .data import update_data as fetch
 
-                fetch(
-                    KINDS[kind].symbols(model, effective.config),
-                    exchange=exchange,
-                    quote=quote,
-                    since=None,
-                    api_url=api_url,
-                    quiet=quiet,
-                    live=e.stderr.isatty() and not as_json,
-                )
+                try:
+                    fetch(
+                        KINDS[kind].symbols(model, effective.config),
+                        exchange=exchange,
+                        quote=quote,
+                        since=None,
+                        api_url=api_url,
+                        quiet=quiet,
+                        live=e.stderr.isatty() and not as_json,
+                    )
+                except MltrainError as exc:  # nothing trained: the job record says why (jobs list)
+                    record_failed_job(at, job_id, model, effective, list(e.argv), f"--update-data: {exc}")
+                    raise
             return prepare(at, kind, effective, job_id)
 
     def prepare(at, kind: str, effective, job_id: str | None) -> dict:
