@@ -183,6 +183,26 @@ def check(
     return evidence
 
 
+def pending_folds(home: Home, kind: ModelKind, name: str, config: Any, seed: int, production: dict | None):
+    """(folds to score, folds in all) of the check a train would run now: for its time estimate."""
+    from .data.store import DataStore
+
+    if not supports(kind):
+        return 0, 0
+    store = DataStore(home)
+    ends = anchored_ends(store, kind, name, config, config.promotion_folds or PROMOTION_FOLDS)
+    configs = [(config, seed)]
+    if production is not None:
+        try:
+            configs.append(production_config(production))
+        except ValueError:
+            pass
+    todo = sum(
+        not cache_path(home, store, kind, name, c, s, end).is_file() for c, s in configs for end in ends
+    )
+    return todo, len(ends) * len(configs)
+
+
 def verdict(evidence: dict, has_production: bool) -> tuple[bool, str]:
     """Whether the candidate may replace production, and why (one sentence with the figures)."""
     if evidence.get("undecided"):

@@ -210,7 +210,9 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
             if result.interrupted:
                 raise Interrupted("interrupted: training stopped after the current batch; nothing was saved")
             verdict = kind.gate(result.metrics, result.baselines, eff.config)
+            check_start = time.perf_counter()
             evidence = champion_challenger(home, store, kind, name, eff.config, request.seed, registry)
+            check_seconds = time.perf_counter() - check_start
             if evidence.pop("interrupted", False) or stop.requested:
                 raise Interrupted("interrupted: stopped during the promotion check; nothing was saved")
             if evidence:  # the gate read the promotion folds; the validation block's gate stays beside it
@@ -242,6 +244,7 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                 "timings": {
                     **result.timings,
                     "total_seconds": round(total_seconds, 3),
+                    "promotion_check_seconds": round(check_seconds, 3),
                     "estimated_seconds": round(request.estimate.expected_seconds, 1),
                     "estimate_basis": request.estimate.basis,
                 },
@@ -280,7 +283,7 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                         result.epochs_run,
                         result.best_epoch,
                         result.fit_seconds,
-                        total_seconds,
+                        total_seconds - check_seconds,  # the history paces training; the folds are cached
                         request.estimate.expected_seconds,
                     ),
                 }

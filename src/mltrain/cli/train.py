@@ -170,6 +170,9 @@ def train(
         if dry_run:
             return plan
         render.plan(plan, e.stderr)
+        check = promotion_estimate(at, kind, model, effective, seed, estimate.expected_seconds)
+        if check:
+            print(check, file=e.stderr)
         if not yes:
             if not e.stdin_isatty:
                 raise UsageError(
@@ -241,3 +244,23 @@ def promotion_text(kind, evidence: dict) -> list[str]:
     span = f"{windows[0]['first']}..{windows[-1]['last']}" if windows else "no folds"
     head = f"promotion check on {len(windows)} walk-forward folds ({span}): {evidence.get('reason')}"
     return [head, *(f"  {line}" for line in kind.promotion_lines(evidence))]
+
+
+def promotion_estimate(at, kind: str, model: str, effective, seed: int, fold_seconds: float) -> str | None:
+    """One line on the promotion check's folds still to score (each costs about one training run)."""
+    from ..estimate import format_seconds
+    from ..promotion import pending_folds
+    from ..registry import Registry
+
+    registry = Registry(at)
+    production = registry.aliases(model).get("production")
+    meta = registry.meta(model, production) if production in registry.versions(model) else None
+    todo, total = pending_folds(at, KINDS[kind], model, effective.config, seed, meta)
+    if not total:
+        return None
+    if not todo:
+        return f"promotion check: all {total} walk-forward folds are cached"
+    return (
+        f"promotion check: {todo} of {total} walk-forward folds to score (the others are cached), "
+        f"about {format_seconds(todo * fold_seconds)} more"
+    )
