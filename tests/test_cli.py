@@ -208,7 +208,8 @@ def test_train_json_contract_and_app_log(home: Path):
     data = doc["data"]
     # a tiny run usually fails the regime gate (issue 15.6): then it is saved as rejected, not promoted
     assert data["status"] in ("completed", "rejected") and data["version"] == 1
-    assert data["promoted"] == (data["status"] == "completed")
+    # promoted only after passing; a passing one stays a candidate when its promotion folds hold one regime
+    assert not data["promoted"] or data["status"] == "completed"
     assert set(data["baselines"]) == {"majority", "rule"}
     log = (home / "logs" / "mltrain.log").read_text()
     assert (
