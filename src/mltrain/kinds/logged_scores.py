@@ -21,15 +21,16 @@ MIN_SCORED = 10  # fewer scored days: figures are shown, no verdict is drawn fro
 def volatility(rows: list[dict], store) -> dict:
     """rows: logged predictions ({symbol, date, forecast_annualized_vol}) of one version."""
     from .. import features as F
-    from ..pipeline import history
+    from ..data.validate import fill_short_gaps
     from ..stats import diebold_mariano, qlike_loss
 
     out, worse = {}, []
     for symbol in sorted({r["symbol"] for r in rows}):
         if not store.has(symbol):
             continue
-        frame, _, _ = history(store.load(symbol))
-        var = F.daily_variance(frame, store.load(symbol).has_ohlc)
+        series = store.load(symbol)
+        frame, _, _ = fill_short_gaps(series.frame)
+        var = F.daily_variance(frame, series.has_ohlc)
         horizon = F.HORIZON_DAYS
         actual_all = F.future_log_vol(var, horizon)
         forecasts = {
@@ -72,7 +73,7 @@ def volatility(rows: list[dict], store) -> dict:
 def regime(rows: list[dict], store) -> dict:
     """rows: logged predictions ({symbol, date, regime, rule_regime}) of one version."""
     from .. import features as F
-    from ..pipeline import history
+    from ..data.validate import fill_short_gaps
     from ..stats import balanced_accuracy, balanced_accuracy_ci
 
     out, worse = {}, []
@@ -80,7 +81,7 @@ def regime(rows: list[dict], store) -> dict:
     for symbol in sorted({r["symbol"] for r in rows}):
         if not store.has(symbol):
             continue
-        frame, _, _ = history(store.load(symbol))
+        frame, _, _ = fill_short_gaps(store.load(symbol).frame)
         labels = F.regime_labels(frame["close"].to_numpy())
         index = {str(d.date()): i for i, d in enumerate(frame.index)}
         mine = [r for r in rows if r["symbol"] == symbol and r["date"] in index]
