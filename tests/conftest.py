@@ -14,10 +14,23 @@ from typer.testing import CliRunner
 from mltrain.cli import Env, app
 from mltrain.errors import ExitCode
 
-QUICK = ["--days", "120", "--epochs", "10", "--patience", "5", "--yes"]
+# --promotion-folds 1: the champion/challenger check (promotion.py) trains one fold per config, not four
+QUICK = ["--days", "120", "--epochs", "10", "--patience", "5", "--promotion-folds", "1", "--yes"]
 # a tiny volatility run whose validation R² is positive for BTC and ETH on the embedded data, for tests that
 # need a version to pass `--min-r2 0` (a 12-day block of QUICK scores below the training mean)
-VOL_TINY = ["--days", "200", "--train-val-split", "0.75", "--epochs", "10", "--patience", "5", "--yes"]
+VOL_TINY = [
+    "--days",
+    "200",
+    "--train-val-split",
+    "0.75",
+    "--epochs",
+    "10",
+    "--patience",
+    "5",
+    "--promotion-folds",
+    "1",
+    "--yes",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from mltrain.config import TrainingConfig, build_config, get_preset, load_presets, load_yaml_mapping
 from mltrain.errors import ConfigError
 from mltrain.kinds import KINDS
-from mltrain.paths import Home
+from mltrain.paths import Home, resolve_home
 
 from .conftest import run_cli
 
@@ -20,16 +20,65 @@ BOUNDS = {
     "learning_rate": (0.0001, 0.1),
     "train_val_split": (0.6, 0.9),
     "hidden_size": (32, 256),
-    "min_r2": (0.0, 1.0),
+    "min_r2": (-1.0, 1.0),
 }
 INT_FIELDS = {"days", "epochs", "patience", "batch_size", "hidden_size"}
 
 
-def test_defaults_match_the_spec():
-    assert TrainingConfig(**KINDS["regime"].defaults).days == 730
-    vol = TrainingConfig(**KINDS["volatility"].defaults)
-    assert (vol.days, vol.hidden_size, vol.min_r2, vol.symbols) == (730, 64, 0.5, ["BTC", "ETH", "SOL"])
-    assert (vol.train_val_split, vol.batch_size) == (0.9, 64)  # 73 validation days: 20+ folds on BTC
+# the seed document `defaults --json` returns: a contract scripts read (issue 23)
+SEED = {
+    "btc_regime_detector": dict(
+        days=730,
+        epochs=100,
+        patience=15,
+        batch_size=32,
+        learning_rate=0.001,
+        train_val_split=0.8,
+        hidden_size=None,
+        min_r2=None,
+        symbols=None,
+    ),
+    "volatility_forecaster": dict(
+        days=365,
+        epochs=100,
+        patience=15,
+        batch_size=32,
+        learning_rate=0.001,
+        train_val_split=0.8,
+        hidden_size=64,
+        min_r2=0.5,
+        symbols=["BTC", "ETH", "SOL"],
+    ),
+}
+
+
+@pytest.mark.parametrize("model", list(SEED))
+def test_defaults_json_is_exactly_the_seed_document(model):
+    data = run_cli(["defaults", model, "--json"]).json["data"]
+    assert data["config"] == SEED[model]
+    assert list(data["config"]) == list(SEED[model])  # the keys in the seed's order
+    every = run_cli(["defaults", model, "--json", "--all"]).json["data"]["config"]
+    assert {k: v for k, v in every.items() if k in SEED[model]} == SEED[model]
+    kind = "regime" if model.startswith("btc") else "volatility"
+    assert set(every) - set(SEED[model]) == set(KINDS[kind].unlisted_defaults)
+    text = run_cli(["defaults", model]).stdout
+    assert all(extra in text for extra in set(every) - set(SEED[model]))
+
+
+def test_builtin_presets_produce_what_they_produced_before_the_seed_defaults_came_back():
+    presets = load_presets(resolve_home(None))
+    full = {t: build_config(t, presets["full"], None, {}).config for t in ("regime", "volatility")}
+    assert full["regime"].batch_size == 256 and full["regime"].encoder == "mlp"
+    assert full["regime"].label_thresholds == "fixed" and full["regime"].pretrain_markets == 0
+    vol = full["volatility"]
+    assert (vol.days, vol.batch_size, vol.train_val_split, vol.hidden_size) == (730, 64, 0.9, 64)
+    assert vol.min_r2 == -0.1  # the gate a forecaster as good as the best baseline passes
+    for name in ("quick", "standard", "deep"):
+        assert build_config("regime", presets[name], None, {}).config.batch_size == 256
+        vol = build_config("volatility", presets[name], None, {}).config
+        assert (vol.batch_size, vol.train_val_split, vol.min_r2) == (64, 0.9, -0.1)
+    custom = build_config("volatility", presets["custom"], None, {}).config
+    assert (custom.days, custom.batch_size, custom.min_r2) == (365, 32, 0.5)  # custom: the seed, 0.5 included
 
 
 def test_config_is_frozen_and_forbids_unknown_keys():
@@ -54,7 +103,9 @@ def test_layering_defaults_preset_file_flags(tmp_path: Path):
     assert eff.sources["days"] == f"config {config_file}:1"
     assert eff.sources["epochs"] == "flag --epochs"
     assert eff.sources["patience"].startswith("preset standard")
-    assert eff.sources["batch_size"] == "default"
+    assert eff.sources["learning_rate"] == "default"
+    # a value from the preset's `volatility:` section names that section's line
+    assert eff.sources["batch_size"] == f"preset standard ({get_preset('standard', presets).source}:8)"
     assert eff.has_custom_config
 
 

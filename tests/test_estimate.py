@@ -42,8 +42,9 @@ def test_the_overhead_does_not_scale_with_epochs_and_the_epochs_come_from_histor
 
 
 def test_a_similar_config_scales_the_pace_by_rows_and_expects_best_epoch_plus_patience():
-    seen = config("volatility", days=365, epochs=50, patience=12)
-    wanted = config("volatility", days=730, epochs=100, patience=15)
+    # correction on: the network is trained (off, no network is trained and rows per epoch are 0)
+    seen = config("volatility", days=365, epochs=50, patience=12, correction="on")
+    wanted = config("volatility", days=730, epochs=100, patience=15, correction="on")
     got = E.from_history("volatility", wanted, "cpu", [row(seen, "volatility", epochs_run=30, best=18)])
     per_row_epoch = 8.0 / (E.rows_per_epoch("volatility", seen) * 30)
     expected_epochs = 18 + 15
@@ -186,3 +187,12 @@ def test_encoder_and_pretraining_are_part_of_what_an_estimate_matches_and_counts
     assert with_pre.expected_seconds - E.from_history("regime", plain, "cpu", past).expected_seconds == (
         pytest.approx(pace * rows, rel=0.2)
     )
+
+
+def test_a_volatility_run_without_correction_trains_no_network_and_is_estimated_without_a_probe(tmp_path):
+    """No training theatre (issue 23): correction off trains no network, so the estimate holds no epochs."""
+    cfg = config("volatility")
+    assert E.rows_per_epoch("volatility", cfg) == 0
+    got = E.estimate(Home(tmp_path), "volatility", cfg, "cpu", measure=True)
+    assert got is not None and "no network is trained" in got.basis
+    assert Jobs(Home(tmp_path)).probes() == {}  # nothing was probed

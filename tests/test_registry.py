@@ -130,6 +130,8 @@ def test_sigterm_cancels_job_and_exits_130(home: Path):
         "mltrain",
         "train",
         "volatility_forecaster",
+        "--correction",
+        "on",  # off (the default) trains no network: nothing to stop mid-epoch
         "--days",
         "1825",
         "--epochs",

@@ -213,7 +213,8 @@ def test_volatility_network_fields_leave_the_shipped_forecast_and_its_selection_
     z = 2 * (p.target[p.selection] - p.base(p.selection, p.base_fit))
     assert small.selection_score == pytest.approx(float(np.mean(np.exp(z) - z - 1)), rel=1e-5)
     _, _, notes = KINDS["volatility"].score_table(small.metrics, small.baselines, small.windows)
-    assert any("hidden_size do not change the forecasts" in n for n in notes)
+    assert any("no network was trained" in n and "hidden_size were not used" in n for n in notes)
+    assert small.spec["network_trained"] is False and small.epochs_run == {"BTC": 0}
 
 
 @pytest.mark.slow  # trains two networks

@@ -114,16 +114,18 @@ def test_regime_gate_verdict_is_recorded_and_no_promote_keeps_production_empty(h
     out = run_cli([*REGIME, "--no-promote", "--json"], expect=(ExitCode.OK, ExitCode.NOT_PROMOTED))
     data = out.json["data"]
     gate = run_cli(["models", "show", "btc_regime_detector", "--json"]).json  # no production: latest shown
-    verdict = gate["data"]["gate"]
-    assert verdict["rule"] == "balanced_accuracy >= the rule baseline's"
-    assert verdict["threshold"] == data["baselines"]["rule"]["balanced_accuracy"]
-    assert verdict["passed"] == (data["metrics"]["balanced_accuracy"] >= verdict["threshold"] - 1e-9)
+    verdict, evidence = gate["data"]["gate"], gate["data"]["promotion"]
+    # issue 23: decided on the promotion folds pooled, the validation block's verdict kept beside it
+    assert verdict["rule"] == "balanced_accuracy pooled over the promotion folds >= the rule baseline's"
+    assert verdict["threshold"] == evidence["baselines"]["rule"]["balanced_accuracy"]
+    assert verdict["passed"] == (evidence["candidate"]["balanced_accuracy"] >= verdict["threshold"] - 1e-9)
+    assert verdict["validation_block"]["threshold"] == data["baselines"]["rule"]["balanced_accuracy"]
     assert out.code == (ExitCode.OK if verdict["passed"] else ExitCode.NOT_PROMOTED)
     assert data["promoted"] is False and "production" not in Registry(Home(home)).aliases(
         "btc_regime_detector"
     )
-    if len(verdict["regimes_in_validation"]) == 1:  # the quick preset's short validation block
-        assert "gate: every validation day is" in out.stderr and verdict["note"]
+    if len(verdict["regimes_in_validation"]) == 1:  # the promotion fold holds one regime: nothing decided
+        assert "every labelled day of the promotion folds is" in out.stderr and verdict["note"]
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -12,6 +11,7 @@ from .errors import ConfigError, excerpt
 from .paths import Home, builtin_presets_dir
 from .specs import SPECS
 from .textutil import SYMBOL_RE, suggest
+from .yamlfile import YamlDoc, load_yaml_mapping
 
 FIELD_ORDER = (
     "days",
@@ -31,6 +31,7 @@ FIELD_ORDER = (
     "cost_bps",
     "target_vol",
     "max_leverage",
+    "promotion_folds",
 )
 LABEL_THRESHOLDS = ("fixed", "volatility_scaled")  # docs/regimes.md "Volatility-scaled thresholds"
 
@@ -44,7 +45,6 @@ CUSTOM_PRESET = "custom"
 
 
 if TYPE_CHECKING:
-    import yaml
     from pydantic import ValidationError
 
 # name: (lowest, highest, meaning); plain data, so help texts and `defaults` need no pydantic (start-up time)
@@ -56,7 +56,12 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
     "batch_size": (8, 256, "samples per optimizer step"),
     "learning_rate": (0.0001, 0.1, "Adam step size"),
     "hidden_size": (32, 256, "volatility models only: width of the correction network"),
-    "min_r2": (0.0, 1.0, "volatility models only: promotion gate on every symbol's r2"),
+    "min_r2": (
+        -1.0,
+        1.0,
+        "volatility models only: promotion gate on every symbol's out-of-sample r2 of log vol, pooled over the "
+        "promotion folds",
+    ),
     "symbols": (None, None, "volatility models only: comma-separated, e.g. BTC,ETH"),
     "label_thresholds": (
         None,
@@ -86,7 +91,14 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
         "asset's median realized volatility over the training span)",
     ),
     "max_leverage": (0.1, 10.0, "volatility models only: the highest weight volatility targeting takes"),
+    "promotion_folds": (
+        1,
+        20,
+        "walk-forward folds (the most recent) on which train compares the new version with production and "
+        "the baselines before promoting it",
+    ),
 }
+PROMOTION_FOLDS = 4  # promotion_folds when unset (kept out of `defaults --json`: a field added later)
 
 
 @cache
@@ -126,6 +138,7 @@ def training_config() -> type:
         cost_bps: float | None = bounded("cost_bps", default=None)
         target_vol: float | None = bounded("target_vol", default=None)
         max_leverage: float | None = bounded("max_leverage", default=None)
+        promotion_folds: int | None = bounded("promotion_folds", default=None)
 
         @field_validator("exposure")
         @classmethod
@@ -186,114 +199,13 @@ def bounds_text(name: str) -> str:
         return " or ".join(CORRECTIONS)
     if name == "exposure":
         return (
-            f"a mapping of {', '.join(EXPOSURE_REGIMES)} to a number in 0..{EXPOSURE_MAX}, e.g. {{Bear: 0}}"
+            f"a mapping of {', '.join(EXPOSURE_REGIMES)} to a number in 0..{EXPOSURE_MAX}, e.g. {{Bear: 0}} "
+            "in YAML, Bear=0,Correction=0.5 as a flag"
         )
     return "see `mltrain defaults`"
 
 
-# ---------------------------------------------------------------- YAML
-
-
-@dataclass
-class YamlDoc:
-    """A flat YAML mapping with the line of each top-level key."""
-
-    path: Path
-    values: dict[str, Any]
-    lines: dict[str, int]
-
-
-BOOL_TAG, FLOAT_TAG = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float"
-
-
-@cache
-def _plain_loader() -> type:
-    """The safe loader without anchors and aliases (a few hundred bytes of aliases can expand to gigabytes),
-    with YAML 1.2 booleans (a symbol NO stays a string) and floats such as 1e-3 (YAML 1.1 reads a string).
-    Built on first use: importing yaml is start-up time that `--help` and completion do not need."""
-    import yaml
-
-    class _PlainLoader(yaml.SafeLoader):
-        def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
-            event = self.peek_event()
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-                raise yaml.composer.ComposerError(
-                    None, None, "anchors and aliases (&, *) are not allowed", event.start_mark
-                )
-            return super().compose_node(parent, index)
-
-    _PlainLoader.yaml_implicit_resolvers = {
-        first: [(tag, regex) for tag, regex in resolvers if tag != BOOL_TAG]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    _PlainLoader.add_implicit_resolver(
-        BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-    )
-    _PlainLoader.add_implicit_resolver(
-        FLOAT_TAG, re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789")
-    )
-    return _PlainLoader
-
-
-def _check_keys(node: yaml.Node, path: Path, what: str) -> None:
-    """Duplicate keys (YAML would keep the last silently) and merge keys are refused, with their line."""
-    import yaml
-
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            line = key.start_mark.line + 1
-            if key.tag == "tag:yaml.org,2002:merge":
-                raise ConfigError(f"merge key '<<' in {what} {path} line {line} is not allowed")
-            text = str(key.value)
-            if text in seen:
-                raise ConfigError(
-                    f"duplicate key {excerpt(text)} in {what} {path} line {line} "
-                    f"(already set on line {seen[text]})"
-                )
-            seen[text] = line
-            _check_keys(value, path, what)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _check_keys(item, path, what)
-
-
-def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
-    """Parse with a safe loader only: no Python tags, no code, no aliases, no duplicate keys."""
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{what} {path} does not exist") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
-    loader = _plain_loader()(text)
-    try:
-        node = loader.get_single_node()
-        if node is not None:
-            _check_keys(node, path, what)
-        values = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(
-            f"invalid YAML in {what} {path}{where}: {problem} (only plain YAML values are allowed)"
-        ) from exc
-    except ValueError as exc:  # a number the constructor cannot build, e.g. past Python's int digit limit
-        raise ConfigError(f"invalid value in {what} {path}: {excerpt(str(exc))}") from exc
-    finally:
-        loader.dispose()
-    if values is None:
-        return YamlDoc(path, {}, {})
-    if not isinstance(values, dict) or not isinstance(node, yaml.MappingNode):
-        raise ConfigError(f"{what} {path} must be a mapping of field: value, e.g. 'days: 365'")
-    lines = {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
-    return YamlDoc(path, {str(k): v for k, v in values.items()}, lines)
-
+# ---------------------------------------------------------------- YAML: yamlfile.py (named here as before)
 
 # ---------------------------------------------------------------- presets
 
@@ -302,9 +214,16 @@ def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
 class Preset:
     name: str
     description: str
-    values: dict[str, Any]
+    values: dict[str, Any]  # fields for every model type
     lines: dict[str, int]
     source: Path | None  # None for the built-in "custom"
+    # model type -> fields for that type only (a `regime:` or `volatility:` mapping in the file), layered
+    # over `values`; what a type's defaults held before `defaults --json` went back to the seed values
+    per_type: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def values_for(self, model_type: str) -> dict[str, Any]:
+        """The fields this preset sets on a model of `model_type`."""
+        return {**self.values, **self.per_type.get(model_type, {})}
 
 
 PRESET_KEYS = set(FIELD_ORDER) | {"description"}
@@ -312,15 +231,27 @@ PRESET_KEYS = set(FIELD_ORDER) | {"description"}
 
 def _read_preset(path: Path) -> Preset:
     doc = load_yaml_mapping(path, "preset file")
-    for key in doc.values:
-        if key not in PRESET_KEYS:
+    per_type: dict[str, dict[str, Any]] = {}
+    for key, value in doc.values.items():
+        if isinstance(value, dict) and key.isidentifier() and key not in PRESET_KEYS:
+            # a model type's own section; the type's name is checked when a config is built for it
+            for field_name in value:
+                if str(field_name) not in FIELD_ORDER:
+                    raise ConfigError(
+                        f"unknown field {excerpt(str(field_name))} in section {key} of preset file {path} "
+                        f"(line {doc.lines.get(key, '?')}); allowed: {', '.join(FIELD_ORDER)}."
+                        f"{suggest(str(field_name), FIELD_ORDER)}"
+                    )
+            per_type[key] = {str(k): v for k, v in value.items()}
+        elif key not in PRESET_KEYS:
             raise ConfigError(
                 f"unknown key {excerpt(key)} in preset file {path} "
                 f"line {doc.lines.get(key, '?')}; "
-                f"allowed: {', '.join(sorted(PRESET_KEYS))}.{suggest(key, sorted(PRESET_KEYS))}"
+                f"allowed: {', '.join(sorted(PRESET_KEYS))} or a model type's section "
+                f"(e.g. 'volatility:').{suggest(key, sorted(PRESET_KEYS))}"
             )
-    values = {k: v for k, v in doc.values.items() if k != "description"}
-    return Preset(path.stem, str(doc.values.get("description", "")), values, doc.lines, path)
+    values = {k: v for k, v in doc.values.items() if k != "description" and k not in per_type}
+    return Preset(path.stem, str(doc.values.get("description", "")), values, doc.lines, path, per_type)
 
 
 def load_presets(home: Home) -> dict[str, Preset]:
@@ -392,10 +323,19 @@ def build_config(
 
     TrainingConfig = training_config()  # noqa: N806  (the class, built on first use)
     kind = SPECS[model_type]  # the type's declaration (specs.py): the config never imports kinds/
-    raw = dict(kind.defaults)
+    unknown = sorted(set(preset.per_type) - set(SPECS))
+    if unknown:
+        raise ConfigError(
+            f"preset file {preset.source} has a section {excerpt(unknown[0])}, which is not a model type; "
+            f"allowed: {', '.join(SPECS)}"
+        )
+    raw = seed_defaults(kind)
     sources = {name: "default" for name in raw}
     layers: list[tuple[dict[str, Any], Any]] = [
-        (preset.values, lambda k: f"preset {preset.name} ({preset.source}:{preset.lines.get(k, '?')})"),
+        (
+            preset.values_for(model_type),
+            lambda k: f"preset {preset.name} ({preset.source}:{preset_line(preset, model_type, k)})",
+        ),
     ]
     if config_file is not None:
         layers.append(
@@ -424,8 +364,28 @@ def build_config(
         config = TrainingConfig(**raw)
     except ValidationError as exc:
         _raise_validation(exc, sources, raw)
-    custom = config.model_dump() != TrainingConfig(**kind.defaults).model_dump()
+    custom = config.model_dump() != TrainingConfig(**plain_train_values(kind)).model_dump()
     return EffectiveConfig(config, sources, preset.name, model_type, custom)
+
+
+def preset_line(preset: Preset, model_type: str, key: str) -> int | str:
+    """The line that sets `key` for a model type: its section's, else the common one."""
+    if key in preset.per_type.get(model_type, {}):
+        return preset.lines.get(f"{model_type}.{key}", "?")
+    return preset.lines.get(key, "?")
+
+
+def seed_defaults(kind: Any) -> dict[str, Any]:
+    """A type's defaults: the seed fields `defaults --json` pins, then the later fields it keeps out."""
+    return {**kind.defaults, **kind.unlisted_defaults}
+
+
+def plain_train_values(kind: Any) -> dict[str, Any]:
+    """What a plain `train` uses: the type's defaults under the built-in default preset (a run that differs
+    from it has a custom config)."""
+    path = builtin_presets_dir() / f"{DEFAULT_PRESET}.yaml"
+    preset = _read_preset(path) if path.is_file() else None
+    return {**seed_defaults(kind), **(preset.values_for(kind.name) if preset else {})}
 
 
 def parse_symbols(text: str | None) -> list[str] | None:

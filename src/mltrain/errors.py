@@ -11,7 +11,8 @@ class ExitCode(IntEnum):
     OK = 0
     FAILURE = 1  # training failed, corrupted registry file, internal error
     USAGE = 2  # bad flag, config, preset, data file or a busy model lock
-    NOT_PROMOTED = 3  # trained and saved, but the promotion gate refused it
+    NOT_PROMOTED = 3  # trained and saved, but not promoted: the gate refused it or production was better
+    WORSE_THAN_BASELINE = 4  # models score: production's logged forecasts lose to a baseline beyond noise
     INTERRUPTED = 130  # Ctrl-C or SIGTERM
 
 

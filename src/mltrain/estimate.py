@@ -332,6 +332,8 @@ def estimate(
     jobs = Jobs(home)
     probes = jobs.probes()
     runs = jobs.runs()
+    if rows_per_epoch(model_type, config) == 0:
+        return without_fit(model_type, device, runs)
     key = probe_key(model_type, config, device)
     if (
         measure
@@ -353,6 +355,28 @@ def estimate(
         return None
     seconds = probe(home, model_type, config, device)
     return from_probe(model_type, config, device, seconds, measured_now=True)
+
+
+def without_fit(model_type: str, device: str, runs: list[dict]) -> Estimate:
+    """A run that trains no network (a volatility model with correction off): loading, fits of the closed-form
+    forecasters and baselines only; the median of such past runs on this host, else the reference prior."""
+    past = [
+        r["total_seconds"]
+        for r in runs
+        if isinstance(r, dict)
+        and r.get("model_type") == model_type
+        and r.get("device") == device
+        and r.get("rows_per_epoch") == 0
+        and r.get("status") in ("completed", "rejected")
+        and _number(r.get("total_seconds"))
+    ][-RECENT_RUNS:]
+    if past:
+        seconds = statistics.median(past)
+        basis = f"median of {len(past)} past runs on this host that trained no network"
+    else:
+        seconds = OVERHEAD_PRIOR_SECONDS.get(model_type, 0.0)
+        basis = "no network is trained: loading and baselines as on the reference machine"
+    return Estimate(seconds, seconds * 2, basis + " (epochs and batch size do not apply)", device, seconds)
 
 
 def for_training(home: Home, model_type: str, config: TrainingConfig, device: str) -> Estimate:

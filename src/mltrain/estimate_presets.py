@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .estimate import cached, probe, probe_key
+from .estimate import cached, probe, probe_key, rows_per_epoch
 
 if TYPE_CHECKING:
     from .config import EffectiveConfig, Preset, TrainingConfig
@@ -34,7 +34,8 @@ def measure_presets(home: Home, presets: list[Preset], device: str, on_progress=
     todo: dict[str, tuple[str, TrainingConfig]] = {}
     for preset in presets:
         for name, config in preset_configs(preset).items():
-            todo.setdefault(probe_key(name, config, device), (name, config))
+            if rows_per_epoch(name, config) > 0:  # a run that trains no network has no step to time
+                todo.setdefault(probe_key(name, config, device), (name, config))
     for done, (key, (name, config)) in enumerate(todo.items(), start=1):
         probe(home, name, config, device)
         if on_progress is not None:

@@ -43,6 +43,7 @@ class TrainOutcome:
     gate: dict = field(default_factory=dict)
     windows: dict = field(default_factory=dict)  # data window per symbol, for the text summary
     warnings: list[str] = field(default_factory=list)  # what the run wants the user to know (stderr)
+    promotion: dict = field(default_factory=dict)  # the champion/challenger evidence (promotion.py)
 
 
 def _versions() -> dict:
@@ -116,6 +117,19 @@ def check_data(home: Home, model_name: str, effective: EffectiveConfig, today=No
         "`mltrain data update` (or `mltrain train ... --update-data`), or import a file with "
         "`mltrain data import FILE --symbol SYMBOL --merge`"
     )
+
+
+def record_failed_job(
+    home: Home, job_id: str, name: str, eff: EffectiveConfig, command: list[str], error: str
+):
+    """A job that failed before training started (`train --update-data` whose download failed): its record
+    says so, so `jobs list --status failed` shows what a cron run did."""
+    jobs = Jobs(home)
+    job = jobs.create(
+        job_id, name, eff.model_type, eff.as_dict(), eff.has_custom_config, eff.sources, command
+    )
+    jobs.update(job, status="failed", finished_at=now_iso(), error=error)
+    app_logger(home).error("job %s failed before training: %s", job_id, error)
 
 
 def warm_up_optimizer() -> None:
@@ -200,7 +214,14 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
             if result.interrupted:
                 raise Interrupted("interrupted: training stopped after the current batch; nothing was saved")
             verdict = kind.gate(result.metrics, result.baselines, eff.config)
-            promote = verdict["passed"] and request.promote
+            check_start = time.perf_counter()
+            evidence = champion_challenger(home, store, kind, name, eff.config, request.seed, registry)
+            check_seconds = time.perf_counter() - check_start
+            if evidence.pop("interrupted", False) or stop.requested:
+                raise Interrupted("interrupted: stopped during the promotion check; nothing was saved")
+            if evidence:  # the gate read the promotion folds; the validation block's gate stays beside it
+                verdict = {**evidence["gate"], "validation_block": verdict}
+            promote = bool(evidence.get("promote", verdict["passed"])) and request.promote
             total_seconds = time.perf_counter() - start
             meta = {
                 "name": name,
@@ -216,6 +237,7 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                 "metrics": result.metrics,
                 "baselines": result.baselines,
                 "gate": verdict,
+                **({"promotion": evidence} if evidence else {}),
                 "initial_status": (
                     ("production" if promote else "candidate") if verdict["passed"] else "rejected"
                 ),
@@ -226,6 +248,7 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                 "timings": {
                     **result.timings,
                     "total_seconds": round(total_seconds, 3),
+                    "promotion_check_seconds": round(check_seconds, 3),
                     "estimated_seconds": round(request.estimate.expected_seconds, 1),
                     "estimate_basis": request.estimate.basis,
                 },
@@ -238,7 +261,8 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                 name, result.tensors, meta, _history_csv(result.history), pause_hook=request.before_commit
             )
             if promote:
-                registry.promote_version(name, version, reason=f"job {job['job_id']} passed its gate")
+                why = evidence.get("reason") if evidence else f"job {job['job_id']} passed its gate"
+                registry.promote_version(name, version, reason=f"job {job['job_id']}: {why}")
             status = "completed" if verdict["passed"] else "rejected"
             if stop.requested:  # it landed during the commit: the version is whole, so keep it and say so
                 where = (
@@ -263,7 +287,7 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                         result.epochs_run,
                         result.best_epoch,
                         result.fit_seconds,
-                        total_seconds,
+                        total_seconds - check_seconds,  # the history paces training; the folds are cached
                         request.estimate.expected_seconds,
                     ),
                 }
@@ -311,4 +335,24 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
         "duration_seconds": round(total_seconds, 2),
         "estimated_seconds": round(request.estimate.expected_seconds, 2),
     }
-    return TrainOutcome(data, promote, verdict, result.windows, result.warnings)
+    return TrainOutcome(data, promote, verdict, result.windows, result.warnings, evidence)
+
+
+def champion_challenger(home: Home, store, kind, name: str, config, seed: int, registry: Registry) -> dict:
+    """The promotion check on the last `promotion_folds` walk-forward folds (promotion.py), with its verdict
+    in `promote` and `reason`; {} for a kind that keeps its one-block gate."""
+    from .promotion import check, supports, verdict
+
+    if not supports(kind):
+        return {}
+    production = registry.aliases(name).get("production")
+    meta = None
+    if production is not None and production in registry.versions(name):
+        meta = {**registry.meta(name, production), "version": production}
+    evidence = check(home, store, kind, name, config, seed, meta)
+    if evidence.get("interrupted"):
+        return evidence
+    if not evidence.get("folds"):  # no fold fits: nothing can be decided on the folds
+        evidence["gate"] = {"passed": False, "rule": "no promotion fold fits", "basis": "promotion folds"}
+    evidence["promote"], evidence["reason"] = verdict(evidence, meta is not None)
+    return evidence

@@ -30,6 +30,9 @@ def declare(spec: KindSpec) -> KindSpec:
     return spec
 
 
+# the seed values `defaults --json` pins (scripts read them); the built-in presets carry the improvements
+# (presets/*.yaml, a `regime:` or `volatility:` section with a reason per value). Fields added later are
+# applied to every run from `unlisted_defaults`, shown by `defaults` (text, --all), kept out of its JSON.
 REGIME = declare(
     KindSpec(
         name="regime",
@@ -37,46 +40,47 @@ REGIME = declare(
             days=730,
             epochs=100,
             patience=15,
-            batch_size=256,
+            batch_size=32,
             learning_rate=0.001,
             train_val_split=0.8,
             hidden_size=None,
             min_r2=None,
             symbols=None,
-            label_thresholds="fixed",
-            encoder="mlp",
-            pretrain_markets=0,
         ),
         uses=("label_thresholds", "encoder", "pretrain_markets", "exposure", "cost_bps"),
-        # the decision's fields (decision.py) stay out of `defaults --json` (the old API's shape)
         unlisted_defaults={
+            "label_thresholds": "fixed",
+            "encoder": "mlp",
+            "pretrain_markets": 0,
+            "promotion_folds": 4,
+            # the decision's fields (decision.py)
             "exposure": {"Bear": 0.0, "Correction": 1.0, "Bull": 1.0, "Expansion": 1.0},
             "cost_bps": 10.0,
         },
     )
 )
 
-# days 730 with 0.9 in training: 73 validation days, so --folds all gives 20+ blocks on BTC's history
 VOLATILITY = declare(
     KindSpec(
         name="volatility",
         defaults=dict(
-            days=730,
+            days=365,
             epochs=100,
             patience=15,
-            batch_size=64,
+            batch_size=32,
             learning_rate=0.001,
-            train_val_split=0.9,
+            train_val_split=0.8,
             hidden_size=64,
             min_r2=0.5,
             symbols=["BTC", "ETH", "SOL"],
         ),
         uses=("hidden_size", "min_r2", "symbols", "correction", "cost_bps", "target_vol", "max_leverage"),
-        # off unless set; `defaults --json` keeps the old API's shape (the decision's fields too: decision.py)
+        # target_vol stays unset: volatility targeting then aims at the asset's median realized volatility
+        # over the training span (decision.py)
         unlisted_defaults={
             "correction": "off",
+            "promotion_folds": 4,
             "cost_bps": 10.0,
-            "target_vol": "the asset's median realized volatility over the training span",
             "max_leverage": 2.0,
         },
     )

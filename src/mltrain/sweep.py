@@ -197,6 +197,7 @@ def save_preset(home: Home, name: str, config: TrainingConfig, model_type: str, 
     """Write a user preset with the fields that differ from the model type's defaults (atomic write)."""
     import yaml
 
+    from .config import seed_defaults
     from .fsutil import atomic_write_bytes
     from .kinds import KINDS
     from .paths import builtin_presets_dir
@@ -207,7 +208,7 @@ def save_preset(home: Home, name: str, config: TrainingConfig, model_type: str, 
             f"--save-preset {excerpt(name)}: give a new name of lower-case letters, digits, - "
             f"and _ (at most 40), not a built-in preset ({', '.join(sorted(builtin))})"
         )
-    defaults = TrainingConfig(**KINDS[model_type].defaults).model_dump()
+    defaults = TrainingConfig(**seed_defaults(KINDS[model_type])).model_dump()
     values = {k: v for k, v in config.model_dump().items() if k in FIELD_ORDER and v != defaults.get(k)}
     text = yaml.safe_dump({"description": description, **values}, sort_keys=False, default_flow_style=False)
     path = home.user_presets / f"{name}.yaml"

@@ -19,29 +19,35 @@ def defaults(
     ),
     model_type: Optional[str] = typer.Option(None, "--model-type", help=" or ".join(KINDS) + "."),
     as_json: bool = JSON_OPT,
+    show_all: bool = typer.Option(
+        False,
+        "--all",
+        help="Also the fields added after the seed defaults (the JSON leaves them out unless asked).",
+    ),
 ) -> None:
     """Print the model type's default training config, and what a plain `train` (default preset) changes."""
 
     def body() -> dict:
         kind = resolve_model_type(model, model_type, home())
+        # the seed document (a contract scripts read): exactly the type's seed keys and values
+        values = {**KINDS[kind].defaults, **(KINDS[kind].unlisted_defaults if show_all else {})}
         return {
             "model_name": model,
             "model_type": kind,
-            "config": {k: KINDS[kind].defaults[k] for k in FIELD_ORDER if k in KINDS[kind].defaults},
+            "config": {k: values[k] for k in FIELD_ORDER if k in values},
         }
 
     def show(data: dict) -> None:
         # the JSON stays the type's defaults (a pinned shape); people also need what a plain train uses
         preset = DEFAULT_PRESET
+        kind = data["model_type"]
         found = load_presets(home()).get(preset)
-        changes = {k: v for k, v in (found.values if found else {}).items() if data["config"].get(k) != v}
+        every = {**data["config"], **KINDS[kind].unlisted_defaults}
+        changes = {k: v for k, v in (found.values_for(kind) if found else {}).items() if every.get(k) != v}
         render.table(
-            f"defaults for {data['model_name']} ({data['model_type']})",
+            f"defaults for {data['model_name']} ({kind})",
             ["field", "default", f"plain train (preset {preset})"],
-            [
-                [k, v, changes.get(k, v)]
-                for k, v in {**data["config"], **KINDS[data["model_type"]].unlisted_defaults}.items()
-            ],
+            [[k, v, changes.get(k, v)] for k, v in every.items()],
             env().stdout,
         )
         if changes:
@@ -98,6 +104,7 @@ def presets(
                 "name": preset.name,
                 "description": preset.description,
                 "values": preset.values,
+                "per_type": preset.per_type,
                 "source": str(preset.source) if preset.source else "built-in",
                 "default": preset.name == DEFAULT_PRESET,
                 "estimates": preset_estimates(at, preset, device),
@@ -120,7 +127,11 @@ def presets(
             [
                 [
                     r["name"] + (" (default)" if r["default"] else ""),
-                    " ".join(f"{k}={v}" for k, v in r["values"].items()) or "model-type defaults",
+                    " ".join(
+                        [f"{k}={v}" for k, v in r["values"].items()]
+                        + [f"{t}.{k}={v}" for t, per in r["per_type"].items() for k, v in per.items()]
+                    )
+                    or "model-type defaults",
                     *(est(r["estimates"].get(kind)) for kind in KINDS),
                     r["source"],
                 ]

@@ -8,7 +8,7 @@ import typer
 
 from ..errors import RegistryError
 from . import complete, render
-from .common import JSON_OPT, env, registry, run, warn
+from .common import JSON_OPT, env, home, registry, run, store, warn
 
 app = typer.Typer(help="The model registry: versions, aliases, comparison.", no_args_is_help=True)
 
@@ -142,6 +142,54 @@ def models_show(
         return {**meta, "model_name": name, "status": found.status(name, v, meta), "evaluations": evaluations}
 
     run(as_json, body, lambda meta: render.version(meta, env().stdout))
+
+
+@app.command("score")
+def models_score(name: str = _name_arg(), as_json: bool = JSON_OPT) -> None:
+    """Score production's logged predictions (every `predict` logs them) whose outcome is now known against
+    what happened and against the baselines over the same days. Exit 4 when production is worse than the
+    best baseline beyond noise (for cron alerts); 0 otherwise, also when nothing is known yet."""
+    from ..errors import ExitCode
+
+    def body() -> dict:
+        from ..monitor import score
+
+        return score(home(), registry(), store(), name)
+
+    def show(d: dict) -> None:
+        out = env().stdout
+        _say(
+            f"{name} v{d['version']} (production): {d['scored']} of {d['logged']} logged predictions have "
+            f"their outcome; {d['pending']} pending (log {d['log']})"
+        )
+        for symbol, s in d["symbols"].items():
+            if not s.get("scored"):
+                continue
+            if "qlike" in s:
+                listed = ", ".join(f"{k} {v}" for k, v in s["qlike"].items())
+                dm = s.get("dm_model_vs_best") or {}
+                _say(
+                    f"{symbol} {s['first']}..{s['last']}: QLIKE {listed} "
+                    f"(DM p vs {s['best_baseline']}: {dm.get('p_value', 'n/a')})"
+                )
+            else:
+                ba = s["balanced_accuracy"]
+                _say(
+                    f"{symbol} {s['first']}..{s['last']}: balanced accuracy model {ba['model']} vs rule "
+                    f"{ba['rule']} ({', '.join(s['regimes'])})"
+                )
+        if d["worse_than_baseline"]:
+            print(
+                f"ALERT: production is worse than a baseline beyond noise: {d['worse_than_baseline']}",
+                file=out,
+            )
+
+    run(
+        as_json,
+        body,
+        show,
+        code=lambda d: ExitCode.WORSE_THAN_BASELINE if d["worse_than_baseline"] else ExitCode.OK,
+    )
 
 
 @app.command("history")

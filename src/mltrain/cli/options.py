@@ -42,6 +42,8 @@ def config_flags(*, after: str, skip: tuple[str, ...] = ()) -> Callable[[Callabl
             flags = {name: kwargs.pop(name, None) for name in names}
             if "symbols" in flags:
                 flags["symbols"] = parse_symbols(flags["symbols"])
+            if flags.get("exposure") is not None:
+                flags["exposure"] = parse_exposure(flags["exposure"])
             return command(flags=flags, **kwargs)
 
         with_flags.__signature__ = signature.replace(parameters=keyword[:at] + added + keyword[at:])  # type: ignore[attr-defined]
@@ -52,3 +54,23 @@ def config_flags(*, after: str, skip: tuple[str, ...] = ()) -> Callable[[Callabl
         return with_flags
 
     return decorate
+
+
+def parse_exposure(text: str) -> dict[str, Any]:
+    """--exposure Bear=0,Correction=0.5: the regimes named and their positions (the rest keep the default)."""
+    from ..errors import UsageError
+
+    out: dict[str, Any] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        regime, sep, level = part.partition("=")
+        try:
+            out[regime.strip()] = float(level) if sep else None
+        except ValueError:
+            out[regime.strip()] = None
+        if out[regime.strip()] is None:
+            raise UsageError(
+                f"--exposure {text!r}: {part!r} is not REGIME=NUMBER; e.g. --exposure Bear=0,Correction=0.5"
+            )
+    if not out:
+        raise UsageError("--exposure is empty; e.g. --exposure Bear=0,Correction=0.5")
+    return out

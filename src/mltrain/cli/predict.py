@@ -8,7 +8,7 @@ import typer
 
 from ..kinds import KINDS
 from . import complete, render, tables
-from .common import JSON_OPT, env, registry, run, store, warn
+from .common import JSON_OPT, env, home, registry, run, store, warn
 
 
 def predict(
@@ -53,6 +53,9 @@ def predict(
             )
         if status != "production":
             warn(f"{model} v{v} is not the production version (status: {status})")
+        from ..monitor import log_predictions
+
+        log_predictions(home(), data, status)  # `mltrain models score` reads it once outcomes are known
         return {**data, "status": status}
 
     def show(d: dict) -> None:

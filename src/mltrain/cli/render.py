@@ -54,8 +54,12 @@ def evaluation_plan(data: dict, stream: IO[str]) -> None:
 def train_result(data: dict, windows: dict, stream: IO[str]) -> None:
     from ..estimate import format_seconds
 
-    refused = "NOT promoted (gate failed); production unchanged"
-    status = "promoted to production" if data["promoted"] else refused
+    if data["promoted"]:
+        status = "promoted to production"
+    elif data.get("status") == "rejected":
+        status = "NOT promoted (gate failed); production unchanged"
+    else:  # passed its gate but --no-promote, or not better than production: kept as a candidate
+        status = "saved as a candidate (not promoted); production unchanged"
     paragraph(
         f"{data['model_name']} v{data['version']} {status} | job {data['job_id']} | "
         f"{format_seconds(data['duration_seconds'])} (estimated "
@@ -63,6 +67,34 @@ def train_result(data: dict, windows: dict, stream: IO[str]) -> None:
         stream,
     )
     scores(data["model_type"], data["metrics"], data["baselines"], windows, stream)
+
+
+def promotion(meta: dict, stream: IO[str]) -> None:
+    """The champion/challenger evidence a version was promoted (or kept out) on."""
+    from ..kinds import KINDS
+
+    evidence = meta["promotion"]
+    folds = evidence.get("folds") or []
+    lines = [f"promotion: {evidence.get('reason')}"]
+    lines.append(
+        "  folds: "
+        + (", ".join(f"{w['first']}..{w['last']}" for w in folds) or "none")
+        + f" (production then: {_version_or_none(evidence.get('production_version'))})"
+    )
+    kind = KINDS.get(meta["model_type"])
+    lines += [f"  {line}" for line in (kind.promotion_lines(evidence) if kind else [])]
+    for symbol, d in (evidence.get("decision") or {}).items():
+        s, b = d.get("strategy", {}), d.get("buy_and_hold", {})
+        lines.append(
+            f"  decision {symbol} ({d.get('policy')}, {d.get('days')} days): Sharpe {s.get('sharpe')} vs "
+            f"buy-and-hold {b.get('sharpe')}; max drawdown {s.get('max_drawdown')} vs {b.get('max_drawdown')}"
+        )
+    for line in lines:
+        print(line, file=stream)
+
+
+def _version_or_none(version) -> str:
+    return "none" if version is None else f"v{version}"
 
 
 def _validation_title(windows: dict) -> str:
@@ -132,6 +164,8 @@ def version(meta: dict, stream: IO[str]) -> None:
         stream,
     )
     scores(meta["model_type"], meta["metrics"], meta["baselines"], meta["data_windows"], stream)
+    if meta.get("promotion"):
+        promotion(meta, stream)
     table(
         "data windows",
         ["symbol", "first", "last", "rows", "train", "validation", "estimator", "source", "fingerprint"],

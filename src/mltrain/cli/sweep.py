@@ -79,37 +79,24 @@ def sweep(
     e = env()
 
     def body() -> dict:
-        from ..config import load_yaml_mapping
         from ..executors import make_executor, stop_on_sigterm
         from ..sweep import (
             DEFAULT_OBJECTIVE,
             best_trial,
             context_for,
-            default_space,
             open_study,
-            shown_storage,
-            space_from_file,
             trial_config,
-            trial_rows,
             validate_best,
         )
-        from ..sweep import default_storage as default_url
         from ..sweep import save_preset as write_preset
         from .evaluate import _date
 
-        if not 1 <= trials <= 10000:
-            raise UsageError(f"--trials {trials} is out of range; allowed 1..10000")
-        if not 1 <= folds <= 100:
-            raise UsageError(f"--folds {folds} is out of range; allowed 1..100")
+        _check_counts(trials, folds)
         holdout = _date("--holdout-from", holdout_from)
         at = home()
         kind = resolve_model_type(model, model_type, at)
         effective = effective_config(at, kind, preset, config_file, flags)
-        space = (
-            space_from_file(load_yaml_mapping(space_file, "search space"), kind)
-            if space_file
-            else default_space(kind)
-        )
+        space = _space(space_file, kind)
         name = study_name or model
         study = open_study(at, storage, name, kind, model)
         context = context_for(
@@ -124,22 +111,7 @@ def sweep(
         display = render.FoldProgress(
             e.stderr, live=e.stderr.isatty() and not as_json, quiet=quiet, what="trials"
         )
-
-        def progress(trial: dict) -> None:
-            """Trials done / total with the ETA, the trial's outcome and the best selection score so far."""
-            state["done"] += 1
-            if "value" in trial and (state["best"] is None or trial["value"] < state["best"][0]):
-                state["best"] = (trial["value"], trial["number"])
-            outcome = f"{trial['value']:.6g}" if "value" in trial else f"failed: {trial['error']}"
-            best = state["best"]
-            display(
-                {
-                    "done": state["done"],
-                    "total": trials,
-                    "label": f"trial {trial['number']}: {outcome} {trial['params']}",
-                    "note": None if best is None else f"best so far {best[0]:.6g} (trial {best[1]})",
-                }
-            )
+        progress = _trial_progress(state, display, trials)
 
         with make_executor(executor) as pool, stop_on_sigterm() as stop:
             custom = (objective or DEFAULT_OBJECTIVE) != DEFAULT_OBJECTIVE
@@ -165,25 +137,10 @@ def sweep(
                     objective=objective or DEFAULT_OBJECTIVE,
                 )
         best = best_trial(study)
-        out = {
-            "model_name": model,
-            "model_type": kind,
-            "study": name,
-            "storage": shown_storage(storage or default_url(at)),
-            "space": {k: p.describe() for k, p in space.items()},
-            "this_run": mine,
-            "trials": trial_rows(study),
-            "best": best,
-            "folds": folds,
-            "holdout_from": context["holdout_from"],
-            # what every trial's value is
-            "score": "the custom objective's value" if custom else KINDS[kind].selection_loss_text,
-            "estimate": estimate,
-            "space_overrides": overridden,
-            "validation": None,
-            "preset": None,
-            "trained": None,
-        }
+        out = _result(study, name, at, storage, space, context, mine, best)
+        # what every trial's value is, the estimate shown before the first, the fields the space overrode
+        out["score"] = "the custom objective's value" if custom else KINDS[kind].selection_loss_text
+        out.update(estimate=estimate, space_overrides=overridden)
         if best is None:
             if save_preset or train_best:
                 raise UsageError(f"study {name!r} has no completed trial yet; nothing to save or train")
@@ -214,6 +171,68 @@ def sweep(
         return ExitCode.NOT_PROMOTED if trained is not None and not trained["promoted"] else ExitCode.OK
 
     run(as_json, body, lambda d: _show(d, e.stdout), code=code)
+
+
+def _check_counts(trials: int, folds: int) -> None:
+    if not 1 <= trials <= 10000:
+        raise UsageError(f"--trials {trials} is out of range; allowed 1..10000")
+    if not 1 <= folds <= 100:
+        raise UsageError(f"--folds {folds} is out of range; allowed 1..100")
+
+
+def _space(space_file: Path | None, kind: str) -> dict:
+    """The search space: --space's fields, else the kind's default space."""
+    from ..config import load_yaml_mapping
+    from ..sweep import default_space, space_from_file
+
+    if space_file:
+        return space_from_file(load_yaml_mapping(space_file, "search space"), kind)
+    return default_space(kind)
+
+
+def _result(
+    study, name: str, at, storage: str | None, space: dict, context: dict, mine: list[int], best
+) -> dict:
+    """The sweep's result before the best config is validated, saved or trained."""
+    from ..sweep import default_storage, shown_storage, trial_rows
+
+    return {
+        "model_name": context["model"],
+        "model_type": context["model_type"],
+        "study": name,
+        "storage": shown_storage(storage or default_storage(at)),
+        "space": {k: p.describe() for k, p in space.items()},
+        "this_run": mine,
+        "trials": trial_rows(study),
+        "best": best,
+        "folds": context["folds"],
+        "holdout_from": context["holdout_from"],
+        "validation": None,
+        "preset": None,
+        "trained": None,
+    }
+
+
+def _trial_progress(state: dict, display, trials: int):
+    """The callback each finished trial calls: trials done / total with the ETA, the trial's outcome and the
+    best selection score so far."""
+
+    def progress(trial: dict) -> None:
+        state["done"] += 1
+        if "value" in trial and (state["best"] is None or trial["value"] < state["best"][0]):
+            state["best"] = (trial["value"], trial["number"])
+        outcome = f"{trial['value']:.6g}" if "value" in trial else f"failed: {trial['error']}"
+        best = state["best"]
+        display(
+            {
+                "done": state["done"],
+                "total": trials,
+                "label": f"trial {trial['number']}: {outcome} {trial['params']}",
+                "note": None if best is None else f"best so far {best[0]:.6g} (trial {best[1]})",
+            }
+        )
+
+    return progress
 
 
 HEARTBEAT_SECONDS = 20.0  # while trials run, a line this often: which trials, how long so far, the estimate

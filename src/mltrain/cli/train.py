@@ -119,17 +119,22 @@ def train(
         # refused at once, and the lock is held, never dropped, until the version is committed
         with model_lock(at, model, job_id, wait, on_wait=lambda m: print(m, file=e.stderr)):
             if update_data:
+                from ..runner import record_failed_job
                 from .data import update_data as fetch
 
-                fetch(
-                    KINDS[kind].symbols(model, effective.config),
-                    exchange=exchange,
-                    quote=quote,
-                    since=None,
-                    api_url=api_url,
-                    quiet=quiet,
-                    live=e.stderr.isatty() and not as_json,
-                )
+                try:
+                    fetch(
+                        KINDS[kind].symbols(model, effective.config),
+                        exchange=exchange,
+                        quote=quote,
+                        since=None,
+                        api_url=api_url,
+                        quiet=quiet,
+                        live=e.stderr.isatty() and not as_json,
+                    )
+                except MltrainError as exc:  # nothing trained: the job record says why (jobs list)
+                    record_failed_job(at, job_id, model, effective, list(e.argv), f"--update-data: {exc}")
+                    raise
             return prepare(at, kind, effective, job_id)
 
     def prepare(at, kind: str, effective, job_id: str | None) -> dict:
@@ -155,6 +160,9 @@ def train(
         if dry_run:
             return plan
         render.plan(plan, e.stderr)
+        check = promotion_estimate(at, kind, model, effective, seed, estimate.expected_seconds)
+        if check:
+            print(check, file=e.stderr)
         if not yes:
             if not e.stdin_isatty:
                 raise UsageError(NO_TTY)
@@ -190,6 +198,9 @@ def train(
             render.paragraph(line, e.stderr)
         for line in outcome.warnings:
             render.paragraph(f"warning: {line}", e.stderr)
+        if outcome.promotion:
+            for line in promotion_text(KINDS[kind], outcome.promotion):
+                render.paragraph(line, e.stderr)
         if no_promote and outcome.gate.get("passed"):
             render.paragraph(
                 f"--no-promote: v{outcome.data['version']} passed its gate and was saved as a candidate; "
@@ -212,3 +223,49 @@ def train(
         return ExitCode.NOT_PROMOTED  # the gate refused it: saved as rejected, production unchanged
 
     run(as_json, body, show, code=exit_code)
+
+
+def promotion_text(kind, evidence: dict) -> list[str]:
+    """The champion/challenger check as train prints it (stderr) and `models show` repeats it."""
+    windows = evidence.get("folds") or []
+    span = f"{windows[0]['first']}..{windows[-1]['last']}" if windows else "no folds"
+    head = f"promotion check on {len(windows)} walk-forward folds ({span}): {evidence.get('reason')}"
+    return [head, *(f"  {line}" for line in kind.promotion_lines(evidence)), *decision_lines(evidence)]
+
+
+def decision_lines(evidence: dict) -> list[str]:
+    """What acting on the candidate's calls earned on the promotion folds, one line per symbol."""
+    lines = []
+    for symbol, d in (evidence.get("decision") or {}).items():
+        rows = d.get("rows") or {}
+        model, hold, best = rows.get("model"), rows.get("buy_and_hold"), d.get("best_baseline")
+        if not model or not hold:
+            continue
+        text = (
+            f"  decision {symbol} ({d.get('days')} days, {d.get('cost_bps'):g} bps): Sharpe {model['sharpe']}, "
+            f"max drawdown {model['max_drawdown']:.1%}; buy-and-hold {hold['sharpe']}, {hold['max_drawdown']:.1%}"
+        )
+        if best and rows.get(best):
+            text += f"; best baseline {best} {rows[best]['sharpe']}, {rows[best]['max_drawdown']:.1%}"
+        lines.append(text)
+    return lines
+
+
+def promotion_estimate(at, kind: str, model: str, effective, seed: int, fold_seconds: float) -> str | None:
+    """One line on the promotion check's folds still to score (each costs about one training run)."""
+    from ..estimate import format_seconds
+    from ..promotion import pending_folds
+    from ..registry import Registry
+
+    registry = Registry(at)
+    production = registry.aliases(model).get("production")
+    meta = registry.meta(model, production) if production in registry.versions(model) else None
+    todo, total = pending_folds(at, KINDS[kind], model, effective.config, seed, meta)
+    if not total:
+        return None
+    if not todo:
+        return f"promotion check: all {total} walk-forward folds are cached"
+    return (
+        f"promotion check: {todo} of {total} walk-forward folds to score (the others are cached), "
+        f"about {format_seconds(todo * fold_seconds)} more"
+    )

@@ -47,6 +47,7 @@ class ModelKind:
     ] = ()  # fold-table columns a narrow terminal drops first (least useful first)
     synthetic: bool = False  # evaluate --synthetic: a generated market with known truth
     cross_asset: bool = False  # evaluate --cross-asset: folds train on a pool without the scored asset
+    outcome_days: int = 0  # days after a fold's end its truth can read (targets, ex-post labels): caching
 
     # ---------------------------------------------------------------- data and training
     def symbols(self, model_name: str, config: TrainingConfig) -> list[str]:
@@ -94,6 +95,21 @@ class ModelKind:
 
     def gate_messages(self, gate: dict, version: int) -> list[str]:
         """One line per refusal, printed on stderr."""
+        return []
+
+    def promotion_figures(self, candidate: list[dict], production: list[dict] | None, config) -> dict:
+        """Champion/challenger (promotion.py): the candidate's folds (and production's, retrained on the same
+        fold ends) pooled and scored once: {candidate, production, baselines, gate, gate_reason,
+        worse_than_production, undecided}. A kind without it keeps the one-block gate."""
+        raise NotImplementedError
+
+    def score_logged(self, rows: list[dict], store: DataStore) -> dict:
+        """Logged predictions of one version scored against outcomes known by now and against baselines over
+        the same days: {symbols: {...scored, pending...}, worse_than_baseline: str | None} (monitor.py)."""
+        raise NotImplementedError
+
+    def promotion_lines(self, evidence: dict) -> list[str]:
+        """The promotion evidence's figures in plain lines (train's output, `models show`)."""
         return []
 
     # ---------------------------------------------------------------- stored versions

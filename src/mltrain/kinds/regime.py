@@ -15,7 +15,7 @@ from ..specs import REGIME
 from .base import ModelKind, ScoreTable
 from .regime_data import PRETRAIN_DAYS, PRETRAIN_EPOCHS
 from .regime_eval import DETECTORS, add_baselines, headline_table, pooled_summary, verdict_lines
-from .regime_model import ARCH, DECISION, OOD_MARGIN, regime_symbol
+from .regime_model import ARCH, regime_symbol
 from .regime_seq import SEQ_ARCH
 
 if TYPE_CHECKING:
@@ -38,16 +38,6 @@ def synthetic_market(config: TrainingConfig, folds: int, seed: int):
     from ..pipeline import val_days
 
     return market(F.REGIME_WARMUP_DAYS + config.days + (folds - 1) * val_days(config) + 1, seed)
-
-
-def out_of_distribution(spec: dict, x: np.ndarray) -> list[list[str]]:
-    """Per row, the features outside the range the version was trained on (by more than OOD_MARGIN of it)."""
-    if "feature_min" not in spec:
-        return [[] for _ in x]
-    lo, hi = np.asarray(spec["feature_min"]), np.asarray(spec["feature_max"])
-    margin = OOD_MARGIN * (hi - lo)
-    outside = (x < lo - margin) | (x > hi + margin)
-    return [[spec["features"][j] for j in np.nonzero(row)[0]] for row in outside]
 
 
 def near_copies(store, symbol: str) -> list[str]:
@@ -86,6 +76,7 @@ class RegimeKind(ModelKind):
     archs = (ARCH, SEQ_ARCH)
     synthetic = True
     cross_asset = True
+    outcome_days = 365  # ex-post labels: a turning point is confirmed by later prices (months, not days)
 
     def symbols(self, model_name: str, config: TrainingConfig) -> list[str]:
         return [regime_symbol(model_name)]
@@ -154,6 +145,21 @@ class RegimeKind(ModelKind):
             "note": note,
         }
 
+    def score_logged(self, rows, store):
+        from .logged_scores import regime
+
+        return regime(rows, store)
+
+    def promotion_figures(self, candidate, production, config):
+        from .regime_promotion import promotion_figures
+
+        return promotion_figures(candidate, production, config)
+
+    def promotion_lines(self, evidence):
+        from .regime_promotion import promotion_lines
+
+        return promotion_lines(evidence)
+
     def gate_messages(self, gate: dict, version: int) -> list[str]:
         lines = [f"gate: {gate['note']}"] if gate.get("note") else []
         if not gate.get("passed", True):
@@ -169,57 +175,16 @@ class RegimeKind(ModelKind):
         return build_network(spec)
 
     def predict(self, meta, tensors, store, symbol, since):
-        import torch
-
-        from .. import features as F
-        from ..errors import DataError, UsageError
-        from ..pipeline import history, since_positions, state_of
-        from .regime_decision import decided_exposure
-        from .regime_model import decide
-        from .regime_seq import predict_inputs
+        from ..errors import UsageError
+        from ..pipeline import state_of
+        from .regime_predict import predict_rows
 
         if symbol is not None:
             raise UsageError("--symbol is for volatility models; a regime model has one asset")
-        spec = meta["spec"]
-        symbol = spec["symbol"]
-        model = self.build_network(spec)
-        model.load_state_dict(state_of(tensors, symbol))
+        model = self.build_network(meta["spec"])
+        model.load_state_dict(state_of(tensors, meta["spec"]["symbol"]))
         model.eval()
-        frame, _, _ = history(store.load(symbol))
-        table = F.regime_features(frame)
-        rule = F.rule_detector(table)  # the causal rule, shown beside the model for every date
-        feats = table[spec["features"]].to_numpy()  # the columns, in the order, the version was trained on
-        first_ok = int(np.argmax(~np.isnan(feats).any(axis=1)))
-        if np.isnan(feats[-1]).any():
-            raise DataError(f"{symbol}: not enough history for regime features ({len(frame)} days)")
-        first = max(first_ok, F.REGIME_WARMUP_DAYS)
-        pos = since_positions(frame.index, since, first)
-        # the policy's exposure may depend on earlier days (hysteresis): it runs from the first usable day
-        every = np.arange(first, len(frame)) if "policy" in spec else pos
-        x = predict_inputs(spec, frame, feats, every)
-        with torch.no_grad():
-            probs = torch.softmax(model(torch.as_tensor(x, dtype=torch.float32)), dim=1).numpy()
-        network = probs.argmax(axis=1)
-        verdict = decide(network, rule[every]) if spec.get("decision") == DECISION else network
-        exposure = decided_exposure(spec, meta.get("config") or {}, probs, verdict, rule[every])
-        keep = np.searchsorted(every, pos)
-        probs, network, verdict, exposure = probs[keep], network[keep], verdict[keep], exposure[keep]
-        unseen = out_of_distribution(spec, feats[pos])
-        regimes = spec["regimes"]
-        return [
-            {
-                "symbol": symbol,
-                "date": str(frame.index[p].date()),
-                "regime": regimes[int(v)],
-                "network_regime": regimes[int(n)],
-                "probabilities": {r: round(float(q), 4) for r, q in zip(regimes, row)},
-                "rule_regime": F.REGIMES[int(rule[p])],
-                "exposure": round(float(e), 4),  # the position to hold from this day's close
-                "out_of_distribution": bool(u),
-                "unseen_features": u,
-            }
-            for p, v, n, row, u, e in zip(pos, verdict, network, probs, unseen, exposure)
-        ]
+        return predict_rows(model, meta, store, since)
 
     def prediction_table(self, rows):
         columns = [

@@ -44,6 +44,7 @@ class VolatilityKind(ModelKind):
     ratio_column, score_group = "QLIKE", "symbol"
     fold_table_drop = tuple(f"{b} QLIKE" for b in ("persistence", "ewma", "gjr_garch", "garch", "har"))
     archs = (ARCH, gru.ARCH)
+    outcome_days = 7  # a validation day's target is the next 7 days' realized volatility
 
     def symbols(self, model_name: str, config: TrainingConfig) -> list[str]:
         return list(config.symbols or [])
@@ -52,6 +53,8 @@ class VolatilityKind(ModelKind):
         return [POOLED]  # one network for all symbols
 
     def training_rows(self, config: TrainingConfig) -> float:
+        if config.correction != "on":
+            return 0.0  # no network is trained: the run is loading, log-HAR fits and baselines only
         # the fit block (about 80% of the training span) of every series in the store: 21 embedded ones
         return config.days * config.train_val_split * 0.8 * EMBEDDED_SERIES
 
@@ -106,18 +109,43 @@ class VolatilityKind(ModelKind):
             "lost_to": lost_to,
         }
 
+    def score_logged(self, rows, store):
+        from .logged_scores import volatility
+
+        return volatility(rows, store)
+
+    def promotion_figures(self, candidate, production, config):
+        from .volatility_promotion import promotion_figures
+
+        return promotion_figures(candidate, production, config)
+
+    def promotion_lines(self, evidence):
+        from .volatility_promotion import promotion_lines
+
+        return promotion_lines(evidence)
+
     def gate_messages(self, gate: dict, version: int) -> list[str]:
+        pooled = gate.get("basis") == "promotion folds"
+        where = "pooled over the promotion folds" if pooled else "on the validation block"
+
+        def num(value) -> str:
+            return "n/a" if value is None else f"{value:.4f}"
+
         lines = [
-            f"gate: {symbol} r2={fail['r2']:.4f} < min_r2={gate['threshold']} (best baseline "
-            f"{fail['best_baseline']} r2={fail['best_baseline_r2']:.4f}); v{version} saved as rejected, "
+            f"gate: {symbol} r2={num(fail['r2'])} {where} < min_r2={gate['threshold']} (best baseline "
+            f"{fail['best_baseline']} r2={num(fail['best_baseline_r2'])}); v{version} saved as rejected, "
             "production unchanged"
             for symbol, fail in gate.get("failing", {}).items()
         ]
         for symbol, better in gate.get("lost_to", {}).items():
             listed = ", ".join(f"{b} QLIKE {q:.4f}" for b, q in better.items())
             lines.append(
-                f"warning: {symbol}: the model's validation QLIKE is worse than {listed}; "
-                "on this block the baseline forecasts better than the model"
+                f"warning: {symbol}: the model's QLIKE {where} is worse than {listed}"
+                + (
+                    "; the DM test says beyond noise"
+                    if pooled
+                    else "; on this block the baseline forecasts better"
+                )
             )
         return lines
 
@@ -174,13 +202,18 @@ class VolatilityKind(ModelKind):
                 "note: correction is on, but the network's correction cut no symbol's selection QLIKE by 2%, "
                 "so every forecast is the log-HAR base"
             )
-        elif metrics.get("correction_applied") is False:
+        elif metrics.get("unused_fields"):
             notes.append(
                 "note: the model's forecasts are its log-HAR base (exponentially weighted, robust bias "
-                "constant); the network is fitted and its selection score recorded, but its correction is "
-                "not applied (correction: off, the default; it lost to plain log-HAR on SOL in the design "
-                "study, docs/volatility.md), so epochs, patience, batch_size, learning_rate and hidden_size "
-                "do not change the forecasts"
+                "constant) and no network was trained (correction: off, the default; it lost to plain "
+                "log-HAR on SOL in the design study, docs/volatility.md), so "
+                + ", ".join(metrics["unused_fields"])
+                + " were not used"
+            )
+        elif metrics.get("correction_applied") is False:  # versions saved before the network was skipped
+            notes.append(
+                "note: the model's forecasts are its log-HAR base; the network was fitted but its correction "
+                "is not applied (correction: off), so the training fields did not change the forecasts"
             )
         fewest = min((w["val_samples"] for w in windows.values()), default=None)
         if fewest is not None and fewest < SHORT_VALIDATION_DAYS:

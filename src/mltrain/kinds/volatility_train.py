@@ -26,6 +26,9 @@ from .volatility_model import (
     qlike_loss,
 )
 
+# the fields that only shape the network's training: with correction off no network is trained
+UNUSED_WITHOUT_CORRECTION = ("epochs", "patience", "batch_size", "learning_rate", "hidden_size")
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -68,28 +71,35 @@ def train_pooled(
     def selection_qlike(out: torch.Tensor) -> float:
         return float(qlike_loss(out, split.y_sel))
 
-    fitted = fit_symbol(
-        model,
-        split,
-        config,
-        symbol=POOLED,
-        seed=seed,
-        loss_fn=qlike_loss,
-        metric_fn=selection_qlike,
-        on_epoch=on_epoch,
-        stop=stop,
-        min_gain=MIN_SELECTION_GAIN,
-    )
     run = RunResult(model_type="volatility")
-    run.add_fit(POOLED, model, fitted)
-    if run.interrupted:
-        return run
     apply = config.correction == "on"
+    fitted = None
+    if apply:
+        fitted = fit_symbol(
+            model,
+            split,
+            config,
+            symbol=POOLED,
+            seed=seed,
+            loss_fn=qlike_loss,
+            metric_fn=selection_qlike,
+            on_epoch=on_epoch,
+            stop=stop,
+            min_gain=MIN_SELECTION_GAIN,
+        )
+        run.add_fit(POOLED, model, fitted)
+        if run.interrupted:
+            return run
+    else:
+        # correction off: the forecasts are the log-HAR base, so no network is trained (training it would
+        # change the run time and nothing the user gets); its untrained weights keep the stored format
+        run.tensors.update({f"{POOLED}.{k}": v.detach().cpu() for k, v in model.state_dict().items()})
+    best_epoch = fitted.best_epoch if fitted else 0
     model.eval()
     per_symbol, spec_symbols, shipped_selection = _score_symbols(run, model, panels, config, device)
-    run.epochs_run = {s: fitted.epochs_run for s in symbols}
-    run.best_epoch = {s: fitted.best_epoch for s in symbols}
-    run.spec = _spec(config, apply, sorted(pool), fitted.best_epoch, spec_symbols)
+    run.epochs_run = {s: fitted.epochs_run if fitted else 0 for s in symbols}
+    run.best_epoch = {s: best_epoch for s in symbols}
+    run.spec = _spec(config, apply, sorted(pool), best_epoch, spec_symbols)
     # the selection score a version records and sweep compares: that of the forecasts that ship (the base, or
     # the corrected forecast for a symbol that kept its correction), not the network's best
     run.selection_score = selection_qlike(torch.cat(shipped_selection).to(device))
@@ -100,10 +110,11 @@ def train_pooled(
         "symbols": per_symbol,
         # shown beside the scores: which part of the design the forecasts come from
         "correction_applied": apply,
+        "unused_fields": [] if apply else list(UNUSED_WITHOUT_CORRECTION),
         "correction_kept": sorted(s for s, stats in spec_symbols.items() if stats["use_correction"]),
     }
     run.warnings += extreme_day_warnings(frames, run.windows)
-    if apply and fitted.best_epoch == 0:
+    if apply and best_epoch == 0:
         run.warnings.append(
             "no epoch improved on the base forecast on the selection block: the network's "
             "correction is zero and the model forecasts exactly its log-HAR base"
@@ -214,6 +225,8 @@ def _spec(config: TrainingConfig, apply: bool, pool: list[str], best_epoch: int,
         "base_half_life_days": BASE_HALF_LIFE_DAYS,
         "base_correction": "mad" if BASE_ROBUST_CORRECTION else "mean_exp",
         "correction_applied": apply,
+        "network_trained": apply,
+        "unused_fields": [] if apply else list(UNUSED_WITHOUT_CORRECTION),
         "target": "log annualized volatility over the next horizon_days",
         "pooled": True,
         "pool": pool,

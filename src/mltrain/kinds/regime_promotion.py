@@ -1,0 +1,130 @@
+"""The regime detector's promotion figures: candidate, production and baselines pooled over the promotion
+folds (validation days concatenated, balanced accuracy scored once), the gate against the rule baseline and
+the paired block-bootstrap interval of candidate minus production on the days both cover. Days of one regime
+only cannot rank detectors: then nothing is decided."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..lazyimport import lazy_module
+from .regime_eval import DETECTORS
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")
+
+
+def _days(folds: list[dict], key: str) -> dict[str, int] | None:
+    out: dict[str, int] = {}
+    for fold in folds:
+        for pred in fold["predictions"].values():
+            if pred.get(key) is None:
+                return None
+            out.update({d: int(v) for d, v in zip(pred["dates"], pred[key])})
+    return out
+
+
+def _ba(true: np.ndarray, pred: np.ndarray) -> float | None:
+    from ..stats import balanced_accuracy
+
+    known = true >= 0
+    return round(float(balanced_accuracy(true[known], pred[known])), 4) if known.any() else None
+
+
+def promotion_figures(candidate: list[dict], production: list[dict] | None, config) -> dict:
+    from .. import stats
+    from ..features import REGIMES
+
+    truth_by = _days(candidate, "actual") or {}
+    days = sorted(truth_by)
+    true = np.array([truth_by[d] for d in days], dtype=int)
+    model_by = _days(candidate, "model") or {}
+    model = np.array([model_by[d] for d in days], dtype=int)
+    present = [REGIMES[i] for i in sorted(set(true[true >= 0].tolist()))]
+    cand = {"balanced_accuracy": _ba(true, model), "days": int((true >= 0).sum()), "regimes": present}
+    baselines = {}
+    for who in DETECTORS:
+        if who in ("model", "network"):
+            continue
+        found = _days(candidate, who)
+        if found is not None and found:
+            baselines[who] = {"balanced_accuracy": _ba(true, np.array([found[d] for d in days], dtype=int))}
+    rule = (baselines.get("rule") or {}).get("balanced_accuracy")
+    undecided = None
+    if len(present) < 2:
+        undecided = (
+            f"every labelled day of the promotion folds is {present[0] if present else 'unlabelled'}: "
+            "balanced accuracy is then one regime's recall and cannot rank detectors"
+        )
+    passed = rule is None or (cand["balanced_accuracy"] or 0.0) >= rule - 1e-9
+    gate = {
+        "passed": passed,
+        "rule": "balanced_accuracy pooled over the promotion folds >= the rule baseline's",
+        "threshold": rule,
+        "value": cand["balanced_accuracy"],
+        "regimes_in_validation": present,
+        "note": undecided,
+        "basis": "promotion folds",
+    }
+    reason = (
+        None
+        if passed
+        else f"balanced accuracy {cand['balanced_accuracy']} < the rule's {rule} over {cand['days']} days"
+    )
+    prod_out, worse = None, None
+    if production is not None:
+        prod_by = _days(production, "model") or {}
+        idx = np.array([i for i, d in enumerate(days) if d in prod_by], dtype=int)
+        if len(idx):
+            prod = np.array([prod_by[days[i]] for i in idx], dtype=int)
+            t, m = true[idx], model[idx]
+            known = t >= 0
+            ci = stats.balanced_accuracy_ci(t[known], m[known], versus=prod[known])
+            prod_out = {
+                "balanced_accuracy": _ba(t, prod),
+                "candidate_on_same_days": _ba(t, m),
+                "days": int(known.sum()),
+                "candidate_minus_production": {
+                    "difference": round(float(ci["value"]), 4),
+                    "ci_low": None if ci["low"] is None else round(float(ci["low"]), 4),
+                    "ci_high": None if ci["high"] is None else round(float(ci["high"]), 4),
+                    "level": ci["level"],
+                },
+            }
+            if ci["high"] is not None and ci["high"] < 0:
+                worse = (
+                    f"balanced accuracy {prod_out['candidate_on_same_days']} vs production "
+                    f"{prod_out['balanced_accuracy']}, paired 90% interval of the difference "
+                    f"[{ci['low']:+.3f}, {ci['high']:+.3f}]"
+                )
+    return {
+        "candidate": cand,
+        "production": prod_out,
+        "baselines": baselines,
+        "gate": gate,
+        "gate_reason": reason,
+        "worse_than_production": worse,
+        "undecided": undecided,
+    }
+
+
+def promotion_lines(evidence: dict) -> list[str]:
+    c = evidence.get("candidate") or {}
+    text = (
+        f"candidate balanced accuracy {c.get('balanced_accuracy')} over {c.get('days')} days "
+        f"({', '.join(c.get('regimes') or [])})"
+    )
+    rule = (evidence.get("baselines") or {}).get("rule")
+    if rule:
+        text += f"; rule {rule['balanced_accuracy']}"
+    prod = evidence.get("production")
+    if prod:
+        d = prod["candidate_minus_production"]
+        text += (
+            f"; production {prod['balanced_accuracy']} vs candidate {prod['candidate_on_same_days']} on "
+            f"{prod['days']} common days (difference {d['difference']:+.3f}, paired 90% "
+            f"[{d['ci_low']}, {d['ci_high']}])"
+        )
+    return [text]

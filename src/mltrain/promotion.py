@@ -1,0 +1,223 @@
+"""Champion/challenger: before a new version replaces production, both are scored on the same recent
+walk-forward folds, beside the baselines, the way `evaluate` scores them (each fold trained on the days
+before its validation block, predictions pooled over the folds and scored once; never one block).
+
+The folds are the `promotion_folds` most recent validation blocks of the candidate's config on a grid
+anchored to the calendar (block ends every `val_days` days from 1970-01-01), so tomorrow's run finds the same
+folds; each fold's result is cached under the mltrain home (cache/promotion/) by kind, model, config, seed,
+fold end and a fingerprint of every candle the fold can read, so a daily cron run trains only what changed.
+Production is retrained with its own stored config and seed on the same fold ends and compared on the days both cover.
+Orchestration level: it drives the kinds (`promotion_figures`) and never prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from .config import PROMOTION_FOLDS, training_config
+from .kinds import ModelKind
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .data.store import DataStore
+    from .paths import Home
+
+CACHE_FORMAT = 1  # bump when a fold's stored shape changes: older entries are then simply not found
+ANCHOR = "1970-01-01"
+
+
+def supports(kind: ModelKind) -> bool:
+    """Whether a kind scores promotion folds (a kind without `promotion_figures` keeps its one-block gate)."""
+    return type(kind).promotion_figures is not ModelKind.promotion_figures
+
+
+def anchored_ends(
+    store: DataStore, kind: ModelKind, name: str, config: Any, count: int
+) -> list[pd.Timestamp]:
+    """The `count` most recent fold ends on the calendar grid (oldest first); fewer when the history holds
+    fewer, none when no fold fits."""
+    import pandas as pd
+
+    from .errors import MltrainError
+    from .evaluate import fold_ends, val_days
+
+    try:
+        first, last = kind.evaluation_span(store, name, config, None, count)
+    except MltrainError:
+        return []
+    step = val_days(config)
+    last = last - pd.Timedelta(days=(last - pd.Timestamp(ANCHOR)).days % step)
+    try:
+        return fold_ends(first, last, config, None)[-count:]
+    except MltrainError:
+        return []
+
+
+def data_fingerprint(store: DataStore, through: pd.Timestamp) -> str:
+    """A hash of every series' candles up to `through` (what a fold can read: pools included)."""
+    digest = hashlib.sha256()
+    for symbol in sorted(store.symbols()):
+        frame = store.load(symbol).frame
+        part = frame[frame.index <= through]
+        digest.update(symbol.encode())
+        digest.update(str(len(part)).encode())
+        digest.update(part.to_csv().encode())
+    return digest.hexdigest()
+
+
+def _cache_key(kind: ModelKind, name: str, config: Any, seed: int, end: pd.Timestamp, data: str) -> str:
+    values = {k: v for k, v in config.model_dump().items() if k != "promotion_folds"}
+    text = json.dumps(
+        [CACHE_FORMAT, kind.name, name, values, seed, str(end.date()), data], sort_keys=True, default=str
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def cache_path(home: Home, store: DataStore, kind: ModelKind, name: str, config: Any, seed: int, end) -> Path:
+    """Where one fold's scored result is kept: its key covers the candles it can read (truth included)."""
+    import pandas as pd
+
+    through = end + pd.Timedelta(days=kind.outcome_days)
+    key = _cache_key(kind, name, config, seed, end, data_fingerprint(store, through))
+    return home.cache / "promotion" / f"{key}.json"
+
+
+def scored_fold(
+    home: Home, store: DataStore, kind: ModelKind, name: str, config: Any, seed: int, end, folds: int
+) -> dict:
+    """One fold trained and scored as `evaluate` does, from the cache when the same fold was scored before."""
+
+    from .fsutil import atomic_write_bytes
+
+    path = cache_path(home, store, kind, name, config, seed, end)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass  # absent or damaged: score it again
+    fold = kind.fold(store, name, config, seed, end, None, folds)
+    if fold.get("interrupted"):
+        return fold
+    kept = {k: fold.get(k) for k in ("metrics", "baselines", "predictions")}
+    kept["end"] = str(end.date())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, json.dumps(kept, default=_plain).encode())
+    return kept
+
+
+def _plain(value):
+    """JSON for numpy scalars and arrays inside a fold's figures."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def production_config(meta: dict) -> tuple[Any, int]:
+    """The stored config and seed of a version, validated as today's TrainingConfig."""
+    values = {k: v for k, v in (meta.get("config") or {}).items() if v is not None}
+    return training_config()(**values), int(meta.get("seed", 0))
+
+
+def check(
+    home: Home,
+    store: DataStore,
+    kind: ModelKind,
+    name: str,
+    config: Any,
+    seed: int,
+    production: dict | None,
+) -> dict:
+    """The promotion evidence: {folds, candidate, production, baselines, decision, gate, promote, reason}.
+    `production`: the metadata of the current production version, or None. Raises only on a stop request
+    (returns {"interrupted": True})."""
+    from .errors import MltrainError
+    from .evaluate import val_days
+
+    count = config.promotion_folds or PROMOTION_FOLDS
+    ends = anchored_ends(store, kind, name, config, count)
+    if not ends:
+        return {
+            "folds": [],
+            "undecided": "no walk-forward fold fits the history before the latest day; use fewer --days",
+        }
+    cand = []
+    for end in ends:
+        fold = scored_fold(home, store, kind, name, config, seed, end, len(ends))
+        if fold.get("interrupted"):
+            return {"interrupted": True}
+        cand.append(fold)
+    prod, prod_note = None, None
+    if production is not None:
+        try:
+            prod_config, prod_seed = production_config(production)
+            prod = []
+            for end in ends:
+                fold = scored_fold(home, store, kind, name, prod_config, prod_seed, end, len(ends))
+                if fold.get("interrupted"):
+                    return {"interrupted": True}
+                prod.append(fold)
+        except (MltrainError, ValueError) as exc:  # an old config today's bounds refuse, a series gone
+            prod, prod_note = None, f"production v{production.get('version')} could not be rescored: {exc}"
+    figures = kind.promotion_figures(cand, prod, config)
+    step = val_days(config)
+    import pandas as pd
+
+    windows = [
+        {"first": str((end - pd.Timedelta(days=step - 1)).date()), "last": str(end.date())} for end in ends
+    ]
+    evidence = {
+        "folds": windows,
+        "requested_folds": count,
+        **figures,
+        "production_version": None if production is None else production.get("version"),
+    }
+    if prod_note:
+        evidence["production_note"] = prod_note
+    # what acting on the candidate's calls earned on these folds: the decision layer evaluate prints first
+    # (decision.py through the kind), per symbol, beside buy-and-hold, the baselines and the oracle
+    evidence["decision"] = kind.decision(cand) if cand else {}
+    return evidence
+
+
+def pending_folds(home: Home, kind: ModelKind, name: str, config: Any, seed: int, production: dict | None):
+    """(folds to score, folds in all) of the check a train would run now: for its time estimate."""
+    from .data.store import DataStore
+
+    if not supports(kind):
+        return 0, 0
+    store = DataStore(home)
+    ends = anchored_ends(store, kind, name, config, config.promotion_folds or PROMOTION_FOLDS)
+    configs = [(config, seed)]
+    if production is not None:
+        try:
+            configs.append(production_config(production))
+        except ValueError:
+            pass
+    todo = sum(
+        not cache_path(home, store, kind, name, c, s, end).is_file() for c, s in configs for end in ends
+    )
+    return todo, len(ends) * len(configs)
+
+
+def verdict(evidence: dict, has_production: bool) -> tuple[bool, str]:
+    """Whether the candidate may replace production, and why (one sentence with the figures)."""
+    if evidence.get("undecided"):
+        return False, f"not promoted: {evidence['undecided']}"
+    gate = evidence["gate"]
+    if not gate.get("passed"):
+        return False, f"rejected: {evidence.get('gate_reason') or gate.get('rule')} (pooled over the folds)"
+    worse = evidence.get("worse_than_production")
+    if has_production and worse:
+        return False, f"not promoted: worse than production beyond noise on these folds ({worse})"
+    if not has_production:
+        return True, "promoted: passed the gate on the promotion folds; there was no production version"
+    if evidence.get("production") is None:
+        return True, (
+            "promoted: passed the gate; production could not be rescored on these folds "
+            f"({evidence.get('production_note', 'no figures')})"
+        )
+    return True, "promoted: passed the gate and is not worse than production beyond noise on these folds"

@@ -1,0 +1,206 @@
+"""Champion/challenger on the last walk-forward folds, the defaults end to end, the prediction log and
+`models score`, and the cron recipe (issue 23)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mltrain import promotion
+from mltrain.config import build_config, load_presets
+from mltrain.data.store import DataStore
+from mltrain.errors import ExitCode
+from mltrain.kinds import KINDS
+from mltrain.paths import Home
+from mltrain.registry import Registry
+
+from .conftest import run_cli
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+TODAY = pd.Timestamp("2026-01-10")  # the fake exchange's candles run through the 9th
+VOL = [
+    "train",
+    "volatility_forecaster",
+    "--symbols",
+    "BTC",
+    "--days",
+    "200",
+    "--train-val-split",
+    "0.75",
+    "--promotion-folds",
+    "2",
+    "--yes",
+]
+
+
+def regime_folds(truths: list[list[int]], model: list[list[int]], rule: list[list[int]]) -> list[dict]:
+    """Folds as RegimeKind.fold returns them (only the fields the promotion figures read)."""
+    out, day = [], pd.Timestamp("2024-01-01")
+    for t, m, r in zip(truths, model, rule):
+        dates = [str((day + pd.Timedelta(days=i)).date()) for i in range(len(t))]
+        day += pd.Timedelta(days=len(t))
+        out.append({"predictions": {"BTC": {"dates": dates, "actual": t, "model": m, "rule": r}}})
+    return out
+
+
+def test_days_of_one_regime_never_decide_a_promotion():
+    """A block holding only Bull days cannot rank detectors: the candidate is not promoted on it, whatever
+    its score (the model equal to the truth here)."""
+    bull = [[2] * 40, [2] * 40]
+    config = build_config("regime", load_presets(Home(Path("/nonexistent")))["quick"], None, {}).config
+    figures = KINDS["regime"].promotion_figures(regime_folds(bull, bull, [[1] * 40] * 2), None, config)
+    assert figures["undecided"] and "Bull" in figures["undecided"]
+    promote, reason = promotion.verdict(figures, has_production=False)
+    assert not promote and reason.startswith("not promoted: every labelled day")
+    # with several regimes in the pooled folds the same rule decides
+    mixed = [[2] * 20 + [0] * 20, [1] * 20 + [3] * 20]
+    figures = KINDS["regime"].promotion_figures(regime_folds(mixed, mixed, mixed), None, config)
+    assert figures["undecided"] is None and figures["gate"]["passed"]
+
+
+def test_the_regime_gate_reads_the_pooled_folds_not_the_one_regime_validation_block(home: Path):
+    """Issue 23: train's validation block held only Bull days and the model equalled the rule there; the
+    decision must come from the promotion folds (several regimes), the block's verdict kept beside it."""
+    args = ["train", "btc_regime_detector", "--preset", "quick", "--days", "730", "--epochs", "10"]
+    out = run_cli([*args, "--patience", "5", "--promotion-folds", "2", "--yes", "--json"], expect=(0, 3))
+    version = out.json["data"]["version"]
+    meta = run_cli(["models", "show", "btc_regime_detector", str(version), "--json"]).json["data"]
+    gate, evidence = meta["gate"], meta["promotion"]
+    assert gate["basis"] == "promotion folds" and len(gate["regimes_in_validation"]) >= 2
+    assert gate["value"] == evidence["candidate"]["balanced_accuracy"]
+    assert "validation_block" in gate  # the one block's verdict, kept for reference, decides nothing
+    assert len(evidence["folds"]) == 2 and evidence["reason"]
+    assert set(evidence) >= {"folds", "candidate", "production", "baselines", "decision", "reason"}
+    bear_out = evidence["decision"]["BTC"]  # the decision layer's figures (decision.py), as evaluate's
+    assert {"model", "rule", "buy_and_hold"} <= set(bear_out["rows"])
+    assert "max_drawdown" in bear_out["rows"]["model"] and "sharpe" in bear_out["rows"]["model"]
+    text = run_cli(["models", "show", "btc_regime_detector", str(version)]).stdout
+    assert "promotion: " in text and "folds: " in text
+
+
+def test_a_worse_candidate_never_replaces_a_better_production_model(home: Path):
+    """Production first; then a candidate whose fold forecasts are worse (its folds, scored by the real code
+    and cached, get each day's error made 1.3 times as large): saved as a candidate, production unchanged,
+    exit 3, the reason and the figures in its metadata."""
+    first = run_cli([*VOL, "--json"]).json["data"]
+    assert first["promoted"]
+    reg = Registry(Home(home))
+    # the candidate: another config (--days 210, a gate it passes), its folds scored now, made worse in the cache
+    args = [*VOL[:5], "210", *VOL[6:], "--min-r2", "-1"]
+    values = {"symbols": ["BTC"], "days": 210, "train_val_split": 0.75, "promotion_folds": 2, "min_r2": -1.0}
+    config = build_config("volatility", load_presets(Home(home))["full"], None, values).config
+    store, kind, name = DataStore(Home(home)), KINDS["volatility"], "volatility_forecaster"
+    for end in promotion.anchored_ends(store, kind, name, config, 2):
+        fold = promotion.scored_fold(Home(home), store, kind, name, config, 42, end, 2)
+        pred = fold["predictions"]["BTC"]
+        pred["model"] = [m + 0.3 * (m - a) for m, a in zip(pred["model"], pred["actual"])]
+        promotion.cache_path(Home(home), store, kind, name, config, 42, end).write_text(json.dumps(fold))
+    out = run_cli([*args, "--json"], expect=ExitCode.NOT_PROMOTED)
+    data = out.json["data"]
+    assert not data["promoted"] and data["status"] == "completed", out.stderr
+    assert reg.aliases("volatility_forecaster")["production"] == first["version"]
+    assert "worse than production beyond noise" in out.stderr
+    meta = reg.meta("volatility_forecaster", data["version"])
+    assert meta["initial_status"] == "candidate" and meta["promotion"]["worse_than_production"]
+    assert meta["promotion"]["production_version"] == first["version"]
+    text = run_cli(["train", *args[1:]], expect=ExitCode.NOT_PROMOTED).stdout
+    assert "saved as a candidate (not promoted); production unchanged" in text
+
+
+def test_the_same_run_again_ties_production_and_reads_its_folds_from_the_cache(home: Path):
+    run_cli(VOL)
+    cache = Path(home) / "cache" / "promotion"
+    before = {p: p.stat().st_mtime for p in cache.glob("*.json")}
+    out = run_cli([*VOL, "--json"])
+    assert out.json["data"]["promoted"]
+    assert {p: p.stat().st_mtime for p in cache.glob("*.json")} == before  # nothing was rescored
+    meta = Registry(Home(home)).meta("volatility_forecaster", out.json["data"]["version"])
+    assert meta["promotion"]["production"]["BTC"]["dm_candidate_vs_production"]["p_value"] == 1.0
+
+
+def test_no_promote_headline_says_candidate_when_the_gate_passed(home: Path):
+    out = run_cli([*VOL, "--no-promote"])
+    assert "saved as a candidate (not promoted)" in out.stdout and "gate failed" not in out.stdout
+
+
+def test_models_score_scores_logged_forecasts_once_their_outcome_is_known(home: Path, tmp_path: Path):
+    from .test_update import extended
+
+    run_cli(VOL)
+    score = run_cli(["models", "score", "volatility_forecaster", "--json"]).json["data"]
+    assert score["logged"] == 0 and score["scored"] == 0
+    newer = extended("BTC", pd.Timestamp("2026-02-03"))
+    path = tmp_path / "btc.csv"
+    newer.loc["2026-01-06":].to_csv(path, index_label="date")
+    run_cli(["data", "import", path, "--symbol", "BTC", "--merge"])
+    run_cli(["predict", "volatility_forecaster", "--since", "2026-01-06"])
+    log = Path(home) / "predictions" / "volatility_forecaster.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert rows and all(r["version"] == 1 and r["in_sample"] is False for r in rows)
+    out = run_cli(["models", "score", "volatility_forecaster", "--json"])
+    data = out.json["data"]
+    assert data["scored"] == len(rows) - 7 and data["pending"] == 7  # the last 7 days' outcome is not known
+    assert set(data["symbols"]["BTC"]["qlike"]) == {"model", "persistence", "ewma"}
+    # forecasts far off the outcome: production loses to the baselines beyond noise, exit 4 for cron
+    log.write_text(
+        "\n".join(
+            json.dumps({**r, "forecast_annualized_vol": 5 * r["forecast_annualized_vol"]}) for r in rows
+        )
+        + "\n"
+    )
+    alert = run_cli(["models", "score", "volatility_forecaster"], expect=ExitCode.WORSE_THAN_BASELINE)
+    assert "ALERT" in alert.stdout
+
+
+def cron_commands() -> list[list[str]]:
+    """The mltrain commands of the README's crontab lines, in order."""
+    section = (
+        README.read_text().split("## Cron: fresh candles, retrain, monitor\n", 1)[1].split("\n## ", 1)[0]
+    )
+    found = []
+    for line in section.splitlines():
+        if line.startswith("    ") and "mltrain" in line:
+            for part in re.findall(r"\.venv/bin/mltrain ([^>;&]+)", line):
+                found.append(shlex.split(part))
+    return found
+
+
+@pytest.mark.slow  # the recipe as written: the full preset and its four promotion folds (cached the second time)
+def test_the_readme_cron_recipe_runs_twice_in_a_row_with_exit_0(home: Path):
+    pytest.importorskip("ccxt", reason="`--update-data` needs the optional ccxt package (mltrain[fetch])")
+    from .fake_exchange import FakeExchange
+    from .test_update import extended
+
+    commands = cron_commands()
+    assert [c[:2] for c in commands] == [
+        ["train", "volatility_forecaster"],
+        ["predict", "volatility_forecaster"],
+        ["models", "score"],
+    ]
+    served = {f"{s}USDT": extended(s, TODAY, seed=i) for i, s in enumerate(("BTC", "ETH", "SOL"), start=3)}
+    with FakeExchange(served) as fx:
+        for _ in range(2):
+            for args in commands:
+                extra = ["--api-url", fx.url] if args[0] == "train" else []
+                out = run_cli([*args, *extra], today=TODAY)
+                assert out.json["ok"]
+    listed = run_cli(["models", "list", "--json"], today=TODAY).json["data"]
+    vol = next(r for r in listed if r["model_name"] == "volatility_forecaster")
+    # the README's advice: 7 days before the newest candle (2026-01-09)
+    assert vol["last_data_date"] == "2026-01-02" and vol["production_version"] == 2
+
+
+def test_a_failed_update_data_leaves_a_failed_job_record(home: Path):
+    pytest.importorskip("ccxt", reason="`--update-data` needs the optional ccxt package (mltrain[fetch])")
+    out = run_cli(
+        [*VOL, "--update-data", "--api-url", "http://127.0.0.1:9/"],
+        expect=ExitCode.FAILURE,
+    )
+    assert out.stderr
+    jobs = run_cli(["jobs", "list", "--status", "failed", "--json"]).json["data"]
+    assert len(jobs) == 1 and "--update-data" in jobs[0]["error"]
