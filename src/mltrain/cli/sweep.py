@@ -13,6 +13,7 @@ import typer
 from ..errors import ExitCode, Interrupted, UsageError
 from ..kinds import KINDS, resolve_model_type
 from . import render
+from . import sweep_steps as steps
 from .common import CONFIG_OPT, JSON_OPT, MODEL_TYPE_OPT, PRESET_OPT, effective_config, env, home, run
 from .options import config_flags
 
@@ -91,38 +92,32 @@ def sweep(
         from ..sweep import save_preset as write_preset
         from .evaluate import _date
 
-        _check_counts(trials, folds)
+        steps.check_counts(trials, folds)
         holdout = _date("--holdout-from", holdout_from)
         at = home()
         kind = resolve_model_type(model, model_type, at)
         effective = effective_config(at, kind, preset, config_file, flags)
-        space = _space(space_file, kind)
+        space = steps.search_space(space_file, kind)
         name = study_name or model
         study = open_study(at, storage, name, kind, model)
         context = context_for(
             at, kind, model, effective.config, seed, folds, None if holdout is None else str(holdout.date())
         )
 
-        overridden = _space_overrides(space, effective)
+        overridden = steps.space_overrides(space, effective)
         for line in overridden.values():
             render.paragraph(f"note: {line}", e.stderr)
-        prior = best_trial(study)  # a resumed study: "best so far" starts from its best
-        state: dict = {"done": 0, "best": None if prior is None else (prior["value"], prior["number"])}
+        state = steps.start_state(best_trial(study))  # a resumed study: "best so far" starts from its best
         display = render.FoldProgress(
             e.stderr, live=e.stderr.isatty() and not as_json, quiet=quiet, what="trials"
         )
-        progress = _trial_progress(state, display, trials)
+        progress = steps.trial_progress(state, display, trials)
 
         with make_executor(executor) as pool, stop_on_sigterm() as stop:
             custom = (objective or DEFAULT_OBJECTIVE) != DEFAULT_OBJECTIVE
-            estimate = None if custom else _estimate(at, kind, effective.config, folds, trials, pool)
+            estimate = None if custom else steps.estimate(at, kind, effective.config, folds, trials, pool)
             if not quiet:
-                render.paragraph(
-                    _estimate_text(estimate, KINDS[kind].selection_loss_text)
-                    if estimate
-                    else "no estimate: a custom objective's cost is unknown; a line follows each finished trial",
-                    e.stderr,
-                )
+                render.paragraph(steps.estimate_text(estimate, KINDS[kind].selection_loss_text), e.stderr)
             with display, _heartbeat(display, state, trials, estimate):
                 mine = _searched(
                     name,
@@ -137,7 +132,7 @@ def sweep(
                     objective=objective or DEFAULT_OBJECTIVE,
                 )
         best = best_trial(study)
-        out = _result(study, name, at, storage, space, context, mine, best)
+        out = steps.result(study, name, at, storage, space, context, mine, best)
         # what every trial's value is, the estimate shown before the first, the fields the space overrode
         out["score"] = "the custom objective's value" if custom else KINDS[kind].selection_loss_text
         out.update(estimate=estimate, space_overrides=overridden)
@@ -171,68 +166,6 @@ def sweep(
         return ExitCode.NOT_PROMOTED if trained is not None and not trained["promoted"] else ExitCode.OK
 
     run(as_json, body, lambda d: _show(d, e.stdout), code=code)
-
-
-def _check_counts(trials: int, folds: int) -> None:
-    if not 1 <= trials <= 10000:
-        raise UsageError(f"--trials {trials} is out of range; allowed 1..10000")
-    if not 1 <= folds <= 100:
-        raise UsageError(f"--folds {folds} is out of range; allowed 1..100")
-
-
-def _space(space_file: Path | None, kind: str) -> dict:
-    """The search space: --space's fields, else the kind's default space."""
-    from ..config import load_yaml_mapping
-    from ..sweep import default_space, space_from_file
-
-    if space_file:
-        return space_from_file(load_yaml_mapping(space_file, "search space"), kind)
-    return default_space(kind)
-
-
-def _result(
-    study, name: str, at, storage: str | None, space: dict, context: dict, mine: list[int], best
-) -> dict:
-    """The sweep's result before the best config is validated, saved or trained."""
-    from ..sweep import default_storage, shown_storage, trial_rows
-
-    return {
-        "model_name": context["model"],
-        "model_type": context["model_type"],
-        "study": name,
-        "storage": shown_storage(storage or default_storage(at)),
-        "space": {k: p.describe() for k, p in space.items()},
-        "this_run": mine,
-        "trials": trial_rows(study),
-        "best": best,
-        "folds": context["folds"],
-        "holdout_from": context["holdout_from"],
-        "validation": None,
-        "preset": None,
-        "trained": None,
-    }
-
-
-def _trial_progress(state: dict, display, trials: int):
-    """The callback each finished trial calls: trials done / total with the ETA, the trial's outcome and the
-    best selection score so far."""
-
-    def progress(trial: dict) -> None:
-        state["done"] += 1
-        if "value" in trial and (state["best"] is None or trial["value"] < state["best"][0]):
-            state["best"] = (trial["value"], trial["number"])
-        outcome = f"{trial['value']:.6g}" if "value" in trial else f"failed: {trial['error']}"
-        best = state["best"]
-        display(
-            {
-                "done": state["done"],
-                "total": trials,
-                "label": f"trial {trial['number']}: {outcome} {trial['params']}",
-                "note": None if best is None else f"best so far {best[0]:.6g} (trial {best[1]})",
-            }
-        )
-
-    return progress
 
 
 HEARTBEAT_SECONDS = 20.0  # while trials run, a line this often: which trials, how long so far, the estimate
@@ -281,49 +214,6 @@ def _heartbeat(display, state: dict, trials: int, estimate: dict | None) -> Iter
     finally:
         stop.set()
         thread.join()
-
-
-def _space_overrides(space: dict, effective) -> dict[str, str]:
-    """Fields the search space varies that the preset (or a flag) had set: the search's values win, said."""
-    out = {}
-    for field, param in space.items():
-        source = effective.sources.get(field, "default")
-        if source != "default":
-            out[field] = (
-                f"the search space varies {field} ({param.describe()}); "
-                f"{field}={getattr(effective.config, field)} from {source} is not used by the trials"
-            )
-    return out
-
-
-def _estimate(at, kind: str, config, folds: int, trials: int, pool) -> dict:
-    """Before the first trial: a trial trains `folds` folds one after another in one worker; trials run as
-    many at a time as the executor takes."""
-    from .. import estimate_eval
-    from .train import _say_probe
-
-    capacity = getattr(pool, "capacity", None) or getattr(pool, "workers", 1) or 1
-    _say_probe(at, kind, config, "cpu", False)
-    per = estimate_eval.for_evaluation(at, kind, config, folds=folds, workers=1)
-    rounds = -(-trials // capacity)
-    return {
-        "per_trial_seconds": round(per.expected_seconds, 1),
-        "expected_seconds": round(per.expected_seconds * rounds, 1),
-        "upper_seconds": round(per.upper_seconds * rounds, 1),
-        "at_once": capacity,
-        "basis": per.basis,
-    }
-
-
-def _estimate_text(est: dict, score: str) -> str:
-    from ..estimate import format_seconds
-
-    return (
-        f"estimate: ~{format_seconds(est['per_trial_seconds'])} per trial at the base config (a trial with more "
-        f"days or epochs takes longer), ~{format_seconds(est['expected_seconds'])} in all, at most "
-        f"{format_seconds(est['upper_seconds'])}, {est['at_once']} trial(s) at a time; based on {est['basis']}. "
-        f"A line follows each finished trial; its score is {score}"
-    )
 
 
 def _train(

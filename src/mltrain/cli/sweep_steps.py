@@ -1,0 +1,121 @@
+"""sweep's steps outside its command body: argument checks, the search space, the result document, the
+per-trial progress line, the fields the space overrides and the estimate shown before the first trial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UsageError
+
+
+def check_counts(trials: int, folds: int) -> None:
+    if not 1 <= trials <= 10000:
+        raise UsageError(f"--trials {trials} is out of range; allowed 1..10000")
+    if not 1 <= folds <= 100:
+        raise UsageError(f"--folds {folds} is out of range; allowed 1..100")
+
+
+def search_space(space_file: Path | None, kind: str) -> dict:
+    """The search space: --space's fields, else the kind's default space."""
+    from ..config import load_yaml_mapping
+    from ..sweep import default_space, space_from_file
+
+    if space_file:
+        return space_from_file(load_yaml_mapping(space_file, "search space"), kind)
+    return default_space(kind)
+
+
+def result(
+    study, name: str, at, storage: str | None, space: dict, context: dict, mine: list[int], best
+) -> dict:
+    """The sweep's result before the best config is validated, saved or trained."""
+    from ..sweep import default_storage, shown_storage, trial_rows
+
+    return {
+        "model_name": context["model"],
+        "model_type": context["model_type"],
+        "study": name,
+        "storage": shown_storage(storage or default_storage(at)),
+        "space": {k: p.describe() for k, p in space.items()},
+        "this_run": mine,
+        "trials": trial_rows(study),
+        "best": best,
+        "folds": context["folds"],
+        "holdout_from": context["holdout_from"],
+        "validation": None,
+        "preset": None,
+        "trained": None,
+    }
+
+
+def start_state(prior: dict | None) -> dict:
+    """Trials done by this run, and the best (value, trial number) so far: the study's, when resumed."""
+    return {"done": 0, "best": None if prior is None else (prior["value"], prior["number"])}
+
+
+def trial_progress(state: dict, display, trials: int):
+    """The callback each finished trial calls: trials done / total with the ETA, the trial's outcome and the
+    best selection score so far."""
+
+    def progress(trial: dict) -> None:
+        state["done"] += 1
+        if "value" in trial and (state["best"] is None or trial["value"] < state["best"][0]):
+            state["best"] = (trial["value"], trial["number"])
+        outcome = f"{trial['value']:.6g}" if "value" in trial else f"failed: {trial['error']}"
+        best = state["best"]
+        display(
+            {
+                "done": state["done"],
+                "total": trials,
+                "label": f"trial {trial['number']}: {outcome} {trial['params']}",
+                "note": None if best is None else f"best so far {best[0]:.6g} (trial {best[1]})",
+            }
+        )
+
+    return progress
+
+
+def space_overrides(space: dict, effective) -> dict[str, str]:
+    """Fields the search space varies that the preset (or a flag) had set: the search's values win, said."""
+    out = {}
+    for field, param in space.items():
+        source = effective.sources.get(field, "default")
+        if source != "default":
+            out[field] = (
+                f"the search space varies {field} ({param.describe()}); "
+                f"{field}={getattr(effective.config, field)} from {source} is not used by the trials"
+            )
+    return out
+
+
+def estimate(at, kind: str, config, folds: int, trials: int, pool) -> dict:
+    """Before the first trial: a trial trains `folds` folds one after another in one worker; trials run as
+    many at a time as the executor takes."""
+    from .. import estimate_eval
+    from .train import _say_probe
+
+    capacity = getattr(pool, "capacity", None) or getattr(pool, "workers", 1) or 1
+    _say_probe(at, kind, config, "cpu", False)
+    per = estimate_eval.for_evaluation(at, kind, config, folds=folds, workers=1)
+    rounds = -(-trials // capacity)
+    return {
+        "per_trial_seconds": round(per.expected_seconds, 1),
+        "expected_seconds": round(per.expected_seconds * rounds, 1),
+        "upper_seconds": round(per.upper_seconds * rounds, 1),
+        "at_once": capacity,
+        "basis": per.basis,
+    }
+
+
+def estimate_text(est: dict | None, score: str) -> str:
+    """The line before the first trial: its estimate, or why there is none (a custom objective)."""
+    from ..estimate import format_seconds
+
+    if not est:
+        return "no estimate: a custom objective's cost is unknown; a line follows each finished trial"
+    return (
+        f"estimate: ~{format_seconds(est['per_trial_seconds'])} per trial at the base config (a trial with more "
+        f"days or epochs takes longer), ~{format_seconds(est['expected_seconds'])} in all, at most "
+        f"{format_seconds(est['upper_seconds'])}, {est['at_once']} trial(s) at a time; based on {est['basis']}. "
+        f"A line follows each finished trial; its score is {score}"
+    )
