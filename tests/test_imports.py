@@ -203,8 +203,8 @@ def own_lines(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
 
 
 # being rewritten by other work right now; split once it lands (not a licence to grow)
-PENDING_FILES = {"mltrain.evaluate", "mltrain.runner", "mltrain.cli.evaluate"}
-PENDING_FUNCTIONS = {"mltrain.cli.render.version"}
+PENDING_FILES: set[str] = set()
+PENDING_FUNCTIONS: set[str] = set()
 
 
 def test_files_and_functions_stay_small():

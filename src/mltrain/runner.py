@@ -146,8 +146,7 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
     """Lock, record the job, fit, gate, write the version and the run history; progress goes to the
     job log and to `request.on_epoch`."""
     from .data.store import DataStore
-    from .progress import EpochLines
-    from .train import StopFlag, cpu_threads, seed_everything, use_cpu_threads
+    from .train import StopFlag, cpu_threads
 
     cpu_threads()  # a bad MLTRAIN_CPU_THREADS is refused before any lock or job record
     eff, name = request.effective, request.model_name
@@ -156,61 +155,16 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
     job_id = request.job_id or new_job_id()
     saved_then_stopped = ""  # a signal that landed while the version was being committed
     with model_lock(home, name, job_id, request.wait):
-        # a damaged aliases, counter or production metadata file fails now, not after training
-        production = registry.aliases(name).get("production")
-        registry._last_version(name)
-        if production in registry.versions(name):
-            registry.meta(name, production)
-        job = jobs.create(
-            job_id, name, eff.model_type, eff.as_dict(), eff.has_custom_config, eff.sources, request.command
-        )
-        log.info(
-            "job %s created for %s (%s) custom_config=%s",
-            job["job_id"],
-            name,
-            eff.model_type,
-            eff.has_custom_config,
-        )
-        log.info(
-            "job %s parameters: %s preset=%s seed=%s device=%s",
-            job["job_id"],
-            " ".join(f"{k}={v}" for k, v in eff.as_dict().items()),
-            eff.preset,
-            request.seed,
-            request.device,
-        )
+        _check_registry_files(registry, name)
+        job = _create_job(jobs, log, job_id, request)
         stop = StopFlag()
         previous = {sig: signal.signal(sig, stop.set) for sig in (signal.SIGINT, signal.SIGTERM)}
         warm_up_optimizer()
         start = time.perf_counter()
         jobs.update(job, status="running", started_at=now_iso())
         try:
-            use_cpu_threads()
-            seed_everything(request.seed)
-            lines = EpochLines(
-                symbols=kind.progress_units(name, eff.config),
-                epochs=eff.config.epochs,
-                metric_name=kind.progress_metric,
-            )
             store = DataStore(home)
-            with jobs.open_log(job["job_id"]) as job_log:
-
-                def observe(symbol: str, record) -> None:
-                    lines.advance(symbol)
-                    job_log.write(lines.line(symbol, record) + "\n")
-                    job_log.flush()
-                    if request.on_epoch is not None:
-                        request.on_epoch(symbol, record)
-
-                result = kind.train(
-                    store,
-                    eff.config,
-                    name,
-                    seed=request.seed,
-                    device=request.device,
-                    on_epoch=observe,
-                    stop=stop,
-                )
+            result = _fit(kind, store, jobs, job, request, stop)
             if result.interrupted:
                 raise Interrupted("interrupted: training stopped after the current batch; nothing was saved")
             verdict = kind.gate(result.metrics, result.baselines, eff.config)
@@ -223,38 +177,8 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                 verdict = {**evidence["gate"], "validation_block": verdict}
             promote = bool(evidence.get("promote", verdict["passed"])) and request.promote
             total_seconds = time.perf_counter() - start
-            meta = {
-                "name": name,
-                "model_type": eff.model_type,
-                "created_at": now_iso(),
-                "job_id": job["job_id"],
-                "preset": eff.preset,
-                "config": eff.as_dict(),
-                "sources": eff.sources,
-                "has_custom_config": eff.has_custom_config,
-                "seed": request.seed,
-                "device": request.device,
-                "metrics": result.metrics,
-                "baselines": result.baselines,
-                "gate": verdict,
-                **({"promotion": evidence} if evidence else {}),
-                "initial_status": (
-                    ("production" if promote else "candidate") if verdict["passed"] else "rejected"
-                ),
-                "data_windows": result.windows,
-                "spec": result.spec,
-                "warnings": result.warnings,
-                "missing_extras": result.missing_extras,
-                "timings": {
-                    **result.timings,
-                    "total_seconds": round(total_seconds, 3),
-                    "promotion_check_seconds": round(check_seconds, 3),
-                    "estimated_seconds": round(request.estimate.expected_seconds, 1),
-                    "estimate_basis": request.estimate.basis,
-                },
-                "library_versions": _versions(),
-                "command_line": request.command,
-            }
+            seconds = {"total_seconds": total_seconds, "promotion_check_seconds": check_seconds}
+            meta = _metadata(request, job, result, verdict, evidence, promote, seconds)
             if stop.requested:  # a signal after the last batch, before anything is written: save nothing
                 raise Interrupted("interrupted before the version was saved; nothing was saved")
             version = registry.write_version(
@@ -265,40 +189,12 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                 registry.promote_version(name, version, reason=f"job {job['job_id']}: {why}")
             status = "completed" if verdict["passed"] else "rejected"
             if stop.requested:  # it landed during the commit: the version is whole, so keep it and say so
-                where = (
-                    "and promoted to production"
-                    if promote
-                    else "as rejected"
-                    if not verdict["passed"]
-                    else "as a candidate (not promoted)"
-                )
-                saved_then_stopped = (
-                    f"interrupted while saving: v{version} of {name} was saved {where} before stopping"
-                )
+                saved_then_stopped = _saved_then_stopped(name, version, promote, verdict["passed"])
             jobs.update(job, status=status, finished_at=now_iso(), metrics=result.metrics, version=version)
-            jobs.record_run(
-                {
-                    "job_id": job["job_id"],
-                    **history_row(
-                        eff.model_type,
-                        eff.config,
-                        request.device,
-                        status,
-                        result.epochs_run,
-                        result.best_epoch,
-                        result.fit_seconds,
-                        total_seconds - check_seconds,  # the history paces training; the folds are cached
-                        request.estimate.expected_seconds,
-                    ),
-                }
-            )
-            log.info(
-                "job %s %s: version %s, %s",
-                job["job_id"],
-                status,
-                version,
-                (kind.main_metric, result.metrics.get(kind.main_metric)),
-            )
+            # the history paces training; the promotion folds are cached, so their time stays out of it
+            _record_run(jobs, job, request, result, status, total_seconds - check_seconds)
+            main = (kind.main_metric, result.metrics.get(kind.main_metric))
+            log.info("job %s %s: version %s, %s", job["job_id"], status, version, main)
             if saved_then_stopped:
                 log.info("job %s: %s", job["job_id"], saved_then_stopped)
         except Interrupted as exc:
@@ -321,9 +217,29 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                 signal.signal(sig, handler)
     if saved_then_stopped:  # never exit 0 after a signal: 130, naming the version that was kept
         raise Interrupted(saved_then_stopped)
-    data = {
+    data = _result_data(request, job, result, status, version, promote, total_seconds)
+    return TrainOutcome(data, promote, verdict, result.windows, result.warnings, evidence)
+
+
+def _saved_then_stopped(name: str, version: int, promote: bool, passed: bool) -> str:
+    where = (
+        "and promoted to production"
+        if promote
+        else "as a candidate (not promoted)"
+        if passed
+        else "as rejected"
+    )
+    return f"interrupted while saving: v{version} of {name} was saved {where} before stopping"
+
+
+def _result_data(
+    request: TrainRequest, job: dict, result, status: str, version: int, promote: bool, seconds: float
+) -> dict:
+    """train's result document (`--json`; its keys are pinned by a contract test)."""
+    eff = request.effective
+    return {
         "job_id": job["job_id"],
-        "model_name": name,
+        "model_name": request.model_name,
         "model_type": eff.model_type,
         "status": status,
         "created_at": job["created_at"],
@@ -332,10 +248,121 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
         "promoted": promote,
         "metrics": result.metrics,
         "baselines": result.baselines,
-        "duration_seconds": round(total_seconds, 2),
+        "duration_seconds": round(seconds, 2),
         "estimated_seconds": round(request.estimate.expected_seconds, 2),
     }
-    return TrainOutcome(data, promote, verdict, result.windows, result.warnings, evidence)
+
+
+def _check_registry_files(registry: Registry, name: str) -> None:
+    """A damaged aliases, counter or production metadata file fails now, not after training."""
+    production = registry.aliases(name).get("production")
+    registry._last_version(name)
+    if production in registry.versions(name):
+        registry.meta(name, production)
+
+
+def _create_job(jobs: Jobs, log, job_id: str, request: TrainRequest) -> dict:
+    """The job record (queued) and its two log lines: what runs and with which parameters."""
+    eff, name = request.effective, request.model_name
+    job = jobs.create(
+        job_id, name, eff.model_type, eff.as_dict(), eff.has_custom_config, eff.sources, request.command
+    )
+    log.info(
+        "job %s created for %s (%s) custom_config=%s",
+        job["job_id"],
+        name,
+        eff.model_type,
+        eff.has_custom_config,
+    )
+    log.info(
+        "job %s parameters: %s preset=%s seed=%s device=%s",
+        job["job_id"],
+        " ".join(f"{k}={v}" for k, v in eff.as_dict().items()),
+        eff.preset,
+        request.seed,
+        request.device,
+    )
+    return job
+
+
+def _fit(kind, store, jobs: Jobs, job: dict, request: TrainRequest, stop):
+    """The kind's training run, each epoch written to the job log and told to `request.on_epoch`."""
+    from .progress import EpochLines
+    from .train import seed_everything, use_cpu_threads
+
+    eff, name = request.effective, request.model_name
+    use_cpu_threads()
+    seed_everything(request.seed)
+    lines = EpochLines(
+        symbols=kind.progress_units(name, eff.config),
+        epochs=eff.config.epochs,
+        metric_name=kind.progress_metric,
+    )
+    with jobs.open_log(job["job_id"]) as job_log:
+
+        def observe(symbol: str, record) -> None:
+            lines.advance(symbol)
+            job_log.write(lines.line(symbol, record) + "\n")
+            job_log.flush()
+            if request.on_epoch is not None:
+                request.on_epoch(symbol, record)
+
+        return kind.train(
+            store, eff.config, name, seed=request.seed, device=request.device, on_epoch=observe, stop=stop
+        )
+
+
+def _metadata(
+    request: TrainRequest, job: dict, result, verdict: dict, evidence: dict, promote: bool, seconds: dict
+) -> dict:
+    """Everything a version records about itself (metadata.json, written last)."""
+    eff = request.effective
+    return {
+        "name": request.model_name,
+        "model_type": eff.model_type,
+        "created_at": now_iso(),
+        "job_id": job["job_id"],
+        "preset": eff.preset,
+        "config": eff.as_dict(),
+        "sources": eff.sources,
+        "has_custom_config": eff.has_custom_config,
+        "seed": request.seed,
+        "device": request.device,
+        "metrics": result.metrics,
+        "baselines": result.baselines,
+        "gate": verdict,
+        **({"promotion": evidence} if evidence else {}),
+        "initial_status": (("production" if promote else "candidate") if verdict["passed"] else "rejected"),
+        "data_windows": result.windows,
+        "spec": result.spec,
+        "warnings": result.warnings,
+        "missing_extras": result.missing_extras,
+        "timings": {
+            **result.timings,
+            **{k: round(v, 3) for k, v in seconds.items()},
+            "estimated_seconds": round(request.estimate.expected_seconds, 1),
+            "estimate_basis": request.estimate.basis,
+        },
+        "library_versions": _versions(),
+        "command_line": request.command,
+    }
+
+
+def _record_run(jobs: Jobs, job: dict, request: TrainRequest, result, status: str, seconds: float) -> None:
+    """One row of the run history the time estimates learn from."""
+    eff = request.effective
+    row = history_row(
+        eff.model_type,
+        eff.config,
+        request.device,
+        status,
+        result.epochs_run,
+        result.best_epoch,
+        result.fit_seconds,
+        seconds,
+        request.estimate.expected_seconds,
+    )
+    jobs.record_run({"job_id": job["job_id"], **row})
 
 
 def champion_challenger(home: Home, store, kind, name: str, config, seed: int, registry: Registry) -> dict:

@@ -130,8 +130,6 @@ def _per_symbol(value) -> str:
 
 def version(meta: dict, stream: IO[str]) -> None:
     """A version's metadata in sections a person reads top to bottom; --json has every field as stored."""
-    from ..kinds import KINDS
-
     gate = meta.get("gate", {})
     verdict = "passed" if gate.get("passed") else "failed"
     timings = meta.get("timings", {})
@@ -195,23 +193,30 @@ def version(meta: dict, stream: IO[str]) -> None:
         whole=("sha256",),
     )
     if meta.get("evaluations"):
-        kind = KINDS.get(meta["model_type"])
-        table(
-            "walk-forward evaluations of this model (mltrain evaluate)",
-            ["id", "created", "command", "mean"],
+        _evaluations(meta, stream)
+
+
+def _evaluations(meta: dict, stream: IO[str]) -> None:
+    """The walk-forward evaluations recorded against a version, one line each."""
+    from ..kinds import KINDS
+
+    kind = KINDS.get(meta["model_type"])
+    table(
+        "walk-forward evaluations of this model (mltrain evaluate)",
+        ["id", "created", "command", "mean"],
+        [
             [
-                [
-                    e["evaluation_id"],
-                    e["created_at"],
-                    " ".join(e["command"]) if isinstance(e["command"], list) else e["command"],
-                    kind.evaluation_headline(e.get("summary") or {}) if kind else "",
-                ]
-                for e in meta["evaluations"]
-            ],
-            stream,
-            drop=("command",),
-            whole=("created",),
-        )
+                e["evaluation_id"],
+                e["created_at"],
+                " ".join(e["command"]) if isinstance(e["command"], list) else e["command"],
+                kind.evaluation_headline(e.get("summary") or {}) if kind else "",
+            ]
+            for e in meta["evaluations"]
+        ],
+        stream,
+        drop=("command",),
+        whole=("created",),
+    )
 
 
 def headline(data: dict) -> dict:
