@@ -205,7 +205,8 @@ def test_models_compare_shows_what_changed_not_two_documents(trained_home: Path,
     monkeypatch.setenv("MLTRAIN_HOME", str(home))
     monkeypatch.setenv("COLUMNS", "100")
     args = ["volatility_forecaster", "--preset", "quick", "--symbols", "BTC,ETH", "--min-r2", "0"]
-    run_cli(["train", *args, *VOL_TINY[2:], "--days", "300"])
+    # saved whether or not the promotion check lets it replace v1 (issue 23): compare reads any two versions
+    run_cli(["train", *args, *VOL_TINY[2:], "--days", "300"], expect=(0, 3))
     text = run_cli(["models", "compare", "volatility_forecaster", "1", "2"]).stdout
     assert "config.days" in text and "config.batch_size" not in text and "{" not in text
     doc = run_cli(["models", "compare", "volatility_forecaster", "1", "2", "--json"]).json["data"]

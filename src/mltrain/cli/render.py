@@ -83,14 +83,27 @@ def promotion(meta: dict, stream: IO[str]) -> None:
     )
     kind = KINDS.get(meta["model_type"])
     lines += [f"  {line}" for line in (kind.promotion_lines(evidence) if kind else [])]
-    for symbol, d in (evidence.get("decision") or {}).items():
-        s, b = d.get("strategy", {}), d.get("buy_and_hold", {})
-        lines.append(
-            f"  decision {symbol} ({d.get('policy')}, {d.get('days')} days): Sharpe {s.get('sharpe')} vs "
-            f"buy-and-hold {b.get('sharpe')}; max drawdown {s.get('max_drawdown')} vs {b.get('max_drawdown')}"
-        )
+    lines += promotion_decision_lines(evidence)
     for line in lines:
-        print(line, file=stream)
+        paragraph(line, stream)
+
+
+def promotion_decision_lines(evidence: dict) -> list[str]:
+    """What acting on the candidate's calls earned on the promotion folds (decision.py), one line per symbol."""
+    lines = []
+    for symbol, d in (evidence.get("decision") or {}).items():
+        rows = d.get("rows") or {}
+        model, hold, best = rows.get("model"), rows.get("buy_and_hold"), d.get("best_baseline")
+        if not model or not hold:
+            continue
+        text = (
+            f"  decision {symbol} ({d.get('days')} days, {d.get('cost_bps'):g} bps): Sharpe {model['sharpe']}, "
+            f"max drawdown {model['max_drawdown']:.1%}; buy-and-hold {hold['sharpe']}, {hold['max_drawdown']:.1%}"
+        )
+        if best and rows.get(best):
+            text += f"; best baseline {best} {rows[best]['sharpe']}, {rows[best]['max_drawdown']:.1%}"
+        lines.append(text)
+    return lines
 
 
 def _version_or_none(version) -> str:

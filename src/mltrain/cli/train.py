@@ -230,25 +230,11 @@ def promotion_text(kind, evidence: dict) -> list[str]:
     windows = evidence.get("folds") or []
     span = f"{windows[0]['first']}..{windows[-1]['last']}" if windows else "no folds"
     head = f"promotion check on {len(windows)} walk-forward folds ({span}): {evidence.get('reason')}"
-    return [head, *(f"  {line}" for line in kind.promotion_lines(evidence)), *decision_lines(evidence)]
-
-
-def decision_lines(evidence: dict) -> list[str]:
-    """What acting on the candidate's calls earned on the promotion folds, one line per symbol."""
-    lines = []
-    for symbol, d in (evidence.get("decision") or {}).items():
-        rows = d.get("rows") or {}
-        model, hold, best = rows.get("model"), rows.get("buy_and_hold"), d.get("best_baseline")
-        if not model or not hold:
-            continue
-        text = (
-            f"  decision {symbol} ({d.get('days')} days, {d.get('cost_bps'):g} bps): Sharpe {model['sharpe']}, "
-            f"max drawdown {model['max_drawdown']:.1%}; buy-and-hold {hold['sharpe']}, {hold['max_drawdown']:.1%}"
-        )
-        if best and rows.get(best):
-            text += f"; best baseline {best} {rows[best]['sharpe']}, {rows[best]['max_drawdown']:.1%}"
-        lines.append(text)
-    return lines
+    return [
+        head,
+        *(f"  {line}" for line in kind.promotion_lines(evidence)),
+        *render.promotion_decision_lines(evidence),
+    ]
 
 
 def promotion_estimate(at, kind: str, model: str, effective, seed: int, fold_seconds: float) -> str | None:
