@@ -16,7 +16,7 @@ def cell(value, style: str) -> str:
     return f"{value * 100:.1f}%" if style == "pct" else f"{value:.2f}"
 
 
-def _interval(paired: dict | None, what: str) -> str:
+def interval(paired: dict | None, what: str) -> str:
     if not paired or paired.get(f"{what}_difference") is None:
         return "n/a"
     ci = paired.get(f"{what}_ci")
@@ -30,14 +30,14 @@ def decision_lines(d: dict) -> list[str]:
     """The sentences under one symbol's decision table: the model against buy-and-hold and the best
     baseline with paired intervals, the oracle's days and share captured, the unlabelled days scored."""
     lines = [
-        f"model minus buy-and-hold: Sharpe {_interval(d.get('model_vs_buy_and_hold'), 'sharpe')}, "
-        f"max drawdown {_interval(d.get('model_vs_buy_and_hold'), 'max_drawdown')} (positive: shallower)"
+        f"model minus buy-and-hold: Sharpe {interval(d.get('model_vs_buy_and_hold'), 'sharpe')}, "
+        f"max drawdown {interval(d.get('model_vs_buy_and_hold'), 'max_drawdown')} (positive: shallower)"
     ]
     if d.get("best_baseline"):
         paired = d.get("model_vs_best_baseline")
         lines.append(
-            f"model minus the best baseline ({d['best_baseline']}): Sharpe {_interval(paired, 'sharpe')}, "
-            f"max drawdown {_interval(paired, 'max_drawdown')}"
+            f"model minus the best baseline ({d['best_baseline']}): Sharpe {interval(paired, 'sharpe')}, "
+            f"max drawdown {interval(paired, 'max_drawdown')}"
         )
     if d.get("oracle_note"):
         text = f"oracle: {d['oracle_note']} ({d['oracle_days']} days)"

@@ -148,7 +148,7 @@ def evaluate(
         else:
             from .decision_view import render as decision_first
 
-            decision_first(d, env().stdout)  # the headline: decision value comes first
+            decision_first(d, env().stdout, details=details)  # the headline: decision value comes first
             render.evaluation(d, env().stdout, details=details)
 
     run(as_json, body, show)
