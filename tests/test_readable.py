@@ -327,7 +327,7 @@ def test_readme_first_screen_and_the_short_quality_page():
     readme = (ROOT / "README.md").read_text()
     first = "\n".join(readme.splitlines()[:50])
     assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in first
-    assert "mltrain train btc_regime_detector" in first and "mltrain evaluate volatility_forecaster" in first
+    assert "mltrain train volatility_forecaster" in first and "mltrain evaluate btc_regime_detector" in first
     assert "verdict" in first  # what evaluate prints, shown
     quality = (ROOT / "docs" / "quality.md").read_text()
     assert len(quality.splitlines()) < 150 and "mltrain evaluate" in quality
