@@ -195,8 +195,10 @@ def test_the_readme_cron_recipe_runs_twice_in_a_row_with_exit_0(home: Path):
     assert vol["last_data_date"] == "2026-01-02" and vol["production_version"] == 2
 
 
-def test_a_failed_update_data_leaves_a_failed_job_record(home: Path):
+def test_a_failed_update_data_leaves_a_failed_job_record(home: Path, monkeypatch: pytest.MonkeyPatch):
     pytest.importorskip("ccxt", reason="`--update-data` needs the optional ccxt package (mltrain[fetch])")
+    # a refused port is retried after 2, 8 and 30 s; a 1 s run deadline ends it after the first try
+    monkeypatch.setenv("MLTRAIN_FETCH_RUN_SECONDS", "1")
     out = run_cli(
         [*VOL, "--update-data", "--api-url", "http://127.0.0.1:9/"],
         expect=ExitCode.FAILURE,
