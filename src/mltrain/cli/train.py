@@ -199,8 +199,8 @@ def train(
         for line in outcome.warnings:
             render.paragraph(f"warning: {line}", e.stderr)
         if outcome.promotion:
-            for line in promotion_text(KINDS[kind], outcome.promotion):
-                render.paragraph(line, e.stderr)
+            # the same evidence `models show` prints from the version's metadata
+            render.promotion({"promotion": outcome.promotion, "model_type": kind}, e.stderr)
         if no_promote and outcome.gate.get("passed"):
             render.paragraph(
                 f"--no-promote: v{outcome.data['version']} passed its gate and was saved as a candidate; "
@@ -223,18 +223,6 @@ def train(
         return ExitCode.NOT_PROMOTED  # the gate refused it: saved as rejected, production unchanged
 
     run(as_json, body, show, code=exit_code)
-
-
-def promotion_text(kind, evidence: dict) -> list[str]:
-    """The champion/challenger check as train prints it (stderr) and `models show` repeats it."""
-    windows = evidence.get("folds") or []
-    span = f"{windows[0]['first']}..{windows[-1]['last']}" if windows else "no folds"
-    head = f"promotion check on {len(windows)} walk-forward folds ({span}): {evidence.get('reason')}"
-    return [
-        head,
-        *(f"  {line}" for line in kind.promotion_lines(evidence)),
-        *render.promotion_decision_lines(evidence),
-    ]
 
 
 def promotion_estimate(at, kind: str, model: str, effective, seed: int, fold_seconds: float) -> str | None:
