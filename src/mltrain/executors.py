@@ -70,22 +70,23 @@ class InlineExecutor(cf.Executor):
         pass
 
 
-def _pool_context() -> multiprocessing.context.BaseContext:
+def _pool_context(preload: tuple[str, ...]) -> multiprocessing.context.BaseContext:
     """Workers start from a fork server, not a fork of this process: a process that has trained with torch
-    holds thread pools that a plain fork copies in a locked state (the child can hang). The server imports
-    mltrain and torch once, so each worker starts in milliseconds all the same."""
+    holds thread pools that a plain fork copies in a locked state (the child can hang). The server imports the
+    caller's `preload` modules (and with them torch) once, so each worker starts in milliseconds all the same;
+    the caller names them, so this module never names one above it."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context()  # macOS/Windows: spawn, the platform default
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["mltrain.evaluate"])
+    context.set_forkserver_preload(list(preload))
     return context
 
 
 class LocalExecutor(cf.ProcessPoolExecutor):
     """A process pool like evaluate's: workers ignore Ctrl-C, keep SIGTERM's default, die with the parent."""
 
-    def __init__(self, workers: int):
-        super().__init__(max_workers=workers, mp_context=_pool_context(), initializer=_worker_init)
+    def __init__(self, workers: int, preload: tuple[str, ...] = ()):
+        super().__init__(max_workers=workers, mp_context=_pool_context(preload), initializer=_worker_init)
         self.capacity = workers
         self.description = f"local:{workers}"
 
@@ -149,8 +150,9 @@ class DaskExecutor(cf.Executor):
         self.client.close()
 
 
-def make_executor(spec: str | None, workers_default: int = 0) -> cf.Executor:
-    """`local` (workers_default, 0: every core), `local:N`, or `dask://HOST:PORT`; anything else exits 2."""
+def make_executor(spec: str | None, workers_default: int = 0, preload: tuple[str, ...] = ()) -> cf.Executor:
+    """`local` (workers_default, 0: every core), `local:N`, or `dask://HOST:PORT`; anything else exits 2.
+    `preload`: modules a local pool's fork server imports once (the tasks' own module)."""
     text = (spec or "local").strip()
     if text.startswith("dask://"):
         address = text[len("dask://") :]
@@ -163,7 +165,7 @@ def make_executor(spec: str | None, workers_default: int = 0) -> cf.Executor:
         return DaskExecutor(address)
     workers = local_workers(text, workers_default)
     if workers is not None:
-        return InlineExecutor() if workers == 1 else LocalExecutor(workers)
+        return InlineExecutor() if workers == 1 else LocalExecutor(workers, preload)
     raise UsageError(f"--executor {excerpt(text)} is not understood; allowed: {SPEC_FORMS}")
 
 

@@ -113,7 +113,7 @@ def sweep(
         )
         progress = steps.trial_progress(state, display, trials)
 
-        with make_executor(executor) as pool, stop_on_sigterm() as stop:
+        with make_executor(executor, preload=("mltrain.sweep",)) as pool, stop_on_sigterm() as stop:
             custom = (objective or DEFAULT_OBJECTIVE) != DEFAULT_OBJECTIVE
             estimate = None if custom else steps.estimate(at, kind, effective.config, folds, trials, pool)
             if not quiet:
