@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC
 from pathlib import Path
 from typing import Optional
@@ -268,6 +269,7 @@ def update_data(
     one plain line per symbol start, page and end) and the Env's clock."""
     from datetime import datetime
 
+    from ..data.http import limits_from_env
     from ..data.update import default_symbols, update_symbols
 
     e = env()
@@ -329,6 +331,7 @@ def update_data(
             on_progress=progress,
             clock=clock,
             on_wait=_say_err,
+            limits=limits_from_env(os.environ),  # the face reads the environment, the core never does
         )
     for result in results:  # a series the exchange left stale (exit 0 still: its answer was valid)
         for line in result.get("warnings", []):

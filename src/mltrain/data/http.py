@@ -1,11 +1,10 @@
 """Bounded HTTP for exchange requests: a total deadline per request and per run, and a cap on an answer's
 size. ccxt (through requests) only bounds each socket read, so a server that sends one byte every few
 seconds would hold a `data update` (and its locks) for ever; pip and requests' own advice is a total
-deadline for a download. The limits come from the environment, read once per run."""
+deadline for a download. The limits come from the environment, read once per run by the face (cli/data.py)."""
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -30,9 +29,8 @@ class FetchLimits:
     max_bytes: int = MAX_ANSWER_BYTES
 
 
-def limits_from_env(environ: Mapping[str, str] | None = None) -> FetchLimits:
+def limits_from_env(environ: Mapping[str, str]) -> FetchLimits:
     """MLTRAIN_FETCH_REQUEST_SECONDS and MLTRAIN_FETCH_RUN_SECONDS (positive seconds), else the defaults."""
-    environ = os.environ if environ is None else environ
     values = {}
     for name, field, default in (
         (REQUEST_ENV, "request_seconds", REQUEST_SECONDS),

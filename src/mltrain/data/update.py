@@ -18,7 +18,7 @@ from ..errors import DataError, FetchError, MltrainError, UsageError
 from ..fsutil import read_json
 from . import validate
 from .exchange import BACKOFF_SECONDS, Caller, fetch_daily, open_exchange, resolve_market
-from .http import FetchLimits, bounded_session, limits_from_env
+from .http import FetchLimits, bounded_session
 from .store import STALE_DATA_DAYS, DataStore, Series, check_symbol, fingerprint, merge_frames
 
 DEFAULT_SYMBOLS = ("BTC", "ETH", "SOL")
@@ -218,7 +218,7 @@ def update_symbols(
 
     Unknown exchange or market: UsageError (exit 2) before any download. Network errors, 429 and 5xx are
     retried after each `backoff` wait, then FetchError (exit 1); every request ends within its deadline and
-    the whole run within its own (`limits`, else MLTRAIN_FETCH_REQUEST_SECONDS / MLTRAIN_FETCH_RUN_SECONDS).
+    the whole run within its own (`limits`: the face reads them from the environment, http.limits_from_env).
     A result's `warnings` say when a series is still stale after the update. A symbol is written whole or not at all; a
     failure names the symbols already updated."""
     names = [check_symbol(s) for s in symbols] if symbols else default_symbols(store)
@@ -230,7 +230,7 @@ def update_symbols(
         raise UsageError(f"--since {start.date()} is not before today ({today.date()}, UTC)")
     if page_limit < 1:
         raise UsageError(f"page limit {page_limit} must be at least 1")
-    limits = limits or limits_from_env()
+    limits = limits or FetchLimits()
     ex = open_exchange(exchange, api_url)
     ex.session = bounded_session(limits)  # a total deadline per request and per run; answers capped
     ex.timeout = int(limits.request_seconds * 1000)
