@@ -63,6 +63,25 @@ def test_days_of_one_regime_never_decide_a_promotion():
     assert figures["undecided"] is None and figures["gate"]["passed"]
 
 
+def test_the_regime_gate_passes_a_tie_with_the_rule_and_refuses_a_detector_worse_beyond_noise():
+    """A detector as good as the rule passes (a strict >= refused a tie half the time); one whose paired
+    interval against the rule lies below 0 is refused, the interval named in the reason."""
+    config = build_config("regime", load_presets(Home(Path("/nonexistent")))["quick"], None, {}).config
+    truth = [[2] * 60 + [1] * 60, [3] * 60 + [2] * 60]
+    rule = [[2] * 55 + [1] * 65, [3] * 60 + [2] * 60]
+    tie = [[2] * 60 + [1] * 55 + [2] * 5, [3] * 60 + [2] * 60]  # a few days off the rule, each way
+    figures = KINDS["regime"].promotion_figures(regime_folds(truth, tie, rule), None, config)
+    versus = figures["gate"]["candidate_minus_rule"]
+    assert figures["candidate"]["balanced_accuracy"] < figures["baselines"]["rule"]["balanced_accuracy"]
+    assert versus["ci_low"] < 0 <= versus["ci_high"] and figures["gate"]["passed"]
+    assert promotion.verdict(figures, has_production=False)[0]
+    worse = [[0] * 120, [0] * 60 + [2] * 60]  # Bear on every Bull, Correction and Expansion day but 60
+    figures = KINDS["regime"].promotion_figures(regime_folds(truth, worse, rule), None, config)
+    assert not figures["gate"]["passed"] and figures["gate"]["candidate_minus_rule"]["ci_high"] < 0
+    promote, reason = promotion.verdict(figures, has_production=False)
+    assert not promote and "paired 90% interval of the difference [" in reason
+
+
 def test_the_regime_gate_reads_the_pooled_folds_not_the_one_regime_validation_block(home: Path):
     """Issue 23: train's validation block held only Bull days and the model equalled the rule there; the
     decision must come from the promotion folds (several regimes), the block's verdict kept beside it."""

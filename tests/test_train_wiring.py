@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from mltrain.errors import ExitCode
+from mltrain.kinds.regime_promotion import GATE_RULE
 from mltrain.paths import Home
 from mltrain.registry import Registry
 
@@ -116,9 +117,14 @@ def test_regime_gate_verdict_is_recorded_and_no_promote_keeps_production_empty(h
     gate = run_cli(["models", "show", "btc_regime_detector", "--json"]).json  # no production: latest shown
     verdict, evidence = gate["data"]["gate"], gate["data"]["promotion"]
     # issue 23: decided on the promotion folds pooled, the validation block's verdict kept beside it
-    assert verdict["rule"] == "balanced_accuracy pooled over the promotion folds >= the rule baseline's"
+    assert verdict["rule"] == GATE_RULE
     assert verdict["threshold"] == evidence["baselines"]["rule"]["balanced_accuracy"]
-    assert verdict["passed"] == (evidence["candidate"]["balanced_accuracy"] >= verdict["threshold"] - 1e-9)
+    # a detector as good as the rule passes: refused only when the paired interval lies below 0
+    versus = verdict["candidate_minus_rule"]
+    assert verdict["passed"] == (versus["ci_high"] >= 0)
+    assert versus["difference"] == pytest.approx(
+        evidence["candidate"]["balanced_accuracy"] - verdict["threshold"], abs=2e-4
+    )
     assert verdict["validation_block"]["threshold"] == data["baselines"]["rule"]["balanced_accuracy"]
     assert out.code == (ExitCode.OK if verdict["passed"] else ExitCode.NOT_PROMOTED)
     assert data["promoted"] is False and "production" not in Registry(Home(home)).aliases(

@@ -33,6 +33,38 @@ def _ba(true: np.ndarray, pred: np.ndarray) -> float | None:
     return round(float(balanced_accuracy(true[known], pred[known])), 4) if known.any() else None
 
 
+# a detector as good as the rule passes (a strict >= would refuse a tie half the time); the same test as
+# `models score`'s alert, on the candidate's pooled promotion days
+GATE_RULE = (
+    "balanced accuracy pooled over the promotion folds not below the rule baseline's beyond noise "
+    "(the paired 90% block-bootstrap interval of the difference reaches 0)"
+)
+
+
+def _versus_rule(true: np.ndarray, model: np.ndarray, folds: list[dict], days: list[str]) -> dict | None:
+    """The paired interval of the candidate's balanced accuracy minus the rule's on the labelled days."""
+    from .. import stats
+
+    found = _days(folds, "rule")
+    known = true >= 0
+    if not found or not known.any():
+        return None
+    rule = np.array([found[d] for d in days], dtype=int)
+    ci = stats.balanced_accuracy_ci(true[known], model[known], versus=rule[known])
+    return {
+        "difference": round(float(ci["value"]), 4),
+        "ci_low": None if ci["low"] is None else round(float(ci["low"]), 4),
+        "ci_high": None if ci["high"] is None else round(float(ci["high"]), 4),
+        "level": ci["level"],
+    }
+
+
+def _not_worse(versus: dict | None, value: float | None, rule: float) -> bool:
+    if versus is None or versus["ci_high"] is None:  # no interval (one labelled day): the point comparison
+        return (value or 0.0) >= rule - 1e-9
+    return versus["ci_high"] >= 0
+
+
 def promotion_figures(candidate: list[dict], production: list[dict] | None, config) -> dict:
     from .. import stats
     from ..features import REGIMES
@@ -58,21 +90,25 @@ def promotion_figures(candidate: list[dict], production: list[dict] | None, conf
             f"every labelled day of the promotion folds is {present[0] if present else 'unlabelled'}: "
             "balanced accuracy is then one regime's recall and cannot rank detectors"
         )
-    passed = rule is None or (cand["balanced_accuracy"] or 0.0) >= rule - 1e-9
+    versus = _versus_rule(true, model, candidate, days)
+    passed = rule is None or _not_worse(versus, cand["balanced_accuracy"], rule)
     gate = {
         "passed": passed,
-        "rule": "balanced_accuracy pooled over the promotion folds >= the rule baseline's",
+        "rule": GATE_RULE,
         "threshold": rule,
         "value": cand["balanced_accuracy"],
+        "candidate_minus_rule": versus,
         "regimes_in_validation": present,
         "note": undecided,
         "basis": "promotion folds",
     }
-    reason = (
-        None
-        if passed
-        else f"balanced accuracy {cand['balanced_accuracy']} < the rule's {rule} over {cand['days']} days"
-    )
+    reason = None
+    if not passed:
+        reason = f"balanced accuracy {cand['balanced_accuracy']} < the rule's {rule} over {cand['days']} days"
+        if versus and versus["ci_high"] is not None:
+            reason += (
+                f", paired 90% interval of the difference [{versus['ci_low']:+.3f}, {versus['ci_high']:+.3f}]"
+            )
     prod_out, worse = None, None
     if production is not None:
         prod_by = _days(production, "model") or {}
@@ -119,6 +155,12 @@ def promotion_lines(evidence: dict) -> list[str]:
     rule = (evidence.get("baselines") or {}).get("rule")
     if rule:
         text += f"; rule {rule['balanced_accuracy']}"
+        versus = (evidence.get("gate") or {}).get("candidate_minus_rule")
+        if versus and versus.get("ci_high") is not None:
+            text += (
+                f" (difference {versus['difference']:+.3f}, paired 90% "
+                f"[{versus['ci_low']:+.3f}, {versus['ci_high']:+.3f}])"
+            )
     prod = evidence.get("production")
     if prod:
         d = prod["candidate_minus_production"]
