@@ -39,6 +39,8 @@ def test_gate_exit_3_survives_json_mode(home: Path):
         "10",
         "--patience",
         "5",
+        "--promotion-folds",
+        "1",
         "--yes",
         "--json",
     )
