@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,23 @@ from typer.testing import CliRunner
 
 from mltrain.cli import Env, app
 from mltrain.errors import ExitCode
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under `-n N` every worker and every process a test starts keeps to one BLAS/OpenMP thread, set here in
+    the controller before its workers start (they and their children inherit it): N workers each spreading
+    numpy and torch over every core would fight over the cores. Training itself already uses one torch thread
+    (train.cpu_threads)."""
+    if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ.setdefault(name, "1")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `slow` tests first, each file's order kept: with `-n N` the long runs start at once and the short
+    ones fill in behind them, so the workers finish together instead of one ending on a 30 s test."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
 
 # --promotion-folds 1: the champion/challenger check (promotion.py) trains one fold per config, not four
 QUICK = ["--days", "120", "--epochs", "10", "--patience", "5", "--promotion-folds", "1", "--yes"]
@@ -40,6 +58,15 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MLTRAIN_HOME", str(root))
     monkeypatch.delenv("MLTRAIN_PRESETS_DIR", raising=False)
     return root
+
+
+@pytest.fixture(autouse=True)
+def no_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables fit COLUMNS when it is set (cli/tables.py): the tests see no width unless they set one, whatever
+    the shell exported. Under pytest-xdist the workers would otherwise inherit COLUMNS=80 and LINES=24, which
+    GNU readline, once loaded in the controller, puts in the C environment that child processes get."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
 
 
 @pytest.fixture(autouse=True)

@@ -251,7 +251,18 @@ def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: P
     confusion = shown["metrics"]["confusion"]
     assert sum(1 for row in confusion if sum(row)) > 1 and "note: every validation day" not in longer
     short = run_cli(
-        ["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC", "--yes", "--quiet"],
+        [
+            "train",
+            "volatility_forecaster",
+            "--preset",
+            "quick",
+            "--symbols",
+            "BTC",
+            "--promotion-folds",
+            "1",
+            "--yes",
+            "--quiet",
+        ],
         expect=(0, 3),
     ).stdout
     assert (

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 
-def mltrain(home: Path, *args: str) -> subprocess.CompletedProcess:
+def mltrain(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "mltrain", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "MLTRAIN_HOME": str(home)},
+        env={**os.environ, "MLTRAIN_HOME": str(home), **env},
     )
 
 
@@ -39,6 +39,8 @@ def test_gate_exit_3_survives_json_mode(home: Path):
         "10",
         "--patience",
         "5",
+        "--promotion-folds",
+        "1",
         "--yes",
         "--json",
     )
@@ -51,7 +53,10 @@ def test_usage_error_exit_2_without_json(home: Path):
 
 
 def test_shell_completion_script_and_completions(home: Path):
-    script = mltrain(home, "--show-completion", "bash")
+    # Typer reads the shell from the parent process (shellingham) and takes no argument to --show-completion
+    # unless this variable is set (typer/completion.py): without it, a pytest run outside an interactive shell
+    # fails with "Shell  not supported." and an interactive one gets its own shell's script, whatever it is
+    script = mltrain(home, "--show-completion", "bash", _TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION="1")
     assert script.returncode == 0 and "_mltrain_completion" in script.stdout
     env = {
         **os.environ,

@@ -535,6 +535,8 @@ def test_json_keeps_progress_lines_on_stderr_and_quiet_silences_them():
         "10",
         "--patience",
         "5",
+        "--promotion-folds",
+        "1",
         "--yes",
     ]
     # about progress lines, not the gate: the promotion check may refuse a tiny run (exit 3)
