@@ -62,7 +62,12 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
         "volatility models only: promotion gate on every symbol's out-of-sample r2 of log vol, pooled over the "
         "promotion folds",
     ),
-    "symbols": (None, None, "volatility models only: comma-separated, e.g. BTC,ETH"),
+    "symbols": (
+        None,
+        None,
+        "comma-separated, e.g. BTC,ETH; volatility models: the series forecast; regime models: the series the "
+        "network learns from besides the scored asset (unset: every real series in the store)",
+    ),
     "label_thresholds": (
         None,
         None,

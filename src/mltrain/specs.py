@@ -47,7 +47,8 @@ REGIME = declare(
             min_r2=None,
             symbols=None,
         ),
-        uses=("label_thresholds", "encoder", "pretrain_markets", "exposure", "cost_bps"),
+        # symbols: the training pool besides the scored asset (None, the seed's value: every real series)
+        uses=("symbols", "label_thresholds", "encoder", "pretrain_markets", "exposure", "cost_bps"),
         unlisted_defaults={
             "label_thresholds": "fixed",
             "encoder": "mlp",

@@ -28,6 +28,7 @@ else:
 NEAR_COPY_CORRELATION = 0.95  # daily log returns this correlated: one price path (a wrapped or staked coin)
 NEAR_COPY_MIN_DAYS = 180  # common days needed before two series can count as copies
 POOLED_ROWS = 40_000  # labelled days of the 21 embedded series with warm-up: what one epoch reads
+EMBEDDED_SERIES = 21
 TABLE_SCORES = ("accuracy", "balanced_accuracy", "macro_f1", "detection_lag_days", "changes_per_year")
 
 
@@ -79,18 +80,26 @@ class RegimeKind(ModelKind):
     outcome_days = 365  # ex-post labels: a turning point is confirmed by later prices (months, not days)
 
     def symbols(self, model_name: str, config: TrainingConfig) -> list[str]:
-        return [regime_symbol(model_name)]
+        # the scored asset, then the pool `symbols` names (None: every real series, found when training)
+        own = regime_symbol(model_name)
+        return [own, *(s for s in config.symbols or () if s != own)]
+
+    def progress_units(self, model_name: str, config: TrainingConfig) -> list[str]:
+        return [regime_symbol(model_name)]  # one network, whatever its pool
 
     def training_rows(self, config: TrainingConfig) -> float:
-        # every labelled day of every embedded series before the selection block, whatever `days` is
-        return POOLED_ROWS
+        # every labelled day of every pooled series before the selection block, whatever `days` is
+        if not config.symbols:
+            return POOLED_ROWS
+        return POOLED_ROWS * min(1.0, len(set(config.symbols)) / EMBEDDED_SERIES + 1 / EMBEDDED_SERIES)
 
     def extra_training_rows(self, values: dict) -> float:
         # pretraining: every generated market's days, PRETRAIN_EPOCHS passes (regime_pretrain.py)
         return float((values.get("pretrain_markets") or 0) * PRETRAIN_DAYS * PRETRAIN_EPOCHS)
 
     def symbols_reason(self, model_name: str, sources: dict[str, str]) -> str:
-        return f"regime model {model_name!r} is scored on the asset its name starts with"
+        pool = f"; its training pool from {sources['symbols']}" if sources.get("symbols") else ""
+        return f"regime model {model_name!r} is scored on the asset its name starts with{pool}"
 
     def probe_batch(self, config: TrainingConfig, device: str):
         import torch

@@ -167,11 +167,12 @@ def spells(labels: np.ndarray) -> dict[str, int]:
     return counts
 
 
-def pool_assets(store: DataStore, target: Series) -> list[Asset]:
-    """Every real series in the store (the target first); generated markets never join the pool."""
+def pool_assets(store: DataStore, target: Series, only: list[str] | None = None) -> list[Asset]:
+    """Every real series in the store, or those named in `only` (the config's `symbols`), the target first;
+    generated markets never join the pool."""
     out = [asset(target)]
     for symbol in store.symbols():
-        if symbol == target.symbol:
+        if symbol == target.symbol or (only is not None and symbol not in only):
             continue
         series = store.load(symbol)
         if series.source.startswith("synthetic"):

@@ -146,7 +146,11 @@ def train_regime(
 
     clock = Clock()
     target_series = series or store.load(symbol)
-    assets = [asset(target_series, truth)] if truth is not None else pool_assets(store, target_series)
+    assets = (
+        [asset(target_series, truth)]
+        if truth is not None
+        else pool_assets(store, target_series, config.symbols)
+    )
     scale_labels(store, config, assets)
     b = blocks(assets[0], config, end)
     rows = training_rows(assets, b, symbol, held_out)
