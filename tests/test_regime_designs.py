@@ -128,3 +128,21 @@ def test_a_gru_versions_predict_equals_its_walk_forward_fold(tmp_path: Path):
         assert got["regime"] == F.REGIMES[int(r["model"])]
         for name, value in got["probabilities"].items():
             assert abs(value - r[f"model_probs_{name}"]) < 1e-3, (r["date"], name)
+
+
+def test_symbols_narrow_a_regime_models_training_pool_and_a_missing_one_is_named_first():
+    """`symbols` on a regime model is its pool besides the scored asset: the version records exactly that pool,
+    a smaller pool means a smaller estimate, and an unknown symbol stops the run before any work."""
+    out = train_regime_cli("--symbols", "ETH,SOL", "--json")
+    shown = run_cli(
+        ["models", "show", "btc_regime_detector", str(out.json["data"]["version"]), "--json"]
+    ).json
+    assert shown["data"]["spec"]["pool"] == ["BTC", "ETH", "SOL"]
+    assert shown["data"]["config"]["symbols"] == ["ETH", "SOL"]
+    kind, base = KINDS["regime"], cfg()
+    assert kind.training_rows(cfg(symbols=["ETH", "SOL"])) < kind.training_rows(base) / 5
+    assert kind.symbols("btc_regime_detector", cfg(symbols=["ETH", "BTC"])) == ["BTC", "ETH"]
+    bad = run_cli(["train", "btc_regime_detector", "--symbols", "ETH,NOPE", "--yes"], expect=ExitCode.USAGE)
+    assert "no data for symbol 'NOPE'" in bad.stderr and "training pool from flag --symbols" in bad.stderr
+    rows = run_cli(["models", "list", "--json"]).json["data"]
+    assert [r["latest_version"] for r in rows] == [out.json["data"]["version"]]  # nothing new was written
