@@ -76,6 +76,7 @@ def test_near_copies_are_held_out_with_the_asset_and_the_embedded_store_has_none
 @pytest.mark.slow  # trains networks
 def test_the_scored_assets_prices_never_reach_a_cross_asset_fit(home: Path, tmp_path: Path):
     command = ["evaluate", "eth_regime_detector", "--model-type", "regime", *FOLDS, "--workers", "1"]
+    command += ["--symbols", "BTC,SOL"]  # a pool of three series (ETH's own rows only when not cross-asset)
     cross = run_cli([*command, "--cross-asset"]).json["data"]
     pooled = run_cli(command).json["data"]
     assert cross["cross_asset"] == {"held_out": ["ETH"]}
@@ -98,6 +99,7 @@ def test_dask_cross_asset_folds_equal_the_local_ones(dask_cluster, home: Path, t
     # an imported near copy travels to the workers with the task, and is left out there too
     _import(home, tmp_path, "XETH", _store(home).load("ETH").frame * 1.5)
     command = ["evaluate", "eth_regime_detector", "--model-type", "regime", *FOLDS, "--cross-asset"]
+    command += ["--symbols", "BTC,XETH"]  # the near copy named in the pool: it must still be left out
     local = run_cli([*command, "--executor", "local:1"]).json["data"]
     remote = run_cli([*command, "--executor", f"dask://{address}"]).json["data"]
     assert local["cross_asset"] == remote["cross_asset"] == {"held_out": ["ETH", "XETH"]}

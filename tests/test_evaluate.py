@@ -204,7 +204,7 @@ def test_synthetic_truth_reports_the_causal_ceiling():
 def test_without_optional_extras_columns_say_not_installed(home: Path, tmp_path: Path):
     env = {**os.environ, "MLTRAIN_HOME": str(home), "PYTHONPATH": blocked_extras(tmp_path)}
     out = tmp_path / "report"
-    for args in (["btc_regime_detector"], ["volatility_forecaster", "--symbols", "BTC"]):
+    for args in (["btc_regime_detector", "--symbols", "ETH"], ["volatility_forecaster", "--symbols", "BTC"]):
         proc = subprocess.run(
             [
                 sys.executable,

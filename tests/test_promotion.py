@@ -86,6 +86,7 @@ def test_the_regime_gate_reads_the_pooled_folds_not_the_one_regime_validation_bl
     """Issue 23: train's validation block held only Bull days and the model equalled the rule there; the
     decision must come from the promotion folds (several regimes), the block's verdict kept beside it."""
     args = ["train", "btc_regime_detector", "--preset", "quick", "--days", "730", "--epochs", "10"]
+    args += ["--symbols", "ETH"]  # a pool of two series: the gate's basis, not the pool, is under test
     out = run_cli([*args, "--patience", "5", "--promotion-folds", "2", "--yes", "--json"], expect=(0, 3))
     version = out.json["data"]["version"]
     meta = run_cli(["models", "show", "btc_regime_detector", str(version), "--json"]).json["data"]
