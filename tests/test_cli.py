@@ -225,7 +225,18 @@ def test_train_json_contract_and_app_log(home: Path):
 def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: Path):
     """The quick preset's 18 validation days are one regime: a 1.0 there is not skill, and the output says so."""
     text = run_cli(
-        ["train", "btc_regime_detector", "--preset", "quick", "--promotion-folds", "1", "--yes", "--quiet"],
+        [
+            "train",
+            "btc_regime_detector",
+            "--preset",
+            "quick",
+            "--symbols",
+            "ETH",
+            "--promotion-folds",
+            "1",
+            "--yes",
+            "--quiet",
+        ],
         expect=(0, 3),
     ).stdout
     assert "chronological; 18 days)" in text
@@ -234,6 +245,8 @@ def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: P
         [
             "train",
             "btc_regime_detector",
+            "--symbols",
+            "ETH",
             "--days",
             "1095",
             "--epochs",

@@ -42,6 +42,7 @@ def regime_evaluated(tmp_path_factory: pytest.TempPathFactory, regime_once: Path
     mp = pytest.MonkeyPatch()
     mp.setenv("MLTRAIN_HOME", str(home))
     args = ["evaluate", "btc_regime_detector", "--folds", "3", *SMALL, "--report", root / "report", "--json"]
+    args += ["--symbols", "ETH"]  # a pool of two series: what is read here does not depend on the pool
     doc = run_cli(args).json["data"]
     mp.undo()
     return {"home": home, "aliases": aliases, "doc": doc, "report": root / "report"}

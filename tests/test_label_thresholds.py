@@ -77,6 +77,7 @@ def test_label_thresholds_is_validated_and_regime_only(tmp_path: Path):
 @pytest.mark.slow  # trains a network
 def test_a_version_records_its_label_thresholds(home: Path):
     args = ["train", "sol_regime_detector", "--model-type", "regime", "--days", "365", *QUICK[2:]]
+    args += ["--symbols", "BTC"]  # the thresholds are recorded whatever the pool
     run_cli([*args, "--label-thresholds", "volatility_scaled"], expect=(0, 3))
     meta = json.loads(next((home / "registry").rglob("metadata.json")).read_text())
     assert meta["spec"]["label_thresholds"] == "volatility_scaled"

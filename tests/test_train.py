@@ -254,8 +254,9 @@ def _store_with(root: Path, symbol: str, series: Series) -> DataStore:
 def test_selection_never_reads_the_validation_block(tmp_path: Path, btc: Series, kind: str):
     """Prices inside the validation block (hence its targets and labels) are rewritten: the chosen epoch and
     the weights stay the same; only the reported validation block moves."""
-    # regime: batch_size 256 as the built-in presets set it (the seed default of 32 is 8x the steps)
-    extra = {"symbols": ["BTC"]} if kind == "volatility" else {"batch_size": 256}
+    # regime: batch_size 256 as the built-in presets set it (the seed default of 32 is 8x the steps), and a
+    # pool of BTC and ETH: only BTC's prices are rewritten
+    extra = {"symbols": ["BTC"]} if kind == "volatility" else {"batch_size": 256, "symbols": ["ETH"]}
     config = cfg(kind, days=365, epochs=15, patience=15, **extra)
     if kind == "volatility":
         first = panel(btc, config)
