@@ -13,6 +13,7 @@ import pytest
 from .conftest import run_cli
 
 SMALL = ["--days", "150", "--epochs", "10", "--patience", "5", "--workers", "1", "--folds", "2"]
+POOL = ["--symbols", "ETH"]  # the regime network learns from BTC and ETH: the CSV check needs no more
 
 
 def _figures(w: np.ndarray, r: np.ndarray, cost_bps: float) -> dict:
@@ -59,7 +60,17 @@ def _check(doc: dict, path: Path, symbol: str) -> None:
 def test_decision_table_agrees_with_the_predictions_csv(tmp_path: Path):
     regime_csv = tmp_path / "regime.csv"
     doc = run_cli(
-        ["evaluate", "btc_regime_detector", *SMALL, "--json", "--quiet", "--predictions", regime_csv]
+        [
+            "evaluate",
+            "btc_regime_detector",
+            *SMALL,
+            "--symbols",
+            "ETH",
+            "--json",
+            "--quiet",
+            "--predictions",
+            regime_csv,
+        ]
     ).json["data"]
     _check(doc, regime_csv, "BTC")
     assert list(doc["decision"]["BTC"]["rows"])[:3] == ["model", "network", "selected_policy"]

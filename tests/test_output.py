@@ -537,6 +537,8 @@ def test_json_keeps_progress_lines_on_stderr_and_quiet_silences_them():
         "5",
         "--promotion-folds",
         "1",
+        "--symbols",
+        "ETH",
         "--yes",
     ]
     # about progress lines, not the gate: the promotion check may refuse a tiny run (exit 3)

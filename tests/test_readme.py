@@ -28,7 +28,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 TODAY = pd.Timestamp("2026-01-10")  # the fake exchange's candles run through the 9th; the 10th is forming
 TINY = {
     "volatility_forecaster": ["--days", "120", "--epochs", "10", "--patience", "5"],
-    "btc_regime_detector": ["--days", "365", "--epochs", "10", "--patience", "5"],
+    "btc_regime_detector": ["--days", "365", "--epochs", "10", "--patience", "5", "--symbols", "ETH,SOL"],
 }
 
 

@@ -147,3 +147,21 @@ def test_symbols_narrow_a_regime_models_training_pool_and_a_missing_one_is_named
     assert "no data for symbol 'NOPE'" in bad.stderr and "training pool from flag --symbols" in bad.stderr
     rows = run_cli(["models", "list", "--json"]).json["data"]
     assert [r["latest_version"] for r in rows] == [out.json["data"]["version"]]  # nothing new was written
+
+
+def test_a_pool_with_no_labelled_selection_day_says_so_not_that_training_days_are_few():
+    """BTC and ETH alone have no label confirmed before mid-2024's validation block on their selection days:
+    the error names that cause and the pool (it once said 'only 4477 labelled training days')."""
+    args = [
+        "evaluate",
+        "btc_regime_detector",
+        "--holdout-from",
+        "2025-01-01",
+        "--folds",
+        "2",
+        "--days",
+        "365",
+    ]
+    out = run_cli([*args, "--epochs", "10", "--patience", "5", "--symbols", "ETH"], expect=ExitCode.USAGE)
+    assert "no day of the selection block from 2024-06-04 has a regime label" in out.stderr
+    assert "in the pool (BTC, ETH)" in out.stderr and "only" not in out.stderr

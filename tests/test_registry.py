@@ -29,6 +29,8 @@ ARGS = [
     "5",
     "--promotion-folds",
     "1",  # about processes, locks and files, not the promotion check: one fold per config, not four
+    "--symbols",
+    "ETH",  # nor about the pool: two series, not 21
     "--yes",
     "--quiet",
 ]

@@ -272,6 +272,8 @@ def test_train_best_registers_it_through_the_normal_train_path(home: Path) -> No
             "best",
             "--promotion-folds",
             "1",  # the trained best's champion/challenger check on one fold, not four
+            "--symbols",
+            "ETH",  # a pool of two series
             "--json",
             *TOY,
         ],

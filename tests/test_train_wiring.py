@@ -23,7 +23,17 @@ from .test_cli_wiring import held_elsewhere
 from .test_registry import ROOT, spawn, wait_for
 
 VOL = ["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC,ETH", *VOL_TINY]
-REGIME = ["train", "btc_regime_detector", "--preset", "quick", "--days", "365", *QUICK[2:]]
+REGIME = [
+    "train",
+    "btc_regime_detector",
+    "--preset",
+    "quick",
+    "--days",
+    "365",
+    "--symbols",
+    "ETH",
+    *QUICK[2:],
+]
 
 # what a second `train` of a locked model must not do before refusing: import torch or pandas, probe, load
 PROBE = """

@@ -111,10 +111,16 @@ def training_rows(assets: list[Asset], b: Blocks, symbol: str, held_out: tuple[s
         pool.append(a.symbol)
     y_fit = np.concatenate([labels[rows] for _, rows, labels in fit_parts])
     y_sel = np.concatenate([labels[rows] for _, rows, labels in sel_parts])
-    if len(y_fit) < MIN_TRAIN_SAMPLES or len(y_sel) == 0:
+    if len(y_fit) < MIN_TRAIN_SAMPLES:
         raise DataError(
             f"{symbol}: only {len(y_fit)} labelled training days before "
             f"{b.selection_start.date()}; use fewer --days or import more history"
+        )
+    if len(y_sel) == 0:  # every pooled series' selection days still await a confirmed turning point
+        raise DataError(
+            f"{symbol}: no day of the selection block from {b.selection_start.date()} has a regime label known "
+            f"before the validation block in the pool ({', '.join(pool)}), so no epoch can be chosen; pool more "
+            "series (`symbols`, unset: all of them) or score another span"
         )
     seen = {name: sum(spells(s)[name] for s in fit_spells) for name in F.REGIMES}
     return TrainingRows(fit_parts, sel_parts, y_fit, y_sel, seen, pool)
