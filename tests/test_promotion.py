@@ -226,3 +226,27 @@ def test_a_failed_update_data_leaves_a_failed_job_record(home: Path, monkeypatch
     assert out.stderr
     jobs = run_cli(["jobs", "list", "--status", "failed", "--json"]).json["data"]
     assert len(jobs) == 1 and "--update-data" in jobs[0]["error"]
+
+
+def test_the_fold_cache_key_covers_every_candle_a_fold_can_read_and_no_later_one(home: Path, tmp_path: Path):
+    """A promotion fold's cached result is found again only while every candle up to its reach is unchanged:
+    one day's prices moved by a few cents before `through` change the fingerprint; candles after it do not."""
+    through, prices = pd.Timestamp("2025-06-30"), ["open", "high", "low", "close"]
+    frame = DataStore(Home(home)).load("ETH").frame
+
+    def imported(changed: pd.DataFrame, name: str) -> str:
+        path = tmp_path / f"ETH-{name}.csv"
+        changed.to_csv(path, index_label="timestamp")
+        run_cli(["data", "import", path, "--symbol", "ETH", "--replace"])
+        return promotion.data_fingerprint(DataStore(Home(home)), through)
+
+    before = imported(frame, "same")  # through the import path, as the variants below
+    assert (
+        promotion.data_fingerprint(DataStore(Home(home)), through) == before
+    )  # the same candles, the same key
+    later = frame.copy()
+    later.loc[later.index > through, prices] *= 1.5  # after the fold's reach
+    assert imported(later, "later") == before
+    moved = frame.copy()
+    moved.loc[pd.Timestamp("2021-03-01"), prices] *= 1.000001
+    assert imported(moved, "moved") != before
