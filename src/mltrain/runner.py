@@ -159,7 +159,8 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
         job = _create_job(jobs, log, job_id, request)
         stop = StopFlag()
         previous = {sig: signal.signal(sig, stop.set) for sig in (signal.SIGINT, signal.SIGTERM)}
-        warm_up_optimizer()
+        if kind.training_rows(eff.config) > 0:  # a run that trains no network never imports the compiler
+            warm_up_optimizer()
         start = time.perf_counter()
         jobs.update(job, status="running", started_at=now_iso())
         try:
