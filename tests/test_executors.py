@@ -108,6 +108,28 @@ def test_a_local_worker_killed_mid_task_is_one_clear_error() -> None:
         run_tasks(pool, dying_task, tasks)
 
 
+class _BreaksAfter(ThreadPoolExecutor):
+    """A pool that breaks as a process pool does when a worker dies while tasks are still being handed over:
+    its next submit raises BrokenProcessPool (the timing a real dying worker hits only sometimes)."""
+
+    def __init__(self, accepted: int):
+        super().__init__(max_workers=1)
+        self.accepted, self.capacity = accepted, 8
+
+    def submit(self, fn, /, *args, **kwargs):
+        from concurrent.futures.process import BrokenProcessPool
+
+        if self.accepted == 0:
+            raise BrokenProcessPool("A child process terminated abruptly")
+        self.accepted -= 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_pool_broken_while_tasks_are_handed_over_is_the_same_clear_error() -> None:
+    with _BreaksAfter(accepted=2) as pool, pytest.raises(MltrainError, match="a local worker process died"):
+        run_tasks(pool, matrix_task, TASKS)
+
+
 class _StopWhen:
     """A stop flag whose request is an observable event: `count` tasks have started."""
 

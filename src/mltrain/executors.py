@@ -221,7 +221,10 @@ def run_tasks(
                     raise _interrupted()
                 key, payload = queue.pop(0)
                 tries[key] += 1
-                running[executor.submit(fn, payload)] = key
+                try:
+                    running[executor.submit(fn, payload)] = key
+                except BrokenProcessPool as exc:  # a worker died before every task was handed over
+                    raise _worker_died() from exc
             finished, _ = cf.wait(list(running), timeout=POLL_SECONDS, return_when=cf.FIRST_COMPLETED)
             for future in finished:
                 key = running.pop(future)
@@ -232,9 +235,7 @@ def run_tasks(
                         queue.append((key, tasks[first_of[key]]))
                         continue
                     if isinstance(exc, BrokenProcessPool):  # a pool cannot take the task again
-                        raise MltrainError(
-                            "a local worker process died (killed, or out of memory); nothing was recorded"
-                        ) from exc
+                        raise _worker_died() from exc
                     raise
                 if key in results:
                     continue  # a duplicate result of a retried task: the first one stands
@@ -252,6 +253,10 @@ def run_tasks(
             terminate = getattr(executor, "terminate", None)
             if terminate is not None:
                 terminate()
+
+
+def _worker_died() -> MltrainError:
+    return MltrainError("a local worker process died (killed, or out of memory); nothing was recorded")
 
 
 def _is_lost(exc: BaseException) -> bool:
