@@ -27,7 +27,20 @@ def wait_for(predicate, what: str, limit_seconds: float = 120):
 
 @pytest.fixture
 def dask_cluster(tmp_path: Path):
-    """`dask scheduler` + 2 `dask worker` processes on 127.0.0.1, port chosen by the scheduler."""
+    """`dask scheduler` + 2 `dask worker` processes on 127.0.0.1, port chosen by the scheduler: a cluster of
+    the test's own, for a test that kills one of its workers."""
+    yield from _cluster(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def shared_dask_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """One such cluster for the session (for each xdist worker), shared by the tests that only compare what
+    it computes with the local executor: each task carries its own data, so nothing of one test reaches
+    another's. Starting one takes about 8 s of CPU (three Python processes, torch in each worker)."""
+    yield from _cluster(tmp_path_factory.mktemp("dask"))
+
+
+def _cluster(tmp_path: Path):
     distributed = pytest.importorskip(
         "distributed", reason="the dask extra is not installed: pip install 'mltrain[dask]'"
     )

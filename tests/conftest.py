@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 from mltrain.cli import Env, app
 from mltrain.errors import ExitCode
 
+from .cluster import shared_dask_cluster  # noqa: F401 - a session fixture: one cluster for the equality tests
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Under `-n N` every worker and every process a test starts keeps to one BLAS/OpenMP thread, set here in

@@ -10,11 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from . import cluster
 from .conftest import run_cli
 
 FOLDS = ["--folds", "2", "--epochs", "10", "--patience", "5", "--json", "--quiet"]
-dask_cluster = cluster.dask_cluster  # a real scheduler and 2 workers on 127.0.0.1
 
 
 def _store(home: Path):
@@ -94,8 +92,8 @@ def test_the_scored_assets_prices_never_reach_a_cross_asset_fit(home: Path, tmp_
 
 
 @pytest.mark.slow  # trains networks
-def test_dask_cross_asset_folds_equal_the_local_ones(dask_cluster, home: Path, tmp_path: Path):
-    address, _ = dask_cluster
+def test_dask_cross_asset_folds_equal_the_local_ones(shared_dask_cluster, home: Path, tmp_path: Path):
+    address, _ = shared_dask_cluster
     # an imported near copy travels to the workers with the task, and is left out there too
     _import(home, tmp_path, "XETH", _store(home).load("ETH").frame * 1.5)
     command = ["evaluate", "eth_regime_detector", "--model-type", "regime", *FOLDS, "--cross-asset"]

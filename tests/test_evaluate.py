@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from . import cluster
 from .conftest import copy_home, run_cli
 
 SMALL = ["--days", "150", "--epochs", "10", "--patience", "5", "--workers", "1"]
 MISSING = ("arch", "hmmlearn", "matplotlib")
 TINY = ["--days", "200", "--epochs", "10", "--folds", "3"]
-dask_cluster = cluster.dask_cluster  # the fixture: a real scheduler and 2 workers on 127.0.0.1
 
 
 def blocked_extras(tmp_path: Path) -> str:
@@ -310,8 +308,8 @@ def _import_scaled_copy(home: Path, tmp_path: Path, symbol: str, of: str) -> Non
 
 
 @pytest.mark.slow  # four evaluations, a cluster
-def test_dask_cluster_gives_exactly_the_local_numbers(dask_cluster, home: Path, tmp_path: Path):
-    address, _ = dask_cluster
+def test_dask_cluster_gives_exactly_the_local_numbers(shared_dask_cluster, home: Path, tmp_path: Path):
+    address, _ = shared_dask_cluster
     # an imported series is a target here and would join every pool: workers only have it if it travels
     _import_scaled_copy(home, tmp_path, "XETH", "ETH")
     # two folds (TINY has three): executors are compared on the same folds, two of them are enough

@@ -178,8 +178,8 @@ def _alive(pid: int) -> bool:
 # ---------------------------------------------------------------- a real Dask cluster
 
 
-def test_dask_gives_exactly_the_local_results(dask_cluster) -> None:
-    address, _ = dask_cluster
+def test_dask_gives_exactly_the_local_results(shared_dask_cluster) -> None:
+    address, _ = shared_dask_cluster
     with make_executor("local:2") as pool:
         local = run_tasks(pool, matrix_task, TASKS)
     seen: list[int] = []

@@ -18,7 +18,6 @@ from mltrain.executors import InlineExecutor
 from mltrain.kinds import KINDS
 from mltrain.paths import Home
 from mltrain.sweep import context_for, default_space, open_study, parse_space, run_sweep, trial_rows
-from tests import cluster
 from tests.cluster import wait_for
 from tests.conftest import run_cli
 
@@ -29,7 +28,6 @@ optuna = pytest.importorskip(
 REPO = Path(__file__).resolve().parents[1]
 TOY = ["--objective", "tests.sweep_toy:quadratic"]
 MODEL = "btc_regime_detector"
-dask_cluster = cluster.dask_cluster  # the fixture: a real scheduler and 2 workers on 127.0.0.1
 
 
 # ---------------------------------------------------------------- the search space
@@ -159,8 +157,8 @@ def test_two_terminals_add_to_one_sqlite_study(home: Path, tmp_path: Path) -> No
     assert {t["state"] for t in trial_rows(study)} == {"COMPLETE"}
 
 
-def test_sweep_on_a_dask_cluster_matches_the_local_scores(dask_cluster, home: Path) -> None:
-    address, _ = dask_cluster
+def test_sweep_on_a_dask_cluster_matches_the_local_scores(shared_dask_cluster, home: Path) -> None:
+    address, _ = shared_dask_cluster
     space = home.parent / "space.yaml"
     space.write_text("learning_rate: [0.001, 0.003, 0.01]\nbatch_size: [32, 64]\n")
     data = run_cli(
