@@ -18,22 +18,12 @@ from mltrain.kinds.regime_promotion import GATE_RULE
 from mltrain.paths import Home
 from mltrain.registry import Registry
 
-from .conftest import QUICK, VOL_TINY, run_cli
+from .conftest import REGIME_TINY, VOL_TINY, run_cli
 from .test_cli_wiring import held_elsewhere
 from .test_registry import ROOT, spawn, wait_for
 
 VOL = ["train", "volatility_forecaster", "--preset", "quick", "--symbols", "BTC,ETH", *VOL_TINY]
-REGIME = [
-    "train",
-    "btc_regime_detector",
-    "--preset",
-    "quick",
-    "--days",
-    "365",
-    "--symbols",
-    "ETH",
-    *QUICK[2:],
-]
+REGIME = REGIME_TINY
 
 # what a second `train` of a locked model must not do before refusing: import torch or pandas, probe, load
 PROBE = """

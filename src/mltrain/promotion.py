@@ -84,23 +84,37 @@ def _cache_key(kind: ModelKind, name: str, config: Any, seed: int, end: pd.Times
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def cache_path(home: Home, store: DataStore, kind: ModelKind, name: str, config: Any, seed: int, end) -> Path:
-    """Where one fold's scored result is kept: its key covers the candles it can read (truth included)."""
+def cache_path(
+    home: Home, store: DataStore, kind: ModelKind, name: str, config: Any, seed: int, end, prints=None
+) -> Path:
+    """Where one fold's scored result is kept: its key covers the candles it can read (truth included).
+    `prints`: a dict the caller keeps for one check, so candidate and production hash each span once."""
     import pandas as pd
 
     through = end + pd.Timedelta(days=kind.outcome_days)
-    key = _cache_key(kind, name, config, seed, end, data_fingerprint(store, through))
+    prints = {} if prints is None else prints
+    if through not in prints:
+        prints[through] = data_fingerprint(store, through)
+    key = _cache_key(kind, name, config, seed, end, prints[through])
     return home.cache / "promotion" / f"{key}.json"
 
 
 def scored_fold(
-    home: Home, store: DataStore, kind: ModelKind, name: str, config: Any, seed: int, end, folds: int
+    home: Home,
+    store: DataStore,
+    kind: ModelKind,
+    name: str,
+    config: Any,
+    seed: int,
+    end,
+    folds: int,
+    prints=None,
 ) -> dict:
     """One fold trained and scored as `evaluate` does, from the cache when the same fold was scored before."""
 
     from .fsutil import atomic_write_bytes
 
-    path = cache_path(home, store, kind, name, config, seed, end)
+    path = cache_path(home, store, kind, name, config, seed, end, prints)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -150,9 +164,9 @@ def check(
             "folds": [],
             "undecided": "no walk-forward fold fits the history before the latest day; use fewer --days",
         }
-    cand = []
+    cand, prints = [], {}
     for end in ends:
-        fold = scored_fold(home, store, kind, name, config, seed, end, len(ends))
+        fold = scored_fold(home, store, kind, name, config, seed, end, len(ends), prints)
         if fold.get("interrupted"):
             return {"interrupted": True}
         cand.append(fold)
@@ -162,7 +176,7 @@ def check(
             prod_config, prod_seed = production_config(production)
             prod = []
             for end in ends:
-                fold = scored_fold(home, store, kind, name, prod_config, prod_seed, end, len(ends))
+                fold = scored_fold(home, store, kind, name, prod_config, prod_seed, end, len(ends), prints)
                 if fold.get("interrupted"):
                     return {"interrupted": True}
                 prod.append(fold)
@@ -203,8 +217,11 @@ def pending_folds(home: Home, kind: ModelKind, name: str, config: Any, seed: int
             configs.append(production_config(production))
         except ValueError:
             pass
+    prints: dict = {}
     todo = sum(
-        not cache_path(home, store, kind, name, c, s, end).is_file() for c, s in configs for end in ends
+        not cache_path(home, store, kind, name, c, s, end, prints).is_file()
+        for c, s in configs
+        for end in ends
     )
     return todo, len(ends) * len(configs)
 

@@ -172,12 +172,10 @@ class RegimeKind(ModelKind):
     def gate_messages(self, gate: dict, version: int) -> list[str]:
         lines = [f"gate: {gate['note']}"] if gate.get("note") else []
         if not gate.get("passed", True):
-            versus = gate.get("candidate_minus_rule") or {}
-            beyond = (
-                f" beyond noise (paired 90% [{versus['ci_low']:+.3f}, {versus['ci_high']:+.3f}])"
-                if versus.get("ci_high") is not None
-                else ""
-            )
+            from .regime_promotion import interval_text
+
+            interval = interval_text(gate.get("candidate_minus_rule"))
+            beyond = f" beyond noise (paired 90% {interval})" if interval else ""
             lines.append(
                 f"gate: balanced_accuracy={gate['value']:.4f} < rule baseline "
                 f"{gate['threshold']:.4f}{beyond}; v{version} saved as rejected, production unchanged"

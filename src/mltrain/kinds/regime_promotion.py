@@ -59,6 +59,13 @@ def _versus_rule(true: np.ndarray, model: np.ndarray, folds: list[dict], days: l
     }
 
 
+def interval_text(versus: dict | None) -> str:
+    """'[-0.197, -0.069]' for a paired interval; '' when there is none."""
+    if not versus or versus.get("ci_high") is None:
+        return ""
+    return f"[{versus['ci_low']:+.3f}, {versus['ci_high']:+.3f}]"
+
+
 def _not_worse(versus: dict | None, value: float | None, rule: float) -> bool:
     if versus is None or versus["ci_high"] is None:  # no interval (one labelled day): the point comparison
         return (value or 0.0) >= rule - 1e-9
@@ -105,10 +112,8 @@ def promotion_figures(candidate: list[dict], production: list[dict] | None, conf
     reason = None
     if not passed:
         reason = f"balanced accuracy {cand['balanced_accuracy']} < the rule's {rule} over {cand['days']} days"
-        if versus and versus["ci_high"] is not None:
-            reason += (
-                f", paired 90% interval of the difference [{versus['ci_low']:+.3f}, {versus['ci_high']:+.3f}]"
-            )
+        if interval_text(versus):
+            reason += f", paired 90% interval of the difference {interval_text(versus)}"
     prod_out, worse = None, None
     if production is not None:
         prod_by = _days(production, "model") or {}
@@ -156,11 +161,8 @@ def promotion_lines(evidence: dict) -> list[str]:
     if rule:
         text += f"; rule {rule['balanced_accuracy']}"
         versus = (evidence.get("gate") or {}).get("candidate_minus_rule")
-        if versus and versus.get("ci_high") is not None:
-            text += (
-                f" (difference {versus['difference']:+.3f}, paired 90% "
-                f"[{versus['ci_low']:+.3f}, {versus['ci_high']:+.3f}])"
-            )
+        if interval_text(versus):
+            text += f" (difference {versus['difference']:+.3f}, paired 90% {interval_text(versus)})"
     prod = evidence.get("production")
     if prod:
         d = prod["candidate_minus_production"]
