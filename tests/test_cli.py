@@ -255,6 +255,8 @@ def test_text_result_counts_validation_days_and_flags_a_one_regime_block(home: P
             "5",
             "--promotion-folds",
             "1",
+            "--promotion-regime-days",
+            "0",  # one promotion fold, not reaching back to the last Bear: this test is about the one block
             "--yes",
             "--quiet",
         ],

@@ -250,3 +250,39 @@ def test_the_fold_cache_key_covers_every_candle_a_fold_can_read_and_no_later_one
     moved = frame.copy()
     moved.loc[pd.Timestamp("2021-03-01"), prices] *= 1.000001
     assert imported(moved, "moved") != before
+
+
+def test_folds_without_a_bear_day_reach_back_until_every_regime_is_in_the_evidence(home: Path):
+    """The full preset's last 4 promotion folds on the embedded BTC (2023-12-20..2025-07-25) hold no Bear day:
+    judged on them alone, a detector's Bear calls could only be false alarms. The check reaches back one older
+    fold at a time until each regime has `promotion_regime_days` (30) labelled days, and no further; 0 keeps
+    the last 4; the time estimate counts the folds the check will train, and the output says why."""
+    import io
+
+    from mltrain.cli import render
+
+    at, kind, name = Home(home), KINDS["regime"], "btc_regime_detector"
+    store, presets = DataStore(at), load_presets(at)
+    config = build_config("regime", presets["full"], None, {}).config
+    truth = kind.promotion_classes(store, name, config)[0]
+
+    def bear_days(ends: list) -> int:
+        step = pd.Timedelta(days=146)  # the full preset's validation block: 730 days x (1 - 0.8)
+        return sum(
+            int(((truth.index > e - step) & (truth.index <= e) & (truth == "Bear")).sum()) for e in ends
+        )
+
+    last4 = promotion.anchored_ends(store, kind, name, config, 4)
+    ends, reach = promotion.promotion_ends(store, kind, name, config)
+    assert bear_days(last4) == 0 and ends[-4:] == last4 and len(ends) > 4
+    assert bear_days(ends) >= 30 and bear_days(ends[1:]) < 30  # reached back as far as needed, no further
+    assert f"reached back to {len(ends)} folds" in reach and "Bear" in reach
+    plain = build_config("regime", presets["full"], None, {"promotion_regime_days": 0}).config
+    assert promotion.promotion_ends(store, kind, name, plain) == (last4, None)
+    assert promotion.pending_folds(at, kind, name, config, 42, None) == (len(ends), len(ends))
+    windows = [{"first": "2022-05-15", "last": "2022-10-07"}, {"first": "2022-10-08", "last": "2023-03-02"}]
+    out = io.StringIO()
+    render.promotion(
+        {"model_type": "regime", "promotion": {"reason": "r", "folds": windows, "reach": reach}}, out
+    )
+    assert "2022-05-15..2023-03-02 (2 adjacent folds)" in out.getvalue() and "reached back" in out.getvalue()

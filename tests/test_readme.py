@@ -2,7 +2,8 @@
 
 The commands are read from README.md itself, so an example that stops working fails here. Each runs in-process
 on this test's temp home with the UTC day fixed; what a real run would change is stated and kept small:
-- training commands get a tiny config (`--days`, `--epochs`, `--patience`, `--promotion-folds 1`) and `--yes`
+- training commands get a tiny config (`--days`, `--epochs`, `--patience`, `--promotion-folds 1`, for a regime
+  model `--promotion-regime-days 0`) and `--yes`
   (no terminal here);
 - the network is a fake Binance on 127.0.0.1 (tests/fake_exchange.py) through `--api-url`;
 - `~/Downloads/BTCUSDT-1d.csv` is a file the test writes; `out/` is under the temp dir;
@@ -75,6 +76,8 @@ def adapt(args: list[str], fx_url: str, tmp: Path, reg: Registry) -> list[list[s
         args += TINY[args[1]]
         if args[0] == "train":
             args += ["--promotion-folds", "1"]  # the champion/challenger check on one fold, not four
+            if "regime" in args[1]:  # ...and not reaching back to the last Bear (promotion.py)
+                args += ["--promotion-regime-days", "0"]
         if args[0] == "train" and "--yes" not in args:
             args.append("--yes")
     return [args]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import ConfigError, excerpt
 from .paths import Home, builtin_presets_dir
-from .specs import SPECS
+from .specs import FIELDS, SPECS
 from .textutil import SYMBOL_RE, suggest
 from .yamlfile import YamlDoc, load_yaml_mapping
 
@@ -32,6 +32,7 @@ FIELD_ORDER = (
     "target_vol",
     "max_leverage",
     "promotion_folds",
+    "promotion_regime_days",
 )
 LABEL_THRESHOLDS = ("fixed", "volatility_scaled")  # docs/regimes.md "Volatility-scaled thresholds"
 
@@ -47,62 +48,6 @@ CUSTOM_PRESET = "custom"
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-# name: (lowest, highest, meaning); plain data, so help texts and `defaults` need no pydantic (start-up time)
-FIELDS: dict[str, tuple[Any, Any, str]] = {
-    "days": (90, 1825, "days of history used as samples"),
-    "train_val_split": (0.6, 0.9, "chronological train share"),
-    "epochs": (10, 500, "most passes over the training data; early stopping may end sooner"),
-    "patience": (5, 50, "early-stopping patience in epochs"),
-    "batch_size": (8, 256, "samples per optimizer step"),
-    "learning_rate": (0.0001, 0.1, "Adam step size"),
-    "hidden_size": (32, 256, "volatility models only: width of the correction network"),
-    "min_r2": (
-        -1.0,
-        1.0,
-        "volatility models only: promotion gate on every symbol's out-of-sample r2 of log vol, pooled over the "
-        "promotion folds",
-    ),
-    "symbols": (
-        None,
-        None,
-        "comma-separated, e.g. BTC,ETH; volatility models: the series forecast; regime models: the series the "
-        "network learns from besides the scored asset (unset: every real series in the store)",
-    ),
-    "label_thresholds": (
-        None,
-        None,
-        "regime models only: ex-post label thresholds, fixed (BTC's for every asset) or volatility_scaled "
-        "(widened by the asset's trailing volatility relative to BTC's)",
-    ),
-    "encoder": (None, None, "regime models only: mlp (the day's summary features) or gru (the last 20 days)"),
-    "pretrain_markets": (0, 64, "regime models only: generated markets to pretrain on"),
-    "correction": (
-        None,
-        None,
-        "volatility models only: off (forecast = the log-HAR base) or on (add the network's correction "
-        "for a symbol whose selection QLIKE it cut by 2%)",
-    ),
-    "exposure": (
-        None,
-        None,
-        "regime models only: the position held in each regime for the decision figures and predict "
-        "(default Bear 0, Correction 1, Bull 1, Expansion 1)",
-    ),
-    "cost_bps": (0.0, 500.0, "decision figures: trading cost in basis points per unit of turnover"),
-    "target_vol": (
-        0.01,
-        5.0,
-        "volatility models only: annualized volatility that volatility targeting aims at (default: the "
-        "asset's median realized volatility over the training span)",
-    ),
-    "max_leverage": (0.1, 10.0, "volatility models only: the highest weight volatility targeting takes"),
-    "promotion_folds": (
-        1,
-        20,
-        "walk-forward folds (the most recent) on which train compares the new version with production and "
-        "the baselines before promoting it",
-    ),
-}
 PROMOTION_FOLDS = 4  # promotion_folds when unset (kept out of `defaults --json`: a field added later)
 
 
@@ -144,6 +89,7 @@ def training_config() -> type:
         target_vol: float | None = bounded("target_vol", default=None)
         max_leverage: float | None = bounded("max_leverage", default=None)
         promotion_folds: int | None = bounded("promotion_folds", default=None)
+        promotion_regime_days: int | None = bounded("promotion_regime_days", default=None)
 
         @field_validator("exposure")
         @classmethod

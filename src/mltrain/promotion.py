@@ -37,10 +37,10 @@ def supports(kind: ModelKind) -> bool:
 
 
 def anchored_ends(
-    store: DataStore, kind: ModelKind, name: str, config: Any, count: int
+    store: DataStore, kind: ModelKind, name: str, config: Any, count: int | None
 ) -> list[pd.Timestamp]:
-    """The `count` most recent fold ends on the calendar grid (oldest first); fewer when the history holds
-    fewer, none when no fold fits."""
+    """The `count` most recent fold ends on the calendar grid (oldest first; None: every one); fewer when the
+    history holds fewer, none when no fold fits."""
     import pandas as pd
 
     from .errors import MltrainError
@@ -53,9 +53,58 @@ def anchored_ends(
     step = val_days(config)
     last = last - pd.Timedelta(days=(last - pd.Timestamp(ANCHOR)).days % step)
     try:
-        return fold_ends(first, last, config, None)[-count:]
+        ends = fold_ends(first, last, config, None)
     except MltrainError:
         return []
+    return ends[-count:] if count else ends
+
+
+def promotion_ends(
+    store: DataStore, kind: ModelKind, name: str, config: Any
+) -> tuple[list[pd.Timestamp], str | None]:
+    """The fold ends the check scores (oldest first) and, when it had to reach back, a sentence why: the last
+    `promotion_folds` folds, and older ones one at a time while they hold fewer labelled days of some class
+    than the kind asks (`promotion_classes`: a regime detector's folds must hold every regime). A class the
+    whole history's folds never hold that often is named, not chased."""
+    import pandas as pd
+
+    from .evaluate import val_days
+
+    count = config.promotion_folds or PROMOTION_FOLDS
+    every = anchored_ends(store, kind, name, config, None)
+    ends = every[-count:]
+    wanted = kind.promotion_classes(store, name, config) if ends else None
+    if wanted is None:
+        return ends, None
+    truth, classes, need = wanted
+    step = pd.Timedelta(days=val_days(config))
+
+    def held(chosen: list[pd.Timestamp]) -> dict[str, int]:
+        days = pd.Series(False, index=truth.index)
+        for end in chosen:
+            days |= (truth.index > end - step) & (truth.index <= end)
+        counts = truth[days].value_counts()
+        return {c: int(counts.get(c, 0)) for c in classes}
+
+    reachable = [c for c, n in held(every).items() if n >= need]
+    short = [c for c, n in held(ends).items() if c in reachable and n < need]
+    first_short = short
+    while short and len(ends) < len(every):
+        ends = every[-(len(ends) + 1) :]
+        short = [c for c, n in held(ends).items() if c in reachable and n < need]
+    notes = []
+    if len(ends) > count:
+        notes.append(
+            f"the last {count} folds held fewer than {need} labelled days of {', '.join(first_short)}: "
+            f"reached back to {len(ends)} folds so that every regime is in the evidence"
+        )
+    never = [c for c in classes if c not in reachable]
+    if never:
+        notes.append(
+            f"no span of the history's folds holds {need} labelled days of {', '.join(never)}: "
+            "decided without them"
+        )
+    return ends, "; ".join(notes) or None
 
 
 def data_fingerprint(store: DataStore, through: pd.Timestamp) -> str:
@@ -77,7 +126,10 @@ def data_fingerprint(store: DataStore, through: pd.Timestamp) -> str:
 
 
 def _cache_key(kind: ModelKind, name: str, config: Any, seed: int, end: pd.Timestamp, data: str) -> str:
-    values = {k: v for k, v in config.model_dump().items() if k != "promotion_folds"}
+    # which folds the check reads is not what one fold computes
+    values = {
+        k: v for k, v in config.model_dump().items() if k not in ("promotion_folds", "promotion_regime_days")
+    }
     text = json.dumps(
         [CACHE_FORMAT, kind.name, name, values, seed, str(end.date()), data], sort_keys=True, default=str
     )
@@ -158,7 +210,7 @@ def check(
     from .evaluate import val_days
 
     count = config.promotion_folds or PROMOTION_FOLDS
-    ends = anchored_ends(store, kind, name, config, count)
+    ends, reach = promotion_ends(store, kind, name, config)
     if not ends:
         return {
             "folds": [],
@@ -192,6 +244,7 @@ def check(
     evidence = {
         "folds": windows,
         "requested_folds": count,
+        **({"reach": reach} if reach else {}),
         **figures,
         "production_version": None if production is None else production.get("version"),
     }
@@ -210,7 +263,7 @@ def pending_folds(home: Home, kind: ModelKind, name: str, config: Any, seed: int
     if not supports(kind):
         return 0, 0
     store = DataStore(home)
-    ends = anchored_ends(store, kind, name, config, config.promotion_folds or PROMOTION_FOLDS)
+    ends, _ = promotion_ends(store, kind, name, config)
     configs = [(config, seed)]
     if production is not None:
         try:

@@ -1,12 +1,75 @@
-"""The small declaration each model type makes below the config: its name, defaults and the optional fields it
-applies. config.py layers and validates a run's values from these alone, so it never imports kinds/ (which sit
-above it); each kind in kinds/ takes its declaration from here, and a kind registered later (a plug-in or a
-test's toy kind) declares its own when it registers."""
+"""Every config field's bounds and meaning (FIELDS), and the small declaration each model type makes below the
+config: its name, defaults and the optional fields it applies. config.py layers and validates a run's values
+from these alone, so it never imports kinds/ (which sit above it); each kind in kinds/ takes its declaration
+from here, and a kind registered later (a plug-in or a test's toy kind) declares its own when it registers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+# name: (lowest, highest, meaning); plain data, so help texts and `defaults` need no pydantic (start-up time)
+FIELDS: dict[str, tuple[Any, Any, str]] = {
+    "days": (90, 1825, "days of history used as samples"),
+    "train_val_split": (0.6, 0.9, "chronological train share"),
+    "epochs": (10, 500, "most passes over the training data; early stopping may end sooner"),
+    "patience": (5, 50, "early-stopping patience in epochs"),
+    "batch_size": (8, 256, "samples per optimizer step"),
+    "learning_rate": (0.0001, 0.1, "Adam step size"),
+    "hidden_size": (32, 256, "volatility models only: width of the correction network"),
+    "min_r2": (
+        -1.0,
+        1.0,
+        "volatility models only: promotion gate on every symbol's out-of-sample r2 of log vol, pooled over the "
+        "promotion folds",
+    ),
+    "symbols": (
+        None,
+        None,
+        "comma-separated, e.g. BTC,ETH; volatility models: the series forecast; regime models: the series the "
+        "network learns from besides the scored asset (unset: every real series in the store)",
+    ),
+    "label_thresholds": (
+        None,
+        None,
+        "regime models only: ex-post label thresholds, fixed (BTC's for every asset) or volatility_scaled "
+        "(widened by the asset's trailing volatility relative to BTC's)",
+    ),
+    "encoder": (None, None, "regime models only: mlp (the day's summary features) or gru (the last 20 days)"),
+    "pretrain_markets": (0, 64, "regime models only: generated markets to pretrain on"),
+    "correction": (
+        None,
+        None,
+        "volatility models only: off (forecast = the log-HAR base) or on (add the network's correction "
+        "for a symbol whose selection QLIKE it cut by 2%)",
+    ),
+    "exposure": (
+        None,
+        None,
+        "regime models only: the position held in each regime for the decision figures and predict "
+        "(default Bear 0, Correction 1, Bull 1, Expansion 1)",
+    ),
+    "cost_bps": (0.0, 500.0, "decision figures: trading cost in basis points per unit of turnover"),
+    "target_vol": (
+        0.01,
+        5.0,
+        "volatility models only: annualized volatility that volatility targeting aims at (default: the "
+        "asset's median realized volatility over the training span)",
+    ),
+    "max_leverage": (0.1, 10.0, "volatility models only: the highest weight volatility targeting takes"),
+    "promotion_folds": (
+        1,
+        20,
+        "walk-forward folds (the most recent) on which train compares the new version with production and "
+        "the baselines before promoting it",
+    ),
+    "promotion_regime_days": (
+        0,
+        365,
+        "regime models only: labelled days of every regime the promotion folds must hold; the check reaches "
+        "back one older fold at a time until they do (0: the last promotion_folds folds, whatever they hold)",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -48,12 +111,22 @@ REGIME = declare(
             symbols=None,
         ),
         # symbols: the training pool besides the scored asset (None, the seed's value: every real series)
-        uses=("symbols", "label_thresholds", "encoder", "pretrain_markets", "exposure", "cost_bps"),
+        uses=(
+            "symbols",
+            "label_thresholds",
+            "encoder",
+            "pretrain_markets",
+            "exposure",
+            "cost_bps",
+            "promotion_regime_days",
+        ),
         unlisted_defaults={
             "label_thresholds": "fixed",
             "encoder": "mlp",
             "pretrain_markets": 0,
             "promotion_folds": 4,
+            # promotion evidence holds every regime: folds with no Bear day measure false alarms only
+            "promotion_regime_days": 30,
             # the decision's fields (decision.py)
             "exposure": {"Bear": 0.0, "Correction": 1.0, "Bull": 1.0, "Expansion": 1.0},
             "cost_bps": 10.0,

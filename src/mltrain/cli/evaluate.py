@@ -16,7 +16,7 @@ from .options import config_flags
 
 
 # min_r2 is the promotion gate's: an evaluation promotes nothing
-@config_flags(after="config_file", skip=("min_r2", "promotion_folds"))
+@config_flags(after="config_file", skip=("min_r2", "promotion_folds", "promotion_regime_days"))
 def evaluate(
     model: str = typer.Argument(..., help="Model name."),
     model_type: Optional[str] = MODEL_TYPE_OPT,

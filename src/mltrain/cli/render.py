@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import IO
 
 from ..render import envelope, error_envelope  # noqa: F401  (the JSON envelopes)
@@ -78,9 +79,11 @@ def promotion(meta: dict, stream: IO[str]) -> None:
     lines = [f"promotion: {evidence.get('reason')}"]
     lines.append(
         "  folds: "
-        + (", ".join(f"{w['first']}..{w['last']}" for w in folds) or "none")
+        + (_windows(folds) or "none")
         + f" (production then: {_version_or_none(evidence.get('production_version'))})"
     )
+    if evidence.get("reach"):
+        lines.append(f"  {evidence['reach']}")
     kind = KINDS.get(meta["model_type"])
     lines += [f"  {line}" for line in (kind.promotion_lines(evidence) if kind else [])]
     lines += promotion_decision_lines(evidence)
@@ -104,6 +107,15 @@ def promotion_decision_lines(evidence: dict) -> list[str]:
             text += f"; best baseline {best} {rows[best]['sharpe']}, {rows[best]['max_drawdown']:.1%}"
         lines.append(text)
     return lines
+
+
+def _windows(folds: list[dict]) -> str:
+    """'2023-12-20..2025-07-25 (4 adjacent folds)' for adjacent windows, else each window."""
+    days = [(dt.date.fromisoformat(w["first"]), dt.date.fromisoformat(w["last"])) for w in folds]
+    adjacent = all((b[0] - a[1]).days == 1 for a, b in zip(days, days[1:]))
+    if len(folds) > 1 and adjacent:
+        return f"{folds[0]['first']}..{folds[-1]['last']} ({len(folds)} adjacent folds)"
+    return ", ".join(f"{w['first']}..{w['last']}" for w in folds)
 
 
 def _version_or_none(version) -> str:

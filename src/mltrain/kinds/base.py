@@ -103,6 +103,12 @@ class ModelKind:
         worse_than_production, undecided}. A kind without it keeps the one-block gate."""
         raise NotImplementedError
 
+    def promotion_classes(self, store: DataStore, model_name: str, config: TrainingConfig):
+        """What the promotion folds must hold before they decide (promotion.py reaches back one older fold at
+        a time until they do): (per-day class names of the scored truth as a pandas Series, the classes, the
+        labelled days each needs), or None when any recent folds will do."""
+        return None
+
     def score_logged(self, rows: list[dict], store: DataStore) -> dict:
         """Logged predictions of one version scored against outcomes known by now and against baselines over
         the same days: {symbols: {...scored, pending...}, worse_than_baseline: str | None} (monitor.py)."""

@@ -164,6 +164,11 @@ class RegimeKind(ModelKind):
 
         return promotion_figures(candidate, production, config)
 
+    def promotion_classes(self, store, model_name, config):
+        from .regime_promotion import promotion_classes
+
+        return promotion_classes(store, regime_symbol(model_name), config)
+
     def promotion_lines(self, evidence):
         from .regime_promotion import promotion_lines
 

@@ -151,6 +151,26 @@ def promotion_figures(candidate: list[dict], production: list[dict] | None, conf
     }
 
 
+def promotion_classes(store, symbol: str, config):
+    """The scored asset's ex-post labels by day (the truth the folds score against, thresholds as the config
+    sets them), the four regimes, and the labelled days of each the promotion folds must hold
+    (`promotion_regime_days`): folds without a Bear day measure false alarms only, never a detector's hits."""
+    import pandas as pd
+
+    from ..features import REGIMES
+    from .regime_data import asset, full_labels
+    from .regime_labels import scale_labels
+
+    need = config.promotion_regime_days
+    if not need:
+        return None
+    target = asset(store.load(symbol))
+    scale_labels(store, config, [target])
+    labels = full_labels(target)
+    names = pd.Series([REGIMES[v] if v >= 0 else None for v in labels], index=target.dates)
+    return names[target.ok], list(REGIMES), int(need)
+
+
 def promotion_lines(evidence: dict) -> list[str]:
     c = evidence.get("candidate") or {}
     text = (
