@@ -19,6 +19,7 @@ import pandas as pd
 
 DAY_MS = 86_400_000
 MAX_LIMIT = 1000
+OHLCV = ("open", "high", "low", "close", "volume")
 
 
 def market(base: str, quote: str = "USDT") -> dict:
@@ -45,27 +46,14 @@ def market(base: str, quote: str = "USDT") -> dict:
 
 
 def klines(frame: pd.DataFrame) -> list[list]:
-    """Binance kline rows (prices as strings) for a daily frame indexed by date."""
-    rows = []
-    for day, r in frame.iterrows():
-        t = int(pd.Timestamp(day).timestamp()) * 1000
-        rows.append(
-            [
-                t,
-                f"{r.open:.8f}",
-                f"{r.high:.8f}",
-                f"{r.low:.8f}",
-                f"{r.close:.8f}",
-                f"{r.volume:.8f}",
-                t + DAY_MS - 1,
-                "0",
-                100,
-                "0",
-                "0",
-                "0",
-            ]
-        )
-    return rows
+    """Binance kline rows (prices as strings) for a daily frame indexed by date (column by column: iterrows
+    took a third of a second per series, and the tests build dozens)."""
+    opens = pd.DatetimeIndex(frame.index).as_unit("ms").asi8.tolist()  # midnight UTC, in ms
+    prices = {c: [f"{v:.8f}" for v in frame[c].to_numpy(dtype=float)] for c in OHLCV}
+    return [
+        [t, *(prices[c][k] for c in OHLCV), t + DAY_MS - 1, "0", 100, "0", "0", "0"]
+        for k, t in enumerate(opens)
+    ]
 
 
 class FakeExchange:

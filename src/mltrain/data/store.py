@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -61,6 +62,16 @@ def _read_store_csv(path: Path) -> pd.DataFrame:
             raise FileNotFoundError(path) from None
         raise
     frame = pd.read_csv(io.BytesIO(data), parse_dates=["date"], index_col="date")
+    frame.index = pd.DatetimeIndex(frame.index, name="date")
+    return frame.astype("float64")
+
+
+@lru_cache(maxsize=64)
+def _embedded_frame(path: Path, mtime_ns: int, size: int) -> pd.DataFrame:
+    """The packaged history, parsed once per process while the file is unchanged: a promotion check reads every
+    series once per fold to fingerprint it, and decompressing and parsing were most of a small run's reads.
+    Callers get a copy (load), so none can change what the next one reads."""
+    frame = pd.read_csv(path, parse_dates=["timestamp"], index_col="timestamp")
     frame.index = pd.DatetimeIndex(frame.index, name="date")
     return frame.astype("float64")
 
@@ -143,11 +154,10 @@ class DataStore:
             )
         embedded = embedded_data_dir() / f"{symbol}.csv.gz"
         if SYMBOL_RE.fullmatch(symbol) and embedded.is_file():
-            frame = pd.read_csv(embedded, parse_dates=["timestamp"], index_col="timestamp")
-            frame.index = pd.DatetimeIndex(frame.index, name="date")
+            stat = embedded.stat()
             return Series(
                 symbol,
-                frame.astype("float64"),
+                _embedded_frame(embedded, stat.st_mtime_ns, stat.st_size).copy(),
                 "embedded",
                 True,
                 {"source": "embedded", "origin": "Binance spot daily klines, USDT pair"},
