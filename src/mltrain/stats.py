@@ -232,16 +232,28 @@ def balanced_accuracy_ci(
     support[np.arange(n), true] = 1.0
     hits = support * (pred == true)[:, None]
     other_hits = None if versus is None else support * (other == true)[:, None]
-    stats = np.empty(reps)
-    offsets = np.arange(block)
-    for r in range(reps):
-        starts = rng.integers(0, n, n_blocks)
-        rows = ((starts[:, None] + offsets[None, :]) % n).ravel()[:n]
-        s, h = support[rows].sum(axis=0), hits[rows].sum(axis=0)
-        present = s > 0
-        stats[r] = np.mean(h[present] / s[present])
-        if other_hits is not None:
-            stats[r] -= np.mean(other_hits[rows].sum(axis=0)[present] / s[present])
+    # the same draws as one replicate at a time; each block's class counts are differences of prefix sums over
+    # the series twice over (a block wraps at the end; the last block is cut so a replicate has n days), so
+    # the replicates are scored together instead of in a loop of small array operations (sums of 0/1 are exact)
+    starts = np.stack([rng.integers(0, n, n_blocks) for _ in range(reps)])
+    lengths = np.full(n_blocks, block)
+    lengths[-1] = n - (n_blocks - 1) * block
+
+    def counts(per_day: np.ndarray) -> np.ndarray:
+        prefix = np.vstack([np.zeros((1, n_classes)), np.cumsum(np.vstack([per_day, per_day]), axis=0)])
+        return (prefix[starts + lengths] - prefix[starts]).sum(axis=1)  # (reps, n_classes)
+
+    s = counts(support)
+    present = s > 0
+    safe, classes = np.where(present, s, 1.0), present.sum(axis=1)
+
+    def mean_recall(hit_counts: np.ndarray) -> np.ndarray:
+        """Per replicate, the mean recall over the classes it holds (an absent class adds an exact 0.0)."""
+        return np.where(present, hit_counts / safe, 0.0).sum(axis=1) / classes
+
+    stats = mean_recall(counts(hits))
+    if other_hits is not None:
+        stats -= mean_recall(counts(other_hits))
     alpha = (1 - level) / 2
     low, high = np.quantile(stats, [alpha, 1 - alpha])
     return {**out, "low": float(low), "high": float(high)}
