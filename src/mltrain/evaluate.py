@@ -197,7 +197,8 @@ def walk_forward(
     ends = plan_folds(home, kind, name, config, folds, synthetic_seed, start, holdout_from)
     cores = os.cpu_count() or 1
     local = (executor or "local").strip() == "local"
-    with make_executor(executor, min(len(ends), workers or cores) if local else 0, (__name__,)) as pool:
+    preload = (__name__, *KINDS[kind].worker_modules(config))
+    with make_executor(executor, min(len(ends), workers or cores) if local else 0, preload) as pool:
         capacity = getattr(pool, "capacity", None)  # None: a cluster, whose workers run one task per thread
         used = min(len(ends), capacity) if capacity else getattr(pool, "workers", 1)
         threads = min(cpu_threads(), max(1, cores // used)) if capacity else 1

@@ -62,6 +62,12 @@ class ModelKind:
         """About how many rows one epoch reads (the time estimate scales with it): one series by default."""
         return config.days * config.train_val_split * max(len(config.symbols or []), 1)
 
+    def worker_modules(self, config: TrainingConfig) -> tuple[str, ...]:
+        """Modules this config's fold tasks import beyond the kind's own: a local pool's fork server imports
+        them once, so its workers do not each pay for them (one not installed is skipped). torch's compiler
+        (torch._dynamo, about 1 s) is imported by the first optimizer a process builds."""
+        return ("torch._dynamo",) if self.training_rows(config) > 0 else ()
+
     def extra_training_rows(self, values: dict) -> float:
         """Rows a run trains on outside its epochs (e.g. pretraining), from a config's field values: the
         time estimate adds them at the probed or measured pace. None by default."""

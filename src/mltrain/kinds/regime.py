@@ -93,6 +93,9 @@ class RegimeKind(ModelKind):
             return POOLED_ROWS
         return POOLED_ROWS * min(1.0, len(set(config.symbols)) / EMBEDDED_SERIES + 1 / EMBEDDED_SERIES)
 
+    def worker_modules(self, config):
+        return (*super().worker_modules(config), "hmmlearn.hmm")  # the HMM baseline of every fold
+
     def extra_training_rows(self, values: dict) -> float:
         # pretraining: every generated market's days, PRETRAIN_EPOCHS passes (regime_pretrain.py)
         return float((values.get("pretrain_markets") or 0) * PRETRAIN_DAYS * PRETRAIN_EPOCHS)

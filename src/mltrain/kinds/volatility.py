@@ -58,6 +58,9 @@ class VolatilityKind(ModelKind):
         # the fit block (about 80% of the training span) of every series in the store: 21 embedded ones
         return config.days * config.train_val_split * 0.8 * EMBEDDED_SERIES
 
+    def worker_modules(self, config):
+        return (*super().worker_modules(config), "arch")  # the GARCH baselines of every fold
+
     def symbols_reason(self, model_name: str, sources: dict[str, str]) -> str:
         return f"symbols from {sources['symbols']}"
 
