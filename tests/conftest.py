@@ -39,6 +39,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The `slow` tests first, each file's order kept: with `-n N` the long runs start at once and the short
     ones fill in behind them, so the workers finish together instead of one ending on a 30 s test."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    for item in items:  # under --dist loadgroup one worker runs them all, so one cluster is started, not two
+        if "shared_dask_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("dask"))
 
 
 # --promotion-folds 1: the champion/challenger check (promotion.py) trains one fold per config, not four

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -170,21 +171,30 @@ def test_sigterm_cancels_job_and_exits_130(home: Path):
 
 @pytest.mark.slow  # trains a network
 def test_wait_flag_queues_behind_the_running_job(home: Path, tmp_path: Path):
+    """The second train runs in this process (the lock is the file's, whoever holds it) while a thread
+    releases the first once the second has said it waits: one Python start-up fewer than two children."""
     signals = tmp_path / "signals"
     first = spawn(home, paused=signals)
     wait_for_staging(home, signals, first)
-    second = spawn(home, extra=["--wait"])
     app_log = home / "logs" / "mltrain.log"
-    deadline = time.time() + 120
-    while not (
-        app_log.exists() and "waiting for the lock" in app_log.read_text()
-    ):  # the second found it busy
-        assert second.poll() is None, second.communicate()
-        assert time.time() < deadline, "the second job never reported waiting for the lock"
-        time.sleep(0.02)
-    (signals / "release").touch()
+    seen: list[bool] = []
+
+    def release_once_the_second_waits() -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline and first.poll() is None:
+            if app_log.exists() and "waiting for the lock" in app_log.read_text():  # the second found it busy
+                seen.append(True)
+                break
+            time.sleep(0.02)
+        (signals / "release").touch()  # also on a timeout, so the second never waits forever
+
+    releaser = threading.Thread(target=release_once_the_second_waits, daemon=True)
+    releaser.start()
     # 3: saved but refused by the regime gate (issue 15.6), which tiny runs usually fail
-    assert first.wait(timeout=120) in (0, 3) and second.wait(timeout=120) in (0, 3)
+    second = run_cli([*ARGS, "--wait"], expect=(0, 3))
+    releaser.join(timeout=120)
+    assert seen, "the second job never reported waiting for the lock"
+    assert first.wait(timeout=120) in (0, 3) and second.code in (0, 3)
     assert run_cli(["models", "list", "--json"]).json["data"][0]["latest_version"] == 2
 
 
