@@ -34,8 +34,9 @@ def dask_cluster(tmp_path: Path):
 @pytest.fixture(scope="session")
 def shared_dask_cluster(tmp_path_factory: pytest.TempPathFactory):
     """One such cluster for the session, shared by the tests that only compare what it computes with the local
-    executor (conftest puts them in one xdist group, so under `--dist loadgroup` one worker starts it): each task carries its own data, so nothing of one test reaches
-    another's. Starting one takes about 8 s of CPU (three Python processes, torch in each worker)."""
+    executor (conftest puts them in one xdist group, so under `--dist loadgroup` one worker starts it): each
+    task carries its own data, so nothing of one test reaches another's. Starting one takes about 8 s of CPU
+    (three Python processes, torch in each worker)."""
     yield from _cluster(tmp_path_factory.mktemp("dask"))
 
 

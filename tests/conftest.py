@@ -30,6 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
     the controller before its workers start (they and their children inherit it): N workers each spreading
     numpy and torch over every core would fight over the cores. Training itself already uses one torch thread
     (train.cpu_threads)."""
+    config.addinivalue_line("markers", "xdist_group(name): run on one xdist worker under --dist loadgroup")
     if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ.setdefault(name, "1")
