@@ -30,7 +30,6 @@ def pytest_configure(config: pytest.Config) -> None:
     the controller before its workers start (they and their children inherit it): N workers each spreading
     numpy and torch over every core would fight over the cores. Training itself already uses one torch thread
     (train.cpu_threads)."""
-    config.addinivalue_line("markers", "xdist_group(name): run on one xdist worker under --dist loadgroup")
     if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ.setdefault(name, "1")
@@ -40,9 +39,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The `slow` tests first, each file's order kept: with `-n N` the long runs start at once and the short
     ones fill in behind them, so the workers finish together instead of one ending on a 30 s test."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-    for item in items:  # under --dist loadgroup one worker runs them all, so one cluster is started, not two
-        if "shared_dask_cluster" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("dask"))
 
 
 # --promotion-folds 1: the champion/challenger check (promotion.py) trains one fold per config, not four
