@@ -340,19 +340,8 @@ def test_promote_rollback_compare_rm(home: Path, three_versions: Path):
 
 @pytest.mark.slow  # trains a network
 def test_new_model_name_resolved_from_registry(home: Path):
-    run_cli(
-        [
-            "train",
-            "eth_regime_watch",
-            "--model-type",
-            "regime",
-            "--preset",
-            "quick",
-            "--days",
-            "365",
-            *QUICK[2:],
-        ]
-    )
+    args = ["--preset", "quick", "--days", "365", "--symbols", "BTC", *QUICK[2:]]  # a pool of two series
+    run_cli(["train", "eth_regime_watch", "--model-type", "regime", *args])
     assert run_cli(["defaults", "eth_regime_watch", "--json"]).json["data"]["model_type"] == "regime"
     assert run_cli(["models", "show", "eth_regime_watch", "--json"]).json["data"]["data_windows"].keys() == {
         "ETH"
