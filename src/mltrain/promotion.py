@@ -96,7 +96,7 @@ def promotion_ends(
     if len(ends) > count:
         notes.append(
             f"the last {count} folds held fewer than {need} labelled days of {', '.join(first_short)}: "
-            f"reached back to {len(ends)} folds so that every regime is in the evidence"
+            f"reached back to {len(ends)} folds so that the evidence holds each of them"
         )
     never = [c for c in classes if c not in reachable]
     if never:
