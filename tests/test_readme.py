@@ -3,8 +3,8 @@
 The commands are read from README.md itself, so an example that stops working fails here. Each runs in-process
 on this test's temp home with the UTC day fixed; what a real run would change is stated and kept small:
 - training commands get a tiny config (`--days`, `--epochs`, `--patience`, `--promotion-folds 1`, for a regime
-  model `--promotion-regime-days 0`) and `--yes`
-  (no terminal here);
+  model `--promotion-regime-days 0`) and `--yes` (no terminal here); evaluations run their two folds
+  in-process (`--workers 1`);
 - the network is a fake Binance on 127.0.0.1 (tests/fake_exchange.py) through `--api-url`;
 - `~/Downloads/BTCUSDT-1d.csv` is a file the test writes; `out/` is under the temp dir;
 - the `models list | show | ...` synopsis line is expanded into one concrete call of each subcommand.
@@ -72,6 +72,8 @@ def adapt(args: list[str], fx_url: str, tmp: Path, reg: Registry) -> list[list[s
         args += ["--api-url", fx_url]
     if args[0] == "evaluate" and "--folds" not in args:
         args += ["--folds", "2"]
+    if args[0] == "evaluate" and "--dry-run" not in args:
+        args += ["--workers", "1"]  # two tiny folds run in this process: a pool costs more than it saves
     if args[0] in ("train", "evaluate") and "--dry-run" not in args:
         args += TINY[args[1]]
         if args[0] == "train":
