@@ -201,6 +201,9 @@ def test_a_signal_stops_the_sweep_with_130_and_no_trial_left_running(sig, home: 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a shell that ran pytest in the background (`cmd &`) leaves SIGINT ignored, and a child inherits
+        # that: the sweep then never sees this test's SIGINT, as Ctrl-C never reaches a background job
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     wait_for(lambda: len(list(barrier.glob("started-*"))) == 2, "both trials to start")
     proc.send_signal(sig)
