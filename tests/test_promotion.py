@@ -279,6 +279,10 @@ def test_folds_without_a_bear_day_reach_back_until_every_regime_is_in_the_eviden
     assert f"reached back to {len(ends)} folds" in reach and "Bear" in reach
     plain = build_config("regime", presets["full"], None, {"promotion_regime_days": 0}).config
     assert promotion.promotion_ends(store, kind, name, plain) == (last4, None)
+    # 18-day blocks: the last bear market lies some 70 folds back; the check looks at 20 at most and says so
+    short = build_config("regime", presets["full"], None, {"days": 90}).config
+    ends_short, reach_short = promotion.promotion_ends(store, kind, name, short)
+    assert len(ends_short) <= 20 and "(the most the check scores)" in reach_short and "Bear" in reach_short
     assert promotion.pending_folds(at, kind, name, config, 42, None) == (len(ends), len(ends))
     windows = [{"first": "2022-05-15", "last": "2022-10-07"}, {"first": "2022-10-08", "last": "2023-03-02"}]
     out = io.StringIO()

@@ -16,7 +16,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from .config import PROMOTION_FOLDS, training_config
+from .config import FIELDS, PROMOTION_FOLDS, training_config
 from .kinds import ModelKind
 
 if TYPE_CHECKING:
@@ -64,14 +64,16 @@ def promotion_ends(
 ) -> tuple[list[pd.Timestamp], str | None]:
     """The fold ends the check scores (oldest first) and, when it had to reach back, a sentence why: the last
     `promotion_folds` folds, and older ones one at a time while they hold fewer labelled days of some class
-    than the kind asks (`promotion_classes`: a regime detector's folds must hold every regime). A class the
-    whole history's folds never hold that often is named, not chased."""
+    than the kind asks (`promotion_classes`: a regime detector's folds must hold every regime), up to 20 folds
+    in all. A class those 20 never hold that often is named, not chased."""
     import pandas as pd
 
     from .evaluate import val_days
 
     count = config.promotion_folds or PROMOTION_FOLDS
-    every = anchored_ends(store, kind, name, config, None)
+    # never more folds than promotion_folds itself allows: each costs about one training run, and a config
+    # with short blocks (days 90: 18-day folds) would otherwise train some 70 to reach the last bear market
+    every = anchored_ends(store, kind, name, config, FIELDS["promotion_folds"][1])
     ends = every[-count:]
     wanted = kind.promotion_classes(store, name, config) if ends else None
     if wanted is None:
@@ -101,8 +103,8 @@ def promotion_ends(
     never = [c for c in classes if c not in reachable]
     if never:
         notes.append(
-            f"no span of the history's folds holds {need} labelled days of {', '.join(never)}: "
-            "decided without them"
+            f"the last {len(every)} folds (the most the check scores) hold fewer than {need} labelled days of "
+            f"{', '.join(never)}: decided without them"
         )
     return ends, "; ".join(notes) or None
 
