@@ -67,7 +67,8 @@ FIELDS: dict[str, tuple[Any, Any, str]] = {
         0,
         365,
         "regime models only: labelled days of every regime the promotion folds must hold; the check reaches "
-        "back one older fold at a time until they do (0: the last promotion_folds folds, whatever they hold)",
+        "back one older fold at a time (20 at most) until they do (0: the last promotion_folds folds, whatever "
+        "they hold)",
     ),
 }
 
