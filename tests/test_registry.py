@@ -14,27 +14,11 @@ import pytest
 from mltrain.errors import UsageError
 from mltrain.registry import validate_name
 
-from .conftest import QUICK, VOL_TINY, copy_home, run_cli, train_regime
+from .conftest import QUICK, REGIME_TINY, VOL_TINY, copy_home, run_cli, train_regime
 
 ROOT = Path(__file__).resolve().parent.parent
-ARGS = [
-    "train",
-    "btc_regime_detector",
-    "--preset",
-    "quick",
-    "--days",
-    "365",
-    "--epochs",
-    "10",
-    "--patience",
-    "5",
-    "--promotion-folds",
-    "1",  # about processes, locks and files, not the promotion check: one fold per config, not four
-    "--symbols",
-    "ETH",  # nor about the pool: two series, not 21
-    "--yes",
-    "--quiet",
-]
+# about processes, locks and files: conftest's tiny regime run (one promotion fold, a pool of two series)
+ARGS = [*REGIME_TINY, "--quiet"]
 
 
 def spawn(home: Path, paused: Path | None = None, extra: list[str] | None = None) -> subprocess.Popen:

@@ -50,7 +50,11 @@ def _versus_rule(true: np.ndarray, model: np.ndarray, folds: list[dict], days: l
     if not found or not known.any():
         return None
     rule = np.array([found[d] for d in days], dtype=int)
-    ci = stats.balanced_accuracy_ci(true[known], model[known], versus=rule[known])
+    return _paired(stats.balanced_accuracy_ci(true[known], model[known], versus=rule[known]))
+
+
+def _paired(ci: dict) -> dict:
+    """A paired balanced-accuracy interval (stats.balanced_accuracy_ci with `versus`) as the evidence keeps it."""
     return {
         "difference": round(float(ci["value"]), 4),
         "ci_low": None if ci["low"] is None else round(float(ci["low"]), 4),
@@ -127,12 +131,7 @@ def promotion_figures(candidate: list[dict], production: list[dict] | None, conf
                 "balanced_accuracy": _ba(t, prod),
                 "candidate_on_same_days": _ba(t, m),
                 "days": int(known.sum()),
-                "candidate_minus_production": {
-                    "difference": round(float(ci["value"]), 4),
-                    "ci_low": None if ci["low"] is None else round(float(ci["low"]), 4),
-                    "ci_high": None if ci["high"] is None else round(float(ci["high"]), 4),
-                    "level": ci["level"],
-                },
+                "candidate_minus_production": _paired(ci),
             }
             if ci["high"] is not None and ci["high"] < 0:
                 worse = (
