@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,63 +37,96 @@ def dask_cluster(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def shared_dask_cluster(tmp_path_factory: pytest.TempPathFactory):
-    """One such cluster for the session (for each xdist worker), shared by the tests that only compare what
-    it computes with the local executor: each task carries its own data, so nothing of one test reaches
-    another's. Starting one takes about 8 s of CPU (three Python processes, torch in each worker)."""
-    yield from _cluster(tmp_path_factory.mktemp("dask"))
+    """One such cluster for the session, shared by the tests that only compare what it computes with the
+    local executor: each task carries its own data, so nothing of one test reaches another's. Under `-n N` it
+    is the one the xdist controller started for all its workers (`start_run_cluster`); otherwise this
+    process starts its own. One cluster costs about 10 s of CPU (three Python processes, torch in each
+    worker), so one per run rather than one per xdist worker."""
+    distributed = _distributed()
+    shared = os.environ.get(RUN_CLUSTER)
+    if shared is None:
+        yield from _cluster(tmp_path_factory.mktemp("dask"))
+        return
+    file = Path(shared)
+    wait_for(lambda: file.exists() and file.stat().st_size > 0, "the run's scheduler file")
+    address = json.loads(file.read_text())["address"]
+    with distributed.Client(address, set_as_default=False) as client:
+        client.wait_for_workers(2, timeout=120)
+    yield address.removeprefix("tcp://"), {}
+
+
+RUN_CLUSTER = "MLTRAIN_TEST_DASK_SCHEDULER_FILE"  # set by the xdist controller for its workers
+
+
+def start_run_cluster() -> Callable[[], None] | None:
+    """In the xdist controller, before its workers start: a scheduler and 2 workers for the whole run, left to
+    boot while the workers collect; the workers find it through RUN_CLUSTER. Returns what stops it and
+    removes its folder, or None when the dask extra is not installed (the fixture then skips)."""
+    if importlib.util.find_spec("distributed") is None:
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="mltrain-test-dask-"))
+    file = folder / "scheduler.json"
+    procs = [_scheduler(folder, file)]
+    procs += [_worker(folder, name, ["--scheduler-file", str(file)]) for name in ("w1", "w2")]
+    os.environ[RUN_CLUSTER] = str(file)
+
+    def stop() -> None:
+        _stop(procs)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return stop
+
+
+def _distributed():
+    return pytest.importorskip(
+        "distributed", reason="the dask extra is not installed: pip install 'mltrain[dask]'"
+    )
+
+
+def _popen(folder: Path, name: str, args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")])}
+    env.pop(RUN_CLUSTER, None)
+    logs = folder / "dask-logs"
+    logs.mkdir(exist_ok=True)
+    with open(logs / f"{name}.log", "w") as log:  # the child holds its own copy of the descriptor
+        return subprocess.Popen(
+            [str(Path(sys.executable).with_name("dask")), *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+
+def _scheduler(folder: Path, file: Path) -> subprocess.Popen:
+    args = [
+        "scheduler",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-dashboard",
+        "--scheduler-file",
+        str(file),
+    ]
+    return _popen(folder, "scheduler", args)
+
+
+def _worker(folder: Path, name: str, where: list[str]) -> subprocess.Popen:
+    # --no-nanny: killing the worker's process kills the worker (a nanny would restart it)
+    args = ["worker", *where, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", name]
+    return _popen(folder, name, [*args, "--host", "127.0.0.1"])
 
 
 def _cluster(tmp_path: Path):
-    distributed = pytest.importorskip(
-        "distributed", reason="the dask extra is not installed: pip install 'mltrain[dask]'"
-    )
-    dask = str(Path(sys.executable).with_name("dask"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")])}
+    distributed = _distributed()
     file = tmp_path / "scheduler.json"
-    logs = tmp_path / "dask-logs"
-    logs.mkdir()
-    procs = [
-        subprocess.Popen(
-            [
-                dask,
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--no-dashboard",
-                "--scheduler-file",
-                str(file),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(logs / "scheduler.log", "w"),
-        )
-    ]
+    procs = [_scheduler(tmp_path, file)]
     try:
         wait_for(lambda: file.exists() and file.stat().st_size > 0, "the scheduler file")
         address = json.loads(file.read_text())["address"]
         workers = {}
         for name in ("w1", "w2"):
-            # --no-nanny: killing the worker's process kills the worker (a nanny would restart it)
-            worker = subprocess.Popen(
-                [
-                    dask,
-                    "worker",
-                    address,
-                    "--nthreads",
-                    "1",
-                    "--no-nanny",
-                    "--no-dashboard",
-                    "--name",
-                    name,
-                    "--host",
-                    "127.0.0.1",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=open(logs / f"{name}.log", "w"),
-            )
+            worker = _worker(tmp_path, name, [address])
             procs.append(worker)
             workers[worker.pid] = worker
         with distributed.Client(address, set_as_default=False) as client:

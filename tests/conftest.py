@@ -17,7 +17,11 @@ from typer.testing import CliRunner
 from mltrain.cli import Env, app
 from mltrain.errors import ExitCode
 
-from .cluster import shared_dask_cluster  # noqa: F401 - a session fixture: one cluster for the equality tests
+from .cluster import shared_dask_cluster, start_run_cluster  # noqa: F401 - shared_dask_cluster: a session fixture
+
+_STOP_CLUSTER = pytest.StashKey[
+    object
+]()  # the controller's run-wide Dask cluster (cluster.start_run_cluster)
 
 # typer's CliRunner.invoke builds the Click command from the app on every call (about 20 ms: some 15 s of the
 # suite's 700 in-process runs); the app never changes after import, so each process builds it once
@@ -29,10 +33,17 @@ def pytest_configure(config: pytest.Config) -> None:
     """Under `-n N` every worker and every process a test starts keeps to one BLAS/OpenMP thread, set here in
     the controller before its workers start (they and their children inherit it): N workers each spreading
     numpy and torch over every core would fight over the cores. Training itself already uses one torch thread
-    (train.cpu_threads)."""
+    (train.cpu_threads). The controller also starts the run's one Dask cluster, which its workers share."""
     if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ.setdefault(name, "1")
+        config.stash[_STOP_CLUSTER] = start_run_cluster()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stop = config.stash.get(_STOP_CLUSTER, None)
+    if stop is not None:
+        stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
