@@ -176,3 +176,27 @@ def test_hmm_probabilities_are_causal_distributions(market):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     after = V.hmm_regime_probs(_shocked(close, 1100), 1000, rows, fit_start=200)
     np.testing.assert_allclose(after[:100], probs[:100])
+
+
+def test_a_repeated_baseline_fit_is_answered_from_the_memo_as_a_copy(market, monkeypatch):
+    """The memo (baselines.memoized) answers the same call again without fitting, hands out copies, fits
+    again for changed prices, and keeps at most MEMO_SIZE fits."""
+    from mltrain import baselines
+
+    close, _ = market
+    rows = np.arange(900, 960)
+    fits = []
+    real = V.fit_jump_model
+    monkeypatch.setattr(V, "fit_jump_model", lambda *a, **k: fits.append(1) or real(*a, **k))
+    monkeypatch.setattr(baselines, "_memo", type(baselines._memo)())
+    first = V.jump_model_regimes(close, 900, rows, fit_start=1)
+    first[:] = -1  # the caller's copy: the memo keeps its own
+    again = V.jump_model_regimes(close, 900, rows, fit_start=1)
+    assert len(fits) == 1 and (again >= 0).all()
+    np.testing.assert_array_equal(again, real(close, 900, 1).online_regimes(close, 1, rows))
+    V.jump_model_regimes(_shocked(close, 950), 900, rows, fit_start=1)
+    V.jump_model_regimes(close, 900, rows, fit_start=1, seed=1)
+    assert len(fits) == 3
+    monkeypatch.setattr(baselines, "MEMO_SIZE", 2)
+    V.jump_model_regimes(close, 901, rows, fit_start=1)
+    assert len(baselines._memo) == 2

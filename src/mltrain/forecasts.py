@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import features as F
-from .baselines import MissingExtra, map_states
+from .baselines import MissingExtra, map_states, memoized
 
 JUMP_HALF_LIVES = (8, 21, 63)  # days: about a week and a half, a month and a quarter (Shu, Yu & Mulvey 2024)
 JUMP_PENALTY = 50.0  # cost of one switch in squared standardized feature distance (9 features)
@@ -150,9 +150,16 @@ def har(
 
 def _garch(close, fit_end, predict_idx, fit_start, horizon, asymmetric: bool) -> np.ndarray:
     try:
-        from arch import arch_model
+        import arch  # noqa: F401  (the extra is checked before the memo can answer)
     except ImportError as exc:
         raise MissingExtra("arch") from exc
+    return _garch_fit(close, fit_end, predict_idx, fit_start, horizon, asymmetric)
+
+
+@memoized
+def _garch_fit(close, fit_end, predict_idx, fit_start, horizon, asymmetric: bool) -> np.ndarray:
+    from arch import arch_model
+
     close = np.asarray(close, float)
     rows = _rows(len(close), fit_start, fit_end, predict_idx)
     if not len(rows):
@@ -331,6 +338,11 @@ def jump_model_regimes(
 ) -> np.ndarray:
     """Regime index per row of predict_idx from a jump model fitted on [fit_start, fit_end), inferred online
     from the first fit row on (each day's regime is the last state of the best path up to that day)."""
+    return _jump_model_regimes(close, fit_end, predict_idx, fit_start, penalty, seed)
+
+
+@memoized
+def _jump_model_regimes(close, fit_end, predict_idx, fit_start, penalty, seed) -> np.ndarray:
     rows = _rows(len(close), fit_start, fit_end, predict_idx)
     model = fit_jump_model(close, fit_end, fit_start, penalty, seed=seed)
     return model.online_regimes(close, fit_start, rows)
@@ -345,14 +357,21 @@ def hmm_regime_probs(
     """Forward-filtered regime probabilities (columns in features.REGIMES order) from a 4-state Gaussian HMM
     on daily log returns fitted on rows [fit_start, fit_end), scored with forward-filtered probabilities only.
     Raises MissingExtra when hmmlearn is absent."""
+    try:
+        import hmmlearn.hmm  # noqa: F401  (the extra is checked before the memo can answer)
+    except ImportError as exc:
+        raise MissingExtra("hmmlearn") from exc
+    return _hmm_regime_probs(close, fit_end, predict_idx, fit_start, seed)
+
+
+@memoized
+def _hmm_regime_probs(close, fit_end, predict_idx, fit_start, seed) -> np.ndarray:
     import logging
+
+    from hmmlearn.hmm import GaussianHMM
 
     from .data.synth import SwitchingParams, forward_filter
 
-    try:
-        from hmmlearn.hmm import GaussianHMM
-    except ImportError as exc:
-        raise MissingExtra("hmmlearn") from exc
     close = np.asarray(close, float)
     rows = _rows(len(close), fit_start, fit_end, predict_idx)
     first = max(fit_start, 1)
