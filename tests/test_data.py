@@ -610,3 +610,27 @@ def test_a_day_with_a_high_10x_its_low_is_listed_and_warned_about(tmp_path: Path
         store, TrainingConfig(**{**KINDS["volatility"].defaults, "days": 200, "symbols": ["WICK"]})
     )
     assert f"WICK {day.date()} (40x)" in note
+
+
+def test_the_fast_candle_csv_is_pandas_to_csv_byte_for_byte(tmp_path: Path):
+    """Fingerprints and stored files come from store.candles_csv; versions recorded the pandas text's hash, so
+    the two must never differ: every embedded series, odd values, and frames it hands back to pandas."""
+    from mltrain.data.store import CSV_FLOAT, candles_csv
+
+    def same(frame: pd.DataFrame, label=None) -> None:
+        assert candles_csv(frame, label) == frame.to_csv(index_label=label, float_format=CSV_FLOAT)
+
+    store = DataStore(Home(tmp_path / "h"))
+    for symbol in store.symbols():
+        frame = store.load(symbol).frame
+        same(frame)
+        same(frame, "date")
+    odd = candles(40)
+    odd.iloc[3, 1], odd.iloc[4, 2], odd.iloc[5, 2] = np.nan, np.inf, -np.inf
+    odd.iloc[6, 0], odd.iloc[7, 0], odd.iloc[8, 0] = -0.0, 1e-300, 123456789012.5
+    same(odd)
+    same(odd.rename_axis(None))
+    same(odd.iloc[:0])
+    same(odd.set_axis(odd.index + pd.Timedelta(hours=1)))  # not daily: pandas writes the times
+    same(odd.assign(n=1))  # an integer column
+    same(odd.set_axis([f"a,{i}" for i in range(odd.shape[1])], axis=1))  # names pandas quotes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DataError, RegistryError
@@ -45,7 +47,33 @@ class Series:
 
 def fingerprint(frame: pd.DataFrame) -> str:
     """sha256 of the candles as CSV: changes whenever any value or date changes."""
-    return hashlib.sha256(frame.to_csv(float_format="%.10g").encode()).hexdigest()[:16]
+    return hashlib.sha256(candles_csv(frame).encode()).hexdigest()[:16]
+
+
+CSV_FLOAT = "%.10g"
+PLAIN_COLUMN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def candles_csv(frame: pd.DataFrame, index_label: str | None = None) -> str:
+    """`frame.to_csv(index_label=..., float_format=CSV_FLOAT)`, byte for byte, about 3x faster for candles
+    (float columns under a daily, time-zone-free date index): pandas' writer checks and formats each value
+    through several layers, a cost paid on every window's fingerprint and every store write. Any other frame
+    goes to pandas."""
+    index = frame.index
+    label = index.name if index_label is None else index_label
+    plain = (
+        isinstance(index, pd.DatetimeIndex)
+        and index.tz is None
+        and bool((index == index.normalize()).all())
+        and all(dtype == "float64" for dtype in frame.dtypes)
+        and all(isinstance(c, str) and PLAIN_COLUMN_RE.fullmatch(c) for c in [*frame.columns, label or "_"])
+    )
+    if not plain:
+        return frame.to_csv(index_label=index_label, float_format=CSV_FLOAT)
+    columns = [[CSV_FLOAT % v if v == v else "" for v in frame[c].to_numpy().tolist()] for c in frame.columns]
+    lines = [",".join([label or "", *frame.columns])]
+    lines += map(",".join, zip(np.datetime_as_string(index.to_numpy(), unit="D").tolist(), *columns))
+    return os.linesep.join(lines) + os.linesep
 
 
 def _present(path: Path) -> bool:
@@ -211,9 +239,7 @@ class DataStore:
     ) -> None:
         """Write the CSV under a new content name, then the meta JSON (the rename that commits), then remove
         the old CSV: a reader sees the old series or the new one, never a missing or half-written file."""
-        buffer = io.StringIO()
-        frame.to_csv(buffer, index_label="date", float_format="%.10g")
-        data = buffer.getvalue().encode()
+        data = candles_csv(frame, index_label="date").encode()
         name = f"{symbol}-{hashlib.sha256(data).hexdigest()[:12]}.csv"
         with self.lock(symbol, command, wait):
             meta_path = self.meta_path(symbol)
