@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -31,6 +32,7 @@ def map_states(mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
 
 MEMO_SIZE = 256  # fitted forecasts kept per process: a few KiB each
 _memo: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_memo_lock = threading.Lock()  # a sweep or Dask worker may fit on several threads
 
 
 def memoized(fit: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
@@ -46,13 +48,16 @@ def memoized(fit: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
         rows = np.ascontiguousarray(predict_idx, dtype=np.int64)
         digest = hashlib.blake2b(prices.tobytes(), digest_size=16).digest()
         key = (fit.__qualname__, digest, len(prices), int(fit_end), rows.tobytes(), rest)
-        found = _memo.get(key)
-        if found is None:
-            found = _memo[key] = np.asarray(fit(prices, fit_end, predict_idx, *rest))
-            while len(_memo) > MEMO_SIZE:
-                _memo.popitem(last=False)
-        else:
-            _memo.move_to_end(key)
+        with _memo_lock:
+            found = _memo.get(key)
+            if found is not None:
+                _memo.move_to_end(key)
+        if found is None:  # fitted outside the lock: two threads may both fit a new key, with one result
+            found = np.asarray(fit(prices, fit_end, predict_idx, *rest))
+            with _memo_lock:
+                _memo[key] = found
+                while len(_memo) > MEMO_SIZE:
+                    _memo.popitem(last=False)
         return found.copy()
 
     return wrapper
