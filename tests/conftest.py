@@ -17,11 +17,10 @@ from typer.testing import CliRunner
 from mltrain.cli import Env, app
 from mltrain.errors import ExitCode
 
-from .cluster import shared_dask_cluster, start_run_cluster  # noqa: F401 - shared_dask_cluster: a session fixture
+from .cluster import shared_dask_cluster, start_run_cluster  # noqa: F401 (the first is a session fixture)
 
-_STOP_CLUSTER = pytest.StashKey[
-    object
-]()  # the controller's run-wide Dask cluster (cluster.start_run_cluster)
+# what stops the run-wide Dask cluster the xdist controller started (cluster.start_run_cluster)
+_STOP_CLUSTER = pytest.StashKey[object]()
 
 # typer's CliRunner.invoke builds the Click command from the app on every call (about 20 ms: some 15 s of the
 # suite's 700 in-process runs); the app never changes after import, so each process builds it once
