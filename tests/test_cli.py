@@ -10,9 +10,10 @@ import pytest
 from mltrain import __version__
 from mltrain import features as F
 from mltrain.data.store import DataStore
+from mltrain.errors import ExitCode
 from mltrain.paths import Home
 
-from .conftest import QUICK, VOL_TINY, run_cli, train_regime
+from .conftest import QUICK, REGIME_TINY, VOL_TINY, run_cli, train_regime
 
 TRAIN_KEYS = {
     "job_id",
@@ -219,6 +220,20 @@ def test_train_json_contract_and_app_log(home: Path):
     )
     job = run_cli(["jobs", "show", data["job_id"], "--json"]).json["data"]
     assert job["status"] == data["status"] and Path(job["log_file"]).read_text().count("epoch") >= 1
+
+
+@pytest.mark.slow  # trains a network
+def test_the_result_compares_the_whole_run_with_the_whole_estimate(home: Path):
+    """duration_seconds covers training and the promotion check, so estimated_seconds does too: the plan's
+    estimate plus the check's folds still to score (each about one training run), as the plan announced."""
+    args = [*REGIME_TINY, "--json"]
+    expected = run_cli([*args, "--dry-run"]).json["data"]["estimate"]["expected_seconds"]
+    out = run_cli(args, expect=(ExitCode.OK, ExitCode.NOT_PROMOTED))
+    assert "promotion check: 1 of 1 walk-forward folds to score" in out.stderr
+    # the dry-run's figure is rounded for show: within 15% of twice it, far from the training estimate alone
+    assert out.json["data"]["estimated_seconds"] == pytest.approx(2 * expected, rel=0.15)
+    shown = run_cli(["models", "show", "btc_regime_detector", "1", "--json"]).json["data"]
+    assert shown["timings"]["estimated_seconds"] == pytest.approx(2 * expected, rel=0.15)
 
 
 @pytest.mark.slow  # trains a network

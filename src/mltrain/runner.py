@@ -34,6 +34,14 @@ class TrainRequest:
     before_commit: Callable[[], None] | None = None  # called while the version is staged (tests pause here)
     job_id: str | None = None  # the id the face took the model's lock under (model_lock); new when None
     promote: bool = True  # False (--no-promote): a version that passes its gate is saved as a candidate
+    check_estimate_seconds: float = (
+        0.0  # the promotion check's folds still to score, as the face announced them
+    )
+
+    @property
+    def estimated_seconds(self) -> float:
+        """The whole run's estimate (training and promotion check), beside its whole duration."""
+        return self.estimate.expected_seconds + self.check_estimate_seconds
 
 
 @dataclass
@@ -250,7 +258,7 @@ def _result_data(
         "metrics": result.metrics,
         "baselines": result.baselines,
         "duration_seconds": round(seconds, 2),
-        "estimated_seconds": round(request.estimate.expected_seconds, 2),
+        "estimated_seconds": round(request.estimated_seconds, 2),
     }
 
 
@@ -341,7 +349,7 @@ def _metadata(
         "timings": {
             **result.timings,
             **{k: round(v, 3) for k, v in seconds.items()},
-            "estimated_seconds": round(request.estimate.expected_seconds, 1),
+            "estimated_seconds": round(request.estimated_seconds, 1),
             "estimate_basis": request.estimate.basis,
         },
         "library_versions": _versions(),

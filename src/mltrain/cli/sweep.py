@@ -223,6 +223,7 @@ def _train(
     from ..estimate import for_training
     from ..runner import TrainRequest, run_training
     from ..train import pick_device
+    from .train import promotion_estimate
 
     e = env()
     # the saved preset carries the best values (sources name it); else the base config (preset, --config,
@@ -235,7 +236,12 @@ def _train(
     )
     device = pick_device("auto")
     estimate = for_training(at, kind, effective.config, device)
-    request = TrainRequest(model, effective, seed, device, estimate, list(e.argv))
+    check, check_seconds = promotion_estimate(at, kind, model, effective, seed)
+    if check and not quiet:
+        print(check, file=e.stderr)
+    request = TrainRequest(
+        model, effective, seed, device, estimate, list(e.argv), check_estimate_seconds=check_seconds
+    )
     outcome = run_training(at, request)
     if not quiet:
         for line in KINDS[kind].gate_messages(outcome.gate, outcome.data["version"]):

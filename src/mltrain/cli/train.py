@@ -160,7 +160,7 @@ def train(
         if dry_run:
             return plan
         render.plan(plan, e.stderr)
-        check = promotion_estimate(at, kind, model, effective, seed, estimate.expected_seconds)
+        check, check_seconds = promotion_estimate(at, kind, model, effective, seed)
         if check:
             print(check, file=e.stderr)
         if not yes:
@@ -190,6 +190,7 @@ def train(
             before_commit=e.before_commit,
             job_id=job_id,
             promote=not no_promote,
+            check_estimate_seconds=check_seconds,
         )
         with display:
             outcome = run_training(at, request)
@@ -225,9 +226,11 @@ def train(
     run(as_json, body, show, code=exit_code)
 
 
-def promotion_estimate(at, kind: str, model: str, effective, seed: int, fold_seconds: float) -> str | None:
-    """One line on the promotion check's folds still to score (each costs about one training run)."""
+def promotion_estimate(at, kind: str, model: str, effective, seed: int) -> tuple[str | None, float]:
+    """One line on the promotion check's folds still to score, and their expected seconds: they are scored one
+    after another as `evaluate --workers 1` scores its folds, so they are estimated as those are."""
     from ..estimate import format_seconds
+    from ..estimate_eval import for_evaluation
     from ..promotion import pending_folds
     from ..registry import Registry
 
@@ -236,10 +239,11 @@ def promotion_estimate(at, kind: str, model: str, effective, seed: int, fold_sec
     meta = registry.meta(model, production) if production in registry.versions(model) else None
     todo, total = pending_folds(at, KINDS[kind], model, effective.config, seed, meta)
     if not total:
-        return None
+        return None, 0.0
     if not todo:
-        return f"promotion check: all {total} walk-forward folds are cached"
+        return f"promotion check: all {total} walk-forward folds are cached", 0.0
+    seconds = for_evaluation(at, kind, effective.config, folds=todo, workers=1).expected_seconds
     return (
         f"promotion check: {todo} of {total} walk-forward folds to score (the others are cached), "
-        f"about {format_seconds(todo * fold_seconds)} more"
-    )
+        f"about {format_seconds(seconds)} more"
+    ), seconds
