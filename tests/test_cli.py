@@ -234,6 +234,8 @@ def test_the_result_compares_the_whole_run_with_the_whole_estimate(home: Path):
     assert out.json["data"]["estimated_seconds"] == pytest.approx(2 * expected, rel=0.15)
     shown = run_cli(["models", "show", "btc_regime_detector", "1", "--json"]).json["data"]
     assert shown["timings"]["estimated_seconds"] == pytest.approx(2 * expected, rel=0.15)
+    assert shown["timings"]["promotion_check_estimated_seconds"] == pytest.approx(expected, rel=0.15)
+    assert "of which the promotion check:" in run_cli(["models", "show", "btc_regime_detector", "1"]).stdout
 
 
 @pytest.mark.slow  # trains a network

@@ -34,9 +34,8 @@ class TrainRequest:
     before_commit: Callable[[], None] | None = None  # called while the version is staged (tests pause here)
     job_id: str | None = None  # the id the face took the model's lock under (model_lock); new when None
     promote: bool = True  # False (--no-promote): a version that passes its gate is saved as a candidate
-    check_estimate_seconds: float = (
-        0.0  # the promotion check's folds still to score, as the face announced them
-    )
+    # the promotion check's folds still to score, as the face announced them before the run
+    check_estimate_seconds: float = 0.0
 
     @property
     def estimated_seconds(self) -> float:
@@ -350,6 +349,7 @@ def _metadata(
             **result.timings,
             **{k: round(v, 3) for k, v in seconds.items()},
             "estimated_seconds": round(request.estimated_seconds, 1),
+            "promotion_check_estimated_seconds": round(request.check_estimate_seconds, 1),
             "estimate_basis": request.estimate.basis,
         },
         "library_versions": _versions(),

@@ -172,7 +172,7 @@ def version(meta: dict, stream: IO[str]) -> None:
             "gate": f"{verdict}: {gate.get('rule')}" + threshold,
             "initial status": meta.get("initial_status"),
             "duration": f"{timings.get('total_seconds')} s (estimated {timings.get('estimated_seconds')} s, "
-            f"{timings.get('estimate_basis')})",
+            f"{timings.get('estimate_basis')}{_check_share(timings)})",
             "epochs run / best": f"{_per_symbol(timings.get('epochs_run'))} / "
             f"{_per_symbol(timings.get('best_epoch'))}",
             "command": " ".join(meta.get("command_line", [])),
@@ -377,3 +377,11 @@ def history(d: dict, stream: IO[str]) -> None:
         )
     else:
         paragraph(f"{name}: no alias changes recorded", stream)
+
+
+def _check_share(timings: dict) -> str:
+    """The promotion check's part of a version's estimate and of its duration, where it had one."""
+    estimated, took = timings.get("promotion_check_estimated_seconds"), timings.get("promotion_check_seconds")
+    if not estimated or took is None:
+        return ""
+    return f"; of which the promotion check: {round(took, 1)} s, estimated {estimated} s"
