@@ -25,6 +25,23 @@ def blocked_extras(tmp_path: Path) -> str:
     return str(folder)
 
 
+# runs `mltrain.cli.main` (what `python -m mltrain` runs) once per argument list of argv[1] (JSON); prints
+# one JSON line per run with its exit code and stdout, so two commands share one interpreter's start-up
+ENTRY_POINT_TWICE = """
+import contextlib, io, json, sys
+from mltrain.cli import main
+for args in json.loads(sys.argv[1]):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            main(args)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code or 0
+    print(json.dumps({"code": code, "stdout": out.getvalue()}))
+"""
+
+
 def validation_spans(doc: dict) -> list[tuple[str, str]]:
     return [tuple(next(iter(f["validation"].values()))[k] for k in ("first", "last")) for f in doc["folds"]]
 
@@ -202,30 +219,22 @@ def test_synthetic_truth_reports_the_causal_ceiling():
 @pytest.mark.slow  # trains a network
 def test_without_optional_extras_columns_say_not_installed(home: Path, tmp_path: Path):
     env = {**os.environ, "MLTRAIN_HOME": str(home), "PYTHONPATH": blocked_extras(tmp_path)}
-    out = tmp_path / "report"
-    for args in (["btc_regime_detector", "--symbols", "ETH"], ["volatility_forecaster", "--symbols", "BTC"]):
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "mltrain",
-                "evaluate",
-                *args,
-                "--folds",
-                "2",
-                "--workers",
-                "1",  # about the missing extras, not the pool: the folds run in this one process
-                *SMALL,
-                "--report",
-                str(out),
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        assert proc.returncode == 0, proc.stderr
-        doc = json.loads(proc.stdout)["data"]
+    common = ["--folds", "2", "--workers", "1", *SMALL, "--json"]
+    # --workers 1: about the missing extras, not the pool (the folds run in the process); both evaluations run
+    # in one fresh interpreter whose extras are blocked, through the console entry point, one after the other
+    models = (["btc_regime_detector", "--symbols", "ETH"], ["volatility_forecaster", "--symbols", "BTC"])
+    reports = [tmp_path / f"report-{k}" for k in range(len(models))]
+    runs = [["evaluate", *m, *common, "--report", str(r)] for m, r in zip(models, reports)]
+    proc = subprocess.run(
+        [sys.executable, "-c", ENTRY_POINT_TWICE, json.dumps(runs)], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(runs), proc.stdout
+    for line, out in zip(lines, reports):
+        run = json.loads(line)
+        assert run["code"] == 0, proc.stderr
+        doc = json.loads(run["stdout"])["data"]
         baselines = doc["folds"][0]["baselines"]
         missing = baselines["hmm"] if "hmm" in baselines else baselines["garch"]["BTC"]
         assert missing.startswith("not installed")
