@@ -634,3 +634,4 @@ def test_the_fast_candle_csv_is_pandas_to_csv_byte_for_byte(tmp_path: Path):
     same(odd.set_axis(odd.index + pd.Timedelta(hours=1)))  # not daily: pandas writes the times
     same(odd.assign(n=1))  # an integer column
     same(odd.set_axis([f"a,{i}" for i in range(odd.shape[1])], axis=1))  # names pandas quotes
+    same(odd.set_axis(["open"] * odd.shape[1], axis=1))  # one name twice

@@ -65,6 +65,7 @@ def candles_csv(frame: pd.DataFrame, index_label: str | None = None) -> str:
         isinstance(index, pd.DatetimeIndex)
         and index.tz is None
         and bool((index == index.normalize()).all())
+        and frame.columns.is_unique
         and all(dtype == "float64" for dtype in frame.dtypes)
         and all(isinstance(c, str) and PLAIN_COLUMN_RE.fullmatch(c) for c in [*frame.columns, label or "_"])
     )
