@@ -275,3 +275,25 @@ def test_correction_is_a_volatility_field_off_unless_set(tmp_path: Path):
     file.write_text("correction: 1\n")
     with pytest.raises(ConfigError, match="off or on"):
         build_config("volatility", get_preset("full", presets), load_yaml_mapping(file, "config file"), {})
+
+
+def test_a_yaml_file_read_again_is_parsed_once_handed_out_as_a_copy_and_edits_are_seen(tmp_path, monkeypatch):
+    from mltrain import yamlfile
+
+    parses = []
+    real = yamlfile._parse
+    monkeypatch.setattr(yamlfile, "_parse", lambda *a: parses.append(1) or real(*a))
+    monkeypatch.setattr(yamlfile, "_parsed", type(yamlfile._parsed)())
+    path = tmp_path / "p.yaml"
+    path.write_text("days: 365\nsymbols: [BTC]\n")
+    first = yamlfile.load_yaml_mapping(path, "preset file")
+    first.values["symbols"].append("ETH")  # the caller's copy
+    again = yamlfile.load_yaml_mapping(path, "preset file")
+    assert again.values == {"days": 365, "symbols": ["BTC"]} and again.lines == {"days": 1, "symbols": 2}
+    assert len(parses) == 1
+    path.write_text("days: 730\n")
+    assert yamlfile.load_yaml_mapping(path, "preset file").values == {"days": 730} and len(parses) == 2
+    path.write_text("- a list\n")  # refused every time: an error is never kept
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="must be a mapping"):
+            yamlfile.load_yaml_mapping(path, "preset file")

@@ -3,7 +3,9 @@ tags or duplicate keys, and the line of every key, so an error can name where a 
 
 from __future__ import annotations
 
+import copy
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -80,9 +82,8 @@ def _check_keys(node: yaml.Node, path: Path, what: str) -> None:
 
 
 def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
-    """Parse with a safe loader only: no Python tags, no code, no aliases, no duplicate keys."""
-    import yaml
-
+    """Parse with a safe loader only: no Python tags, no code, no aliases, no duplicate keys. The file is read
+    every time; a text this process parsed before is not parsed again."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -91,6 +92,26 @@ def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
+    parsed = _parsed.get(text)
+    if parsed is None:
+        parsed = _parsed[text] = _parse(text, path, what)
+        while len(_parsed) > PARSED_KEPT:
+            _parsed.popitem(last=False)  # the text read longest ago
+    else:
+        _parsed.move_to_end(text)
+    values, lines = parsed
+    return YamlDoc(path, copy.deepcopy(values), dict(lines))
+
+
+PARSED_KEPT = 64  # texts whose parse is kept per process: presets are re-read by every command
+_parsed: OrderedDict[str, tuple[dict[str, Any], dict[str, int]]] = OrderedDict()
+
+
+def _parse(text: str, path: Path, what: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """The mapping and its keys' lines; a pure function of the text (`path` and `what` only name it in an
+    error), so a text parsed before is answered from `_parsed` (the pure-Python loader takes milliseconds)."""
+    import yaml
+
     loader = _plain_loader()(text)
     try:
         node = loader.get_single_node()
@@ -109,11 +130,11 @@ def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
     finally:
         loader.dispose()
     if values is None:
-        return YamlDoc(path, {}, {})
+        return {}, {}
     if not isinstance(values, dict) or not isinstance(node, yaml.MappingNode):
         raise ConfigError(f"{what} {path} must be a mapping of field: value, e.g. 'days: 365'")
     lines = {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
     for key, value in node.value:  # a section's keys (a preset's `volatility:` fields) as section.key
         if isinstance(value, yaml.MappingNode):
             lines.update({f"{key.value}.{k.value}": k.start_mark.line + 1 for k, _ in value.value})
-    return YamlDoc(path, {str(k): v for k, v in values.items()}, lines)
+    return {str(k): v for k, v in values.items()}, lines
