@@ -109,18 +109,13 @@ def promotion_ends(
     return ends, "; ".join(notes) or None
 
 
-def data_fingerprint(store: DataStore, through: pd.Timestamp, series: dict | None = None) -> str:
-    """A hash of every series' candles up to `through` (what a fold can read: pools included). `series`: a
-    dict the caller keeps across spans, filled with every series' candles on first use, so one check loads
-    each series once, not once per fold."""
+def data_fingerprint(store: DataStore, through: pd.Timestamp) -> str:
+    """A hash of every series' candles up to `through` (what a fold can read: pools included)."""
     import numpy as np
 
-    series = {} if series is None else series
-    if not series:
-        series.update({symbol: store.load(symbol).frame for symbol in sorted(store.symbols())})
     digest = hashlib.sha256()
-    for symbol in sorted(series):
-        frame = series[symbol]
+    for symbol in sorted(store.symbols()):
+        frame = store.load(symbol).frame
         part = frame[frame.index <= through]
         digest.update(symbol.encode())
         digest.update(str(len(part)).encode())
@@ -147,14 +142,13 @@ def cache_path(
     home: Home, store: DataStore, kind: ModelKind, name: str, config: Any, seed: int, end, prints=None
 ) -> Path:
     """Where one fold's scored result is kept: its key covers the candles it can read (truth included).
-    `prints`: a dict the caller keeps for one check, so candidate and production hash each span once, and
-    the series are loaded once for all spans (under "series")."""
+    `prints`: a dict the caller keeps for one check, so candidate and production hash each span once."""
     import pandas as pd
 
     through = end + pd.Timedelta(days=kind.outcome_days)
     prints = {} if prints is None else prints
     if through not in prints:
-        prints[through] = data_fingerprint(store, through, prints.setdefault("series", {}))
+        prints[through] = data_fingerprint(store, through)
     key = _cache_key(kind, name, config, seed, end, prints[through])
     return home.cache / "promotion" / f"{key}.json"
 
