@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+DASK = Path(sys.executable).with_name("dask")  # the dask extra's command, beside this interpreter
 
 
 def wait_for(predicate, what: str, limit_seconds: float = 120):
@@ -62,12 +63,18 @@ def start_run_cluster() -> Callable[[], None] | None:
     """In the xdist controller, before its workers start: a scheduler and 2 workers for the whole run, left to
     boot while the workers collect; the workers find it through RUN_CLUSTER. Returns what stops it and
     removes its folder, or None when the dask extra is not installed (the fixture then skips)."""
-    if importlib.util.find_spec("distributed") is None:
-        return None
+    if importlib.util.find_spec("distributed") is None or not DASK.exists():
+        return None  # the fixture then skips, or fails in the tests that need it, not in the whole run
     folder = Path(tempfile.mkdtemp(prefix="mltrain-test-dask-"))
     file = folder / "scheduler.json"
-    procs = [_scheduler(folder, file)]
-    procs += [_worker(folder, name, ["--scheduler-file", str(file)]) for name in ("w1", "w2")]
+    procs: list[subprocess.Popen] = []
+    try:
+        procs.append(_scheduler(folder, file))
+        procs += [_worker(folder, name, ["--scheduler-file", str(file)]) for name in ("w1", "w2")]
+    except BaseException:
+        _stop(procs)  # a worker that could not start leaves no scheduler behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     os.environ[RUN_CLUSTER] = str(file)
 
     def stop() -> None:
@@ -90,7 +97,7 @@ def _popen(folder: Path, name: str, args: list[str]) -> subprocess.Popen:
     logs.mkdir(exist_ok=True)
     with open(logs / f"{name}.log", "w") as log:  # the child holds its own copy of the descriptor
         return subprocess.Popen(
-            [str(Path(sys.executable).with_name("dask")), *args],
+            [str(DASK), *args],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,

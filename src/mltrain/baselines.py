@@ -47,7 +47,7 @@ def memoized(fit: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
         prices = np.ascontiguousarray(close, dtype=float)
         rows = np.ascontiguousarray(predict_idx, dtype=np.int64)
         digest = hashlib.blake2b(prices.tobytes(), digest_size=16).digest()
-        key = (fit.__qualname__, digest, len(prices), int(fit_end), rows.tobytes(), rest)
+        key = (fit.__qualname__, digest, len(prices), fit_end, rows.tobytes(), rest)
         with _memo_lock:
             found = _memo.get(key)
             if found is not None:

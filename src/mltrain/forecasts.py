@@ -150,7 +150,7 @@ def har(
 
 def _garch(close, fit_end, predict_idx, fit_start, horizon, asymmetric: bool) -> np.ndarray:
     try:
-        import arch  # noqa: F401  (the extra is checked before the memo can answer)
+        from arch import arch_model  # noqa: F401  (the extra is checked before the memo can answer)
     except ImportError as exc:
         raise MissingExtra("arch") from exc
     return _garch_fit(close, fit_end, predict_idx, fit_start, horizon, asymmetric)
@@ -358,7 +358,7 @@ def hmm_regime_probs(
     on daily log returns fitted on rows [fit_start, fit_end), scored with forward-filtered probabilities only.
     Raises MissingExtra when hmmlearn is absent."""
     try:
-        import hmmlearn.hmm  # noqa: F401  (the extra is checked before the memo can answer)
+        from hmmlearn.hmm import GaussianHMM  # noqa: F401  (checked before the memo can answer)
     except ImportError as exc:
         raise MissingExtra("hmmlearn") from exc
     return _hmm_regime_probs(close, fit_end, predict_idx, fit_start, seed)

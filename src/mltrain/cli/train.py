@@ -160,7 +160,7 @@ def train(
         if dry_run:
             return plan
         render.plan(plan, e.stderr)
-        check, check_seconds = promotion_estimate(at, kind, model, effective, seed)
+        check, check_seconds = promotion_estimate(at, kind, model, effective, seed, quiet)
         if check:
             print(check, file=e.stderr)
         if not yes:
@@ -226,9 +226,12 @@ def train(
     run(as_json, body, show, code=exit_code)
 
 
-def promotion_estimate(at, kind: str, model: str, effective, seed: int) -> tuple[str | None, float]:
+def promotion_estimate(
+    at, kind: str, model: str, effective, seed: int, quiet: bool
+) -> tuple[str | None, float]:
     """One line on the promotion check's folds still to score, and their expected seconds: they are scored one
-    after another as `evaluate --workers 1` scores its folds, so they are estimated as those are."""
+    after another on the CPU as `evaluate --workers 1` scores its folds, so they are estimated as those are
+    (on a GPU host, a first CPU probe is announced like the training one)."""
     from ..estimate import format_seconds
     from ..estimate_eval import for_evaluation
     from ..promotion import pending_folds
@@ -242,6 +245,7 @@ def promotion_estimate(at, kind: str, model: str, effective, seed: int) -> tuple
         return None, 0.0
     if not todo:
         return f"promotion check: all {total} walk-forward folds are cached", 0.0
+    _say_probe(at, kind, effective.config, "cpu", quiet)
     seconds = for_evaluation(at, kind, effective.config, folds=todo, workers=1).expected_seconds
     return (
         f"promotion check: {todo} of {total} walk-forward folds to score (the others are cached), "
