@@ -236,7 +236,7 @@ def _train(
     )
     device = pick_device("auto")
     estimate = for_training(at, kind, effective.config, device)
-    check, check_seconds = promotion_estimate(at, kind, model, effective, seed, quiet)
+    check, check_seconds = promotion_estimate(at, kind, model, effective, seed, device, quiet)
     if check and not quiet:
         print(check, file=e.stderr)
     request = TrainRequest(

@@ -160,7 +160,7 @@ def train(
         if dry_run:
             return plan
         render.plan(plan, e.stderr)
-        check, check_seconds = promotion_estimate(at, kind, model, effective, seed, quiet)
+        check, check_seconds = promotion_estimate(at, kind, model, effective, seed, used_device, quiet)
         if check:
             print(check, file=e.stderr)
         if not yes:
@@ -227,7 +227,7 @@ def train(
 
 
 def promotion_estimate(
-    at, kind: str, model: str, effective, seed: int, quiet: bool
+    at, kind: str, model: str, effective, seed: int, device: str, quiet: bool
 ) -> tuple[str | None, float]:
     """One line on the promotion check's folds still to score, and their expected seconds: they are scored one
     after another on the CPU as `evaluate --workers 1` scores its folds, so they are estimated as those are
@@ -245,7 +245,8 @@ def promotion_estimate(
         return None, 0.0
     if not todo:
         return f"promotion check: all {total} walk-forward folds are cached", 0.0
-    _say_probe(at, kind, effective.config, "cpu", quiet)
+    if device != "cpu":  # on the CPU, the training estimate has just probed (and said so)
+        _say_probe(at, kind, effective.config, "cpu", quiet)
     seconds = for_evaluation(at, kind, effective.config, folds=todo, workers=1).expected_seconds
     return (
         f"promotion check: {todo} of {total} walk-forward folds to score (the others are cached), "
