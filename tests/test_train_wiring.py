@@ -144,7 +144,7 @@ def test_sigterm_while_the_version_is_committed_exits_130_saying_it_was_saved(ho
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == ExitCode.INTERRUPTED, err
     last = err.strip().splitlines()[-1]
-    assert last.startswith("error: interrupted while saving: v1 of btc_regime_detector was saved"), err
-    assert Registry(Home(home)).versions("btc_regime_detector") == [1]
+    assert last.startswith("error: interrupted while saving: v1 of volatility_forecaster was saved"), err
+    assert Registry(Home(home)).versions("volatility_forecaster") == [1]
     job = json.loads(next(home.glob("jobs/*.json")).read_text())
     assert job["status"] in ("completed", "rejected") and job["version"] == 1
