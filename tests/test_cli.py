@@ -122,6 +122,7 @@ def test_dry_run_json_contract_and_sources(tmp_path: Path):
         "sources",
         "device",
         "estimate",
+        "promotion_check",  # the run is training and this check: the dry run estimates both
     }
     data = doc["data"]
     assert data["config"]["days"] == 200 and data["sources"]["days"] == "flag --days"
@@ -131,6 +132,9 @@ def test_dry_run_json_contract_and_sources(tmp_path: Path):
     # correction off (the default): no network is trained, so no training step is probed
     assert "no network is trained" in data["estimate"]["basis"]
     assert data["estimate"]["upper_seconds"] >= data["estimate"]["expected_seconds"] > 0
+    check = data["promotion_check"]
+    assert set(check) == {"folds", "folds_to_score", "expected_seconds", "basis"}
+    assert check["folds"] == check["folds_to_score"] == 4 and check["expected_seconds"] > 0  # a fresh home
 
 
 def test_dry_run_text_names_sources():
@@ -225,17 +229,32 @@ def test_train_json_contract_and_app_log(home: Path):
 @pytest.mark.slow  # trains a network
 def test_the_result_compares_the_whole_run_with_the_whole_estimate(home: Path):
     """duration_seconds covers training and the promotion check, so estimated_seconds does too: the plan's
-    estimate plus the check's folds still to score (each about one training run), as the plan announced."""
+    training estimate plus its check's folds still to score, as the dry run and the plan announced. The folds
+    the check scored set this host's pace for the next check of the config."""
     args = [*REGIME_TINY, "--json"]
-    expected = run_cli([*args, "--dry-run"]).json["data"]["estimate"]["expected_seconds"]
+    plan = run_cli([*args, "--dry-run"]).json["data"]
+    check = plan["promotion_check"]
+    assert check["folds"] == check["folds_to_score"] == 1 and "reference machine" in check["basis"]
+    assert (
+        "promotion check: 1 walk-forward fold to score, about" in run_cli([*REGIME_TINY, "--dry-run"]).stdout
+    )
+    whole = plan["estimate"]["expected_seconds"] + check["expected_seconds"]
     out = run_cli(args, expect=(ExitCode.OK, ExitCode.NOT_PROMOTED))
-    assert "promotion check: 1 of 1 walk-forward folds to score" in out.stderr
-    # the dry-run's figure is rounded for show: within 15% of twice it, far from the training estimate alone
-    assert out.json["data"]["estimated_seconds"] == pytest.approx(2 * expected, rel=0.15)
+    assert "promotion check: 1 walk-forward fold to score, about" in out.stderr
+    assert out.json["data"]["estimated_seconds"] == pytest.approx(whole, abs=0.11)
     shown = run_cli(["models", "show", "btc_regime_detector", "1", "--json"]).json["data"]
-    assert shown["timings"]["estimated_seconds"] == pytest.approx(2 * expected, rel=0.15)
-    assert shown["timings"]["promotion_check_estimated_seconds"] == pytest.approx(expected, rel=0.15)
+    assert shown["timings"]["estimated_seconds"] == pytest.approx(whole, abs=0.11)
+    assert shown["timings"]["promotion_check_estimated_seconds"] == check["expected_seconds"]
     assert "of which the promotion check:" in run_cli(["models", "show", "btc_regime_detector", "1"]).stdout
+    # the same run again reads its fold from the cache; another seed scores it anew, at this host's pace
+    again = run_cli([*args, "--dry-run"]).json["data"]["promotion_check"]
+    assert again["folds_to_score"] == 0 and again["expected_seconds"] == 0
+    assert "its walk-forward fold is cached" in run_cli([*REGIME_TINY, "--dry-run"]).stdout
+    other = run_cli([*args, "--dry-run", "--seed", "7"]).json["data"]["promotion_check"]
+    assert other["folds_to_score"] == 1 and "1 past evaluation of this config on this host" in other["basis"]
+    paced = float(other["basis"].split("(")[-1].split(" s per round")[0])
+    assert other["expected_seconds"] == pytest.approx(paced, abs=0.11)
+    assert paced <= shown["timings"]["promotion_check_seconds"]
 
 
 @pytest.mark.slow  # trains a network

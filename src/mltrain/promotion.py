@@ -163,8 +163,11 @@ def scored_fold(
     end,
     folds: int,
     prints=None,
+    paces: list[float] | None = None,
 ) -> dict:
-    """One fold trained and scored as `evaluate` does, from the cache when the same fold was scored before."""
+    """One fold trained and scored as `evaluate` does, from the cache when the same fold was scored before.
+    `paces`: a list the seconds of a fold scored here (not read from the cache) are appended to."""
+    import time
 
     from .fsutil import atomic_write_bytes
 
@@ -173,9 +176,12 @@ def scored_fold(
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         pass  # absent or damaged: score it again
+    started = time.perf_counter()
     fold = kind.fold(store, name, config, seed, end, None, folds)
     if fold.get("interrupted"):
         return fold
+    if paces is not None:
+        paces.append(time.perf_counter() - started)
     kept = {k: fold.get(k) for k in ("metrics", "baselines", "predictions")}
     kept["end"] = str(end.date())
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,22 +224,26 @@ def check(
             "folds": [],
             "undecided": "no walk-forward fold fits the history before the latest day; use fewer --days",
         }
-    cand, prints = [], {}
+    cand, prints, paces = [], {}, []
     for end in ends:
-        fold = scored_fold(home, store, kind, name, config, seed, end, len(ends), prints)
+        fold = scored_fold(home, store, kind, name, config, seed, end, len(ends), prints, paces)
         if fold.get("interrupted"):
             return {"interrupted": True}
         cand.append(fold)
+    _record_pace(home, kind, config, paces)
     prod, prod_note = None, None
     if production is not None:
         try:
             prod_config, prod_seed = production_config(production)
-            prod = []
+            prod, paces = [], []
             for end in ends:
-                fold = scored_fold(home, store, kind, name, prod_config, prod_seed, end, len(ends), prints)
+                fold = scored_fold(
+                    home, store, kind, name, prod_config, prod_seed, end, len(ends), prints, paces
+                )
                 if fold.get("interrupted"):
                     return {"interrupted": True}
                 prod.append(fold)
+            _record_pace(home, kind, prod_config, paces)
         except (MltrainError, ValueError) as exc:  # an old config today's bounds refuse, a series gone
             prod, prod_note = None, f"production v{production.get('version')} could not be rescored: {exc}"
     figures = kind.promotion_figures(cand, prod, config)
@@ -256,6 +266,17 @@ def check(
     # (decision.py through the kind), per symbol, beside buy-and-hold, the baselines and the oracle
     evidence["decision"] = kind.decision(cand) if cand else {}
     return evidence
+
+
+def _record_pace(home: Home, kind: ModelKind, config: Any, paces: list[float]) -> None:
+    """The folds a check scored here (not from the cache) go into the host's run history as an evaluation
+    of one worker: the next check of this config (a new fold after `data update`, another seed) and
+    `evaluate --workers 1` are estimated at this host's pace, not the reference machine's."""
+    from .estimate_eval import evaluation_row
+    from .jobs import Jobs
+
+    if paces:
+        Jobs(home).record_run(evaluation_row(kind.name, config, len(paces), 1, sum(paces), False))
 
 
 def pending_folds(home: Home, kind: ModelKind, name: str, config: Any, seed: int, production: dict | None):

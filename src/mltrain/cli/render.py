@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import IO
 
 from ..render import envelope, error_envelope  # noqa: F401  (the JSON envelopes)
 from ..textutil import fmt, plural
 from .live import FoldProgress, Progress  # noqa: F401  (the live displays)
+from .promotion_view import promotion, promotion_check_line  # noqa: F401  (the champion/challenger check)
 from .scores import (  # noqa: F401  (score tables and version comparison)
     compare,
     compare_figures,
@@ -36,6 +36,8 @@ def plan(data: dict, stream: IO[str]) -> None:
     )
     if est["warning"]:
         paragraph(f"warning: {est['warning']}", stream)
+    if data.get("promotion_check"):
+        paragraph(promotion_check_line(data["promotion_check"]), stream)
 
 
 def evaluation_plan(data: dict, stream: IO[str]) -> None:
@@ -68,58 +70,6 @@ def train_result(data: dict, windows: dict, stream: IO[str]) -> None:
         stream,
     )
     scores(data["model_type"], data["metrics"], data["baselines"], windows, stream)
-
-
-def promotion(meta: dict, stream: IO[str]) -> None:
-    """The champion/challenger evidence a version was promoted (or kept out) on."""
-    from ..kinds import KINDS
-
-    evidence = meta["promotion"]
-    folds = evidence.get("folds") or []
-    lines = [f"promotion: {evidence.get('reason')}"]
-    lines.append(
-        "  folds: "
-        + (_windows(folds) or "none")
-        + f" (production then: {_version_or_none(evidence.get('production_version'))})"
-    )
-    if evidence.get("reach"):
-        lines.append(f"  {evidence['reach']}")
-    kind = KINDS.get(meta["model_type"])
-    lines += [f"  {line}" for line in (kind.promotion_lines(evidence) if kind else [])]
-    lines += promotion_decision_lines(evidence)
-    for line in lines:
-        paragraph(line, stream)
-
-
-def promotion_decision_lines(evidence: dict) -> list[str]:
-    """What acting on the candidate's calls earned on the promotion folds (decision.py), one line per symbol."""
-    lines = []
-    for symbol, d in (evidence.get("decision") or {}).items():
-        rows = d.get("rows") or {}
-        model, hold, best = rows.get("model"), rows.get("buy_and_hold"), d.get("best_baseline")
-        if not model or not hold:
-            continue
-        text = (
-            f"  decision {symbol} ({d.get('days')} days, {d.get('cost_bps'):g} bps): Sharpe {model['sharpe']}, "
-            f"max drawdown {model['max_drawdown']:.1%}; buy-and-hold {hold['sharpe']}, {hold['max_drawdown']:.1%}"
-        )
-        if best and rows.get(best):
-            text += f"; best baseline {best} {rows[best]['sharpe']}, {rows[best]['max_drawdown']:.1%}"
-        lines.append(text)
-    return lines
-
-
-def _windows(folds: list[dict]) -> str:
-    """'2023-12-20..2025-07-25 (4 adjacent folds)' for adjacent windows, else each window."""
-    days = [(dt.date.fromisoformat(w["first"]), dt.date.fromisoformat(w["last"])) for w in folds]
-    adjacent = all((b[0] - a[1]).days == 1 for a, b in zip(days, days[1:]))
-    if len(folds) > 1 and adjacent:
-        return f"{folds[0]['first']}..{folds[-1]['last']} ({len(folds)} adjacent folds)"
-    return ", ".join(f"{w['first']}..{w['last']}" for w in folds)
-
-
-def _version_or_none(version) -> str:
-    return "none" if version is None else f"v{version}"
 
 
 def _validation_title(windows: dict) -> str:

@@ -148,6 +148,7 @@ def train(
         used_device = pick_device(device)
         _say_probe(at, kind, effective.config, used_device, quiet)
         estimate = for_training(at, kind, effective.config, used_device)
+        check = promotion_estimate(at, kind, model, effective, seed, used_device, quiet)
         plan = {
             "model_name": model,
             "model_type": kind,
@@ -156,13 +157,11 @@ def train(
             "sources": effective.sources,
             "device": used_device,
             "estimate": estimate.as_dict(),
+            "promotion_check": check,
         }
         if dry_run:
             return plan
         render.plan(plan, e.stderr)
-        check, check_seconds = promotion_estimate(at, kind, model, effective, seed, used_device, quiet)
-        if check:
-            print(check, file=e.stderr)
         if not yes:
             if not e.stdin_isatty:
                 raise UsageError(NO_TTY)
@@ -190,7 +189,7 @@ def train(
             before_commit=e.before_commit,
             job_id=job_id,
             promote=not no_promote,
-            check_estimate_seconds=check_seconds,
+            check_estimate_seconds=check["expected_seconds"] if check else 0.0,
         )
         with display:
             outcome = run_training(at, request)
@@ -228,11 +227,11 @@ def train(
 
 def promotion_estimate(
     at, kind: str, model: str, effective, seed: int, device: str, quiet: bool
-) -> tuple[str | None, float]:
-    """One line on the promotion check's folds still to score, and their expected seconds: they are scored one
-    after another on the CPU as `evaluate --workers 1` scores its folds, so they are estimated as those are
-    (on a GPU host, a first CPU probe is announced like the training one)."""
-    from ..estimate import format_seconds
+) -> dict | None:
+    """The promotion check a train would run now: {folds, folds_to_score, expected_seconds, basis}, None for
+    a kind without one. Its folds are scored one after another on the CPU as `evaluate --workers 1` scores
+    its folds, so they are estimated as those are (on a GPU host, a first CPU probe is announced like the
+    training one)."""
     from ..estimate_eval import for_evaluation
     from ..promotion import pending_folds
     from ..registry import Registry
@@ -242,13 +241,11 @@ def promotion_estimate(
     meta = registry.meta(model, production) if production in registry.versions(model) else None
     todo, total = pending_folds(at, KINDS[kind], model, effective.config, seed, meta)
     if not total:
-        return None, 0.0
-    if not todo:
-        return f"promotion check: all {total} walk-forward folds are cached", 0.0
-    if device != "cpu":  # on the CPU, the training estimate has just probed (and said so)
-        _say_probe(at, kind, effective.config, "cpu", quiet)
-    seconds = for_evaluation(at, kind, effective.config, folds=todo, workers=1).expected_seconds
-    return (
-        f"promotion check: {todo} of {total} walk-forward folds to score (the others are cached), "
-        f"about {format_seconds(seconds)} more"
-    ), seconds
+        return None
+    check = {"folds": total, "folds_to_score": todo, "expected_seconds": 0.0, "basis": "every fold is cached"}
+    if todo:
+        if device != "cpu":  # on the CPU, the training estimate has just probed (and said so)
+            _say_probe(at, kind, effective.config, "cpu", quiet)
+        estimate = for_evaluation(at, kind, effective.config, folds=todo, workers=1)
+        check.update(expected_seconds=round(estimate.expected_seconds, 1), basis=estimate.basis)
+    return check
