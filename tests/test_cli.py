@@ -454,13 +454,14 @@ def test_debug_shows_traceback_only_when_asked():
 
 
 def test_terminal_prompt_asks_and_a_no_trains_nothing(home: Path):
-    """In a real terminal (a pty), train shows the plan and asks; answering no exits 1 and writes nothing."""
+    """In a real terminal (a pty), train shows the plan and asks; answering no exits 1 and writes nothing.
+    (The volatility model: the prompt is the same for both types, and it has no training probe to wait for.)"""
     import pty
     import select
 
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mltrain", "train", "btc_regime_detector", "--preset", "quick"],
+        [sys.executable, "-m", "mltrain", "train", "volatility_forecaster", "--preset", "quick"],
         stdin=follower,
         stdout=follower,
         stderr=follower,
