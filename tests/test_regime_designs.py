@@ -115,11 +115,15 @@ def test_a_gru_versions_predict_equals_its_walk_forward_fold(tmp_path: Path):
     """`train` and the last fold of `evaluate` fit the same blocks with the same seed, so `predict` from the
     stored version must give the fold's probabilities: the spec rebuilds the GRU's windows and normalisation."""
     args = ["btc_regime_detector", "--preset", "quick", "--days", "365", "--epochs", "10", "--patience", "5"]
-    train_regime_cli("--encoder", "gru")  # REGIME_TINY: its pool is BTC and ETH, as the evaluate's below
-    args += ["--symbols", "ETH"]
+    version = train_regime_cli("--encoder", "gru", "--json").json["data"]["version"]  # pool BTC and ETH
+    shown = run_cli(["models", "show", "btc_regime_detector", str(version), "--json"]).json["data"]
+    block = shown["data_windows"]["BTC"]["validation"]
+    # the walk-forward's last fold alone: every fold whose block starts on or after the version's block
+    args += ["--symbols", "ETH", "--folds", "all", "--start", block["first"]]
     csv = tmp_path / "folds.csv"
-    run_cli(["evaluate", *args, "--encoder", "gru", "--folds", "2", "--workers", "1", "--predictions", csv])
+    run_cli(["evaluate", *args, "--encoder", "gru", "--workers", "1", "--predictions", csv])
     folds = pd.read_csv(csv, dtype={"date": str})
+    assert folds["fold"].nunique() == 1 and folds["date"].min() == block["first"]
     last = folds[folds["fold"] == folds["fold"].max()]
     served = run_cli(["predict", "btc_regime_detector", "--since", last["date"].min(), "--json"]).json["data"]
     by_day = {p["date"]: p for p in served["predictions"]}
