@@ -196,3 +196,14 @@ def test_a_volatility_run_without_correction_trains_no_network_and_is_estimated_
     got = E.estimate(Home(tmp_path), "volatility", cfg, "cpu", measure=True)
     assert got is not None and "no network is trained" in got.basis
     assert Jobs(Home(tmp_path)).probes() == {}  # nothing was probed
+
+
+def test_a_correction_off_evaluation_never_sets_the_pace_of_a_correction_on_one(tmp_path):
+    """The network's correction is most of a volatility fold's work: an evaluation of one setting is not the
+    pace of the other (it once estimated a correction-on evaluation at 2.1 s that took 8 s)."""
+    home = Home(tmp_path)
+    off, on = config("volatility"), config("volatility", correction="on")
+    assert E.config_key(off) != E.config_key(on) and "correction" not in E.config_key(off)
+    Jobs(home).record_run(EE.evaluation_row("volatility", off, 2, 1, 2.0, False))
+    assert "past evaluation" in EE.for_evaluation(home, "volatility", off, folds=2, workers=1).basis
+    assert "past evaluation" not in EE.for_evaluation(home, "volatility", on, folds=2, workers=1).basis

@@ -99,10 +99,13 @@ def _shape(values: dict) -> dict:
 
 
 def config_key(config: TrainingConfig) -> dict:
-    """What decides the amount of work and when early stopping ends a run (pretraining only when set, so
-    history rows written before the field existed still match a config without it)."""
+    """What decides the amount of work and when early stopping ends a run (pretraining, and a volatility
+    model's correction, only when set, so history rows written before the fields existed still match a config
+    without them: a correction-off evaluation once set the pace of a correction-on one, 4x under)."""
     symbols = None if config.symbols is None else sorted(config.symbols)
     extra = {"pretrain_markets": config.pretrain_markets} if config.pretrain_markets else {}
+    if getattr(config, "correction", None) == "on":  # the volatility network is trained only then
+        extra["correction"] = "on"
     return {
         **{name: getattr(config, name) for name in CONFIG_FIELDS},
         **shape_key(config),
