@@ -133,8 +133,9 @@ def test_dry_run_json_contract_and_sources(tmp_path: Path):
     assert "no network is trained" in data["estimate"]["basis"]
     assert data["estimate"]["upper_seconds"] >= data["estimate"]["expected_seconds"] > 0
     check = data["promotion_check"]
-    assert set(check) == {"folds", "folds_to_score", "expected_seconds", "basis"}
-    assert check["folds"] == check["folds_to_score"] == 4 and check["expected_seconds"] > 0  # a fresh home
+    assert set(check) == {"folds", "scorings", "folds_to_score", "expected_seconds", "basis"}
+    assert check["folds"] == check["scorings"] == check["folds_to_score"] == 4  # a fresh home: no production
+    assert check["expected_seconds"] > 0
 
 
 def test_dry_run_text_names_sources():

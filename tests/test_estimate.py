@@ -202,8 +202,13 @@ def test_a_correction_off_evaluation_never_sets_the_pace_of_a_correction_on_one(
     """The network's correction is most of a volatility fold's work: an evaluation of one setting is not the
     pace of the other (it once estimated a correction-on evaluation at 2.1 s that took 8 s)."""
     home = Home(tmp_path)
-    off, on = config("volatility"), config("volatility", correction="on")
-    assert E.config_key(off) != E.config_key(on) and "correction" not in E.config_key(off)
+    off, on = config("volatility", correction="off"), config("volatility", correction="on")  # as a run has
+    assert E.config_key(off)["correction"] == "off" and E.config_key(on)["correction"] == "on"
+    assert "correction" not in E.config_key(config())  # a regime config has no such field
+    old = EE.evaluation_row("volatility", on, 2, 1, 20.0, False)
+    old["config"].pop("correction")  # written before the key: which setting ran is unknown
+    Jobs(home).record_run(old)
     Jobs(home).record_run(EE.evaluation_row("volatility", off, 2, 1, 2.0, False))
     assert "past evaluation" in EE.for_evaluation(home, "volatility", off, folds=2, workers=1).basis
+    assert EE.for_evaluation(home, "volatility", off, folds=2, workers=1).expected_seconds == pytest.approx(2.0)
     assert "past evaluation" not in EE.for_evaluation(home, "volatility", on, folds=2, workers=1).basis

@@ -7,6 +7,7 @@ import json
 import re
 import shlex
 from pathlib import Path
+from unittest.mock import ANY
 
 import pandas as pd
 import pytest
@@ -136,6 +137,16 @@ def test_the_same_run_again_ties_production_and_reads_its_folds_from_the_cache(h
     run_cli(VOL)
     cache = Path(home) / "cache" / "promotion"
     before = {p: p.stat().st_mtime for p in cache.glob("*.json")}
+    # the dry run counts production's scorings once when they are the candidate's (same config and seed)...
+    plan = run_cli([*VOL, "--dry-run", "--json"]).json["data"]["promotion_check"]
+    assert plan == {"folds": 2, "scorings": 2, "folds_to_score": 0, "expected_seconds": 0.0, "basis": ANY}
+    assert "all 2 walk-forward folds are cached" in run_cli([*VOL, "--dry-run"]).stdout
+    # ...and apart when production is rescored with its own config and seed: only the candidate's to score
+    other = run_cli([*VOL, "--seed", "7", "--dry-run", "--json"]).json["data"]["promotion_check"]
+    assert other["folds"] == 2 and other["scorings"] == 4 and other["folds_to_score"] == 2
+    assert other["basis"].startswith("candidate: ") and "production" not in other["basis"]
+    text = run_cli([*VOL, "--seed", "7", "--dry-run"]).stdout
+    assert "2 walk-forward folds, scored for the candidate and for production: 2 of 4 to score" in text
     out = run_cli([*VOL, "--json"])
     assert out.json["data"]["promoted"]
     assert {p: p.stat().st_mtime for p in cache.glob("*.json")} == before  # nothing was rescored

@@ -99,13 +99,14 @@ def _shape(values: dict) -> dict:
 
 
 def config_key(config: TrainingConfig) -> dict:
-    """What decides the amount of work and when early stopping ends a run (pretraining, and a volatility
-    model's correction, only when set, so history rows written before the fields existed still match a config
-    without them: a correction-off evaluation once set the pace of a correction-on one, 4x under)."""
+    """What decides the amount of work and when early stopping ends a run. Pretraining only when set (rows
+    written before the field still match a config without it); `correction` whenever the type has it (its
+    network trains only when on; rows without it cannot say which ran: a correction-off evaluation once set a
+    correction-on one's pace, 4x under)."""
     symbols = None if config.symbols is None else sorted(config.symbols)
     extra = {"pretrain_markets": config.pretrain_markets} if config.pretrain_markets else {}
-    if getattr(config, "correction", None) == "on":  # the volatility network is trained only then
-        extra["correction"] = "on"
+    if config.correction is not None:
+        extra["correction"] = config.correction
     return {
         **{name: getattr(config, name) for name in CONFIG_FIELDS},
         **shape_key(config),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from .config import FIELDS, PROMOTION_FOLDS, training_config
@@ -167,8 +168,6 @@ def scored_fold(
 ) -> dict:
     """One fold trained and scored as `evaluate` does, from the cache when the same fold was scored before.
     `paces`: a list the seconds of a fold scored here (not read from the cache) are appended to."""
-    import time
-
     from .fsutil import atomic_write_bytes
 
     path = cache_path(home, store, kind, name, config, seed, end, prints)
@@ -279,12 +278,16 @@ def _record_pace(home: Home, kind: ModelKind, config: Any, paces: list[float]) -
         Jobs(home).record_run(evaluation_row(kind.name, config, len(paces), 1, sum(paces), False))
 
 
-def pending_folds(home: Home, kind: ModelKind, name: str, config: Any, seed: int, production: dict | None):
-    """(folds to score, folds in all) of the check a train would run now: for its time estimate."""
+def pending_folds(
+    home: Home, kind: ModelKind, name: str, config: Any, seed: int, production: dict | None
+) -> tuple[list[tuple[Any, int]], int, int]:
+    """The check a train would run now, for its time estimate: ([(config, its fold scorings not in the
+    cache)] for the candidate, then production's when it is rescored, the fold windows read, the distinct
+    fold scorings in all). Production with the candidate's config and seed reads the candidate's scorings."""
     from .data.store import DataStore
 
     if not supports(kind):
-        return 0, 0
+        return [], 0, 0
     store = DataStore(home)
     ends, _ = promotion_ends(store, kind, name, config)
     configs = [(config, seed)]
@@ -294,12 +297,13 @@ def pending_folds(home: Home, kind: ModelKind, name: str, config: Any, seed: int
         except ValueError:
             pass
     prints: dict = {}
-    todo = sum(
-        not cache_path(home, store, kind, name, c, s, end, prints).is_file()
-        for c, s in configs
-        for end in ends
-    )
-    return todo, len(ends) * len(configs)
+    seen: set = set()
+    pending = []
+    for c, s in configs:
+        paths = {cache_path(home, store, kind, name, c, s, end, prints) for end in ends} - seen
+        pending.append((c, sum(not path.is_file() for path in paths)))
+        seen |= paths
+    return pending, len(ends), len(seen)
 
 
 def verdict(evidence: dict, has_production: bool) -> tuple[bool, str]:

@@ -14,15 +14,19 @@ def promotion_check_line(check: dict) -> str:
     """What the promotion check at the end of a train will score, and about how long it takes."""
     from ..estimate import format_seconds
 
-    todo, total = check["folds_to_score"], check["folds"]
+    todo, windows, scorings = check["folds_to_score"], check["folds"], check["scorings"]
     if not todo:
-        folds = "its walk-forward fold is" if total == 1 else f"all {total} walk-forward folds are"
+        folds = "its walk-forward fold is" if windows == 1 else f"all {windows} walk-forward folds are"
         return f"promotion check: {folds} cached"
-    cached = f" (the other {total - todo} are cached)" if todo < total else ""
-    return (
-        f"promotion check: {plural(todo, 'walk-forward fold')} to score{cached}, about "
-        f"{format_seconds(check['expected_seconds'])} more"
-    )
+    more = f"about {format_seconds(check['expected_seconds'])} more"
+    if scorings > windows:  # production is rescored with its own config on the same folds
+        return (
+            f"promotion check: {plural(windows, 'walk-forward fold')}, scored for the candidate and for "
+            f"production: {todo} of {scorings} to score (the rest are cached), {more}"
+        )
+    if todo == windows:
+        return f"promotion check: {plural(windows, 'walk-forward fold')} to score, {more}"
+    return f"promotion check: {todo} of {windows} walk-forward folds to score (the rest are cached), {more}"
 
 
 def promotion(meta: dict, stream: IO[str]) -> None:

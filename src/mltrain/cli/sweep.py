@@ -236,10 +236,9 @@ def _train(
     )
     device = pick_device("auto")
     estimate = for_training(at, kind, effective.config, device)
-    check = promotion_estimate(at, kind, model, effective, seed, device, quiet)
+    check, seconds = promotion_estimate(at, kind, model, effective, seed, device, quiet)
     if check and not quiet:
         print(render.promotion_check_line(check), file=e.stderr)
-    seconds = check["expected_seconds"] if check else 0.0
     request = TrainRequest(
         model, effective, seed, device, estimate, list(e.argv), check_estimate_seconds=seconds
     )

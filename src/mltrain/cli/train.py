@@ -148,7 +148,7 @@ def train(
         used_device = pick_device(device)
         _say_probe(at, kind, effective.config, used_device, quiet)
         estimate = for_training(at, kind, effective.config, used_device)
-        check = promotion_estimate(at, kind, model, effective, seed, used_device, quiet)
+        check, check_seconds = promotion_estimate(at, kind, model, effective, seed, used_device, quiet)
         plan = {
             "model_name": model,
             "model_type": kind,
@@ -189,7 +189,7 @@ def train(
             before_commit=e.before_commit,
             job_id=job_id,
             promote=not no_promote,
-            check_estimate_seconds=check["expected_seconds"] if check else 0.0,
+            check_estimate_seconds=check_seconds,
         )
         with display:
             outcome = run_training(at, request)
@@ -227,11 +227,12 @@ def train(
 
 def promotion_estimate(
     at, kind: str, model: str, effective, seed: int, device: str, quiet: bool
-) -> dict | None:
-    """The promotion check a train would run now: {folds, folds_to_score, expected_seconds, basis}, None for
-    a kind without one. Its folds are scored one after another on the CPU as `evaluate --workers 1` scores
-    its folds, so they are estimated as those are (on a GPU host, a first CPU probe is announced like the
-    training one)."""
+) -> tuple[dict | None, float]:
+    """The promotion check a train would run now, and its expected seconds: ({folds, scorings, folds_to_score,
+    expected_seconds, basis}, seconds), None for a model type without a check or when no fold fits the
+    history. Its folds are scored one after another on the CPU as `evaluate --workers 1` scores its folds, so
+    each config's are estimated as those are (on a GPU host, a first CPU probe is announced like the training
+    one)."""
     from ..estimate_eval import for_evaluation
     from ..promotion import pending_folds
     from ..registry import Registry
@@ -239,13 +240,24 @@ def promotion_estimate(
     registry = Registry(at)
     production = registry.aliases(model).get("production")
     meta = registry.meta(model, production) if production in registry.versions(model) else None
-    todo, total = pending_folds(at, KINDS[kind], model, effective.config, seed, meta)
-    if not total:
-        return None
-    check = {"folds": total, "folds_to_score": todo, "expected_seconds": 0.0, "basis": "every fold is cached"}
-    if todo:
-        if device != "cpu":  # on the CPU, the training estimate has just probed (and said so)
-            _say_probe(at, kind, effective.config, "cpu", quiet)
-        estimate = for_evaluation(at, kind, effective.config, folds=todo, workers=1)
-        check.update(expected_seconds=round(estimate.expected_seconds, 1), basis=estimate.basis)
-    return check
+    pending, windows, scorings = pending_folds(at, KINDS[kind], model, effective.config, seed, meta)
+    if not windows:
+        return None, 0.0
+    todo = sum(n for _, n in pending)
+    check = {"folds": windows, "scorings": scorings, "folds_to_score": todo, "expected_seconds": 0.0}
+    check["basis"] = "every fold is cached"
+    if not todo:
+        return check, 0.0
+    if device != "cpu":  # on the CPU, the training estimate has just probed (and said so)
+        _say_probe(at, kind, effective.config, "cpu", quiet)
+    parts = [
+        (who, for_evaluation(at, kind, config, folds=n, workers=1))
+        for who, (config, n) in zip(("candidate", "production"), pending)
+        if n
+    ]
+    seconds = sum(estimate.expected_seconds for _, estimate in parts)
+    check["expected_seconds"] = round(seconds, 1)
+    check["basis"] = "; ".join(
+        estimate.basis if len(pending) == 1 else f"{who}: {estimate.basis}" for who, estimate in parts
+    )
+    return check, seconds
