@@ -210,5 +210,7 @@ def test_a_correction_off_evaluation_never_sets_the_pace_of_a_correction_on_one(
     Jobs(home).record_run(old)
     Jobs(home).record_run(EE.evaluation_row("volatility", off, 2, 1, 2.0, False))
     assert "past evaluation" in EE.for_evaluation(home, "volatility", off, folds=2, workers=1).basis
-    assert EE.for_evaluation(home, "volatility", off, folds=2, workers=1).expected_seconds == pytest.approx(2.0)
+    assert EE.for_evaluation(home, "volatility", off, folds=2, workers=1).expected_seconds == pytest.approx(
+        2.0
+    )
     assert "past evaluation" not in EE.for_evaluation(home, "volatility", on, folds=2, workers=1).basis

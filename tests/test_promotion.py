@@ -294,7 +294,11 @@ def test_folds_without_a_bear_day_reach_back_until_every_regime_is_in_the_eviden
     short = build_config("regime", presets["full"], None, {"days": 90}).config
     ends_short, reach_short = promotion.promotion_ends(store, kind, name, short)
     assert len(ends_short) <= 20 and "(the most the check scores)" in reach_short and "Bear" in reach_short
-    assert promotion.pending_folds(at, kind, name, config, 42, None) == (len(ends), len(ends))
+    assert promotion.pending_folds(at, kind, name, config, 42, None) == (
+        [(config, len(ends))],
+        len(ends),
+        len(ends),
+    )
     windows = [{"first": "2022-05-15", "last": "2022-10-07"}, {"first": "2022-10-08", "last": "2023-03-02"}]
     out = io.StringIO()
     render.promotion(
