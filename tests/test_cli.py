@@ -333,6 +333,10 @@ def test_gate_rejects_exits_3_and_keeps_production():
     )
     assert second.json["data"]["status"] == "rejected" and second.json["data"]["version"] == 2
     assert "min_r2=1.0" in second.stderr and "best baseline" in second.stderr
+    # what to do with a rejected version, in the commands that do it (the paragraph wraps at the width)
+    said = " ".join(second.stderr.split())
+    assert "`mltrain predict volatility_forecaster --version 2` answers from it" in said
+    assert "`mltrain models promote volatility_forecaster 2 --force` makes it production" in said
     models = run_cli(["models", "list", "--json"]).json["data"]
     assert models[0]["production_version"] == 1 and models[0]["latest_status"] == "rejected"
     assert run_cli(["jobs", "list", "--status", "rejected", "--json"]).json["data"][0]["version"] == 2

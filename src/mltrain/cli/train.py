@@ -201,6 +201,14 @@ def train(
         if outcome.promotion:
             # the same evidence `models show` prints from the version's metadata
             render.promotion({"promotion": outcome.promotion, "model_type": kind}, e.stderr)
+        if not outcome.promoted and not no_promote:
+            v = outcome.data["version"]
+            render.paragraph(
+                f"next: `mltrain models show {model} {v}` has the evidence; `mltrain predict {model} --version "
+                f"{v}` answers from it without promoting it; `mltrain models promote {model} {v} --force` makes "
+                "it production anyway (on the record)",
+                e.stderr,
+            )
         if no_promote and outcome.gate.get("passed"):
             render.paragraph(
                 f"--no-promote: v{outcome.data['version']} passed its gate and was saved as a candidate; "
