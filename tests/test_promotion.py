@@ -146,7 +146,7 @@ def test_the_same_run_again_ties_production_and_reads_its_folds_from_the_cache(h
     assert other["folds"] == 2 and other["scorings"] == 4 and other["folds_to_score"] == 2
     assert other["basis"].startswith("candidate: ") and "production" not in other["basis"]
     text = run_cli([*VOL, "--seed", "7", "--dry-run"]).stdout
-    assert "2 walk-forward folds, scored for the candidate and for production: 2 of 4 to score" in text
+    assert "2 walk-forward folds, scored for the candidate and for production: 2 of 4 (the rest are" in text
     out = run_cli([*VOL, "--json"])
     assert out.json["data"]["promoted"]
     assert {p: p.stat().st_mtime for p in cache.glob("*.json")} == before  # nothing was rescored
@@ -305,3 +305,22 @@ def test_folds_without_a_bear_day_reach_back_until_every_regime_is_in_the_eviden
         {"model_type": "regime", "promotion": {"reason": "r", "folds": windows, "reach": reach}}, out
     )
     assert "2022-05-15..2023-03-02 (2 adjacent folds)" in out.getvalue() and "reached back" in out.getvalue()
+
+
+def test_the_check_line_counts_folds_and_scorings_in_words():
+    """Each case of the line train and its dry run print before the check (promotion_view.py)."""
+    from mltrain.cli.promotion_view import promotion_check_line as line
+
+    def check(folds, scorings, todo, seconds=12.0):
+        return {"folds": folds, "scorings": scorings, "folds_to_score": todo, "expected_seconds": seconds}
+
+    assert line(check(1, 1, 0, 0.0)) == "promotion check: its walk-forward fold is cached"
+    assert line(check(4, 8, 0, 0.0)) == "promotion check: all 4 walk-forward folds are cached"
+    assert line(check(1, 1, 1)) == "promotion check: 1 walk-forward fold to score, about 12 s more"
+    assert line(check(4, 4, 1)) == (
+        "promotion check: 1 of 4 walk-forward folds to score (the rest are cached), about 12 s more"
+    )
+    assert line(check(4, 8, 8)) == (
+        "promotion check: 4 walk-forward folds, scored for the candidate and for production: all 8 to score, "
+        "about 12 s more"
+    )

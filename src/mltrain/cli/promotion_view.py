@@ -20,9 +20,10 @@ def promotion_check_line(check: dict) -> str:
         return f"promotion check: {folds} cached"
     more = f"about {format_seconds(check['expected_seconds'])} more"
     if scorings > windows:  # production is rescored with its own config on the same folds
+        part = f"all {scorings}" if todo == scorings else f"{todo} of {scorings} (the rest are cached)"
         return (
             f"promotion check: {plural(windows, 'walk-forward fold')}, scored for the candidate and for "
-            f"production: {todo} of {scorings} to score (the rest are cached), {more}"
+            f"production: {part} to score, {more}"
         )
     if todo == windows:
         return f"promotion check: {plural(windows, 'walk-forward fold')} to score, {more}"
