@@ -90,6 +90,23 @@ def _distributed():
     )
 
 
+# On Linux the cluster's processes die with the process that started them, even by SIGKILL (a CI job killed
+# on a timeout left its scheduler and workers running): a parent-death signal set before exec, which exec
+# keeps; the check of the parent's pid covers a parent that died before the signal was set.
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
+    "os.getppid() == int(sys.argv[1]) or sys.exit(1)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def _command(args: list[str]) -> list[str]:
+    if sys.platform != "linux":
+        return [str(DASK), *args]
+    return [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), str(DASK), *args]
+
+
 def _popen(folder: Path, name: str, args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")])}
     env.pop(RUN_CLUSTER, None)
@@ -97,7 +114,7 @@ def _popen(folder: Path, name: str, args: list[str]) -> subprocess.Popen:
     logs.mkdir(exist_ok=True)
     with open(logs / f"{name}.log", "w") as log:  # the child holds its own copy of the descriptor
         return subprocess.Popen(
-            [str(DASK), *args],
+            _command(args),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=log,
