@@ -201,6 +201,34 @@ def cron_commands() -> list[list[str]]:
     return found
 
 
+@pytest.mark.parametrize("shell", ["bash", "sh"])
+def test_each_cron_line_logs_the_exit_code_its_commands_returned(tmp_path: Path, shell: str):
+    """The README's crontab lines as a shell runs them, with `mltrain` a script that exits with a chosen code:
+    the exit log must say that code (under bash, `exit $?` after a `$(date)` in the same echo logged 0)."""
+    import os
+    import shutil
+    import subprocess
+
+    if shutil.which(shell) is None:
+        pytest.skip(f"no {shell} here")
+    section = (
+        README.read_text().split("## Cron: fresh candles, retrain, monitor\n", 1)[1].split("\n## ", 1)[0]
+    )
+    lines = [line.strip() for line in section.splitlines() if re.match(r"    \d+ \d+ \* \* \* ", line)]
+    assert len(lines) == 2
+    fake = tmp_path / "mltrain"
+    fake.write_text('#!/bin/sh\nexit "$FAKE_EXIT"\n')
+    fake.chmod(0o755)
+    for line in lines:
+        command = line.split(None, 5)[5].replace("\\%", "%")  # cron hands the rest of the line to the shell
+        command = command.replace("/srv/mltrain/.venv/bin/mltrain", str(fake))
+        command = command.replace("/var/log/mltrain", str(tmp_path))
+        for code in (0, 1, 3):
+            subprocess.run([shell, "-c", command], env={**os.environ, "FAKE_EXIT": str(code)}, check=False)
+            last = (tmp_path / "exit.log").read_text().splitlines()[-1]
+            assert last.endswith(f" exit {code}"), (shell, line, last)
+
+
 @pytest.mark.slow  # the recipe as written: the full preset and its four promotion folds (cached the second time)
 def test_the_readme_cron_recipe_runs_twice_in_a_row_with_exit_0(home: Path):
     pytest.importorskip("ccxt", reason="`--update-data` needs the optional ccxt package (mltrain[fetch])")
