@@ -337,6 +337,8 @@ def test_gate_rejects_exits_3_and_keeps_production():
     said = " ".join(second.stderr.split())
     assert "`mltrain predict volatility_forecaster --version 2` answers from it" in said
     assert "`mltrain models promote volatility_forecaster 2 --force` makes it production" in said
+    shown = " ".join(run_cli(["models", "show", "volatility_forecaster", "2"]).stdout.split())
+    assert "failed; it passes when every symbol's out-of-sample r2" in shown and "threshold 1.0" in shown
     models = run_cli(["models", "list", "--json"]).json["data"]
     assert models[0]["production_version"] == 1 and models[0]["latest_status"] == "rejected"
     assert run_cli(["jobs", "list", "--status", "rejected", "--json"]).json["data"][0]["version"] == 2

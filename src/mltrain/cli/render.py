@@ -103,12 +103,23 @@ def _per_symbol(value) -> str:
     return fmt(value)
 
 
+def _gate(gate: dict) -> str:
+    """'passed: RULE' or 'failed; it passes when RULE; here VALUE, threshold T': the rule is the condition to
+    pass, so a failure names it as what was missing (it once read 'failed: ... reaches 0' for an interval
+    wholly below 0)."""
+    threshold = gate.get("threshold")
+    if gate.get("passed"):
+        return f"passed: {gate.get('rule')}" + ("" if threshold is None else f" (threshold {threshold})")
+    figures = "" if threshold is None else f"; threshold {threshold}"
+    if gate.get("value") is not None and threshold is not None:
+        figures = f"; here {gate['value']}, threshold {threshold}"
+    return f"failed; it passes when {gate.get('rule')}{figures}"
+
+
 def version(meta: dict, stream: IO[str]) -> None:
     """A version's metadata in sections a person reads top to bottom; --json has every field as stored."""
     gate = meta.get("gate", {})
-    verdict = "passed" if gate.get("passed") else "failed"
     timings = meta.get("timings", {})
-    threshold = f" (threshold {gate['threshold']})" if "threshold" in gate else ""
     kv(
         f"{meta.get('model_name', meta.get('name'))} v{meta['version']} ({meta['status']})",
         {
@@ -119,7 +130,7 @@ def version(meta: dict, stream: IO[str]) -> None:
             "custom config": meta.get("has_custom_config"),
             "seed": meta.get("seed"),
             "device": meta.get("device"),
-            "gate": f"{verdict}: {gate.get('rule')}" + threshold,
+            "gate": _gate(gate),
             "initial status": meta.get("initial_status"),
             "duration": f"{timings.get('total_seconds')} s (estimated {timings.get('estimated_seconds')} s, "
             f"{timings.get('estimate_basis')}{_check_share(timings)})",
