@@ -341,6 +341,11 @@ def test_gate_rejects_exits_3_and_keeps_production():
     assert "failed; it passes when every symbol's out-of-sample r2" in shown and "threshold 1.0" in shown
     models = run_cli(["models", "list", "--json"]).json["data"]
     assert models[0]["production_version"] == 1 and models[0]["latest_status"] == "rejected"
+    # the headline is production's main metric pooled over its promotion fold, what decided it
+    v1 = run_cli(["models", "show", "volatility_forecaster", "1", "--json"]).json["data"]
+    pooled = min(s["r2"] for s in v1["promotion"]["candidate"].values())
+    assert models[0]["pooled_metric_value"] == pooled and models[0]["pooled_folds"] == 1
+    assert f"r2_min {pooled:.4f} over 1 promotion fold" in run_cli(["models", "list"]).stdout
     assert run_cli(["jobs", "list", "--status", "rejected", "--json"]).json["data"][0]["version"] == 2
 
 

@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from ..errors import RegistryError
+from ..textutil import plural
 from . import complete, render
 from .common import JSON_OPT, env, home, registry, run, store, warn
 
@@ -30,7 +31,7 @@ def _list_row(found, name: str, latest: int) -> dict:
     meta = found.meta(name, latest)
     production = found.aliases(name).get("production")
     shown = meta if production in (None, latest) else found.meta(name, production)
-    metric, value = _headline(shown)
+    metric, value, pooled = _headline(shown)
     last_dates = [w["last"] for w in shown["data_windows"].values()]
     return {
         "model_name": name,
@@ -41,6 +42,7 @@ def _list_row(found, name: str, latest: int) -> dict:
         "latest_status": found.status(name, latest, meta),
         "main_metric": metric,
         "main_metric_value": value,
+        **pooled,
         "trained_at": shown["created_at"],
         "last_data_date": max(last_dates) if last_dates else None,
     }
@@ -54,13 +56,28 @@ def _version_arg(help: str):
     return typer.Argument(..., help=help, metavar="VERSION", min=1)
 
 
-def _headline(meta: dict) -> tuple[str | None, object]:
-    """The kind's main metric and its value, or (None, None) for a kind this install does not know."""
+def _headline(meta: dict) -> tuple[str | None, object, dict]:
+    """The kind's main metric, its value on the version's validation block, and {pooled_metric_value,
+    pooled_folds}: the same metric pooled over the promotion folds that decided the version (None, None
+    without them); (None, None, those Nones) for a kind this install does not know."""
     from ..kinds import KINDS
 
     kind = KINDS.get(meta.get("model_type"))
     metric = kind.main_metric if kind else None
-    return metric, meta.get("metrics", {}).get(metric)
+    evidence = meta.get("promotion") or {}
+    pooled = kind.pooled_headline(evidence) if kind and evidence.get("folds") else None
+    folds = len(evidence["folds"]) if pooled is not None else None
+    return metric, meta.get("metrics", {}).get(metric), {"pooled_metric_value": pooled, "pooled_folds": folds}
+
+
+def headline_text(row: dict) -> str:
+    """'balanced_accuracy 0.6925 over 8 promotion folds' (what decided the version), else the block's."""
+    if not row["main_metric"]:
+        return "-"
+    if row.get("pooled_metric_value") is not None:
+        folds = plural(row["pooled_folds"], "promotion fold")
+        return f"{row['main_metric']} {render.fmt(row['pooled_metric_value'])} over {folds}"
+    return f"{row['main_metric']} {render.fmt(row['main_metric_value'])} (validation block)"
 
 
 @app.command("list")
@@ -85,6 +102,8 @@ def models_list(as_json: bool = JSON_OPT) -> None:
                         "latest_status": "corrupted",
                         "main_metric": None,
                         "main_metric_value": None,
+                        "pooled_metric_value": None,
+                        "pooled_folds": None,
                         "trained_at": None,
                         "last_data_date": None,
                     }
@@ -102,7 +121,7 @@ def models_list(as_json: bool = JSON_OPT) -> None:
                     r["model_type"] or "-",
                     f"v{r['production_version']}" if r["production_version"] else "none",
                     f"v{r['latest_version']} {r['latest_status']}",
-                    f"{r['main_metric']} {render.fmt(r['main_metric_value'])}" if r["main_metric"] else "-",
+                    headline_text(r),
                     r["trained_at"] or "-",
                     r["last_data_date"] or "-",
                 ]
@@ -204,7 +223,7 @@ def models_history(name: str = _name_arg(), as_json: bool = JSON_OPT) -> None:
         versions = []
         for v in found.versions(name):
             meta = found.meta(name, v)
-            metric, value = _headline(meta)
+            metric, value, pooled = _headline(meta)
             windows = meta.get("data_windows", {})
             versions.append(
                 {
@@ -213,6 +232,7 @@ def models_history(name: str = _name_arg(), as_json: bool = JSON_OPT) -> None:
                     "status": found.status(name, v, meta),
                     "main_metric": metric,
                     "main_metric_value": value,
+                    **pooled,
                     "job_id": meta.get("job_id"),
                     "validation": {s: render.validation_window(w) for s, w in windows.items()},
                 }

@@ -307,7 +307,7 @@ def history(d: dict, stream: IO[str]) -> None:
     name = d["model_name"]
     table(
         f"{name}: versions",
-        ["version", "created", "status", "metric", "value", "validation", "job"],
+        ["version", "created", "status", "metric", "block", "pooled", "validation", "job"],
         [
             [
                 f"v{v['version']}",
@@ -315,6 +315,9 @@ def history(d: dict, stream: IO[str]) -> None:
                 v["status"],
                 v["main_metric"],
                 v["main_metric_value"],
+                "-"
+                if v.get("pooled_metric_value") is None
+                else f"{fmt(v['pooled_metric_value'])} ({plural(v['pooled_folds'], 'fold')})",
                 v["validation"],
                 v["job_id"],
             ]

@@ -95,6 +95,10 @@ class ModelKind:
     ) -> RunResult:
         raise NotImplementedError
 
+    def pooled_headline(self, evidence: dict) -> float | None:
+        """The main metric pooled over a version's promotion folds (models list), None without them."""
+        return None
+
     def gate(self, metrics: dict, baselines: dict, config: TrainingConfig) -> dict:
         """The promotion gate's verdict; by default every version is promoted."""
         return {"passed": True, "rule": f"{self.name} models have no promotion gate"}

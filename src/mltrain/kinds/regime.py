@@ -177,6 +177,9 @@ class RegimeKind(ModelKind):
 
         return promotion_lines(evidence)
 
+    def pooled_headline(self, evidence: dict) -> float | None:
+        return (evidence.get("candidate") or {}).get("balanced_accuracy")
+
     def gate_messages(self, gate: dict, version: int) -> list[str]:
         lines = [f"gate: {gate['note']}"] if gate.get("note") else []
         if not gate.get("passed", True):

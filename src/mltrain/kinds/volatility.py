@@ -127,6 +127,10 @@ class VolatilityKind(ModelKind):
 
         return promotion_lines(evidence)
 
+    def pooled_headline(self, evidence: dict) -> float | None:
+        r2 = [v.get("r2") for v in (evidence.get("candidate") or {}).values() if isinstance(v, dict)]
+        return min((x for x in r2 if x is not None), default=None)  # r2_min, as the version's own metric
+
     def gate_messages(self, gate: dict, version: int) -> list[str]:
         pooled = gate.get("basis") == "promotion folds"
         where = "pooled over the promotion folds" if pooled else "on the validation block"
