@@ -252,8 +252,9 @@ class RegimeKind(ModelKind):
         if len(present) == 1:  # balanced accuracy is then that regime's recall alone
             notes.append(
                 f"note: every validation day is {present[0]}, so balanced accuracy is that regime's "
-                "recall alone and the majority class can score 1.0; this split says little about skill. "
-                "Use more --days, or `mltrain evaluate --folds all` for the whole history"
+                f"recall alone: a detector that always says {present[0]} would score 1.0, and this split says "
+                "little about skill (the promotion check pools several folds). Use more --days, or "
+                "`mltrain evaluate --folds all` for the whole history"
             )
         return ["detector", "accuracy", "balanced acc", "macro-F1", "lag (days)", "changes/yr"], rows, notes
 
