@@ -265,6 +265,9 @@ def test_a_failed_update_data_leaves_a_failed_job_record(home: Path, monkeypatch
     assert out.stderr
     jobs = run_cli(["jobs", "list", "--status", "failed", "--json"]).json["data"]
     assert len(jobs) == 1 and "--update-data" in jobs[0]["error"]
+    job = run_cli(["jobs", "show", jobs[0]["job_id"], "--json"]).json["data"]
+    # created when the run began, not when its download gave up
+    assert job["created_at"] == job["started_at"] <= job["finished_at"]
 
 
 def test_the_fold_cache_key_covers_every_candle_a_fold_can_read_and_no_later_one(home: Path, tmp_path: Path):

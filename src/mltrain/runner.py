@@ -127,15 +127,18 @@ def check_data(home: Home, model_name: str, effective: EffectiveConfig, today=No
 
 
 def record_failed_job(
-    home: Home, job_id: str, name: str, eff: EffectiveConfig, command: list[str], error: str
+    home: Home, job_id: str, name: str, eff: EffectiveConfig, command: list[str], error: str, started_at: str
 ):
     """A job that failed before training started (`train --update-data` whose download failed): its record
-    says so, so `jobs list --status failed` shows what a cron run did."""
+    says so, so `jobs list --status failed` shows what a cron run did, created when the run began (not when
+    its download gave up, up to minutes later)."""
     jobs = Jobs(home)
     job = jobs.create(
         job_id, name, eff.model_type, eff.as_dict(), eff.has_custom_config, eff.sources, command
     )
-    jobs.update(job, status="failed", finished_at=now_iso(), error=error)
+    jobs.update(
+        job, status="failed", created_at=started_at, started_at=started_at, finished_at=now_iso(), error=error
+    )
     app_logger(home).error("job %s failed before training: %s", job_id, error)
 
 

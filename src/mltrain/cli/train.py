@@ -119,9 +119,11 @@ def train(
         # refused at once, and the lock is held, never dropped, until the version is committed
         with model_lock(at, model, job_id, wait, on_wait=lambda m: print(m, file=e.stderr)):
             if update_data:
+                from ..clock import now_iso
                 from ..runner import record_failed_job
                 from .data import update_data as fetch
 
+                started = now_iso()
                 try:
                     fetch(
                         KINDS[kind].symbols(model, effective.config),
@@ -133,7 +135,8 @@ def train(
                         live=e.stderr.isatty() and not as_json,
                     )
                 except MltrainError as exc:  # nothing trained: the job record says why (jobs list)
-                    record_failed_job(at, job_id, model, effective, list(e.argv), f"--update-data: {exc}")
+                    error = f"--update-data: {exc}"
+                    record_failed_job(at, job_id, model, effective, list(e.argv), error, started)
                     raise
             return prepare(at, kind, effective, job_id)
 
