@@ -23,10 +23,8 @@ PROBE_STEPS = 20
 LONG_RUN_SECONDS = 20 * 60
 RECENT_RUNS = 5  # the newest runs of the nearest kind: older ones may predate a faster or slower machine
 EARLY_STOP_PRIOR_PATIENCES = 2  # with no past runs: expect the stop about 2 x patience epochs in
-# with no past runs: a train's loading, features, baselines and scoring as measured on the 2-core reference
-# machine (volatility: 2.1 s with 1 symbol, 2.0 s with 16: mostly imports and the pool's series, not per
-# symbol). Without it a first quick volatility run was estimated at 0.2 s and took 2.5 s. One real run on this
-# host replaces it.
+# no past runs: a train's loading, features, baselines and scoring on the 2-core reference machine (volatility
+# 2.1 s with 1 symbol, 2.0 s with 16; without it a first quick run read 0.2 s and took 2.5 s); one run replaces it
 OVERHEAD_PRIOR_SECONDS = {"regime": 0.3, "volatility": 2.0}
 CONFIG_FIELDS = ("days", "epochs", "patience", "batch_size", "learning_rate", "train_val_split")
 
@@ -38,6 +36,7 @@ class Estimate:
     basis: str
     device: str
     overhead_seconds: float = 0.0  # the part that is not fitting (an evaluation fold pays its own instead)
+    upper_basis: str = "all epochs, no early stop"  # what the upper bound assumes
 
     @property
     def warning(self) -> str | None:
@@ -50,6 +49,7 @@ class Estimate:
             "expected_seconds": round(self.expected_seconds, 1),
             "upper_seconds": round(self.upper_seconds, 1),
             "basis": self.basis,
+            "upper_basis": self.upper_basis,
             "device": self.device,
             "warning": self.warning,
         }
@@ -362,8 +362,8 @@ def estimate(
 
 
 def without_fit(model_type: str, device: str, runs: list[dict]) -> Estimate:
-    """A run that trains no network (a volatility model with correction off): loading, fits of the closed-form
-    forecasters and baselines only; the median of such past runs on this host, else the reference prior."""
+    """A run that trains no network (volatility, correction off): loading, closed-form fits and baselines; the
+    median of such past runs on this host, else the reference prior; no epochs bound it, so twice that."""
     past = [
         r["total_seconds"]
         for r in runs
@@ -380,7 +380,8 @@ def without_fit(model_type: str, device: str, runs: list[dict]) -> Estimate:
     else:
         seconds = OVERHEAD_PRIOR_SECONDS.get(model_type, 0.0)
         basis = "no network is trained: loading and baselines as on the reference machine"
-    return Estimate(seconds, seconds * 2, basis + " (epochs and batch size do not apply)", device, seconds)
+    basis += " (epochs and batch size do not apply)"
+    return Estimate(seconds, seconds * 2, basis, device, seconds, "twice that: no epochs to bound it")
 
 
 def for_training(home: Home, model_type: str, config: TrainingConfig, device: str) -> Estimate:

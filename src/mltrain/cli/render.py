@@ -31,7 +31,8 @@ def plan(data: dict, stream: IO[str]) -> None:
     est = data["estimate"]
     paragraph(
         f"estimate: ~{format_seconds(est['expected_seconds'])}, at most "
-        f"{format_seconds(est['upper_seconds'])} (all epochs, no early stop); based on {est['basis']}",
+        f"{format_seconds(est['upper_seconds'])} ({est.get('upper_basis', 'all epochs, no early stop')}); "
+        f"based on {est['basis']}",
         stream,
     )
     if est["warning"]:
