@@ -394,6 +394,7 @@ def test_models_commands(trained_home: Path, monkeypatch):
     assert (
         "rule" in text and show["data_windows"]["BTC"]["fingerprint"] in text and "{" not in text
     )  # no raw JSON
+    assert f"{show['data_windows']['BTC']['train_samples']} (pool)" in text  # the pool's rows, not BTC's
 
 
 @pytest.mark.slow  # trains a network

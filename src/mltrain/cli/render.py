@@ -160,7 +160,8 @@ def version(meta: dict, stream: IO[str]) -> None:
                 w["first"],
                 w["last"],
                 w["rows"],
-                w["train_samples"],
+                # a regime network learns from every series in its pool: the count is the pool's
+                f"{w['train_samples']} (pool)" if (w.get("fit") or {}).get("pooled") else w["train_samples"],
                 w["val_samples"],
                 w.get("estimator"),
                 w.get("source"),
