@@ -270,10 +270,12 @@ def test_predict_max_age_refuses_before_predicting_on_old_candles(trained_home: 
         ["predict", "volatility_forecaster", "--max-age", "30", "--json"], expect=ExitCode.FAILURE, today=late
     )
     assert out.json["ok"] is False and "--max-age 30" in out.stderr and "mltrain data update" in out.stderr
+    assert "mltrain data import FILE --symbol BTC --merge" in out.stderr  # both ways to newer candles
     ok = run_cli(["predict", "volatility_forecaster", "--max-age", "100", "--json"], today=late)
     assert ok.json["data"]["status"] == "production" and ok.json["data"]["predictions"]
     warned = run_cli(["predict", "volatility_forecaster"], today=late)  # default: a warning only
-    assert "warning:" in warned.stderr
+    said = " ".join(warned.stderr.split())
+    assert "warning:" in said and "`mltrain data update`" in said and "`mltrain data import FILE" in said
 
 
 def test_import_merge_extends_the_embedded_series_and_says_how_many_days_are_new(home: Path, tmp_path: Path):

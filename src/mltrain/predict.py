@@ -29,8 +29,8 @@ def predict(
     if age > STALE_DATA_DAYS:
         warning = (
             f"the latest candle is {last}, {age} days before today (UTC); these predictions are for "
-            "that "
-            "date. Import newer candles with `mltrain data import FILE --symbol SYMBOL --merge`"
+            "that date. Fetch newer candles with `mltrain data update`, or import a file with `mltrain "
+            "data import FILE --symbol SYMBOL --merge`"
         )
     return {
         "model_name": model,

@@ -98,7 +98,8 @@ def _check_age(data_store, meta: dict, symbol: str | None, max_age: int) -> None
             raise MltrainError(
                 f"{name}: the newest candle is {last.date()}, {age} days old (UTC), older "
                 f"than --max-age {max_age}; nothing was predicted. Fetch newer candles "
-                "with `mltrain data update`"
+                "with `mltrain data update`, or import a file with `mltrain data import FILE --symbol "
+                f"{name} --merge`"
             )
 
 
