@@ -196,7 +196,9 @@ def test_a_volatility_run_without_correction_trains_no_network_and_is_estimated_
     got = E.estimate(Home(tmp_path), "volatility", cfg, "cpu", measure=True)
     assert got is not None and "no network is trained" in got.basis
     assert got.upper_basis == "twice that: no epochs to bound it"  # not "all epochs": there are none
-    assert E.from_probe("regime", config(), "cpu", 1e-6, measured_now=True).upper_basis.startswith("all epochs")
+    assert E.from_probe("regime", config(), "cpu", 1e-6, measured_now=True).upper_basis.startswith(
+        "all epochs"
+    )
     assert Jobs(Home(tmp_path)).probes() == {}  # nothing was probed
 
 

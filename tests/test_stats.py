@@ -252,3 +252,14 @@ def test_mcs_without_arch_raises_missing_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "arch.bootstrap", None)
     with pytest.raises(MissingExtra, match="arch"):
         stats.model_confidence_set({"a": np.ones(30), "b": np.ones(30)})
+
+
+def test_a_p_value_rounded_to_zero_is_the_strongest_evidence_not_a_missing_one():
+    """`models score` once read a stored p of 0.0 as 'no p' (`p or 1`) and left that symbol out of its alert."""
+    from mltrain.stats import worse_beyond_noise
+
+    assert worse_beyond_noise({"stat": 5.2, "p_value": 0.0})
+    assert worse_beyond_noise({"stat": 2.1, "p_value": 0.03})
+    assert not worse_beyond_noise({"stat": -5.2, "p_value": 0.0})  # better beyond noise, not worse
+    assert not worse_beyond_noise({"stat": 1.0, "p_value": 0.2})
+    assert not worse_beyond_noise({"stat": None, "p_value": None}) and not worse_beyond_noise(None)

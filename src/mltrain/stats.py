@@ -96,6 +96,15 @@ def hac_variance(d: np.ndarray, bandwidth: int) -> float:
     return total
 
 
+def worse_beyond_noise(dm: dict | None, p: float = 0.05) -> bool:
+    """A Diebold-Mariano result ({stat, p_value}) says the first loss series is higher beyond noise: stat above
+    0 and p below `p`. A p rounded to 0.0 is the strongest evidence, never a missing one (a `p or 1` test once
+    read it as 1 and dropped the most certain alert)."""
+    if not dm or dm.get("stat") is None or dm.get("p_value") is None:
+        return False
+    return dm["stat"] > 0 and dm["p_value"] < p
+
+
 def diebold_mariano(
     loss_a: np.ndarray, loss_b: np.ndarray, horizon: int = 7, bandwidth: int | None = None
 ) -> dict:

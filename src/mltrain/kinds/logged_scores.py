@@ -22,7 +22,7 @@ def volatility(rows: list[dict], store) -> dict:
     """rows: logged predictions ({symbol, date, forecast_annualized_vol}) of one version."""
     from .. import features as F
     from ..data.validate import fill_short_gaps
-    from ..stats import diebold_mariano, qlike_loss
+    from ..stats import diebold_mariano, qlike_loss, worse_beyond_noise
 
     out, worse = {}, []
     for symbol in sorted({r["symbol"] for r in rows}):
@@ -54,7 +54,7 @@ def volatility(rows: list[dict], store) -> dict:
         if len(known) >= MIN_SCORED and not np.array_equal(losses["model"], losses[best]):
             found = diebold_mariano(losses["model"], losses[best], horizon=horizon)
             dm = {"stat": _r(found["stat"]), "p_value": _r(found["p_value"])}
-            if dm["stat"] is not None and dm["stat"] > 0 and (dm["p_value"] or 1) < NOISE_P:
+            if worse_beyond_noise(dm, NOISE_P):
                 worse.append(
                     f"{symbol} QLIKE {qlike['model']} vs {best} {qlike[best]} (DM p={dm['p_value']})"
                 )

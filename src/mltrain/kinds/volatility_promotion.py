@@ -60,7 +60,9 @@ def _dm(actual: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict:
 
 
 def _worse(dm: dict) -> bool:
-    return dm["stat"] is not None and dm["stat"] > 0 and dm["p_value"] is not None and dm["p_value"] < NOISE_P
+    from ..stats import worse_beyond_noise
+
+    return worse_beyond_noise(dm, NOISE_P)
 
 
 def promotion_figures(candidate: list[dict], production: list[dict] | None, config) -> dict:
