@@ -332,6 +332,10 @@ def test_gate_rejects_exits_3_and_keeps_production():
         ["train", "volatility_forecaster", "--symbols", "BTC", "--min-r2", "1", *QUICK, "--json"], expect=3
     )
     assert second.json["data"]["status"] == "rejected" and second.json["data"]["version"] == 2
+    # a 12-day promotion fold holds no 30-day window: no row, the oracle included, has a risk steadiness
+    decided = run_cli(["models", "show", "volatility_forecaster", "2", "--json"]).json["data"]["promotion"]
+    assert decided["decision"]["BTC"]["days"] < 30
+    assert all(r.get("risk_steadiness") is None for r in decided["decision"]["BTC"]["rows"].values())
     assert "min_r2=1.0" in second.stderr and "best baseline" in second.stderr
     # what to do with a rejected version, in the commands that do it (the paragraph wraps at the width)
     said = " ".join(second.stderr.split())

@@ -77,7 +77,8 @@ def decision_summary(folds: list[dict]) -> dict:
 
             known = ~np.isnan(nxt)
             net = strategy_returns(joined("exposure_oracle")[known], nxt[known], table["cost_bps"])
-            table["rows"]["oracle"]["risk_steadiness"] = round(steadiness(net, target[known]) or 0.0, 4)
+            steady = steadiness(net, target[known])  # None below one 30-day window: never a made-up 0
+            table["rows"]["oracle"]["risk_steadiness"] = None if steady is None else round(steady, 4)
         dates = [d for p in preds for d in p["dates"]]
         known = ~np.isnan(nxt)
         out[symbol] = {
