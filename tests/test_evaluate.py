@@ -338,6 +338,11 @@ def test_dask_cluster_gives_exactly_the_local_numbers(shared_dask_cluster, home:
     assert all(isinstance(f["selection_loss"], float) for f in local["folds"])
 
 
+def test_a_start_after_the_data_says_so_rather_than_fewer_days(home: Path):
+    bad = run_cli(["evaluate", "volatility_forecaster", "--start", "2027-01-01", "--dry-run"], expect=2)
+    assert "--start 2027-01-01 is after that last day" in bad.stderr and "fewer --days" not in bad.stderr
+
+
 def test_executor_flag_is_checked_before_any_fold(home: Path):
     bad = run_cli(["evaluate", "btc_regime_detector", *TINY, "--executor", "cluster"], expect=2)
     assert "allowed: local, local:N" in bad.stderr and "Traceback" not in bad.stderr

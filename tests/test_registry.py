@@ -287,6 +287,8 @@ def test_prune_keeps_newest_production_and_rollback_target(home: Path, three_ver
         "data"
     ]
     assert plan["removed"] == [1, 3, 4] and plan["kept"] == [2, 5]
+    said = run_cli(["models", "prune", "btc_regime_detector", "--keep", "1", "--dry-run"]).stdout
+    assert "would remove v1, v3, v4; would keep v2, v5" in said  # a dry run keeps and removes nothing yet
     folder = home / "registry" / "btc_regime_detector"
     assert sorted(p.name for p in folder.glob("v*")) == [
         "v1",

@@ -52,11 +52,18 @@ def fold_ends(
         ends.append(end)
         end -= step
     if not ends:
+        # a --start after the data's end: no block can begin there, and fewer --days cannot help
+        late = start is not None and start > last
+        advice = (
+            f"--start {start.date()} is after that last day"
+            if late
+            else "use fewer --days or a different --start"
+        )
         raise UsageError(
             f"no walk-forward fold fits: the first validation block could end {first.date()}, the "
             f"last {last.date()}"
             + (f", starting on or after {start.date()}" if start is not None else "")
-            + "; use fewer --days or a different --start"
+            + f"; {advice}"
         )
     if folds is not None and len(ends) < folds:
         raise UsageError(

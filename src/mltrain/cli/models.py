@@ -363,8 +363,8 @@ def models_prune(
         return {"model_name": name, "removed": removed, "kept": kept, "dry_run": dry_run}
 
     def show(d: dict) -> None:
-        verb = "would remove" if d["dry_run"] else "removed"
+        removes, keeps = ("would remove", "would keep") if d["dry_run"] else ("removed", "kept")
         listed = ", ".join(f"v{v}" for v in d["removed"]) or "nothing"
-        _say(f"{name}: {verb} {listed}; kept {', '.join(f'v{v}' for v in d['kept'])}")
+        _say(f"{name}: {removes} {listed}; {keeps} {', '.join(f'v{v}' for v in d['kept'])}")
 
     run(as_json, body, show)
