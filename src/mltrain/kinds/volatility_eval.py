@@ -225,7 +225,7 @@ def verdict_lines(summary: dict) -> list[str]:
         if ratio != 1 and not significant:
             verb += " (not significant)"  # a lower QLIKE that the DM test cannot tell from chance is no win
         lines.append(
-            f"{symbol}: model QLIKE {model_q:.4f} {verb} {best} {best_q:.4f} (ratio "
+            f"{symbol}: model QLIKE {model_q:.4f} {verb} the best log-HAR variant, {best} {best_q:.4f} (ratio "
             f"{ratio:.3f}, DM p={_fmt_p(p)}); 90% MCS: model {member}; "
             f"{s['days']} days, {s['folds']} folds, {s['first']}..{s['last']}"
         )
