@@ -347,3 +347,31 @@ def test_the_first_estimate_says_it_times_a_probe_before_the_wait(home: Path):
     assert "timing a short training probe" in first
     again = run_cli(["train", "btc_regime_detector", "--preset", "quick", "--dry-run"]).stderr
     assert "timing a short training probe" not in again  # cached: no wait, nothing to say
+
+
+def test_the_decision_title_counts_the_unlabelled_days_and_the_note_says_why_a_cell_is_empty(monkeypatch):
+    """A regime decision counts the days after the last ex-post label (they have next-day returns, no label);
+    the title says how many, and a '-' interval or an n/a verdict is explained (too few days)."""
+    from mltrain.cli.decision_view import render as decision_first
+
+    monkeypatch.setenv("COLUMNS", "80")
+    row = {"sharpe": 1.03, "max_drawdown": -0.585}
+    one = {
+        "days": 2134,
+        "unlabelled_days": 91,
+        "last": "2026-01-04",
+        "cost_bps": 10.0,
+        "rows": {"model": row, "rule": row, "buy_and_hold": row},
+        "best_baseline": "rule",
+        "model_vs_buy_and_hold": {"sharpe_difference": 0.06, "sharpe_ci": [-0.33, 0.46]},
+    }
+    short = {**one, "unlabelled_days": 0, "days": 18, "model_vs_buy_and_hold": {"sharpe_difference": -0.57}}
+    for decision, title, note in (
+        (one, "decision value, 2134 days (91 past the last label) to 2026-01-04, 10 bps", False),
+        (short, "decision value, 18 days to 2026-01-04, 10 bps", True),
+    ):
+        out = io.StringIO()
+        decision_first({"decision": {"BTC": decision}}, out)
+        lines = out.getvalue().splitlines()
+        assert lines[0].strip() == title and all(len(line) <= 80 for line in lines)
+        assert ("- and n/a: too few days for it" in " ".join(out.getvalue().split())) is note

@@ -85,12 +85,15 @@ def summary(decision: dict, stream: IO[str]) -> None:
         last,
         "verdict",
     ]
-    title = f"decision value, {first['days']} days to {first['last']}, {first['cost_bps']:g} bps"
+    tail = first.get("unlabelled_days") or 0  # regime: days after the last ex-post label count too
+    after = f" ({tail} past the last label)" if tail else ""
+    title = f"decision value, {first['days']} days{after} to {first['last']}, {first['cost_bps']:g} bps"
     # a narrow terminal drops the least needed columns first (named in a note; --json has them all)
     table(title, columns, rows, stream, drop=("hold DD", last, "best baseline"))
     paragraph(
         "gain: Sharpe (daily, x sqrt(365)) minus holding's, paired 90% interval; beats/LOSES when it clears 0"
         + ("; steadiness: lower is steadier" if steadiness else "")
+        + ("; - and n/a: too few days for it" if any(r[5] == "-" or r[-1] == "n/a" for r in rows) else "")
         + ". Each forecaster: --details",
         stream,
     )
