@@ -343,6 +343,7 @@ def test_gate_rejects_exits_3_and_keeps_production():
     assert "`mltrain models promote volatility_forecaster 2 --force` makes it production" in said
     shown = " ".join(run_cli(["models", "show", "volatility_forecaster", "2"]).stdout.split())
     assert "failed; it passes when every symbol's out-of-sample r2" in shown and "threshold 1.0" in shown
+    assert "config vs plain train │ differs (preset or flags)" in shown  # --min-r2 and the tiny flags
     models = run_cli(["models", "list", "--json"]).json["data"]
     assert models[0]["production_version"] == 1 and models[0]["latest_status"] == "rejected"
     # the headline is production's main metric pooled over its promotion fold, what decided it

@@ -128,7 +128,8 @@ def version(meta: dict, stream: IO[str]) -> None:
             "created": meta["created_at"],
             "job": meta.get("job_id"),
             "preset": meta.get("preset"),
-            "custom config": meta.get("has_custom_config"),
+            # has_custom_config: the config differs from a plain `train` (the default preset), by preset or flag
+            "config vs plain train": "differs (preset or flags)" if meta.get("has_custom_config") else "same",
             "seed": meta.get("seed"),
             "device": meta.get("device"),
             "gate": _gate(gate),
