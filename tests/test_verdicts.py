@@ -78,3 +78,17 @@ def test_regime_verdict_carries_the_paired_difference_and_reads_it():
     assert "is above (within its interval, not shown to beat)" in regime_lines(straddling)[0]
     # a summary recorded before the paired interval existed still reads
     assert "model minus rule" not in regime_lines(regime_summary(0.636, 0.570, 0.629))[0]
+
+
+def test_a_network_that_learnt_from_a_few_rows_is_named_under_the_table():
+    """A synthetic market is one series: its network can learn from a few dozen rows, and the score says little."""
+    from mltrain.kinds.regime_eval import headline_table
+
+    tiny = regime_summary(0.072, 0.0, 0.176)
+    tiny["BTC"]["fewest_training_rows"] = 29
+    notes = headline_table(tiny)[2]
+    assert any("the network learnt from as few as BTC 29 rows in a fold" in n for n in notes)
+    pooled = regime_summary(0.636, 0.570, 0.629)
+    pooled["BTC"]["fewest_training_rows"] = 9000
+    assert not any("as few as" in n for n in headline_table(pooled)[2])
+    assert not any("as few as" in n for n in headline_table(regime_summary(0.636, 0.570, 0.629))[2])

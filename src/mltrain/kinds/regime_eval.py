@@ -68,6 +68,9 @@ def _r(value, digits: int = 4):
     return None if value is None else round(float(value), digits)
 
 
+FEW_ROWS = 500  # a fold whose network learnt from fewer rows is named under the table
+
+
 def pooled_summary(folds: list[dict]) -> dict:
     """Per symbol and detector, every fold's validation days scored at once."""
     from .. import features as F
@@ -114,6 +117,7 @@ def pooled_summary(folds: list[dict]) -> dict:
                 row["brier"] = _r(stats.brier(true, probs))
             per[who] = row
         dates = [d for f in folds if symbol in f["predictions"] for d in f["predictions"][symbol]["dates"]]
+        rows = [f["training_rows"] for f in folds if symbol in f["predictions"] and f.get("training_rows")]
         out[symbol] = {
             "days": int(len(true)),
             "folds": int(segment.max() + 1),
@@ -121,6 +125,7 @@ def pooled_summary(folds: list[dict]) -> dict:
             "last": dates[-1],
             "detectors": per,
             "model_minus_rule": _paired(true, folds, symbol),
+            "fewest_training_rows": min(rows) if rows else None,  # the network's smallest fit, over the folds
         }
     return out
 
@@ -298,6 +303,17 @@ def headline_table(summary: dict) -> tuple[list[str], list[list], list[str]]:
     ]
     if ceilings:
         notes.append("ceiling (the filter with the true parameters): " + ", ".join(ceilings))
+    few = {
+        sym: s["fewest_training_rows"]
+        for sym, s in summary.items()
+        if (s.get("fewest_training_rows") or 1e9) < FEW_ROWS
+    }
+    if few:
+        listed = ", ".join(f"{sym} {n}" for sym, n in few.items())
+        notes.append(
+            f"the network learnt from as few as {listed} rows in a fold (the pooled default: about 40,000): "
+            "its score says little; use more --days, or a real asset with its pool"
+        )
     columns = ["symbol", "model bal. acc.", "baseline", "its", "ratio", "model - rule", "verdict"]
     return columns, rows, notes
 
