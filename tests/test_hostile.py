@@ -463,3 +463,31 @@ def test_a_linked_model_folder_is_refused_for_reading_too(copied: Path, tmp_path
     err = run_cli(["predict", REGIME], expect=ExitCode.FAILURE).stderr
     assert "model folder is a symbolic link" in err
     assert REGIME not in run_cli(["models", "list"]).stdout
+
+
+# ---------------------------------------------------------------- config, preset and space files
+
+
+@pytest.mark.parametrize("flag", ["--config", "--space"])
+def test_a_fifo_or_a_huge_file_as_a_config_or_space_is_refused_at_once(home: Path, tmp_path: Path, flag: str):
+    """A FIFO given as --config or --space once blocked until killed (a plain read waits for a writer)."""
+    command = ["train", "volatility_forecaster", "--dry-run"] if flag == "--config" else None
+    command = command or ["sweep", "volatility_forecaster", "--trials", "1", "--folds", "1"]
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    out = run_cli([*command, flag, fifo], expect=ExitCode.USAGE)
+    assert f"{fifo} is a FIFO; give a plain YAML file" in out.stderr and "Traceback" not in out.stderr
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("# padding\n" * 120_000)  # 1.2 MB
+    assert "larger than 1 MiB" in run_cli([*command, flag, huge], expect=ExitCode.USAGE).stderr
+    assert "is a folder" in run_cli([*command, flag, tmp_path], expect=ExitCode.USAGE).stderr
+
+
+def test_a_linked_preset_in_the_home_is_refused_not_followed(home: Path, tmp_path: Path):
+    target = tmp_path / "elsewhere.yaml"
+    target.write_text("description: from outside the home\ndays: 150\n")
+    presets = home / "presets"
+    presets.mkdir(parents=True)
+    (presets / "lnk.yaml").symlink_to(target)
+    out = run_cli(["presets"], expect=ExitCode.USAGE)
+    assert "is a symbolic link; mltrain follows no link inside its home" in out.stderr

@@ -215,6 +215,11 @@ def load_presets(home: Home) -> dict[str, Preset]:
     for folder in (builtin_presets_dir(), home.user_presets):
         if folder.is_dir():
             for path in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
+                if folder == home.user_presets and path.is_symlink():  # the home's rule: no link is followed
+                    raise ConfigError(
+                        f"preset {path} is a symbolic link; mltrain follows no link inside its home: "
+                        "copy the file there instead"
+                    )
                 if not path.is_file():  # a FIFO (or a dangling link) there must not block every command
                     raise ConfigError(f"preset {path} is not a plain file; remove it")
                 preset = _read_preset(path)

@@ -81,15 +81,45 @@ def _check_keys(node: yaml.Node, path: Path, what: str) -> None:
             _check_keys(item, path, what)
 
 
-def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
-    """Parse with a safe loader only: no Python tags, no code, no aliases, no duplicate keys. The file is read
-    every time; a text this process parsed before is not parsed again."""
+MAX_BYTES = 1 << 20  # a config, preset or space file is a few hundred bytes; more is not one
+
+
+def _read(path: Path, what: str) -> bytes:
+    """A plain file's bytes, at most MAX_BYTES. O_NONBLOCK makes opening a FIFO return at once (a plain read
+    waited forever for a writer), and fstat refuses anything but a regular file."""
+    import os
+    import stat
+
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError as exc:
         raise ConfigError(f"{what} {path} does not exist") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = (
+                "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a plain file"
+            )
+            raise ConfigError(f"{what} {path} is {kind}; give a plain YAML file")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"{what} {path} is larger than {MAX_BYTES >> 20} MiB; it cannot be a config file")
+    return data
+
+
+def load_yaml_mapping(path: Path, what: str) -> YamlDoc:
+    """Parse with a safe loader only: no Python tags, no code, no aliases, no duplicate keys. The file is read
+    every time; a text this process parsed before is not parsed again."""
+    try:
+        text = _read(path, what).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from exc
     parsed = _parsed.get(text)
