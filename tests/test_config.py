@@ -119,6 +119,27 @@ def test_volatility_field_on_regime_model_is_an_error(tmp_path: Path):
         build_config("regime", get_preset("custom", load_presets(Home(tmp_path))), None, {"hidden_size": 64})
 
 
+def test_null_is_refused_where_the_types_default_is_not_null(tmp_path: Path):
+    """A volatility config file's `symbols: null` crashed (exit 1, internal error) and `min_r2: null` turned its
+    gate off; a regime model's null hidden_size and min_r2 are its defaults and stay allowed."""
+    preset = get_preset("full", load_presets(Home(tmp_path)))
+    for text, field in (
+        ("symbols: null\n", "symbols"),
+        ("min_r2: ~\n", "min_r2"),
+        ("epochs: null\n", "epochs"),
+    ):
+        path = tmp_path / f"{field}.yaml"
+        path.write_text(text)
+        with pytest.raises(
+            ConfigError, match=f"{field}: null .*{path}:1.* not allowed for a volatility model"
+        ):
+            build_config("volatility", preset, load_yaml_mapping(path, "config file"), {})
+    ok = tmp_path / "regime.yaml"
+    ok.write_text("hidden_size: null\nmin_r2: null\n")
+    assert build_config("regime", preset, load_yaml_mapping(ok, "config file"), {}).config.min_r2 is None
+    run_cli(["train", "volatility_forecaster", "--config", tmp_path / "symbols.yaml", "--dry-run"], expect=2)
+
+
 def test_yaml_python_tags_are_refused(tmp_path: Path):
     bad = tmp_path / "evil.yaml"
     bad.write_text("days: !!python/object/apply:os.system ['echo hi']\n")

@@ -314,6 +314,13 @@ def build_config(
                     f"{key} is for {owner} models only; {where(key)} sets it on a {model_type} "
                     f"model. Remove it or train a {owner} model"
                 )
+            if value is None and seed_defaults(kind).get(key) is not None:
+                # null would not mean "the default": a volatility model's `symbols: null` crashed and its
+                # `min_r2: null` turned the gate off; only a field whose default is null may be null
+                raise ConfigError(
+                    f"{key}: null (from {where(key)}) is not allowed for a {model_type} model; allowed: "
+                    f"{bounds_text(key)} (leave the key out for the default)"
+                )
             raw[key] = value
             sources[key] = where(key)
     try:
