@@ -369,3 +369,18 @@ def test_sweep_takes_the_config_flags_and_config_file_of_train(home: Path) -> No
     assert preset.values["days"] == 400 and preset.values["patience"] == 7 and preset.values["epochs"] == 12
     bad = run_cli([*args, "--days", "5"], expect=ExitCode.USAGE)
     assert "days=5 (from flag --days)" in bad.stderr
+
+
+def test_train_best_with_no_promote_saves_a_candidate_and_leaves_production_alone(home: Path) -> None:
+    """As `train --no-promote`: the best config is trained and saved, and production stays as it was (a
+    walkthrough found no way to train the best without promoting it)."""
+    args = ["sweep", "volatility_forecaster", "--trials", "1", "--folds", "1", "--preset", "quick"]
+    args += ["--symbols", "BTC", "--promotion-folds", "1", "--executor", "local:1", "--train-best"]
+    out = run_cli([*args, "--no-promote", "--json"], expect=(ExitCode.OK, ExitCode.NOT_PROMOTED))
+    trained = out.json["data"]["trained"]
+    assert trained["promoted"] is False and (out.code == ExitCode.OK) == trained["gate_passed"]
+    assert run_cli(["models", "list", "--json"]).json["data"][0]["production_version"] is None
+    alone = run_cli(
+        ["sweep", "volatility_forecaster", "--trials", "1", "--no-promote"], expect=ExitCode.USAGE
+    )
+    assert "--no-promote goes with --train-best" in alone.stderr

@@ -60,6 +60,9 @@ def sweep(
         None, "--save-preset", help="Write the best config as the user preset NAME."
     ),
     train_best: bool = typer.Option(False, "--train-best", help="Train and register the best config."),
+    no_promote: bool = typer.Option(
+        False, "--no-promote", help="With --train-best: save its version as a candidate; production stays."
+    ),
     objective: Optional[str] = typer.Option(
         None, "--objective", hidden=True, help="module:function scoring a config (docs/scale.md)."
     ),
@@ -93,6 +96,10 @@ def sweep(
         from .evaluate import _date
 
         steps.check_counts(trials, folds)
+        if no_promote and not train_best:
+            raise UsageError(
+                "--no-promote goes with --train-best (it keeps the trained version out of production)"
+            )
         holdout = _date("--holdout-from", holdout_from)
         at = home()
         kind = resolve_model_type(model, model_type, at)
@@ -158,12 +165,16 @@ def sweep(
             out["preset"] = str(write_preset(at, save_preset, config, kind, text))
         if train_best:
             base = (preset, config_file, flags)
-            out["trained"] = _train(at, kind, model, save_preset, base, best["params"], seed, as_json)
+            out["trained"] = _train(
+                at, kind, model, save_preset, base, best["params"], seed, as_json, promote=not no_promote
+            )
         return out
 
     def code(data: dict) -> int:
         trained = data.get("trained")
-        return ExitCode.NOT_PROMOTED if trained is not None and not trained["promoted"] else ExitCode.OK
+        if trained is None or trained["promoted"] or (no_promote and trained.get("gate_passed")):
+            return ExitCode.OK  # as train: --no-promote with its gate passed is what was asked
+        return ExitCode.NOT_PROMOTED
 
     run(as_json, body, lambda d: _show(d, e.stdout), code=code)
 
@@ -217,7 +228,15 @@ def _heartbeat(display, state: dict, trials: int, estimate: dict | None) -> Iter
 
 
 def _train(
-    at, kind: str, model: str, saved: str | None, base: tuple, params: dict, seed: int, quiet: bool
+    at,
+    kind: str,
+    model: str,
+    saved: str | None,
+    base: tuple,
+    params: dict,
+    seed: int,
+    quiet: bool,
+    promote: bool,
 ) -> dict:
     """The normal train path (lock, staging, gate, atomic commit): this process is the one registry writer."""
     from ..estimate import for_training
@@ -240,13 +259,20 @@ def _train(
     if check and not quiet:
         print(render.promotion_check_line(check), file=e.stderr)
     request = TrainRequest(
-        model, effective, seed, device, estimate, list(e.argv), check_estimate_seconds=seconds
+        model,
+        effective,
+        seed,
+        device,
+        estimate,
+        list(e.argv),
+        check_estimate_seconds=seconds,
+        promote=promote,
     )
     outcome = run_training(at, request)
     if not quiet:
         for line in KINDS[kind].gate_messages(outcome.gate, outcome.data["version"]):
             print(line, file=e.stderr)
-    return {**outcome.data, "promoted": outcome.promoted}
+    return {**outcome.data, "promoted": outcome.promoted, "gate_passed": bool(outcome.gate.get("passed"))}
 
 
 def _show(data: dict, stream) -> None:
