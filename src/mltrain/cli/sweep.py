@@ -92,7 +92,6 @@ def sweep(
             trial_config,
             validate_best,
         )
-        from ..sweep import save_preset as write_preset
         from .evaluate import _date
 
         steps.check_counts(trials, folds)
@@ -148,21 +147,16 @@ def sweep(
                 raise UsageError(f"study {name!r} has no completed trial yet; nothing to save or train")
             return out
         config = trial_config(effective.config, best["params"])
-        if (objective or DEFAULT_OBJECTIVE) == DEFAULT_OBJECTIVE:  # another objective may not score folds
-            checking = render.FoldProgress(
-                e.stderr, live=e.stderr.isatty() and not as_json, quiet=quiet, what="validation folds"
-            )
+        if not custom:  # another objective may not score folds
+            live = e.stderr.isatty() and not as_json
+            checking = render.FoldProgress(e.stderr, live=live, quiet=quiet, what="validation folds")
             with checking:
                 out["validation"] = {
                     "trial": best["number"],
                     **validate_best(at, config, context, executor, on_progress=checking),
                 }
         if save_preset:
-            text = (
-                f"best of sweep {name} (trial {best['number']}, selection score {best['value']:.6g}), "
-                f"{date.today().isoformat()}"
-            )
-            out["preset"] = str(write_preset(at, save_preset, config, kind, text))
+            out["preset"] = _saved(at, save_preset, config, kind, name, best)
         if train_best:
             base = (preset, config_file, flags)
             out["trained"] = _train(
@@ -177,6 +171,17 @@ def sweep(
         return ExitCode.NOT_PROMOTED
 
     run(as_json, body, lambda d: _show(d, e.stdout), code=code)
+
+
+def _saved(at, preset_name: str, config, kind: str, name: str, best: dict) -> str:
+    """Write the best config as a user preset; its description says which study and trial it came from."""
+    from ..sweep import save_preset as write_preset
+
+    text = (
+        f"best of sweep {name} (trial {best['number']}, selection score {best['value']:.6g}), "
+        f"{date.today().isoformat()}"
+    )
+    return str(write_preset(at, preset_name, config, kind, text))
 
 
 HEARTBEAT_SECONDS = 20.0  # while trials run, a line this often: which trials, how long so far, the estimate
