@@ -61,6 +61,7 @@ def test_defaults_json_is_exactly_the_seed_document(model):
     assert {k: v for k, v in every.items() if k in SEED[model]} == SEED[model]
     kind = "regime" if model.startswith("btc") else "volatility"
     assert set(every) - set(SEED[model]) == set(KINDS[kind].unlisted_defaults)
+    assert set(KINDS[kind].uses) <= set(every)  # every field the type reads is listed (target_vol was not)
     text = run_cli(["defaults", model]).stdout
     assert all(extra in text for extra in set(every) - set(SEED[model]))
 

@@ -150,12 +150,13 @@ VOLATILITY = declare(
             symbols=["BTC", "ETH", "SOL"],
         ),
         uses=("hidden_size", "min_r2", "symbols", "correction", "cost_bps", "target_vol", "max_leverage"),
-        # target_vol stays unset: volatility targeting then aims at the asset's median realized volatility
-        # over the training span (decision.py)
         unlisted_defaults={
             "correction": "off",
             "promotion_folds": 4,
             "cost_bps": 10.0,
+            # unset: volatility targeting aims at the asset's median realized volatility over the training
+            # span (volatility_decision.py); listed so that `defaults` shows the field
+            "target_vol": None,
             "max_leverage": 2.0,
         },
     )
