@@ -119,6 +119,29 @@ def test_sweep_resumes_saves_a_preset_and_refuses_another_models_study(home: Pat
     assert f"belongs to model '{MODEL}'" in other.stderr
 
 
+def test_a_study_is_not_resumed_on_another_setup(home: Path) -> None:
+    """Trials scored with another seed, on other folds or with another base config would be ranked against
+    this run's as if comparable: the rerun exits 2 naming what differs. A field the space searches may
+    differ in the base (the trials set it themselves)."""
+    space = home.parent / "space.yaml"
+    space.write_text("learning_rate: {low: 0.0003, high: 0.03, log: true}\n")
+    base = ["sweep", MODEL, "--trials", "1", "--space", space, "--holdout-from", "2024-01-01", *TOY]
+    run_cli([*base, "--json"])
+    for extra, differs in (
+        (["--seed", "7"], "seed: was 42, now 7"),
+        (["--epochs", "12"], "epochs: was 100, now 12"),
+        (["--holdout-from", "2023-01-01"], "scored folds: 4 ending 2023-12-31, now 4 ending 2022-12-31"),
+        (["--objective", "tests.sweep_toy:quadratic_in_step"], "objective: was tests.sweep_toy:quadratic"),
+    ):
+        refused = run_cli([*base, *extra], expect=ExitCode.USAGE)
+        assert differs in refused.stderr and "pick another --study" in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    again = run_cli([*base, "--learning-rate", "0.005", "--json"]).json["data"]  # searched: no difference
+    assert again["this_run"] == [1]
+    elsewhere = run_cli([*base, "--seed", "7", "--study", "seven", "--json"]).json["data"]
+    assert elsewhere["this_run"] == [0]
+
+
 def test_two_terminals_add_to_one_sqlite_study(home: Path, tmp_path: Path) -> None:
     barrier = tmp_path / "barrier"
     barrier.mkdir()

@@ -25,6 +25,7 @@ from .config import FIELD_ORDER, TrainingConfig
 from .errors import MltrainError, UsageError, excerpt
 from .executors import StopRequest, run_tasks
 from .paths import Home
+from .sweep_setup import same_setup
 from .sweep_space import (  # noqa: F401  (the search space, re-exported)
     DEFAULT_SPACE,
     INT_FIELDS,
@@ -59,8 +60,11 @@ def shown_storage(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", url)
 
 
-def open_study(home: Home, storage: str | None, study_name: str, model_type: str, model: str):
-    """Create the study once (under a lock in the home: Optuna's create race is real), else load it."""
+def open_study(
+    home: Home, storage: str | None, study_name: str, model_type: str, model: str, setup: dict | None = None
+):
+    """Create the study once (under a lock in the home: Optuna's create race is real), else load it. A
+    study resumed on another `setup` (study_setup) is refused: its trials' scores would not compare."""
     from .fsutil import ensure_dir, exclusive_lock
 
     optuna = _optuna()
@@ -91,6 +95,8 @@ def open_study(home: Home, storage: str | None, study_name: str, model_type: str
                 f"study {study_name!r} in {shown_storage(url)} belongs to model {owner!r} "
                 f"({study.user_attrs.get('model_type')}); pick another --study for {model!r}"
             )
+        if setup is not None:
+            same_setup(study, study_name, setup)
     return study
 
 

@@ -88,7 +88,6 @@ def sweep(
             DEFAULT_OBJECTIVE,
             best_trial,
             context_for,
-            open_study,
             trial_config,
             validate_best,
         )
@@ -105,10 +104,11 @@ def sweep(
         effective = effective_config(at, kind, preset, config_file, flags)
         space = steps.search_space(space_file, kind)
         name = study_name or model
-        study = open_study(at, storage, name, kind, model)
-        context = context_for(
-            at, kind, model, effective.config, seed, folds, None if holdout is None else str(holdout.date())
+        held = None if holdout is None else str(holdout.date())
+        study = steps.study(
+            at, storage, name, kind, model, effective.config, space, seed, folds, held, objective
         )
+        context = context_for(at, kind, model, effective.config, seed, folds, held)
 
         overridden = steps.space_overrides(space, effective)
         for line in overridden.values():

@@ -25,6 +25,17 @@ def search_space(space_file: Path | None, kind: str) -> dict:
     return default_space(kind)
 
 
+def study(at, storage, name: str, kind: str, model: str, config, space: dict, seed, folds, held, objective):
+    """Open (or create) the study, refusing one whose trials were scored on another setup."""
+    from ..sweep import DEFAULT_OBJECTIVE, open_study
+    from ..sweep_setup import study_setup
+
+    setup = study_setup(
+        at, kind, model, config, list(space), seed, folds, held, objective or DEFAULT_OBJECTIVE
+    )
+    return open_study(at, storage, name, kind, model, setup)
+
+
 def result(
     study, name: str, at, storage: str | None, space: dict, context: dict, mine: list[int], best
 ) -> dict:
