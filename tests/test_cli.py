@@ -82,6 +82,17 @@ def test_presets_lists_builtins_and_user_presets(home: Path, tmp_path: Path, mon
     assert rows["quick"]["values"] == {"days": 100, "epochs": 12}
     assert rows["full"]["default"] and rows["full"]["values"] == {"days": 730, "epochs": 100, "patience": 15}
     assert rows["standard"]["estimates"]["regime"] is None  # nothing measured yet: no made-up number
+    # a user preset of a built-in's name replaces it, and says so: the built-in's other values are not applied
+    assert rows["quick"]["replaces"].endswith("quick.yaml") and rows["nightly"]["replaces"] is None
+    assert "(replaces" in run_cli(["presets"]).stdout  # a table cell: its words wrap to the terminal
+    plan = run_cli(["train", "volatility_forecaster", "--preset", "quick", "--dry-run"])
+    note = " ".join(plan.stderr.split())
+    assert f"preset 'quick' is your file {folder / 'quick.yaml'}, which replaces the built-in 'quick'" in note
+    assert "min_r2=-0.1 for a volatility model are not applied" in note and "days=" not in note
+    assert (
+        "replaces"
+        not in run_cli(["train", "volatility_forecaster", "--preset", "nightly", "--dry-run"]).stderr
+    )
     measured = {r["name"]: r for r in run_cli(["presets", "--json", "--measure"]).json["data"]}
     assert measured["standard"]["estimates"]["volatility"]["upper_seconds"] > 0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -171,6 +171,7 @@ class Preset:
     # model type -> fields for that type only (a `regime:` or `volatility:` mapping in the file), layered
     # over `values`; what a type's defaults held before `defaults --json` went back to the seed values
     per_type: dict[str, dict[str, Any]] = field(default_factory=dict)
+    replaces: Preset | None = None  # a user preset of a built-in's name: the built-in it replaces
 
     def values_for(self, model_type: str) -> dict[str, Any]:
         """The fields this preset sets on a model of `model_type`."""
@@ -223,8 +224,29 @@ def load_presets(home: Home) -> dict[str, Preset]:
                 if not path.is_file():  # a FIFO (or a dangling link) there must not block every command
                     raise ConfigError(f"preset {path} is not a plain file; remove it")
                 preset = _read_preset(path)
+                if folder == home.user_presets and preset.name in presets:
+                    preset = replace(preset, replaces=presets[preset.name])
                 presets[preset.name] = preset
     return presets
+
+
+def replaced_note(preset: Preset, model_type: str) -> str | None:
+    """For a user preset that replaces a built-in of its name: which file is read, and which of the
+    built-in's values for this type are not applied (a user `full.yaml` that sets epochs drops the
+    built-in's gate: nothing else said so)."""
+    builtin = preset.replaces
+    if builtin is None:
+        return None
+    mine = preset.values_for(model_type)
+    dropped = {k: v for k, v in builtin.values_for(model_type).items() if k not in mine}
+    where = f"built-in {builtin.name!r}" + (f" ({builtin.source})" if builtin.source else "")
+    lost = (
+        f"the built-in's {', '.join(f'{k}={v}' for k, v in dropped.items())} for a {model_type} model "
+        "are not applied"
+        if dropped
+        else f"every field it sets for a {model_type} model, yours sets too"
+    )
+    return f"preset {preset.name!r} is your file {preset.source}, which replaces the {where}; {lost}"
 
 
 def get_preset(name: str, presets: dict[str, Preset]) -> Preset:

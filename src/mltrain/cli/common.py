@@ -18,6 +18,7 @@ from ..config import (
     get_preset,
     load_presets,
     load_yaml_mapping,
+    replaced_note,
 )
 from ..errors import ExitCode, MltrainError
 from ..kinds import KINDS
@@ -79,11 +80,18 @@ def store():
     return DataStore(home(), today=env().today)
 
 
-def effective_config(at: Home, kind: str, preset: str | None, config_file: Path | None, flags: dict):
-    """Defaults < preset < --config < flags, validated, with the source of each value."""
+def effective_config(
+    at: Home, kind: str, preset: str | None, config_file: Path | None, flags: dict, note: bool = True
+):
+    """Defaults < preset < --config < flags, validated, with the source of each value; a note on stderr
+    when the preset is a user file replacing a built-in (`note=False`: the command said it already)."""
     chosen = get_preset(preset or DEFAULT_PRESET, load_presets(at))
     doc = load_yaml_mapping(config_file, "config file") if config_file else None
-    return build_config(kind, chosen, doc, flags)
+    effective = build_config(kind, chosen, doc, flags)
+    text = replaced_note(chosen, kind) if note else None
+    if text:
+        render.paragraph(f"note: {text}", env().stderr)
+    return effective
 
 
 def warn(message: str) -> None:

@@ -106,6 +106,8 @@ def presets(
                 "values": preset.values,
                 "per_type": preset.per_type,
                 "source": str(preset.source) if preset.source else "built-in",
+                # a user preset of a built-in's name: the built-in it replaces (its values do not apply)
+                "replaces": None if preset.replaces is None else str(preset.replaces.source or "built-in"),
                 "default": preset.name == DEFAULT_PRESET,
                 "estimates": preset_estimates(at, preset, device),
                 "device": device,
@@ -133,7 +135,7 @@ def presets(
                     )
                     or "model-type defaults",
                     *(est(r["estimates"].get(kind)) for kind in KINDS),
-                    r["source"],
+                    r["source"] + (" (replaces the built-in)" if r["replaces"] else ""),
                 ]
                 for r in rows
             ],

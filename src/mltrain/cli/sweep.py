@@ -254,9 +254,9 @@ def _train(
     # flags) with the best values over it
     preset, config_file, flags = base
     effective = (
-        effective_config(at, kind, saved, None, {})
+        effective_config(at, kind, saved, None, {}, note=False)
         if saved
-        else effective_config(at, kind, preset, config_file, {**flags, **params})
+        else effective_config(at, kind, preset, config_file, {**flags, **params}, note=False)
     )
     device = pick_device("auto")
     estimate = for_training(at, kind, effective.config, device)
