@@ -23,6 +23,28 @@ def test_unknown_option_in_json_mode_is_one_json_document_and_exit_2(home: Path)
     assert out.returncode == 2 and json.loads(out.stdout)["ok"] is False and "--bogus" in out.stderr
 
 
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["train", "btc_regime_detector", "--epochs", "abc"], "Invalid value for '--epochs'"),
+        (["train", "btc_regime_detector", "--bogus"], "No such option: --bogus"),
+        (["train"], "Missing argument 'model'"),
+        (["nosuch"], "No such command 'nosuch'"),
+    ],
+)
+def test_a_bad_option_or_argument_is_one_line_and_exit_2(home: Path, args: list[str], says: str):
+    """As every other error (a cron log reads one line per failure), not Click's six-line box."""
+    out = mltrain(home, *args)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith(f"error: {says}") and len(out.stderr.splitlines()) == 1, out.stderr
+    assert "--help` lists what is allowed" in out.stderr
+
+
+def test_mltrain_alone_shows_the_help_and_no_error_line(home: Path):
+    out = mltrain(home)
+    assert out.returncode == 2 and "Usage: mltrain" in out.stdout and "error" not in out.stderr
+
+
 @pytest.mark.slow  # trains a network
 def test_gate_exit_3_survives_json_mode(home: Path):
     out = mltrain(

@@ -59,19 +59,30 @@ def root(
 
 
 def main(argv: list[str] | None = None, env: Env | None = None) -> None:
-    """Console entry point. Typer reports bad options itself (exit 2); with --json the report is JSON too."""
+    """Console entry point. A bad option or argument is one line on stderr (exit 2), as every other error;
+    with --json the report is a JSON envelope on stdout too."""
     args = sys.argv[1:] if argv is None else list(argv)
     env = env or Env(argv=[sys.argv[0], *args], owns_process=True)
     call = dict(prog_name="mltrain", obj=env, **({} if argv is None else {"args": args}))
-    if "--json" not in args:
-        app(**call)
-        return
     try:
         code = app(standalone_mode=False, **call)
     except Exception as exc:
+        if type(exc).__name__ == "Abort":  # Ctrl-C or end of input at a prompt, as Click reports it
+            print("Aborted!", file=sys.stderr)
+            sys.exit(1)
         if not (hasattr(exc, "format_message") and hasattr(exc, "show")):  # not a Click/Typer usage error
             raise
-        print(render.error_envelope(exc.format_message()))
-        exc.show()
-        sys.exit(ExitCode.USAGE)
+        if "--json" in args:
+            print(render.error_envelope(exc.format_message()))
+        if exc.format_message().strip():  # `mltrain` alone: the help screen is shown, there is no error
+            print(usage_line(exc), file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", ExitCode.USAGE))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_line(exc: Exception) -> str:
+    """Click's usage error as one line (a cron log reads one line per failure), with where to look."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    where = f"; `{ctx.command_path} --help` lists what is allowed" if ctx is not None else ""
+    return f"error: {message}{where}"
