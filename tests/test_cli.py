@@ -180,6 +180,7 @@ def test_missing_symbol_is_named_before_the_plan_and_no_job_is_recorded(home: Pa
     result = run_cli(["train", "doge2_regime", "--model-type", "regime", "--dry-run"], expect=2)
     assert "'DOGE2'" in result.stderr and "name starts with" in result.stderr
     assert run_cli(["jobs", "list", "--json"]).json["data"] == []
+    assert "no jobs recorded in" in run_cli(["jobs", "list"]).stdout
 
 
 def test_train_warns_once_when_its_data_is_old(home: Path):
@@ -363,6 +364,12 @@ def test_gate_rejects_exits_3_and_keeps_production():
     assert models[0]["pooled_metric_value"] == pooled and models[0]["pooled_folds"] == 1
     assert f"r2_min {pooled:.4f} over 1 promotion fold" in run_cli(["models", "list"]).stdout
     assert run_cli(["jobs", "list", "--status", "rejected", "--json"]).json["data"][0]["version"] == 2
+    # an empty list says why: a filter that matches nothing, with the names that have jobs for a typo
+    typo = " ".join(run_cli(["jobs", "list", "--model", "volatility_forecastr"]).stdout.split())
+    assert "no jobs with model 'volatility_forecastr'; models with jobs: volatility_forecaster." in typo
+    assert "Did you mean 'volatility_forecaster'?" in typo
+    none = " ".join(run_cli(["jobs", "list", "--status", "cancelled"]).stdout.split())
+    assert "no jobs with status cancelled" in none and "models with jobs" not in none
 
 
 @pytest.mark.slow  # trains a network

@@ -31,10 +31,8 @@ def jobs_list(
 
         return Jobs(home()).list(status, model)
 
-    run(
-        as_json,
-        body,
-        lambda rows: render.table(
+    def show(rows: list) -> None:
+        render.table(
             "jobs",
             ["job", "model", "type", "status", "created", "version", "by", "error"],
             [
@@ -53,8 +51,30 @@ def jobs_list(
             env().stdout,
             drop=("by", "type", "error", "version"),
             whole=("job", "model", "status", "created"),
-        ),
+        )
+        if not rows:  # an empty table alone does not say whether the filter or the home is why
+            render.paragraph(_none_line(status, model), env().stdout)
+
+    run(as_json, body, show)
+
+
+def _none_line(status: str | None, model: str | None) -> str:
+    """Why the list is empty: no job at all, or none matching the filter, with the names that have jobs
+    when --model names none of them (a typo must be seen as one)."""
+    from ..jobs import Jobs
+    from ..textutil import suggest
+
+    every = Jobs(home()).list()
+    if not every:
+        return f"no jobs recorded in {home().root}"
+    named = sorted({r["model_name"] for r in every})
+    filters = " and ".join(
+        f for f in (f"model {model!r}" if model else "", f"status {status}" if status else "") if f
     )
+    line = f"no jobs with {filters}"
+    if model and model not in named:
+        line += f"; models with jobs: {', '.join(named)}.{suggest(model, named)}"
+    return line
 
 
 @app.command("show")
