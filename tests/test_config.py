@@ -110,6 +110,28 @@ def test_layering_defaults_preset_file_flags(tmp_path: Path):
     assert eff.has_custom_config
 
 
+def test_a_config_file_takes_per_type_sections_as_a_preset_does(tmp_path: Path):
+    """One file for both models: common fields, then the type's own section (the other type's is left to
+    it); a section that is no model type, or a field that does not exist in one, is named with its line."""
+    full = get_preset("full", load_presets(Home(tmp_path)))
+    path = tmp_path / "both.yaml"
+    path.write_text("epochs: 20\nregime:\n  batch_size: 256\nvolatility:\n  min_r2: -0.1\n  epochs: 30\n")
+    doc = load_yaml_mapping(path, "config file")
+    vol, reg = build_config("volatility", full, doc, {}), build_config("regime", full, doc, {})
+    assert (vol.config.epochs, vol.config.min_r2, vol.config.batch_size) == (30, -0.1, 64)
+    assert vol.sources["epochs"] == f"config {path}:6" and vol.sources["min_r2"] == f"config {path}:5"
+    assert (reg.config.epochs, reg.config.batch_size, reg.config.min_r2) == (20, 256, None)
+    assert reg.sources["epochs"] == f"config {path}:1" and reg.sources["batch_size"] == f"config {path}:3"
+    for text, says in (
+        ("regim:\n  epochs: 20\n", "section 'regim' in config"),
+        ("volatility:\n  epoch: 20\n", "unknown field 'epoch' in section volatility of config"),
+    ):
+        path.write_text(text)
+        with pytest.raises(ConfigError) as err:
+            build_config("regime", full, load_yaml_mapping(path, "config file"), {})
+        assert says in str(err.value) and "(line " in str(err.value) and "Did you mean" in str(err.value)
+
+
 def test_full_preset_on_regime_is_not_custom(tmp_path: Path):
     eff = build_config("regime", get_preset("full", load_presets(Home(tmp_path))), None, {})
     assert not eff.has_custom_config

@@ -230,25 +230,6 @@ def load_presets(home: Home) -> dict[str, Preset]:
     return presets
 
 
-def replaced_note(preset: Preset, model_type: str) -> str | None:
-    """For a user preset that replaces a built-in of its name: which file is read, and which of the
-    built-in's values for this type are not applied (a user `full.yaml` that sets epochs drops the
-    built-in's gate: nothing else said so)."""
-    builtin = preset.replaces
-    if builtin is None:
-        return None
-    mine = preset.values_for(model_type)
-    dropped = {k: v for k, v in builtin.values_for(model_type).items() if k not in mine}
-    where = f"built-in {builtin.name!r}" + (f" ({builtin.source})" if builtin.source else "")
-    lost = (
-        f"the built-in's {', '.join(f'{k}={v}' for k, v in dropped.items())} for a {model_type} model "
-        "are not applied"
-        if dropped
-        else f"every field it sets for a {model_type} model, yours sets too"
-    )
-    return f"preset {preset.name!r} is your file {preset.source}, which replaces the {where}; {lost}"
-
-
 def get_preset(name: str, presets: dict[str, Preset]) -> Preset:
     if name not in presets:
         raise ConfigError(
@@ -293,6 +274,37 @@ def _raise_validation(exc: ValidationError, sources: dict[str, str], raw: dict[s
     )
 
 
+def _config_layer(doc: YamlDoc, model_type: str) -> tuple[dict[str, Any], Any]:
+    """A --config file's values for `model_type`: its common fields, then its `regime:` or `volatility:`
+    section as a preset has them (one file can serve both types; another type's section is left to it)."""
+    values: dict[str, Any] = {}
+    section: dict[str, Any] = {}
+    for key, value in doc.values.items():
+        if key in SPECS and isinstance(value, dict):
+            for name in value:
+                if str(name) not in FIELD_ORDER:
+                    raise ConfigError(
+                        f"unknown field {excerpt(str(name))} in section {key} of config {doc.path} (line "
+                        f"{doc.lines.get(f'{key}.{name}', '?')}); allowed: {', '.join(FIELD_ORDER)}."
+                        f"{suggest(str(name), FIELD_ORDER)}"
+                    )
+            if key == model_type:
+                section = {str(k): v for k, v in value.items()}
+        elif isinstance(value, dict) and key not in FIELD_ORDER:
+            raise ConfigError(
+                f"section {excerpt(key)} in config {doc.path} (line {doc.lines.get(key, '?')}) is not a model "
+                f"type; allowed: {', '.join(SPECS)}, or a field.{suggest(key, [*SPECS, *FIELD_ORDER])}"
+            )
+        else:
+            values[key] = value
+
+    def where(key: str) -> str:
+        line = doc.lines.get(f"{model_type}.{key}" if key in section else key, "?")
+        return f"config {doc.path}:{line}"
+
+    return {**values, **section}, where
+
+
 def build_config(
     model_type: str, preset: Preset, config_file: YamlDoc | None, flags: dict[str, Any]
 ) -> EffectiveConfig:
@@ -316,9 +328,7 @@ def build_config(
         ),
     ]
     if config_file is not None:
-        layers.append(
-            (config_file.values, lambda k: f"config {config_file.path}:{config_file.lines.get(k, '?')}")
-        )
+        layers.append(_config_layer(config_file, model_type))
     layers.append(
         ({k: v for k, v in flags.items() if v is not None}, lambda k: f"flag --{k.replace('_', '-')}")
     )

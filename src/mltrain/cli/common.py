@@ -14,11 +14,11 @@ from ..config import (
     CUSTOM_PRESET,
     DEFAULT_PRESET,
     FIELD_ORDER,
+    Preset,
     build_config,
     get_preset,
     load_presets,
     load_yaml_mapping,
-    replaced_note,
 )
 from ..errors import ExitCode, MltrainError
 from ..kinds import KINDS
@@ -92,6 +92,25 @@ def effective_config(
     if text:
         render.paragraph(f"note: {text}", env().stderr)
     return effective
+
+
+def replaced_note(preset: Preset, model_type: str) -> str | None:
+    """For a user preset that replaces a built-in of its name: which file is read, and which of the
+    built-in's values for this type are not applied (a user `full.yaml` that sets epochs drops the
+    built-in's gate: nothing else said so)."""
+    builtin = preset.replaces
+    if builtin is None:
+        return None
+    mine = preset.values_for(model_type)
+    dropped = {k: v for k, v in builtin.values_for(model_type).items() if k not in mine}
+    where = f"built-in {builtin.name!r}" + (f" ({builtin.source})" if builtin.source else "")
+    lost = (
+        f"the built-in's {', '.join(f'{k}={v}' for k, v in dropped.items())} for a {model_type} model "
+        "are not applied"
+        if dropped
+        else f"every field it sets for a {model_type} model, yours sets too"
+    )
+    return f"preset {preset.name!r} is your file {preset.source}, which replaces the {where}; {lost}"
 
 
 def warn(message: str) -> None:
