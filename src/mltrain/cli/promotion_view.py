@@ -64,7 +64,9 @@ def promotion_decision_lines(evidence: dict) -> list[str]:
             f"max drawdown {model['max_drawdown']:.1%}; buy-and-hold {hold['sharpe']}, {hold['max_drawdown']:.1%}"
         )
         if best and rows.get(best):
-            text += f"; best baseline {best} {rows[best]['sharpe']}, {rows[best]['max_drawdown']:.1%}"
+            text += (
+                f"; best baseline by Sharpe {best} {rows[best]['sharpe']}, {rows[best]['max_drawdown']:.1%}"
+            )
         lines.append(text)
     return lines
 

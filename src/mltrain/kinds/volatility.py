@@ -140,7 +140,7 @@ class VolatilityKind(ModelKind):
 
         lines = [
             f"gate: {symbol} r2={num(fail['r2'])} {where} < min_r2={gate['threshold']} (best baseline "
-            f"{fail['best_baseline']} r2={num(fail['best_baseline_r2'])}); v{version} saved as rejected, "
+            f"by r2: {fail['best_baseline']} r2={num(fail['best_baseline_r2'])}); v{version} saved as rejected, "
             "production unchanged"
             for symbol, fail in gate.get("failing", {}).items()
         ]

@@ -124,7 +124,7 @@ def promotion_figures(candidate: list[dict], production: list[dict] | None, conf
         "basis": "promotion folds",
     }
     reason = "; ".join(
-        f"{s} pooled r2 {f['r2']} < min_r2 {config.min_r2} (best baseline {f['best_baseline']} r2 "
+        f"{s} pooled r2 {f['r2']} < min_r2 {config.min_r2} (best baseline by r2: {f['best_baseline']} r2 "
         f"{f['best_baseline_r2']})"
         for s, f in failing.items()
     )
@@ -150,7 +150,8 @@ def promotion_lines(evidence: dict) -> list[str]:
         if best:
             dm = best["dm_candidate_vs_it"]
             text += (
-                f"; best baseline {best['name']} QLIKE {best['qlike']} r2 {best['r2']} (DM p={dm['p_value']})"
+                f"; best baseline by QLIKE {best['name']} QLIKE {best['qlike']} r2 {best['r2']} "
+                f"(DM p={dm['p_value']})"
             )
         if symbol in prod:
             p = prod[symbol]
