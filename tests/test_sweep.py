@@ -106,6 +106,7 @@ def test_sweep_resumes_saves_a_preset_and_refuses_another_models_study(home: Pat
     best = again["best"]
     assert best["value"] == min(t["value"] for t in again["trials"])
     preset = load_presets(Home(home))["tuned"]
+    assert again["preset"] == {"name": "tuned", "path": str(preset.source)}  # the name train takes, and where
     assert preset.values["learning_rate"] == best["params"]["learning_rate"]
     assert "selection score" in preset.description
     text = run_cli(["sweep", MODEL, "--trials", "1", "--space", space, *TOY]).stdout

@@ -156,7 +156,7 @@ def sweep(
                     **validate_best(at, config, context, executor, on_progress=checking),
                 }
         if save_preset:
-            out["preset"] = _saved(at, save_preset, config, kind, name, best)
+            out["preset"] = {"name": save_preset, "path": _saved(at, save_preset, config, kind, name, best)}
         if train_best:
             base = (preset, config_file, flags)
             out["trained"] = _train(
@@ -325,7 +325,12 @@ def _show(data: dict, stream) -> None:
                 file=stream,
             )
     if data["preset"]:
-        print(f"preset written: {data['preset']}", file=stream)
+        saved = data["preset"]
+        print(
+            f"preset written: {saved['name']} ({saved['path']}); "
+            f"`mltrain train {data['model_name']} --preset {saved['name']}` uses it",
+            file=stream,
+        )
     if data["trained"]:
         print(
             f"trained: {data['model_name']} v{data['trained']['version']} "
