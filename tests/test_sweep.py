@@ -364,6 +364,21 @@ def test_the_objective_is_the_selection_score_and_the_best_is_validated_once(hom
     assert "(not the search's score)" in text and "selection loss" in text and "lower is better" in text
 
 
+def test_a_regime_sweep_without_the_baselines_extra_validates_its_best(home: Path, monkeypatch) -> None:
+    """The documented `.[sweep]` install has no hmmlearn: the HMM's place holds 'not installed (...)', and the
+    best trial's validation headline read it as scores (a walkthrough's regime sweep died with an internal
+    error after its search)."""
+    monkeypatch.setitem(sys.modules, "hmmlearn", None)  # `import hmmlearn...` raises ImportError, as absent
+    monkeypatch.setitem(sys.modules, "hmmlearn.hmm", None)
+    args = ["sweep", MODEL, "--trials", "1", "--folds", "1", "--preset", "quick", "--days", "365"]
+    args += ["--epochs", "10", "--symbols", "ETH", "--executor", "local:1", "--json"]
+    space = home.parent / "space.yaml"
+    space.write_text("learning_rate: [0.001]\n")
+    checked = run_cli([*args, "--space", space]).json["data"]["validation"]  # in this process: no fork
+    assert checked["headline"].startswith("BTC: model ") and "hmm" not in checked["headline"]
+    assert "not installed" in json.dumps(checked["summary"])
+
+
 def test_sweep_progress_counts_trials_with_the_best_so_far_and_an_eta_on_stderr(home: Path) -> None:
     space = home.parent / "space.yaml"
     space.write_text("learning_rate: {low: 0.0003, high: 0.03, log: true}\n")

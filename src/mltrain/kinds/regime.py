@@ -391,6 +391,10 @@ class RegimeKind(ModelKind):
         for symbol, s in summary.items():
             d = s["detectors"]
             parts.append(
-                f"{symbol}: " + ", ".join(f"{who} {v['balanced_accuracy']:.2f}" for who, v in d.items() if v)
+                # a detector that could not run is a note in its place ('not installed (pip install ...)')
+                f"{symbol}: "
+                + ", ".join(
+                    f"{who} {v['balanced_accuracy']:.2f}" for who, v in d.items() if isinstance(v, dict) and v
+                )
             )
         return "; ".join(parts)
