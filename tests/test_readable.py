@@ -299,9 +299,11 @@ def test_sweep_estimates_before_its_first_trial_names_its_score_and_says_what_th
 
     presets = Home(home).user_presets
     presets.mkdir(parents=True, exist_ok=True)
-    (presets / "tiny.yaml").write_text("description: tiny folds\ndays: 90\nepochs: 10\nsymbols: [BTC]\n")
+    # correction on: a sweep searches only fields the config uses (with it off no network is trained)
+    tiny = "description: tiny folds\ndays: 150\nepochs: 10\npatience: 7\nsymbols: [BTC]\ncorrection: 'on'\n"
+    (presets / "tiny.yaml").write_text(tiny)
     space = home.parent / "space.yaml"
-    space.write_text("days: {low: 150, high: 180, step: 30}\nepochs: {low: 10, high: 11}\n")
+    space.write_text("patience: {low: 5, high: 6}\nepochs: {low: 10, high: 11}\n")
     out = run_cli(
         ["sweep", "volatility_forecaster", "--trials", "1", "--folds", "1", "--space", space]
         + ["--preset", "tiny", "--executor", "local:1", "--json"]
@@ -310,14 +312,16 @@ def test_sweep_estimates_before_its_first_trial_names_its_score_and_says_what_th
     first_trial = next(k for k, line in enumerate(lines) if line.startswith("trials 1/1"))
     estimate = next(k for k, line in enumerate(lines) if line.startswith("estimate: ~"))
     assert estimate < first_trial and "per trial" in lines[estimate]
-    assert any("varies days" in line for line in lines[:estimate])  # the preset's days=90 is not used: said
-    assert "days=90 from preset tiny" in out.stderr
+    assert any(
+        "varies patience" in line for line in lines[:estimate]
+    )  # the preset's patience: not used, said
+    assert "patience=7 from preset tiny" in out.stderr
     assert any(
         line.startswith("trials 0/1 done (trial 0 running for") for line in lines[estimate:first_trial]
     )
     data = out.json["data"]
     assert "lower is better" in data["score"] and data["estimate"]["per_trial_seconds"] > 0
-    assert set(data["space_overrides"]) == {"days", "epochs"}
+    assert set(data["space_overrides"]) == {"patience", "epochs"}
 
 
 # ---------------------------------------------------------------- README and docs read as the issue asks

@@ -40,8 +40,9 @@ def test_default_space_fits_the_kind() -> None:
         "batch_size",
         "hidden_size",
         "patience",
-        "days",
     }
+    # days and train_val_split set the scored blocks: no space may vary them (trials could not be ranked)
+    assert not {"days", "train_val_split"} & set(default_space("regime"))
 
 
 @pytest.mark.parametrize(
@@ -51,12 +52,14 @@ def test_default_space_fits_the_kind() -> None:
             {"learning_rate": {"low": 0.5, "high": 1.0}},
             "learning_rate low 0.5 is out of range; allowed: 0.0001..0.1",
         ),
-        ({"days": [60, 365]}, "days choice 60 is out of range; allowed: 90..1825"),
+        ({"patience": [2, 10]}, "patience choice 2 is out of range; allowed: 5..50"),
         ({"batch_size": {"low": 8.5, "high": 64}}, "batch_size low 8.5 must be a whole number"),
         ({"hidden_size": {"low": 32, "high": 64}}, "hidden_size is for volatility models only"),
-        ({"symbols": ["BTC"]}, "'symbols' cannot be searched; allowed: days"),
+        ({"symbols": ["BTC"]}, "'symbols' cannot be searched; allowed: epochs"),
+        ({"days": [120, 365]}, "days cannot be searched: days and train_val_split set the blocks"),
+        ({"train_val_split": [0.8]}, "train_val_split cannot be searched: days and train_val_split set"),
         ({"patience": {"low": 20, "high": 10}}, "patience low 20 is above high 10"),
-        ({"days": {"low": 100, "high": 200, "step": 30}}, "must be a multiple of step 30"),
+        ({"patience": {"low": 5, "high": 30, "step": 10}}, "must be a multiple of step 10"),
         ({"learning_rate": 0.01}, "learning_rate must be a list of choices or a mapping of low, high"),
         ({}, "is empty"),
     ],
@@ -121,26 +124,37 @@ def test_sweep_resumes_saves_a_preset_and_refuses_another_models_study(home: Pat
 
 
 def test_a_study_is_not_resumed_on_another_setup(home: Path) -> None:
-    """Trials scored with another seed, on other folds or with another base config would be ranked against
-    this run's as if comparable: the rerun exits 2 naming what differs. A field the space searches may
-    differ in the base (the trials set it themselves)."""
+    """Trials scored with another seed, on other folds, over another space or with another base config would
+    be ranked against this run's as if comparable: the rerun exits 2 naming what differs, before any trial
+    (a changed space once died inside Optuna and left a trial RUNNING). What no trial's score reads (a
+    searched field's base value, the gate, the promotion folds) may differ; a study with no scored trial
+    takes the new setup (its first run failed)."""
     space = home.parent / "space.yaml"
     space.write_text("learning_rate: {low: 0.0003, high: 0.03, log: true}\n")
     base = ["sweep", MODEL, "--trials", "1", "--space", space, "--holdout-from", "2024-01-01", *TOY]
     run_cli([*base, "--json"])
+    wider = home.parent / "wider.yaml"
+    wider.write_text("learning_rate: {low: 0.0001, high: 0.03, log: true}\n")
     for extra, differs in (
         (["--seed", "7"], "seed: was 42, now 7"),
         (["--epochs", "12"], "epochs: was 100, now 12"),
-        (["--holdout-from", "2023-01-01"], "scored folds: 4 ending 2023-12-31, now 4 ending 2022-12-31"),
+        (["--holdout-from", "2023-01-01"], "scored folds: 4 ending 2022-10-19..2023-12-31, now 4 ending"),
         (["--objective", "tests.sweep_toy:quadratic_in_step"], "objective: was tests.sweep_toy:quadratic"),
+        (["--space", wider], "search space: was {'learning_rate': '0.0003..0.03 (log)'}, now"),
     ):
         refused = run_cli([*base, *extra], expect=ExitCode.USAGE)
         assert differs in refused.stderr and "pick another --study" in refused.stderr, refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1
-    again = run_cli([*base, "--learning-rate", "0.005", "--json"]).json["data"]  # searched: no difference
+    study = open_study(Home(home), None, MODEL, "regime", MODEL)
+    assert {t["state"] for t in trial_rows(study)} == {"COMPLETE"}  # no refused run left a trial behind
+    unread = ["--learning-rate", "0.005", "--promotion-folds", "2", "--promotion-regime-days", "0"]
+    again = run_cli([*base, *unread, "--json"]).json["data"]
     assert again["this_run"] == [1]
     elsewhere = run_cli([*base, "--seed", "7", "--study", "seven", "--json"]).json["data"]
     assert elsewhere["this_run"] == [0]
+    # a first run that failed before any trial (no workers) leaves the study free to take the next setup
+    run_cli([*base, "--study", "failed", "--executor", "local:0"], expect=ExitCode.USAGE)
+    assert run_cli([*base, "--study", "failed", "--seed", "3", "--json"]).json["data"]["this_run"] == [0]
 
 
 def test_two_terminals_add_to_one_sqlite_study(home: Path, tmp_path: Path) -> None:
@@ -278,10 +292,35 @@ def test_a_stop_request_fails_the_open_trials_and_leaves_none_running(home: Path
     assert [t["state"] for t in trial_rows(study)] == ["COMPLETE", "FAIL"]
 
 
+def test_a_suggestion_optuna_refuses_leaves_no_trial_running(home: Path) -> None:
+    """A space whose choices clash with the study's earlier ones fails inside Optuna's suggest: the asked
+    trial is told FAIL, not left RUNNING for good (the CLI refuses such a resume before asking; this is the
+    core's own guarantee)."""
+    at = Home(home)
+    config = TrainingConfig(**KINDS["regime"].defaults)
+    study = open_study(at, None, "clash", "regime", MODEL)
+    context = context_for(at, "regime", MODEL, config, 42)
+    toy = {"objective": "tests.sweep_toy:quadratic"}
+    run_sweep(
+        study, config, parse_space({"batch_size": [16, 32]}, "regime"), 1, InlineExecutor(), context, **toy
+    )
+    with pytest.raises(ValueError):
+        run_sweep(
+            study,
+            config,
+            parse_space({"batch_size": [16, 64]}, "regime"),
+            1,
+            InlineExecutor(),
+            context,
+            **toy,
+        )
+    assert [t["state"] for t in trial_rows(study)] == ["COMPLETE", "FAIL"]
+
+
 @pytest.mark.slow
 def test_train_best_registers_it_through_the_normal_train_path(home: Path) -> None:
     space = home.parent / "space.yaml"
-    space.write_text("learning_rate: [0.001, 0.003]\ndays: [120]\n")
+    space.write_text("learning_rate: [0.001, 0.003]\n")
     data = run_cli(
         [
             "sweep",
@@ -292,6 +331,8 @@ def test_train_best_registers_it_through_the_normal_train_path(home: Path) -> No
             space,
             "--preset",
             "quick",
+            "--days",
+            "120",  # the window the space once set: a base field now (days cannot be searched)
             "--train-best",
             "--save-preset",
             "best",
@@ -314,7 +355,9 @@ def test_train_best_registers_it_through_the_normal_train_path(home: Path) -> No
 def test_the_objective_is_the_selection_score_and_the_best_is_validated_once(home: Path) -> None:
     presets = Home(home).user_presets
     presets.mkdir(parents=True, exist_ok=True)
-    (presets / "tiny.yaml").write_text("description: tiny folds\ndays: 200\nepochs: 10\nsymbols: [BTC]\n")
+    # correction on: with it off no network is trained and learning_rate would change nothing (refused)
+    tiny = "description: tiny folds\ndays: 200\nepochs: 10\nsymbols: [BTC]\ncorrection: 'on'\n"
+    (presets / "tiny.yaml").write_text(tiny)
     space = home.parent / "space.yaml"
     space.write_text("learning_rate: [0.001, 0.01]\n")
     data = run_cli(
@@ -414,7 +457,7 @@ def test_train_best_with_no_promote_saves_a_candidate_and_leaves_production_alon
     """As `train --no-promote`: the best config is trained and saved, and production stays as it was (a
     walkthrough found no way to train the best without promoting it)."""
     args = ["sweep", "volatility_forecaster", "--trials", "1", "--folds", "1", "--preset", "quick"]
-    args += ["--symbols", "BTC", "--promotion-folds", "1", "--executor", "local:1", "--train-best"]
+    args += ["--symbols", "BTC", "--promotion-folds", "1", "--executor", "local:1", "--train-best", *TOY]
     out = run_cli([*args, "--no-promote", "--json"], expect=(ExitCode.OK, ExitCode.NOT_PROMOTED))
     trained = out.json["data"]["trained"]
     assert trained["promoted"] is False and (out.code == ExitCode.OK) == trained["gate_passed"]
@@ -423,3 +466,37 @@ def test_train_best_with_no_promote_saves_a_candidate_and_leaves_production_alon
         ["sweep", "volatility_forecaster", "--trials", "1", "--no-promote"], expect=ExitCode.USAGE
     )
     assert "--no-promote goes with --train-best" in alone.stderr
+
+
+def test_a_sweep_never_searches_a_field_the_config_does_not_use(home: Path) -> None:
+    """A volatility model with correction off trains no network: every trial over its network's fields would
+    score the same (training theatre). The default space is left empty, so the sweep exits 2 saying why; a
+    space file that varies such a field is refused naming it."""
+    empty = run_cli(["sweep", "volatility_forecaster", "--trials", "1"], expect=ExitCode.USAGE).stderr
+    assert "nothing to search" in empty and "correction off: no network is trained" in empty
+    space = home.parent / "space.yaml"
+    space.write_text("learning_rate: [0.001, 0.003]\n")
+    idle = run_cli(["sweep", "volatility_forecaster", "--trials", "1", "--space", space], expect=2).stderr
+    assert "varies learning_rate, which would change nothing" in idle
+    assert not (Home(home).root / "sweeps.db").exists()  # refused before any study was made
+
+
+def test_save_preset_names_are_checked_before_any_trial_and_a_hand_written_one_is_kept(home: Path) -> None:
+    """A bad --save-preset name once exited 2 after every trial had run, and a user's own preset of that
+    name was overwritten without a word. A preset an earlier sweep saved is replaced (a cron sweep keeps it
+    current)."""
+    args = ["sweep", MODEL, "--trials", "1", "--json", *TOY]
+    for name in ("BAD!", "../evil", "custom", "full"):
+        bad = run_cli([*args, "--save-preset", name], expect=ExitCode.USAGE)
+        assert "--save-preset" in bad.stderr
+    assert not (Home(home).root / "sweeps.db").exists()  # no study, no trial: refused first
+    mine = Home(home).user_presets / "mine.yaml"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("description: my own\nepochs: 20\n")
+    kept = run_cli([*args, "--save-preset", "mine"], expect=ExitCode.USAGE).stderr
+    assert (
+        "is a user preset no sweep wrote" in kept and mine.read_text() == "description: my own\nepochs: 20\n"
+    )
+    first = run_cli([*args, "--save-preset", "tuned"]).json["data"]["preset"]["path"]
+    again = run_cli([*args, "--save-preset", "tuned"]).json["data"]
+    assert again["preset"]["path"] == first and again["this_run"] == [1]

@@ -150,13 +150,19 @@ def run_sweep(
     capacity = getattr(executor, "capacity", None) or getattr(executor, "workers", 1) or 1
     numbers: list[int] = []
     while len(numbers) < trials:
-        batch = [study.ask() for _ in range(min(capacity, trials - len(numbers)))]
-        params = [{p.name: p.suggest(t) for p in space.values()} for t in batch]
-        payloads = [
-            {"objective": objective, "config": trial_config(base, p).model_dump_json(), "context": context}
-            for p in params
-        ]
-        try:
+        batch: list[Any] = []
+        try:  # a trial asked is told, whatever fails after (a suggestion Optuna refuses included)
+            for _ in range(min(capacity, trials - len(numbers))):
+                batch.append(study.ask())
+            params = [{p.name: p.suggest(t) for p in space.values()} for t in batch]
+            payloads = [
+                {
+                    "objective": objective,
+                    "config": trial_config(base, p).model_dump_json(),
+                    "context": context,
+                }
+                for p in params
+            ]
             results = run_tasks(executor, trial_task, payloads, stop=stop)
         except BaseException:
             for trial in batch:
@@ -199,13 +205,13 @@ def best_trial(study: Any) -> dict | None:
 # ---------------------------------------------------------------- results
 
 
-def save_preset(home: Home, name: str, config: TrainingConfig, model_type: str, description: str) -> Path:
-    """Write a user preset with the fields that differ from the model type's defaults (atomic write)."""
-    import yaml
+SAVED_BY_SWEEP = "best of sweep "  # how a preset this command wrote begins its description
 
-    from .config import seed_defaults
-    from .fsutil import atomic_write_bytes
-    from .kinds import KINDS
+
+def check_preset_name(home: Home, name: str) -> None:
+    """Before any trial: a name of lower-case letters, digits, - and _, not a built-in's, and not a user
+    preset written by hand (one an earlier sweep saved is replaced: a cron sweep keeps its preset current)."""
+    from .config import load_presets
     from .paths import builtin_presets_dir
 
     builtin = {p.stem for p in builtin_presets_dir().glob("*.y*ml")} | {"custom"}
@@ -214,6 +220,23 @@ def save_preset(home: Home, name: str, config: TrainingConfig, model_type: str, 
             f"--save-preset {excerpt(name)}: give a new name of lower-case letters, digits, - "
             f"and _ (at most 40), not a built-in preset ({', '.join(sorted(builtin))})"
         )
+    found = load_presets(home).get(name)
+    if found is not None and not found.description.startswith(SAVED_BY_SWEEP):
+        raise UsageError(
+            f"--save-preset {name}: {found.source} is a user preset no sweep wrote; give another name or "
+            "remove that file (a preset an earlier sweep saved is replaced)"
+        )
+
+
+def save_preset(home: Home, name: str, config: TrainingConfig, model_type: str, description: str) -> Path:
+    """Write a user preset with the fields that differ from the model type's defaults (atomic write)."""
+    import yaml
+
+    from .config import seed_defaults
+    from .fsutil import atomic_write_bytes
+    from .kinds import KINDS
+
+    check_preset_name(home, name)
     defaults = TrainingConfig(**seed_defaults(KINDS[model_type])).model_dump()
     values = {k: v for k, v in config.model_dump().items() if k in FIELD_ORDER and v != defaults.get(k)}
     text = yaml.safe_dump({"description": description, **values}, sort_keys=False, default_flow_style=False)

@@ -10,21 +10,32 @@ from .config import FIELD_ORDER, TrainingConfig
 from .errors import UsageError
 from .paths import Home
 
+# fields a trial's selection score never reads: the gate, the promotion check and the decision's policy
+NOT_SCORED = (
+    "min_r2",
+    "promotion_folds",
+    "promotion_regime_days",
+    "exposure",
+    "cost_bps",
+    "target_vol",
+    "max_leverage",
+)
+
 
 def study_setup(
     home: Home,
     model_type: str,
     model: str,
     config: TrainingConfig,
-    searched: list[str],
+    space: dict[str, Any],
     seed: int,
     folds: int,
     holdout_from: str | None,
     objective: str,
 ) -> dict:
-    """What a trial's score depends on besides the searched fields: the objective, the seed, the scored folds
-    (their ends move after `data update` unless --holdout-from fixes them) and every field the space leaves
-    at the base config's value."""
+    """What a trial's score depends on besides its own values: the objective, the seed, the scored folds
+    (their ends move after `data update` unless --holdout-from fixes them), the search space (`space`: field
+    -> Param) and every field the space leaves at the base config's value."""
     import pandas as pd
 
     from .evaluate import plan_folds
@@ -35,7 +46,8 @@ def study_setup(
         "objective": objective,
         "seed": seed,
         "folds": [str(end.date()) for end in ends],
-        "searched": sorted(searched),
+        "searched": sorted(space),
+        "space": {name: param.describe() for name, param in sorted(space.items())},
         "base": config.model_dump(mode="json"),
     }
 
@@ -48,19 +60,31 @@ def setup_differences(old: dict, new: dict) -> list[str]:
         if old.get(key) != new[key]
     ]
     if old.get("folds") != new["folds"]:
-        was, now = old.get("folds") or ["-"], new["folds"] or ["-"]
-        out.append(f"scored folds: {len(was)} ending {was[-1]}, now {len(now)} ending {now[-1]}")
+
+        def folds(ends: list[str]) -> str:
+            return f"{len(ends)} ending {ends[0]}..{ends[-1]}" if ends else "none"
+
+        out.append(f"scored folds: {folds(old.get('folds') or [])}, now {folds(new['folds'])}")
+    if old.get("space", new["space"]) != new["space"]:  # a changed range or choice: Optuna cannot mix them
+        out.append(f"search space: was {old['space']}, now {new['space']}")
     searched = set(old.get("searched", [])) | set(new["searched"])
     base = old.get("base", {})
     for field in FIELD_ORDER:
-        if field not in searched and base.get(field) != new["base"].get(field):
+        if field in NOT_SCORED or field in searched:
+            continue
+        if base.get(field) != new["base"].get(field):
             out.append(f"{field}: was {base.get(field)}, now {new['base'].get(field)}")
     return out
 
 
 def same_setup(study: Any, name: str, setup: dict) -> None:
+    """Record `setup` on a study with no scored trial (new, from before setups were kept, or whose runs all
+    failed); refuse it on a study whose scored trials had another."""
+    import optuna
+
     old = study.user_attrs.get("setup")
-    if old is None:  # a new study, or one from before setups were recorded: this run's setup is its own
+    scored = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if old is None or not scored:
         study.set_user_attr("setup", setup)
         return
     differences = setup_differences(old, setup)

@@ -10,14 +10,16 @@ from typing import Any
 from .config import TrainingConfig, YamlDoc, bounds_text
 from .errors import ConfigError, excerpt
 
-SEARCHABLE = ("days", "epochs", "patience", "batch_size", "learning_rate", "train_val_split", "hidden_size")
-INT_FIELDS = {"days", "epochs", "patience", "batch_size", "hidden_size"}
+SEARCHABLE = ("epochs", "patience", "batch_size", "learning_rate", "hidden_size")
+INT_FIELDS = {"epochs", "patience", "batch_size", "hidden_size"}
+# a fold's blocks are days x (1 - train_val_split) long: trials that varied them would each be scored on other
+# days, and the search would pick the easiest window, not the best config
+BLOCK_FIELDS = ("days", "train_val_split")
 DEFAULT_SPACE = {  # each range inside TrainingConfig's bounds; hidden_size only where the kind uses it
     "learning_rate": {"low": 0.0003, "high": 0.01, "log": True},
     "batch_size": [16, 32, 64, 128],
     "hidden_size": {"low": 32, "high": 128, "step": 32},
     "patience": {"low": 5, "high": 30},
-    "days": {"low": 180, "high": 720, "step": 30},
 }
 
 
@@ -74,6 +76,13 @@ def parse_space(
     space = {}
     for name, spec in values.items():
         at = f"{where} line {lines[name]}" if lines and name in lines else where
+        if name in BLOCK_FIELDS:
+            raise ConfigError(
+                f"{at}: {name} cannot be searched: days and train_val_split set the blocks every trial is "
+                "scored on, so trials with other values would be scored on other days and could not be "
+                "ranked; set it in the base config (--days, --config) and compare windows with `mltrain "
+                f"evaluate`; allowed: {', '.join(SEARCHABLE)}"
+            )
         if name not in SEARCHABLE:
             raise ConfigError(f"{at}: {excerpt(name)} cannot be searched; allowed: {', '.join(SEARCHABLE)}")
         users = [k.name for k in KINDS.values() if name in k.uses]

@@ -30,7 +30,7 @@ def sweep(
         "--space",
         help="YAML mapping of config field to "
         "{low, high[, log][, step]} or a list of choices (default: "
-        "learning_rate, batch_size, hidden_size, patience, days).",
+        "learning_rate, batch_size, hidden_size, patience, less those the config does not use).",
     ),
     storage: Optional[str] = typer.Option(
         None,
@@ -87,22 +87,21 @@ def sweep(
         from ..sweep import (
             DEFAULT_OBJECTIVE,
             best_trial,
+            check_preset_name,
             context_for,
             trial_config,
             validate_best,
         )
         from .evaluate import _date
 
-        steps.check_counts(trials, folds)
-        if no_promote and not train_best:
-            raise UsageError(
-                "--no-promote goes with --train-best (it keeps the trained version out of production)"
-            )
+        steps.check_counts(trials, folds, no_promote and not train_best)
         holdout = _date("--holdout-from", holdout_from)
         at = home()
+        if save_preset:
+            check_preset_name(at, save_preset)  # before any trial, not after the last
         kind = resolve_model_type(model, model_type, at)
         effective = effective_config(at, kind, preset, config_file, flags)
-        space = steps.search_space(space_file, kind)
+        space = steps.search_space(space_file, kind, effective.config, objective)
         name = study_name or model
         held = None if holdout is None else str(holdout.date())
         study = steps.study(

@@ -8,21 +8,43 @@ from pathlib import Path
 from ..errors import UsageError
 
 
-def check_counts(trials: int, folds: int) -> None:
+def check_counts(trials: int, folds: int, lone_no_promote: bool = False) -> None:
+    if lone_no_promote:
+        raise UsageError(
+            "--no-promote goes with --train-best (it keeps the trained version out of production)"
+        )
     if not 1 <= trials <= 10000:
         raise UsageError(f"--trials {trials} is out of range; allowed 1..10000")
     if not 1 <= folds <= 100:
         raise UsageError(f"--folds {folds} is out of range; allowed 1..100")
 
 
-def search_space(space_file: Path | None, kind: str) -> dict:
-    """The search space: --space's fields, else the kind's default space."""
+def search_space(space_file: Path | None, kind: str, config, objective: str | None) -> dict:
+    """The search space: --space's fields, else the kind's default space, less the fields this config does
+    not use (a volatility model with correction off trains no network: searching its fields would score
+    identical trials). A space file that varies an unused field, or a default left empty, exits 2. A custom
+    objective uses the fields as it likes: nothing is left out for it."""
     from ..config import load_yaml_mapping
-    from ..sweep import default_space, space_from_file
+    from ..kinds import KINDS
+    from ..sweep import DEFAULT_OBJECTIVE, default_space, space_from_file
 
+    custom = (objective or DEFAULT_OBJECTIVE) != DEFAULT_OBJECTIVE
+    unused = () if custom else KINDS[kind].unused_fields(config)
+    why = f"this {kind} config does not use {', '.join(unused)}" + (
+        " (correction off: no network is trained; --correction on trains one)" if kind == "volatility" else ""
+    )
     if space_file:
-        return space_from_file(load_yaml_mapping(space_file, "search space"), kind)
-    return default_space(kind)
+        space = space_from_file(load_yaml_mapping(space_file, "search space"), kind)
+        idle = [name for name in space if name in unused]
+        if idle:
+            raise UsageError(
+                f"search space {space_file} varies {', '.join(idle)}, which would change nothing: {why}"
+            )
+        return space
+    space = {name: param for name, param in default_space(kind).items() if name not in unused}
+    if not space:
+        raise UsageError(f"nothing to search: {why}; days and train_val_split set the scored blocks")
+    return space
 
 
 def study(at, storage, name: str, kind: str, model: str, config, space: dict, seed, folds, held, objective):
@@ -30,9 +52,7 @@ def study(at, storage, name: str, kind: str, model: str, config, space: dict, se
     from ..sweep import DEFAULT_OBJECTIVE, open_study
     from ..sweep_setup import study_setup
 
-    setup = study_setup(
-        at, kind, model, config, list(space), seed, folds, held, objective or DEFAULT_OBJECTIVE
-    )
+    setup = study_setup(at, kind, model, config, space, seed, folds, held, objective or DEFAULT_OBJECTIVE)
     return open_study(at, storage, name, kind, model, setup)
 
 

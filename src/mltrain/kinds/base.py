@@ -62,6 +62,11 @@ class ModelKind:
         """About how many rows one epoch reads (the time estimate scales with it): one series by default."""
         return config.days * config.train_val_split * max(len(config.symbols or []), 1)
 
+    def unused_fields(self, config: TrainingConfig) -> tuple[str, ...]:
+        """Fields this config leaves without effect on what the run produces (the run says so; a sweep may
+        not search them). None by default."""
+        return ()
+
     def worker_modules(self, config: TrainingConfig) -> tuple[str, ...]:
         """Modules this config's fold tasks import beyond the kind's own: a local pool's fork server imports
         them once, so its workers do not each pay for them (one not installed is skipped). torch's compiler

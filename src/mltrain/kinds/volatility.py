@@ -21,7 +21,7 @@ from .volatility_eval import (
     pooled_summary,
     verdict_lines,
 )
-from .volatility_model import ARCH, DEFAULT_HIDDEN, INPUTS, POOLED
+from .volatility_model import ARCH, DEFAULT_HIDDEN, INPUTS, POOLED, UNUSED_WITHOUT_CORRECTION
 
 if TYPE_CHECKING:
     from ..config import TrainingConfig
@@ -57,6 +57,9 @@ class VolatilityKind(ModelKind):
             return 0.0  # no network is trained: the run is loading, log-HAR fits and baselines only
         # the fit block (about 80% of the training span) of every series in the store: 21 embedded ones
         return config.days * config.train_val_split * 0.8 * EMBEDDED_SERIES
+
+    def unused_fields(self, config: TrainingConfig) -> tuple[str, ...]:
+        return () if config.correction == "on" else UNUSED_WITHOUT_CORRECTION  # no network is trained
 
     def worker_modules(self, config):
         return (*super().worker_modules(config), "arch")  # the GARCH baselines of every fold

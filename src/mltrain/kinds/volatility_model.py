@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING
 from ..lazyimport import lazy_module
 from ..specs import VOLATILITY
 
+# the fields that only shape the network's training: with correction off no network is trained
+UNUSED_WITHOUT_CORRECTION = ("epochs", "patience", "batch_size", "learning_rate", "hidden_size")
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd

@@ -19,15 +19,13 @@ from .volatility_model import (
     MIN_POOL_SHARE,
     MIN_SELECTION_GAIN,
     POOLED,
+    UNUSED_WITHOUT_CORRECTION,
     Panel,
     build_network,
     panel,
     pool_panel,
     qlike_loss,
 )
-
-# the fields that only shape the network's training: with correction off no network is trained
-UNUSED_WITHOUT_CORRECTION = ("epochs", "patience", "batch_size", "learning_rate", "hidden_size")
 
 if TYPE_CHECKING:
     import pandas as pd
