@@ -157,6 +157,13 @@ def test_the_same_run_again_ties_production_and_reads_its_folds_from_the_cache(h
 def test_no_promote_headline_says_candidate_when_the_gate_passed(home: Path):
     out = run_cli([*VOL, "--no-promote"])
     assert "saved as a candidate (not promoted)" in out.stdout and "gate failed" not in out.stdout
+    # the version's record says the same: models show read "promotion: promoted: ..." for a candidate
+    evidence = run_cli(["models", "show", "volatility_forecaster", "1", "--json"]).json["data"]["promotion"]
+    assert evidence["promote"] is False and evidence["reason"].startswith(
+        "not promoted: --no-promote kept it"
+    )
+    shown = " ".join(run_cli(["models", "show", "volatility_forecaster", "1"]).stdout.split())
+    assert "promotion: not promoted: --no-promote" in shown and "promotion: promoted" not in shown
 
 
 def test_models_score_scores_logged_forecasts_once_their_outcome_is_known(home: Path, tmp_path: Path):

@@ -187,6 +187,9 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
             if evidence:  # the gate read the promotion folds; the validation block's gate stays beside it
                 verdict = {**evidence["gate"], "validation_block": verdict}
             promote = bool(evidence.get("promote", verdict["passed"])) and request.promote
+            if evidence.get("promote") and not request.promote:  # the record says what happened, and why
+                why = "not promoted: --no-promote kept it out; the check alone would have promoted it"
+                evidence = {**evidence, "promote": False, "reason": f"{why}: {evidence.get('reason')}"}
             total_seconds = time.perf_counter() - start
             seconds = {"total_seconds": total_seconds, "promotion_check_seconds": check_seconds}
             meta = _metadata(request, job, result, verdict, evidence, promote, seconds)
