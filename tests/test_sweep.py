@@ -500,3 +500,16 @@ def test_save_preset_names_are_checked_before_any_trial_and_a_hand_written_one_i
     first = run_cli([*args, "--save-preset", "tuned"]).json["data"]["preset"]["path"]
     again = run_cli([*args, "--save-preset", "tuned"]).json["data"]
     assert again["preset"]["path"] == first and again["this_run"] == [1]
+
+
+def test_a_holdout_that_keeps_nothing_out_or_leaves_no_fold_is_named(home: Path) -> None:
+    """--holdout-from after the data kept nothing out without a word; one before every fold advised a
+    --start flag sweep does not have."""
+    args = ["sweep", MODEL, "--trials", "1", *TOY]
+    late = run_cli([*args, "--holdout-from", "2030-01-01"], expect=ExitCode.USAGE).stderr
+    assert "--holdout-from 2030-01-01 is after the last usable day" in late and "keep nothing out" in late
+    early = run_cli([*args, "--holdout-from", "2015-01-01"], expect=ExitCode.USAGE).stderr
+    assert "no walk-forward fold fits" in early and "--start" not in early
+    assert "use fewer --days; --holdout-from 2015-01-01 ends every block before it" in early
+    evaluate = ["evaluate", MODEL, "--folds", "2", "--holdout-from", "2030-01-01"]
+    assert "keep nothing out" in run_cli(evaluate, expect=ExitCode.USAGE).stderr

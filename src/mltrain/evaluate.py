@@ -57,7 +57,7 @@ def fold_ends(
         advice = (
             f"--start {start.date()} is after that last day"
             if late
-            else "use fewer --days or a different --start"
+            else "use fewer --days" + (" or a different --start" if start is not None else "")
         )
         raise UsageError(
             f"no walk-forward fold fits: the first validation block could end {first.date()}, the "
@@ -132,9 +132,18 @@ def plan_folds(
     if synthetic_seed is not None and folds is None:
         folds = SYNTHETIC_FOLDS
     first, last = KINDS[kind].evaluation_span(DataStore(home), name, config, synthetic_seed, folds)
-    if holdout_from is not None:
-        last = min(last, holdout_from - pd.Timedelta(days=1))
-    return fold_ends(first, last, config, folds, start)
+    if holdout_from is None:
+        return fold_ends(first, last, config, folds, start)
+    if holdout_from > last:
+        raise UsageError(
+            f"--holdout-from {holdout_from.date()} is after the last usable day, {last.date()}: it would keep "
+            "nothing out; give a day inside the data, or leave it out"
+        )
+    last = holdout_from - pd.Timedelta(days=1)
+    try:
+        return fold_ends(first, last, config, folds, start)
+    except UsageError as exc:
+        raise UsageError(f"{exc}; --holdout-from {holdout_from.date()} ends every block before it") from None
 
 
 def fold_payloads(
