@@ -491,3 +491,28 @@ def test_a_linked_preset_in_the_home_is_refused_not_followed(home: Path, tmp_pat
     (presets / "lnk.yaml").symlink_to(target)
     out = run_cli(["presets"], expect=ExitCode.USAGE)
     assert "is a symbolic link; mltrain follows no link inside its home" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "write, says",
+    [
+        (lambda p: p.write_text("days: [1\n"), "invalid YAML in preset file"),
+        (lambda p: p.write_text("dayz: 100\n"), "unknown key 'dayz'"),
+        (lambda p: p.symlink_to(p.parent.parent / "elsewhere.yaml"), "is a symbolic link"),
+    ],
+)
+def test_one_broken_user_preset_stops_only_the_runs_that_ask_for_it(home: Path, write, says: str):
+    """A bad file in the presets folder made every train, evaluate, sweep and defaults exit 2, whatever
+    preset they used; now they warn and go on, and the runs that name it (and `presets`) still exit 2."""
+    presets = home / "presets"
+    presets.mkdir(parents=True)
+    (home / "elsewhere.yaml").write_text("days: 150\n")
+    write(presets / "mine.yaml")
+    other = run_cli(["train", "volatility_forecaster", "--preset", "quick", "--dry-run", "--json"])
+    assert says in other.stderr and "this run uses preset quick" in " ".join(other.stderr.split())
+    assert other.json["data"]["preset"] == "quick"
+    assert (
+        says in run_cli(["train", "volatility_forecaster", "--preset", "mine", "--dry-run"], expect=2).stderr
+    )
+    assert says in run_cli(["presets"], expect=ExitCode.USAGE).stderr
+    run_cli(["defaults", "btc_regime_detector"])

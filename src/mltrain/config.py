@@ -142,12 +142,9 @@ def bounds_text(name: str) -> str:
         return f"{lo}..{hi}"
     if name == "symbols":
         return "a non-empty list of unique upper-case symbols, e.g. BTC,ETH"
-    if name == "label_thresholds":
-        return " or ".join(LABEL_THRESHOLDS)
-    if name == "encoder":
-        return " or ".join(ENCODERS)
-    if name == "correction":
-        return " or ".join(CORRECTIONS)
+    choices = {"label_thresholds": LABEL_THRESHOLDS, "encoder": ENCODERS, "correction": CORRECTIONS}
+    if name in choices:
+        return " or ".join(choices[name])
     if name == "exposure":
         return (
             f"a mapping of {', '.join(EXPOSURE_REGIMES)} to a number in 0..{EXPOSURE_MAX}, e.g. {{Bear: 0}} "
@@ -155,8 +152,6 @@ def bounds_text(name: str) -> str:
         )
     return "see `mltrain defaults`"
 
-
-# ---------------------------------------------------------------- YAML: yamlfile.py (named here as before)
 
 # ---------------------------------------------------------------- presets
 
@@ -172,6 +167,7 @@ class Preset:
     # over `values`; what a type's defaults held before `defaults --json` went back to the seed values
     per_type: dict[str, dict[str, Any]] = field(default_factory=dict)
     replaces: Preset | None = None  # a user preset of a built-in's name: the built-in it replaces
+    error: str | None = None  # a user preset file that cannot be read (load_presets(strict=False))
 
     def values_for(self, model_type: str) -> dict[str, Any]:
         """The fields this preset sets on a model of `model_type`."""
@@ -206,8 +202,10 @@ def _read_preset(path: Path) -> Preset:
     return Preset(path.stem, str(doc.values.get("description", "")), values, doc.lines, path, per_type)
 
 
-def load_presets(home: Home) -> dict[str, Preset]:
-    """Built-in presets, then user presets that add to or override them."""
+def load_presets(home: Home, strict: bool = True) -> dict[str, Preset]:
+    """Built-in presets, then user presets that add to or override them. A user preset file that cannot be
+    read (a link, a FIFO, bad YAML, an unknown key) raises, or with `strict=False` stands in the result with
+    its `error`: a command that does not use it goes on (get_preset raises when it is asked for)."""
     presets: dict[str, Preset] = {
         CUSTOM_PRESET: Preset(
             CUSTOM_PRESET, "the model type's defaults, changed only by flags or --config", {}, {}, None
@@ -216,25 +214,36 @@ def load_presets(home: Home) -> dict[str, Preset]:
     for folder in (builtin_presets_dir(), home.user_presets):
         if folder.is_dir():
             for path in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
-                if folder == home.user_presets and path.is_symlink():  # the home's rule: no link is followed
-                    raise ConfigError(
-                        f"preset {path} is a symbolic link; mltrain follows no link inside its home: "
-                        "copy the file there instead"
-                    )
-                if not path.is_file():  # a FIFO (or a dangling link) there must not block every command
-                    raise ConfigError(f"preset {path} is not a plain file; remove it")
-                preset = _read_preset(path)
+                try:
+                    preset = _read_user_preset(path) if folder == home.user_presets else _read_preset(path)
+                except ConfigError as exc:
+                    if strict:
+                        raise
+                    preset = Preset(path.stem, "", {}, {}, path, error=str(exc))
                 if folder == home.user_presets and preset.name in presets:
                     preset = replace(preset, replaces=presets[preset.name])
                 presets[preset.name] = preset
     return presets
 
 
+def _read_user_preset(path: Path) -> Preset:
+    if path.is_symlink():  # the home's rule: no link is followed
+        raise ConfigError(
+            f"preset {path} is a symbolic link; mltrain follows no link inside its home: copy the file there instead"
+        )
+    if not path.is_file():  # a FIFO (or a dangling link) there must not block every command
+        raise ConfigError(f"preset {path} is not a plain file; remove it")
+    return _read_preset(path)
+
+
 def get_preset(name: str, presets: dict[str, Preset]) -> Preset:
     if name not in presets:
+        usable = [n for n, p in presets.items() if p.error is None]
         raise ConfigError(
-            f"unknown preset {excerpt(name)}; available: {', '.join(presets)}.{suggest(name, list(presets))}"
+            f"unknown preset {excerpt(name)}; available: {', '.join(usable)}.{suggest(name, usable)}"
         )
+    if presets[name].error:
+        raise ConfigError(presets[name].error)
     return presets[name]
 
 

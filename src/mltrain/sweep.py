@@ -220,7 +220,7 @@ def check_preset_name(home: Home, name: str) -> None:
             f"--save-preset {excerpt(name)}: give a new name of lower-case letters, digits, - "
             f"and _ (at most 40), not a built-in preset ({', '.join(sorted(builtin))})"
         )
-    found = load_presets(home).get(name)
+    found = load_presets(home, strict=False).get(name)  # an unreadable file of that name is kept too
     if found is not None and not found.description.startswith(SAVED_BY_SWEEP):
         raise UsageError(
             f"--save-preset {name}: {found.source} is a user preset no sweep wrote; give another name or "

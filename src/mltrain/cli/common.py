@@ -85,12 +85,16 @@ def effective_config(
 ):
     """Defaults < preset < --config < flags, validated, with the source of each value; a note on stderr
     when the preset is a user file replacing a built-in (`note=False`: the command said it already)."""
-    chosen = get_preset(preset or DEFAULT_PRESET, load_presets(at))
+    found = load_presets(at, strict=False)  # a broken user preset stops only the runs that ask for it
+    chosen = get_preset(preset or DEFAULT_PRESET, found)
     doc = load_yaml_mapping(config_file, "config file") if config_file else None
     effective = build_config(kind, chosen, doc, flags)
-    text = replaced_note(chosen, kind) if note else None
-    if text:
-        render.paragraph(f"note: {text}", env().stderr)
+    if note:
+        for other in (p for p in found.values() if p.error):
+            warn(f"{other.error} (this run uses preset {chosen.name}; `mltrain presets` lists the rest)")
+        text = replaced_note(chosen, kind)
+        if text:
+            render.paragraph(f"note: {text}", env().stderr)
     return effective
 
 

@@ -41,7 +41,10 @@ def defaults(
         # the JSON stays the type's defaults (a pinned shape); people also need what a plain train uses
         preset = DEFAULT_PRESET
         kind = data["model_type"]
-        found = load_presets(home()).get(preset)
+        found = load_presets(home(), strict=False).get(preset)
+        if found is not None and found.error:  # the defaults stand; the plain train's column cannot
+            render.paragraph(f"warning: a plain `mltrain train` would exit 2: {found.error}", env().stderr)
+            found = None
         every = {**data["config"], **KINDS[kind].unlisted_defaults}
         changes = {k: v for k, v in (found.values_for(kind) if found else {}).items() if every.get(k) != v}
         render.table(
