@@ -184,6 +184,12 @@ def test_models_score_scores_logged_forecasts_once_their_outcome_is_known(home: 
     data = out.json["data"]
     assert data["scored"] == len(rows) - 7 and data["pending"] == 7  # the last 7 days' outcome is not known
     assert set(data["symbols"]["BTC"]["qlike"]) == {"model", "persistence", "ewma"}
+    # the text accounts for every line of the log: here a second predict repeats the last day
+    run_cli(["predict", "volatility_forecaster"])
+    again = run_cli(["models", "score", "volatility_forecaster", "--json"]).json["data"]
+    assert again["log_lines"] == len(rows) + 1 and again["logged"] == data["logged"]
+    text = " ".join(run_cli(["models", "score", "volatility_forecaster"]).stdout.split())
+    assert "not counted: 0 in-sample replayed, 1 from other versions or repeating a symbol's day" in text
     # forecasts far off the outcome: production loses to the baselines beyond noise, exit 4 for cron
     log.write_text(
         "\n".join(

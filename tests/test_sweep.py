@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -85,9 +86,13 @@ def test_a_bad_space_file_exits_2_with_its_line(tmp_path: Path) -> None:
         (["--trials", "2", "--executor", "cluster"], "allowed: local, local:N"),
         (["--trials", "2", "--storage", "nosuchdb://x"], "cannot open study"),
         (["--trials", "2", "--save-preset", "full"], "not a built-in preset"),
+        (["--trials", "2", "--study", " "], "--study needs a name"),
+        (["--trials", "2", "--storage", "postgresql://u@localhost:1/db"], "pip install psycopg2-binary"),
     ],
 )
 def test_bad_flags_exit_2(args: list[str], message: str) -> None:
+    if "psycopg2" in message and importlib.util.find_spec("psycopg2"):
+        pytest.skip("the PostgreSQL driver is installed here: the missing-driver hint cannot show")
     out = run_cli(["sweep", MODEL, *args, *TOY], expect=ExitCode.USAGE)
     assert message in out.stderr
 
@@ -458,7 +463,14 @@ def test_train_best_with_no_promote_saves_a_candidate_and_leaves_production_alon
     walkthrough found no way to train the best without promoting it)."""
     args = ["sweep", "volatility_forecaster", "--trials", "1", "--folds", "1", "--preset", "quick"]
     args += ["--symbols", "BTC", "--promotion-folds", "1", "--executor", "local:1", "--train-best", *TOY]
-    out = run_cli([*args, "--no-promote", "--json"], expect=(ExitCode.OK, ExitCode.NOT_PROMOTED))
+    out = run_cli(
+        [*args, "--no-promote", "--save-preset", "vol", "--json"], expect=(ExitCode.OK, ExitCode.NOT_PROMOTED)
+    )
+    # the saved preset keeps a volatility-only value in its volatility: section, as built-ins do, so the
+    # preset still serves a regime model (at the top, symbols=[BTC] and min_r2 broke that)
+    saved = load_presets(Home(home))["vol"]
+    assert saved.per_type["volatility"]["symbols"] == ["BTC"] and "symbols" not in saved.values
+    run_cli(["train", MODEL, "--preset", "vol", "--dry-run"])
     trained = out.json["data"]["trained"]
     assert trained["promoted"] is False and (out.code == ExitCode.OK) == trained["gate_passed"]
     assert run_cli(["models", "list", "--json"]).json["data"][0]["production_version"] is None

@@ -78,7 +78,8 @@ def score(home: Home, registry: Registry, store: DataStore, model: str) -> dict:
     if production is None:
         raise UsageError(f"{model} has no production version; nothing to score (`mltrain models list`)")
     meta = registry.meta(model, production)
-    mine = [r for r in read_log(home, model) if r.get("version") == production]
+    every = read_log(home, model)
+    mine = [r for r in every if r.get("version") == production]
     # a replay of days the version was fitted or selected on (`predict --since`) is no forecast to monitor
     logged = [r for r in mine if not r.get("in_sample")]
     latest: dict[tuple[str, str], dict] = {}
@@ -94,6 +95,7 @@ def score(home: Home, registry: Registry, store: DataStore, model: str) -> dict:
         "log": str(log_path(home, model)),
         "logged": len(rows),
         "in_sample_skipped": len(mine) - len(logged),
+        "log_lines": len(every),  # with other versions' lines and repeats of a symbol's day (the last counts)
         "scored": sum(s.get("scored", 0) for s in per.values()),
         "pending": sum(s.get("pending", 0) for s in per.values()),
         "symbols": per,

@@ -82,9 +82,11 @@ def open_study(
         except Exception as exc:  # SQLAlchemy and driver errors: a bad URL, an unreachable server
             if isinstance(exc, MltrainError):
                 raise
+            driver = isinstance(exc, ImportError) and url.startswith("postgres")
             raise UsageError(
                 f"cannot open study {study_name!r} in {shown_storage(url)}: "
                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+                + ("; the PostgreSQL driver is missing: pip install psycopg2-binary" if driver else "")
             ) from None
         owner = study.user_attrs.get("model")
         if owner is None:
@@ -239,7 +241,13 @@ def save_preset(home: Home, name: str, config: TrainingConfig, model_type: str, 
     check_preset_name(home, name)
     defaults = TrainingConfig(**seed_defaults(KINDS[model_type])).model_dump()
     values = {k: v for k, v in config.model_dump().items() if k in FIELD_ORDER and v != defaults.get(k)}
-    text = yaml.safe_dump({"description": description, **values}, sort_keys=False, default_flow_style=False)
+    # a field some types read their own way (min_r2, symbols, ...) goes in this type's section, as the built-in
+    # presets keep it: at the top it broke `train --preset NAME` of the other type
+    owned = {f for k in KINDS.values() for f in k.uses}
+    section = {k: v for k, v in values.items() if k in owned}
+    doc = {"description": description, **{k: v for k, v in values.items() if k not in owned}}
+    doc.update({model_type: section} if section else {})
+    text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
     path = home.user_presets / f"{name}.yaml"
     atomic_write_bytes(path, text.encode())
     return path

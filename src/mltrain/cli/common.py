@@ -105,14 +105,19 @@ def replaced_note(preset: Preset, model_type: str) -> str | None:
     builtin = preset.replaces
     if builtin is None:
         return None
-    mine = preset.values_for(model_type)
-    dropped = {k: v for k, v in builtin.values_for(model_type).items() if k not in mine}
+    from ..config import seed_defaults
+
+    mine, default = preset.values_for(model_type), seed_defaults(KINDS[model_type])
+    # a value the type's default repeats is no loss (full's patience=15)
+    dropped = {
+        k: v for k, v in builtin.values_for(model_type).items() if k not in mine and default.get(k) != v
+    }
     where = f"built-in {builtin.name!r}" + (f" ({builtin.source})" if builtin.source else "")
     lost = (
         f"the built-in's {', '.join(f'{k}={v}' for k, v in dropped.items())} for a {model_type} model "
         "are not applied"
         if dropped
-        else f"every field it sets for a {model_type} model, yours sets too"
+        else f"nothing the built-in sets for a {model_type} model is lost"
     )
     return f"preset {preset.name!r} is your file {preset.source}, which replaces the {where}; {lost}"
 

@@ -177,9 +177,18 @@ def models_score(name: str = _name_arg(), as_json: bool = JSON_OPT) -> None:
 
     def show(d: dict) -> None:
         out = env().stdout
+        other = d["log_lines"] - d["logged"]
+        skipped = d["in_sample_skipped"]
         _say(
             f"{name} v{d['version']} (production): {d['scored']} of {d['logged']} logged predictions have "
-            f"their outcome; {d['pending']} pending (log {d['log']})"
+            f"their outcome; {d['pending']} pending (log {d['log']}"
+            + (
+                f"; not counted: {skipped} in-sample replayed, {other - skipped} from other versions or "
+                "repeating a symbol's day (the last one logged counts)"
+                if other
+                else ""
+            )
+            + ")"
         )
         for symbol, s in d["symbols"].items():
             if not s.get("scored"):

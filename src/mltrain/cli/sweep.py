@@ -102,7 +102,7 @@ def sweep(
         kind = resolve_model_type(model, model_type, at)
         effective = effective_config(at, kind, preset, config_file, flags)
         space = steps.search_space(space_file, kind, effective.config, objective)
-        name = study_name or model
+        name = steps.study_name(study_name, model)
         held = None if holdout is None else str(holdout.date())
         study = steps.study(
             at, storage, name, kind, model, effective.config, space, seed, folds, held, objective
@@ -318,7 +318,8 @@ def _show(data: dict, stream) -> None:
         )
         if seen:
             print(
-                f"note: {seen} of these {len(folds)} blocks lie partly inside a later fold's selection "
+                f"note: {seen} of these {len(folds)} blocks {'lies' if seen == 1 else 'lie'} partly inside a "
+                "later fold's selection "
                 "block, which the search scored; only the others are untouched (--holdout-from keeps a "
                 "period out of every fold)",
                 file=stream,

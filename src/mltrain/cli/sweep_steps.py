@@ -47,6 +47,15 @@ def search_space(space_file: Path | None, kind: str, config, objective: str | No
     return space
 
 
+def study_name(given: str | None, model: str) -> str:
+    """--study, else the model's name; an empty or blank --study is refused, not read as 'the default'."""
+    if given is None:
+        return model
+    if not given.strip():
+        raise UsageError("--study needs a name (leave it out for the model's own study)")
+    return given
+
+
 def study(at, storage, name: str, kind: str, model: str, config, space: dict, seed, folds, held, objective):
     """Open (or create) the study, refusing one whose trials were scored on another setup."""
     from ..sweep import DEFAULT_OBJECTIVE, open_study
