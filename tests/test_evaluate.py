@@ -225,12 +225,19 @@ def test_without_optional_extras_columns_say_not_installed(home: Path, tmp_path:
     models = (["btc_regime_detector", "--symbols", "ETH"], ["volatility_forecaster", "--symbols", "BTC"])
     reports = [tmp_path / f"report-{k}" for k in range(len(models))]
     runs = [["evaluate", *m, *common, "--report", str(r)] for m, r in zip(models, reports)]
+    # the text view with --details (per-fold scores) of the same regime folds: it read the marker as scores
+    details = ["evaluate", *models[0], *[a for a in common if a != "--json"], "--details"]
     proc = subprocess.run(
-        [sys.executable, "-c", ENTRY_POINT_TWICE, json.dumps(runs)], capture_output=True, text=True, env=env
+        [sys.executable, "-c", ENTRY_POINT_TWICE, json.dumps([*runs, details])],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
+    *lines, shown = proc.stdout.splitlines()
     assert len(lines) == len(runs), proc.stdout
+    text = json.loads(shown)
+    assert text["code"] == 0 and "not installed" in text["stdout"], proc.stderr
     for line, out in zip(lines, reports):
         run = json.loads(line)
         assert run["code"] == 0, proc.stderr

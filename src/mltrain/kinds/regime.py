@@ -363,7 +363,7 @@ class RegimeKind(ModelKind):
                         m["macro_f1"],
                         m["detection_lag_days"],
                         *(
-                            b["balanced_accuracy"] if b is not None else "not installed"
+                            b["balanced_accuracy"] if isinstance(b, dict) else (b or "not installed")
                             for b in fold["baselines"].values()
                         ),
                     ]

@@ -207,8 +207,8 @@ def report_parts(result: dict, out, plt) -> list[str]:
                 d["log_loss"],
                 d["brier"],
             ]
-            if d
-            else [who, "not installed"]
+            if isinstance(d, dict)  # a detector whose package is missing holds 'not installed (...)'
+            else [who, d or "not installed"]
             for who, d in s["detectors"].items()
         ]
         parts.append(
