@@ -34,3 +34,10 @@ def held(config, context: dict) -> float:
     while not (folder / "release").exists():
         time.sleep(0.01)  # polls for the release file
     return quadratic(config, context)
+
+
+def failing(config, context: dict) -> float:
+    """Every trial fails as a training failure would (a project error): the trial is recorded FAIL."""
+    from mltrain.errors import MltrainError
+
+    raise MltrainError("the toy objective fails every trial")

@@ -160,6 +160,17 @@ def test_a_study_is_not_resumed_on_another_setup(home: Path) -> None:
     # a first run that failed before any trial (no workers) leaves the study free to take the next setup
     run_cli([*base, "--study", "failed", "--executor", "local:0"], expect=ExitCode.USAGE)
     assert run_cli([*base, "--study", "failed", "--seed", "3", "--json"]).json["data"]["this_run"] == [0]
+    # failed trials fix their fields' ranges in Optuna: another seed is taken, another space is refused
+    failing = [*base[:-2], "--objective", "tests.sweep_toy:failing", "--study", "fails"]
+    failed = run_cli(failing, expect=ExitCode.FAILURE)  # every trial failed: a failure cron sees (it was 0)
+    assert "error: every trial of this run failed; the first: the toy objective fails" in failed.stderr
+    saving = run_cli([*failing, "--seed", "5", "--save-preset", "x"], expect=ExitCode.FAILURE).stderr
+    assert "every trial of this run failed" in saving and "nothing to save or train" in saving
+    clash = run_cli([*failing, "--space", wider], expect=ExitCode.USAGE).stderr
+    assert "has failed trials suggested from another search space" in clash
+    assert {t["state"] for t in trial_rows(open_study(Home(home), None, "fails", "regime", MODEL))} == {
+        "FAIL"
+    }
 
 
 def test_two_terminals_add_to_one_sqlite_study(home: Path, tmp_path: Path) -> None:

@@ -84,10 +84,18 @@ def same_setup(study: Any, name: str, setup: dict) -> None:
 
     old = study.user_attrs.get("setup")
     scored = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if old is None or not scored:
+    # a failed trial's suggestions still fix each field's range in Optuna: those cannot change either
+    suggested = any(t.distributions for t in study.get_trials(deepcopy=False))
+    if old is None or (not scored and not (suggested and old.get("space") != setup["space"])):
         study.set_user_attr("setup", setup)
         return
     differences = setup_differences(old, setup)
+    if not scored:  # no score to compare: only the failed trials' ranges stand in the way
+        space = next(d for d in differences if d.startswith("search space"))
+        raise UsageError(
+            f"study {name!r} has failed trials suggested from another {space}: Optuna keeps a field's range "
+            "for the life of a study; rerun with that space or pick another --study"
+        )
     if differences:
         raise UsageError(
             f"study {name!r} scored its trials on another setup ({'; '.join(differences)}): "

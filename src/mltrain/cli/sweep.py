@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import ExitCode, Interrupted, UsageError
+from ..errors import ExitCode, Interrupted, MltrainError
 from ..kinds import KINDS, resolve_model_type
 from . import render
 from . import sweep_steps as steps
@@ -143,7 +143,8 @@ def sweep(
         out.update(estimate=estimate, space_overrides=overridden)
         if best is None:
             if save_preset or train_best:
-                raise UsageError(f"study {name!r} has no completed trial yet; nothing to save or train")
+                why = out["failed_run"] or "no completed trial"
+                raise MltrainError(f"study {name!r}: {why}; nothing to save or train", ExitCode.FAILURE)
             return out
         config = trial_config(effective.config, best["params"])
         if not custom:  # another objective may not score folds
@@ -164,12 +165,19 @@ def sweep(
         return out
 
     def code(data: dict) -> int:
+        if data.get("failed_run"):
+            return ExitCode.FAILURE
         trained = data.get("trained")
         if trained is None or trained["promoted"] or (no_promote and trained.get("gate_passed")):
             return ExitCode.OK  # as train: --no-promote with its gate passed is what was asked
         return ExitCode.NOT_PROMOTED
 
-    run(as_json, body, lambda d: _show(d, e.stdout), code=code)
+    def show(data: dict) -> None:
+        _show(data, e.stdout)
+        if data.get("failed_run"):
+            render.paragraph(f"error: {data['failed_run']}", e.stderr)
+
+    run(as_json, body, show, code=code)
 
 
 def _saved(at, preset_name: str, config, kind: str, name: str, best: dict) -> str:

@@ -71,6 +71,8 @@ def result(
     """The sweep's result before the best config is validated, saved or trained."""
     from ..sweep import default_storage, shown_storage, trial_rows
 
+    rows = trial_rows(study)
+    failed = [t for t in rows if t["number"] in mine and t["state"] == "FAIL"]
     return {
         "model_name": context["model"],
         "model_type": context["model_type"],
@@ -78,7 +80,11 @@ def result(
         "storage": shown_storage(storage or default_storage(at)),
         "space": {k: p.describe() for k, p in space.items()},
         "this_run": mine,
-        "trials": trial_rows(study),
+        "trials": rows,
+        # a run whose every trial failed is a failure (exit 1), not a result: a cron job must see it
+        "failed_run": f"every trial of this run failed; the first: {failed[0]['error'] or 'no message'}"
+        if mine and len(failed) == len(mine)
+        else None,
         "best": best,
         "folds": context["folds"],
         "holdout_from": context["holdout_from"],
