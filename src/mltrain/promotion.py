@@ -306,6 +306,13 @@ def pending_folds(
     return pending, len(ends), len(seen)
 
 
+def held_back(evidence: dict) -> dict:
+    """The evidence of a version --no-promote kept out although the check would have promoted it."""
+    said = str(evidence.get("reason")).removeprefix("promoted: ")
+    why = f"not promoted: --no-promote kept it out; the check alone would have promoted it ({said})"
+    return {**evidence, "promote": False, "reason": why}
+
+
 def verdict(evidence: dict, has_production: bool) -> tuple[bool, str]:
     """Whether the candidate may replace production, and why (one sentence with the figures)."""
     if evidence.get("undecided"):

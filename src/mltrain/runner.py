@@ -18,6 +18,7 @@ from .estimate import Estimate, history_row
 from .jobs import Jobs, app_logger, new_job_id
 from .kinds import KINDS, EpochCallback
 from .paths import Home
+from .promotion import held_back
 from .registry import Registry
 
 
@@ -188,8 +189,7 @@ def run_training(home: Home, request: TrainRequest) -> TrainOutcome:
                 verdict = {**evidence["gate"], "validation_block": verdict}
             promote = bool(evidence.get("promote", verdict["passed"])) and request.promote
             if evidence.get("promote") and not request.promote:  # the record says what happened, and why
-                why = "not promoted: --no-promote kept it out; the check alone would have promoted it"
-                evidence = {**evidence, "promote": False, "reason": f"{why}: {evidence.get('reason')}"}
+                evidence = held_back(evidence)
             total_seconds = time.perf_counter() - start
             seconds = {"total_seconds": total_seconds, "promotion_check_seconds": check_seconds}
             meta = _metadata(request, job, result, verdict, evidence, promote, seconds)

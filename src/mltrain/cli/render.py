@@ -110,7 +110,9 @@ def _gate(gate: dict) -> str:
     wholly below 0)."""
     threshold = gate.get("threshold")
     if gate.get("passed"):
-        return f"passed: {gate.get('rule')}" + ("" if threshold is None else f" (threshold {threshold})")
+        text = f"passed: {gate.get('rule')}" + ("" if threshold is None else f" (threshold {threshold})")
+        # folds of one regime: passing says nothing (the note says why no promotion was decided)
+        return text + (f"; but {gate['note']}" if gate.get("note") else "")
     figures = "" if threshold is None else f"; threshold {threshold}"
     if gate.get("value") is not None and threshold is not None:
         figures = f"; here {gate['value']}, threshold {threshold}"

@@ -284,7 +284,9 @@ def _train(
     if not quiet:
         for line in KINDS[kind].gate_messages(outcome.gate, outcome.data["version"]):
             print(line, file=e.stderr)
-    return {**outcome.data, "promoted": outcome.promoted, "gate_passed": bool(outcome.gate.get("passed"))}
+    undecided = (outcome.promotion or {}).get("undecided")  # folds of one regime: the check decided nothing
+    passed = bool(outcome.gate.get("passed")) and not undecided
+    return {**outcome.data, "promoted": outcome.promoted, "gate_passed": passed}
 
 
 def _show(data: dict, stream) -> None:

@@ -204,22 +204,11 @@ def train(
         if outcome.promotion:
             # the same evidence `models show` prints from the version's metadata
             render.promotion({"promotion": outcome.promotion, "model_type": kind}, e.stderr)
-        if not outcome.promoted and not no_promote:
-            v = outcome.data["version"]
-            render.paragraph(
-                f"next: `mltrain models show {model} {v}` has the evidence; `mltrain predict {model} --version "
-                f"{v}` answers from it without promoting it; `mltrain models promote {model} {v} --force` makes "
-                "it production anyway (on the record)",
-                e.stderr,
-            )
-        if no_promote and outcome.gate.get("passed"):
-            render.paragraph(
-                f"--no-promote: v{outcome.data['version']} passed its gate and was saved as a candidate; "
-                f"production unchanged (promote it with `mltrain models promote {model} "
-                f"{outcome.data['version']}`)",
-                e.stderr,
-            )
-        gate.update(outcome.gate)
+        _next_steps(outcome, model, no_promote, e.stderr)
+        # an undecided check (folds of one regime) is no pass: --no-promote then exits as train does
+        gate.update(
+            outcome.gate, passed=outcome.gate.get("passed") and not (outcome.promotion or {}).get("undecided")
+        )
         return outcome.data
 
     def show(data: dict) -> None:
@@ -234,6 +223,28 @@ def train(
         return ExitCode.NOT_PROMOTED  # the gate refused it: saved as rejected, production unchanged
 
     run(as_json, body, show, code=exit_code)
+
+
+def _next_steps(outcome, model: str, no_promote: bool, stream) -> None:
+    """After a version that is not production: the commands that read, use or promote it, or what
+    --no-promote did with it."""
+    v = outcome.data["version"]
+    if not outcome.promoted and not no_promote:
+        render.paragraph(
+            f"next: `mltrain models show {model} {v}` has the evidence; `mltrain predict {model} --version "
+            f"{v}` answers from it without promoting it; `mltrain models promote {model} {v} --force` makes "
+            "it production anyway (on the record)",
+            stream,
+        )
+    if no_promote and outcome.gate.get("passed"):
+        undecided = (outcome.promotion or {}).get("undecided")
+        text = (
+            f"was saved as a candidate, but its check could not decide: {undecided}"
+            if undecided
+            else "passed its gate and was saved as a candidate; production unchanged (promote it with "
+            f"`mltrain models promote {model} {v}`)"
+        )
+        render.paragraph(f"--no-promote: v{v} {text}", stream)
 
 
 def promotion_estimate(
