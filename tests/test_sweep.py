@@ -504,14 +504,22 @@ def test_a_sweep_never_searches_a_field_the_config_does_not_use(home: Path) -> N
     assert not (Home(home).root / "sweeps.db").exists()  # refused before any study was made
 
 
-def test_save_preset_names_are_checked_before_any_trial_and_a_hand_written_one_is_kept(home: Path) -> None:
+def test_save_preset_names_are_checked_before_any_trial_and_a_hand_written_one_is_kept(
+    home: Path, monkeypatch
+) -> None:
     """A bad --save-preset name once exited 2 after every trial had run, and a user's own preset of that
     name was overwritten without a word. A preset an earlier sweep saved is replaced (a cron sweep keeps it
     current)."""
     args = ["sweep", MODEL, "--trials", "1", "--json", *TOY]
-    for name in ("BAD!", "../evil", "custom", "full"):
+    for name in ("BAD!", "../evil", "custom", "full", ""):
         bad = run_cli([*args, "--save-preset", name], expect=ExitCode.USAGE)
         assert "--save-preset" in bad.stderr
+    blocker = home.parent / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("MLTRAIN_PRESETS_DIR", str(blocker))
+    nowhere = run_cli([*args, "--save-preset", "ok"], expect=ExitCode.USAGE).stderr
+    assert "$MLTRAIN_PRESETS_DIR" in nowhere and "is not a folder" in nowhere
+    monkeypatch.delenv("MLTRAIN_PRESETS_DIR")
     assert not (Home(home).root / "sweeps.db").exists()  # no study, no trial: refused first
     mine = Home(home).user_presets / "mine.yaml"
     mine.parent.mkdir(parents=True)

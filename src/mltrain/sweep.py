@@ -222,6 +222,10 @@ def check_preset_name(home: Home, name: str) -> None:
             f"--save-preset {excerpt(name)}: give a new name of lower-case letters, digits, - "
             f"and _ (at most 40), not a built-in preset ({', '.join(sorted(builtin))})"
         )
+    folder = home.user_presets
+    if folder.exists() and not folder.is_dir():
+        where = "$MLTRAIN_PRESETS_DIR" if home.presets_override else "the home's presets folder"
+        raise UsageError(f"--save-preset {name}: {folder} ({where}) is not a folder; point it at a folder")
     found = load_presets(home, strict=False).get(name)  # an unreadable file of that name is kept too
     if found is not None and not found.description.startswith(SAVED_BY_SWEEP):
         raise UsageError(

@@ -97,7 +97,7 @@ def sweep(
         steps.check_counts(trials, folds, no_promote and not train_best)
         holdout = _date("--holdout-from", holdout_from)
         at = home()
-        if save_preset:
+        if save_preset is not None:  # '' too: a name that cannot be saved is refused, not ignored
             check_preset_name(at, save_preset)  # before any trial, not after the last
         kind = resolve_model_type(model, model_type, at)
         effective = effective_config(at, kind, preset, config_file, flags)
@@ -142,7 +142,7 @@ def sweep(
         out["score"] = "the custom objective's value" if custom else KINDS[kind].selection_loss_text
         out.update(estimate=estimate, space_overrides=overridden)
         if best is None:
-            if save_preset or train_best:
+            if save_preset is not None or train_best:
                 why = out["failed_run"] or "no completed trial"
                 raise MltrainError(f"study {name!r}: {why}; nothing to save or train", ExitCode.FAILURE)
             return out
@@ -155,7 +155,7 @@ def sweep(
                     "trial": best["number"],
                     **validate_best(at, config, context, executor, on_progress=checking),
                 }
-        if save_preset:
+        if save_preset is not None:
             out["preset"] = {"name": save_preset, "path": _saved(at, save_preset, config, kind, name, best)}
         if train_best:
             base = (preset, config_file, flags)
