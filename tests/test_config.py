@@ -125,11 +125,13 @@ def test_a_config_file_takes_per_type_sections_as_a_preset_does(tmp_path: Path):
     for text, says in (
         ("regim:\n  epochs: 20\n", "section 'regim' in config"),
         ("volatility:\n  epoch: 20\n", "unknown field 'epoch' in section volatility of config"),
+        ("regime: 5\n", "section regime of config"),
     ):
         path.write_text(text)
         with pytest.raises(ConfigError) as err:
             build_config("regime", full, load_yaml_mapping(path, "config file"), {})
-        assert says in str(err.value) and "(line " in str(err.value) and "Did you mean" in str(err.value)
+        assert says in str(err.value) and "(line " in str(err.value)
+        assert "Did you mean" in str(err.value) or "must be a mapping of fields" in str(err.value)
 
 
 def test_full_preset_on_regime_is_not_custom(tmp_path: Path):

@@ -509,10 +509,10 @@ def test_one_broken_user_preset_stops_only_the_runs_that_ask_for_it(home: Path, 
     (home / "elsewhere.yaml").write_text("days: 150\n")
     write(presets / "mine.yaml")
     other = run_cli(["train", "volatility_forecaster", "--preset", "quick", "--dry-run", "--json"])
-    assert says in other.stderr and "this run uses preset quick" in " ".join(other.stderr.split())
+    assert says in other.stderr and "ignored: this run uses preset quick" in " ".join(other.stderr.split())
     assert other.json["data"]["preset"] == "quick"
     assert (
         says in run_cli(["train", "volatility_forecaster", "--preset", "mine", "--dry-run"], expect=2).stderr
     )
     assert says in run_cli(["presets"], expect=ExitCode.USAGE).stderr
-    run_cli(["defaults", "btc_regime_detector"])
+    assert says in run_cli(["defaults", "btc_regime_detector"]).stderr  # warned too, and exit 0

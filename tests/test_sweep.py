@@ -500,7 +500,12 @@ def test_a_sweep_never_searches_a_field_the_config_does_not_use(home: Path) -> N
     space = home.parent / "space.yaml"
     space.write_text("learning_rate: [0.001, 0.003]\n")
     idle = run_cli(["sweep", "volatility_forecaster", "--trials", "1", "--space", space], expect=2).stderr
-    assert "varies learning_rate, which would change nothing" in idle
+    assert "line 1 varies learning_rate, which would change nothing" in idle
+    assert "allowed here: none of its fields" in idle
+    # the allowed list names only what this type may search: no hidden_size for a regime model
+    with pytest.raises(ConfigError) as refused:
+        parse_space({"symbols": ["BTC"]}, "regime")
+    assert str(refused.value).endswith("allowed: epochs, patience, batch_size, learning_rate")
     assert not (Home(home).root / "sweeps.db").exists()  # refused before any study was made
 
 

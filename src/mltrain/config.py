@@ -13,26 +13,10 @@ from .specs import FIELDS, SPECS
 from .textutil import SYMBOL_RE, suggest
 from .yamlfile import YamlDoc, load_yaml_mapping
 
-FIELD_ORDER = (
-    "days",
-    "epochs",
-    "patience",
-    "batch_size",
-    "learning_rate",
-    "train_val_split",
-    "hidden_size",
-    "min_r2",
-    "symbols",
-    "label_thresholds",
-    "encoder",
-    "pretrain_markets",
-    "correction",
-    "exposure",
-    "cost_bps",
-    "target_vol",
-    "max_leverage",
-    "promotion_folds",
-    "promotion_regime_days",
+FIELD_ORDER = tuple(  # every config field, in the order outputs list them
+    "days epochs patience batch_size learning_rate train_val_split hidden_size min_r2 symbols label_thresholds "
+    "encoder pretrain_markets correction exposure cost_bps target_vol max_leverage promotion_folds "
+    "promotion_regime_days".split()
 )
 LABEL_THRESHOLDS = ("fixed", "volatility_scaled")  # docs/regimes.md "Volatility-scaled thresholds"
 
@@ -192,14 +176,21 @@ def _read_preset(path: Path) -> Preset:
                     )
             per_type[key] = {str(k): v for k, v in value.items()}
         elif key not in PRESET_KEYS:
+            if key in SPECS:
+                raise _not_a_mapping(key, f"preset file {path}", doc.lines.get(key, "?"))
             raise ConfigError(
-                f"unknown key {excerpt(key)} in preset file {path} "
-                f"line {doc.lines.get(key, '?')}; "
+                f"unknown key {excerpt(key)} in preset file {path} line {doc.lines.get(key, '?')}; "
                 f"allowed: {', '.join(sorted(PRESET_KEYS))} or a model type's section "
                 f"(e.g. 'volatility:').{suggest(key, sorted(PRESET_KEYS))}"
             )
     values = {k: v for k, v in doc.values.items() if k != "description" and k not in per_type}
     return Preset(path.stem, str(doc.values.get("description", "")), values, doc.lines, path, per_type)
+
+
+def _not_a_mapping(section: str, where: str, line: int | str) -> ConfigError:
+    return ConfigError(
+        f"section {section} of {where} (line {line}) must be a mapping of fields, e.g. {section}: {{epochs: 50}}"
+    )
 
 
 def load_presets(home: Home, strict: bool = True) -> dict[str, Preset]:
@@ -289,7 +280,10 @@ def _config_layer(doc: YamlDoc, model_type: str) -> tuple[dict[str, Any], Any]:
     values: dict[str, Any] = {}
     section: dict[str, Any] = {}
     for key, value in doc.values.items():
-        if key in SPECS and isinstance(value, dict):
+        if key in SPECS:
+            if not isinstance(value, dict):
+                raise _not_a_mapping(key, f"config {doc.path}", doc.lines.get(key, "?"))
+
             for name in value:
                 if str(name) not in FIELD_ORDER:
                     raise ConfigError(
@@ -393,6 +387,4 @@ def plain_train_values(kind: Any) -> dict[str, Any]:
 
 
 def parse_symbols(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    return [part.strip() for part in text.split(",") if part.strip()] or [""]
+    return None if text is None else ([part.strip() for part in text.split(",") if part.strip()] or [""])

@@ -68,6 +68,8 @@ def parse_space(
     from .kinds import KINDS
 
     kind = KINDS[model_type]
+    owned = {f for k in KINDS.values() for f in k.uses}
+    allowed = ", ".join(f for f in SEARCHABLE if f not in owned or f in kind.uses)  # for this type
     if not values:
         raise ConfigError(
             f"{where} is empty; give at least one field, e.g. 'learning_rate: {{low: 0.0003, "
@@ -81,10 +83,10 @@ def parse_space(
                 f"{at}: {name} cannot be searched: days and train_val_split set the blocks every trial is "
                 "scored on, so trials with other values would be scored on other days and could not be "
                 "ranked; set it in the base config (--days, --config) and compare windows with `mltrain "
-                f"evaluate`; allowed: {', '.join(SEARCHABLE)}"
+                f"evaluate`; allowed: {allowed}"
             )
         if name not in SEARCHABLE:
-            raise ConfigError(f"{at}: {excerpt(name)} cannot be searched; allowed: {', '.join(SEARCHABLE)}")
+            raise ConfigError(f"{at}: {excerpt(name)} cannot be searched; allowed: {allowed}")
         users = [k.name for k in KINDS.values() if name in k.uses]
         if users and name not in kind.uses:
             raise ConfigError(f"{at}: {name} is for {' or '.join(users)} models only, not {model_type}")

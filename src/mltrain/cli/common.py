@@ -91,7 +91,7 @@ def effective_config(
     effective = build_config(kind, chosen, doc, flags)
     if note:
         for other in (p for p in found.values() if p.error):
-            warn(f"{other.error} (this run uses preset {chosen.name}; `mltrain presets` lists the rest)")
+            warn(f"{other.error} (ignored: this run uses preset {chosen.name})")
         text = replaced_note(chosen, kind)
         if text:
             render.paragraph(f"note: {text}", env().stderr)

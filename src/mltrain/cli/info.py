@@ -41,7 +41,10 @@ def defaults(
         # the JSON stays the type's defaults (a pinned shape); people also need what a plain train uses
         preset = DEFAULT_PRESET
         kind = data["model_type"]
-        found = load_presets(home(), strict=False).get(preset)
+        every_preset = load_presets(home(), strict=False)
+        for broken in (p for p in every_preset.values() if p.error and p.name != preset):
+            render.paragraph(f"warning: {broken.error} (ignored here)", env().stderr)
+        found = every_preset.get(preset)
         if found is not None and found.error:  # the defaults stand; the plain train's column cannot
             render.paragraph(f"warning: a plain `mltrain train` would exit 2: {found.error}", env().stderr)
             found = None

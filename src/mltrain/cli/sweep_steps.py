@@ -34,11 +34,15 @@ def search_space(space_file: Path | None, kind: str, config, objective: str | No
         " (correction off: no network is trained; --correction on trains one)" if kind == "volatility" else ""
     )
     if space_file:
-        space = space_from_file(load_yaml_mapping(space_file, "search space"), kind)
+        doc = load_yaml_mapping(space_file, "search space")
+        space = space_from_file(doc, kind)
         idle = [name for name in space if name in unused]
         if idle:
+            lines = ", ".join(str(doc.lines.get(name, "?")) for name in idle)
+            usable = ", ".join(n for n in default_space(kind) if n not in unused) or "none of its fields"
             raise UsageError(
-                f"search space {space_file} varies {', '.join(idle)}, which would change nothing: {why}"
+                f"search space {space_file} line {lines} varies {', '.join(idle)}, which would change nothing: "
+                f"{why}; allowed here: {usable}"
             )
         return space
     space = {name: param for name, param in default_space(kind).items() if name not in unused}
