@@ -481,7 +481,10 @@ def test_train_best_with_no_promote_saves_a_candidate_and_leaves_production_alon
     # preset still serves a regime model (at the top, symbols=[BTC] and min_r2 broke that)
     saved = load_presets(Home(home))["vol"]
     assert saved.per_type["volatility"]["symbols"] == ["BTC"] and "symbols" not in saved.values
-    run_cli(["train", MODEL, "--preset", "vol", "--dry-run"])
+    other = " ".join(run_cli(["train", MODEL, "--preset", "vol", "--dry-run"]).stderr.split())
+    assert "preset 'vol' was saved by a sweep of a volatility model" in other  # tuned for another type: said
+    same = run_cli(["train", "volatility_forecaster", "--preset", "vol", "--dry-run"]).stderr
+    assert "was saved by a sweep" not in same
     trained = out.json["data"]["trained"]
     assert trained["promoted"] is False and (out.code == ExitCode.OK) == trained["gate_passed"]
     assert run_cli(["models", "list", "--json"]).json["data"][0]["production_version"] is None
@@ -549,3 +552,11 @@ def test_a_holdout_that_keeps_nothing_out_or_leaves_no_fold_is_named(home: Path)
     assert "use fewer --days; --holdout-from 2015-01-01 ends every block before it" in early
     evaluate = ["evaluate", MODEL, "--folds", "2", "--holdout-from", "2030-01-01"]
     assert "keep nothing out" in run_cli(evaluate, expect=ExitCode.USAGE).stderr
+
+
+def test_trials_that_all_score_the_same_are_said_to_tie(home: Path) -> None:
+    """The toy objective ignores epochs: a space of epochs alone changes nothing, and the 'best' is no best."""
+    space = home.parent / "space.yaml"
+    space.write_text("epochs: [10, 20]\n")
+    text = " ".join(run_cli(["sweep", MODEL, "--trials", "2", "--space", space, *TOY]).stdout.split())
+    assert "every completed trial scored the same" in text

@@ -84,5 +84,6 @@ def usage_line(exc: Exception) -> str:
     """Click's usage error as one line (a cron log reads one line per failure), with where to look."""
     message = " ".join(exc.format_message().split()).rstrip(".")
     ctx = getattr(exc, "ctx", None)
-    where = f"; `{ctx.command_path} --help` lists what is allowed" if ctx is not None else ""
+    path = ctx.command_path if ctx is not None else "mltrain"  # an option missing its value has no context
+    where = f"; `{path} --help` lists what is allowed"
     return f"error: {message}{where}"

@@ -92,10 +92,24 @@ def effective_config(
     if note:
         for other in (p for p in found.values() if p.error):
             warn(f"{other.error} (ignored: this run uses preset {chosen.name})")
-        text = replaced_note(chosen, kind)
-        if text:
-            render.paragraph(f"note: {text}", env().stderr)
+        for text in (replaced_note(chosen, kind), swept_for_another(chosen, kind)):
+            if text:
+                render.paragraph(f"note: {text}", env().stderr)
     return effective
+
+
+def swept_for_another(preset: Preset, model_type: str) -> str | None:
+    """A preset a sweep of another model type saved (its description says which): its values were tuned
+    there, and the fields it keeps in that type's section do not apply here (min_r2 stays the seed's 0.5)."""
+    import re
+
+    found = re.match(r"best of sweep .* of an? (\w+) model \(", preset.description)
+    if not found or found.group(1) == model_type:
+        return None
+    return (
+        f"preset {preset.name!r} was saved by a sweep of a {found.group(1)} model: its values were tuned there, "
+        f"and on a {model_type} model every field it leaves out is the type's default (`mltrain defaults`)"
+    )
 
 
 def replaced_note(preset: Preset, model_type: str) -> str | None:

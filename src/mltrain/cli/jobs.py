@@ -32,6 +32,9 @@ def jobs_list(
         return Jobs(home()).list(status, model)
 
     def show(rows: list) -> None:
+        if not rows:  # an empty table alone does not say whether the filter or the home is why
+            render.paragraph(_none_line(status, model), env().stdout)
+            return
         render.table(
             "jobs",
             ["job", "model", "type", "status", "created", "version", "by", "error"],
@@ -52,8 +55,6 @@ def jobs_list(
             drop=("by", "type", "error", "version"),
             whole=("job", "model", "status", "created"),
         )
-        if not rows:  # an empty table alone does not say whether the filter or the home is why
-            render.paragraph(_none_line(status, model), env().stdout)
 
     run(as_json, body, show)
 

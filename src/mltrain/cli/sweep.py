@@ -185,7 +185,7 @@ def _saved(at, preset_name: str, config, kind: str, name: str, best: dict) -> st
     from ..sweep import save_preset as write_preset
 
     text = (
-        f"best of sweep {name} (trial {best['number']}, selection score {best['value']:.6g}), "
+        f"best of sweep {name} of a {kind} model (trial {best['number']}, selection score {best['value']:.6g}), "
         f"{date.today().isoformat()}"
     )
     return str(write_preset(at, preset_name, config, kind, text))
@@ -316,6 +316,12 @@ def _show(data: dict, stream) -> None:
             f"({data.get('score') or 'lower is better'}), {data['best']['params']}",
             stream,
         )
+        values = [t["value"] for t in data["trials"] if t["state"] == "COMPLETE"]
+        if len(values) > 1 and len(set(values)) == 1:  # nothing searched changed the score: no best
+            render.paragraph(
+                "note: every completed trial scored the same: the searched fields changed nothing here",
+                stream,
+            )
     checked = data.get("validation")
     if checked:
         folds = checked["folds"]
