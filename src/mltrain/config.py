@@ -167,14 +167,7 @@ def _read_preset(path: Path) -> Preset:
     for key, value in doc.values.items():
         if isinstance(value, dict) and key.isidentifier() and key not in PRESET_KEYS:
             # a model type's own section; the type's name is checked when a config is built for it
-            for field_name in value:
-                if str(field_name) not in FIELD_ORDER:
-                    raise ConfigError(
-                        f"unknown field {excerpt(str(field_name))} in section {key} of preset file {path} "
-                        f"(line {doc.lines.get(key, '?')}); allowed: {', '.join(FIELD_ORDER)}."
-                        f"{suggest(str(field_name), FIELD_ORDER)}"
-                    )
-            per_type[key] = {str(k): v for k, v in value.items()}
+            per_type[key] = _section(key, value, f"preset file {path}", doc.lines)
         elif key not in PRESET_KEYS:
             if key in SPECS:
                 raise _not_a_mapping(key, f"preset file {path}", doc.lines.get(key, "?"))
@@ -185,6 +178,18 @@ def _read_preset(path: Path) -> Preset:
             )
     values = {k: v for k, v in doc.values.items() if k != "description" and k not in per_type}
     return Preset(path.stem, str(doc.values.get("description", "")), values, doc.lines, path, per_type)
+
+
+def _section(key: str, value: dict, where: str, lines: dict[str, int]) -> dict[str, Any]:
+    """A model type's section of a preset or config file: its fields, each one a known field."""
+    for name in map(str, value):
+        if name not in FIELD_ORDER:
+            raise ConfigError(
+                f"unknown field {excerpt(name)} in section {key} of {where} (line "
+                f"{lines.get(f'{key}.{name}', lines.get(key, '?'))}); allowed: {', '.join(FIELD_ORDER)}."
+                f"{suggest(name, FIELD_ORDER)}"
+            )
+    return {str(k): v for k, v in value.items()}
 
 
 def _not_a_mapping(section: str, where: str, line: int | str) -> ConfigError:
@@ -283,16 +288,8 @@ def _config_layer(doc: YamlDoc, model_type: str) -> tuple[dict[str, Any], Any]:
         if key in SPECS:
             if not isinstance(value, dict):
                 raise _not_a_mapping(key, f"config {doc.path}", doc.lines.get(key, "?"))
-
-            for name in value:
-                if str(name) not in FIELD_ORDER:
-                    raise ConfigError(
-                        f"unknown field {excerpt(str(name))} in section {key} of config {doc.path} (line "
-                        f"{doc.lines.get(f'{key}.{name}', '?')}); allowed: {', '.join(FIELD_ORDER)}."
-                        f"{suggest(str(name), FIELD_ORDER)}"
-                    )
-            if key == model_type:
-                section = {str(k): v for k, v in value.items()}
+            fields = _section(key, value, f"config {doc.path}", doc.lines)
+            section = fields if key == model_type else section
         elif isinstance(value, dict) and key not in FIELD_ORDER:
             raise ConfigError(
                 f"section {excerpt(key)} in config {doc.path} (line {doc.lines.get(key, '?')}) is not a model "

@@ -88,6 +88,12 @@ class KindSpec:
 SPECS: dict[str, KindSpec] = {}
 
 
+def owned_fields() -> set[str]:
+    """Fields some model types read their own way (a type's `uses`): kept in a type's section of a preset,
+    searchable only for the types that use them."""
+    return {f for spec in SPECS.values() for f in spec.uses}
+
+
 def declare(spec: KindSpec) -> KindSpec:
     """Make a model type's defaults and fields known to the config (the last declaration of a name wins)."""
     SPECS[spec.name] = spec

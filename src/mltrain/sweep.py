@@ -25,6 +25,7 @@ from .config import FIELD_ORDER, TrainingConfig
 from .errors import MltrainError, UsageError, excerpt
 from .executors import StopRequest, run_tasks
 from .paths import Home
+from .specs import owned_fields
 from .sweep_setup import same_setup
 from .sweep_space import (  # noqa: F401  (the search space, re-exported)
     DEFAULT_SPACE,
@@ -210,6 +211,23 @@ def best_trial(study: Any) -> dict | None:
 SAVED_BY_SWEEP = "best of sweep "  # how a preset this command wrote begins its description
 
 
+def saved_description(study: str, model_type: str, trial: int, value: float) -> str:
+    """A saved preset's description: the study, the model type it was tuned on (swept_type reads it back),
+    the trial and its selection score, the day."""
+    from datetime import date
+
+    return (
+        f"{SAVED_BY_SWEEP}{study} of a {model_type} model (trial {trial}, selection score {value:.6g}), "
+        f"{date.today().isoformat()}"
+    )
+
+
+def swept_type(description: str) -> str | None:
+    """The model type a sweep-saved preset was tuned on (None for any other preset)."""
+    found = re.match(rf"{SAVED_BY_SWEEP}.* of an? (\w+) model \(", description)
+    return found.group(1) if found else None
+
+
 def check_preset_name(home: Home, name: str) -> None:
     """Before any trial: a name of lower-case letters, digits, - and _, not a built-in's, and not a user
     preset written by hand (one an earlier sweep saved is replaced: a cron sweep keeps its preset current)."""
@@ -247,7 +265,7 @@ def save_preset(home: Home, name: str, config: TrainingConfig, model_type: str, 
     values = {k: v for k, v in config.model_dump().items() if k in FIELD_ORDER and v != defaults.get(k)}
     # a field some types read their own way (min_r2, symbols, ...) goes in this type's section, as the built-in
     # presets keep it: at the top it broke `train --preset NAME` of the other type
-    owned = {f for k in KINDS.values() for f in k.uses}
+    owned = owned_fields()
     section = {k: v for k, v in values.items() if k in owned}
     doc = {"description": description, **{k: v for k, v in values.items() if k not in owned}}
     doc.update({model_type: section} if section else {})

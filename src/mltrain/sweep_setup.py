@@ -46,7 +46,6 @@ def study_setup(
         "objective": objective,
         "seed": seed,
         "folds": [str(end.date()) for end in ends],
-        "searched": sorted(space),
         "space": {name: param.describe() for name, param in sorted(space.items())},
         "base": config.model_dump(mode="json"),
     }
@@ -67,7 +66,7 @@ def setup_differences(old: dict, new: dict) -> list[str]:
         out.append(f"scored folds: {folds(old.get('folds') or [])}, now {folds(new['folds'])}")
     if old.get("space", new["space"]) != new["space"]:  # a changed range or choice: Optuna cannot mix them
         out.append(f"search space: was {old['space']}, now {new['space']}")
-    searched = set(old.get("searched", [])) | set(new["searched"])
+    searched = set(old.get("space", {})) | set(new["space"])  # a searched field's base value is never read
     base = old.get("base", {})
     for field in FIELD_ORDER:
         if field in NOT_SCORED or field in searched:
@@ -89,13 +88,13 @@ def same_setup(study: Any, name: str, setup: dict) -> None:
     if old is None or (not scored and not (suggested and old.get("space") != setup["space"])):
         study.set_user_attr("setup", setup)
         return
-    differences = setup_differences(old, setup)
     if not scored:  # no score to compare: only the failed trials' ranges stand in the way
-        space = next(d for d in differences if d.startswith("search space"))
         raise UsageError(
-            f"study {name!r} has failed trials suggested from another {space}: Optuna keeps a field's range "
-            "for the life of a study; rerun with that space or pick another --study"
+            f"study {name!r} has failed trials suggested from another search space ({old['space']}; now "
+            f"{setup['space']}): Optuna keeps a field's range for the life of a study; rerun with that space "
+            "or pick another --study"
         )
+    differences = setup_differences(old, setup)
     if differences:
         raise UsageError(
             f"study {name!r} scored its trials on another setup ({'; '.join(differences)}): "

@@ -9,6 +9,7 @@ from typing import Any
 
 from .config import TrainingConfig, YamlDoc, bounds_text
 from .errors import ConfigError, excerpt
+from .specs import owned_fields
 
 SEARCHABLE = ("epochs", "patience", "batch_size", "learning_rate", "hidden_size")
 INT_FIELDS = {"epochs", "patience", "batch_size", "hidden_size"}
@@ -68,7 +69,7 @@ def parse_space(
     from .kinds import KINDS
 
     kind = KINDS[model_type]
-    owned = {f for k in KINDS.values() for f in k.uses}
+    owned = owned_fields()
     allowed = ", ".join(f for f in SEARCHABLE if f not in owned or f in kind.uses)  # for this type
     if not values:
         raise ConfigError(
@@ -149,7 +150,7 @@ def default_space(model_type: str) -> dict[str, Param]:
     from .kinds import KINDS
 
     uses = KINDS[model_type].uses
-    owned = {f for k in KINDS.values() for f in k.uses}
+    owned = owned_fields()
     return parse_space(
         {k: v for k, v in DEFAULT_SPACE.items() if k not in owned or k in uses},
         model_type,

@@ -101,13 +101,13 @@ def effective_config(
 def swept_for_another(preset: Preset, model_type: str) -> str | None:
     """A preset a sweep of another model type saved (its description says which): its values were tuned
     there, and the fields it keeps in that type's section do not apply here (min_r2 stays the seed's 0.5)."""
-    import re
+    from ..sweep import swept_type
 
-    found = re.match(r"best of sweep .* of an? (\w+) model \(", preset.description)
-    if not found or found.group(1) == model_type:
+    tuned_on = swept_type(preset.description)
+    if tuned_on is None or tuned_on == model_type:
         return None
     return (
-        f"preset {preset.name!r} was saved by a sweep of a {found.group(1)} model: its values were tuned there, "
+        f"preset {preset.name!r} was saved by a sweep of a {tuned_on} model: its values were tuned there, "
         f"and on a {model_type} model every field it leaves out is the type's default (`mltrain defaults`)"
     )
 

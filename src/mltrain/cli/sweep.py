@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import Optional
 
@@ -183,11 +182,9 @@ def sweep(
 def _saved(at, preset_name: str, config, kind: str, name: str, best: dict) -> str:
     """Write the best config as a user preset; its description says which study and trial it came from."""
     from ..sweep import save_preset as write_preset
+    from ..sweep import saved_description
 
-    text = (
-        f"best of sweep {name} of a {kind} model (trial {best['number']}, selection score {best['value']:.6g}), "
-        f"{date.today().isoformat()}"
-    )
+    text = saved_description(name, kind, best["number"], best["value"])
     return str(write_preset(at, preset_name, config, kind, text))
 
 

@@ -31,7 +31,7 @@ def search_space(space_file: Path | None, kind: str, config, objective: str | No
     custom = (objective or DEFAULT_OBJECTIVE) != DEFAULT_OBJECTIVE
     unused = () if custom else KINDS[kind].unused_fields(config)
     why = f"this {kind} config does not use {', '.join(unused)}" + (
-        " (correction off: no network is trained; --correction on trains one)" if kind == "volatility" else ""
+        f" ({KINDS[kind].unused_why})" if KINDS[kind].unused_why else ""
     )
     if space_file:
         doc = load_yaml_mapping(space_file, "search space")

@@ -64,8 +64,10 @@ class ModelKind:
 
     def unused_fields(self, config: TrainingConfig) -> tuple[str, ...]:
         """Fields this config leaves without effect on what the run produces (the run says so; a sweep may
-        not search them). None by default."""
+        not search them), and why, in a few words (see unused_why). None by default."""
         return ()
+
+    unused_why = ""  # why unused_fields are unused, and how to make them count
 
     def worker_modules(self, config: TrainingConfig) -> tuple[str, ...]:
         """Modules this config's fold tasks import beyond the kind's own: a local pool's fork server imports

@@ -61,6 +61,8 @@ class VolatilityKind(ModelKind):
     def unused_fields(self, config: TrainingConfig) -> tuple[str, ...]:
         return () if config.correction == "on" else UNUSED_WITHOUT_CORRECTION  # no network is trained
 
+    unused_why = "correction off: no network is trained; --correction on trains one"
+
     def worker_modules(self, config):
         return (*super().worker_modules(config), "arch")  # the GARCH baselines of every fold
 
