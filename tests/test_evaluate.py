@@ -350,6 +350,14 @@ def test_a_start_after_the_data_says_so_rather_than_fewer_days(home: Path):
     assert "--start 2027-01-01 is after that last day" in bad.stderr and "fewer --days" not in bad.stderr
 
 
+def test_at_the_lowest_days_the_advice_is_more_history_not_fewer_days(home: Path):
+    """ "use fewer --days" at --days 90 advised what the flag refuses."""
+    early = ["evaluate", "volatility_forecaster", "--folds", "2", "--dry-run", "--holdout-from", "2015-01-01"]
+    lowest = run_cli([*early, "--days", "90"], expect=2).stderr
+    assert "import more history (--days 90 is the lowest allowed)" in lowest and "fewer --days" not in lowest
+    assert "use fewer --days or import more history" in run_cli([*early, "--days", "400"], expect=2).stderr
+
+
 def test_executor_flag_is_checked_before_any_fold(home: Path):
     bad = run_cli(["evaluate", "btc_regime_detector", *TINY, "--executor", "cluster"], expect=2)
     assert "allowed: local, local:N" in bad.stderr and "Traceback" not in bad.stderr

@@ -25,6 +25,7 @@ from .kinds import KINDS
 from .paths import Home
 from .pipeline import missing_marker_walk, val_days
 from .report import cross_asset_note, fold_table  # noqa: F401 - moved to report.py; named here as before
+from .specs import fewer_days
 
 SCHEME = (
     "rolling window of `days` samples split fit | selection | validation (purged between blocks; the "
@@ -57,7 +58,7 @@ def fold_ends(
         advice = (
             f"--start {start.date()} is after that last day"
             if late
-            else "use fewer --days" + (" or a different --start" if start is not None else "")
+            else fewer_days(config.days) + (" or a different --start" if start is not None else "")
         )
         raise UsageError(
             f"no walk-forward fold fits: the first validation block could end {first.date()}, the "

@@ -16,6 +16,7 @@ from .data.store import Series, fingerprint
 from .data.validate import fill_short_gaps
 from .errors import DataError
 from .models import parameter_count
+from .specs import fewer_days
 from .train import EpochRecord, FitResult, Split, StopFlag, fit
 
 MIN_TRAIN_SAMPLES = 20
@@ -56,7 +57,7 @@ def too_short(symbol: str, available: int, required: int, gap: str | None, what:
     where = f"; history before the gap ({gap}) cannot be used" if gap else ""
     return DataError(
         f"{symbol}: only {available} {what} available, {required} required by days={required}"
-        f"{where}. Use fewer --days or import more history"
+        f"{where}; {fewer_days(required)}"
     )
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import FIELDS, PROMOTION_FOLDS, training_config
 from .kinds import ModelKind
+from .specs import fewer_days
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -221,7 +222,7 @@ def check(
     if not ends:
         return {
             "folds": [],
-            "undecided": "no walk-forward fold fits the history before the latest day; use fewer --days",
+            "undecided": f"no walk-forward fold fits the history before the latest day; {fewer_days(config.days)}",
         }
     cand, prints, paces = [], {}, []
     for end in ends:

@@ -94,6 +94,13 @@ def owned_fields() -> set[str]:
     return {f for spec in SPECS.values() for f in spec.uses}
 
 
+def fewer_days(days: int | None) -> str:
+    """The advice when the history is too short for `days`: fewer --days only while days is above its lowest."""
+    if days is not None and days <= FIELDS["days"][0]:
+        return f"import more history (--days {days} is the lowest allowed)"
+    return "use fewer --days or import more history"
+
+
 def declare(spec: KindSpec) -> KindSpec:
     """Make a model type's defaults and fields known to the config (the last declaration of a name wins)."""
     SPECS[spec.name] = spec

@@ -94,6 +94,7 @@ def training_rows(assets: list[Asset], b: Blocks, symbol: str, held_out: tuple[s
     from .. import features as F
     from ..errors import DataError
     from ..pipeline import MIN_TRAIN_SAMPLES
+    from ..specs import fewer_days
 
     fit_parts, sel_parts, fit_spells, pool = [], [], [], []  # (asset, rows, labels) per series
     for a in assets:
@@ -114,7 +115,7 @@ def training_rows(assets: list[Asset], b: Blocks, symbol: str, held_out: tuple[s
     if len(y_fit) < MIN_TRAIN_SAMPLES:
         raise DataError(
             f"{symbol}: only {len(y_fit)} labelled training days before "
-            f"{b.selection_start.date()}; use fewer --days or import more history"
+            f"{b.selection_start.date()}; {fewer_days(len(b.idx))}"
         )
     if len(y_sel) == 0:  # every pooled series' selection days still await a confirmed turning point
         raise DataError(
