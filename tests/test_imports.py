@@ -65,6 +65,7 @@ LEVELS: list[tuple[str, tuple[str, ...]]] = [
             "mltrain.runner",
             "mltrain.runner_*",
             "mltrain.sweep",
+            "mltrain.sweep_preset",
             "mltrain.sweep_setup",
             "mltrain.sweep_space",
             "mltrain.report",

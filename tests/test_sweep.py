@@ -517,7 +517,7 @@ def test_save_preset_names_are_checked_before_any_trial_and_a_hand_written_one_i
 ) -> None:
     """A bad --save-preset name once exited 2 after every trial had run, and a user's own preset of that
     name was overwritten without a word. A preset an earlier sweep saved is replaced (a cron sweep keeps it
-    current)."""
+    current) unless it was edited since."""
     args = ["sweep", MODEL, "--trials", "1", "--json", *TOY]
     for name in ("BAD!", "../evil", "custom", "full", ""):
         bad = run_cli([*args, "--save-preset", name], expect=ExitCode.USAGE)
@@ -539,6 +539,13 @@ def test_save_preset_names_are_checked_before_any_trial_and_a_hand_written_one_i
     first = run_cli([*args, "--save-preset", "tuned"]).json["data"]["preset"]["path"]
     again = run_cli([*args, "--save-preset", "tuned"]).json["data"]
     assert again["preset"]["path"] == first and again["this_run"] == [1]
+    # edited by hand after the sweep saved it: kept too (it used to be replaced without a word)
+    tuned = Path(first)
+    tuned.write_text(tuned.read_text() + "# keep: I checked these by hand\n")
+    edited = tuned.read_text()
+    refused = run_cli([*args, "--save-preset", "tuned"], expect=ExitCode.USAGE).stderr
+    assert "a preset a sweep saved and someone has edited since" in refused and tuned.read_text() == edited
+    assert "tuned" in run_cli(["train", MODEL, "--preset", "tuned", "--dry-run"]).stdout  # the mark: a comment
 
 
 def test_a_holdout_that_keeps_nothing_out_or_leaves_no_fold_is_named(home: Path) -> None:

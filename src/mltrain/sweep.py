@@ -18,14 +18,12 @@ import importlib
 import math
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from .config import FIELD_ORDER, TrainingConfig
+from .config import TrainingConfig
 from .errors import MltrainError, UsageError, excerpt
 from .executors import StopRequest, run_tasks
 from .paths import Home
-from .specs import owned_fields
 from .sweep_setup import same_setup
 from .sweep_space import (  # noqa: F401  (the search space, re-exported)
     DEFAULT_SPACE,
@@ -40,7 +38,6 @@ from .sweep_space import (  # noqa: F401  (the search space, re-exported)
 DEFAULT_OBJECTIVE = "mltrain.sweep:selection_score"
 SELECTION_FOLDS = 4  # the objective's folds: the most recent ones before the untouched period
 SWEEP_HINT = "pip install 'mltrain[sweep]'"
-PRESET_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 
 def _optuna():
@@ -206,73 +203,6 @@ def best_trial(study: Any) -> dict | None:
 
 
 # ---------------------------------------------------------------- results
-
-
-SAVED_BY_SWEEP = "best of sweep "  # how a preset this command wrote begins its description
-
-
-def saved_description(study: str, model_type: str, trial: int, value: float) -> str:
-    """A saved preset's description: the study, the model type it was tuned on (swept_type reads it back),
-    the trial and its selection score, the day."""
-    from datetime import date
-
-    return (
-        f"{SAVED_BY_SWEEP}{study} of a {model_type} model (trial {trial}, selection score {value:.6g}), "
-        f"{date.today().isoformat()}"
-    )
-
-
-def swept_type(description: str) -> str | None:
-    """The model type a sweep-saved preset was tuned on (None for any other preset)."""
-    found = re.match(rf"{SAVED_BY_SWEEP}.* of an? (\w+) model \(", description)
-    return found.group(1) if found else None
-
-
-def check_preset_name(home: Home, name: str) -> None:
-    """Before any trial: a name of lower-case letters, digits, - and _, not a built-in's, and not a user
-    preset written by hand (one an earlier sweep saved is replaced: a cron sweep keeps its preset current)."""
-    from .config import load_presets
-    from .paths import builtin_presets_dir
-
-    builtin = {p.stem for p in builtin_presets_dir().glob("*.y*ml")} | {"custom"}
-    if not PRESET_NAME_RE.fullmatch(name) or name in builtin:
-        raise UsageError(
-            f"--save-preset {excerpt(name)}: give a new name of lower-case letters, digits, - "
-            f"and _ (at most 40), not a built-in preset ({', '.join(sorted(builtin))})"
-        )
-    folder = home.user_presets
-    if folder.exists() and not folder.is_dir():
-        where = "$MLTRAIN_PRESETS_DIR" if home.presets_override else "the home's presets folder"
-        raise UsageError(f"--save-preset {name}: {folder} ({where}) is not a folder; point it at a folder")
-    found = load_presets(home, strict=False).get(name)  # an unreadable file of that name is kept too
-    if found is not None and not found.description.startswith(SAVED_BY_SWEEP):
-        raise UsageError(
-            f"--save-preset {name}: {found.source} is a user preset no sweep wrote; give another name or "
-            "remove that file (a preset an earlier sweep saved is replaced)"
-        )
-
-
-def save_preset(home: Home, name: str, config: TrainingConfig, model_type: str, description: str) -> Path:
-    """Write a user preset with the fields that differ from the model type's defaults (atomic write)."""
-    import yaml
-
-    from .config import seed_defaults
-    from .fsutil import atomic_write_bytes
-    from .kinds import KINDS
-
-    check_preset_name(home, name)
-    defaults = TrainingConfig(**seed_defaults(KINDS[model_type])).model_dump()
-    values = {k: v for k, v in config.model_dump().items() if k in FIELD_ORDER and v != defaults.get(k)}
-    # a field some types read their own way (min_r2, symbols, ...) goes in this type's section, as the built-in
-    # presets keep it: at the top it broke `train --preset NAME` of the other type
-    owned = owned_fields()
-    section = {k: v for k, v in values.items() if k in owned}
-    doc = {"description": description, **{k: v for k, v in values.items() if k not in owned}}
-    doc.update({model_type: section} if section else {})
-    text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
-    path = home.user_presets / f"{name}.yaml"
-    atomic_write_bytes(path, text.encode())
-    return path
 
 
 def context_for(

@@ -101,7 +101,7 @@ def effective_config(
 def swept_for_another(preset: Preset, model_type: str) -> str | None:
     """A preset a sweep of another model type saved (its description says which): its values were tuned
     there, and the fields it keeps in that type's section do not apply here (min_r2 stays the seed's 0.5)."""
-    from ..sweep import swept_type
+    from ..sweep_preset import swept_type
 
     tuned_on = swept_type(preset.description)
     if tuned_on is None or tuned_on == model_type:

@@ -86,11 +86,11 @@ def sweep(
         from ..sweep import (
             DEFAULT_OBJECTIVE,
             best_trial,
-            check_preset_name,
             context_for,
             trial_config,
             validate_best,
         )
+        from ..sweep_preset import check_preset_name
         from .evaluate import _date
 
         steps.check_counts(trials, folds, no_promote and not train_best)
@@ -181,8 +181,8 @@ def sweep(
 
 def _saved(at, preset_name: str, config, kind: str, name: str, best: dict) -> str:
     """Write the best config as a user preset; its description says which study and trial it came from."""
-    from ..sweep import save_preset as write_preset
-    from ..sweep import saved_description
+    from ..sweep_preset import save_preset as write_preset
+    from ..sweep_preset import saved_description
 
     text = saved_description(name, kind, best["number"], best["value"])
     return str(write_preset(at, preset_name, config, kind, text))
