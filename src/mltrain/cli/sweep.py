@@ -288,6 +288,7 @@ def _train(
 
 def _show(data: dict, stream) -> None:
     from ..textutil import fmt
+    from .sweep_steps import params_text
 
     names = list(data["space"])
     best = (data["best"] or {}).get("number")
@@ -301,16 +302,16 @@ def _show(data: dict, stream) -> None:
         for t in data["trials"]
     ]
     render.table(
-        f"sweep {data['study']} ({data['storage']}): {len(data['this_run'])} trials added, "
-        f"{len(data['trials'])} in the study",
+        f"sweep {data['study']}: {len(data['this_run'])} trials added, {len(data['trials'])} in the study",
         ["trial", "state", "selection loss", *names],
         rows,
         stream,
     )
+    render.paragraph(f"study storage: {data['storage']}", stream)  # in the title it wrapped the table's
     if data["best"] is not None:
         render.paragraph(
             f"best: trial {data['best']['number']}, selection loss {fmt(data['best']['value'])} "
-            f"({data.get('score') or 'lower is better'}), {data['best']['params']}",
+            f"({data.get('score') or 'lower is better'}), {params_text(data['best']['params'])}",
             stream,
         )
         values = [t["value"] for t in data["trials"] if t["state"] == "COMPLETE"]

@@ -103,6 +103,12 @@ def start_state(prior: dict | None) -> dict:
     return {"done": 0, "best": None if prior is None else (prior["value"], prior["number"])}
 
 
+def params_text(params: dict) -> str:
+    """A trial's values as `field=value, ...`, floats to six significant digits (a dict's repr printed
+    0.00282654897662454)."""
+    return ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
 def trial_progress(state: dict, display, trials: int):
     """The callback each finished trial calls: trials done / total with the ETA, the trial's outcome and the
     best selection score so far."""
@@ -117,7 +123,7 @@ def trial_progress(state: dict, display, trials: int):
             {
                 "done": state["done"],
                 "total": trials,
-                "label": f"trial {trial['number']}: {outcome} {trial['params']}",
+                "label": f"trial {trial['number']}: {outcome} with {params_text(trial['params'])}",
                 "note": None if best is None else f"best so far {best[0]:.6g} (trial {best[1]})",
             }
         )
