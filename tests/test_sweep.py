@@ -545,7 +545,8 @@ def test_save_preset_names_are_checked_before_any_trial_and_a_hand_written_one_i
     edited = tuned.read_text()
     refused = run_cli([*args, "--save-preset", "tuned"], expect=ExitCode.USAGE).stderr
     assert "a preset a sweep saved and someone has edited since" in refused and tuned.read_text() == edited
-    assert "tuned" in run_cli(["train", MODEL, "--preset", "tuned", "--dry-run"]).stdout  # the mark: a comment
+    # the mark is a comment: the edited preset still loads
+    assert "tuned" in run_cli(["train", MODEL, "--preset", "tuned", "--dry-run"]).stdout
 
 
 def test_a_holdout_that_keeps_nothing_out_or_leaves_no_fold_is_named(home: Path) -> None:
