@@ -125,6 +125,12 @@ def test_models_list_shows_a_damaged_latest_version_as_corrupted(reg: Registry):
     assert "eth_regime_detector v1" in out.stderr
     text = run_cli(["models", "list"]).stdout
     assert "corrupted" in text and "production" in text
+    # a damaged aliases file is not the latest version's fault (it read "v1 corrupted" and blamed v1)
+    (reg.model_dir(NAME) / "aliases.json").write_text('{"production": 99}')
+    out = run_cli(["models", "list", "--json"])
+    rows = {r["model_name"]: r for r in out.json["data"]}
+    assert rows[NAME]["latest_status"] == "unknown" and f"{NAME} v1" not in out.stderr
+    assert "v99" in out.stderr and f"{NAME}: " in out.stderr
 
 
 # ---------------------------------------------------------------- data synth / import

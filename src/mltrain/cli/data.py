@@ -159,7 +159,12 @@ def data_show(
 def data_synth(
     symbol: str = typer.Option("SYN", "--symbol", help="Symbol to store the market as."),
     days: int = typer.Option(2000, "--days", help="Days of prices to generate (300..20000)."),
-    seed: int = typer.Option(7, "--seed", help="Random seed; the same seed gives the same market."),
+    seed: int = typer.Option(
+        7, "--seed", min=0, max=2**32 - 1, help="Random seed; the same seed gives the same market."
+    ),
+    replace: bool = typer.Option(
+        False, "--replace", help="Put it in place of real data of that symbol (refused without)."
+    ),
     wait: bool = WAIT_OPT,
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -168,7 +173,7 @@ def data_synth(
     def body() -> dict:
         from ..data.synth import store_synthetic
 
-        return store_synthetic(store(), symbol, days, seed, wait=wait, on_wait=_say_err)
+        return store_synthetic(store(), symbol, days, seed, wait=wait, on_wait=_say_err, replace=replace)
 
     run(
         as_json,

@@ -42,7 +42,9 @@ def evaluate(
     ),
     preset: Optional[str] = PRESET_OPT,
     config_file: Optional[Path] = CONFIG_OPT,
-    seed: int = typer.Option(42, "--seed", help="Training seed; with --synthetic also the market's seed."),
+    seed: int = typer.Option(
+        42, "--seed", min=0, max=2**32 - 1, help="Training seed; with --synthetic also the market's seed."
+    ),
     synthetic: bool = typer.Option(
         False,
         "--synthetic",

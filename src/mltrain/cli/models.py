@@ -92,6 +92,11 @@ def models_list(as_json: bool = JSON_OPT) -> None:
             try:
                 rows.append(_list_row(found, name, latest))
             except RegistryError as exc:  # one damaged version must not hide every other model
+                try:  # blame the latest version only when it is what cannot be read
+                    found.meta(name, latest)
+                    whose, status = name, "unknown"  # the aliases or the production version's files
+                except RegistryError:
+                    whose, status = f"{name} v{latest}", "corrupted"
                 rows.append(
                     {
                         "model_name": name,
@@ -99,7 +104,7 @@ def models_list(as_json: bool = JSON_OPT) -> None:
                         "production_version": None,
                         "production_status": None,
                         "latest_version": latest,
-                        "latest_status": "corrupted",
+                        "latest_status": status,
                         "main_metric": None,
                         "main_metric_value": None,
                         "pooled_metric_value": None,
@@ -108,7 +113,7 @@ def models_list(as_json: bool = JSON_OPT) -> None:
                         "last_data_date": None,
                     }
                 )
-                warn(f"{name} v{latest}: {exc}")
+                warn(f"{whose}: {exc}")
         return rows
 
     def show(rows: list) -> None:

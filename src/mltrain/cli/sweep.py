@@ -42,7 +42,7 @@ def sweep(
     executor: Optional[str] = typer.Option(
         None, "--executor", help="local (every core), local:N or dask://HOST:PORT (needs mltrain\\[dask])."
     ),
-    seed: int = typer.Option(42, "--seed", help="Training seed of every trial."),
+    seed: int = typer.Option(42, "--seed", min=0, max=2**32 - 1, help="Training seed of every trial."),
     folds: int = typer.Option(
         4,
         "--folds",

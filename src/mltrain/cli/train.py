@@ -51,7 +51,9 @@ def train(
     model_type: Optional[str] = MODEL_TYPE_OPT,
     preset: Optional[str] = PRESET_OPT,
     config_file: Optional[Path] = CONFIG_OPT,
-    seed: int = typer.Option(42, "--seed", help="Random seed (recorded with the model)."),
+    seed: int = typer.Option(
+        42, "--seed", min=0, max=2**32 - 1, help="Random seed (recorded with the model)."
+    ),
     device: str = typer.Option(
         "auto",
         "--device",

@@ -82,7 +82,7 @@ def _present(path: Path) -> bool:
     return path.exists() or path.is_symlink()
 
 
-def _read_store_csv(path: Path) -> pd.DataFrame:
+def _read_store_csv(path: Path, symbol: str) -> pd.DataFrame:
     # through the plain-file reader: a FIFO or a link planted in the store is refused, never waited on
     try:
         data = read_home_bytes(path)
@@ -90,9 +90,23 @@ def _read_store_csv(path: Path) -> pd.DataFrame:
         if isinstance(exc.__cause__, FileNotFoundError):  # a writer's race: load() reads the meta again
             raise FileNotFoundError(path) from None
         raise
-    frame = pd.read_csv(io.BytesIO(data), parse_dates=["date"], index_col="date")
-    frame.index = pd.DatetimeIndex(frame.index, name="date")
-    return frame.astype("float64")
+    # save() names the file by its content's digest: a file changed since (truncated, edited) is named here,
+    # never read as a shorter history or a row of NaN
+    # (a damaged home file, exit 1, as a registry file's)
+    again = f"import {symbol} again (`mltrain data import FILE --symbol {symbol}` replaces it)"
+    named = re.fullmatch(r"[A-Za-z0-9]+-([0-9a-f]{12})\.csv", path.name)
+    if named and hashlib.sha256(data).hexdigest()[:12] != named.group(1):
+        raise RegistryError(
+            f"data store file {path} has changed since it was written (truncated or edited); {again}"
+        )
+    try:
+        frame = pd.read_csv(io.BytesIO(data), parse_dates=["date"], index_col="date")
+        frame.index = pd.DatetimeIndex(frame.index, name="date")
+        return frame.astype("float64")
+    except (ValueError, KeyError, TypeError, pd.errors.ParserError) as exc:
+        raise RegistryError(
+            f"data store file {path} cannot be read ({type(exc).__name__}); {again}"
+        ) from None
 
 
 @lru_cache(maxsize=64)
@@ -172,12 +186,16 @@ class DataStore:
             meta = read_json(meta_path)
             csv_path = self.data_file(symbol, meta)
             try:
-                frame = _read_store_csv(csv_path)
+                frame = _read_store_csv(csv_path, symbol)
             except FileNotFoundError:
                 # a writer committed a new series between our two reads and removed the old file: read again
                 if attempt + 1 < LOAD_ATTEMPTS and read_json(meta_path).get("file") != meta.get("file"):
                     continue
                 raise DataError(f"data store file {csv_path} is missing; re-import {symbol}") from None
+            except DataError as exc:
+                raise DataError(
+                    f"{exc}; re-import {symbol} (`mltrain data import FILE --symbol {symbol}`)"
+                ) from None
             return Series(
                 symbol, frame, meta.get("source", str(csv_path)), bool(meta.get("has_ohlc", True)), meta
             )
@@ -264,9 +282,19 @@ class DataStore:
         meta: dict,
         wait: bool = False,
         on_wait: Callable[[str], None] | None = None,
+        replace: bool = False,
     ) -> None:
-        """A synthetic market and its true regimes (SYMBOL.regimes.csv), written under one lock."""
+        """A synthetic market and its true regimes (SYMBOL.regimes.csv), written under one lock. It replaces
+        only a synthetic series unless `replace`: a real one (imported, fetched or embedded) is kept."""
         with self.lock(symbol, "data synth", wait, on_wait):
+            if _present(self.meta_path(symbol)):  # a damaged metadata is refused before anything is written
+                self.data_file(symbol, read_json(self.meta_path(symbol)))
+            held = self.load(symbol).source if self.has(symbol) and not replace else "synthetic"
+            if not held.startswith("synthetic"):
+                raise DataError(
+                    f"data synth --symbol {symbol}: the store holds real {symbol} data ({held}); give another "
+                    "--symbol, or --replace to put the synthetic market in its place"
+                )
             atomic_write_bytes(self.root / f"{symbol}.regimes.csv", regimes_csv.encode())
             self.save(symbol, frame, meta)
 
@@ -310,11 +338,17 @@ class DataStore:
         frame, has_ohlc, report = validate.clean(str(path), raw)
         frame = self._drop_unfinished_day(path, frame, report)
         with self.lock(symbol, f"data import --{mode}", wait, on_wait):
-            current = self.load(symbol) if self.has(symbol) else None
+            try:
+                current = self.load(symbol) if self.has(symbol) else None
+            except RegistryError as exc:  # a damaged stored series: replacing it is the way out
+                if mode == "merge" or not _present(self.meta_path(symbol)):
+                    raise
+                current = None
+                report.notes.append(f"replaced a damaged stored series: {exc}".split("; import")[0])
             previous = len(current.frame) if current else 0
             carried = {}
             if mode == "merge" and current is not None:
-                frame = merge_frames(
+                frame = validate.merge_frames(
                     current, frame, has_ohlc, str(path), MERGE_CLOSE_TOLERANCE, "use --replace to overwrite"
                 )
                 carried = {k: current.meta[k] for k in ("exchange", "market", "quote") if k in current.meta}
@@ -339,6 +373,8 @@ class DataStore:
                 **carried,
             }
             self.save(symbol, frame, meta)
+            # a synthetic market's true regimes describe the series just replaced
+            (self.root / f"{symbol}.regimes.csv").unlink(missing_ok=True)
             return {
                 **self.summary(symbol),
                 "format": used,
@@ -356,22 +392,3 @@ def check_symbol(symbol: str) -> str:
     if not isinstance(symbol, str) or not SYMBOL_RE.fullmatch(symbol):
         raise DataError(f"symbol {symbol!r} must be upper-case letters and digits (at most 20), e.g. BTC")
     return symbol
-
-
-def merge_frames(
-    current: Series, frame: pd.DataFrame, has_ohlc: bool, where: str, tolerance: float, fix: str
-) -> pd.DataFrame:
-    """The stored series plus the new dates of `frame`; overlapping closes must agree within `tolerance`
-    (relative), else DataError naming the first differing date."""
-    if current.has_ohlc != has_ohlc:
-        raise DataError(f"{where}: cannot merge close-only and OHLC data for {current.symbol}; {fix}")
-    overlap = frame.index.intersection(current.frame.index)
-    new, old = frame.loc[overlap, "close"], current.frame.loc[overlap, "close"]
-    conflict = ((new - old).abs() > tolerance * old.abs()).to_numpy()
-    if conflict.any():
-        day = overlap[conflict][0]
-        raise DataError(
-            f"{where}: close on {day.date()} ({new[day]:.10g}) differs from the stored "
-            f"{current.symbol} series ({old[day]:.10g}); {fix}"
-        )
-    return pd.concat([current.frame, frame.drop(overlap)]).sort_index()

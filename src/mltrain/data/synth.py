@@ -88,9 +88,11 @@ def market(days: int, seed: int):
     return Series("SYN", frame, f"synthetic seed={seed}", True, {}), states
 
 
-def store_synthetic(store, symbol: str, days: int, seed: int, wait: bool = False, on_wait=None) -> dict:
+def store_synthetic(
+    store, symbol: str, days: int, seed: int, wait: bool = False, on_wait=None, replace: bool = False
+) -> dict:
     """Generate a market and keep it in the data store like an import, its true regimes beside it (one lock
-    over both files)."""
+    over both files); a real series of that symbol is replaced only with `replace`."""
     from ..errors import UsageError
     from ..textutil import SYMBOL_RE
     from .store import fingerprint
@@ -120,5 +122,6 @@ def store_synthetic(store, symbol: str, days: int, seed: int, wait: bool = False
         },
         wait=wait,
         on_wait=on_wait,
+        replace=replace,
     )
     return {**store.summary(symbol), "seed": seed, "true_regimes": str(store.root / f"{symbol}.regimes.csv")}

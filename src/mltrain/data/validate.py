@@ -199,3 +199,22 @@ def fill_short_gaps(frame: pd.DataFrame) -> tuple[pd.DataFrame, int, str | None]
     filled["close"] = close
     filled["volume"] = filled["volume"].fillna(0.0) if frame["volume"].notna().any() else np.nan
     return filled, int((~present).sum()), long_gap
+
+
+def merge_frames(
+    current, frame: pd.DataFrame, has_ohlc: bool, where: str, tolerance: float, fix: str
+) -> pd.DataFrame:
+    """The stored series plus the new dates of `frame`; overlapping closes must agree within `tolerance`
+    (relative), else DataError naming the first differing date."""
+    if current.has_ohlc != has_ohlc:
+        raise DataError(f"{where}: cannot merge close-only and OHLC data for {current.symbol}; {fix}")
+    overlap = frame.index.intersection(current.frame.index)
+    new, old = frame.loc[overlap, "close"], current.frame.loc[overlap, "close"]
+    conflict = ((new - old).abs() > tolerance * old.abs()).to_numpy()
+    if conflict.any():
+        day = overlap[conflict][0]
+        raise DataError(
+            f"{where}: close on {day.date()} ({new[day]:.10g}) differs from the stored "
+            f"{current.symbol} series ({old[day]:.10g}); {fix}"
+        )
+    return pd.concat([current.frame, frame.drop(overlap)]).sort_index()

@@ -1,0 +1,88 @@
+"""A walkthrough found the data store read a truncated or edited series without a check (a shorter history,
+a last row of NaN, a pandas error), `data synth` replace real data without a word and half-write when it
+failed, and a huge or negative --seed crash after the checks. Each case here damages only its own home."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mltrain.errors import ExitCode
+
+from .conftest import run_cli
+from .test_data import candles, write_generic
+
+
+def imported(home: Path, tmp_path: Path, symbol: str = "XYZ") -> Path:
+    """Import a small series; its content-named CSV in the store."""
+    write_generic(tmp_path / "good.csv", candles(400))
+    run_cli(["data", "import", tmp_path / "good.csv", "--symbol", symbol])
+    meta = json.loads((home / "data" / f"{symbol}.json").read_text())
+    return home / "data" / meta["file"]
+
+
+def test_a_truncated_or_edited_store_file_is_named_and_a_replacing_import_mends_it(
+    home: Path, tmp_path: Path
+):
+    stored = imported(home, tmp_path)
+    whole = stored.read_bytes()
+    stored.write_bytes(whole[: len(whole) // 3])  # cut inside a row
+    for args in (["data", "list"], ["data", "show", "XYZ"]):
+        err = run_cli(args, expect=ExitCode.FAILURE).stderr
+        assert f"data store file {stored} has changed since it was written" in err and "Traceback" not in err
+    lines = whole.decode().splitlines(keepends=True)
+    stored.write_text("".join([*lines[:100], "garbage,row\n", *lines[101:]]))
+    assert "has changed since it was written" in run_cli(["data", "list"], expect=ExitCode.FAILURE).stderr
+    # a file the metadata names that no store write made: read, and named when it cannot be
+    meta_path = home / "data" / "XYZ.json"
+    meta = json.loads(meta_path.read_text())
+    (home / "data" / "XYZ-mine.csv").write_text("".join([*lines[:100], "garbage,row\n"]))
+    meta_path.write_text(json.dumps({**meta, "file": "XYZ-mine.csv"}))
+    err = run_cli(["data", "show", "XYZ"], expect=ExitCode.FAILURE).stderr
+    assert "XYZ-mine.csv cannot be read" in err and "import XYZ again" in err
+    # merging onto it would keep the damage: refused; a replacing import is the way out, and says so
+    again = tmp_path / "good.csv"
+    run_cli(["data", "import", again, "--symbol", "XYZ", "--merge"], expect=ExitCode.FAILURE)
+    out = run_cli(["data", "import", again, "--symbol", "XYZ", "--json"]).json["data"]
+    assert any("replaced a damaged stored series" in note for note in out["notes"]) and out["rows"] == 400
+
+
+def test_synth_keeps_real_data_unless_replace_and_never_half_writes(home: Path, tmp_path: Path):
+    stored = imported(home, tmp_path)
+    for symbol in ("XYZ", "BTC"):  # imported, embedded
+        err = run_cli(["data", "synth", "--symbol", symbol, "--days", "300"], expect=ExitCode.USAGE).stderr
+        assert f"the store holds real {symbol} data" in err and "--replace" in err
+    assert stored.exists() and not (home / "data" / "XYZ.regimes.csv").exists()
+    assert not (home / "data" / "BTC.json").exists()
+    run_cli(["data", "synth", "--symbol", "XYZ", "--days", "300", "--replace"])
+    regimes = home / "data" / "XYZ.regimes.csv"
+    first = regimes.read_text()
+    run_cli(["data", "synth", "--symbol", "XYZ", "--days", "320", "--seed", "1"])  # synthetic over synthetic
+    assert regimes.read_text() != first
+    # a damaged metadata stops the command before the true regimes are rewritten
+    kept = regimes.read_text()
+    (home / "data" / "XYZ.json").write_text("{bad")
+    run_cli(["data", "synth", "--symbol", "XYZ", "--days", "400", "--seed", "2"], expect=ExitCode.FAILURE)
+    assert regimes.read_text() == kept
+    # an import over a synthetic series drops the regimes that described it
+    run_cli(["data", "synth", "--symbol", "SYN", "--days", "300"])
+    run_cli(["data", "import", tmp_path / "good.csv", "--symbol", "SYN"])
+    assert not (home / "data" / "SYN.regimes.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "volatility_forecaster", "--dry-run"],
+        ["evaluate", "btc_regime_detector", "--synthetic", "--dry-run"],
+        ["sweep", "volatility_forecaster", "--trials", "1"],
+        ["data", "synth"],
+    ],
+)
+@pytest.mark.parametrize("seed", ["99999999999999999999999", "-1"])
+def test_a_seed_out_of_range_is_refused_before_anything_runs(home: Path, args: list[str], seed: str):
+    # in-process the usage error is Click's; main() makes it one line (tests/test_exit_codes.py)
+    err = " ".join(run_cli([*args, "--seed", seed], expect=ExitCode.USAGE).stderr.split())
+    assert "--seed" in err and ("4294967295" in err or "greater than or equal to 0" in err)
