@@ -213,7 +213,10 @@ def test_hourly_bars_are_aggregated_to_utc_days(tmp_path: Path):
         ),
         ("date,open,high,low,close\n2024-01-01,1,0.4,0.5,0.45\n", "row 2.*do not bracket"),
         ("date,open,high,low,close\n2024-01-01,1,1.2,0.5,1.5\n", "row 2.*do not bracket"),
-        ("date,open,high,low,close\n2024-01-01,1,2,0.5,1.5\n2024-01-01,1,2,0.5,1.6\n", "conflicting candles"),
+        (
+            "date,open,high,low,close\n2024-01-01,1,2,0.5,1.5\n2024-01-01,1,2,0.5,1.6\n",
+            "conflicting candles for 2024-01-01; keep",
+        ),
         ("date,open,high,low\n2024-01-01,1,2,0.5\n", "no 'close' column"),
     ],
 )

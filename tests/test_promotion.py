@@ -190,6 +190,14 @@ def test_models_score_scores_logged_forecasts_once_their_outcome_is_known(home: 
     assert again["log_lines"] == len(rows) + 1 and again["logged"] == data["logged"]
     text = " ".join(run_cli(["models", "score", "volatility_forecaster"]).stdout.split())
     assert "not counted: 0 in-sample replayed, 1 from other versions or repeating a symbol's day" in text
+    btc = again["symbols"]["BTC"]
+    assert f"BTC {btc['first']}..{btc['last']} ({btc['scored']} days): QLIKE" in text
+    # too few days for the test: it says why there is no p-value instead of a bare n/a
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows[:5]))
+    few = run_cli(["models", "score", "volatility_forecaster", "--json"]).json["data"]["symbols"]["BTC"]
+    assert few["dm_model_vs_best"] is None and few["dm_untested"] == "under 10 scored days"
+    text = " ".join(run_cli(["models", "score", "volatility_forecaster"]).stdout.split())
+    assert "(5 days): QLIKE" in text and ": n/a, under 10 scored days)" in text
     # forecasts far off the outcome: production loses to the baselines beyond noise, exit 4 for cron
     log.write_text(
         "\n".join(
@@ -367,4 +375,18 @@ def test_the_check_line_counts_folds_and_scorings_in_words():
     assert line(check(4, 8, 8)) == (
         "promotion check: 4 walk-forward folds, scored for the candidate and for production: all 8 to score, "
         "about 12 s more"
+    )
+
+
+def test_a_production_config_edited_by_hand_is_named_in_one_line():
+    """A metadata edited to days: "abc" made the next train print pydantic's page of errors with its URL."""
+    from mltrain.config import seed_defaults
+    from mltrain.errors import ConfigError
+
+    config = {**seed_defaults(KINDS["regime"]), "days": "abc"}
+    with pytest.raises(ConfigError) as caught:
+        promotion.production_config({"config": config, "seed": 42})
+    text = str(caught.value)
+    assert (
+        text.startswith("its stored config has days='abc': ") and "\n" not in text and "pydantic" not in text
     )

@@ -237,7 +237,10 @@ def parse_json(text: str, where: str) -> Any:
     try:
         value = json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
-        raise RegistryError(f"malformed JSON in {where} line {exc.lineno}: {exc.msg}; {_FIX}") from exc
+        what = exc.msg.removesuffix(" starting at").lower()  # "Unterminated string starting at" (a position)
+        raise RegistryError(
+            f"malformed JSON in {where} line {exc.lineno} column {exc.colno}: {what}; {_FIX}"
+        ) from exc
     except ValueError as exc:  # _bounded_int, or a float Python cannot represent
         raise RegistryError(f"malformed JSON in {where}: {exc}; {_FIX}") from exc
     except RecursionError as exc:

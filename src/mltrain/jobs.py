@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -117,12 +118,23 @@ class Jobs:
             raise UsageError(f"no job {job_id!r}; see `mltrain jobs list`")
         return self._view(read_json(path))
 
-    def list(self, status: str | None = None, model: str | None = None) -> list[dict]:
+    def list(
+        self, status: str | None = None, model: str | None = None, skip: Callable[[str], None] | None = None
+    ) -> list[dict]:
+        """Job records, newest first. `skip`: a damaged record is passed to it (and left out) instead of
+        ending the listing, as `models list` goes on past a damaged version."""
         if status is not None and status not in STATUSES:
             raise UsageError(f"unknown status {status!r}; allowed: {', '.join(STATUSES)}")
         if not self.root.is_dir():
             return []
-        records = [self._view(read_json(p)) for p in self.root.glob("*.json") if not p.name.startswith(".")]
+        records = []
+        for path in self.root.glob("*.json"):
+            try:
+                records += [] if path.name.startswith(".") else [self._view(read_json(path))]
+            except RegistryError as exc:
+                if skip is None:
+                    raise
+                skip(str(exc))
         records = [
             r
             for r in records

@@ -12,6 +12,13 @@ from .errors import ExitCode, MltrainError, RegistryError, UsageError
 from .fsutil import atomic_write_bytes
 
 
+def named_path(value: str | None, flag: str, want: str) -> Path | None:
+    """The path a flag names; an empty one is refused (as a Path it read as '.', the current folder)."""
+    if value is not None and not value.strip():
+        raise UsageError(f"{flag} {value!r} names nothing; give {want}")
+    return None if value is None else Path(value)
+
+
 def check_output(path: Path, what: str) -> None:
     """Refuse at once (exit 2) an output path that can never take a file: a folder, a socket, a block device.
     A FIFO or a character device (/dev/stdout) is written into later; anything else is a file."""

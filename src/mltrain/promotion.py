@@ -198,8 +198,19 @@ def _plain(value):
 
 def production_config(meta: dict) -> tuple[Any, int]:
     """The stored config and seed of a version, validated as today's TrainingConfig."""
+    from pydantic import ValidationError
+
+    from .errors import ConfigError, excerpt
+
     values = {k: v for k, v in (meta.get("config") or {}).items() if v is not None}
-    return training_config()(**values), int(meta.get("seed", 0))
+    try:
+        return training_config()(**values), int(meta.get("seed", 0))
+    except ValidationError as exc:  # one line, not pydantic's page (a metadata edited by hand, old bounds)
+        first = exc.errors()[0]
+        field = ".".join(map(str, first["loc"])) or "config"
+        raise ConfigError(
+            f"its stored config has {field}={excerpt(first.get('input'))}: {first['msg']}"
+        ) from None
 
 
 def check(

@@ -20,7 +20,7 @@ from ..config import (
     load_presets,
     load_yaml_mapping,
 )
-from ..errors import ExitCode, MltrainError
+from ..errors import ExitCode, MltrainError, UsageError
 from ..kinds import KINDS
 from ..paths import Home, resolve_home
 from . import complete, render
@@ -57,6 +57,19 @@ PRESET_OPT = typer.Option(
     autocompletion=complete.presets,
 )
 CONFIG_OPT = typer.Option(None, "--config", help="YAML file of config fields (beats the preset).")
+SEED_MAX = 2**32 - 1  # numpy's legacy seeds; torch refuses more than 64 bits and numpy any negative one
+
+
+def _seed_in_range(value: int | None) -> int | None:
+    # a plain callback: typer's min=/max= would import pydantic on every start, tab completion included
+    if value is not None and not 0 <= value <= SEED_MAX:
+        raise typer.BadParameter(f"{value} is not in the range 0..{SEED_MAX}")
+    return value
+
+
+def seed_option(default: int, help: str):
+    """--seed, bounded to what every random generator here accepts (a huge one crashed after the checks)."""
+    return typer.Option(default, "--seed", callback=_seed_in_range, help=help)
 
 
 def env() -> Env:
@@ -85,6 +98,8 @@ def effective_config(
 ):
     """Defaults < preset < --config < flags, validated, with the source of each value; a note on stderr
     when the preset is a user file replacing a built-in (`note=False`: the command said it already)."""
+    if preset is not None and not preset.strip():  # `--preset "$P"` with P unset ran the default silently
+        raise UsageError("--preset '' names nothing; give a preset name (`mltrain presets` lists them)")
     found = load_presets(at, strict=False)  # a broken user preset stops only the runs that ask for it
     chosen = get_preset(preset or DEFAULT_PRESET, found)
     doc = load_yaml_mapping(config_file, "config file") if config_file else None

@@ -11,7 +11,7 @@ import typer
 
 from ..errors import UsageError
 from . import complete, render
-from .common import JSON_OPT, env, run, store, warn
+from .common import JSON_OPT, env, run, seed_option, store, warn
 
 app = typer.Typer(
     help="Price history: embedded, imported, fetched and synthetic series.", no_args_is_help=True
@@ -159,9 +159,7 @@ def data_show(
 def data_synth(
     symbol: str = typer.Option("SYN", "--symbol", help="Symbol to store the market as."),
     days: int = typer.Option(2000, "--days", help="Days of prices to generate (300..20000)."),
-    seed: int = typer.Option(
-        7, "--seed", min=0, max=2**32 - 1, help="Random seed; the same seed gives the same market."
-    ),
+    seed: int = seed_option(7, "Random seed; the same seed gives the same market."),
     replace: bool = typer.Option(
         False, "--replace", help="Put it in place of real data of that symbol (refused without)."
     ),

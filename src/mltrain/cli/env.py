@@ -47,7 +47,9 @@ class Env:
         import dataclasses
 
         return dataclasses.replace(
-            self, home=home or self.home, debug=debug or self.debug or bool(os.environ.get("MLTRAIN_DEBUG"))
+            self,
+            home=self.home if home is None else home,
+            debug=debug or self.debug or bool(os.environ.get("MLTRAIN_DEBUG")),
         )
 
 

@@ -9,9 +9,19 @@ import typer
 
 from ..errors import UsageError
 from ..kinds import KINDS, resolve_model_type
-from ..outputs import check_output
+from ..outputs import check_output, named_path
 from . import render
-from .common import CONFIG_OPT, JSON_OPT, MODEL_TYPE_OPT, PRESET_OPT, effective_config, env, home, run
+from .common import (
+    CONFIG_OPT,
+    JSON_OPT,
+    MODEL_TYPE_OPT,
+    PRESET_OPT,
+    effective_config,
+    env,
+    home,
+    run,
+    seed_option,
+)
 from .options import config_flags
 
 
@@ -34,17 +44,16 @@ def evaluate(
         help="Keep DATE (YYYY-MM-DD) and everything after it out of every "
         "fold: an untouched period to score later.",
     ),
-    predictions: Optional[Path] = typer.Option(
+    predictions: Optional[str] = typer.Option(
         None,
         "--predictions",
+        metavar="FILE",
         help="Write every fold's out-of-sample predictions (date, symbol, "
         "fold, truth, model, each baseline) to FILE.csv.",
     ),
     preset: Optional[str] = PRESET_OPT,
     config_file: Optional[Path] = CONFIG_OPT,
-    seed: int = typer.Option(
-        42, "--seed", min=0, max=2**32 - 1, help="Training seed; with --synthetic also the market's seed."
-    ),
+    seed: int = seed_option(42, "Training seed; with --synthetic also the market's seed."),
     synthetic: bool = typer.Option(
         False,
         "--synthetic",
@@ -56,7 +65,9 @@ def evaluate(
         help="Regime models: every fold trains on the other assets only (the scored asset and any near "
         "copy of it left out), to measure the detector on an asset it never saw.",
     ),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write report.md and PNG figures into DIR."),
+    report: Optional[str] = typer.Option(
+        None, "--report", metavar="DIR", help="Write report.md and PNG figures into DIR."
+    ),
     workers: int = typer.Option(0, "--workers", help="Processes for the independent folds (0: every core)."),
     executor: Optional[str] = typer.Option(None, "--executor", help="local, local:N or dask://HOST:PORT"),
     dry_run: bool = typer.Option(
@@ -90,8 +101,10 @@ def evaluate(
 
         count = _folds(folds)
         first_day, holdout = _date("--start", start), _date("--holdout-from", holdout_from)
-        if predictions is not None:  # a folder or a socket is refused before minutes of evaluation
-            check_output(predictions, "--predictions")
+        predictions_at = named_path(predictions, "--predictions", "a file name")
+        report_at = named_path(report, "--report", "a folder for report.md and its figures")
+        if predictions_at is not None:  # a folder or a socket is refused before minutes of evaluation
+            check_output(predictions_at, "--predictions")
         if workers < 0:
             raise UsageError(f"--workers {workers} must be 0 (every core) or more")
         if workers and executor is not None and executor.strip() != "local":
@@ -100,8 +113,8 @@ def evaluate(
             )
         at = home()
         kind = resolve_model_type(model, model_type, at)
-        if report is not None and report.exists() and not report.is_dir():
-            raise UsageError(f"--report {report} is a file; give a folder for report.md and its figures")
+        if report_at is not None and report_at.exists() and not report_at.is_dir():
+            raise UsageError(f"--report {report_at} is a file; give a folder for report.md and its figures")
         if synthetic and not KINDS[kind].synthetic:
             with_truth = " or ".join(k.name for k in KINDS.values() if k.synthetic)
             raise UsageError(
@@ -132,11 +145,11 @@ def evaluate(
                 seed=seed,
                 workers=workers,
                 synthetic=synthetic,
-                report_dir=report,
+                report_dir=report_at,
                 command=e.command,
                 start=first_day,
                 holdout_from=holdout,
-                predictions_csv=predictions,
+                predictions_csv=predictions_at,
                 on_progress=display,
                 executor=executor,
                 cross_asset=cross_asset,

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 
 from . import complete, render
-from .common import JSON_OPT, env, home, run
+from .common import JSON_OPT, env, home, run, warn
 
 app = typer.Typer(help="Training jobs and their logs.", no_args_is_help=True)
 
@@ -29,7 +29,7 @@ def jobs_list(
     def body() -> list:
         from ..jobs import Jobs
 
-        return Jobs(home()).list(status, model)
+        return Jobs(home()).list(status, model, skip=warn)  # one damaged record hides no other job
 
     def show(rows: list) -> None:
         if not rows:  # an empty table alone does not say whether the filter or the home is why
@@ -65,7 +65,7 @@ def _none_line(status: str | None, model: str | None) -> str:
     from ..jobs import Jobs
     from ..textutil import suggest
 
-    every = Jobs(home()).list()
+    every = Jobs(home()).list(skip=lambda _: None)  # said once already
     if not every:
         return f"no jobs recorded in {home().root}"
     named = sorted({r["model_name"] for r in every})

@@ -200,10 +200,12 @@ def models_score(name: str = _name_arg(), as_json: bool = JSON_OPT) -> None:
                 continue
             if "qlike" in s:
                 listed = ", ".join(f"{k} {v}" for k, v in s["qlike"].items())
-                dm = s.get("dm_model_vs_best") or {}
+                p = (s.get("dm_model_vs_best") or {}).get("p_value")
                 _say(
-                    f"{symbol} {s['first']}..{s['last']}: QLIKE {listed} "
-                    f"(DM p vs {s['best_baseline']}: {dm.get('p_value', 'n/a')})"
+                    f"{symbol} {s['first']}..{s['last']} ({plural(s['scored'], 'day')}): QLIKE {listed} "
+                    f"(DM p vs {s['best_baseline']}: {'n/a' if p is None else p}"
+                    + (f", {s['dm_untested']}" if s.get("dm_untested") else "")
+                    + ")"
                 )
             else:
                 ba = s["balanced_accuracy"]

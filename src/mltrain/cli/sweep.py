@@ -13,7 +13,17 @@ from ..errors import ExitCode, Interrupted, MltrainError
 from ..kinds import KINDS, resolve_model_type
 from . import render
 from . import sweep_steps as steps
-from .common import CONFIG_OPT, JSON_OPT, MODEL_TYPE_OPT, PRESET_OPT, effective_config, env, home, run
+from .common import (
+    CONFIG_OPT,
+    JSON_OPT,
+    MODEL_TYPE_OPT,
+    PRESET_OPT,
+    effective_config,
+    env,
+    home,
+    run,
+    seed_option,
+)
 from .options import config_flags
 
 
@@ -42,7 +52,7 @@ def sweep(
     executor: Optional[str] = typer.Option(
         None, "--executor", help="local (every core), local:N or dask://HOST:PORT (needs mltrain\\[dask])."
     ),
-    seed: int = typer.Option(42, "--seed", min=0, max=2**32 - 1, help="Training seed of every trial."),
+    seed: int = seed_option(42, "Training seed of every trial."),
     folds: int = typer.Option(
         4,
         "--folds",

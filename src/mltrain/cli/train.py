@@ -19,6 +19,7 @@ from .common import (
     env,
     home,
     run,
+    seed_option,
     warn,
 )
 from .options import config_flags
@@ -51,9 +52,7 @@ def train(
     model_type: Optional[str] = MODEL_TYPE_OPT,
     preset: Optional[str] = PRESET_OPT,
     config_file: Optional[Path] = CONFIG_OPT,
-    seed: int = typer.Option(
-        42, "--seed", min=0, max=2**32 - 1, help="Random seed (recorded with the model)."
-    ),
+    seed: int = seed_option(42, "Random seed (recorded with the model)."),
     device: str = typer.Option(
         "auto",
         "--device",

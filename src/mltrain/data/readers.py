@@ -213,8 +213,15 @@ def read_file(path: Path, fmt: str = "auto") -> tuple[pd.DataFrame, str]:
     """Return the raw frame and the format used."""
     if fmt not in FORMATS:
         raise DataError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
+    if not path.is_file():  # a FIFO, a device or a folder would be waited on or read without end
+        what = (
+            "no such file"
+            if not path.exists()
+            else "is a folder"
+            if path.is_dir()
+            else "is not a regular file (a FIFO, a device or a socket)"
+        )
+        raise DataError(f"{path}: {what}; give a CSV, JSON or Parquet price file")
     if fmt == "auto":
         fmt = _sniff(path)
     try:

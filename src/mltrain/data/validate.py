@@ -121,7 +121,7 @@ def clean(where: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, bool, CleanRepor
             if len(group[values].drop_duplicates()) > 1:
                 raise DataError(
                     f"{where} rows {', '.join(map(str, group['row']))}: conflicting candles for "
-                    f"{ts}; keep one of them"
+                    f"{ts.date() if ts == ts.normalize() else ts.strftime('%Y-%m-%d %H:%M UTC')}; keep one of them"
                 )
         before = len(frame)
         frame = frame.drop_duplicates(subset="ts", keep="first")

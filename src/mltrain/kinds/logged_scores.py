@@ -50,8 +50,12 @@ def volatility(rows: list[dict], store) -> dict:
         losses.update({k: qlike_loss(actual, v[pos]) for k, v in forecasts.items()})
         qlike = {k: round(float(np.mean(v)), 4) for k, v in losses.items()}
         best = min(forecasts, key=lambda k: qlike[k])
-        dm = None
-        if len(known) >= MIN_SCORED and not np.array_equal(losses["model"], losses[best]):
+        dm, untested = None, None
+        if len(known) < MIN_SCORED:
+            untested = f"under {MIN_SCORED} scored days"
+        elif np.array_equal(losses["model"], losses[best]):
+            untested = f"the same losses as {best}"
+        else:
             found = diebold_mariano(losses["model"], losses[best], horizon=horizon)
             dm = {"stat": _r(found["stat"]), "p_value": _r(found["p_value"])}
             if worse_beyond_noise(dm, NOISE_P):
@@ -66,6 +70,7 @@ def volatility(rows: list[dict], store) -> dict:
             "qlike": qlike,
             "best_baseline": best,
             "dm_model_vs_best": dm,
+            **({"dm_untested": untested} if untested else {}),
         }
     return {"symbols": out, "worse_than_baseline": "; ".join(worse) or None}
 

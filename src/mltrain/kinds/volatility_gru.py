@@ -33,7 +33,7 @@ def predict(meta, tensors, store, symbol, since):
     trained = list(spec["symbols"])
     if symbol is not None and symbol not in trained:
         raise UsageError(
-            f"version {meta['version']} of {meta['name']} was not trained on {symbol}; "
+            f"version {meta['version']} of {meta['name']} was not trained on {symbol!r}; "
             f"it knows {', '.join(trained)}"
         )
     out = []

@@ -342,7 +342,7 @@ def predict_rows(
     trained = list(spec["symbols"])
     if symbol is not None and symbol not in trained:
         raise UsageError(
-            f"version {meta['version']} of {meta['name']} was not trained on {symbol}; "
+            f"version {meta['version']} of {meta['name']} was not trained on {symbol!r}; "
             f"it knows {', '.join(trained)}"
         )
     network.load_state_dict(state_of(tensors, POOLED))

@@ -1,6 +1,7 @@
-"""A walkthrough found the data store read a truncated or edited series without a check (a shorter history,
-a last row of NaN, a pandas error), `data synth` replace real data without a word and half-write when it
-failed, and a huge or negative --seed crash after the checks. Each case here damages only its own home."""
+"""Odd input a cold walkthrough tried: the data store read a truncated or edited series without a check (a
+shorter history, a last row of NaN, a pandas error), `data synth` replaced real data without a word and
+half-wrote when it failed, a huge or negative --seed crashed after the checks, and empty paths or names
+(`--home "$DIR"` with DIR unset) fell back to a default. Each case damages only its own home."""
 
 from __future__ import annotations
 
@@ -86,3 +87,45 @@ def test_a_seed_out_of_range_is_refused_before_anything_runs(home: Path, args: l
     # in-process the usage error is Click's; main() makes it one line (tests/test_exit_codes.py)
     err = " ".join(run_cli([*args, "--seed", seed], expect=ExitCode.USAGE).stderr.split())
     assert "--seed" in err and ("4294967295" in err or "greater than or equal to 0" in err)
+
+
+def test_import_names_what_the_path_is_and_empty_output_paths_are_refused(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A folder or a FIFO given to import read 'no such file'; --report '' wrote report.md and its figures
+    into the current folder (an empty path is '.' to pathlib)."""
+    import os
+
+    os.mkfifo(tmp_path / "pipe.csv")
+    (tmp_path / "dir.csv").mkdir()
+    for name, said in (
+        ("dir.csv", "is a folder"),
+        ("pipe.csv", "is not a regular file"),
+        ("no.csv", "no such"),
+    ):
+        err = run_cli(["data", "import", tmp_path / name, "--symbol", "XYZ"], expect=ExitCode.USAGE).stderr
+        assert said in err
+    monkeypatch.chdir(tmp_path)
+    base = ["evaluate", "volatility_forecaster", "--folds", "2", "--dry-run"]
+    for flag in ("--report", "--predictions"):
+        assert "names nothing" in run_cli([*base, flag, ""], expect=ExitCode.USAGE).stderr
+    assert not (tmp_path / "report.md").exists()
+
+
+def test_a_truncated_json_names_line_column_and_what_is_wrong(home: Path, tmp_path: Path):
+    imported(home, tmp_path)
+    (home / "data" / "XYZ.json").write_text('{"file": "XYZ-')
+    err = " ".join(run_cli(["data", "list"], expect=ExitCode.FAILURE).stderr.split())
+    assert "XYZ.json line 1 column 10: unterminated string;" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--home", "", "jobs", "list"],
+        ["train", "volatility_forecaster", "--dry-run", "--preset", ""],
+        ["evaluate", "volatility_forecaster", "--dry-run", "--preset", " "],
+    ],
+)
+def test_an_empty_home_or_preset_is_refused_not_read_as_the_default(home: Path, args: list[str]):
+    assert "names nothing" in run_cli(args, expect=ExitCode.USAGE).stderr
