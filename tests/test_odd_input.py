@@ -129,3 +129,13 @@ def test_a_truncated_json_names_line_column_and_what_is_wrong(home: Path, tmp_pa
 )
 def test_an_empty_home_or_preset_is_refused_not_read_as_the_default(home: Path, args: list[str]):
     assert "names nothing" in run_cli(args, expect=ExitCode.USAGE).stderr
+
+
+def test_more_workers_than_cores_is_said(home: Path):
+    import os
+
+    many = (os.cpu_count() or 1) + 1
+    err = run_cli(
+        ["evaluate", "volatility_forecaster", "--folds", "2", "--dry-run", "--workers", many]
+    ).stderr
+    assert f"--workers {many} is more than this machine's" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -21,6 +22,7 @@ from .common import (
     home,
     run,
     seed_option,
+    warn,
 )
 from .options import config_flags
 
@@ -107,6 +109,12 @@ def evaluate(
             check_output(predictions_at, "--predictions")
         if workers < 0:
             raise UsageError(f"--workers {workers} must be 0 (every core) or more")
+        if workers > (
+            os.cpu_count() or 1
+        ):  # allowed (a fold waits on I/O too), but said: they share the cores
+            warn(
+                f"--workers {workers} is more than this machine's {os.cpu_count()} cores; the folds share them"
+            )
         if workers and executor is not None and executor.strip() != "local":
             raise UsageError(
                 f"--workers {workers} applies to --executor local only; give the count as --executor local:N"
@@ -206,8 +214,6 @@ def evaluation_plan(
 ) -> dict:
     """What `evaluate` would run and about how long it takes: one training estimate per fold, folds running
     `workers` at a time (`--executor local:N`: N; a Dask cluster: as many as this machine has cores)."""
-    import os
-
     from .. import estimate_eval
     from ..evaluate import plan_folds, span_note
     from ..executors import local_workers
