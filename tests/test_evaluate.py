@@ -187,6 +187,14 @@ def test_report_is_markdown_with_figures(tmp_path: Path, regime_evaluated: dict)
         ["evaluate", "volatility_forecaster", "--symbols", "ETH", "--folds", "2", *SMALL, "--report", vol]
     )
     assert (vol / "volatility_ETH.png").is_file() and "ETH" in (vol / "report.md").read_text()
+    # the report carries the terminal's headline verdicts and the decision table as the terminal shows it
+    # (it had neither: raw fractions under code names, and "beats" where the headline said "tie, worse")
+    doc = regime_evaluated["doc"]
+    assert "## Scores against the best baseline" in text and "| verdict |" in text
+    assert "| strategy | ann. return |" in text and "%" in text.split("| strategy |")[1].split("\n")[2]
+    d = doc["decision"]["BTC"]
+    if d["oracle_days"] != d["days"]:  # the oracle covers the labelled days only: its row says so
+        assert f"| oracle ({d['oracle_days']} labelled days) |" in text
 
 
 @pytest.mark.slow  # trains a network

@@ -24,7 +24,8 @@ def summary(model_q: float, best_q: float, p: float) -> dict:
 
 def test_a_lower_qlike_without_evidence_is_not_called_a_win():
     (line,) = verdict_lines(summary(0.3024, 0.3033, 0.90))
-    assert "beats (not significant) the best log-HAR variant, log_har_bc" in line and "ratio 0.997" in line
+    text = "ties (QLIKE lower, not significant) the best log-HAR variant, log_har_bc"
+    assert text in line and "ratio 0.997" in line
 
 
 def test_a_significant_gain_and_any_loss_are_said_plainly():
@@ -32,7 +33,9 @@ def test_a_significant_gain_and_any_loss_are_said_plainly():
     # the best of all of them, which may be another)
     variant = "the best log-HAR variant, log_har_bc"
     assert f"model QLIKE 0.2800 beats {variant}" in verdict_lines(summary(0.28, 0.30, 0.01))[0]
-    assert f"LOSES TO (not significant) {variant}" in verdict_lines(summary(0.31, 0.30, 0.4))[0]
+    # a higher QLIKE the test cannot tell from chance is a tie, as the headline says ("tie, worse"); it read
+    # "LOSES TO (not significant)", a loss in capitals
+    assert f"ties (QLIKE higher, not significant) {variant}" in verdict_lines(summary(0.31, 0.30, 0.4))[0]
     assert f"LOSES TO {variant}" in verdict_lines(summary(0.36, 0.30, 0.001))[0]
 
 

@@ -53,6 +53,19 @@ def write_report(result: dict, out: Path, command: str) -> Path:
     from .report_decision import decision_parts
 
     parts += decision_parts(result, out, plt)  # the headline: what acting on the calls earned
+    columns, rows, notes = KINDS[kind].headline_table(result.get("summary") or {})
+    if rows:  # the verdicts the terminal prints first, in the same words
+        parts.append("## Scores against the best baseline (pooled over the folds, scored once)\n")
+        digits = {"ratio": 3, "DM p": 4}  # as the terminal aligns them: a ratio of 1 reads 1.000
+        rows = [
+            [
+                f"{v:.{digits[c]}f}" if c in digits and isinstance(v, int | float) else v
+                for c, v in zip(columns, r)
+            ]
+            for r in rows
+        ]
+        parts.append(md_table(columns, rows))
+        parts += [f"- {note}\n" for note in notes]
     parts.append("## Folds\n")
     parts.append(md_table(*fold_table(result)))
     parts += KINDS[kind].report(result, out, plt)

@@ -7,6 +7,25 @@ from pathlib import Path
 import numpy as np
 
 EXPOSURE = "exposure_"
+# (figure, the label a table shows, style): the terminal's --details table and the report's are one table
+COLUMNS = (
+    ("annual_return", "ann. return", "pct"),
+    ("annual_vol", "ann. vol", "pct"),
+    ("sharpe", "Sharpe", "num"),
+    ("sortino", "Sortino", "num"),
+    ("max_drawdown", "max DD", "pct"),
+    ("calmar", "Calmar", "num"),
+    ("turnover_per_year", "turnover/yr", "num"),
+    ("time_in_market", "in market", "pct"),
+    ("risk_steadiness", "risk steadiness", "num"),
+)
+
+
+def row_name(name: str, d: dict) -> str:
+    """A strategy's row name; the oracle's says so when it covers fewer days than the others (the labelled
+    days only): beside buy-and-hold over more days its figures read as a gap that is not there."""
+    days = d.get("oracle_days")
+    return f"{name} ({days} labelled days)" if name == "oracle" and days and days != d.get("days") else name
 
 
 def cell(value, style: str) -> str:
@@ -100,11 +119,14 @@ def decision_parts(result: dict, out: Path, plt) -> list[str]:
         parts.append(
             f"## Decision value: {symbol}, {d['days']} days {d['first']}..{d['last']}, {d['cost_bps']:g} bps\n"
         )
-        keys = ["annual_return", "annual_vol", "sharpe", "sortino", "max_drawdown", "calmar"]
-        keys += ["turnover_per_year", "time_in_market", "risk_steadiness"]
-        keys = [k for k in keys if any((r or {}).get(k) is not None for r in d["rows"].values())]
-        rows = [[name, *((r or {}).get(k, "not installed") for k in keys)] for name, r in d["rows"].items()]
-        parts.append(md_table(["strategy", *keys], rows))
+        shown = [c for c in COLUMNS if any((r or {}).get(c[0]) is not None for r in d["rows"].values())]
+        rows = [
+            [row_name(name, d), *(cell(r.get(key), style) for key, _, style in shown)]
+            if r
+            else [name, "not installed", *["-"] * (len(shown) - 1)]
+            for name, r in d["rows"].items()
+        ]
+        parts.append(md_table(["strategy", *(label for _, label, _ in shown)], rows))
         parts += [f"- {line}\n" for line in decision_lines(d)]
         if plt is None or not result.get("folds") or "predictions" not in result["folds"][0]:
             continue

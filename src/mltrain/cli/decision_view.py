@@ -4,21 +4,9 @@ from __future__ import annotations
 
 from typing import IO
 
+from ..report_decision import COLUMNS, decision_lines, interval, row_name
 from ..report_decision import cell as _cell
-from ..report_decision import decision_lines, interval
 from .tables import paragraph, table
-
-COLUMNS = (
-    ("annual_return", "ann. return", "pct"),
-    ("annual_vol", "ann. vol", "pct"),
-    ("sharpe", "Sharpe", "num"),
-    ("sortino", "Sortino", "num"),
-    ("max_drawdown", "max DD", "pct"),
-    ("calmar", "Calmar", "num"),
-    ("turnover_per_year", "turnover/yr", "num"),
-    ("time_in_market", "in market", "pct"),
-    ("risk_steadiness", "risk steadiness", "num"),
-)
 
 
 def render(result: dict, stream: IO[str], details: bool = False) -> None:
@@ -34,7 +22,7 @@ def render(result: dict, stream: IO[str], details: bool = False) -> None:
     for symbol, d in decision.items():
         shown = [c for c in COLUMNS if any((r or {}).get(c[0]) is not None for r in d["rows"].values())]
         rows = [
-            [name, *(_cell(r.get(key), style) for key, _, style in shown)]
+            [row_name(name, d), *(_cell(r.get(key), style) for key, _, style in shown)]
             if r
             else [name, *(["not installed"] + ["-"] * (len(shown) - 1))]
             for name, r in d["rows"].items()

@@ -220,10 +220,11 @@ def verdict_lines(summary: dict) -> list[str]:
             "n/a (arch not installed)" if mcs is None else ("in" if "model" in mcs["included"] else "out")
         )
         ratio, p = s["ratio_to_best_log_har"], dm.get("p_value")
-        significant = p is not None and p < 0.05
-        verb = "beats" if ratio < 1 else "ties" if ratio == 1 else "LOSES TO"
-        if ratio != 1 and not significant:
-            verb += " (not significant)"  # a lower QLIKE that the DM test cannot tell from chance is no win
+        # the headline's words: beats / LOSES TO only when the DM test tells the two apart, else a tie (a
+        # lower QLIKE that the test cannot tell from chance is no win; "LOSES TO (not significant)" read as a loss)
+        word, side = _verdict_word(ratio, p), "lower" if ratio < 1 else "higher"
+        verb = {"beats": "beats", "LOSES": "LOSES TO", "n/a": "is not tested against"}.get(word)
+        verb = verb or ("ties" if ratio == 1 else f"ties (QLIKE {side}, not significant)")
         lines.append(
             f"{symbol}: model QLIKE {model_q:.4f} {verb} the best log-HAR variant, {best} {best_q:.4f} (ratio "
             f"{ratio:.3f}, DM p={_fmt_p(p)}); 90% MCS: model {member}; "
