@@ -84,7 +84,9 @@ def test_presets_lists_builtins_and_user_presets(home: Path, tmp_path: Path, mon
     assert rows["standard"]["estimates"]["regime"] is None  # nothing measured yet: no made-up number
     # a user preset of a built-in's name replaces it, and says so: the built-in's other values are not applied
     assert rows["quick"]["replaces"].endswith("quick.yaml") and rows["nightly"]["replaces"] is None
-    assert "(replaces" in run_cli(["presets"]).stdout  # a table cell: its words wrap to the terminal
+    listed = run_cli(["presets"]).stdout
+    assert "(replaces" in listed  # a table cell: its words wrap to the terminal
+    assert "times: the training alone; `train` then runs its promotion check" in " ".join(listed.split())
     plan = run_cli(["train", "volatility_forecaster", "--preset", "quick", "--dry-run"])
     note = " ".join(plan.stderr.split())
     assert f"preset 'quick' is your file {folder / 'quick.yaml'}, which replaces the built-in 'quick'" in note

@@ -147,6 +147,12 @@ def presets(
             ],
             env().stdout,
         )
+        render.paragraph(  # a full regime train took 7x the table's figure: its check is most of it
+            "times: the training alone; `train` then runs its promotion check, which for a regime model can "
+            "take several times as long (8 folds of training for the full preset); `mltrain train MODEL "
+            "--preset P --dry-run` estimates the whole run",
+            env().stdout,
+        )
 
     run(as_json, body, show)
 
