@@ -28,6 +28,8 @@ TRAIN_KEYS = {
     "baselines",
     "duration_seconds",
     "estimated_seconds",
+    "gate",
+    "promotion",
 }
 
 

@@ -131,7 +131,10 @@ def test_a_fifo_in_the_data_store_never_blocks(copied: Path):
     store = copied / "data"
     store.mkdir(exist_ok=True)
     fifo_at(store / "BTC.json")
-    err = run_cli(["data", "list"], expect=ExitCode.FAILURE).stderr
+    listed = run_cli(["data", "list", "--json"])  # named, and the other series are listed
+    assert "BTC.json" in listed.stderr and "FIFO" in listed.stderr and "warning" in listed.stderr
+    assert listed.json["data"] and "BTC" not in {r["symbol"] for r in listed.json["data"]}
+    err = run_cli(["data", "show", "BTC"], expect=ExitCode.FAILURE).stderr
     assert "BTC.json" in err and "FIFO" in err
     err = run_cli(["predict", REGIME], expect=ExitCode.FAILURE).stderr
     assert "BTC.json" in err
@@ -152,6 +155,11 @@ def test_a_truncated_job_record_is_named(copied: Path):
     err = run_cli(["jobs", "list"]).stderr  # named, and the listing goes on past it
     assert record.name in err and "malformed JSON" in err
     assert "malformed JSON" in run_cli(["jobs", "show", record.stem], expect=ExitCode.FAILURE).stderr
+    # valid JSON that is not a job record: an AttributeError or a KeyError ended the listing once
+    for shape in ("[]", '{"job_id": "x"}'):
+        record.write_text(shape)
+        err = run_cli(["jobs", "list", "--status", "failed"]).stderr
+        assert record.name in err and "is not a job record" in err
 
 
 # ---------------------------------------------------------------- an inconsistent registry (issue 26.1)

@@ -30,12 +30,13 @@ def test_a_truncated_or_edited_store_file_is_named_and_a_replacing_import_mends_
     stored = imported(home, tmp_path)
     whole = stored.read_bytes()
     stored.write_bytes(whole[: len(whole) // 3])  # cut inside a row
-    for args in (["data", "list"], ["data", "show", "XYZ"]):
-        err = run_cli(args, expect=ExitCode.FAILURE).stderr
-        assert f"data store file {stored} has changed since it was written" in err and "Traceback" not in err
+    err = run_cli(["data", "show", "XYZ"], expect=ExitCode.FAILURE).stderr
+    assert f"data store file {stored} has changed since it was written" in err and "Traceback" not in err
+    listed = run_cli(["data", "list", "--json"])  # named, and every other series still listed
+    assert "has changed since it was written" in listed.stderr and "XYZ" not in str(listed.json["data"])
     lines = whole.decode().splitlines(keepends=True)
     stored.write_text("".join([*lines[:100], "garbage,row\n", *lines[101:]]))
-    assert "has changed since it was written" in run_cli(["data", "list"], expect=ExitCode.FAILURE).stderr
+    assert "has changed since it" in run_cli(["data", "show", "XYZ"], expect=ExitCode.FAILURE).stderr
     # a file the metadata names that no store write made: read, and named when it cannot be
     meta_path = home / "data" / "XYZ.json"
     meta = json.loads(meta_path.read_text())
@@ -115,7 +116,7 @@ def test_import_names_what_the_path_is_and_empty_output_paths_are_refused(
 def test_a_truncated_json_names_line_column_and_what_is_wrong(home: Path, tmp_path: Path):
     imported(home, tmp_path)
     (home / "data" / "XYZ.json").write_text('{"file": "XYZ-')
-    err = " ".join(run_cli(["data", "list"], expect=ExitCode.FAILURE).stderr.split())
+    err = " ".join(run_cli(["data", "show", "XYZ"], expect=ExitCode.FAILURE).stderr.split())
     assert "XYZ.json line 1 column 10: unterminated string;" in err
 
 
@@ -139,3 +140,26 @@ def test_more_workers_than_cores_is_said(home: Path):
         ["evaluate", "volatility_forecaster", "--folds", "2", "--dry-run", "--workers", many]
     ).stderr
     assert f"--workers {many} is more than this machine's" in err
+
+
+def test_a_missing_or_damaged_series_says_how_to_mend_it_and_that_way_works(home: Path, tmp_path: Path):
+    """A missing store CSV advised a re-import that failed the same way; a damaged synthetic series advised
+    an import; `data synth --replace` over a damaged metadata must stop before the true regimes change."""
+    stored = imported(home, tmp_path)
+    stored.unlink()
+    err = run_cli(["data", "show", "XYZ"], expect=ExitCode.FAILURE).stderr
+    assert "is missing; import XYZ again" in err
+    run_cli(["data", "import", tmp_path / "good.csv", "--symbol", "XYZ"])  # the way out it names
+    assert len(run_cli(["data", "show", "XYZ", "--json"]).json["data"]["candles"]) > 0
+    run_cli(["data", "synth", "--symbol", "SYN", "--days", "300"])
+    made = json.loads((home / "data" / "SYN.json").read_text())["file"]
+    (home / "data" / made).write_text("date,open\n")
+    err = run_cli(["data", "show", "SYN"], expect=ExitCode.FAILURE).stderr
+    assert "make it again (`mltrain data synth --symbol SYN --replace`)" in err
+    regimes = (home / "data" / "SYN.regimes.csv").read_text()
+    (home / "data" / "SYN.json").write_text("{bad")
+    run_cli(["data", "synth", "--symbol", "SYN", "--days", "320", "--replace"], expect=ExitCode.FAILURE)
+    assert (home / "data" / "SYN.regimes.csv").read_text() == regimes
+    (home / "data" / "SYN.json").write_text(json.dumps({"file": made}))  # readable again, still damaged
+    run_cli(["data", "synth", "--symbol", "SYN", "--days", "320", "--replace"])
+    assert len(run_cli(["data", "show", "SYN", "--json"]).json["data"]["candles"]) > 0

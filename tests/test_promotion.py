@@ -378,7 +378,7 @@ def test_the_check_line_counts_folds_and_scorings_in_words():
     )
 
 
-def test_a_production_config_edited_by_hand_is_named_in_one_line():
+def test_a_production_config_edited_by_hand_is_named_in_one_line(home: Path):
     """A metadata edited to days: "abc" made the next train print pydantic's page of errors with its URL."""
     from mltrain.config import seed_defaults
     from mltrain.errors import ConfigError
@@ -390,3 +390,10 @@ def test_a_production_config_edited_by_hand_is_named_in_one_line():
     assert (
         text.startswith("its stored config has days='abc': ") and "\n" not in text and "pydantic" not in text
     )
+    # and it never stops the next train (it did: the estimate let the error out before any training); the
+    # estimate leaves production out, and the check says why
+    fresh = build_config("regime", load_presets(Home(home))["quick"], None, {}).config
+    pending, windows, _ = promotion.pending_folds(
+        Home(home), KINDS["regime"], "btc_regime_detector", fresh, 42, {"config": config}
+    )
+    assert len(pending) == 1 and windows > 0

@@ -545,6 +545,11 @@ def test_save_preset_names_are_checked_before_any_trial_and_a_hand_written_one_i
     edited = tuned.read_text()
     refused = run_cli([*args, "--save-preset", "tuned"], expect=ExitCode.USAGE).stderr
     assert "a preset a sweep saved and someone has edited since" in refused and tuned.read_text() == edited
+    # one without the digest line (an older mltrain saved it so, or the line was removed) is kept too
+    tuned.write_text(edited.partition("\n")[2])
+    refused = run_cli([*args, "--save-preset", "tuned"], expect=ExitCode.USAGE).stderr
+    assert "without the digest line" in refused and tuned.read_text() == edited.partition("\n")[2]
+    tuned.write_text(edited)
     # the mark is a comment: the edited preset still loads
     assert "tuned" in run_cli(["train", MODEL, "--preset", "tuned", "--dry-run"]).stdout
 

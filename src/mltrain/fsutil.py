@@ -6,6 +6,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -237,7 +238,8 @@ def parse_json(text: str, where: str) -> Any:
     try:
         value = json.loads(text, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
-        what = exc.msg.removesuffix(" starting at").lower()  # "Unterminated string starting at" (a position)
+        # "Unterminated string starting at", "Invalid control character at": a position, given below
+        what = re.sub(r"( starting)? at$", "", exc.msg).lower()
         raise RegistryError(
             f"malformed JSON in {where} line {exc.lineno} column {exc.colno}: {what}; {_FIX}"
         ) from exc

@@ -128,9 +128,12 @@ class Jobs:
         if not self.root.is_dir():
             return []
         records = []
-        for path in self.root.glob("*.json"):
+        for path in (p for p in self.root.glob("*.json") if not p.name.startswith(".")):
             try:
-                records += [] if path.name.startswith(".") else [self._view(read_json(path))]
+                record = read_json(path)
+                if not isinstance(record, dict) or not {"job_id", "model_name", "status"} <= record.keys():
+                    raise RegistryError(f"{path} is not a job record (job_id, model_name and status missing)")
+                records.append(self._view(record))
             except RegistryError as exc:
                 if skip is None:
                     raise

@@ -71,7 +71,9 @@ def resolve_home(flag: str | None = None, env: Mapping[str, str] | None = None) 
     if (
         flag is not None and not flag.strip()
     ):  # `--home "$DIR"` with DIR unset: never fall back to another home
-        raise UsageError("--home '' names nothing; give the mltrain home folder, or leave the flag out")
+        raise UsageError(
+            f"--home {flag!r} names nothing; give the mltrain home folder, or leave the flag out"
+        )
     if flag:
         root, where = Path(flag).expanduser().resolve(), "--home"
     elif env.get("MLTRAIN_HOME"):

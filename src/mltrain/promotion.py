@@ -297,6 +297,7 @@ def pending_folds(
     cache)] for the candidate, then production's when it is rescored, the fold windows read, the distinct
     fold scorings in all). Production with the candidate's config and seed reads the candidate's scorings."""
     from .data.store import DataStore
+    from .errors import MltrainError
 
     if not supports(kind):
         return [], 0, 0
@@ -306,7 +307,7 @@ def pending_folds(
     if production is not None:
         try:
             configs.append(production_config(production))
-        except ValueError:
+        except (ValueError, MltrainError):  # its config today's bounds refuse: check() says so, not here
             pass
     prints: dict = {}
     seen: set = set()

@@ -41,11 +41,16 @@ def _digest(body: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def edited(path: Path) -> bool:
-    """Whether a preset a sweep saved has changed since: its mark's digest no longer matches the rest. A file
-    without the mark (saved before marks were written) cannot tell, and reads as unedited."""
-    head, _, body = path.read_text(encoding="utf-8", errors="replace").partition("\n")
-    return head.startswith(MARK) and head[len(MARK) :].strip() != _digest(body)
+def unchanged_why(path: Path) -> str | None:
+    """None when a preset a sweep saved is exactly as it was written (its mark's digest matches the rest),
+    else why it may not be replaced. A file without the mark (saved before marks were written, or the line
+    removed) cannot show it is unchanged, so it is kept too."""
+    head, _, body = path.read_text(encoding="utf-8-sig", errors="replace").partition("\n")
+    if not head.startswith(MARK):
+        return "a preset a sweep saved without the digest line that shows it unchanged (an older mltrain)"
+    if head[len(MARK) :].strip() != _digest(body):
+        return "a preset a sweep saved and someone has edited since"
+    return None
 
 
 def check_preset_name(home: Home, name: str) -> None:
@@ -70,10 +75,8 @@ def check_preset_name(home: Home, name: str) -> None:
         return
     why = (
         "a user preset no sweep wrote"
-        if not found.description.startswith(SAVED_BY_SWEEP)
-        else "a preset a sweep saved and someone has edited since"
-        if found.source is not None and found.source.is_file() and edited(found.source)
-        else None
+        if not found.description.startswith(SAVED_BY_SWEEP) or found.source is None
+        else unchanged_why(found.source)
     )
     if why:
         raise UsageError(

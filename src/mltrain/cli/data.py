@@ -71,8 +71,15 @@ def data_list(as_json: bool = JSON_OPT) -> None:
     """Every symbol with its source, first and last date, rows and missing days."""
 
     def body() -> list:
-        found = store()
-        return [found.summary(s) for s in found.symbols()]
+        from ..errors import RegistryError
+
+        found, rows = store(), []
+        for symbol in found.symbols():
+            try:
+                rows.append(found.summary(symbol))
+            except RegistryError as exc:  # one damaged series hides no other, as in models list
+                warn(str(exc))
+        return rows
 
     def show(rows: list) -> None:
         render.table(

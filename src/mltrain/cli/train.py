@@ -210,7 +210,9 @@ def train(
         gate.update(
             outcome.gate, passed=outcome.gate.get("passed") and not (outcome.promotion or {}).get("undecided")
         )
-        return outcome.data
+        # why it was (not) promoted, with the pooled figures that decided it, for a cron log too: `metrics`
+        # are the one validation block's, which decide nothing
+        return {**outcome.data, "gate": outcome.gate, "promotion": outcome.promotion}
 
     def show(data: dict) -> None:
         if dry_run:

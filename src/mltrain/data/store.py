@@ -82,7 +82,18 @@ def _present(path: Path) -> bool:
     return path.exists() or path.is_symlink()
 
 
-def _read_store_csv(path: Path, symbol: str) -> pd.DataFrame:
+class _Damaged(RegistryError):
+    """A stored series' file that no longer reads as written (exit 1, as a damaged registry file)."""
+
+
+def _again(symbol: str, meta: dict) -> str:
+    """How to mend a damaged stored series: replace it the way it was made."""
+    if str(meta.get("source", "")).startswith("synthetic"):
+        return f"make it again (`mltrain data synth --symbol {symbol} --replace`)"
+    return f"import {symbol} again (`mltrain data import FILE --symbol {symbol}` replaces it)"
+
+
+def _read_store_csv(path: Path) -> pd.DataFrame:
     # through the plain-file reader: a FIFO or a link planted in the store is refused, never waited on
     try:
         data = read_home_bytes(path)
@@ -92,21 +103,15 @@ def _read_store_csv(path: Path, symbol: str) -> pd.DataFrame:
         raise
     # save() names the file by its content's digest: a file changed since (truncated, edited) is named here,
     # never read as a shorter history or a row of NaN
-    # (a damaged home file, exit 1, as a registry file's)
-    again = f"import {symbol} again (`mltrain data import FILE --symbol {symbol}` replaces it)"
     named = re.fullmatch(r"[A-Za-z0-9]+-([0-9a-f]{12})\.csv", path.name)
     if named and hashlib.sha256(data).hexdigest()[:12] != named.group(1):
-        raise RegistryError(
-            f"data store file {path} has changed since it was written (truncated or edited); {again}"
-        )
+        raise _Damaged(f"data store file {path} has changed since it was written (truncated or edited)")
     try:
         frame = pd.read_csv(io.BytesIO(data), parse_dates=["date"], index_col="date")
         frame.index = pd.DatetimeIndex(frame.index, name="date")
         return frame.astype("float64")
     except (ValueError, KeyError, TypeError, pd.errors.ParserError) as exc:
-        raise RegistryError(
-            f"data store file {path} cannot be read ({type(exc).__name__}); {again}"
-        ) from None
+        raise _Damaged(f"data store file {path} cannot be read ({type(exc).__name__})") from None
 
 
 @lru_cache(maxsize=64)
@@ -186,16 +191,17 @@ class DataStore:
             meta = read_json(meta_path)
             csv_path = self.data_file(symbol, meta)
             try:
-                frame = _read_store_csv(csv_path, symbol)
+                frame = _read_store_csv(csv_path)
             except FileNotFoundError:
                 # a writer committed a new series between our two reads and removed the old file: read again
                 if attempt + 1 < LOAD_ATTEMPTS and read_json(meta_path).get("file") != meta.get("file"):
                     continue
-                raise DataError(f"data store file {csv_path} is missing; re-import {symbol}") from None
-            except DataError as exc:
-                raise DataError(
-                    f"{exc}; re-import {symbol} (`mltrain data import FILE --symbol {symbol}`)"
+                # a damaged store (exit 1, as a registry file): a replacing import or synth mends it
+                raise RegistryError(
+                    f"data store file {csv_path} is missing; {_again(symbol, meta)}"
                 ) from None
+            except _Damaged as exc:
+                raise RegistryError(f"{exc}; {_again(symbol, meta)}") from None
             return Series(
                 symbol, frame, meta.get("source", str(csv_path)), bool(meta.get("has_ohlc", True)), meta
             )
@@ -244,7 +250,7 @@ class DataStore:
         self, symbol: str, command: str, wait: bool = False, on_wait: Callable[[str], None] | None = None
     ) -> Iterator[None]:
         """One writer per symbol for a whole read-modify-write; busy -> LockBusyError (exit 2) unless `wait`."""
-        check_symbol(symbol)
+        validate.check_symbol(symbol)
         with symbol_lock(self.root, symbol, command, wait, on_wait):
             yield
 
@@ -255,9 +261,11 @@ class DataStore:
         meta: dict,
         wait: bool = False,
         command: str = "data store write",
+        regimes: bool = False,
     ) -> None:
         """Write the CSV under a new content name, then the meta JSON (the rename that commits), then remove
-        the old CSV: a reader sees the old series or the new one, never a missing or half-written file."""
+        the old CSV: a reader sees the old series or the new one, never a missing or half-written file.
+        `regimes`: the caller has just written the series' true regimes (save_synthetic); else they go."""
         data = candles_csv(frame, index_label="date").encode()
         name = f"{symbol}-{hashlib.sha256(data).hexdigest()[:12]}.csv"
         with self.lock(symbol, command, wait):
@@ -268,6 +276,8 @@ class DataStore:
                 )  # a tampered metadata is refused before any change
             atomic_write_bytes(self.root / name, data)  # a new name: the file the old meta names stays intact
             atomic_write_json(meta_path, {**meta, "file": name})
+            if not regimes:  # a synthetic market's true regimes describe the series this one replaced
+                (self.root / f"{symbol}.regimes.csv").unlink(missing_ok=True)
             # only this symbol's own content-named files (the old one and any a crash left) are removed;
             # unlink removes a link itself, never its target
             for path in self.root.glob(f"{symbol}-*.csv"):
@@ -296,7 +306,7 @@ class DataStore:
                     "--symbol, or --replace to put the synthetic market in its place"
                 )
             atomic_write_bytes(self.root / f"{symbol}.regimes.csv", regimes_csv.encode())
-            self.save(symbol, frame, meta)
+            self.save(symbol, frame, meta, regimes=True)
 
     def _drop_unfinished_day(
         self, path: Path, frame: pd.DataFrame, report: validate.CleanReport
@@ -331,7 +341,7 @@ class DataStore:
         merge: add the file's new dates to whatever the store serves for the symbol (the embedded history
         included); overlapping closes must agree. replace: the file becomes the series; the result says how
         many stored days that discards."""
-        check_symbol(symbol)
+        validate.check_symbol(symbol)
         if mode not in IMPORT_MODES:
             raise DataError(f"unknown import mode {mode!r}; allowed: {', '.join(IMPORT_MODES)}")
         raw, used = readers.read_file(path, fmt)  # parse outside the lock: it can take a while
@@ -373,8 +383,6 @@ class DataStore:
                 **carried,
             }
             self.save(symbol, frame, meta)
-            # a synthetic market's true regimes describe the series just replaced
-            (self.root / f"{symbol}.regimes.csv").unlink(missing_ok=True)
             return {
                 **self.summary(symbol),
                 "format": used,
@@ -385,10 +393,3 @@ class DataStore:
                 else len(frame),
                 "discarded_rows": discarded,
             }
-
-
-def check_symbol(symbol: str) -> str:
-    """Checked before a symbol becomes part of a file name."""
-    if not isinstance(symbol, str) or not SYMBOL_RE.fullmatch(symbol):
-        raise DataError(f"symbol {symbol!r} must be upper-case letters and digits (at most 20), e.g. BTC")
-    return symbol

@@ -19,8 +19,8 @@ from ..fsutil import read_json
 from . import validate
 from .exchange import BACKOFF_SECONDS, Caller, fetch_daily, open_exchange, resolve_market
 from .http import FetchLimits, bounded_session
-from .store import STALE_DATA_DAYS, DataStore, Series, check_symbol, fingerprint
-from .validate import merge_frames
+from .store import STALE_DATA_DAYS, DataStore, Series, fingerprint
+from .validate import check_symbol, merge_frames
 
 DEFAULT_SYMBOLS = ("BTC", "ETH", "SOL")
 PAGE_LIMIT = 1000  # candles asked per request; an exchange that caps lower just answers fewer

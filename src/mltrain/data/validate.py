@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..textutil import SYMBOL_RE
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 MAX_FILLED_GAP_DAYS = 3  # gaps up to this many missing days are filled with flat candles; longer is an error
@@ -218,3 +219,10 @@ def merge_frames(
             f"{current.symbol} series ({old[day]:.10g}); {fix}"
         )
     return pd.concat([current.frame, frame.drop(overlap)]).sort_index()
+
+
+def check_symbol(symbol: str) -> str:
+    """Checked before a symbol becomes part of a file name."""
+    if not isinstance(symbol, str) or not SYMBOL_RE.fullmatch(symbol):
+        raise DataError(f"symbol {symbol!r} must be upper-case letters and digits (at most 20), e.g. BTC")
+    return symbol
