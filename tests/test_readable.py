@@ -379,3 +379,28 @@ def test_the_decision_title_counts_the_unlabelled_days_and_the_note_says_why_a_c
         lines = out.getvalue().splitlines()
         assert lines[0].strip() == title and all(len(line) <= 80 for line in lines)
         assert ("- and n/a: too few days for it" in " ".join(out.getvalue().split())) is note
+
+
+def test_the_decision_verdict_says_a_loss_to_the_best_baseline(monkeypatch):
+    """The verdict read 'tie' against holding while the model lost to the best baseline beyond noise; that
+    was in --details only."""
+    from mltrain.cli.decision_view import render as decision_first
+
+    monkeypatch.setenv("COLUMNS", "160")
+    row = {"sharpe": -0.9, "max_drawdown": -0.3}
+    one = {
+        "days": 146,
+        "last": "2026-01-04",
+        "cost_bps": 10.0,
+        "rows": {"model": row, "persistence": {**row, "sharpe": -0.44}, "buy_and_hold": row},
+        "best_baseline": "persistence",
+        "model_vs_buy_and_hold": {"sharpe_difference": 0.01, "sharpe_ci": [-0.2, 0.2]},
+        "model_vs_best_baseline": {"sharpe_difference": -0.46, "sharpe_ci": [-0.71, -0.09]},
+    }
+    out = io.StringIO()
+    decision_first({"decision": {"BTC": one}}, out)
+    assert "tie; LOSES vs persistence" in out.getvalue()
+    out = io.StringIO()
+    tied = {**one, "model_vs_best_baseline": {"sharpe_difference": -0.1, "sharpe_ci": [-0.3, 0.1]}}
+    decision_first({"decision": {"BTC": tied}}, out)
+    assert "vs persistence" not in out.getvalue()

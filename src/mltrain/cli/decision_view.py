@@ -59,7 +59,10 @@ def summary(decision: dict, stream: IO[str]) -> None:
         else:
             share = d.get("oracle_share")
             row.append("-" if share is None else f"{share * 100:.0f}%")
-        rows.append([*row, _word(paired, "sharpe")])
+        word, against_best = _word(paired, "sharpe"), _word(d.get("model_vs_best_baseline"), "sharpe")
+        if against_best in ("beats", "LOSES"):  # a loss to the best baseline was in --details only
+            word += f"; {against_best} vs {best}"
+        rows.append([*row, word])
     last = "steadiness/best" if steadiness else "oracle gain"
     columns = [
         "symbol",
@@ -79,7 +82,8 @@ def summary(decision: dict, stream: IO[str]) -> None:
     # a narrow terminal drops the least needed columns first (named in a note; --json has them all)
     table(title, columns, rows, stream, drop=("hold DD", last, "best baseline"))
     paragraph(
-        "gain: Sharpe (daily, x sqrt(365)) minus holding's, paired 90% interval; beats/LOSES when it clears 0"
+        "gain: Sharpe (daily, x sqrt(365)) minus holding's, paired 90% interval; beats/LOSES when it clears 0 "
+        "(the verdict adds the best baseline's when its interval clears 0)"
         + ("; steadiness: lower is steadier" if steadiness else "")
         + ("; - and n/a: too few days for it" if any(r[5] == "-" or r[-1] == "n/a" for r in rows) else "")
         + ". Each forecaster: --details",
