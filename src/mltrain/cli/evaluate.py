@@ -78,7 +78,8 @@ def evaluate(
     details: bool = typer.Option(
         False,
         "--details",
-        help="After the summary: every fold's scores, the full pooled tables (DM, MCS) and verdict sentences.",
+        help="After the summary: every fold's scores, the full pooled tables (volatility: with DM and MCS) "
+        "and verdict sentences.",
     ),
     yes: bool = typer.Option(
         False,

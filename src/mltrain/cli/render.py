@@ -248,9 +248,7 @@ def evaluation(data: dict, stream: IO[str], details: bool = False) -> None:
         evaluation_details(data, stream)
     else:
         where = f" and in {data['report']}" if data.get("report") else " (and --report DIR)"
-        paragraph(
-            f"per-fold scores, the full tests (DM, MCS) and verdict sentences: --details{where}", stream
-        )
+        paragraph(f"per-fold scores, the full pooled tables and verdict sentences: --details{where}", stream)
     if data.get("predictions_csv"):
         paragraph(f"predictions: {data['predictions_csv']}", stream)
     if data.get("report"):

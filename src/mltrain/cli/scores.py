@@ -96,11 +96,25 @@ def compare_figures(model_type: str, left: dict, right: dict) -> dict:
         entry["change"] = (
             round(b - a, 4) if isinstance(a, (int, float)) and isinstance(b, (int, float)) else None
         )
-        if entry["change"] and better:
+        if (
+            entry["change"]
+            and better
+            and "/ best" not in entry["score"]
+            and _windows_differ(left, right, entry)
+        ):
+            entry["verdict"] = "windows differ"  # a score on other days is no better or worse (the ratio is)
+        elif entry["change"] and better:
             entry["verdict"] = "better" if (entry["change"] > 0) == (better == "high") else "worse"
         else:
             entry["verdict"] = "same" if entry["change"] == 0 else "-"
     return {"config_changes": changed, "scores": scores}
+
+
+def _windows_differ(left: dict, right: dict, entry: dict) -> bool:
+    """Whether the two versions scored the entry's symbol (every symbol, for an entry of none) on other days."""
+    wl, wr = left.get("data_windows") or {}, right.get("data_windows") or {}
+    keys = [entry["symbol"]] if entry["symbol"] in {**wl, **wr} else list({**wl, **wr})
+    return any(validation_window(wl.get(k)) != validation_window(wr.get(k)) for k in keys)
 
 
 def _best_baseline(kind, columns, rows, group, who) -> dict:
