@@ -410,3 +410,16 @@ def test_the_decision_verdict_says_a_loss_to_the_best_baseline(monkeypatch):
     tied = {**one, "model_vs_best_baseline": {"sharpe_difference": -0.1, "sharpe_ci": [-0.3, 0.1]}}
     decision_first({"decision": {"BTC": tied}}, out)
     assert "vs persistence" not in out.getvalue()
+
+
+def test_a_regime_prediction_says_which_verdicts_its_decision_came_from():
+    """The decision (Bull) differed from the network's most likely regime (Correction) with nothing to say
+    why; the line under the table now names both verdicts when they differ."""
+    from mltrain.cli.predict import _what_to_do
+
+    row = {"symbol": "BTC", "date": "2026-01-02", "exposure": 1.0, "regime": "Bull"}
+    split = {**row, "network_regime": "Correction", "rule_regime": "Bull"}
+    (line,) = _what_to_do([split])
+    assert line == "BTC 2026-01-02: hold 1x BTC from this close (Bull; from network Correction, rule Bull)"
+    (line,) = _what_to_do([{**row, "network_regime": "Bull", "rule_regime": "Bull"}])
+    assert line.endswith("(Bull)")

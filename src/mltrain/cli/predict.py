@@ -71,18 +71,26 @@ def predict(
                 print(",".join(str(v) for v in row), file=out)
         else:
             label = "" if d["status"] == "production" else f" ({d['status']})"
+            one = {r.get("symbol") for r in d["predictions"]}
+            flagged = any(r.get(OOD) for r in d["predictions"])
+            if columns[0] == "symbol" and len(one) == 1:  # one asset: named in the title, not on every row
+                columns, values, label = columns[1:], [row[1:] for row in values], f"{label}, {one.pop()}"
             render.table(
                 f"{model} v{d['version']}{label}",
                 columns,
                 values,
                 out,
                 whole=("date", "regime", "network_regime"),
-                drop=("in_sample", "out_of_distribution"),
+                # a flag that is False on every row goes before the network's verdict, a raised one after it
+                drop=("in_sample", *(["network_regime", OOD] if flagged else [OOD, "network_regime"])),
             )
             for line in _what_to_do(d["predictions"]):
                 tables.paragraph(line, out)
 
     run(as_json, body, show)
+
+
+OOD = "out_of_distribution"
 
 
 def _check_age(data_store, meta: dict, symbol: str | None, max_age: int) -> None:
@@ -109,8 +117,12 @@ def _what_to_do(rows: list[dict]) -> list[str]:
     lines = []
     for symbol, r in latest.items():
         if r.get("exposure") is not None:
+            # the decision need not be the network's most likely regime: both verdicts it combined, said
+            votes = [f"{who} {r[f'{who}_regime']}" for who in ("network", "rule") if r.get(f"{who}_regime")]
+            split = any(r.get(f"{who}_regime") != r["regime"] for who in ("network", "rule"))
+            why = f"; from {', '.join(votes)}" if split and votes else ""
             lines.append(
-                f"{symbol} {r['date']}: hold {r['exposure']:g}x {symbol} from this close ({r['regime']})"
+                f"{symbol} {r['date']}: hold {r['exposure']:g}x {symbol} from this close ({r['regime']}{why})"
             )
         elif r.get("weight") is not None:
             lines.append(
