@@ -397,3 +397,13 @@ def test_a_production_config_edited_by_hand_is_named_in_one_line(home: Path):
         Home(home), KINDS["regime"], "btc_regime_detector", fresh, 42, {"config": config}
     )
     assert len(pending) == 1 and windows > 0
+
+
+def test_models_list_puts_the_baseline_beside_the_pooled_headline():
+    """'balanced_accuracy 0.8472 over 4 promotion folds' stood alone, where the rule had scored the same."""
+    evidence = {
+        "candidate": {"balanced_accuracy": 0.8472},
+        "baselines": {"rule": {"balanced_accuracy": 0.8472}},
+    }
+    assert KINDS["regime"].pooled_baseline(evidence) == "rule 0.8472"
+    assert KINDS["regime"].pooled_baseline({"candidate": {}}) is None

@@ -67,7 +67,12 @@ def _headline(meta: dict) -> tuple[str | None, object, dict]:
     evidence = meta.get("promotion") or {}
     pooled = kind.pooled_headline(evidence) if kind and evidence.get("folds") else None
     folds = len(evidence["folds"]) if pooled is not None else None
-    return metric, meta.get("metrics", {}).get(metric), {"pooled_metric_value": pooled, "pooled_folds": folds}
+    beside = kind.pooled_baseline(evidence) if pooled is not None else None  # never a figure alone
+    return (
+        metric,
+        meta.get("metrics", {}).get(metric),
+        {"pooled_metric_value": pooled, "pooled_folds": folds, "pooled_baseline": beside},
+    )
 
 
 def headline_text(row: dict) -> str:
@@ -76,7 +81,8 @@ def headline_text(row: dict) -> str:
         return "-"
     if row.get("pooled_metric_value") is not None:
         folds = plural(row["pooled_folds"], "promotion fold")
-        return f"{row['main_metric']} {render.fmt(row['pooled_metric_value'])} over {folds}"
+        beside = f" ({row['pooled_baseline']})" if row.get("pooled_baseline") else ""
+        return f"{row['main_metric']} {render.fmt(row['pooled_metric_value'])} over {folds}{beside}"
     return f"{row['main_metric']} {render.fmt(row['main_metric_value'])} (validation block)"
 
 
@@ -109,6 +115,7 @@ def models_list(as_json: bool = JSON_OPT) -> None:
                         "main_metric_value": None,
                         "pooled_metric_value": None,
                         "pooled_folds": None,
+                        "pooled_baseline": None,
                         "trained_at": None,
                         "last_data_date": None,
                     }

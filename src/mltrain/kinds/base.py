@@ -106,6 +106,10 @@ class ModelKind:
         """The main metric pooled over a version's promotion folds (models list), None without them."""
         return None
 
+    def pooled_baseline(self, evidence: dict) -> str | None:
+        """The baseline that pooled figure is judged against, as models list prints it beside ('rule 0.7684')."""
+        return None
+
     def gate(self, metrics: dict, baselines: dict, config: TrainingConfig) -> dict:
         """The promotion gate's verdict; by default every version is promoted."""
         return {"passed": True, "rule": f"{self.name} models have no promotion gate"}

@@ -1,9 +1,8 @@
 """The regime detector: four market regimes (Bear, Correction, Bull, Expansion) of one asset.
 
-The design lives in regime_model.py (a network trained on the regime spells of every series in the store,
-and a decision that starts from the causal rule); its walk-forward scoring in regime_eval.py. Labels are
-ex-post turning points, computed for each block from prices before it. Heavy libraries are imported inside
-the methods.
+The design lives in regime_model.py (a network trained on the regime spells of every series in the store, and
+a decision that starts from the causal rule); its walk-forward scoring in regime_eval.py. Labels are ex-post
+turning points, computed for each block from prices before it. Heavy libraries are imported in the methods.
 """
 
 from __future__ import annotations
@@ -134,20 +133,17 @@ class RegimeKind(ModelKind):
         )
 
     def gate(self, metrics: dict, baselines: dict, config: TrainingConfig) -> dict:
-        """No worse than the rule baseline's balanced accuracy on the validation block (weak when that block
-        holds one regime)."""
+        """No worse than the rule's balanced accuracy on the validation block (weak when it holds one regime)."""
         from ..features import REGIMES
 
         value, floor = metrics["balanced_accuracy"], baselines["rule"]["balanced_accuracy"]
         present = [REGIMES[i] for i, row in enumerate(metrics.get("confusion", [])) if sum(row) > 0]
-        note = (
-            (
+        note = None
+        if len(present) == 1:
+            note = (
                 f"every validation day is {present[0]}: balanced accuracy is that regime's recall alone, so "
                 "this gate says little (use more --days)"
             )
-            if len(present) == 1
-            else None
-        )
         return {
             "passed": value >= floor - 1e-9,
             "rule": "balanced_accuracy >= the rule baseline's",
@@ -179,6 +175,10 @@ class RegimeKind(ModelKind):
 
     def pooled_headline(self, evidence: dict) -> float | None:
         return (evidence.get("candidate") or {}).get("balanced_accuracy")
+
+    def pooled_baseline(self, evidence: dict) -> str | None:
+        rule = ((evidence.get("baselines") or {}).get("rule") or {}).get("balanced_accuracy")
+        return None if rule is None else f"rule {rule:.4f}"
 
     def gate_messages(self, gate: dict, version: int) -> list[str]:
         lines = [f"gate: {gate['note']}"] if gate.get("note") else []

@@ -136,6 +136,17 @@ class VolatilityKind(ModelKind):
         r2 = [v.get("r2") for v in (evidence.get("candidate") or {}).values() if isinstance(v, dict)]
         return min((x for x in r2 if x is not None), default=None)  # r2_min, as the version's own metric
 
+    def pooled_baseline(self, evidence: dict) -> str | None:
+        """The best baseline's r2 on the symbol whose r2 is the headline (the lowest)."""
+        scored = {
+            s: v["r2"]
+            for s, v in (evidence.get("candidate") or {}).items()
+            if (v or {}).get("r2") is not None
+        }
+        symbol = min(scored, key=scored.get) if scored else None
+        best = (evidence.get("best_baseline") or {}).get(symbol) or {}
+        return None if best.get("r2") is None else f"{symbol}: {best['name']} r2 {best['r2']:.4f}"
+
     def gate_messages(self, gate: dict, version: int) -> list[str]:
         pooled = gate.get("basis") == "promotion folds"
         where = "pooled over the promotion folds" if pooled else "on the validation block"
