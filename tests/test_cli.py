@@ -462,6 +462,7 @@ def test_predict_regime_and_volatility(trained_home: Path, monkeypatch):
 def test_info_json(home: Path):
     data = run_cli(["info", "--json"]).json["data"]
     assert data["home"] == str(home) and data["device"] == "cpu" and data["torch"]
+    assert (Path(data["docs"]) / "volatility.md").is_file()  # the notes' docs/NAME.md, installed or not
 
 
 def test_help_defaults_presets_do_not_import_torch_or_pandas(home: Path):

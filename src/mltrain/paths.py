@@ -95,5 +95,11 @@ def builtin_presets_dir() -> Path:
     return PACKAGE_DIR.parent.parent / "presets"
 
 
+def docs_dir() -> Path:
+    """The documentation the CLI's notes name (docs/NAME.md): inside an installed wheel, else the checkout's."""
+    packaged = PACKAGE_DIR / "docs"
+    return packaged if packaged.is_dir() else PACKAGE_DIR.parent.parent / "docs"
+
+
 def embedded_data_dir() -> Path:
     return PACKAGE_DIR / "data" / "embedded"

@@ -165,7 +165,7 @@ def info(as_json: bool = JSON_OPT) -> None:
 
         import torch
 
-        from ..paths import builtin_presets_dir, embedded_data_dir
+        from ..paths import builtin_presets_dir, docs_dir, embedded_data_dir
         from ..train import pick_device
 
         at = home()
@@ -179,6 +179,7 @@ def info(as_json: bool = JSON_OPT) -> None:
             "user_presets": str(at.user_presets),
             "builtin_presets": str(builtin_presets_dir()),
             "embedded_data": str(embedded_data_dir()),
+            "docs": str(docs_dir()),  # where the notes' docs/NAME.md are, installed or not
             "mltrain": __version__,
             "torch": torch.__version__,
             "python": platform.python_version(),
