@@ -181,6 +181,8 @@ def test_report_is_markdown_with_figures(tmp_path: Path, regime_evaluated: dict)
     out = regime_evaluated["report"]  # evaluate btc_regime_detector --folds 3 ... --report DIR
     text = (out / "report.md").read_text()
     assert "| fold | validation |" in text and "Confusion matrix" in text and "regime_price.png" in text
+    # each fold says how many regimes its block holds: a block of one scores that regime's recall alone
+    assert "| fold | validation | symbol | regimes |" in text
     assert (out / "regime_price.png").stat().st_size > 1000 and (out / "regime_confusion.png").is_file()
     vol = tmp_path / "vol"
     run_cli(

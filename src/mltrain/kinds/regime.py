@@ -349,37 +349,9 @@ class RegimeKind(ModelKind):
         return headline_table(summary)
 
     def fold_table(self, result: dict):
-        names = list(result["folds"][0]["baselines"])
-        rows = []
-        for k, fold in enumerate(result["folds"], start=1):
-            for symbol, val in fold["validation"].items():
-                m = fold["metrics"]
-                rows.append(
-                    [
-                        k,
-                        f"{val['first']}..{val['last']}",
-                        symbol,
-                        m["balanced_accuracy"],
-                        m["macro_f1"],
-                        m["detection_lag_days"],
-                        *(
-                            b["balanced_accuracy"] if isinstance(b, dict) else (b or "not installed")
-                            for b in fold["baselines"].values()
-                        ),
-                    ]
-                )
-        return (
-            [
-                "fold",
-                "validation",
-                "symbol",
-                "model bal. acc",
-                "model macro-F1",
-                "model lag (days)",
-                *[f"{n} bal. acc" for n in names],
-            ],
-            rows,
-        )
+        from .regime_eval import fold_table
+
+        return fold_table(result)
 
     def report(self, result, out, plt):
         from .regime_eval import report_parts

@@ -330,3 +330,43 @@ def _verdict_word(model: dict, base: float, paired: dict) -> str:
     if model["ci_high"] < base or (paired.get("ci_high") is not None and paired["ci_high"] < 0):
         return "LOSES"
     return "tie" if model["balanced_accuracy"] >= base else "tie, worse"
+
+
+def fold_table(result: dict) -> tuple[list[str], list[list]]:
+    """Per fold: the model's scores and each baseline's balanced accuracy, and how many regimes its block holds
+    (a block of one regime scores that regime's recall alone: 0.92 beside 0.40 said nothing else)."""
+    from ..features import REGIMES
+
+    names = list(result["folds"][0]["baselines"])
+    rows = []
+    for k, fold in enumerate(result["folds"], start=1):
+        m = fold["metrics"]
+        present = [REGIMES[i] for i, row in enumerate(m.get("confusion") or []) if sum(row) > 0]
+        held = present[0] if len(present) == 1 else str(len(present)) if present else "-"
+        for symbol, val in fold["validation"].items():
+            baselines = (
+                b["balanced_accuracy"] if isinstance(b, dict) else (b or "not installed")
+                for b in fold["baselines"].values()
+            )
+            rows.append(
+                [
+                    k,
+                    f"{val['first']}..{val['last']}",
+                    symbol,
+                    held,
+                    m["balanced_accuracy"],
+                    m["macro_f1"],
+                    m["detection_lag_days"],
+                    *baselines,
+                ]
+            )
+    columns = [
+        "fold",
+        "validation",
+        "symbol",
+        "regimes",
+        "model bal. acc",
+        "model macro-F1",
+        "model lag (days)",
+    ]
+    return [*columns, *[f"{n} bal. acc" for n in names]], rows
