@@ -367,11 +367,13 @@ def test_gate_rejects_exits_3_and_keeps_production():
     pooled = min(s["r2"] for s in v1["promotion"]["candidate"].values())
     assert models[0]["pooled_metric_value"] == pooled and models[0]["pooled_folds"] == 1
     # never a figure alone: the best baseline of that (lowest) symbol beside it
+    # (the best by r2, the headline's metric, not the best by QLIKE that promotion.best_baseline names)
     worst = min(v1["promotion"]["candidate"], key=lambda s: v1["promotion"]["candidate"][s]["r2"])
-    best = v1["promotion"]["best_baseline"][worst]
-    assert models[0]["pooled_baseline"] == f"{worst}: {best['name']} r2 {best['r2']:.4f}"
+    r2 = {b: v[worst]["r2"] for b, v in v1["promotion"]["baselines"].items() if v[worst]["r2"] is not None}
+    best = max(r2, key=r2.get)
+    assert models[0]["pooled_baseline"] == {"symbol": worst, "baseline": best, "value": r2[best]}
     listed = " ".join(run_cli(["models", "list"]).stdout.split())
-    assert f"r2_min {pooled:.4f} over 1 promotion fold ({worst}: {best['name']}" in listed
+    assert f"r2_min {pooled:.4f} over 1 promotion fold ({worst}: {best}" in listed
     assert run_cli(["jobs", "list", "--status", "rejected", "--json"]).json["data"][0]["version"] == 2
     # an empty list says why: a filter that matches nothing, with the names that have jobs for a typo
     typo = " ".join(run_cli(["jobs", "list", "--model", "volatility_forecastr"]).stdout.split())

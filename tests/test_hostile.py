@@ -156,10 +156,18 @@ def test_a_truncated_job_record_is_named(copied: Path):
     assert record.name in err and "malformed JSON" in err
     assert "malformed JSON" in run_cli(["jobs", "show", record.stem], expect=ExitCode.FAILURE).stderr
     # valid JSON that is not a job record: an AttributeError or a KeyError ended the listing once
-    for shape in ("[]", '{"job_id": "x"}'):
+    shapes = (
+        "[]",
+        '{"job_id": "x"}',
+        '{"job_id": 5, "model_name": "m", "model_type": "regime", "status": "failed"}',
+    )
+    for shape in shapes:  # the last: an int id failed the sort with a TypeError
         record.write_text(shape)
         err = run_cli(["jobs", "list", "--status", "failed"]).stderr
         assert record.name in err and "is not a job record" in err
+    record.write_text('{"job_id": "x", "model_name": "m"}')
+    err = " ".join(run_cli(["jobs", "list"]).stderr.split())
+    assert "(model_type, status, created_at: missing or not text)" in err  # names only what is missing
 
 
 # ---------------------------------------------------------------- an inconsistent registry (issue 26.1)

@@ -163,3 +163,21 @@ def test_a_missing_or_damaged_series_says_how_to_mend_it_and_that_way_works(home
     (home / "data" / "SYN.json").write_text(json.dumps({"file": made}))  # readable again, still damaged
     run_cli(["data", "synth", "--symbol", "SYN", "--days", "320", "--replace"])
     assert len(run_cli(["data", "show", "SYN", "--json"]).json["data"]["candles"]) > 0
+    # an import that mends a damaged synthetic series keeps no advice that no longer applies in its notes
+    made = json.loads((home / "data" / "SYN.json").read_text())["file"]
+    (home / "data" / made).write_text("date,open\n")
+    notes = run_cli(["data", "import", tmp_path / "good.csv", "--symbol", "SYN", "--json"]).json["data"][
+        "notes"
+    ]
+    assert any("replaced a damaged stored series" in n for n in notes) and not any(
+        "again" in n for n in notes
+    )
+
+
+def test_data_list_goes_on_past_a_metadata_that_parses_but_is_not_one(home: Path, tmp_path: Path):
+    imported(home, tmp_path)
+    run_cli(["data", "synth", "--symbol", "SYN", "--days", "300"])
+    (home / "data" / "SYN.json").write_text("[]")
+    listed = run_cli(["data", "list", "--json"])
+    assert "SYN.json is not a JSON object" in " ".join(listed.stderr.split())
+    assert "XYZ" in {r["symbol"] for r in listed.json["data"]}

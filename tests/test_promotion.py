@@ -397,6 +397,14 @@ def test_a_production_config_edited_by_hand_is_named_in_one_line(home: Path):
         Home(home), KINDS["regime"], "btc_regime_detector", fresh, 42, {"config": config}
     )
     assert len(pending) == 1 and windows > 0
+    # a stored seed of null (a TypeError once) is named the same way and leaves production out too
+    with pytest.raises(ConfigError, match="its stored seed None is not a whole number"):
+        promotion.production_config({"config": seed_defaults(KINDS["regime"]), "seed": None})
+    fine = {"config": seed_defaults(KINDS["regime"]), "seed": None}
+    assert (
+        len(promotion.pending_folds(Home(home), KINDS["regime"], "btc_regime_detector", fresh, 42, fine)[0])
+        == 1
+    )
 
 
 def test_models_list_puts_the_baseline_beside_the_pooled_headline():
@@ -405,5 +413,16 @@ def test_models_list_puts_the_baseline_beside_the_pooled_headline():
         "candidate": {"balanced_accuracy": 0.8472},
         "baselines": {"rule": {"balanced_accuracy": 0.8472}},
     }
-    assert KINDS["regime"].pooled_baseline(evidence) == "rule 0.8472"
+    assert KINDS["regime"].pooled_baseline(evidence) == {"symbol": None, "baseline": "rule", "value": 0.8472}
     assert KINDS["regime"].pooled_baseline({"candidate": {}}) is None
+    # volatility: the best baseline by r2 on the lowest symbol, not promotion.best_baseline (best by QLIKE)
+    vol = {
+        "candidate": {"BTC": {"r2": 0.1}, "SOL": {"r2": -0.4}},
+        "baselines": {"ewma": {"SOL": {"r2": 0.11}}, "gjr_garch": {"SOL": {"r2": 0.21}, "BTC": {"r2": 0.5}}},
+        "best_baseline": {"SOL": {"name": "ewma", "r2": 0.11}},
+    }
+    assert KINDS["volatility"].pooled_baseline(vol) == {
+        "symbol": "SOL",
+        "baseline": "gjr_garch",
+        "value": 0.21,
+    }

@@ -423,3 +423,8 @@ def test_a_regime_prediction_says_which_verdicts_its_decision_came_from():
     assert line == "BTC 2026-01-02: hold 1x BTC from this close (Bull; from network Correction, rule Bull)"
     (line,) = _what_to_do([{**row, "network_regime": "Bull", "rule_regime": "Bull"}])
     assert line.endswith("(Bull)")
+    # the network's own call is the decision (an older version's decision layer): the rule is not named
+    (line,) = _what_to_do(
+        [{**row, "regime": "Bear", "exposure": 0.0, "network_regime": "Bear", "rule_regime": "Bull"}]
+    )
+    assert line.endswith("(Bear)")

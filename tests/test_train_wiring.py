@@ -134,6 +134,8 @@ def test_regime_gate_verdict_is_recorded_and_no_promote_keeps_production_empty(h
     if len(verdict["regimes_in_validation"]) == 1:  # the promotion fold holds one regime: nothing decided
         assert "every labelled day of the promotion folds is" in out.stderr and verdict["note"]
         assert "passed its gate" not in out.stderr and "its check could not decide" in out.stderr
+    # train --json's own gate agrees with the exit: a check that decided nothing is not passed
+    assert data["gate"]["passed"] == (out.code == ExitCode.OK) and data["promotion"] == evidence
 
 
 @pytest.mark.slow

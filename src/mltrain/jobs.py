@@ -29,6 +29,7 @@ from .fsutil import (
 from .paths import Home
 
 STATUSES = ("pending", "running", "completed", "rejected", "failed", "cancelled")
+RECORD_KEYS = ("job_id", "model_name", "model_type", "status", "created_at")  # what every record holds
 RUNS_FILE = "runs.jsonl"
 JOB_ID_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")  # fullmatch: no separators, dots or final newline
 
@@ -131,8 +132,15 @@ class Jobs:
         for path in (p for p in self.root.glob("*.json") if not p.name.startswith(".")):
             try:
                 record = read_json(path)
-                if not isinstance(record, dict) or not {"job_id", "model_name", "status"} <= record.keys():
-                    raise RegistryError(f"{path} is not a job record (job_id, model_name and status missing)")
+                missing = [
+                    k
+                    for k in RECORD_KEYS
+                    if not isinstance(record, dict) or not isinstance(record.get(k), str)
+                ]
+                if missing:  # a listing reads and sorts these: a KeyError or TypeError ended it once
+                    raise RegistryError(
+                        f"{path} is not a job record ({', '.join(missing)}: missing or not text)"
+                    )
                 records.append(self._view(record))
             except RegistryError as exc:
                 if skip is None:

@@ -203,8 +203,11 @@ def production_config(meta: dict) -> tuple[Any, int]:
     from .errors import ConfigError, excerpt
 
     values = {k: v for k, v in (meta.get("config") or {}).items() if v is not None}
+    seed = meta.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):  # null or text stopped every train (a TypeError)
+        raise ConfigError(f"its stored seed {excerpt(seed)} is not a whole number")
     try:
-        return training_config()(**values), int(meta.get("seed", 0))
+        return training_config()(**values), seed
     except ValidationError as exc:  # one line, not pydantic's page (a metadata edited by hand, old bounds)
         first = exc.errors()[0]
         field = ".".join(map(str, first["loc"])) or "config"

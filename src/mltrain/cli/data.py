@@ -71,13 +71,13 @@ def data_list(as_json: bool = JSON_OPT) -> None:
     """Every symbol with its source, first and last date, rows and missing days."""
 
     def body() -> list:
-        from ..errors import RegistryError
+        from ..errors import MltrainError
 
         found, rows = store(), []
         for symbol in found.symbols():
             try:
                 rows.append(found.summary(symbol))
-            except RegistryError as exc:  # one damaged series hides no other, as in models list
+            except MltrainError as exc:  # one damaged series hides no other, as in models list
                 warn(str(exc))
         return rows
 

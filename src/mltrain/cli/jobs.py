@@ -45,9 +45,9 @@ def jobs_list(
                     r["model_type"],
                     r["status"],
                     r["created_at"],
-                    r["version"],
-                    r["triggered_by"],
-                    r["error"],
+                    r.get("version"),
+                    r.get("triggered_by"),
+                    r.get("error"),
                 ]
                 for r in rows
             ],

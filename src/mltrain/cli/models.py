@@ -81,7 +81,9 @@ def headline_text(row: dict) -> str:
         return "-"
     if row.get("pooled_metric_value") is not None:
         folds = plural(row["pooled_folds"], "promotion fold")
-        beside = f" ({row['pooled_baseline']})" if row.get("pooled_baseline") else ""
+        b = row.get("pooled_baseline") or {}
+        where = f"{b['symbol']}: " if b.get("symbol") else ""
+        beside = f" ({where}{b['baseline']} {render.fmt(b['value'])})" if b else ""
         return f"{row['main_metric']} {render.fmt(row['pooled_metric_value'])} over {folds}{beside}"
     return f"{row['main_metric']} {render.fmt(row['main_metric_value'])} (validation block)"
 

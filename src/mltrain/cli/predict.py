@@ -119,7 +119,9 @@ def _what_to_do(rows: list[dict]) -> list[str]:
         if r.get("exposure") is not None:
             # the decision need not be the network's most likely regime: both verdicts it combined, said
             votes = [f"{who} {r[f'{who}_regime']}" for who in ("network", "rule") if r.get(f"{who}_regime")]
-            split = any(r.get(f"{who}_regime") != r["regime"] for who in ("network", "rule"))
+            # only when the decision is not the network's own call (an older version's decision is that call,
+            # and the rule played no part in it)
+            split = r.get("network_regime") is not None and r["network_regime"] != r["regime"]
             why = f"; from {', '.join(votes)}" if split and votes else ""
             lines.append(
                 f"{symbol} {r['date']}: hold {r['exposure']:g}x {symbol} from this close ({r['regime']}{why})"

@@ -212,7 +212,7 @@ def train(
         )
         # why it was (not) promoted, with the pooled figures that decided it, for a cron log too: `metrics`
         # are the one validation block's, which decide nothing
-        return {**outcome.data, "gate": outcome.gate, "promotion": outcome.promotion}
+        return {**outcome.data, "gate": dict(gate), "promotion": outcome.promotion}  # undecided: not passed
 
     def show(data: dict) -> None:
         if dry_run:

@@ -175,10 +175,11 @@ class DataStore:
         """The CSV the metadata names, checked to be a plain file name inside the store (never a path)."""
         name = meta.get("file") if isinstance(meta, dict) else None
         if not isinstance(name, str) or not PLAIN_NAME_RE.fullmatch(name) or ".." in name:
+            what = f"names file {str(name)[:80]!r}, which is not a plain file name inside {self.root}"
             raise DataError(
-                f"data store metadata {self.meta_path(symbol)} names file {str(name)[:80]!r}, which "
-                f"is not a plain file name inside {self.root}; remove {self.meta_path(symbol)} and "
-                f"re-import {symbol}"
+                f"data store metadata {self.meta_path(symbol)} "
+                f"{what if isinstance(meta, dict) else 'is not a JSON object'}; remove it and "
+                f"{_again(symbol, meta if isinstance(meta, dict) else {})}"
             )
         return self.root / name
 
@@ -354,7 +355,7 @@ class DataStore:
                 if mode == "merge" or not _present(self.meta_path(symbol)):
                     raise
                 current = None
-                report.notes.append(f"replaced a damaged stored series: {exc}".split("; import")[0])
+                report.notes.append(f"replaced a damaged stored series: {str(exc).rsplit('; ', 1)[0]}")
             previous = len(current.frame) if current else 0
             carried = {}
             if mode == "merge" and current is not None:

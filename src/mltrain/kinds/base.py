@@ -106,8 +106,9 @@ class ModelKind:
         """The main metric pooled over a version's promotion folds (models list), None without them."""
         return None
 
-    def pooled_baseline(self, evidence: dict) -> str | None:
-        """The baseline that pooled figure is judged against, as models list prints it beside ('rule 0.7684')."""
+    def pooled_baseline(self, evidence: dict) -> dict | None:
+        """The baseline that pooled figure is judged against, {symbol, baseline, value} on the same metric
+        (models list prints it beside: 'rule 0.7684', 'SOL: gjr_garch 0.2093'), None without one."""
         return None
 
     def gate(self, metrics: dict, baselines: dict, config: TrainingConfig) -> dict:

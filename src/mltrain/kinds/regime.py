@@ -176,9 +176,9 @@ class RegimeKind(ModelKind):
     def pooled_headline(self, evidence: dict) -> float | None:
         return (evidence.get("candidate") or {}).get("balanced_accuracy")
 
-    def pooled_baseline(self, evidence: dict) -> str | None:
+    def pooled_baseline(self, evidence: dict) -> dict | None:
         rule = ((evidence.get("baselines") or {}).get("rule") or {}).get("balanced_accuracy")
-        return None if rule is None else f"rule {rule:.4f}"
+        return None if rule is None else {"symbol": None, "baseline": "rule", "value": rule}
 
     def gate_messages(self, gate: dict, version: int) -> list[str]:
         lines = [f"gate: {gate['note']}"] if gate.get("note") else []

@@ -166,7 +166,8 @@ def decision_summary(folds: list[dict]) -> dict:
         table = decision_table(nxt, weights, baselines=BASELINES, oracle=oracle, cost_bps=cost)
         dates = _series(folds, symbol, "dates")
         known = ~np.isnan(nxt)
-        tail_days = sum(len((p.get("tail") or {}).get("dates", [])) for p in preds)
+        # the tail's days with a known next-day return, as scored: the last candle has none (it counted one more)
+        tail_days = sum(v is not None for p in preds for v in (p.get("tail") or {}).get("next_return", []))
         out[symbol] = {
             **table,
             "first": dates[int(np.argmax(known))],

@@ -136,16 +136,20 @@ class VolatilityKind(ModelKind):
         r2 = [v.get("r2") for v in (evidence.get("candidate") or {}).values() if isinstance(v, dict)]
         return min((x for x in r2 if x is not None), default=None)  # r2_min, as the version's own metric
 
-    def pooled_baseline(self, evidence: dict) -> str | None:
-        """The best baseline's r2 on the symbol whose r2 is the headline (the lowest)."""
+    def pooled_baseline(self, evidence: dict) -> dict | None:
+        """The best baseline by r2 on the symbol whose r2 is the headline (the lowest)."""
         scored = {
             s: v["r2"]
             for s, v in (evidence.get("candidate") or {}).items()
             if (v or {}).get("r2") is not None
         }
-        symbol = min(scored, key=scored.get) if scored else None
-        best = (evidence.get("best_baseline") or {}).get(symbol) or {}
-        return None if best.get("r2") is None else f"{symbol}: {best['name']} r2 {best['r2']:.4f}"
+        if not scored:
+            return None
+        symbol = min(scored, key=scored.get)
+        r2 = {b: (v.get(symbol) or {}).get("r2") for b, v in (evidence.get("baselines") or {}).items()}
+        r2 = {b: x for b, x in r2.items() if isinstance(x, int | float)}
+        best = max(r2, key=r2.get, default=None)
+        return None if best is None else {"symbol": symbol, "baseline": best, "value": r2[best]}
 
     def gate_messages(self, gate: dict, version: int) -> list[str]:
         pooled = gate.get("basis") == "promotion folds"
