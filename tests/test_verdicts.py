@@ -95,3 +95,15 @@ def test_a_network_that_learnt_from_a_few_rows_is_named_under_the_table():
     pooled["BTC"]["fewest_training_rows"] = 9000
     assert not any("as few as" in n for n in headline_table(pooled)[2])
     assert not any("as few as" in n for n in headline_table(regime_summary(0.636, 0.570, 0.629))[2])
+
+
+def test_a_lag_with_no_regime_start_reads_as_such():
+    """'lag counting misses None vs None days' was printed for blocks where no regime started."""
+    from mltrain.kinds.regime_eval import verdict_lines as regime_lines
+
+    summary = regime_summary(0.70, 0.66, 0.60)
+    assert "lag counting misses 10.0 days vs 10.0 days;" in regime_lines(summary)[0]
+    for who in ("model", "rule"):
+        summary["BTC"]["detectors"][who]["mean_lag_miss_as_run_days"] = None
+    line = regime_lines(summary)[0]
+    assert "None" not in line and "lag counting misses n/a (no regime start) vs n/a (no regime start)" in line

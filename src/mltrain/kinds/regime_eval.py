@@ -167,11 +167,16 @@ def verdict_lines(summary: dict) -> list[str]:
             f"{model['ci_high']:.3f}] {verb} the rule's {rule['balanced_accuracy']:.3f} [{rule['ci_low']:.3f}, "
             f"{rule['ci_high']:.3f}]; Bear recall {_p(model['recall']['Bear'])} vs {_p(rule['recall']['Bear'])}; "
             f"regime starts missed {model['missed']}/{model['regime_starts']} vs {rule['missed']}/"
-            f"{rule['regime_starts']}; lag counting misses {model['mean_lag_miss_as_run_days']} vs "
-            f"{rule['mean_lag_miss_as_run_days']} days; {s['days']} days in {s['folds']} folds"
+            f"{rule['regime_starts']}; lag counting misses {_days(model['mean_lag_miss_as_run_days'])} vs "
+            f"{_days(rule['mean_lag_miss_as_run_days'])}; {s['days']} days in {s['folds']} folds"
             + _paired_text(s.get("model_minus_rule"))
         )
     return lines
+
+
+def _days(value) -> str:
+    """A lag in days; none when no regime started in the blocks ('None vs None days' once)."""
+    return "n/a (no regime start)" if value is None else f"{value} days"
 
 
 def _paired_text(paired: dict | None) -> str:
