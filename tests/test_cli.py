@@ -467,6 +467,18 @@ def test_info_json(home: Path):
     assert (Path(data["docs"]) / "volatility.md").is_file()  # the notes' docs/NAME.md, installed or not
 
 
+def test_every_doc_ships_in_the_wheel():
+    """docs_dir() falls back to the checkout, so the installed case is checked in the build config: every
+    docs/*.md is force-included (an installed user was sent to docs/volatility.md and had no such file)."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    build = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    shipped = build["force-include"]
+    for doc in (root / "docs").glob("*.md"):
+        assert shipped.get(f"docs/{doc.name}") == f"mltrain/docs/{doc.name}", doc.name
+
+
 def test_help_defaults_presets_do_not_import_torch_or_pandas(home: Path):
     code = (
         "import sys\nfrom typer.testing import CliRunner\nfrom mltrain.cli import app\n"
