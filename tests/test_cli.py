@@ -371,9 +371,14 @@ def test_gate_rejects_exits_3_and_keeps_production():
     worst = min(v1["promotion"]["candidate"], key=lambda s: v1["promotion"]["candidate"][s]["r2"])
     r2 = {b: v[worst]["r2"] for b, v in v1["promotion"]["baselines"].items() if v[worst]["r2"] is not None}
     best = max(r2, key=r2.get)
-    assert models[0]["pooled_baseline"] == {"symbol": worst, "baseline": best, "value": r2[best]}
+    assert models[0]["pooled_baseline"] == {
+        "symbol": worst,
+        "baseline": best,
+        "metric": "r2",
+        "value": r2[best],
+    }
     listed = " ".join(run_cli(["models", "list"]).stdout.split())
-    assert f"r2_min {pooled:.4f} over 1 promotion fold ({worst}: {best}" in listed
+    assert f"r2_min {pooled:.4f} over 1 promotion fold ({worst}: {best} r2 " in listed
     assert run_cli(["jobs", "list", "--status", "rejected", "--json"]).json["data"][0]["version"] == 2
     # an empty list says why: a filter that matches nothing, with the names that have jobs for a typo
     typo = " ".join(run_cli(["jobs", "list", "--model", "volatility_forecastr"]).stdout.split())

@@ -181,3 +181,23 @@ def test_data_list_goes_on_past_a_metadata_that_parses_but_is_not_one(home: Path
     listed = run_cli(["data", "list", "--json"])
     assert "SYN.json is not a JSON object" in " ".join(listed.stderr.split())
     assert "XYZ" in {r["symbol"] for r in listed.json["data"]}
+
+
+def test_listings_go_on_past_a_job_with_a_bad_pid_and_a_series_with_no_candles(home: Path, tmp_path: Path):
+    """A running job record with pid "abc" ended jobs list with a ValueError; a hand-named store file holding a
+    header alone ended data list with an IndexError."""
+    jobs = home / "jobs"
+    jobs.mkdir(parents=True, exist_ok=True)
+    record = {"job_id": "j1", "model_name": "m", "model_type": "regime", "status": "running"}
+    import socket
+
+    record |= {"created_at": "2026-01-01T00:00:00+00:00", "host": socket.gethostname(), "pid": "abc"}
+    (jobs / "j1.json").write_text(json.dumps(record))
+    err = " ".join(run_cli(["jobs", "list"]).stderr.split())
+    assert "j1.json is not a job record (ValueError: its pid)" in err
+    imported(home, tmp_path)
+    (home / "data" / "XYZ-mine.csv").write_text("date,open,high,low,close,volume\n")
+    meta = json.loads((home / "data" / "XYZ.json").read_text())
+    (home / "data" / "XYZ.json").write_text(json.dumps({**meta, "file": "XYZ-mine.csv"}))
+    listed = run_cli(["data", "list", "--json"])
+    assert "XYZ-mine.csv cannot be read" in " ".join(listed.stderr.split()) and listed.json["data"]

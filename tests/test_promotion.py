@@ -400,6 +400,7 @@ def test_a_production_config_edited_by_hand_is_named_in_one_line(home: Path):
     # a stored seed of null (a TypeError once) is named the same way and leaves production out too
     with pytest.raises(ConfigError, match="its stored seed None is not a whole number"):
         promotion.production_config({"config": seed_defaults(KINDS["regime"]), "seed": None})
+    assert promotion.production_config({"config": seed_defaults(KINDS["regime"]), "seed": 42.0})[1] == 42
     fine = {"config": seed_defaults(KINDS["regime"]), "seed": None}
     assert (
         len(promotion.pending_folds(Home(home), KINDS["regime"], "btc_regime_detector", fresh, 42, fine)[0])
@@ -413,7 +414,12 @@ def test_models_list_puts_the_baseline_beside_the_pooled_headline():
         "candidate": {"balanced_accuracy": 0.8472},
         "baselines": {"rule": {"balanced_accuracy": 0.8472}},
     }
-    assert KINDS["regime"].pooled_baseline(evidence) == {"symbol": None, "baseline": "rule", "value": 0.8472}
+    assert KINDS["regime"].pooled_baseline(evidence) == {
+        "symbol": None,
+        "baseline": "rule",
+        "metric": None,
+        "value": 0.8472,
+    }
     assert KINDS["regime"].pooled_baseline({"candidate": {}}) is None
     # volatility: the best baseline by r2 on the lowest symbol, not promotion.best_baseline (best by QLIKE)
     vol = {
@@ -421,8 +427,5 @@ def test_models_list_puts_the_baseline_beside_the_pooled_headline():
         "baselines": {"ewma": {"SOL": {"r2": 0.11}}, "gjr_garch": {"SOL": {"r2": 0.21}, "BTC": {"r2": 0.5}}},
         "best_baseline": {"SOL": {"name": "ewma", "r2": 0.11}},
     }
-    assert KINDS["volatility"].pooled_baseline(vol) == {
-        "symbol": "SOL",
-        "baseline": "gjr_garch",
-        "value": 0.21,
-    }
+    best = {"symbol": "SOL", "baseline": "gjr_garch", "metric": "r2", "value": 0.21}
+    assert KINDS["volatility"].pooled_baseline(vol) == best

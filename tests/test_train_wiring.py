@@ -134,8 +134,10 @@ def test_regime_gate_verdict_is_recorded_and_no_promote_keeps_production_empty(h
     if len(verdict["regimes_in_validation"]) == 1:  # the promotion fold holds one regime: nothing decided
         assert "every labelled day of the promotion folds is" in out.stderr and verdict["note"]
         assert "passed its gate" not in out.stderr and "its check could not decide" in out.stderr
-    # train --json's own gate agrees with the exit: a check that decided nothing is not passed
-    assert data["gate"]["passed"] == (out.code == ExitCode.OK) and data["promotion"] == evidence
+    # train --json carries the gate and the evidence the version records; a gate passed on folds of one
+    # regime decided nothing, which promotion.undecided says beside the exit 3
+    assert data["gate"] == verdict and data["promotion"] == evidence
+    assert (out.code == ExitCode.OK) == bool(verdict["passed"] and not evidence.get("undecided"))
 
 
 @pytest.mark.slow

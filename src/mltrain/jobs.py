@@ -141,7 +141,12 @@ class Jobs:
                     raise RegistryError(
                         f"{path} is not a job record ({', '.join(missing)}: missing or not text)"
                     )
-                records.append(self._view(record))
+                try:
+                    records.append(self._view(record))
+                except (ValueError, TypeError, OverflowError) as exc:  # a pid of "abc", [1] or 1e21
+                    raise RegistryError(
+                        f"{path} is not a job record ({type(exc).__name__}: its pid)"
+                    ) from None
             except RegistryError as exc:
                 if skip is None:
                     raise

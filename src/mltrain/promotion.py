@@ -204,6 +204,9 @@ def production_config(meta: dict) -> tuple[Any, int]:
 
     values = {k: v for k, v in (meta.get("config") or {}).items() if v is not None}
     seed = meta.get("seed", 0)
+    seed = (
+        int(seed) if isinstance(seed, float) and seed.is_integer() else seed
+    )  # 42.0 is 42, as int() read it
     if isinstance(seed, bool) or not isinstance(seed, int):  # null or text stopped every train (a TypeError)
         raise ConfigError(f"its stored seed {excerpt(seed)} is not a whole number")
     try:

@@ -83,7 +83,8 @@ def headline_text(row: dict) -> str:
         folds = plural(row["pooled_folds"], "promotion fold")
         b = row.get("pooled_baseline") or {}
         where = f"{b['symbol']}: " if b.get("symbol") else ""
-        beside = f" ({where}{b['baseline']} {render.fmt(b['value'])})" if b else ""
+        metric = f"{b['metric']} " if b.get("metric") else ""  # 'SOL: gjr_garch r2 0.1160'
+        beside = f" ({where}{b['baseline']} {metric}{render.fmt(b['value'])})" if b else ""
         return f"{row['main_metric']} {render.fmt(row['pooled_metric_value'])} over {folds}{beside}"
     return f"{row['main_metric']} {render.fmt(row['main_metric_value'])} (validation block)"
 

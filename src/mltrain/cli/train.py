@@ -212,7 +212,9 @@ def train(
         )
         # why it was (not) promoted, with the pooled figures that decided it, for a cron log too: `metrics`
         # are the one validation block's, which decide nothing
-        return {**outcome.data, "gate": dict(gate), "promotion": outcome.promotion}  # undecided: not passed
+        # the gate as the version records it (`models show`): one that passed on folds of one regime decided
+        # nothing, which `promotion.undecided` says (exit 3); a second, rewritten gate here disagreed with it
+        return {**outcome.data, "gate": outcome.gate, "promotion": outcome.promotion}
 
     def show(data: dict) -> None:
         if dry_run:

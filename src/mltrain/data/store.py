@@ -109,6 +109,8 @@ def _read_store_csv(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(io.BytesIO(data), parse_dates=["date"], index_col="date")
         frame.index = pd.DatetimeIndex(frame.index, name="date")
+        if frame.empty:  # a header alone (a hand-named file: save() never writes one)
+            raise ValueError("no candles")
         return frame.astype("float64")
     except (ValueError, KeyError, TypeError, pd.errors.ParserError) as exc:
         raise _Damaged(f"data store file {path} cannot be read ({type(exc).__name__})") from None

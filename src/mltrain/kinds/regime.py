@@ -178,7 +178,7 @@ class RegimeKind(ModelKind):
 
     def pooled_baseline(self, evidence: dict) -> dict | None:
         rule = ((evidence.get("baselines") or {}).get("rule") or {}).get("balanced_accuracy")
-        return None if rule is None else {"symbol": None, "baseline": "rule", "value": rule}
+        return None if rule is None else {"symbol": None, "baseline": "rule", "metric": None, "value": rule}
 
     def gate_messages(self, gate: dict, version: int) -> list[str]:
         lines = [f"gate: {gate['note']}"] if gate.get("note") else []

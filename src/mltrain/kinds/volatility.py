@@ -149,7 +149,9 @@ class VolatilityKind(ModelKind):
         r2 = {b: (v.get(symbol) or {}).get("r2") for b, v in (evidence.get("baselines") or {}).items()}
         r2 = {b: x for b, x in r2.items() if isinstance(x, int | float)}
         best = max(r2, key=r2.get, default=None)
-        return None if best is None else {"symbol": symbol, "baseline": best, "value": r2[best]}
+        return (
+            None if best is None else {"symbol": symbol, "baseline": best, "metric": "r2", "value": r2[best]}
+        )
 
     def gate_messages(self, gate: dict, version: int) -> list[str]:
         pooled = gate.get("basis") == "promotion folds"
