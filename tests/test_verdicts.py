@@ -45,7 +45,7 @@ def regime_summary(model_ba: float, low: float, rule_ba: float) -> dict:
             "balanced_accuracy": ba,
             "ci_low": lo,
             "ci_high": ba + 0.05,
-            "recall": {"Bear": 0.5},
+            "recall": {"Bear": 0.5, "Correction": 0.4, "Bull": 0.6, "Expansion": 0.7},
             "missed": 1,
             "regime_starts": 4,
             "mean_lag_miss_as_run_days": 10.0,
@@ -107,3 +107,36 @@ def test_a_lag_with_no_regime_start_reads_as_such():
         summary["BTC"]["detectors"][who]["mean_lag_miss_as_run_days"] = None
     line = regime_lines(summary)[0]
     assert "None" not in line and "lag counting misses n/a (no regime start) vs n/a (no regime start)" in line
+
+
+def test_a_pooled_sample_of_one_regime_gets_no_verdict():
+    """evaluate ranked detectors on days that were all Bear ('0.944 [0.889, 1.000] ... beats'): balanced
+    accuracy there is Bear recall alone, which the promotion check already refuses to rank on."""
+    from mltrain.kinds.regime_eval import headline_table
+    from mltrain.kinds.regime_eval import verdict_lines as regime_lines
+
+    summary = regime_summary(0.944, 0.889, 0.30)
+    for who in ("model", "rule"):
+        summary["BTC"]["detectors"][who]["recall"] = {
+            "Bear": 0.9,
+            "Correction": None,
+            "Bull": None,
+            "Expansion": None,
+        }
+    _, rows, notes = headline_table(summary)
+    assert rows[0][-1] == "n/a" and any("every scored day is Bear" in n for n in notes)
+    assert "cannot be ranked (every scored day is Bear)" in regime_lines(summary)[0]
+    assert headline_table(regime_summary(0.70, 0.66, 0.60))[1][0][-1] == "beats"
+
+
+def test_a_dm_verdict_needs_enough_independent_targets():
+    """18 pooled days (about 2 independent 7-day targets) read 'DM p 0.0203, LOSES'."""
+    from mltrain.kinds.volatility_eval import headline_table
+
+    short = summary(0.36, 0.30, 0.001)
+    short["BTC"]["days"] = 18
+    short["BTC"]["dm"]["log_har_bc"]["p_value"] = 0.0203
+    _, rows, notes = headline_table(short)
+    assert rows[0][-1] == "n/a" and any("too few days for the DM test" in n and "BTC 18" in n for n in notes)
+    assert "is not tested (too few days for the DM test) against" in verdict_lines(short)[0]
+    assert headline_table(summary(0.36, 0.30, 0.001))[1][0][-1] == "LOSES"  # 100 days: tested

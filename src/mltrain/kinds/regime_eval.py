@@ -152,7 +152,9 @@ def verdict_lines(summary: dict) -> list[str]:
         model, rule = s["detectors"].get("model"), s["detectors"].get("rule")
         if not model or not rule:
             continue
-        if (
+        if one_regime(s):  # that regime's recall: no ranking of detectors
+            verb = f"cannot be ranked (every scored day is {one_regime(s)}) against"
+        elif (
             model["ci_low"] > rule["balanced_accuracy"]
         ):  # the issue's bar: the interval above the rule's figure
             verb = "beats"
@@ -275,6 +277,13 @@ def report_parts(result: dict, out, plt) -> list[str]:
 NOT_BASELINES = ("model", "network", "forward_filter_true_params")  # the model itself and the oracle ceiling
 
 
+def one_regime(s: dict) -> str | None:
+    """The regime every scored day of a symbol's pooled summary holds, None when they hold several."""
+    recall = ((s.get("detectors") or {}).get("model") or {}).get("recall") or {}
+    present = [regime for regime, value in recall.items() if value is not None]
+    return present[0] if len(present) == 1 else None
+
+
 def headline_table(summary: dict) -> tuple[list[str], list[list], list[str]]:
     """One row per symbol: the model's pooled balanced accuracy and interval against the best baseline's,
     their ratio, the paired interval of model minus rule and a one-word verdict; then the notes."""
@@ -297,7 +306,7 @@ def headline_table(summary: dict) -> tuple[list[str], list[list], list[str]]:
                 round(base, 3),
                 round(ba / base, 3) if base else None,
                 _paired_cell(paired),
-                _verdict_word(model, base, paired if best == "rule" else {}),
+                "n/a" if one_regime(s) else _verdict_word(model, base, paired if best == "rule" else {}),
             ]
         )
         if found.get("forward_filter_true_params"):
@@ -308,6 +317,12 @@ def headline_table(summary: dict) -> tuple[list[str], list[list], list[str]]:
     ]
     if ceilings:
         notes.append("ceiling (the filter with the true parameters): " + ", ".join(ceilings))
+    for symbol, s in summary.items():  # as the promotion check refuses to rank on such days
+        if one_regime(s):
+            notes.append(
+                f"{symbol}: every scored day is {one_regime(s)}: balanced accuracy is that regime's recall and "
+                "cannot rank detectors (verdict n/a; score more --folds or an earlier --start)"
+            )
     few = {
         sym: s["fewest_training_rows"]
         for sym, s in summary.items()

@@ -222,8 +222,10 @@ def verdict_lines(summary: dict) -> list[str]:
         ratio, p = s["ratio_to_best_log_har"], dm.get("p_value")
         # the headline's words: beats / LOSES TO only when the DM test tells the two apart, else a tie (a
         # lower QLIKE that the test cannot tell from chance is no win; "LOSES TO (not significant)" read as a loss)
-        word, side = _verdict_word(ratio, p), "lower" if ratio < 1 else "higher"
-        verb = {"beats": "beats", "LOSES": "LOSES TO", "n/a": "is not tested against"}.get(word)
+        few, side = too_few_targets(s["days"]), "lower" if ratio < 1 else "higher"
+        word = _verdict_word(ratio, None if few else p)
+        untested = "is not tested (too few days for the DM test) against" if few else "is not tested against"
+        verb = {"beats": "beats", "LOSES": "LOSES TO", "n/a": untested}.get(word)
         verb = verb or ("ties" if ratio == 1 else f"ties (QLIKE {side}, not significant)")
         lines.append(
             f"{symbol}: model QLIKE {model_q:.4f} {verb} the best log-HAR variant, {best} {best_q:.4f} (ratio "
@@ -296,6 +298,12 @@ def report_parts(result: dict, out, plt) -> list[str]:
 
 
 P_SIGNIFICANT = 0.05  # a difference the DM test cannot tell from chance at this level is a tie
+MIN_TARGETS = 10  # independent 7-day targets a DM verdict needs: 18 days (about 2) gave "p 0.02, LOSES"
+
+
+def too_few_targets(days: int, horizon: int = 7) -> bool:
+    """Whether pooled days hold too few non-overlapping targets for a DM test to mean anything."""
+    return days < MIN_TARGETS * horizon
 
 
 def headline_table(summary: dict) -> tuple[list[str], list[list], list[str]]:
@@ -311,7 +319,8 @@ def headline_table(summary: dict) -> tuple[list[str], list[list], list[str]]:
         model_q, best_q = scores["model"]["qlike"], scores[best]["qlike"]
         ratio = round(model_q / best_q, 3) if best_q else None
         p = (s["dm"].get(best) or {}).get("p_value")
-        rows.append([symbol, model_q, best, best_q, ratio, p, _verdict_word(ratio, p)])
+        word = "n/a" if too_few_targets(s["days"]) else _verdict_word(ratio, p)
+        rows.append([symbol, model_q, best, best_q, ratio, p, word])
         if s.get("mcs") and "model" not in s["mcs"]["included"]:
             outside.append(symbol)
     notes = [
@@ -320,6 +329,12 @@ def headline_table(summary: dict) -> tuple[list[str], list[list], list[str]]:
     ]
     if outside:
         notes.append(f"outside the 90% model confidence set (a baseline is better): {', '.join(outside)}")
+    few = [f"{sym} {s['days']}" for sym, s in summary.items() if too_few_targets(s["days"])]
+    if few:
+        notes.append(
+            f"too few days for the DM test (under {MIN_TARGETS} independent 7-day targets): {', '.join(few)} days; "
+            "verdict n/a, its p-value is no evidence (use more --folds)"
+        )
     return ["symbol", "model QLIKE", "baseline", "its QLIKE", "ratio", "DM p", "verdict"], rows, notes
 
 
