@@ -167,3 +167,12 @@ def test_fold_figures_for_the_promotion_gate():
     )
     assert vol["rows"]["model"]["mean_exposure"] == 1.0 and vol["rows"]["ewma"]["mean_exposure"] == 2.0
     assert vol["rows"]["model"]["risk_steadiness"] is not None
+
+
+def test_a_strategy_flat_throughout_has_a_sharpe_of_0_and_stays_in_the_ranking():
+    """Out of the market on every day (a detector that says Bear throughout) had no Sharpe: it dropped out of
+    the best-baseline pick, and the oracle's share read 'gains nothing' beside buy-and-hold's -85%."""
+    from mltrain.decision import _sharpe, _sharpes
+
+    assert _sharpe(np.zeros(30)) == 0.0 and _sharpe(np.zeros(1)) is None
+    assert list(_sharpes(np.zeros((2, 30)))) == [0.0, 0.0]

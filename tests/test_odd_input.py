@@ -201,3 +201,17 @@ def test_listings_go_on_past_a_job_with_a_bad_pid_and_a_series_with_no_candles(h
     (home / "data" / "XYZ.json").write_text(json.dumps({**meta, "file": "XYZ-mine.csv"}))
     listed = run_cli(["data", "list", "--json"])
     assert "XYZ-mine.csv cannot be read" in " ".join(listed.stderr.split()) and listed.json["data"]
+
+
+def test_synthetic_refuses_a_pool_it_would_ignore(home: Path):
+    args = [
+        "evaluate",
+        "btc_regime_detector",
+        "--synthetic",
+        "--folds",
+        "2",
+        "--dry-run",
+        "--symbols",
+        "ETH,SOL",
+    ]
+    assert "--synthetic trains on the generated market alone" in run_cli(args, expect=ExitCode.USAGE).stderr

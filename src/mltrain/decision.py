@@ -66,8 +66,12 @@ def strategy_returns(weights: Sequence[float], next_returns: Sequence[float], co
 
 
 def _sharpe(r: np.ndarray) -> float | None:
+    """Annualized; 0 for a position flat throughout (cash earns 0 here), None for other spreadless returns. A
+    flat strategy once had no Sharpe and dropped out of the best-baseline pick and the oracle's share."""
     sd = float(np.std(r, ddof=1)) if len(r) > 1 else 0.0
-    return None if sd == 0 else float(np.mean(r) / sd * np.sqrt(DAYS_PER_YEAR))
+    if sd == 0:
+        return 0.0 if len(r) > 1 and not np.any(r) else None
+    return float(np.mean(r) / sd * np.sqrt(DAYS_PER_YEAR))
 
 
 def _max_drawdown(r: np.ndarray) -> float:
@@ -76,10 +80,13 @@ def _max_drawdown(r: np.ndarray) -> float:
 
 
 def _sharpes(r: np.ndarray) -> np.ndarray:
-    """_sharpe of each row (nan where a row has no spread)."""
+    """_sharpe of each row (0 where a row is flat, nan where it has no spread otherwise)."""
     sd = np.std(r, axis=1, ddof=1)
+    flat = ~np.any(r, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(sd == 0, np.nan, np.mean(r, axis=1) / sd * np.sqrt(DAYS_PER_YEAR))
+        return np.where(
+            flat, 0.0, np.where(sd == 0, np.nan, np.mean(r, axis=1) / sd * np.sqrt(DAYS_PER_YEAR))
+        )
 
 
 def _max_drawdowns(r: np.ndarray) -> np.ndarray:

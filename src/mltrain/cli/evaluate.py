@@ -124,6 +124,12 @@ def evaluate(
         kind = resolve_model_type(model, model_type, at)
         if report_at is not None and report_at.exists() and not report_at.is_dir():
             raise UsageError(f"--report {report_at} is a file; give a folder for report.md and its figures")
+        if synthetic and flags.get(
+            "symbols"
+        ):  # the generated market trains alone: a pool was ignored silently
+            raise UsageError(
+                "--symbols names a pool of real series; --synthetic trains on the generated market alone"
+            )
         if synthetic and not KINDS[kind].synthetic:
             with_truth = " or ".join(k.name for k in KINDS.values() if k.synthetic)
             raise UsageError(
