@@ -66,6 +66,8 @@ class FakeExchange:
         self.requests: list[tuple[str, dict]] = []
         self.trickle_seconds = 0.05
         self.huge_bytes = 1 << 20
+        self.redirect_to: str | None = None  # fault "redirect": a 302 to this base URL
+        self.info_body: bytes | None = None  # the market list's answer instead of the served markets
         self.stopped = threading.Event()  # ends a trickling answer when the test is over
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -116,6 +118,8 @@ class FakeExchange:
                 params = {k: v[-1] for k, v in parse_qs(url.query).items()}
                 with exchange._lock:
                     exchange.requests.append((url.path, params))
+                if url.path == "/api/v3/exchangeInfo" and exchange.info_body is not None:
+                    return self.send(200, exchange.info_body)
                 if url.path == "/api/v3/exchangeInfo":
                     symbols = [market(n[:-4], n[-4:]) for n in exchange.series]
                     body = {"timezone": "UTC", "serverTime": 0, "rateLimits": [], "symbols": symbols}
@@ -123,6 +127,12 @@ class FakeExchange:
                 if url.path != "/api/v3/klines":
                     return self.send(404, b'{"code": -1, "msg": "not found"}')
                 fault = exchange._next_fault()
+                if fault == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", f"{exchange.redirect_to}{self.path}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
                 if fault == "429":
                     return self.send(429, b'{"code": -1003, "msg": "Too many requests"}')
                 if fault == "500":
@@ -132,6 +142,8 @@ class FakeExchange:
                         b'{"code": -1000, "msg": "An unknown error occurred while processing the request."}'
                     )
                     return self.send(int(fault[4:]), body)
+                if fault == "empty":
+                    return self.send(200, b"")
                 if fault == "garbage":
                     return self.send(200, b'[[1700000000000, "1", "2"', "application/json")
                 with exchange._lock:
@@ -142,6 +154,15 @@ class FakeExchange:
                 end = int(params.get("endTime", 2**62))
                 limit = min(int(params.get("limit", 500)), MAX_LIMIT)
                 page = [r for r in rows if start <= r[0] <= end][:limit]
+                if fault == "hole":  # ten days missing from the middle of the answer
+                    page = page[:5] + page[15:]
+                if fault == "repeat_changed":  # the three days before the page again, their closes x3
+                    before = [
+                        [*r[:4], str(float(r[4]) * 3), *r[5:]]
+                        for r in rows
+                        if start - 3 * DAY_MS <= r[0] < start
+                    ]
+                    page = before + page
                 body = json.dumps(page).encode()
                 if fault == "wrapped":
                     body = json.dumps({"data": page}).encode()

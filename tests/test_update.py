@@ -266,3 +266,39 @@ def test_an_unreachable_server_is_exit_1_naming_the_exchange(store, home):
             sleep=sleeps.append,
         )
     assert len(sleeps) == 3 and snapshot(home) == {}
+
+
+def test_a_hole_in_the_answer_is_stored_but_said_with_how_to_refetch_it(fx, store):
+    """Ten days missing inside the exchange's answer were stored silently (status 'updated', no note), and
+    the next update starts after them, so they never came back."""
+    fx.faults = ["hole"]
+    [result] = update(store, fx, ["NEW"])
+    missing = [w for w in result["warnings"] if "skips 10 day(s) inside its range" in w]
+    assert missing and "--since" in missing[0] and "--replace" in missing[0] and missing[0] in result["notes"]
+
+
+def test_an_answer_that_changes_between_pages_or_redirects_elsewhere_changes_nothing(fx, store, home):
+    """A page that repeated earlier candles with other closes was stored as it came; a 302 to another host
+    was followed and stored under the exchange's name."""
+    before = snapshot(home)
+    fx.faults = ["ok", "repeat_changed"]  # the second page repeats three days of the first, closes x3
+    with pytest.raises(FetchError, match="changed between two pages of one answer"):
+        update(store, fx, ["NEW"], page_limit=120)
+    with FakeExchange({"NEWUSDT": new_market() * 10}) as other:
+        fx.redirect_to, fx.always = other.url.replace("127.0.0.1", "localhost"), "redirect"
+        with pytest.raises(FetchError, match="redirected to localhost"):
+            update(store, fx, ["NEW"])
+    assert snapshot(home) == before
+
+
+def test_an_empty_answer_or_market_list_is_the_servers_fault_not_up_to_date_or_a_typo(fx, store, home):
+    """An empty klines body read as 'no new candles' (up to date, exit 0); a market list with no market read
+    as 'binance has no market BTC/USDT' (exit 2, a typo to look for)."""
+    before = snapshot(home)
+    fx.always = "empty"
+    with pytest.raises(FetchError, match="the answer is not JSON \\(an empty body\\)"):
+        update(store, fx, ["BTC"])
+    fx.always, fx.info_body = None, b'{"symbols": []}'
+    with pytest.raises(FetchError, match="its market list holds no market") as caught:
+        update(store, fx, ["BTC"])
+    assert caught.value.exit_code == ExitCode.FAILURE and snapshot(home) == before

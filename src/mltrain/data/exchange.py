@@ -141,8 +141,13 @@ class Caller:
 def resolve_market(exchange: Any, symbol: str, quote: str) -> str:
     """The unified market name (BTC/USDT); an unknown one is a UsageError with a did-you-mean."""
     market = f"{symbol}/{quote}"
-    if market in exchange.markets:
+    if market in (exchange.markets or {}):
         return market
+    if not exchange.markets:  # an answer with no market in it is the server's fault, not a typo (exit 1)
+        raise FetchError(
+            f"{exchange.id}: its market list holds no market (an empty or unreadable answer); nothing was "
+            "fetched, try again later"
+        )
     from ..config import suggest
 
     pairs = sorted(exchange.markets)
@@ -228,12 +233,24 @@ def fetch_daily(
             since=cursor,
             limit=page_limit,
         )
-        if exchange.last_json_response is None and str(exchange.last_http_response or "").strip():
-            # ccxt turns an unparsable reply into an empty or odd list; it is a broken answer, not "no candles"
-            raise FetchError(f"{where}: the answer is not JSON ({short(exchange.last_http_response)[:80]})")
+        if exchange.last_json_response is None:
+            # ccxt turns an unparsable or empty reply into an empty or odd list; a broken answer, not "no candles"
+            text = str(exchange.last_http_response or "").strip()
+            raise FetchError(
+                f"{where}: the answer is not JSON ({short(text)[:80] if text else 'an empty body'})"
+            )
         raw = exchange.last_json_response
         check_raw(where, raw, page)
-        page = [r for r in check_rows(where, page) if r[0] >= cursor]  # may repeat older candles
+        # the answer may repeat older candles (ccxt drops those before `since`): they must agree with the
+        # earlier page's, read from the exchange's own JSON
+        _same_as_before(
+            where,
+            rows,
+            [r for r in raw if isinstance(r, list) and _number(r[0]) < cursor]
+            if isinstance(raw, list)
+            else [],
+        )
+        page = [r for r in check_rows(where, page) if r[0] >= cursor]
         if not page and isinstance(raw, list) and raw:
             # rows came, none in the range asked for: timestamps in seconds, or a server ignoring `since`
             raise FetchError(
@@ -250,3 +267,24 @@ def fetch_daily(
         if newest >= last_closed:
             return rows
         cursor = newest + DAY_MS  # strictly later each page: the loop ends
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("inf")  # not a timestamp: check_rows names it
+
+
+def _same_as_before(where: str, rows: list, repeated: list, tolerance: float = 1e-6) -> None:
+    """Candles a page repeats from an earlier page of the same fetch must agree with it: an answer that changes
+    between pages (prices x10 from page 2 on) was stored as it came."""
+    earlier = {int(r[0]): r[4] for r in rows}
+    for r in repeated:
+        before = earlier.get(int(_number(r[0])))
+        if before is not None and abs(_number(r[4]) - float(before)) > tolerance * abs(float(before)):
+            day = pd.Timestamp(int(_number(r[0])), unit="ms").date()
+            raise FetchError(
+                f"{where}: the close of {day} changed between two pages of one answer ({before} then {r[4]}); "
+                "nothing was stored"
+            )

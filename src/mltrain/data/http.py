@@ -100,6 +100,11 @@ def bounded_session(limits: FetchLimits, clock: Callable[[], float] = time.monot
         def _read(self, method, url, kwargs, box):  # type: ignore[no-untyped-def]
             response = requests.Session.request(self, method, url, **kwargs)
             box["raw"] = response.raw
+            if response.history and _host(response.url) != _host(url):  # candles come from the host asked
+                response.close()
+                raise FetchError(
+                    f"{_host(url)} redirected to {_host(response.url)}; refused, nothing was stored"
+                )
             chunks, size = [], 0
             for chunk in response.iter_content(CHUNK_BYTES):
                 size += len(chunk)

@@ -82,6 +82,21 @@ def _candles(where: str, rows: list, today: pd.Timestamp) -> pd.DataFrame:
     return frame
 
 
+def _holes(frame: pd.DataFrame) -> list[str]:
+    """Days the exchange's answer skips inside its own range: stored as they are, but said (a later update
+    starts after the newest day, so the hole stays until a `--since DATE --replace` refetch)."""
+    if len(frame) < 2:
+        return []
+    missing = pd.date_range(frame.index[0], frame.index[-1], freq="D").difference(frame.index)
+    if missing.empty:
+        return []
+    first, last = missing[0].date(), missing[-1].date()
+    return [
+        f"the exchange's answer skips {len(missing)} day(s) inside its range ({first}..{last}); refetch them "
+        f"with `--since {first} --replace` once it has them"
+    ]
+
+
 def _combine(
     current: Series | None, frame: pd.DataFrame, where: str, replace: bool
 ) -> tuple[pd.DataFrame, int, list[str]]:
@@ -153,6 +168,8 @@ def _update_one(
             where, fetch_daily(call, exchange, market, start, today, page_limit, progress), today
         )
         merged, replaced, notes = _combine(current, frame, where, replace)
+        holes = [f"{symbol}: {line}" for line in _holes(frame)]  # stored, and said on stderr too
+        notes = [*holes, *notes]
         added = len(merged) - (len(current.frame) if current is not None else 0)
         result = {
             "symbol": symbol,
@@ -189,10 +206,12 @@ def _update_one(
             store.save(symbol, merged, meta)
             result = {**result, **store.summary(symbol), "status": "updated"}
         age = (today - pd.Timestamp(result["last"])).days
+        result["warnings"] = holes
         if age > STALE_DATA_DAYS:  # the exchange sent nothing newer: say so, never a silent "up to date"
             result["warnings"] = [
+                *holes,
                 f"{symbol} still ends {result['last']} ({age} days before today, UTC): {where} sent no newer "
-                "closed candle; check the market (--quote, --exchange) or the exchange's status"
+                "closed candle; check the market (--quote, --exchange) or the exchange's status",
             ]
         on_progress({"event": "done", **result})
         return result
