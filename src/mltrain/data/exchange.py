@@ -65,6 +65,15 @@ def short(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
+def root_cause(exc: BaseException) -> str:
+    """The innermost error under a ccxt one, e.g. ' ([Errno 111] Connection refused)' or ' (Exceeded 30
+    redirects.)': 'NetworkError: binance GET URL' alone did not say what went wrong. '' when there is none."""
+    inner, depth = exc, 0
+    while (inner.__cause__ or inner.__context__) is not None and depth < 8:
+        inner, depth = inner.__cause__ or inner.__context__, depth + 1
+    return f" ({short(inner)[:120]})" if inner is not exc else ""
+
+
 class Caller:
     """Runs one exchange request: network errors, 429 and 5xx are retried after BACKOFF waits, then FetchError."""
 
@@ -80,18 +89,16 @@ class Caller:
         status = self._status()
         said = f"HTTP {status}: " if status is not None else ""
         if attempt == len(self.backoff):
-            cause = exc.__cause__ if "Timeout" in type(exc).__name__ and exc.__cause__ else None
             raise FetchError(
                 f"{self.exchange.id}: {what} failed after {attempt + 1} tries: "
-                f"{type(exc).__name__}: {short(exc)}"
-                + (f" ({short(cause)[:120]})" if cause else "")
-                + f". {TRY_NEXT}"
+                f"{type(exc).__name__}: {short(exc)}{root_cause(exc)}. {TRY_NEXT}"
             ) from None
         session = getattr(self.exchange, "session", None)
         left = session.left() if hasattr(session, "left") else float("inf")
         if left < self.backoff[attempt]:
             raise FetchError(
-                f"{self.exchange.id}: {what} failed after {attempt + 1} tries ({said}{type(exc).__name__}); "
+                f"{self.exchange.id}: {what} failed after {attempt + 1} tries ({said}{type(exc).__name__}"
+                f"{root_cause(exc)}); "
                 f"the next would start after the run's deadline of {session.limits.run_seconds:g} s "
                 "(MLTRAIN_FETCH_RUN_SECONDS)"
             ) from None
@@ -124,7 +131,9 @@ class Caller:
                 if status is not None and (status == 429 or status >= 500):  # a JSON error body: still 5xx
                     self._retry_or_fail(what, attempt, exc)
                     continue
-                raise FetchError(f"{self.exchange.id}: {what}: {type(exc).__name__}: {short(exc)}") from None
+                raise FetchError(
+                    f"{self.exchange.id}: {what}: {type(exc).__name__}: {short(exc)}{root_cause(exc)}"
+                ) from None
             except (
                 TypeError,
                 ValueError,
