@@ -131,22 +131,7 @@ class Jobs:
         records = []
         for path in (p for p in self.root.glob("*.json") if not p.name.startswith(".")):
             try:
-                record = read_json(path)
-                missing = [
-                    k
-                    for k in RECORD_KEYS
-                    if not isinstance(record, dict) or not isinstance(record.get(k), str)
-                ]
-                if missing:  # a listing reads and sorts these: a KeyError or TypeError ended it once
-                    raise RegistryError(
-                        f"{path} is not a job record ({', '.join(missing)}: missing or not text)"
-                    )
-                try:
-                    records.append(self._view(record))
-                except (ValueError, TypeError, OverflowError) as exc:  # a pid of "abc", [1] or 1e21
-                    raise RegistryError(
-                        f"{path} is not a job record ({type(exc).__name__}: its pid)"
-                    ) from None
+                records.append(self._listed(path))
             except RegistryError as exc:
                 if skip is None:
                     raise
@@ -157,6 +142,20 @@ class Jobs:
             if (status is None or r["status"] == status) and (model is None or r["model_name"] == model)
         ]
         return sorted(records, key=lambda r: r["job_id"], reverse=True)
+
+    def _listed(self, path: Path) -> dict:
+        """One record as a listing reads and sorts it; a wrong shape (a KeyError or TypeError ended the
+        listing once) or a pid that is not a number is a RegistryError naming the file."""
+        record = read_json(path)
+        missing = [
+            k for k in RECORD_KEYS if not isinstance(record, dict) or not isinstance(record.get(k), str)
+        ]
+        if missing:
+            raise RegistryError(f"{path} is not a job record ({', '.join(missing)}: missing or not text)")
+        try:
+            return self._view(record)
+        except (ValueError, TypeError, OverflowError) as exc:  # a pid of "abc", [1] or 1e21
+            raise RegistryError(f"{path} is not a job record ({type(exc).__name__}: its pid)") from None
 
     # ---------------------------------------------------------------- run history for estimates
     def record_run(self, row: dict) -> None:

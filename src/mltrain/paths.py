@@ -68,9 +68,8 @@ def resolve_home(flag: str | None = None, env: Mapping[str, str] | None = None) 
     env = os.environ if env is None else env
     presets = env.get("MLTRAIN_PRESETS_DIR")
     presets_dir = Path(presets).expanduser() if presets else None
-    if (
-        flag is not None and not flag.strip()
-    ):  # `--home "$DIR"` with DIR unset: never fall back to another home
+    # `--home "$DIR"` with DIR unset: never fall back to another home
+    if flag is not None and not flag.strip():
         raise UsageError(
             f"--home {flag!r} names nothing; give the mltrain home folder, or leave the flag out"
         )

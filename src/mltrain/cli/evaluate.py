@@ -110,12 +110,9 @@ def evaluate(
             check_output(predictions_at, "--predictions")
         if workers < 0:
             raise UsageError(f"--workers {workers} must be 0 (every core) or more")
-        if workers > (
-            os.cpu_count() or 1
-        ):  # allowed (a fold waits on I/O too), but said: they share the cores
-            warn(
-                f"--workers {workers} is more than this machine's {os.cpu_count()} cores; the folds share them"
-            )
+        cores = os.cpu_count() or 1
+        if workers > cores:  # allowed (a fold waits on I/O too), but said: they share the cores
+            warn(f"--workers {workers} is more than this machine's {cores} cores; the folds share them")
         if workers and executor is not None and executor.strip() != "local":
             raise UsageError(
                 f"--workers {workers} applies to --executor local only; give the count as --executor local:N"
@@ -124,9 +121,8 @@ def evaluate(
         kind = resolve_model_type(model, model_type, at)
         if report_at is not None and report_at.exists() and not report_at.is_dir():
             raise UsageError(f"--report {report_at} is a file; give a folder for report.md and its figures")
-        if synthetic and flags.get(
-            "symbols"
-        ):  # the generated market trains alone: a pool was ignored silently
+        # the generated market trains alone: a pool was ignored silently
+        if synthetic and flags.get("symbols"):
             raise UsageError(
                 "--symbols names a pool of real series; --synthetic trains on the generated market alone"
             )

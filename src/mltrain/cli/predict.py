@@ -10,6 +10,8 @@ from ..kinds import KINDS
 from . import complete, render, tables
 from .common import JSON_OPT, env, home, registry, run, store, warn
 
+OOD = "out_of_distribution"
+
 
 def predict(
     model: str = typer.Argument(
@@ -88,9 +90,6 @@ def predict(
                 tables.paragraph(line, out)
 
     run(as_json, body, show)
-
-
-OOD = "out_of_distribution"
 
 
 def _check_age(data_store, meta: dict, symbol: str | None, max_age: int) -> None:

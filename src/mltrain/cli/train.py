@@ -210,10 +210,9 @@ def train(
         gate.update(
             outcome.gate, passed=outcome.gate.get("passed") and not (outcome.promotion or {}).get("undecided")
         )
-        # why it was (not) promoted, with the pooled figures that decided it, for a cron log too: `metrics`
-        # are the one validation block's, which decide nothing
-        # the gate as the version records it (`models show`): one that passed on folds of one regime decided
-        # nothing, which `promotion.undecided` says (exit 3); a second, rewritten gate here disagreed with it
+        # for a cron log too: why it was (not) promoted and the pooled figures that decided it (`metrics` are
+        # the one block's); the gate as the version records it, `promotion.undecided` saying when a passed
+        # gate decided nothing (exit 3)
         return {**outcome.data, "gate": outcome.gate, "promotion": outcome.promotion}
 
     def show(data: dict) -> None:

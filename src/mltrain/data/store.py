@@ -83,7 +83,11 @@ def _present(path: Path) -> bool:
 
 
 class _Damaged(RegistryError):
-    """A stored series' file that no longer reads as written (exit 1, as a damaged registry file)."""
+    """A stored series' file that no longer reads as written (exit 1); `bare`: without load()'s way to mend it."""
+
+    def __init__(self, bare: str, mend: str = ""):
+        super().__init__(f"{bare}; {mend}" if mend else bare)
+        self.bare = bare
 
 
 def _again(symbol: str, meta: dict) -> str:
@@ -200,11 +204,9 @@ class DataStore:
                 if attempt + 1 < LOAD_ATTEMPTS and read_json(meta_path).get("file") != meta.get("file"):
                     continue
                 # a damaged store (exit 1, as a registry file): a replacing import or synth mends it
-                raise RegistryError(
-                    f"data store file {csv_path} is missing; {_again(symbol, meta)}"
-                ) from None
+                raise _Damaged(f"data store file {csv_path} is missing", _again(symbol, meta)) from None
             except _Damaged as exc:
-                raise RegistryError(f"{exc}; {_again(symbol, meta)}") from None
+                raise _Damaged(exc.bare, _again(symbol, meta)) from None
             return Series(
                 symbol, frame, meta.get("source", str(csv_path)), bool(meta.get("has_ohlc", True)), meta
             )
@@ -357,7 +359,7 @@ class DataStore:
                 if mode == "merge" or not _present(self.meta_path(symbol)):
                     raise
                 current = None
-                report.notes.append(f"replaced a damaged stored series: {str(exc).rsplit('; ', 1)[0]}")
+                report.notes.append(f"replaced a damaged stored series: {getattr(exc, 'bare', exc)}")
             previous = len(current.frame) if current else 0
             carried = {}
             if mode == "merge" and current is not None:

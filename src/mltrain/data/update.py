@@ -206,13 +206,11 @@ def _update_one(
             store.save(symbol, merged, meta)
             result = {**result, **store.summary(symbol), "status": "updated"}
         age = (today - pd.Timestamp(result["last"])).days
-        result["warnings"] = holes
-        if age > STALE_DATA_DAYS:  # the exchange sent nothing newer: say so, never a silent "up to date"
-            result["warnings"] = [
-                *holes,
-                f"{symbol} still ends {result['last']} ({age} days before today, UTC): {where} sent no newer "
-                "closed candle; check the market (--quote, --exchange) or the exchange's status",
-            ]
+        stale = [  # the exchange sent nothing newer: say so, never a silent "up to date"
+            f"{symbol} still ends {result['last']} ({age} days before today, UTC): {where} sent no newer "
+            "closed candle; check the market (--quote, --exchange) or the exchange's status"
+        ]
+        result["warnings"] = [*holes, *(stale if age > STALE_DATA_DAYS else [])]
         on_progress({"event": "done", **result})
         return result
 

@@ -13,7 +13,7 @@ from ..lazyimport import lazy_module
 from ..specs import REGIME
 from .base import ModelKind, ScoreTable
 from .regime_data import PRETRAIN_DAYS, PRETRAIN_EPOCHS
-from .regime_eval import DETECTORS, add_baselines, headline_table, pooled_summary, verdict_lines
+from .regime_eval import DETECTORS, add_baselines, headline_table, pooled_summary, regimes_held, verdict_lines
 from .regime_model import ARCH, regime_symbol
 from .regime_seq import SEQ_ARCH
 
@@ -134,10 +134,8 @@ class RegimeKind(ModelKind):
 
     def gate(self, metrics: dict, baselines: dict, config: TrainingConfig) -> dict:
         """No worse than the rule's balanced accuracy on the validation block (weak when it holds one regime)."""
-        from ..features import REGIMES
-
         value, floor = metrics["balanced_accuracy"], baselines["rule"]["balanced_accuracy"]
-        present = [REGIMES[i] for i, row in enumerate(metrics.get("confusion", [])) if sum(row) > 0]
+        present = regimes_held(metrics.get("confusion"))
         note = None
         if len(present) == 1:
             note = (
@@ -241,14 +239,12 @@ class RegimeKind(ModelKind):
         ]
 
     def score_table(self, metrics: dict, baselines: dict, windows: dict) -> ScoreTable:
-        from ..features import REGIMES
-
         rows = [["model", *(metrics[k] for k in TABLE_SCORES)]]
         if isinstance(metrics.get("network"), dict):
             rows.append(["network alone", *(metrics["network"][k] for k in TABLE_SCORES)])
         rows += [[name, *(s[k] for k in TABLE_SCORES)] for name, s in baselines.items()]
         notes = []
-        present = [REGIMES[i] for i, row in enumerate(metrics.get("confusion", [])) if sum(row) > 0]
+        present = regimes_held(metrics.get("confusion"))
         if len(present) == 1:  # balanced accuracy is then that regime's recall alone
             notes.append(
                 f"note: every validation day is {present[0]}, so balanced accuracy is that regime's "

@@ -277,6 +277,13 @@ def report_parts(result: dict, out, plt) -> list[str]:
 NOT_BASELINES = ("model", "network", "forward_filter_true_params")  # the model itself and the oracle ceiling
 
 
+def regimes_held(confusion) -> list[str]:
+    """The regimes a block's true labels hold, from its confusion matrix (rows: the truth)."""
+    from ..features import REGIMES
+
+    return [REGIMES[i] for i, row in enumerate(confusion or []) if sum(row) > 0]
+
+
 def one_regime(s: dict) -> str | None:
     """The regime every scored day of a symbol's pooled summary holds, None when they hold several."""
     recall = ((s.get("detectors") or {}).get("model") or {}).get("recall") or {}
@@ -355,13 +362,11 @@ def _verdict_word(model: dict, base: float, paired: dict) -> str:
 def fold_table(result: dict) -> tuple[list[str], list[list]]:
     """Per fold: the model's scores and each baseline's balanced accuracy, and how many regimes its block holds
     (a block of one regime scores that regime's recall alone: 0.92 beside 0.40 said nothing else)."""
-    from ..features import REGIMES
-
     names = list(result["folds"][0]["baselines"])
     rows = []
     for k, fold in enumerate(result["folds"], start=1):
         m = fold["metrics"]
-        present = [REGIMES[i] for i, row in enumerate(m.get("confusion") or []) if sum(row) > 0]
+        present = regimes_held(m.get("confusion"))
         held = present[0] if len(present) == 1 else str(len(present)) if present else "-"
         for symbol, val in fold["validation"].items():
             baselines = (
